@@ -1,0 +1,154 @@
+/*
+ * metrics.c - the instance in Prometheus text exposition format 0.0.4.
+ *
+ * Every family gets "# HELP" and "# TYPE" lines, names start with saker_,
+ * counters end in _total. Instance totals come from shm_snapshot_totals,
+ * so they include exited workers and never go backwards; per-worker
+ * families carry {slot="N",generation="G"} and come and go with workers.
+ *
+ * Depends only on shm, the clock and stdio: sakerctl prints this to stdout
+ * and a worker can render it into an open_memstream() for a /metrics route.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "cli/cli.h"
+#include "common/clock.h"
+
+struct scalar {
+    const char *name;
+    const char *type; /* "counter" or "gauge" */
+    const char *help;
+    uint64_t value;
+};
+
+static void family(FILE *out, const char *name, const char *type, const char *help)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void write_scalars(FILE *out, const struct scalar *rows, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        family(out, rows[i].name, rows[i].type, rows[i].help);
+        fprintf(out, "%s %" PRIu64 "\n", rows[i].name, rows[i].value);
+    }
+}
+
+static void write_instance(FILE *out, const struct shm_header *h, const struct shm_totals *t)
+{
+    const struct scalar rows[] = {
+        {"saker_up", "gauge", "1 when the instance's shared memory was read.", 1},
+        {"saker_start_time_seconds", "gauge", "Start time of the master, Unix seconds.",
+         (uint64_t)h->started_at},
+        {"saker_generation", "gauge", "Worker generation now serving (one per reload).",
+         h->generation},
+        {"saker_workers", "gauge", "Workers starting, running or draining.", t->workers_live},
+        {"saker_worker_starts_total", "counter", "Workers the master started.",
+         h->worker_starts},
+        {"saker_worker_deaths_total", "counter", "Workers that exited unasked.",
+         h->worker_deaths},
+        {"saker_worker_watchdog_kills_total", "counter",
+         "Workers killed for a stalled heartbeat.", h->worker_watchdog_kills},
+        {"saker_reloads_total", "counter", "Reloads attempted and finished.", h->reload_count},
+        {"saker_last_reload_success", "gauge",
+         "1 if the last reload (or the start) succeeded, else 0.", h->reload_ok ? 1 : 0},
+    };
+    write_scalars(out, rows, sizeof rows / sizeof rows[0]);
+}
+
+static void write_traffic(FILE *out, const struct shm_totals *t)
+{
+    const uint64_t *c = t->counters;
+    const struct scalar rows[] = {
+        {"saker_connections_accepted_total", "counter", "Connections accepted.",
+         c[SHM_CONNECTIONS_ACCEPTED]},
+        {"saker_connections_open", "gauge", "Connections open now.", t->connections_open},
+        {"saker_requests_total", "counter", "Requests received.", c[SHM_REQUESTS]},
+        {"saker_received_bytes_total", "counter", "Bytes read from clients.", c[SHM_BYTES_IN]},
+        {"saker_sent_bytes_total", "counter", "Bytes written to clients.", c[SHM_BYTES_OUT]},
+    };
+    write_scalars(out, rows, sizeof rows / sizeof rows[0]);
+}
+
+static void write_responses(FILE *out, const struct shm_totals *t)
+{
+    static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    family(out, "saker_responses_total", "counter", "Responses sent, by status class.");
+    for (int i = 0; i < 5; i++)
+        fprintf(out, "saker_responses_total{class=\"%s\"} %" PRIu64 "\n", classes[i],
+                t->counters[SHM_RESPONSES_1XX + i]);
+}
+
+static void write_rejections(FILE *out, const struct shm_totals *t)
+{
+    family(out, "saker_rejections_total", "counter",
+           "Requests and connections refused, by reason.");
+    for (int r = SHM_REJECT_FIRST; r < SHM_COUNTER_COUNT; r++)
+        fprintf(out, "saker_rejections_total{reason=\"%s\"} %" PRIu64 "\n",
+                shm_reject_reason(r), t->counters[r]);
+}
+
+/* The three per-worker families, each over every slot with a pid. */
+enum worker_family { WORKER_OPEN, WORKER_REQUESTS, WORKER_HEARTBEAT_AGE };
+
+static void write_worker_value(FILE *out, enum worker_family f, const struct shm_slot *s,
+                               uint64_t now_ms)
+{
+    uint64_t hb = s->heartbeat_ms;
+    switch (f) {
+    case WORKER_OPEN:
+        fprintf(out, "%" PRIu64 "\n", (uint64_t)s->connections_open);
+        break;
+    case WORKER_REQUESTS:
+        fprintf(out, "%" PRIu64 "\n", (uint64_t)s->counters[SHM_REQUESTS]);
+        break;
+    case WORKER_HEARTBEAT_AGE:
+        fprintf(out, "%.3f\n", now_ms > hb ? (double)(now_ms - hb) / 1000.0 : 0.0);
+        break;
+    }
+}
+
+static void write_workers(FILE *out, const struct shm *shm)
+{
+    static const struct { const char *name, *type, *help; } families[] = {
+        [WORKER_OPEN] = {"saker_worker_connections_open", "gauge",
+                         "Connections open now, per worker."},
+        [WORKER_REQUESTS] = {"saker_worker_requests_total", "counter",
+                             "Requests received, per worker (restarts at 0 in a new worker)."},
+        [WORKER_HEARTBEAT_AGE] = {"saker_worker_heartbeat_age_seconds", "gauge",
+                                  "Seconds since the worker's last heartbeat."},
+    };
+    uint64_t now_ms = clock_now_monotonic_ms();
+    for (int f = 0; f < 3; f++) {
+        family(out, families[f].name, families[f].type, families[f].help);
+        for (unsigned i = 0; i < shm->header->slot_count; i++) {
+            struct shm_slot s;
+            shm_snapshot_slot(shm, i, &s);
+            if (s.pid == 0)
+                continue;
+            fprintf(out, "%s{slot=\"%u\",generation=\"%" PRIu64 "\"} ", families[f].name, i,
+                    (uint64_t)s.generation);
+            write_worker_value(out, f, &s, now_ms);
+        }
+    }
+}
+
+void cli_metrics_write(const struct shm *shm, FILE *out)
+{
+    struct shm_header h;
+    struct shm_totals t;
+    shm_snapshot_header(shm, &h); /* only numbers used: a torn string cannot hurt */
+    int totals_ok = shm_snapshot_totals(shm, &t);
+    write_instance(out, &h, &t);
+    if (totals_ok == SK_OK) {
+        write_traffic(out, &t);
+        write_responses(out, &t);
+        write_rejections(out, &t);
+    } else {
+        /* A torn sum could go backwards, which Prometheus reads as a counter
+         * reset; better a missing scrape of these families. */
+        fputs("# saker: totals were being folded on every read; omitted\n", out);
+    }
+    write_workers(out, shm);
+}

@@ -1,0 +1,188 @@
+/*
+ * sakerctl.c - main: global options, the command table, dispatch.
+ *
+ *   sakerctl [-c CONFIG | --shm PATH] COMMAND [options]
+ *
+ * Exit status: 0 done, 1 failed (no instance, stale segment, bad config),
+ * 2 usage error. A handler checks its arguments, then opens the instance
+ * if it needs one (cli_open_instance); main detaches it afterwards. New
+ * commands (reload, stop, drain, ...) are new rows in `commands`.
+ */
+#ifdef HAVE_CONFIG_H
+#include "build_config.h"
+#endif
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "conf/config.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+static int cmd_help(struct cli *cli, int argc, char **argv);
+static int cmd_version(struct cli *cli, int argc, char **argv);
+static int cmd_metrics(struct cli *cli, int argc, char **argv);
+
+static const struct cli_command commands[] = {
+    {"status", cli_cmd_status, "[--json]",
+     "workers, listeners, counters and the last reload (--json: machine-readable)"},
+    {"metrics", cmd_metrics, "", "counters in Prometheus text format 0.0.4"},
+    {"help", cmd_help, "", "this text"},
+    {"version", cmd_version, "", "sakerctl's version and shm layout"},
+};
+#define COMMAND_COUNT (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: sakerctl [-c CONFIG | --shm PATH] COMMAND [options]\n"
+            "\n"
+            "commands:\n");
+    for (size_t i = 0; i < COMMAND_COUNT; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s %s", commands[i].name, commands[i].args);
+        fprintf(out, "  %-18s %s\n", left, commands[i].help);
+    }
+    fprintf(out,
+            "\n"
+            "options:\n"
+            "  -c, --config FILE  find the instance through FILE's shm_path\n"
+            "      --shm PATH     read the segment at PATH\n"
+            "  -h, --help         this text\n"
+            "  -V, --version      sakerctl's version\n"
+            "\n"
+            "The segment is --shm, else -c's shm_path, else $SAKER_SHM, else\n"
+            "$SAKER_CONFIG's shm_path, else %s.\n",
+            config_default_shm_path());
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("sakerctl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("\n", stderr);
+    va_end(ap);
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_parse_flags(int argc, char **argv, const struct cli_flag *flags, size_t count)
+{
+    for (int i = 1; i < argc; i++) {
+        size_t f = 0;
+        while (f < count && strcmp(argv[i], flags[f].name) != 0)
+            f++;
+        if (f == count)
+            return cli_usage_error("%s: unknown option or argument '%s'", argv[0], argv[i]);
+        *flags[f].set = true;
+    }
+    return CLI_EXIT_OK;
+}
+
+static int cmd_help(struct cli *cli, int argc, char **argv)
+{
+    int rc = cli_parse_flags(argc, argv, NULL, 0);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    usage(stdout);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_version(struct cli *cli, int argc, char **argv)
+{
+    int rc = cli_parse_flags(argc, argv, NULL, 0);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    printf("sakerctl %s (shm layout %d)\n", PACKAGE_VERSION, SHM_LAYOUT_VERSION);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_metrics(struct cli *cli, int argc, char **argv)
+{
+    int rc = cli_parse_flags(argc, argv, NULL, 0);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_open_instance(cli);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    cli_metrics_write(&cli->shm, stdout);
+    return CLI_EXIT_OK;
+}
+
+static const struct cli_command *command_find(const char *name)
+{
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+enum { OPT_SHM = 256 };
+
+static const struct option long_options[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"shm", required_argument, NULL, OPT_SHM},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Parses the options before COMMAND. Returns the index of COMMAND (with
+ * *early naming the command -h or -V stand for), or minus the exit status
+ * of a usage error. */
+static int parse_global(int argc, char **argv, struct cli_options *opts, const char **early)
+{
+    opterr = 0; /* our own messages, with the usage */
+    int c;
+    /* '+': stop at the command, whose options are its own. */
+    while ((c = getopt_long(argc, argv, "+:c:hV", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'c': opts->config_path = optarg; break;
+        case OPT_SHM: opts->shm_path = optarg; break;
+        case 'h': *early = "help"; return optind;
+        case 'V': *early = "version"; return optind;
+        case ':': return -cli_usage_error("option '%s' needs an argument", argv[optind - 1]);
+        default: return -cli_usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    return optind;
+}
+
+static int run_command(const struct cli_command *cmd, const struct cli_options *opts,
+                       int argc, char **argv)
+{
+    struct cli cli = {.opts = opts};
+    int rc = cmd->run(&cli, argc, argv);
+    if (cli.shm.header != NULL)
+        shm_detach(&cli.shm);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        perror("sakerctl: write to stdout");
+        return CLI_EXIT_FAILED;
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli_options opts = {0};
+    const char *early = NULL;
+    int first = parse_global(argc, argv, &opts, &early);
+    if (first < 0)
+        exit(-first);
+    if (early != NULL) {
+        char *early_argv[] = {(char *)early, NULL};
+        exit(run_command(command_find(early), &opts, 1, early_argv));
+    }
+    if (first >= argc)
+        exit(cli_usage_error("no command given"));
+    const struct cli_command *cmd = command_find(argv[first]);
+    if (cmd == NULL)
+        exit(cli_usage_error("unknown command '%s'", argv[first]));
+    exit(run_command(cmd, &opts, argc - first, argv + first));
+}

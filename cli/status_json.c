@@ -1,0 +1,160 @@
+/*
+ * status_json.c - `sakerctl status --json`: the instance as one JSON object.
+ *
+ * The shape is a contract (functional tests and operators' scripts parse
+ * it); add keys, never rename or remove them:
+ *
+ *   {"instance":{master_pid, started_at, uptime_seconds, state, generation,
+ *                workers_per_generation, layout_version, shm_path},
+ *    "listeners":[{endpoint, url, address, port, kind}],
+ *    "reload":{count, ok, message, duration_ms, finished_at},
+ *    "totals":{connections_accepted, connections_open, requests,
+ *              responses:{1xx..5xx}, bytes_in, bytes_out,
+ *              rejections:{<reason>: n, every reason}},
+ *    "master":{worker_starts, worker_deaths, watchdog_kills},
+ *    "workers":[{slot, pid, cpu, generation, index, state, heartbeat_age_ms,
+ *                started_at, connections_open, connections_accepted,
+ *                requests, responses:{1xx..5xx}, bytes_in, bytes_out}]}
+ *
+ * Totals include retired workers (shm_snapshot_totals); workers lists the
+ * slots whose pid is not 0. Depends only on shm and stdio.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "common/clock.h"
+
+static const char *const response_classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+
+static void write_responses(FILE *out, const uint64_t *counters)
+{
+    fputs("\"responses\":{", out);
+    for (int i = 0; i < 5; i++)
+        fprintf(out, "%s\"%s\":%" PRIu64, i ? "," : "", response_classes[i],
+                counters[SHM_RESPONSES_1XX + i]);
+    fputc('}', out);
+}
+
+static void write_instance(FILE *out, const struct shm_header *h, const char *shm_path)
+{
+    int64_t uptime = (int64_t)time(NULL) - h->started_at;
+    fprintf(out, "\"instance\":{\"master_pid\":%d,\"started_at\":%" PRId64
+            ",\"uptime_seconds\":%" PRId64 ",\"state\":",
+            h->master_pid, h->started_at, uptime > 0 ? uptime : 0);
+    cli_json_string(out, shm_instance_state_name(h->state), 32);
+    fprintf(out, ",\"generation\":%" PRIu64 ",\"workers_per_generation\":%u"
+            ",\"layout_version\":%u,\"shm_path\":",
+            (uint64_t)h->generation, (unsigned)h->workers_per_generation, h->layout_version);
+    cli_json_string(out, shm_path, SIZE_MAX);
+    fputc('}', out);
+}
+
+static void write_listeners(FILE *out, const struct shm_header *h)
+{
+    fputs("\"listeners\":[", out);
+    for (uint32_t i = 0; i < h->listener_count && i < SHM_MAX_LISTENERS; i++) {
+        const struct shm_listener *l = &h->listeners[i];
+        fputs(i ? ",{\"endpoint\":" : "{\"endpoint\":", out);
+        cli_json_string(out, l->endpoint, sizeof l->endpoint);
+        fputs(",\"url\":", out);
+        cli_json_string(out, l->url, sizeof l->url);
+        fputs(",\"address\":", out);
+        cli_json_string(out, l->address, sizeof l->address);
+        fprintf(out, ",\"port\":%u,\"kind\":", l->port);
+        cli_json_string(out, shm_listener_kind_name(l->kind), 16);
+        fputc('}', out);
+    }
+    fputc(']', out);
+}
+
+static void write_reload(FILE *out, const struct shm_header *h)
+{
+    fprintf(out, "\"reload\":{\"count\":%" PRIu64 ",\"ok\":%s,\"message\":",
+            h->reload_count, h->reload_ok ? "true" : "false");
+    cli_json_string(out, h->reload_message, sizeof h->reload_message);
+    fprintf(out, ",\"duration_ms\":%" PRIu64 ",\"finished_at\":%" PRId64 "}",
+            h->reload_duration_ms, h->reload_finished_at);
+}
+
+static void write_totals(FILE *out, const struct shm_totals *t)
+{
+    const uint64_t *c = t->counters;
+    fprintf(out, "\"totals\":{\"connections_accepted\":%" PRIu64
+            ",\"connections_open\":%" PRIu64 ",\"requests\":%" PRIu64 ",",
+            c[SHM_CONNECTIONS_ACCEPTED], t->connections_open, c[SHM_REQUESTS]);
+    write_responses(out, c);
+    fprintf(out, ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"rejections\":{",
+            c[SHM_BYTES_IN], c[SHM_BYTES_OUT]);
+    for (int r = SHM_REJECT_FIRST; r < SHM_COUNTER_COUNT; r++)
+        fprintf(out, "%s\"%s\":%" PRIu64, r > SHM_REJECT_FIRST ? "," : "",
+                shm_reject_reason(r), c[r]);
+    fputs("}}", out);
+}
+
+static void write_master(FILE *out, const struct shm_header *h)
+{
+    fprintf(out, "\"master\":{\"worker_starts\":%" PRIu64 ",\"worker_deaths\":%" PRIu64
+            ",\"watchdog_kills\":%" PRIu64 "}",
+            (uint64_t)h->worker_starts, (uint64_t)h->worker_deaths,
+            (uint64_t)h->worker_watchdog_kills);
+}
+
+static void write_worker(FILE *out, unsigned slot, const struct shm_slot *s, uint64_t now_ms)
+{
+    uint64_t counters[SHM_COUNTER_COUNT];
+    for (int c = 0; c < SHM_COUNTER_COUNT; c++)
+        counters[c] = s->counters[c];
+    uint64_t hb = s->heartbeat_ms;
+    fprintf(out, "{\"slot\":%u,\"pid\":%d,\"cpu\":%d,\"generation\":%" PRIu64
+            ",\"index\":%u,\"state\":\"%s\",\"heartbeat_age_ms\":%" PRIu64
+            ",\"started_at\":%" PRId64 ",\"connections_open\":%" PRIu64
+            ",\"connections_accepted\":%" PRIu64 ",\"requests\":%" PRIu64 ",",
+            slot, (int)s->pid, (int)s->cpu, (uint64_t)s->generation, (unsigned)s->index,
+            shm_worker_state_name(s->state), now_ms > hb ? now_ms - hb : 0,
+            (int64_t)s->started_at, (uint64_t)s->connections_open,
+            counters[SHM_CONNECTIONS_ACCEPTED], counters[SHM_REQUESTS]);
+    write_responses(out, counters);
+    fprintf(out, ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 "}",
+            counters[SHM_BYTES_IN], counters[SHM_BYTES_OUT]);
+}
+
+static void write_workers(FILE *out, const struct shm *shm)
+{
+    uint64_t now_ms = clock_now_monotonic_ms();
+    bool first = true;
+    fputs("\"workers\":[", out);
+    for (unsigned i = 0; i < shm->header->slot_count; i++) {
+        struct shm_slot s;
+        shm_snapshot_slot(shm, i, &s);
+        if (s.pid == 0)
+            continue;
+        if (!first)
+            fputc(',', out);
+        write_worker(out, i, &s, now_ms);
+        first = false;
+    }
+    fputc(']', out);
+}
+
+void cli_status_json_write(const struct shm *shm, const char *shm_path, FILE *out)
+{
+    struct shm_header h;
+    struct shm_totals t;
+    shm_snapshot_header(shm, &h);
+    shm_snapshot_totals(shm, &t);
+    fputc('{', out);
+    write_instance(out, &h, shm_path);
+    fputc(',', out);
+    write_listeners(out, &h);
+    fputc(',', out);
+    write_reload(out, &h);
+    fputc(',', out);
+    write_totals(out, &t);
+    fputc(',', out);
+    write_master(out, &h);
+    fputc(',', out);
+    write_workers(out, shm);
+    fputs("}\n", out);
+}

@@ -1,0 +1,30 @@
+/*
+ * log.h - the error log.
+ *
+ * One process-wide log destination (stderr until log_open() names a file),
+ * lines of the form "2026-11-22T10:00:00Z [warn] saker[pid]: message".
+ * Messages that report a failed call name the call and append errno, e.g.
+ * log_errno(LOG_ERROR, errno, "setsockopt(TCP_NODELAY)").
+ * log_open() may be called again to reopen the file (SIGUSR1, logrotate).
+ */
+#ifndef SAKER_COMMON_LOG_H
+#define SAKER_COMMON_LOG_H
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_NOTICE, LOG_WARN, LOG_ERROR };
+
+/* Opens (or reopens) path in append mode; NULL or "stderr" means stderr.
+ * Returns SK_OK or SK_ERROR (errno set) and keeps the old destination. */
+int log_open(const char *path);
+void log_set_level(enum log_level level);
+/* Parses "debug", "info", "notice", "warn", "error"; -1 if unknown. */
+int log_level_parse(const char *name);
+/* The descriptor lines go to, for handing to a child as its stderr. */
+int log_fd(void);
+
+void log_msg(enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Appends ": strerror(errno_value)" after the formatted call description. */
+void log_errno(enum log_level level, int errno_value, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * config.h - the configuration, as loaded and validated from YAML.
+ *
+ * A `struct config` is immutable once loaded: the master loads one per
+ * generation, workers forked for that generation read it, and it is freed
+ * with config_free() when no generation uses it. Every string is owned by
+ * the config. Option names follow Kestrel's, in snake_case.
+ *
+ * Errors (unknown key, wrong type, bad value, missing required key, docroot
+ * that is not a directory) come back as "FILE:LINE:COLUMN: message", lines
+ * and columns counted from 1, pointing at the offending key or value.
+ */
+#ifndef SAKER_CONF_CONFIG_H
+#define SAKER_CONF_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "conf/url.h"
+
+#define CONFIG_DEFAULT_URL "http://localhost:5000"
+#define CONFIG_DEFAULT_ROOT "./wwwroot"
+#define CONFIG_MAX_CPUS 1024
+#define CONFIG_MAX_WORKERS 1024 /* "auto" is capped to this too */
+
+/* Kestrel's request limits (KestrelServerLimits), with its defaults. */
+struct config_limits {
+    uint64_t max_concurrent_connections;          /* 0 = unlimited */
+    uint64_t max_concurrent_upgraded_connections; /* 0 = unlimited */
+    uint64_t max_request_body_size;               /* 30,000,000 */
+    uint64_t max_request_line_size;               /* 8 KiB */
+    uint64_t max_request_headers_total_size;      /* 32 KiB */
+    uint64_t max_request_header_count;            /* 100 */
+    uint64_t keep_alive_timeout_ms;               /* 2 minutes */
+    uint64_t request_headers_timeout_ms;          /* 30 seconds */
+};
+
+struct config_header {
+    char *name;
+    char *value;
+};
+
+enum route_handler {
+    ROUTE_RETURN, /* fixed status, headers, body */
+    ROUTE_STATIC, /* files under a root directory */
+};
+
+struct route_return {
+    int status;                    /* 100..599 */
+    struct config_header *headers; /* in config order */
+    size_t header_count;
+    char *body; /* may be empty, never NULL */
+    size_t body_len;
+};
+
+struct route_static {
+    char *root;  /* as written; validated to be a directory at load */
+    char *index; /* "index.html" unless set */
+};
+
+struct route {
+    char *host;      /* NULL: any host. Lower-case; exact or "*.example.com" */
+    char *path;      /* prefix starting with '/', without trailing '/' unless "/" */
+    size_t path_len;
+    enum route_handler handler;
+    union {
+        struct route_return ret;
+        struct route_static files;
+    };
+    int line, column; /* where the route starts in the file, for messages */
+};
+
+struct endpoint {
+    char *name;
+    char *url_text; /* as written */
+    struct url url;
+};
+
+enum cpu_affinity_mode {
+    CPU_AFFINITY_AUTO, /* worker i on the i-th CPU this process may use */
+    CPU_AFFINITY_OFF,
+    CPU_AFFINITY_LIST, /* worker i on cpus[i % cpu_count] */
+};
+
+struct config {
+    char *file; /* path loaded from; NULL for the built-in default */
+
+    unsigned workers; /* "auto" resolves to the number of online CPUs */
+    enum cpu_affinity_mode cpu_affinity;
+    int *cpus;
+    size_t cpu_count;
+
+    char *user;  /* NULL: keep the current user */
+    char *group; /* NULL: the user's primary group */
+    char *pid_file;  /* NULL: none */
+    char *shm_path;  /* never NULL after load: config_default_shm_path() */
+    char *error_log; /* NULL: stderr */
+    char *log_level; /* "info" unless set */
+    uint64_t shutdown_timeout_ms; /* 30 s */
+
+    struct config_limits limits;
+
+    struct endpoint *endpoints;
+    size_t endpoint_count;
+
+    struct route *routes; /* first match wins */
+    size_t route_count;
+};
+
+/* Loads and validates path. NULL with err set on any problem. */
+struct config *config_load_file(const char *path, struct err *err);
+/* As config_load_file, from a string; `name` stands for the file in messages. */
+struct config *config_load_string(const char *text, size_t len, const char *name,
+                                  struct err *err);
+/* The configuration used when no file is given: http://localhost:5000,
+ * static files from ./wwwroot for every path. */
+struct config *config_default(struct err *err);
+/* Replaces the endpoints with the ';'-separated URLs (Kestrel's --urls and
+ * ASPNETCORE_URLS), named "url0", "url1", ... SK_OK or SK_ERROR. */
+int config_override_urls(struct config *config, const char *urls, struct err *err);
+void config_free(struct config *config);
+
+/* The shm path used when the config names none: /dev/shm/saker-UID.shm. */
+const char *config_default_shm_path(void);
+
+#endif

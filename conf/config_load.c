@@ -1,0 +1,334 @@
+/*
+ * config_load.c - loading the YAML config; the top-level and `limits`
+ * option tables; the built-in default; config_free. See config.h.
+ *
+ * The file is read whole and parsed into a libyaml document, then walked
+ * with the option tables of config_parse.h. Nothing is bound, opened or
+ * created here (apart from stat() on static roots): checking a config must
+ * never disturb a running instance, unlike `nginx -t` once did.
+ */
+#include "conf/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "conf/config_parse.h"
+
+/* A config file is a few kilobytes; this only stops a mistaken path (a
+ * log, a disk image) from being read into memory. */
+#define CONFIG_FILE_MAX (16u << 20)
+
+static int parse_workers(const char *key, const char *text, size_t len, void *field,
+                         struct err *why)
+{
+    unsigned *workers = field;
+    uint64_t value;
+
+    if (strcmp(text, "auto") == 0) {
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        *workers = online < 1 ? 1 : online > CONFIG_MAX_WORKERS ? CONFIG_MAX_WORKERS
+                                                                : (unsigned)online;
+        return SK_OK;
+    }
+    if (cfg_parse_positive(key, text, len, &value, why) != SK_OK)
+        return err_set(why, "%s: expected a positive integer or 'auto', got '%.80s'", key,
+                       text);
+    if (value > CONFIG_MAX_WORKERS)
+        return err_set(why, "%s: %.80s is more than the maximum of %d", key, text,
+                       CONFIG_MAX_WORKERS);
+    *workers = (unsigned)value;
+    return SK_OK;
+}
+
+static int parse_log_level(const char *key, const char *text, size_t len, void *field,
+                           struct err *why)
+{
+    if (log_level_parse(text) < 0)
+        return err_set(why, "%s: expected debug, info, notice, warn or error, got '%.80s'",
+                       key, text);
+    return cfg_parse_string(key, text, len, field, why);
+}
+
+/* A list of CPUs: workers are pinned round-robin onto it. */
+static int parse_cpu_list(const struct cfg_ctx *ctx, const yaml_node_t *node,
+                          struct config *config)
+{
+    size_t count = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+
+    if (count == 0)
+        return cfg_fail(ctx, node, "cpu_affinity: expected 'auto', 'off' or a list of "
+                                   "CPU numbers, got an empty list");
+    if ((config->cpus = calloc(count, sizeof *config->cpus)) == NULL)
+        return cfg_fail(ctx, node, "out of memory");
+    config->cpu_count = count;
+    config->cpu_affinity = CPU_AFFINITY_LIST;
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item = cfg_node(ctx, node->data.sequence.items.start[i]);
+        uint64_t cpu;
+        struct err why;
+        if (cfg_expect(ctx, item, YAML_SCALAR_NODE, "cpu_affinity") != SK_OK)
+            return SK_ERROR;
+        const char *text = (const char *)item->data.scalar.value;
+        if (cfg_parse_uint("cpu_affinity", text, 0, &cpu, &why) != SK_OK ||
+            cpu >= CONFIG_MAX_CPUS)
+            return cfg_fail(ctx, item, "cpu_affinity: expected a CPU number from 0 to %d, "
+                                       "got '%.80s'", CONFIG_MAX_CPUS - 1, text);
+        config->cpus[i] = (int)cpu;
+    }
+    return SK_OK;
+}
+
+static int parse_cpu_affinity(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct config *config = base;
+
+    if (node == NULL)
+        return SK_OK; /* CPU_AFFINITY_AUTO is zero */
+    if (node->type == YAML_SEQUENCE_NODE)
+        return parse_cpu_list(ctx, node, config);
+    if (node->type == YAML_SCALAR_NODE) {
+        const char *text = (const char *)node->data.scalar.value;
+        if (strcmp(text, "auto") == 0)
+            return SK_OK;
+        if (strcmp(text, "off") == 0 || strcmp(text, "false") == 0 || strcmp(text, "no") == 0) {
+            config->cpu_affinity = CPU_AFFINITY_OFF;
+            return SK_OK;
+        }
+    }
+    return cfg_fail(ctx, node, "cpu_affinity: expected 'auto', 'off' or a list of CPU "
+                               "numbers, got %s", cfg_kind(node));
+}
+
+#define LIMIT(field) offsetof(struct config_limits, field)
+
+/* Kestrel's KestrelServerLimits defaults. */
+static const struct cfg_option limit_options[] = {
+    {.name = "max_concurrent_connections", .offset = LIMIT(max_concurrent_connections),
+     .scalar = cfg_parse_uint, .def = "0"},
+    {.name = "max_concurrent_upgraded_connections",
+     .offset = LIMIT(max_concurrent_upgraded_connections), .scalar = cfg_parse_uint,
+     .def = "0"},
+    {.name = "max_request_body_size", .offset = LIMIT(max_request_body_size),
+     .scalar = cfg_parse_size, .def = "30000000"},
+    {.name = "max_request_line_size", .offset = LIMIT(max_request_line_size),
+     .scalar = cfg_parse_size, .def = "8KiB"},
+    {.name = "max_request_headers_total_size", .offset = LIMIT(max_request_headers_total_size),
+     .scalar = cfg_parse_size, .def = "32KiB"},
+    {.name = "max_request_header_count", .offset = LIMIT(max_request_header_count),
+     .scalar = cfg_parse_positive, .def = "100"},
+    {.name = "keep_alive_timeout", .offset = LIMIT(keep_alive_timeout_ms),
+     .scalar = cfg_parse_duration, .def = "2m"},
+    {.name = "request_headers_timeout", .offset = LIMIT(request_headers_timeout_ms),
+     .scalar = cfg_parse_duration, .def = "30s"},
+};
+
+static const struct cfg_section limits_section = {
+    .options = limit_options, .count = sizeof limit_options / sizeof limit_options[0]};
+
+static int parse_limits(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct config *config = base;
+
+    if (node != NULL && cfg_expect(ctx, node, YAML_MAPPING_NODE, "limits") != SK_OK)
+        return SK_ERROR;
+    return cfg_apply_section(ctx, node, &limits_section, &config->limits, "limits");
+}
+
+#define TOP(field) offsetof(struct config, field)
+
+/* shm_path has no default here: it depends on the uid (config_build). */
+static const struct cfg_option top_options[] = {
+    {.name = "workers", .offset = TOP(workers), .scalar = parse_workers, .def = "auto"},
+    {.name = "cpu_affinity", .node = parse_cpu_affinity},
+    {.name = "user", .offset = TOP(user), .scalar = cfg_parse_string},
+    {.name = "group", .offset = TOP(group), .scalar = cfg_parse_string},
+    {.name = "pid_file", .offset = TOP(pid_file), .scalar = cfg_parse_string},
+    {.name = "shm_path", .offset = TOP(shm_path), .scalar = cfg_parse_string},
+    {.name = "error_log", .offset = TOP(error_log), .scalar = cfg_parse_string},
+    {.name = "log_level", .offset = TOP(log_level), .scalar = parse_log_level, .def = "info"},
+    {.name = "shutdown_timeout", .offset = TOP(shutdown_timeout_ms),
+     .scalar = cfg_parse_duration, .def = "30s"},
+    {.name = "limits", .node = parse_limits},
+    {.name = "endpoints", .node = cfg_parse_endpoints},
+    {.name = "routes", .node = cfg_parse_routes},
+};
+
+static const struct cfg_section top_section = {
+    .options = top_options, .count = sizeof top_options / sizeof top_options[0]};
+
+const char *config_default_shm_path(void)
+{
+    static char path[64];
+
+    snprintf(path, sizeof path, "/dev/shm/saker-%u.shm", (unsigned)getuid());
+    return path;
+}
+
+void config_free(struct config *config)
+{
+    if (config == NULL)
+        return;
+    free(config->file);
+    free(config->cpus);
+    free(config->user);
+    free(config->group);
+    free(config->pid_file);
+    free(config->shm_path);
+    free(config->error_log);
+    free(config->log_level);
+    cfg_endpoints_free(config->endpoints, config->endpoint_count);
+    for (size_t i = 0; i < config->route_count; i++)
+        cfg_route_free(&config->routes[i]);
+    free(config->routes);
+    free(config);
+}
+
+/* Every option from root, or every default when root is NULL. */
+static struct config *config_build(const struct cfg_ctx *ctx, const yaml_node_t *root)
+{
+    struct config *config = calloc(1, sizeof *config);
+
+    if (config == NULL) {
+        cfg_fail(ctx, root, "out of memory");
+        return NULL;
+    }
+    if (cfg_apply_section(ctx, root, &top_section, config, "config") != SK_OK)
+        goto fail;
+    if (config->shm_path == NULL &&
+        (config->shm_path = cfg_strdup(ctx, root, config_default_shm_path())) == NULL)
+        goto fail;
+    return config;
+fail:
+    config_free(config);
+    return NULL;
+}
+
+static struct config *config_from_document(const struct cfg_ctx *ctx)
+{
+    yaml_node_t *root = yaml_document_get_root_node(ctx->doc);
+
+    if (root == NULL) {
+        err_set(ctx->err, "%s:1:1: the file is empty: expected a mapping of options "
+                          "with at least 'endpoints'", ctx->file);
+        return NULL;
+    }
+    if (cfg_expect(ctx, root, YAML_MAPPING_NODE, "top level") != SK_OK)
+        return NULL;
+    struct config *config = config_build(ctx, root);
+    if (config == NULL)
+        return NULL;
+    if (config->endpoint_count == 0) {
+        cfg_fail(ctx, root, "no endpoints: add one under 'endpoints'");
+        goto fail;
+    }
+    if ((config->file = cfg_strdup(ctx, root, ctx->file)) == NULL)
+        goto fail;
+    return config;
+fail:
+    config_free(config);
+    return NULL;
+}
+
+struct config *config_load_string(const char *text, size_t len, const char *name,
+                                  struct err *err)
+{
+    yaml_document_t doc;
+    struct cfg_ctx ctx = {&doc, name ? name : "<string>", err};
+
+    if (cfg_load_document(text, len, ctx.file, &doc, err) != SK_OK)
+        return NULL;
+    struct config *config = config_from_document(&ctx);
+    yaml_document_delete(&doc);
+    return config;
+}
+
+static char *read_whole_file(FILE *file, size_t *len)
+{
+    size_t size = 0, capacity = 4096;
+    char *text = malloc(capacity);
+
+    while (text != NULL) {
+        size += fread(text + size, 1, capacity - size, file);
+        if (size < capacity)
+            break;
+        char *bigger = capacity < CONFIG_FILE_MAX ? realloc(text, capacity * 2) : NULL;
+        if (bigger == NULL)
+            errno = capacity < CONFIG_FILE_MAX ? ENOMEM : EFBIG;
+        if (bigger == NULL)
+            free(text);
+        text = bigger;
+        capacity *= 2;
+    }
+    if (text != NULL && ferror(file)) {
+        free(text);
+        return NULL;
+    }
+    *len = size;
+    return text;
+}
+
+struct config *config_load_file(const char *path, struct err *err)
+{
+    size_t len = 0;
+    FILE *file = fopen(path, "re");
+
+    if (file == NULL) {
+        err_set_errno(err, errno, "%s: cannot read", path);
+        return NULL;
+    }
+    errno = 0;
+    char *text = read_whole_file(file, &len);
+    int saved = errno;
+    fclose(file);
+    if (text == NULL) {
+        err_set_errno(err, saved ? saved : EIO, "%s: cannot read", path);
+        return NULL;
+    }
+    struct config *config = config_load_string(text, len, path, err);
+    free(text);
+    return config;
+}
+
+/* The default route: every path served from ./wwwroot. Its root is not
+ * checked here: the master warns when it is missing, so a bare `saker`
+ * starts anywhere. */
+static int add_default_route(struct config *config)
+{
+    struct route *route = calloc(1, sizeof *route);
+
+    if (route == NULL)
+        return SK_ERROR;
+    config->routes = route;
+    config->route_count = 1;
+    route->handler = ROUTE_STATIC;
+    route->path = strdup("/");
+    route->path_len = 1;
+    route->files.root = strdup(CONFIG_DEFAULT_ROOT);
+    route->files.index = strdup("index.html");
+    return route->path && route->files.root && route->files.index ? SK_OK : SK_ERROR;
+}
+
+struct config *config_default(struct err *err)
+{
+    struct cfg_ctx ctx = {NULL, "built-in default", err};
+    struct config *config = config_build(&ctx, NULL);
+
+    if (config == NULL)
+        return NULL;
+    if (config_override_urls(config, CONFIG_DEFAULT_URL, err) != SK_OK)
+        goto fail;
+    free(config->endpoints[0].name);
+    if ((config->endpoints[0].name = strdup("default")) == NULL ||
+        add_default_route(config) != SK_OK) {
+        err_set(err, "out of memory");
+        goto fail;
+    }
+    return config;
+fail:
+    config_free(config);
+    return NULL;
+}

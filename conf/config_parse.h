@@ -1,0 +1,107 @@
+/*
+ * config_parse.h - internals of the config loader, shared by conf/config_*.c.
+ * Nothing outside conf/ includes this; the public contract is config.h.
+ *
+ * The loader reads the whole file into a libyaml document (yaml_parser_load)
+ * and walks its nodes, so every error can point at a node's start mark.
+ * Maps of options are described by tables (struct section): one row per
+ * key with where the value goes, how it is parsed and its default written
+ * in config notation ("30s", "8KiB"), so a default reads like the file.
+ *
+ * Every function that can fail returns SK_OK or SK_ERROR and, on error,
+ * has written "FILE:LINE:COLUMN: message" into ctx->err.
+ */
+#ifndef SAKER_CONF_CONFIG_PARSE_H
+#define SAKER_CONF_CONFIG_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <yaml.h>
+
+#include "common/error.h"
+#include "conf/config.h"
+
+struct cfg_ctx {
+    yaml_document_t *doc; /* NULL when only defaults are applied */
+    const char *file;     /* name used in messages */
+    struct err *err;
+};
+
+/* --- node helpers (config_yaml.c) --- */
+
+/* Sets "FILE:LINE:COLUMN: message" for node (1-based); returns SK_ERROR. */
+int cfg_fail(const struct cfg_ctx *ctx, const yaml_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+yaml_node_t *cfg_node(const struct cfg_ctx *ctx, int index);
+/* A plain `~`, `null` or empty value: the option takes its default. */
+bool cfg_is_null(const yaml_node_t *node);
+/* "a mapping", "a sequence", "a scalar" or "null", for messages. */
+const char *cfg_kind(const yaml_node_t *node);
+/* SK_OK if node has the type, else "WHAT: expected a ..., got a ...". */
+int cfg_expect(const struct cfg_ctx *ctx, const yaml_node_t *node, yaml_node_type_t type,
+               const char *what);
+/* Checks that every key of map is a scalar and appears once. */
+int cfg_check_keys(const struct cfg_ctx *ctx, const yaml_node_t *map);
+/* The value node of key in map, or NULL. */
+yaml_node_t *cfg_lookup(const struct cfg_ctx *ctx, const yaml_node_t *map, const char *key);
+/* The known name closest to word (edit distance <= 2), or NULL. */
+const char *cfg_suggest(const char *word, const char *const *names, size_t count);
+/* strdup that reports "out of memory" at node; NULL on failure. */
+char *cfg_strdup(const struct cfg_ctx *ctx, const yaml_node_t *node, const char *text);
+/* Parses text into doc. On a YAML error sets "FILE:L:C: syntax error: ...". */
+int cfg_load_document(const char *text, size_t len, const char *file, yaml_document_t *doc,
+                      struct err *err);
+
+/* --- option tables (config_options.c) --- */
+
+/* Parses one scalar into field. `key` is for the message; on error `why`
+ * holds the message without the location, which the caller prefixes. */
+typedef int cfg_scalar_fn(const char *key, const char *text, size_t len, void *field,
+                          struct err *why);
+/* Parses a value of any shape into base (the struct the table describes).
+ * node is NULL when the key is absent or null: apply the default. */
+typedef int cfg_node_fn(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base);
+
+struct cfg_option {
+    const char *name;
+    size_t offset;          /* of the field in base, for `scalar` */
+    cfg_scalar_fn *scalar;  /* either this ... */
+    cfg_node_fn *node;      /* ... or this */
+    const char *def;        /* default in config notation; NULL: left zero */
+    bool required;          /* absent or null is an error */
+    bool binary;            /* may contain NUL bytes (a response body) */
+};
+
+struct cfg_section {
+    const struct cfg_option *options;
+    size_t count;
+    /* A rule about the map as a whole, run after the keys are known to be
+     * valid and before any value is parsed; may be NULL. */
+    int (*check)(const struct cfg_ctx *ctx, const yaml_node_t *map);
+};
+
+/* Checks map's keys against the table (unknown, duplicate, missing), then
+ * parses each option or applies its default. map may be NULL: defaults
+ * only. `what` names the map in messages ("route", "endpoint 'public'"). */
+int cfg_apply_section(const struct cfg_ctx *ctx, const yaml_node_t *map,
+                      const struct cfg_section *section, void *base, const char *what);
+
+/* Scalar parsers shared by the tables. */
+cfg_scalar_fn cfg_parse_string;   /* char *, non-empty */
+cfg_scalar_fn cfg_parse_uint;     /* uint64_t, >= 0 */
+cfg_scalar_fn cfg_parse_positive; /* uint64_t, > 0 */
+cfg_scalar_fn cfg_parse_size;     /* uint64_t bytes */
+cfg_scalar_fn cfg_parse_duration; /* uint64_t milliseconds */
+
+/* --- sections (one file each) --- */
+
+cfg_node_fn cfg_parse_endpoints; /* config_endpoints.c; base: struct config */
+void cfg_endpoints_free(struct endpoint *endpoints, size_t count);
+cfg_node_fn cfg_parse_routes;    /* config_routes.c; base: struct config */
+/* Frees what a route owns (not the route itself). */
+void cfg_route_free(struct route *route);
+/* True when a and b would bind the same address (port 0 never clashes:
+ * each bind gets its own free port). */
+bool cfg_same_address(const struct url *a, const struct url *b);
+
+#endif

@@ -1,0 +1,306 @@
+/*
+ * config_routes.c - the `routes` sequence; see config.h.
+ *
+ *   routes:
+ *     - host: static.example.com      # optional: exact, or *.example.com
+ *       path: /assets                 # prefix; first matching route wins
+ *       static: { root: /var/www, index: index.html }
+ *     - path: /healthz
+ *       return: { status: 200, headers: { Content-Type: text/plain }, body: ok }
+ *
+ * Everything a worker would otherwise discover per request is settled
+ * here, once: host names are lower-cased (Host is case-insensitive, RFC
+ * 9110 section 4.2.3), a trailing '/' is dropped from the prefix, header
+ * names and values are checked so a fixed response can never split, and a
+ * static root must be a directory when the config is loaded.
+ */
+#include "conf/config_parse.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+/* RFC 9110 section 5.6.2: token = 1*tchar. */
+static bool is_token(const char *text)
+{
+    if (*text == '\0')
+        return false;
+    for (; *text; text++)
+        if (!isalnum((unsigned char)*text) && !strchr("!#$%&'*+-.^_`|~", *text))
+            return false;
+    return true;
+}
+
+#define HOST_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-."
+
+static int parse_host(const char *key, const char *text, size_t len, void *field,
+                      struct err *why)
+{
+    char **host = field;
+    const char *name = strncmp(text, "*.", 2) == 0 ? text + 2 : text;
+
+    (void)len;
+    if (strcmp(text, "*") == 0)
+        return SK_OK; /* any host, as if absent */
+    if (*name == '\0' || *name == '.' || name[strspn(name, HOST_CHARS)] != '\0')
+        return err_set(why, "%s: expected a host name such as example.com or "
+                            "*.example.com, got '%.80s'", key, text);
+    if ((*host = strdup(text)) == NULL)
+        return err_set(why, "out of memory");
+    for (char *p = *host; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return SK_OK;
+}
+
+/* Offset 0: fills route->path and route->path_len. */
+static int parse_path(const char *key, const char *text, size_t len, void *field,
+                      struct err *why)
+{
+    struct route *route = field;
+
+    if (text[0] != '/')
+        return err_set(why, "%s: expected a path starting with '/', got '%.80s'", key, text);
+    for (const char *p = text; *p; p++)
+        if (*p <= ' ' || *p == 0x7f || *p == '?' || *p == '#')
+            return err_set(why, "%s: '%.80s' contains a space, control character, "
+                                "'?' or '#'", key, text);
+    if (len > 1 && text[len - 1] == '/')
+        len--; /* "/docs/" matches like "/docs" */
+    if ((route->path = strndup(text, len)) == NULL)
+        return err_set(why, "out of memory");
+    route->path_len = len;
+    return SK_OK;
+}
+
+static int parse_status(const char *key, const char *text, size_t len, void *field,
+                        struct err *why)
+{
+    uint64_t value;
+
+    if (cfg_parse_uint(key, text, len, &value, why) != SK_OK || value < 100 || value > 599)
+        return err_set(why, "%s: expected an integer from 100 to 599, got '%.80s'", key,
+                       text);
+    *(int *)field = (int)value;
+    return SK_OK;
+}
+
+/* Offset 0: fills ret->body and ret->body_len; the body may hold NULs. */
+static int parse_body(const char *key, const char *text, size_t len, void *field,
+                      struct err *why)
+{
+    struct route_return *ret = field;
+
+    (void)key;
+    if ((ret->body = malloc(len + 1)) == NULL)
+        return err_set(why, "out of memory");
+    memcpy(ret->body, text, len);
+    ret->body[len] = '\0';
+    ret->body_len = len;
+    return SK_OK;
+}
+
+static int parse_root(const char *key, const char *text, size_t len, void *field,
+                      struct err *why)
+{
+    struct stat st;
+
+    (void)key;
+    (void)len;
+    if (stat(text, &st) != 0)
+        return err_set_errno(why, errno, "static root '%.200s'", text);
+    if (!S_ISDIR(st.st_mode))
+        return err_set_errno(why, ENOTDIR, "static root '%.200s'", text);
+    return cfg_parse_string(key, text, len, field, why);
+}
+
+static int parse_index(const char *key, const char *text, size_t len, void *field,
+                       struct err *why)
+{
+    (void)len;
+    if (strchr(text, '/') || strcmp(text, ".") == 0 || strcmp(text, "..") == 0)
+        return err_set(why, "%s: expected a file name without '/', got '%.80s'", key, text);
+    return cfg_parse_string(key, text, len, field, why);
+}
+
+/* The worker computes these from the body and the connection; a fixed
+ * value could contradict the body and desynchronise the client. */
+static bool is_framing_header(const char *name)
+{
+    return strcasecmp(name, "Content-Length") == 0 ||
+           strcasecmp(name, "Transfer-Encoding") == 0 || strcasecmp(name, "Connection") == 0;
+}
+
+static int parse_header(const struct cfg_ctx *ctx, const yaml_node_pair_t *pair,
+                        struct config_header *header)
+{
+    yaml_node_t *key = cfg_node(ctx, pair->key), *value = cfg_node(ctx, pair->value);
+    const char *name = (const char *)key->data.scalar.value;
+    const char *text = cfg_is_null(value) ? "" : (const char *)value->data.scalar.value;
+
+    if (!is_token(name))
+        return cfg_fail(ctx, key, "header name '%.80s' is not an HTTP token", name);
+    if (is_framing_header(name))
+        return cfg_fail(ctx, key, "header '%.80s' is set by the server; remove it", name);
+    if (!cfg_is_null(value)) {
+        if (cfg_expect(ctx, value, YAML_SCALAR_NODE, name) != SK_OK)
+            return SK_ERROR;
+        /* RFC 9110 section 5.5: CR, LF and NUL are never valid in a value. */
+        if (strlen(text) != value->data.scalar.length || strpbrk(text, "\r\n"))
+            return cfg_fail(ctx, value, "header '%.80s': the value contains CR, LF or NUL",
+                            name);
+    }
+    header->name = cfg_strdup(ctx, key, name);
+    header->value = cfg_strdup(ctx, value, text);
+    return header->name && header->value ? SK_OK : SK_ERROR;
+}
+
+/* Base: struct route_return. Header order is kept as written. */
+static int parse_headers(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct route_return *ret = base;
+
+    if (node == NULL)
+        return SK_OK;
+    if (cfg_expect(ctx, node, YAML_MAPPING_NODE, "headers") != SK_OK ||
+        cfg_check_keys(ctx, node) != SK_OK)
+        return SK_ERROR;
+    size_t count = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
+    if (count == 0)
+        return SK_OK;
+    if ((ret->headers = calloc(count, sizeof *ret->headers)) == NULL)
+        return cfg_fail(ctx, node, "out of memory");
+    ret->header_count = count;
+    for (size_t i = 0; i < count; i++)
+        if (parse_header(ctx, node->data.mapping.pairs.start + i, &ret->headers[i]) != SK_OK)
+            return SK_ERROR;
+    return SK_OK;
+}
+
+static const struct cfg_option return_options[] = {
+    {.name = "status", .offset = offsetof(struct route_return, status),
+     .scalar = parse_status, .required = true},
+    {.name = "headers", .node = parse_headers},
+    {.name = "body", .offset = 0, .scalar = parse_body, .def = "", .binary = true},
+};
+
+static const struct cfg_section return_section = {
+    return_options, sizeof return_options / sizeof return_options[0], NULL};
+
+static const struct cfg_option static_options[] = {
+    {.name = "root", .offset = offsetof(struct route_static, root), .scalar = parse_root,
+     .required = true},
+    {.name = "index", .offset = offsetof(struct route_static, index),
+     .scalar = parse_index, .def = "index.html"},
+};
+
+static const struct cfg_section static_section = {
+    static_options, sizeof static_options / sizeof static_options[0], NULL};
+
+/* Base: struct route. NULL: this handler is not the route's (the route's
+ * check has made sure exactly one handler key is present and not null). */
+static int parse_return(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct route *route = base;
+
+    if (node == NULL)
+        return SK_OK;
+    route->handler = ROUTE_RETURN;
+    if (cfg_expect(ctx, node, YAML_MAPPING_NODE, "return") != SK_OK)
+        return SK_ERROR;
+    return cfg_apply_section(ctx, node, &return_section, &route->ret, "return");
+}
+
+static int parse_static(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct route *route = base;
+
+    if (node == NULL)
+        return SK_OK;
+    route->handler = ROUTE_STATIC;
+    if (cfg_expect(ctx, node, YAML_MAPPING_NODE, "static") != SK_OK)
+        return SK_ERROR;
+    return cfg_apply_section(ctx, node, &static_section, &route->files, "static");
+}
+
+static const char *const handler_names[] = {"return", "static"};
+
+/* Exactly one handler per route: two would leave which one runs to the
+ * reader's guess. */
+static int check_handler(const struct cfg_ctx *ctx, const yaml_node_t *map)
+{
+    const yaml_node_t *first = NULL;
+
+    for (const yaml_node_pair_t *p = map->data.mapping.pairs.start;
+         p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *key = cfg_node(ctx, p->key), *value = cfg_node(ctx, p->value);
+        const char *name = (const char *)key->data.scalar.value;
+        if (strcmp(name, handler_names[0]) != 0 && strcmp(name, handler_names[1]) != 0)
+            continue;
+        if (cfg_is_null(value))
+            return cfg_fail(ctx, value, "%s: expected a mapping, got null", name);
+        if (first != NULL)
+            return cfg_fail(ctx, key, "route: has both '%s' and '%s'; keep one handler",
+                            (const char *)first->data.scalar.value, name);
+        first = key;
+    }
+    if (first == NULL)
+        return cfg_fail(ctx, map, "route: no handler: add 'return' or 'static'");
+    return SK_OK;
+}
+
+static const struct cfg_option route_options[] = {
+    {.name = "host", .offset = offsetof(struct route, host), .scalar = parse_host},
+    {.name = "path", .offset = 0, .scalar = parse_path, .required = true},
+    {.name = "return", .node = parse_return},
+    {.name = "static", .node = parse_static},
+};
+
+static const struct cfg_section route_section = {
+    route_options, sizeof route_options / sizeof route_options[0], check_handler};
+
+void cfg_route_free(struct route *route)
+{
+    free(route->host);
+    free(route->path);
+    if (route->handler == ROUTE_STATIC) {
+        free(route->files.root);
+        free(route->files.index);
+        return;
+    }
+    for (size_t i = 0; i < route->ret.header_count; i++) {
+        free(route->ret.headers[i].name);
+        free(route->ret.headers[i].value);
+    }
+    free(route->ret.headers);
+    free(route->ret.body);
+}
+
+int cfg_parse_routes(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct config *config = base;
+
+    if (node == NULL)
+        return SK_OK; /* no routes: every request is a 404 */
+    if (cfg_expect(ctx, node, YAML_SEQUENCE_NODE, "routes") != SK_OK)
+        return SK_ERROR;
+    size_t count = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if (count == 0)
+        return SK_OK;
+    if ((config->routes = calloc(count, sizeof *config->routes)) == NULL)
+        return cfg_fail(ctx, node, "out of memory");
+    config->route_count = count;
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item = cfg_node(ctx, node->data.sequence.items.start[i]);
+        struct route *route = &config->routes[i];
+        route->line = (int)item->start_mark.line + 1;
+        route->column = (int)item->start_mark.column + 1;
+        if (cfg_expect(ctx, item, YAML_MAPPING_NODE, "route") != SK_OK ||
+            cfg_apply_section(ctx, item, &route_section, route, "route") != SK_OK)
+            return SK_ERROR;
+    }
+    return SK_OK;
+}

@@ -1,0 +1,333 @@
+/*
+ * listener.c - binding endpoints; see listener.h.
+ */
+#include "master/listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+#define LISTEN_BACKLOG 4096 /* capped by net.core.somaxconn */
+#define PORT_ZERO_ATTEMPTS 16
+
+struct bind_target {
+    int family;
+    const char *address; /* numeric, or the Unix path */
+};
+
+static void format_address(struct listener *l, const char *numeric)
+{
+    if (l->family == AF_UNIX)
+        snprintf(l->address, sizeof l->address, "%s", numeric);
+    else if (l->family == AF_INET6)
+        snprintf(l->address, sizeof l->address, "[%s]:%u", numeric, l->port);
+    else
+        snprintf(l->address, sizeof l->address, "%s:%u", numeric, l->port);
+}
+
+/* A socket file left by a process that is gone refuses connections; one
+ * that accepts belongs to a live server, which we must not steal from. */
+static int unix_path_prepare(const char *path, struct err *err)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? SK_OK : err_set_errno(err, errno, "unix:%s", path);
+    if (!S_ISSOCK(st.st_mode)) {
+        errno = EEXIST;
+        return err_set(err, "unix:%s: exists and is not a socket", path);
+    }
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+    int in_use = probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0;
+    if (probe >= 0)
+        close(probe);
+    if (in_use) {
+        errno = EEXIST;
+        return err_set(err, "unix:%s: Address already in use", path);
+    }
+    if (unlink(path) != 0)
+        return err_set_errno(err, errno, "unix:%s: cannot remove stale socket", path);
+    return SK_OK;
+}
+
+static int socket_for(int family, struct err *err)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return err_set_errno(err, errno, "socket()");
+    int one = 1;
+    if (family != AF_UNIX)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    return fd;
+}
+
+static int bind_inet(struct listener *l, const struct bind_target *t, uint16_t port,
+                     struct err *err)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    if (t->family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        inet_pton(AF_INET, t->address, &sin->sin_addr);
+        len = sizeof *sin;
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        inet_pton(AF_INET6, t->address, &sin6->sin6_addr);
+        len = sizeof *sin6;
+    }
+    int fd = socket_for(t->family, err);
+    if (fd < 0)
+        return SK_ERROR;
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return err_set_errno(err, saved, "%s: bind(%s%s%s:%u)", l->url,
+                             t->family == AF_INET6 ? "[" : "", t->address,
+                             t->family == AF_INET6 ? "]" : "", port);
+    }
+    len = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &len);
+    l->port = ntohs(t->family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                         : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    l->fd = fd;
+    l->family = t->family;
+    format_address(l, t->address);
+    return SK_OK;
+}
+
+static int bind_unix(struct listener *l, const char *path, struct err *err)
+{
+    if (unix_path_prepare(path, err) != SK_OK)
+        return SK_ERROR;
+    int fd = socket_for(AF_UNIX, err);
+    if (fd < 0)
+        return SK_ERROR;
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
+        int saved = errno;
+        close(fd);
+        return err_set_errno(err, saved, "unix:%s: bind()", path);
+    }
+    /* Any local user may connect, as to a TCP port; restrict with the
+     * directory's permissions. */
+    chmod(path, 0666);
+    l->fd = fd;
+    l->family = AF_UNIX;
+    l->port = 0;
+    format_address(l, path);
+    return SK_OK;
+}
+
+static int listen_on(struct listener *l, struct err *err)
+{
+    if (listen(l->fd, LISTEN_BACKLOG) != 0)
+        return err_set_errno(err, errno, "%s: listen()", l->url);
+    return SK_OK;
+}
+
+static size_t targets_for(const struct url *url, struct bind_target *t)
+{
+    switch (url->host_kind) {
+    case URL_HOST_LOCALHOST:
+        t[0] = (struct bind_target){AF_INET, "127.0.0.1"};
+        t[1] = (struct bind_target){AF_INET6, "::1"};
+        return 2;
+    case URL_HOST_ANY:
+    case URL_HOST_NAME:
+        t[0] = (struct bind_target){AF_INET, "0.0.0.0"};
+        t[1] = (struct bind_target){AF_INET6, "::"};
+        return 2;
+    case URL_HOST_IPV4:
+        t[0] = (struct bind_target){AF_INET, url->host};
+        return 1;
+    case URL_HOST_IPV6:
+        t[0] = (struct bind_target){AF_INET6, url->host};
+        return 1;
+    case URL_HOST_UNIX:
+        t[0] = (struct bind_target){AF_UNIX, url->unix_path};
+        return 1;
+    }
+    return 0;
+}
+
+static struct listener *set_append(struct listener_set *set)
+{
+    struct listener *items = realloc(set->items, (set->count + 1) * sizeof *items);
+    if (items == NULL)
+        return NULL;
+    set->items = items;
+    struct listener *l = &items[set->count++];
+    memset(l, 0, sizeof *l);
+    l->fd = -1;
+    l->reused_from = -1;
+    return l;
+}
+
+/* A socket of the previous set bound for the same URL and position. */
+static struct listener *take_previous(struct listener_set *previous, const char *url,
+                                      unsigned index)
+{
+    if (previous == NULL)
+        return NULL;
+    for (size_t i = 0; i < previous->count; i++) {
+        struct listener *l = &previous->items[i];
+        if (l->fd >= 0 && l->url_index == index && strcmp(l->url, url) == 0)
+            return l;
+    }
+    return NULL;
+}
+
+/* Undoes the last listener of the set: a reused socket goes back to the
+ * previous set (a failed reload must leave it serving), a new one closes. */
+static void drop_last(struct listener_set *set, struct listener_set *previous)
+{
+    struct listener *l = &set->items[--set->count];
+    if (l->fd < 0)
+        return;
+    if (l->reused_from >= 0) {
+        previous->items[l->reused_from].fd = l->fd;
+        return;
+    }
+    close(l->fd);
+    if (l->family == AF_UNIX)
+        unlink(l->address);
+}
+
+/* Whether a failure to bind one address of a pair may be only a warning:
+ * a machine without IPv6 (or IPv4) still serves localhost on the other. */
+static bool family_unavailable(int error)
+{
+    return error == EADDRNOTAVAIL || error == EAFNOSUPPORT;
+}
+
+static int open_one(struct listener *l, const struct bind_target *t, uint16_t port,
+                    struct listener_set *previous, struct err *err)
+{
+    struct listener *old = take_previous(previous, l->url, l->url_index);
+    if (old != NULL) {
+        const struct endpoint *e = l->endpoint;
+        *l = *old;
+        l->endpoint = e;
+        l->reused_from = (int)(old - previous->items);
+        old->fd = -1; /* moved */
+        return SK_OK;
+    }
+    int rc = t->family == AF_UNIX ? bind_unix(l, t->address, err) : bind_inet(l, t, port, err);
+    return rc == SK_OK ? listen_on(l, err) : rc;
+}
+
+/* Binds every address of one endpoint. With port 0 and two addresses, the
+ * second must get the port the kernel chose for the first; if that port is
+ * taken on the other family, start over. */
+static int bind_endpoint(struct listener_set *set, const struct endpoint *e,
+                         struct listener_set *previous, struct err *err)
+{
+    struct bind_target targets[2];
+    size_t n = targets_for(&e->url, targets);
+    size_t first = set->count;
+    int failure = 0;
+    for (int attempt = 0; attempt < PORT_ZERO_ATTEMPTS; attempt++) {
+        uint16_t port = e->url.port;
+        failure = 0;
+        for (size_t i = 0; i < n && failure == 0; i++) {
+            struct listener *l = set_append(set);
+            if (l == NULL)
+                return err_set(err, "out of memory");
+            l->endpoint = e;
+            l->url_index = (unsigned)i;
+            snprintf(l->url, sizeof l->url, "%s", e->url_text);
+            if (open_one(l, &targets[i], port, previous, err) == SK_OK) {
+                port = l->port;
+                continue;
+            }
+            failure = errno ? errno : EINVAL;
+            set->count--;
+            if (n == 2 && family_unavailable(failure)) {
+                log_msg(LOG_WARN, "%s (serving the other address only)", err->message);
+                failure = 0;
+            }
+        }
+        if (failure == 0 && set->count > first)
+            return SK_OK;
+        while (set->count > first)
+            drop_last(set, previous);
+        if (failure == 0)
+            return err_set(err, "%s: no address could be bound", e->url_text);
+        if (!(e->url.port == 0 && failure == EADDRINUSE))
+            return SK_ERROR;
+    }
+    return err_set(err, "%s: no port free on every address after %d attempts", e->url_text,
+                   PORT_ZERO_ATTEMPTS);
+}
+
+int listeners_open(struct listener_set *set, const struct config *config,
+                   struct listener_set *previous, struct err *err)
+{
+    set->items = NULL;
+    set->count = 0;
+    for (size_t i = 0; i < config->endpoint_count; i++)
+        if (bind_endpoint(set, &config->endpoints[i], previous, err) != SK_OK) {
+            while (set->count > 0)
+                drop_last(set, previous);
+            free(set->items);
+            set->items = NULL;
+            return SK_ERROR;
+        }
+    return SK_OK;
+}
+
+void listeners_close(struct listener_set *set)
+{
+    for (size_t i = 0; i < set->count; i++) {
+        struct listener *l = &set->items[i];
+        if (l->fd < 0)
+            continue;
+        close(l->fd);
+        if (l->family == AF_UNIX)
+            unlink(l->address);
+        l->fd = -1;
+    }
+    free(set->items);
+    set->items = NULL;
+    set->count = 0;
+}
+
+void listeners_publish(const struct listener_set *set, struct shm *shm)
+{
+    struct shm_header *h = shm->header;
+    shm_header_begin_write(shm);
+    size_t n = set->count < SHM_MAX_LISTENERS ? set->count : SHM_MAX_LISTENERS;
+    for (size_t i = 0; i < n; i++) {
+        const struct listener *l = &set->items[i];
+        struct shm_listener *s = &h->listeners[i];
+        s->kind = l->family == AF_UNIX    ? SHM_LISTENER_UNIX
+                  : l->family == AF_INET6 ? SHM_LISTENER_TCP6
+                                          : SHM_LISTENER_TCP4;
+        s->port = l->port;
+        snprintf(s->endpoint, sizeof s->endpoint, "%s", l->endpoint->name);
+        snprintf(s->url, sizeof s->url, "%s", l->url);
+        snprintf(s->address, sizeof s->address, "%s", l->address);
+    }
+    h->listener_count = (uint32_t)n;
+    shm_header_end_write(shm);
+}

@@ -1,0 +1,204 @@
+/*
+ * main.c - saker's command line; the only place that exits.
+ *
+ *   saker [-c FILE] [--urls URLS] [-t] [-d]
+ *
+ * Without -c, saker runs on its built-in defaults: http://localhost:5000,
+ * static files from ./wwwroot. --urls (or SAKER_URLS) replaces the
+ * endpoints, as Kestrel's --urls and ASPNETCORE_URLS do. -t checks the
+ * configuration and exits, without binding anything. -d detaches, and the
+ * starting process exits 0 only once the workers serve.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "conf/config.h"
+#include "build_config.h"
+#include "master/master.h"
+
+struct options {
+    const char *config_file;
+    const char *urls;
+    bool test_only;
+    bool daemonize;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: saker [-c FILE] [--urls URLS] [-t] [-d]\n"
+            "  -c, --config FILE  configuration file (default: built-in, http://localhost:5000\n"
+            "                     serving ./wwwroot)\n"
+            "      --urls URLS    endpoints, ';'-separated (also SAKER_URLS), e.g.\n"
+            "                     \"http://127.0.0.1:0;unix:/tmp/saker.sock\"\n"
+            "  -t, --test         check the configuration and exit\n"
+            "  -d, --daemon       run in the background\n"
+            "  -h, --help         this help\n"
+            "  -v, --version      print the version\n");
+}
+
+/* 0: run; 1 or 2: exit with that status. */
+static int parse_options(int argc, char **argv, struct options *o)
+{
+    static const struct option long_options[] = {
+        {"config", required_argument, NULL, 'c'}, {"urls", required_argument, NULL, 'u'},
+        {"test", no_argument, NULL, 't'},         {"daemon", no_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'v'},
+        {NULL, 0, NULL, 0}};
+    memset(o, 0, sizeof *o);
+    o->urls = getenv("SAKER_URLS");
+    int c;
+    while ((c = getopt_long(argc, argv, "c:tdhv", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->config_file = optarg; break;
+        case 'u': o->urls = optarg; break;
+        case 't': o->test_only = true; break;
+        case 'd': o->daemonize = true; break;
+        case 'h': usage(stdout); return -1;
+        case 'v': printf("saker %s\n", PACKAGE_VERSION); return -1;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "saker: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+static struct config *load_config(const struct options *o, struct err *err)
+{
+    struct config *config =
+        o->config_file ? config_load_file(o->config_file, err) : config_default(err);
+    if (config != NULL && o->urls != NULL && o->urls[0] != '\0' &&
+        config_override_urls(config, o->urls, err) != SK_OK) {
+        config_free(config);
+        return NULL;
+    }
+    return config;
+}
+
+/* What the config cannot check by itself, checked before anything binds. */
+static int check_environment(const struct config *config, struct err *err)
+{
+    for (size_t i = 0; i < config->route_count; i++) {
+        const struct route *r = &config->routes[i];
+        struct stat st;
+        if (r->handler == ROUTE_STATIC && (stat(r->files.root, &st) != 0 || !S_ISDIR(st.st_mode)))
+            return err_set_errno(err, errno ? errno : ENOTDIR, "static root '%s'", r->files.root);
+    }
+    if (config->user != NULL && getuid() == 0 && getpwnam(config->user) == NULL)
+        return err_set(err, "user '%s' does not exist", config->user);
+    if (config->group != NULL && getuid() == 0 && getgrnam(config->group) == NULL)
+        return err_set(err, "group '%s' does not exist", config->group);
+    return SK_OK;
+}
+
+static int write_pid_file(const char *path, struct err *err)
+{
+    if (path == NULL)
+        return SK_OK;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return err_set_errno(err, errno, "pid file %s", path);
+    char text[32];
+    int n = snprintf(text, sizeof text, "%d\n", (int)getpid());
+    bool ok = write(fd, text, (size_t)n) == n;
+    close(fd);
+    return ok ? SK_OK : err_set_errno(err, errno, "pid file %s", path);
+}
+
+/* Forks; the parent waits for the child's "ready" byte and exits with 0 if
+ * it came, 1 if the child failed first. Returns the fd the child writes. */
+static int daemonize(void)
+{
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid > 0) {
+        close(ready[1]);
+        char byte;
+        ssize_t n = read(ready[0], &byte, 1);
+        _exit(n == 1 ? 0 : 1);
+    }
+    close(ready[0]);
+    setsid();
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        if (log_fd() != STDERR_FILENO)
+            dup2(null, STDERR_FILENO);
+        close(null);
+    }
+    return ready[1];
+}
+
+static int run(const struct options *o, struct config *config)
+{
+    struct err err;
+    struct master master = {.ready_fd = -1};
+    if (config->log_level != NULL)
+        log_set_level((enum log_level)log_level_parse(config->log_level));
+    if (config->error_log != NULL && log_open(config->error_log) != SK_OK) {
+        fprintf(stderr, "saker: error_log %s: %s\n", config->error_log, strerror(errno));
+        return 1;
+    }
+    if (check_environment(config, &err) != SK_OK) {
+        log_msg(LOG_ERROR, "%s", err.message);
+        return 1;
+    }
+    if (o->daemonize && (master.ready_fd = daemonize()) < 0) {
+        log_errno(LOG_ERROR, errno, "daemonize");
+        return 1;
+    }
+    if (write_pid_file(config->pid_file, &err) != SK_OK ||
+        master_start(&master, config, &err) != SK_OK) {
+        log_msg(LOG_ERROR, "%s", err.message);
+        if (config->pid_file != NULL)
+            unlink(config->pid_file);
+        return 1;
+    }
+    int status = master_run(&master);
+    if (config->pid_file != NULL)
+        unlink(config->pid_file);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    int rc = parse_options(argc, argv, &o);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    struct err err;
+    struct config *config = load_config(&o, &err);
+    if (config == NULL) {
+        fprintf(stderr, "saker: %s\n", err.message);
+        if (o.test_only)
+            fprintf(stderr, "saker: configuration test failed\n");
+        return 1;
+    }
+    if (o.test_only) {
+        printf("saker: configuration %s is valid\n", o.config_file ? o.config_file : "(built-in)");
+        config_free(config);
+        return 0;
+    }
+    int status = run(&o, config);
+    config_free(config);
+    return status;
+}

@@ -1,0 +1,117 @@
+/*
+ * spawn.c - fork and prepare a worker; see spawn.h.
+ */
+#include "master/spawn.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+int spawn_cpu_for(const struct config *config, unsigned index)
+{
+    if (config->cpu_affinity == CPU_AFFINITY_OFF)
+        return -1;
+    if (config->cpu_affinity == CPU_AFFINITY_LIST)
+        return config->cpu_count ? config->cpus[index % config->cpu_count] : -1;
+    /* auto: the i-th CPU among those this process may run on (a container's
+     * cpuset may not start at CPU 0). */
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+        return -1;
+    int count = CPU_COUNT(&allowed);
+    if (count == 0)
+        return -1;
+    int wanted = (int)(index % (unsigned)count);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &allowed) && wanted-- == 0)
+            return cpu;
+    return -1;
+}
+
+static void reset_signals(void)
+{
+    static const int handled[] = {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1,
+                                  SIGUSR2, SIGCHLD, SIGALRM, SIGPIPE};
+    struct sigaction sa = {.sa_handler = SIG_DFL};
+    for (size_t i = 0; i < sizeof handled / sizeof handled[0]; i++)
+        sigaction(handled[i], &sa, NULL);
+    /* A peer that closes while we write must be an EPIPE, not a death. */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static int pin(int cpu)
+{
+    if (cpu < 0)
+        return SK_OK;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) {
+        log_errno(LOG_WARN, errno, "sched_setaffinity(cpu %d)", cpu);
+        return SK_ERROR;
+    }
+    return SK_OK;
+}
+
+static int drop_privileges(const struct config *config)
+{
+    if (getuid() != 0 || config->user == NULL)
+        return SK_OK;
+    struct passwd *pw = getpwnam(config->user);
+    if (pw == NULL) {
+        log_msg(LOG_ERROR, "user '%s' not found", config->user);
+        return SK_ERROR;
+    }
+    gid_t gid = pw->pw_gid;
+    if (config->group != NULL) {
+        struct group *gr = getgrnam(config->group);
+        if (gr == NULL) {
+            log_msg(LOG_ERROR, "group '%s' not found", config->group);
+            return SK_ERROR;
+        }
+        gid = gr->gr_gid;
+    }
+    if (setgid(gid) != 0 || initgroups(config->user, gid) != 0 || setuid(pw->pw_uid) != 0) {
+        log_errno(LOG_ERROR, errno, "dropping privileges to %s", config->user);
+        return SK_ERROR;
+    }
+    return SK_OK;
+}
+
+static void set_title(unsigned index, uint64_t generation)
+{
+    char name[16];
+    snprintf(name, sizeof name, "saker: w%u g%llu", index, (unsigned long long)generation);
+    prctl(PR_SET_NAME, name);
+}
+
+pid_t spawn_worker(const struct worker_params *params, int cpu)
+{
+    pid_t master = getpid();
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    reset_signals();
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != master) /* the master died before prctl took effect */
+        _exit(1);
+    pin(cpu);
+    atomic_store_explicit(&params->shm->slots[params->slot].cpu, cpu, memory_order_relaxed);
+    if (drop_privileges(params->config) != SK_OK)
+        _exit(2);
+    set_title(params->index, params->generation);
+    _exit(worker_main(params));
+}

@@ -1,0 +1,435 @@
+/*
+ * shm.c - the shared-memory segment: create, attach, slots, snapshots.
+ *
+ * Contract (see shm.h and shm_layout.h):
+ *  - shm_create() replaces any file at the path with a fresh, zeroed
+ *    segment owned by the calling master; shm_attach() maps an existing one
+ *    read-only and refuses anything whose magic, layout version or sizes it
+ *    does not know, with a message that names the path.
+ *  - Slot counters have one writer each (their worker). The master alone
+ *    claims and retires slots and writes the header's strings, each under
+ *    its seqlock, so readers (sakerctl, a metrics endpoint) never lock.
+ *  - Snapshots retry a bounded number of times and then report SK_AGAIN:
+ *    a master that died in the middle of a write must not hang sakerctl.
+ */
+#ifdef HAVE_CONFIG_H
+#include "build_config.h"
+#endif
+#include "shm/shm.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+#define SNAPSHOT_RETRIES 1000
+#define SHM_MAX_SLOTS 65536
+
+/* Slots follow the header directly, so the header must keep them aligned. */
+static_assert(sizeof(struct shm_header) % SHM_CACHE_LINE == 0, "header keeps slots aligned");
+static_assert(sizeof(struct shm_slot) % SHM_CACHE_LINE == 0, "slots fill cache lines");
+
+/* ---- create, attach, detach ------------------------------------------ */
+
+static void header_init(struct shm_header *h, unsigned slot_count, size_t total)
+{
+    h->magic = SHM_MAGIC;
+    h->layout_version = SHM_LAYOUT_VERSION;
+    h->header_size = sizeof(struct shm_header);
+    h->slot_size = sizeof(struct shm_slot);
+    h->slot_count = slot_count;
+    h->total_size = total;
+    h->master_pid = (int32_t)getpid();
+    h->started_at = (int64_t)time(NULL);
+    snprintf(h->server_version, sizeof h->server_version, "%s", PACKAGE_VERSION);
+    /* The master creates the segment after its config loaded: that first
+     * load counts as a successful "last reload" until a real one happens. */
+    h->reload_ok = 1;
+    atomic_store_explicit(&h->state, SHM_INSTANCE_STARTING, memory_order_relaxed);
+}
+
+static void map_set(struct shm *shm, void *base, size_t size)
+{
+    shm->header = base;
+    shm->slots = (struct shm_slot *)((char *)base + sizeof(struct shm_header));
+    shm->size = size;
+}
+
+int shm_create(struct shm *shm, const char *path, unsigned slot_count, struct err *err)
+{
+    memset(shm, 0, sizeof *shm);
+    if (slot_count < SHM_MIN_SLOTS)
+        slot_count = SHM_MIN_SLOTS;
+    if (slot_count > SHM_MAX_SLOTS)
+        return err_set(err, "%s: %u slots, at most %u", path, slot_count, SHM_MAX_SLOTS);
+    size_t total = sizeof(struct shm_header) + (size_t)slot_count * sizeof(struct shm_slot);
+
+    /* A new inode rather than truncating the old one: a sakerctl still
+     * mapping the previous segment keeps reading it instead of SIGBUS. */
+    if (unlink(path) < 0 && errno != ENOENT)
+        return err_set_errno(err, errno, "unlink(%s)", path);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return err_set_errno(err, errno, "open(%s)", path);
+    /* The umask must not take the group's read access away from operators. */
+    if (fchmod(fd, 0640) < 0 || ftruncate(fd, (off_t)total) < 0) {
+        int e = errno;
+        close(fd);
+        return err_set_errno(err, e, "ftruncate(%s, %zu)", path, total);
+    }
+    void *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int e = errno;
+    close(fd);
+    if (base == MAP_FAILED)
+        return err_set_errno(err, e, "mmap(%s, %zu)", path, total);
+
+    /* ftruncate zero-filled the file: counters, pids and states start at 0. */
+    map_set(shm, base, total);
+    header_init(shm->header, slot_count, total);
+    for (unsigned i = 0; i < slot_count; i++)
+        atomic_store_explicit(&shm->slots[i].cpu, -1, memory_order_relaxed);
+    return SK_OK;
+}
+
+/* The prefix every layout version shares: enough to say what we found. */
+struct header_prefix {
+    uint64_t magic;
+    uint32_t layout_version;
+    uint32_t header_size;
+};
+
+static int check_prefix(int fd, const char *path, off_t file_size, struct err *err)
+{
+    struct header_prefix p;
+    if (file_size < (off_t)sizeof p)
+        return err_set(err, "%s: not a saker shm segment (%lld bytes)", path,
+                       (long long)file_size);
+    if (pread(fd, &p, sizeof p, 0) != (ssize_t)sizeof p)
+        return err_set_errno(err, errno, "%s: read", path);
+    if (p.magic != SHM_MAGIC)
+        return err_set(err, "%s: not a saker shm segment", path);
+    if (p.layout_version != SHM_LAYOUT_VERSION)
+        return err_set(err, "%s: layout version %u, this sakerctl reads version %d: "
+                       "use the sakerctl of the running saker",
+                       path, p.layout_version, SHM_LAYOUT_VERSION);
+    if (file_size < (off_t)sizeof(struct shm_header))
+        return err_set(err, "%s: truncated segment (%lld bytes, the header alone is %zu)",
+                       path, (long long)file_size, sizeof(struct shm_header));
+    return SK_OK;
+}
+
+static int check_sizes(const struct shm_header *h, const char *path, off_t file_size,
+                       struct err *err)
+{
+    if (h->header_size != sizeof(struct shm_header) || h->slot_size != sizeof(struct shm_slot))
+        return err_set(err, "%s: header size %u and slot size %u, expected %zu and %zu "
+                       "for layout version %d", path, h->header_size, h->slot_size,
+                       sizeof(struct shm_header), sizeof(struct shm_slot), SHM_LAYOUT_VERSION);
+    uint64_t expect = (uint64_t)h->header_size + (uint64_t)h->slot_count * h->slot_size;
+    if (h->slot_count == 0 || h->slot_count > SHM_MAX_SLOTS || h->total_size != expect)
+        return err_set(err, "%s: inconsistent sizes (%u slots, total %llu bytes)", path,
+                       h->slot_count, (unsigned long long)h->total_size);
+    if ((uint64_t)file_size < h->total_size)
+        return err_set(err, "%s: truncated segment (%lld bytes, expected %llu)", path,
+                       (long long)file_size, (unsigned long long)h->total_size);
+    return SK_OK;
+}
+
+static int attach_fd(struct shm *shm, int fd, const char *path, struct err *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return err_set_errno(err, errno, "fstat(%s)", path);
+    if (check_prefix(fd, path, st.st_size, err) != SK_OK)
+        return SK_ERROR;
+    struct shm_header h;
+    if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
+        return err_set_errno(err, errno, "%s: read", path);
+    if (check_sizes(&h, path, st.st_size, err) != SK_OK)
+        return SK_ERROR;
+    void *base = mmap(NULL, (size_t)h.total_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED)
+        return err_set_errno(err, errno, "mmap(%s)", path);
+    map_set(shm, base, (size_t)h.total_size);
+    return SK_OK;
+}
+
+int shm_attach(struct shm *shm, const char *path, struct err *err)
+{
+    memset(shm, 0, sizeof *shm);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return err_set(err, "%s: No such file or directory (is saker running?)", path);
+        return err_set_errno(err, errno, "%s", path);
+    }
+    int rc = attach_fd(shm, fd, path, err);
+    close(fd);
+    return rc;
+}
+
+void shm_detach(struct shm *shm)
+{
+    if (shm->header != NULL)
+        munmap(shm->header, shm->size);
+    memset(shm, 0, sizeof *shm);
+}
+
+/* ---- slots (master side) --------------------------------------------- */
+
+bool shm_worker_state_live(unsigned state)
+{
+    return state == SHM_WORKER_STARTING || state == SHM_WORKER_RUNNING ||
+           state == SHM_WORKER_DRAINING;
+}
+
+void shm_slot_claim(struct shm *shm, unsigned slot, int pid, int cpu,
+                    uint64_t generation, unsigned index)
+{
+    struct shm_slot *s = &shm->slots[slot];
+    atomic_store_explicit(&s->cpu, cpu, memory_order_relaxed);
+    atomic_store_explicit(&s->index, index, memory_order_relaxed);
+    atomic_store_explicit(&s->generation, generation, memory_order_relaxed);
+    atomic_store_explicit(&s->started_at, (int64_t)time(NULL), memory_order_relaxed);
+    /* A fresh heartbeat, or the watchdog would judge the new worker by the
+     * age of a slot that was free. */
+    atomic_store_explicit(&s->heartbeat_ms, clock_now_monotonic_ms(), memory_order_relaxed);
+    /* The worker may already have said RUNNING if it beat us here after
+     * fork; only a free slot becomes STARTING. */
+    unsigned expected = SHM_WORKER_FREE;
+    atomic_compare_exchange_strong_explicit(&s->state, &expected, SHM_WORKER_STARTING,
+                                            memory_order_relaxed, memory_order_relaxed);
+    atomic_store_explicit(&s->pid, pid, memory_order_release);
+}
+
+static void seq_begin(_Atomic uint64_t *seq)
+{
+    uint64_t v = atomic_load_explicit(seq, memory_order_relaxed);
+    atomic_store_explicit(seq, v + 1, memory_order_relaxed);
+    /* Orders the odd value before every data store that follows. */
+    atomic_thread_fence(memory_order_release);
+}
+
+static void seq_end(_Atomic uint64_t *seq)
+{
+    uint64_t v = atomic_load_explicit(seq, memory_order_relaxed);
+    atomic_store_explicit(seq, v + 1, memory_order_release);
+}
+
+void shm_slot_retire(struct shm *shm, unsigned slot)
+{
+    struct shm_header *h = shm->header;
+    struct shm_slot *s = &shm->slots[slot];
+    seq_begin(&h->retired_seq);
+    for (int c = 0; c < SHM_COUNTER_COUNT; c++) {
+        uint64_t v = atomic_load_explicit(&s->counters[c], memory_order_relaxed);
+        uint64_t r = atomic_load_explicit(&h->retired[c], memory_order_relaxed);
+        atomic_store_explicit(&h->retired[c], r + v, memory_order_relaxed);
+        atomic_store_explicit(&s->counters[c], 0, memory_order_relaxed);
+    }
+    /* A killed worker's open connections died with it: drop the gauge. */
+    atomic_store_explicit(&s->connections_open, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->heartbeat_ms, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->cpu, -1, memory_order_relaxed);
+    atomic_store_explicit(&s->pid, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->state, SHM_WORKER_FREE, memory_order_relaxed);
+    seq_end(&h->retired_seq);
+}
+
+int shm_slot_find_free(const struct shm *shm)
+{
+    for (unsigned i = 0; i < shm->header->slot_count; i++) {
+        const struct shm_slot *s = &shm->slots[i];
+        if (atomic_load_explicit(&s->pid, memory_order_relaxed) == 0 &&
+            atomic_load_explicit(&s->state, memory_order_relaxed) == SHM_WORKER_FREE)
+            return (int)i;
+    }
+    return -1;
+}
+
+void shm_header_begin_write(struct shm *shm) { seq_begin(&shm->header->header_seq); }
+
+void shm_header_end_write(struct shm *shm) { seq_end(&shm->header->header_seq); }
+
+/* ---- snapshots (readers) --------------------------------------------- */
+
+static void totals_read(const struct shm *shm, struct shm_totals *out)
+{
+    const struct shm_header *h = shm->header;
+    memset(out, 0, sizeof *out);
+    for (int c = 0; c < SHM_COUNTER_COUNT; c++)
+        out->counters[c] = atomic_load_explicit(&h->retired[c], memory_order_relaxed);
+    for (unsigned i = 0; i < h->slot_count; i++) {
+        const struct shm_slot *s = &shm->slots[i];
+        /* Free slots hold zeros (retire cleared them), so summing every
+         * slot needs no pid check and cannot miss a worker just claimed. */
+        for (int c = 0; c < SHM_COUNTER_COUNT; c++)
+            out->counters[c] += atomic_load_explicit(&s->counters[c], memory_order_relaxed);
+        /* Liveness by state, not pid: the master may claim with pid 0 and
+         * fill it in after fork, and an EXITED worker's gauge is stale. */
+        if (!shm_worker_state_live(atomic_load_explicit(&s->state, memory_order_relaxed)))
+            continue;
+        out->connections_open += atomic_load_explicit(&s->connections_open, memory_order_relaxed);
+        out->workers_live++;
+    }
+}
+
+static bool seq_read_begin(const _Atomic uint64_t *seq, uint64_t *start)
+{
+    *start = atomic_load_explicit(seq, memory_order_acquire);
+    return (*start & 1) == 0;
+}
+
+static bool seq_read_retry(const _Atomic uint64_t *seq, uint64_t start)
+{
+    /* Orders the data loads before the second look at the sequence. */
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(seq, memory_order_relaxed) != start;
+}
+
+int shm_snapshot_totals(const struct shm *shm, struct shm_totals *out)
+{
+    const _Atomic uint64_t *seq = &shm->header->retired_seq;
+    for (int attempt = 0; attempt < SNAPSHOT_RETRIES; attempt++) {
+        uint64_t start;
+        if (!seq_read_begin(seq, &start)) {
+            sched_yield();
+            continue;
+        }
+        totals_read(shm, out);
+        if (!seq_read_retry(seq, start))
+            return SK_OK;
+    }
+    return SK_AGAIN;
+}
+
+int shm_snapshot_header(const struct shm *shm, struct shm_header *out)
+{
+    const _Atomic uint64_t *seq = &shm->header->header_seq;
+    for (int attempt = 0; attempt < SNAPSHOT_RETRIES; attempt++) {
+        uint64_t start;
+        if (!seq_read_begin(seq, &start)) {
+            sched_yield();
+            continue;
+        }
+        /* The strings are plain bytes written under the seqlock; a torn
+         * copy is caught by the second sequence read and thrown away. */
+        memcpy(out, shm->header, sizeof *out);
+        if (!seq_read_retry(seq, start))
+            return SK_OK;
+    }
+    /* Give the caller the last copy anyway, with a NUL where strings end. */
+    memcpy(out, shm->header, sizeof *out);
+    out->reload_message[SHM_MESSAGE_MAX - 1] = '\0';
+    if (out->listener_count > SHM_MAX_LISTENERS)
+        out->listener_count = SHM_MAX_LISTENERS;
+    return SK_AGAIN;
+}
+
+void shm_snapshot_slot(const struct shm *shm, unsigned slot, struct shm_slot *out)
+{
+    const struct shm_slot *s = &shm->slots[slot];
+    memset(out, 0, sizeof *out);
+#define COPY(field) atomic_store_explicit(&out->field, \
+        atomic_load_explicit(&s->field, memory_order_relaxed), memory_order_relaxed)
+    COPY(pid);
+    COPY(cpu);
+    COPY(state);
+    COPY(index);
+    COPY(generation);
+    COPY(heartbeat_ms);
+    COPY(started_at);
+    COPY(connections_open);
+    for (int c = 0; c < SHM_COUNTER_COUNT; c++)
+        COPY(counters[c]);
+#undef COPY
+}
+
+/* ---- names ----------------------------------------------------------- */
+
+static const char *const counter_names[] = {
+    [SHM_CONNECTIONS_ACCEPTED] = "connections_accepted",
+    [SHM_REQUESTS] = "requests",
+    [SHM_RESPONSES_1XX] = "responses_1xx",
+    [SHM_RESPONSES_2XX] = "responses_2xx",
+    [SHM_RESPONSES_3XX] = "responses_3xx",
+    [SHM_RESPONSES_4XX] = "responses_4xx",
+    [SHM_RESPONSES_5XX] = "responses_5xx",
+    [SHM_BYTES_IN] = "bytes_in",
+    [SHM_BYTES_OUT] = "bytes_out",
+    [SHM_REJECT_MALFORMED] = "reject_malformed",
+    [SHM_REJECT_REQUEST_LINE_TOO_LONG] = "reject_request_line_too_long",
+    [SHM_REJECT_HEADERS_TOO_LARGE] = "reject_headers_too_large",
+    [SHM_REJECT_TOO_MANY_HEADERS] = "reject_too_many_headers",
+    [SHM_REJECT_BODY_TOO_LARGE] = "reject_body_too_large",
+    [SHM_REJECT_HOST_NOT_ALLOWED] = "reject_host_not_allowed",
+    [SHM_REJECT_CONNECTION_LIMIT] = "reject_connection_limit",
+    [SHM_REJECT_HEADERS_TIMEOUT] = "reject_headers_timeout",
+    [SHM_REJECT_BODY_RATE] = "reject_body_rate",
+    [SHM_REJECT_RESPONSE_RATE] = "reject_response_rate",
+};
+static_assert(sizeof counter_names / sizeof counter_names[0] == SHM_COUNTER_COUNT,
+              "a name for every counter");
+
+static const char *const instance_state_names[] = {
+    [SHM_INSTANCE_STARTING] = "starting", [SHM_INSTANCE_RUNNING] = "running",
+    [SHM_INSTANCE_RELOADING] = "reloading", [SHM_INSTANCE_DRAINING] = "draining",
+    [SHM_INSTANCE_STOPPING] = "stopping", [SHM_INSTANCE_STOPPED] = "stopped",
+};
+
+static const char *const worker_state_names[] = {
+    [SHM_WORKER_FREE] = "free", [SHM_WORKER_STARTING] = "starting",
+    [SHM_WORKER_RUNNING] = "running", [SHM_WORKER_DRAINING] = "draining",
+    [SHM_WORKER_EXITED] = "exited",
+};
+
+const char *shm_counter_name(enum shm_counter c)
+{
+    if ((unsigned)c >= SHM_COUNTER_COUNT)
+        return "unknown";
+    return counter_names[c];
+}
+
+const char *shm_reject_reason(enum shm_counter c)
+{
+    if ((unsigned)c < SHM_REJECT_FIRST || (unsigned)c >= SHM_COUNTER_COUNT)
+        return NULL;
+    return counter_names[c] + strlen("reject_");
+}
+
+const char *shm_instance_state_name(unsigned state)
+{
+    if (state >= sizeof instance_state_names / sizeof instance_state_names[0])
+        return "unknown";
+    return instance_state_names[state];
+}
+
+const char *shm_worker_state_name(unsigned state)
+{
+    if (state >= sizeof worker_state_names / sizeof worker_state_names[0])
+        return "unknown";
+    return worker_state_names[state];
+}
+
+const char *shm_listener_kind_name(unsigned kind)
+{
+    switch (kind) {
+    case SHM_LISTENER_TCP4: return "tcp4";
+    case SHM_LISTENER_TCP6: return "tcp6";
+    case SHM_LISTENER_UNIX: return "unix";
+    }
+    return "unknown";
+}

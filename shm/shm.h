@@ -1,0 +1,93 @@
+/*
+ * shm.h - create, attach and read the shared-memory segment.
+ *
+ * The master calls shm_create() before forking; workers use the mapping they
+ * inherit and write only their own slot (shm_slot_*); sakerctl calls
+ * shm_attach() read-only and reads through the shm_snapshot_* functions,
+ * which honour the seqlocks described in shm_layout.h.
+ */
+#ifndef SAKER_SHM_SHM_H
+#define SAKER_SHM_SHM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/error.h"
+#include "shm/shm_layout.h"
+
+struct shm {
+    struct shm_header *header;
+    struct shm_slot *slots;
+    size_t size;
+};
+
+/* Creates (or replaces) the segment file at path, mode 0640, sized for
+ * slot_count slots (at least SHM_MIN_SLOTS, so a reload that adds workers
+ * still finds room), with a fresh header for master_pid: state STARTING,
+ * reload_ok 1 (the config that started us loaded), every slot free with
+ * cpu -1. The old file is unlinked, not truncated, so a reader still
+ * mapping it is not hit by SIGBUS. */
+int shm_create(struct shm *shm, const char *path, unsigned slot_count, struct err *err);
+/* Maps an existing segment read-only, refusing unknown magic, layout
+ * version or sizes with a message that says which. */
+int shm_attach(struct shm *shm, const char *path, struct err *err);
+void shm_detach(struct shm *shm);
+
+/* Slot writes: only the slot's owner calls these. */
+static inline void shm_slot_count(struct shm_slot *slot, enum shm_counter c, uint64_t n)
+{
+    if (slot == NULL)
+        return;
+    /* One writer: a relaxed load and store is enough and avoids a locked add. */
+    uint64_t v = atomic_load_explicit(&slot->counters[c], memory_order_relaxed);
+    atomic_store_explicit(&slot->counters[c], v + n, memory_order_relaxed);
+}
+static inline void shm_slot_gauge_add(_Atomic uint64_t *gauge, int64_t delta)
+{
+    uint64_t v = atomic_load_explicit(gauge, memory_order_relaxed);
+    atomic_store_explicit(gauge, v + (uint64_t)delta, memory_order_relaxed);
+}
+
+/* Master: marks a slot as taken by pid for generation/index: a fresh
+ * heartbeat, state STARTING unless the worker already moved it on. */
+void shm_slot_claim(struct shm *shm, unsigned slot, int pid, int cpu,
+                    uint64_t generation, unsigned index);
+/* Master: after the slot's worker is gone, folds its counters into the
+ * retired totals, drops its gauges and frees the slot. */
+void shm_slot_retire(struct shm *shm, unsigned slot);
+/* Master: index of a free slot, or -1. */
+int shm_slot_find_free(const struct shm *shm);
+/* STARTING, RUNNING or DRAINING: a worker that holds its slot and counts. */
+bool shm_worker_state_live(unsigned state);
+
+/* Master: header strings under header_seq. */
+void shm_header_begin_write(struct shm *shm);
+void shm_header_end_write(struct shm *shm);
+
+struct shm_totals {
+    uint64_t counters[SHM_COUNTER_COUNT];
+    uint64_t connections_open;
+    unsigned workers_live;
+};
+
+/* Readers: consistent sum of retired totals and all live slots. Returns
+ * SK_OK, or SK_AGAIN if the master kept folding for too many retries. */
+int shm_snapshot_totals(const struct shm *shm, struct shm_totals *out);
+/* Readers: copies the header (strings consistent under header_seq).
+ * SK_AGAIN when the master stayed mid-write for every retry; out then
+ * holds the last copy, strings NUL-ended and counts clamped, usable with a
+ * warning. */
+int shm_snapshot_header(const struct shm *shm, struct shm_header *out);
+/* Readers: copies one slot (values individually atomic). */
+void shm_snapshot_slot(const struct shm *shm, unsigned slot, struct shm_slot *out);
+
+/* Metric-style names: "connections_accepted", "reject_malformed"... and
+ * for rejections the bare reason ("malformed", "body_too_large"). */
+const char *shm_counter_name(enum shm_counter c);
+const char *shm_reject_reason(enum shm_counter c);
+const char *shm_instance_state_name(unsigned state);
+const char *shm_worker_state_name(unsigned state);
+/* "tcp4", "tcp6", "unix" (enum shm_listener_kind). */
+const char *shm_listener_kind_name(unsigned kind);
+
+#endif

@@ -1,0 +1,143 @@
+/*
+ * shm_layout.h - the shared-memory segment, types only.
+ *
+ * One segment per instance, a file at `shm_path` mapped by the master (which
+ * creates it), by every worker (inherited across fork) and by sakerctl
+ * (read-only). This header is everything sakerctl needs to read it; it pulls
+ * in no worker or master code.
+ *
+ *   [struct shm_header][struct shm_slot x slot_count]
+ *
+ * Rules:
+ *  - Each slot has exactly one writer: the worker that owns it, while it
+ *    lives. After it dies the master folds the slot's counters into the
+ *    header's retired totals (under retired_seq, a seqlock) and clears it.
+ *  - Counters are 64-bit and monotonic for the life of the instance;
+ *    readers add retired totals and every slot, retrying while retired_seq
+ *    is odd or changes under them.
+ *  - Strings in the header (listeners, reload message) are written by the
+ *    master under header_seq, a seqlock.
+ *  - All atomics use relaxed ordering except the seqlocks' acquire/release.
+ *  - Readers refuse a segment whose magic, layout version or sizes differ
+ *    from this header's; bump SHM_LAYOUT_VERSION on any change below.
+ */
+#ifndef SAKER_SHM_LAYOUT_H
+#define SAKER_SHM_LAYOUT_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define SHM_MAGIC UINT64_C(0x314d48535245414b) /* "KAERSHM1" little-endian */
+#define SHM_LAYOUT_VERSION 1
+#define SHM_CACHE_LINE 64
+#define SHM_MAX_LISTENERS 32
+#define SHM_LISTENER_TEXT_MAX 160
+#define SHM_MESSAGE_MAX 512
+#define SHM_MIN_SLOTS 64
+#define SHM_VERSION_MAX 32
+
+/* Monotonic counters kept per worker slot and in the retired totals. */
+enum shm_counter {
+    SHM_CONNECTIONS_ACCEPTED,
+    SHM_REQUESTS,
+    SHM_RESPONSES_1XX,
+    SHM_RESPONSES_2XX,
+    SHM_RESPONSES_3XX,
+    SHM_RESPONSES_4XX,
+    SHM_RESPONSES_5XX,
+    SHM_BYTES_IN,
+    SHM_BYTES_OUT,
+    /* Requests and connections refused, by reason (see shm_counter_name). */
+    SHM_REJECT_MALFORMED,
+    SHM_REJECT_REQUEST_LINE_TOO_LONG,
+    SHM_REJECT_HEADERS_TOO_LARGE,
+    SHM_REJECT_TOO_MANY_HEADERS,
+    SHM_REJECT_BODY_TOO_LARGE,
+    SHM_REJECT_HOST_NOT_ALLOWED,
+    SHM_REJECT_CONNECTION_LIMIT,
+    SHM_REJECT_HEADERS_TIMEOUT,
+    SHM_REJECT_BODY_RATE,
+    SHM_REJECT_RESPONSE_RATE,
+    SHM_COUNTER_COUNT
+};
+#define SHM_REJECT_FIRST SHM_REJECT_MALFORMED
+
+enum shm_instance_state {
+    SHM_INSTANCE_STARTING,
+    SHM_INSTANCE_RUNNING,
+    SHM_INSTANCE_RELOADING,
+    SHM_INSTANCE_DRAINING,
+    SHM_INSTANCE_STOPPING,
+    SHM_INSTANCE_STOPPED,
+};
+
+enum shm_worker_state {
+    SHM_WORKER_FREE,     /* slot unused */
+    SHM_WORKER_STARTING, /* forked, not yet accepting */
+    SHM_WORKER_RUNNING,  /* accepting and serving */
+    SHM_WORKER_DRAINING, /* stopped accepting, finishing connections */
+    SHM_WORKER_EXITED,   /* gone; the master has not reaped it yet */
+};
+
+enum shm_listener_kind { SHM_LISTENER_TCP4, SHM_LISTENER_TCP6, SHM_LISTENER_UNIX };
+
+struct shm_listener {
+    uint32_t kind;      /* enum shm_listener_kind */
+    uint32_t port;      /* the real port, 0 for Unix sockets */
+    char endpoint[64];  /* the config's endpoint name */
+    char url[SHM_LISTENER_TEXT_MAX];     /* as configured */
+    char address[SHM_LISTENER_TEXT_MAX]; /* as bound: "127.0.0.1:41234", "[::1]:80", "/run/a.sock" */
+};
+
+struct shm_slot {
+    alignas(SHM_CACHE_LINE) _Atomic int32_t pid; /* 0 when free */
+    _Atomic int32_t cpu;                         /* -1: not pinned */
+    _Atomic uint32_t state;                      /* enum shm_worker_state */
+    _Atomic uint32_t index;                      /* worker number in its generation */
+    _Atomic uint64_t generation;
+    _Atomic uint64_t heartbeat_ms;  /* CLOCK_MONOTONIC ms of the last heartbeat */
+    _Atomic int64_t started_at;     /* wall-clock seconds */
+    _Atomic uint64_t connections_open; /* gauge */
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t counters[SHM_COUNTER_COUNT];
+};
+
+struct shm_header {
+    uint64_t magic;
+    uint32_t layout_version;
+    uint32_t header_size;  /* sizeof(struct shm_header) */
+    uint32_t slot_size;    /* sizeof(struct shm_slot) */
+    uint32_t slot_count;
+    uint64_t total_size;
+    int32_t master_pid;
+    int32_t reserved0;
+    int64_t started_at;    /* wall-clock seconds */
+    char server_version[SHM_VERSION_MAX]; /* saker's PACKAGE_VERSION, NUL-ended */
+
+    _Atomic uint64_t generation;  /* the generation now serving */
+    _Atomic uint32_t state;       /* enum shm_instance_state */
+    _Atomic uint32_t workers_per_generation;
+
+    /* Written by the master under header_seq (odd while writing). */
+    _Atomic uint64_t header_seq;
+    uint32_t listener_count;
+    uint32_t reserved1;
+    struct shm_listener listeners[SHM_MAX_LISTENERS];
+    uint64_t reload_count;       /* reload attempts finished */
+    int32_t reload_ok;           /* outcome of the last one: 1 ok, 0 failed */
+    uint32_t reserved2;
+    uint64_t reload_duration_ms;
+    int64_t reload_finished_at;  /* wall-clock seconds */
+    char reload_message[SHM_MESSAGE_MAX];
+
+    /* Master-only counters. */
+    _Atomic uint64_t worker_starts;
+    _Atomic uint64_t worker_deaths;   /* exits the master did not ask for */
+    _Atomic uint64_t worker_watchdog_kills;
+
+    /* Folded totals of exited workers, under retired_seq. */
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t retired_seq;
+    _Atomic uint64_t retired[SHM_COUNTER_COUNT];
+};
+
+#endif

@@ -1,0 +1,136 @@
+/* check_outq.c - worker/outq.c: ordered flushing of bytes and file ranges
+ * through a real socket pair, including a peer that reads slowly. */
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "worker/outq.h"
+
+static int temp_file_with(const char *text)
+{
+    char path[] = "/tmp/check_outq_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    return fd;
+}
+
+static size_t drain(int fd, char *buf, size_t size)
+{
+    size_t got = 0;
+    ssize_t n;
+    while (got < size && (n = read(fd, buf + got, size - got)) > 0)
+        got += (size_t)n;
+    return got;
+}
+
+START_TEST(mixed_segments_leave_in_order)
+{
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct outq q;
+    outq_init(&q);
+    ck_assert_int_eq(outq_add_copy(&q, "head1 ", 6), 0);
+    ck_assert_int_eq(outq_add_stable(&q, "stable ", 7), 0);
+    ck_assert_int_eq(outq_add_file(&q, temp_file_with("0123456789"), 2, 5), 0);
+    ck_assert_int_eq(outq_add_copy(&q, " tail", 5), 0);
+    uint64_t written;
+    ck_assert_int_eq(outq_flush(&q, sv[0], &written), OUTQ_FLUSHED);
+    ck_assert_uint_eq(written, 23);
+    ck_assert(outq_empty(&q));
+    close(sv[0]);
+    char buf[64] = {0};
+    ck_assert_uint_eq(drain(sv[1], buf, sizeof buf - 1), 23);
+    ck_assert_str_eq(buf, "head1 stable 23456 tail");
+    close(sv[1]);
+}
+END_TEST
+
+START_TEST(blocked_socket_resumes_where_it_stopped)
+{
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    int small = 4096;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    struct outq q;
+    outq_init(&q);
+    size_t total = 0;
+    char chunk[1000];
+    for (int i = 0; i < 1000; i++) {
+        memset(chunk, 'a' + i % 26, sizeof chunk);
+        ck_assert_int_eq(outq_add_copy(&q, chunk, sizeof chunk), 0);
+        total += sizeof chunk;
+    }
+    uint64_t written, sum = 0;
+    ck_assert_int_eq(outq_flush(&q, sv[0], &written), OUTQ_BLOCKED);
+    sum += written;
+    char *received = malloc(total);
+    size_t got = 0;
+    for (int rounds = 0; rounds < 100000 && got < total; rounds++) {
+        ssize_t n = read(sv[1], received + got, total - got);
+        if (n > 0)
+            got += (size_t)n;
+        if (!outq_empty(&q)) {
+            outq_flush(&q, sv[0], &written);
+            sum += written;
+        }
+    }
+    ck_assert_uint_eq(got, total);
+    ck_assert_uint_eq(sum, total);
+    for (size_t i = 0; i < total; i++)
+        ck_assert_int_eq(received[i], 'a' + (int)(i / 1000) % 26);
+    free(received);
+    outq_clear(&q);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
+START_TEST(peer_gone_is_a_failure)
+{
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    close(sv[1]);
+    struct outq q;
+    outq_init(&q);
+    ck_assert_int_eq(outq_add_copy(&q, "x", 1), 0);
+    uint64_t written;
+    signal(SIGPIPE, SIG_IGN);
+    ck_assert_int_eq(outq_flush(&q, sv[0], &written), OUTQ_FAILED);
+    outq_clear(&q);
+    close(sv[0]);
+}
+END_TEST
+
+START_TEST(clear_closes_file_descriptors)
+{
+    struct outq q;
+    outq_init(&q);
+    int fd = temp_file_with("abc");
+    ck_assert_int_eq(outq_add_file(&q, fd, 0, 3), 0);
+    outq_clear(&q);
+    ck_assert_int_eq(fcntl(fd, F_GETFD), -1); /* closed */
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("outq");
+    TCase *t = tcase_create("outq");
+    tcase_add_test(t, mixed_segments_leave_in_order);
+    tcase_add_test(t, blocked_socket_resumes_where_it_stopped);
+    tcase_add_test(t, peer_gone_is_a_failure);
+    tcase_add_test(t, clear_closes_file_descriptors);
+    suite_add_tcase(s, t);
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,94 @@
+/* check_router.c - worker/router.c: host and path-prefix matching, order. */
+#include <check.h>
+#include <string.h>
+
+#include "worker/router.h"
+
+static bool path_matches(const char *prefix, const char *path)
+{
+    return router_path_matches(prefix, strlen(prefix), path, strlen(path));
+}
+
+static bool host_matches(const char *pattern, const char *host)
+{
+    return router_host_matches(pattern, host, strlen(host));
+}
+
+START_TEST(prefix_matches_on_segment_boundaries)
+{
+    ck_assert(path_matches("/api", "/api"));
+    ck_assert(path_matches("/api", "/api/"));
+    ck_assert(path_matches("/api", "/api/x/y"));
+    ck_assert(!path_matches("/api", "/apix"));
+    ck_assert(!path_matches("/api", "/ap"));
+    ck_assert(!path_matches("/api", "/"));
+    ck_assert(path_matches("/", "/"));
+    ck_assert(path_matches("/", "/anything/at/all"));
+    ck_assert(path_matches("/a/b", "/a/b/c"));
+    ck_assert(!path_matches("/a/b", "/a/bc"));
+}
+END_TEST
+
+START_TEST(hosts_match_exactly_or_by_wildcard)
+{
+    ck_assert(host_matches("example.com", "example.com"));
+    ck_assert(host_matches("example.com", "EXAMPLE.com"));
+    ck_assert(!host_matches("example.com", "www.example.com"));
+    ck_assert(!host_matches("example.com", "example.co"));
+    ck_assert(host_matches("*.example.com", "a.example.com"));
+    ck_assert(host_matches("*.example.com", "a.b.example.com"));
+    ck_assert(!host_matches("*.example.com", "example.com"));
+    ck_assert(!host_matches("*.example.com", "aexample.com"));
+    ck_assert(!host_matches("*.example.com", ""));
+}
+END_TEST
+
+START_TEST(first_matching_route_wins)
+{
+    struct route routes[3] = {
+        {.path = "/plaintext", .path_len = 10, .handler = ROUTE_RETURN},
+        {.host = "static.example.com", .path = "/", .path_len = 1, .handler = ROUTE_RETURN},
+        {.path = "/", .path_len = 1, .handler = ROUTE_RETURN},
+    };
+    struct config config = {.routes = routes, .route_count = 3};
+    struct router router;
+    ck_assert_int_eq(router_build(&router, &config, NULL), SK_OK);
+    const struct router_entry *e = router_match(&router, "x", 1, "/plaintext", 10);
+    ck_assert_ptr_eq(e->route, &routes[0]);
+    e = router_match(&router, "static.example.com", 18, "/plaintext", 10);
+    ck_assert_ptr_eq(e->route, &routes[0]);
+    e = router_match(&router, "static.example.com", 18, "/img/a.png", 10);
+    ck_assert_ptr_eq(e->route, &routes[1]);
+    e = router_match(&router, "other", 5, "/img/a.png", 10);
+    ck_assert_ptr_eq(e->route, &routes[2]);
+    router_destroy(&router);
+}
+END_TEST
+
+START_TEST(no_route_means_no_match)
+{
+    struct route routes[1] = {{.path = "/api", .path_len = 4, .handler = ROUTE_RETURN}};
+    struct config config = {.routes = routes, .route_count = 1};
+    struct router router;
+    ck_assert_int_eq(router_build(&router, &config, NULL), SK_OK);
+    ck_assert_ptr_null(router_match(&router, "", 0, "/apix", 5));
+    ck_assert_ptr_null(router_match(&router, "", 0, "/", 1));
+    router_destroy(&router);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("router");
+    TCase *t = tcase_create("router");
+    tcase_add_test(t, prefix_matches_on_segment_boundaries);
+    tcase_add_test(t, hosts_match_exactly_or_by_wildcard);
+    tcase_add_test(t, first_matching_route_wins);
+    tcase_add_test(t, no_route_means_no_match);
+    suite_add_tcase(s, t);
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,540 @@
+/*
+ * check_shm.c - the shared-memory segment: create, attach, slots, seqlocks.
+ *
+ * Each test gets a fresh directory from mkdtemp. The concurrency test forks
+ * real writers (workers counting into their slots), a real reader (attached
+ * read-only, as sakerctl is) and retires slots from the parent as the
+ * master does, and checks that no snapshot ever sees a total go down.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "shm/shm.h"
+
+static char dir[64];
+static char path[128];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/check_shm.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/saker.shm", dir);
+}
+
+static void teardown(void)
+{
+    unlink(path);
+    rmdir(dir);
+}
+
+static void create(struct shm *shm, unsigned slots)
+{
+    struct err err = {{0}};
+    ck_assert_msg(shm_create(shm, path, slots, &err) == SK_OK, "%s", err.message);
+}
+
+static void pwrite_at(off_t offset, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, data, len, offset), (ssize_t)len);
+    close(fd);
+}
+
+static void assert_attach_fails(const char *expect)
+{
+    struct shm reader;
+    struct err err = {{0}};
+    ck_assert_int_eq(shm_attach(&reader, path, &err), SK_ERROR);
+    ck_assert_msg(strstr(err.message, expect) != NULL, "'%s' lacks '%s'", err.message, expect);
+    ck_assert_msg(strncmp(err.message, path, strlen(path)) == 0, "'%s' names no path",
+                  err.message);
+}
+
+/* ---- create ---------------------------------------------------------- */
+
+START_TEST(test_create_fills_header)
+{
+    struct shm shm;
+    create(&shm, 4);
+    const struct shm_header *h = shm.header;
+    ck_assert(h->magic == SHM_MAGIC);
+    ck_assert_uint_eq(h->layout_version, SHM_LAYOUT_VERSION);
+    ck_assert_uint_eq(h->header_size, sizeof(struct shm_header));
+    ck_assert_uint_eq(h->slot_size, sizeof(struct shm_slot));
+    ck_assert_uint_eq(h->slot_count, SHM_MIN_SLOTS); /* 4 rounds up */
+    ck_assert_uint_eq(h->total_size, shm.size);
+    ck_assert_int_eq(h->master_pid, getpid());
+    ck_assert_uint_eq(h->state, SHM_INSTANCE_STARTING);
+    ck_assert_int_eq(h->reload_ok, 1);
+    ck_assert_int_gt(h->started_at, 0);
+    ck_assert_uint_gt(strnlen(h->server_version, SHM_VERSION_MAX), 0);
+    for (unsigned i = 0; i < h->slot_count; i++) {
+        ck_assert_int_eq(shm.slots[i].pid, 0);
+        ck_assert_int_eq(shm.slots[i].cpu, -1);
+        ck_assert_uint_eq(shm.slots[i].state, SHM_WORKER_FREE);
+    }
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0640);
+    ck_assert_int_eq(st.st_size, (off_t)shm.size);
+    shm_detach(&shm);
+    ck_assert_ptr_null(shm.header);
+}
+END_TEST
+
+START_TEST(test_create_replaces_without_disturbing_old_readers)
+{
+    struct shm first, reader, second;
+    struct err err;
+    create(&first, 64);
+    ck_assert_int_eq(shm_attach(&reader, path, &err), SK_OK);
+    shm_slot_claim(&first, 0, 4242, 0, 1, 0);
+    create(&second, 128);
+    /* The old inode lives on for its readers, unchanged. */
+    ck_assert(reader.header->magic == SHM_MAGIC);
+    ck_assert_int_eq(reader.slots[0].pid, 4242);
+    ck_assert_uint_eq(second.header->slot_count, 128);
+    ck_assert_int_eq(second.slots[0].pid, 0);
+    shm_detach(&reader);
+    shm_detach(&first);
+    shm_detach(&second);
+}
+END_TEST
+
+START_TEST(test_create_refuses_absurd_slot_count)
+{
+    struct shm shm;
+    struct err err = {{0}};
+    ck_assert_int_eq(shm_create(&shm, path, 1u << 30, &err), SK_ERROR);
+    ck_assert_ptr_nonnull(strstr(err.message, "slots"));
+}
+END_TEST
+
+/* ---- slots ----------------------------------------------------------- */
+
+START_TEST(test_claim_and_find_free)
+{
+    struct shm shm;
+    create(&shm, 64);
+    ck_assert_int_eq(shm_slot_find_free(&shm), 0);
+    shm_slot_claim(&shm, 0, 100, 3, 7, 2);
+    const struct shm_slot *s = &shm.slots[0];
+    ck_assert_int_eq(s->pid, 100);
+    ck_assert_int_eq(s->cpu, 3);
+    ck_assert_uint_eq(s->generation, 7);
+    ck_assert_uint_eq(s->index, 2);
+    ck_assert_uint_eq(s->state, SHM_WORKER_STARTING);
+    ck_assert_uint_gt(s->heartbeat_ms, 0);
+    ck_assert_int_gt(s->started_at, 0);
+    ck_assert_int_eq(shm_slot_find_free(&shm), 1);
+    for (unsigned i = 1; i < shm.header->slot_count; i++)
+        shm_slot_claim(&shm, i, 100 + (int)i, -1, 7, i);
+    ck_assert_int_eq(shm_slot_find_free(&shm), -1);
+    shm_detach(&shm);
+}
+END_TEST
+
+START_TEST(test_claim_keeps_state_a_fast_worker_set)
+{
+    struct shm shm;
+    create(&shm, 64);
+    /* The worker ran before the master got to claim its slot. */
+    atomic_store(&shm.slots[5].state, SHM_WORKER_RUNNING);
+    shm_slot_count(&shm.slots[5], SHM_REQUESTS, 3);
+    shm_slot_claim(&shm, 5, 200, 0, 1, 0);
+    ck_assert_uint_eq(shm.slots[5].state, SHM_WORKER_RUNNING);
+    ck_assert_uint_eq(shm.slots[5].counters[SHM_REQUESTS], 3);
+    shm_detach(&shm);
+}
+END_TEST
+
+START_TEST(test_claim_before_fork_with_pid_zero)
+{
+    struct shm shm;
+    struct shm_totals t;
+    create(&shm, 64);
+    /* The master claims before fork and writes the pid once it has one. */
+    shm_slot_claim(&shm, 0, 0, 1, 1, 0);
+    ck_assert_uint_eq(shm.slots[0].state, SHM_WORKER_STARTING);
+    ck_assert_int_eq(shm_slot_find_free(&shm), 1);
+    ck_assert_int_eq(shm_snapshot_totals(&shm, &t), SK_OK);
+    ck_assert_uint_eq(t.workers_live, 1);
+    shm_slot_retire(&shm, 0); /* fork failed */
+    ck_assert_int_eq(shm_slot_find_free(&shm), 0);
+    shm_detach(&shm);
+}
+END_TEST
+
+static void fill_slot(struct shm *shm, unsigned slot, uint64_t base, uint64_t open)
+{
+    struct shm_slot *s = &shm->slots[slot];
+    atomic_store(&s->state, SHM_WORKER_RUNNING);
+    for (int c = 0; c < SHM_COUNTER_COUNT; c++)
+        shm_slot_count(s, c, base + (uint64_t)c);
+    shm_slot_gauge_add(&s->connections_open, (int64_t)open);
+}
+
+START_TEST(test_retire_keeps_counters_and_drops_gauges)
+{
+    struct shm shm;
+    struct shm_totals before, after;
+    create(&shm, 64);
+    shm_slot_claim(&shm, 0, 300, 0, 1, 0);
+    shm_slot_claim(&shm, 1, 301, 1, 1, 1);
+    fill_slot(&shm, 0, 1000, 5);
+    fill_slot(&shm, 1, 2000, 7);
+    ck_assert_int_eq(shm_snapshot_totals(&shm, &before), SK_OK);
+    ck_assert_uint_eq(before.connections_open, 12);
+    ck_assert_uint_eq(before.workers_live, 2);
+    ck_assert_uint_eq(before.counters[SHM_REQUESTS], 1000 + 2000 + 2 * SHM_REQUESTS);
+
+    shm_slot_retire(&shm, 0);
+    ck_assert_int_eq(shm_snapshot_totals(&shm, &after), SK_OK);
+    for (int c = 0; c < SHM_COUNTER_COUNT; c++)
+        ck_assert_uint_eq(after.counters[c], before.counters[c]);
+    ck_assert_uint_eq(after.connections_open, 7);
+    ck_assert_uint_eq(after.workers_live, 1);
+    ck_assert_uint_eq(shm.header->retired_seq % 2, 0);
+
+    const struct shm_slot *s = &shm.slots[0];
+    ck_assert_int_eq(s->pid, 0);
+    ck_assert_uint_eq(s->state, SHM_WORKER_FREE);
+    ck_assert_uint_eq(s->connections_open, 0);
+    for (int c = 0; c < SHM_COUNTER_COUNT; c++)
+        ck_assert_uint_eq(s->counters[c], 0);
+    ck_assert_int_eq(shm_slot_find_free(&shm), 0);
+
+    /* A new worker in the old slot adds on top. */
+    shm_slot_claim(&shm, 0, 302, 0, 2, 0);
+    shm_slot_count(&shm.slots[0], SHM_REQUESTS, 1);
+    ck_assert_int_eq(shm_snapshot_totals(&shm, &after), SK_OK);
+    ck_assert_uint_eq(after.counters[SHM_REQUESTS], before.counters[SHM_REQUESTS] + 1);
+    shm_detach(&shm);
+}
+END_TEST
+
+START_TEST(test_exited_slot_counts_but_holds_no_connections)
+{
+    struct shm shm;
+    struct shm_totals t;
+    create(&shm, 64);
+    shm_slot_claim(&shm, 0, 400, 0, 1, 0);
+    fill_slot(&shm, 0, 10, 4);
+    atomic_store(&shm.slots[0].state, SHM_WORKER_EXITED);
+    ck_assert_int_eq(shm_snapshot_totals(&shm, &t), SK_OK);
+    ck_assert_uint_eq(t.counters[SHM_REQUESTS], 10 + SHM_REQUESTS);
+    ck_assert_uint_eq(t.connections_open, 0);
+    ck_assert_uint_eq(t.workers_live, 0);
+    shm_detach(&shm);
+}
+END_TEST
+
+/* ---- readers --------------------------------------------------------- */
+
+START_TEST(test_attach_reads_what_the_master_wrote)
+{
+    struct shm shm, reader;
+    struct err err;
+    create(&shm, 64);
+    shm_header_begin_write(&shm);
+    shm.header->listener_count = 1;
+    snprintf(shm.header->listeners[0].endpoint, 64, "public");
+    snprintf(shm.header->listeners[0].address, SHM_LISTENER_TEXT_MAX, "127.0.0.1:41234");
+    shm.header->listeners[0].port = 41234;
+    shm_header_end_write(&shm);
+    shm_slot_claim(&shm, 3, 500, 1, 1, 0);
+    fill_slot(&shm, 3, 50, 2);
+
+    ck_assert_msg(shm_attach(&reader, path, &err) == SK_OK, "%s", err.message);
+    struct shm_totals a, b;
+    ck_assert_int_eq(shm_snapshot_totals(&shm, &a), SK_OK);
+    ck_assert_int_eq(shm_snapshot_totals(&reader, &b), SK_OK);
+    ck_assert_mem_eq(&a, &b, sizeof a);
+
+    struct shm_header h;
+    ck_assert_int_eq(shm_snapshot_header(&reader, &h), SK_OK);
+    ck_assert_uint_eq(h.listener_count, 1);
+    ck_assert_str_eq(h.listeners[0].endpoint, "public");
+    ck_assert_str_eq(h.listeners[0].address, "127.0.0.1:41234");
+    ck_assert_int_eq(h.master_pid, getpid());
+
+    struct shm_slot s;
+    shm_snapshot_slot(&reader, 3, &s);
+    ck_assert_int_eq(s.pid, 500);
+    ck_assert_uint_eq(s.connections_open, 2);
+    ck_assert_uint_eq(s.counters[SHM_BYTES_OUT], 50 + SHM_BYTES_OUT);
+    shm_detach(&reader);
+    shm_detach(&shm);
+}
+END_TEST
+
+START_TEST(test_header_snapshot_waits_for_the_writer)
+{
+    struct shm shm;
+    struct shm_header h;
+    create(&shm, 64);
+    shm_header_begin_write(&shm);
+    snprintf(shm.header->reload_message, SHM_MESSAGE_MAX, "half written");
+    /* A master stuck mid-write (or dead) costs a bounded wait, not a hang. */
+    ck_assert_int_eq(shm_snapshot_header(&shm, &h), SK_AGAIN);
+    ck_assert_str_eq(h.reload_message, "half written");
+    shm_header_end_write(&shm);
+    ck_assert_int_eq(shm_snapshot_header(&shm, &h), SK_OK);
+    ck_assert_uint_eq(shm.header->header_seq, 2);
+    shm_detach(&shm);
+}
+END_TEST
+
+START_TEST(test_totals_snapshot_gives_up_on_a_stuck_fold)
+{
+    struct shm shm;
+    struct shm_totals t;
+    create(&shm, 64);
+    atomic_store(&shm.header->retired_seq, 1); /* a master that died folding */
+    ck_assert_int_eq(shm_snapshot_totals(&shm, &t), SK_AGAIN);
+    shm_detach(&shm);
+}
+END_TEST
+
+START_TEST(test_attach_missing_file)
+{
+    assert_attach_fails(": No such file or directory (is saker running?)");
+}
+END_TEST
+
+START_TEST(test_attach_refuses_bad_magic)
+{
+    char junk[8192];
+    memset(junk, 'x', sizeof junk);
+    int fd = open(path, O_WRONLY | O_CREAT, 0600);
+    ck_assert_int_eq(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+    close(fd);
+    assert_attach_fails(": not a saker shm segment");
+}
+END_TEST
+
+START_TEST(test_attach_refuses_empty_file)
+{
+    close(open(path, O_WRONLY | O_CREAT, 0600));
+    assert_attach_fails(": not a saker shm segment (0 bytes)");
+}
+END_TEST
+
+START_TEST(test_attach_refuses_other_layout_version)
+{
+    struct shm shm;
+    create(&shm, 64);
+    shm_detach(&shm);
+    uint32_t version = 2;
+    pwrite_at(offsetof(struct shm_header, layout_version), &version, sizeof version);
+    assert_attach_fails(": layout version 2, this sakerctl reads version 1: "
+                        "use the sakerctl of the running saker");
+}
+END_TEST
+
+START_TEST(test_attach_refuses_truncated_file)
+{
+    struct shm shm;
+    create(&shm, 64);
+    shm_detach(&shm);
+    ck_assert_int_eq(truncate(path, sizeof(struct shm_header) + 10), 0);
+    assert_attach_fails(": truncated segment");
+    ck_assert_int_eq(truncate(path, 100), 0);
+    assert_attach_fails(": truncated segment");
+}
+END_TEST
+
+START_TEST(test_attach_refuses_other_slot_size)
+{
+    struct shm shm;
+    create(&shm, 64);
+    shm_detach(&shm);
+    uint32_t slot_size = sizeof(struct shm_slot) * 2;
+    pwrite_at(offsetof(struct shm_header, slot_size), &slot_size, sizeof slot_size);
+    assert_attach_fails("slot size");
+}
+END_TEST
+
+START_TEST(test_attach_refuses_inconsistent_total)
+{
+    struct shm shm;
+    create(&shm, 64);
+    shm_detach(&shm);
+    uint64_t total = 12345;
+    pwrite_at(offsetof(struct shm_header, total_size), &total, sizeof total);
+    assert_attach_fails("inconsistent sizes");
+}
+END_TEST
+
+/* ---- names ----------------------------------------------------------- */
+
+START_TEST(test_names)
+{
+    ck_assert_str_eq(shm_counter_name(SHM_CONNECTIONS_ACCEPTED), "connections_accepted");
+    ck_assert_str_eq(shm_counter_name(SHM_RESPONSES_4XX), "responses_4xx");
+    ck_assert_str_eq(shm_counter_name(SHM_BYTES_OUT), "bytes_out");
+    ck_assert_str_eq(shm_counter_name(SHM_REJECT_MALFORMED), "reject_malformed");
+    ck_assert_str_eq(shm_reject_reason(SHM_REJECT_MALFORMED), "malformed");
+    ck_assert_str_eq(shm_reject_reason(SHM_REJECT_RESPONSE_RATE), "response_rate");
+    ck_assert_ptr_null(shm_reject_reason(SHM_REQUESTS));
+    ck_assert_ptr_null(shm_reject_reason(SHM_COUNTER_COUNT));
+    ck_assert_str_eq(shm_counter_name(SHM_COUNTER_COUNT), "unknown");
+    for (int c = 0; c < SHM_COUNTER_COUNT; c++) {
+        ck_assert_ptr_nonnull(shm_counter_name(c));
+        ck_assert_int_eq(shm_reject_reason(c) != NULL, c >= SHM_REJECT_FIRST);
+        for (int d = 0; d < c; d++)
+            ck_assert_str_ne(shm_counter_name(c), shm_counter_name(d));
+    }
+    ck_assert_str_eq(shm_instance_state_name(SHM_INSTANCE_RUNNING), "running");
+    ck_assert_str_eq(shm_instance_state_name(SHM_INSTANCE_STOPPED), "stopped");
+    ck_assert_str_eq(shm_instance_state_name(99), "unknown");
+    ck_assert_str_eq(shm_worker_state_name(SHM_WORKER_FREE), "free");
+    ck_assert_str_eq(shm_worker_state_name(SHM_WORKER_DRAINING), "draining");
+    ck_assert_str_eq(shm_worker_state_name(99), "unknown");
+    ck_assert_str_eq(shm_listener_kind_name(SHM_LISTENER_TCP6), "tcp6");
+}
+END_TEST
+
+/* ---- concurrency ----------------------------------------------------- */
+
+#define ROUNDS 25
+#define WORKERS 3
+#define COUNTS 20000
+
+/* A worker: counts into its slot as the request path does, then exits. */
+static void run_worker(struct shm *shm, unsigned slot)
+{
+    struct shm_slot *s = &shm->slots[slot];
+    atomic_store_explicit(&s->state, SHM_WORKER_RUNNING, memory_order_relaxed);
+    for (int i = 0; i < COUNTS; i++) {
+        shm_slot_gauge_add(&s->connections_open, 1);
+        shm_slot_count(s, SHM_REQUESTS, 1);
+        shm_slot_count(s, SHM_BYTES_IN, 3);
+        shm_slot_gauge_add(&s->connections_open, -1);
+    }
+    _exit(0);
+}
+
+/* sakerctl in a loop: exit 0 if no total ever went down and the last one
+ * is exact, 1 on a decrease, 2 on a wrong final sum, 3 on a stuck read. */
+static void run_reader(void)
+{
+    struct shm shm;
+    struct err err;
+    if (shm_attach(&shm, path, &err) != SK_OK)
+        _exit(4);
+    struct shm_totals last, now;
+    memset(&last, 0, sizeof last);
+    uint64_t deadline = clock_now_monotonic_ms() + 60000;
+    for (;;) {
+        bool stopped = atomic_load(&shm.header->state) == SHM_INSTANCE_STOPPED;
+        if (shm_snapshot_totals(&shm, &now) != SK_OK)
+            _exit(3);
+        for (int c = 0; c < SHM_COUNTER_COUNT; c++)
+            if (now.counters[c] < last.counters[c])
+                _exit(1);
+        last = now;
+        if (stopped || clock_now_monotonic_ms() > deadline)
+            break;
+    }
+    uint64_t expect = (uint64_t)ROUNDS * WORKERS * COUNTS;
+    _exit(last.counters[SHM_REQUESTS] == expect &&
+          last.counters[SHM_BYTES_IN] == 3 * expect ? 0 : 2);
+}
+
+static void run_round(struct shm *shm, uint64_t generation)
+{
+    pid_t pids[WORKERS];
+    for (unsigned w = 0; w < WORKERS; w++) {
+        int slot = shm_slot_find_free(shm);
+        ck_assert_int_ge(slot, 0);
+        pids[w] = fork();
+        ck_assert_int_ge(pids[w], 0);
+        if (pids[w] == 0)
+            run_worker(shm, (unsigned)slot);
+        shm_slot_claim(shm, (unsigned)slot, pids[w], -1, generation, w);
+    }
+    for (unsigned w = 0; w < WORKERS; w++) {
+        int status;
+        ck_assert_int_eq(waitpid(pids[w], &status, 0), pids[w]);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        for (unsigned i = 0; i < shm->header->slot_count; i++)
+            if (shm->slots[i].pid == pids[w])
+                shm_slot_retire(shm, i);
+    }
+}
+
+START_TEST(test_totals_never_decrease_while_slots_retire)
+{
+    struct shm shm;
+    create(&shm, 64);
+    atomic_store(&shm.header->state, SHM_INSTANCE_RUNNING);
+    pid_t reader = fork();
+    ck_assert_int_ge(reader, 0);
+    if (reader == 0)
+        run_reader();
+    for (uint64_t r = 1; r <= ROUNDS; r++)
+        run_round(&shm, r);
+    atomic_store(&shm.header->state, SHM_INSTANCE_STOPPED);
+    int status;
+    ck_assert_int_eq(waitpid(reader, &status, 0), reader);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "reader failed: status %d", status);
+    struct shm_totals t;
+    ck_assert_int_eq(shm_snapshot_totals(&shm, &t), SK_OK);
+    ck_assert_uint_eq(t.counters[SHM_REQUESTS], (uint64_t)ROUNDS * WORKERS * COUNTS);
+    ck_assert_uint_eq(t.connections_open, 0);
+    ck_assert_uint_eq(t.workers_live, 0);
+    shm_detach(&shm);
+}
+END_TEST
+
+static Suite *shm_suite(void)
+{
+    Suite *s = suite_create("shm");
+    TCase *tc = tcase_create("segment");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_create_fills_header);
+    tcase_add_test(tc, test_create_replaces_without_disturbing_old_readers);
+    tcase_add_test(tc, test_create_refuses_absurd_slot_count);
+    tcase_add_test(tc, test_claim_and_find_free);
+    tcase_add_test(tc, test_claim_keeps_state_a_fast_worker_set);
+    tcase_add_test(tc, test_claim_before_fork_with_pid_zero);
+    tcase_add_test(tc, test_retire_keeps_counters_and_drops_gauges);
+    tcase_add_test(tc, test_exited_slot_counts_but_holds_no_connections);
+    tcase_add_test(tc, test_attach_reads_what_the_master_wrote);
+    tcase_add_test(tc, test_header_snapshot_waits_for_the_writer);
+    tcase_add_test(tc, test_totals_snapshot_gives_up_on_a_stuck_fold);
+    tcase_add_test(tc, test_attach_missing_file);
+    tcase_add_test(tc, test_attach_refuses_bad_magic);
+    tcase_add_test(tc, test_attach_refuses_empty_file);
+    tcase_add_test(tc, test_attach_refuses_other_layout_version);
+    tcase_add_test(tc, test_attach_refuses_truncated_file);
+    tcase_add_test(tc, test_attach_refuses_other_slot_size);
+    tcase_add_test(tc, test_attach_refuses_inconsistent_total);
+    tcase_add_test(tc, test_names);
+    tcase_add_test(tc, test_totals_never_decrease_while_slots_retire);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(shm_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

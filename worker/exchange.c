@@ -1,0 +1,144 @@
+/*
+ * exchange.c - the handler-facing request/response API; see exchange.h.
+ */
+#include "worker/exchange.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "common/error.h"
+
+const char *exchange_header(const struct exchange *ex, const char *name, size_t *len)
+{
+    size_t name_len = strlen(name);
+    for (size_t i = 0; i < ex->header_count; i++) {
+        const struct header_field *h = &ex->headers[i];
+        if (h->name_len == name_len && strncasecmp(h->name, name, name_len) == 0) {
+            *len = h->value_len;
+            return h->value;
+        }
+    }
+    return NULL;
+}
+
+int exchange_add_header_n(struct exchange *ex, const char *name, size_t name_len,
+                          const char *value, size_t value_len)
+{
+    if (ex->response_header_count == ex->response_header_capacity) {
+        size_t capacity = ex->response_header_capacity ? ex->response_header_capacity * 2 : 8;
+        struct header_field *grown = arena_grow(
+            ex->arena, ex->response_headers,
+            ex->response_header_capacity * sizeof *grown, capacity * sizeof *grown);
+        if (grown == NULL)
+            return SK_ERROR;
+        ex->response_headers = grown;
+        ex->response_header_capacity = capacity;
+    }
+    char *n = arena_strndup(ex->arena, name, name_len);
+    char *v = arena_strndup(ex->arena, value, value_len);
+    if (n == NULL || v == NULL)
+        return SK_ERROR;
+    ex->response_headers[ex->response_header_count++] =
+        (struct header_field){n, name_len, v, value_len};
+    return SK_OK;
+}
+
+int exchange_add_header(struct exchange *ex, const char *name, const char *value)
+{
+    return exchange_add_header_n(ex, name, strlen(name), value, strlen(value));
+}
+
+void exchange_set_body(struct exchange *ex, const char *body, size_t len, unsigned flags)
+{
+    if (ex->body_kind == BODY_FILE)
+        close(ex->body_fd);
+    ex->body_kind = BODY_BYTES;
+    ex->body = body;
+    ex->body_len = len;
+    ex->body_flags = flags;
+}
+
+void exchange_set_file(struct exchange *ex, int fd, off_t offset, size_t len)
+{
+    if (ex->body_kind == BODY_FILE)
+        close(ex->body_fd);
+    ex->body_kind = BODY_FILE;
+    ex->body_fd = fd;
+    ex->body_offset = offset;
+    ex->body_len = len;
+}
+
+void exchange_respond(struct exchange *ex)
+{
+    if (ex->responded)
+        return;
+    ex->responded = true;
+    ex->ops->respond(ex);
+}
+
+void exchange_respond_error(struct exchange *ex, int status)
+{
+    char *body = arena_alloc(ex->arena, 64);
+    ex->status = status;
+    if (body != NULL) {
+        int n = snprintf(body, 64, "%d %s\n", status, exchange_status_reason(status));
+        if (exchange_add_header(ex, "Content-Type", "text/plain; charset=utf-8") == SK_OK)
+            exchange_set_body(ex, body, (size_t)n, 0);
+    }
+    exchange_respond(ex);
+}
+
+struct status_reason {
+    int status;
+    const char *reason;
+};
+
+static const struct status_reason status_reasons[] = {
+    {100, "Continue"}, {101, "Switching Protocols"},
+    {200, "OK"}, {201, "Created"}, {202, "Accepted"}, {204, "No Content"},
+    {206, "Partial Content"},
+    {301, "Moved Permanently"}, {302, "Found"}, {303, "See Other"},
+    {304, "Not Modified"}, {307, "Temporary Redirect"}, {308, "Permanent Redirect"},
+    {400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"},
+    {405, "Method Not Allowed"}, {406, "Not Acceptable"}, {408, "Request Timeout"},
+    {409, "Conflict"}, {410, "Gone"}, {411, "Length Required"},
+    {412, "Precondition Failed"}, {413, "Content Too Large"}, {414, "URI Too Long"},
+    {415, "Unsupported Media Type"}, {416, "Range Not Satisfiable"},
+    {417, "Expectation Failed"}, {421, "Misdirected Request"}, {426, "Upgrade Required"},
+    {429, "Too Many Requests"}, {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"}, {501, "Not Implemented"}, {502, "Bad Gateway"},
+    {503, "Service Unavailable"}, {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+};
+
+const char *exchange_status_reason(int status)
+{
+    for (size_t i = 0; i < sizeof status_reasons / sizeof status_reasons[0]; i++)
+        if (status_reasons[i].status == status)
+            return status_reasons[i].reason;
+    return "";
+}
+
+struct method_name {
+    const char *name;
+    size_t len;
+    enum exchange_method method;
+};
+
+static const struct method_name method_names[] = {
+    {"GET", 3, METHOD_GET},         {"HEAD", 4, METHOD_HEAD},
+    {"POST", 4, METHOD_POST},       {"PUT", 3, METHOD_PUT},
+    {"DELETE", 6, METHOD_DELETE},   {"OPTIONS", 7, METHOD_OPTIONS},
+    {"PATCH", 5, METHOD_PATCH},     {"CONNECT", 7, METHOD_CONNECT},
+    {"TRACE", 5, METHOD_TRACE},
+};
+
+enum exchange_method exchange_method_from(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof method_names / sizeof method_names[0]; i++)
+        if (method_names[i].len == len && memcmp(method_names[i].name, name, len) == 0)
+            return method_names[i].method;
+    return METHOD_OTHER;
+}

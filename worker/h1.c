@@ -1,0 +1,574 @@
+/*
+ * h1.c - HTTP/1.1 server protocol over llhttp; see h1.h.
+ *
+ * The request head is accumulated piece by piece into the exchange arena
+ * (llhttp hands out spans of the read buffer, which is reused by the next
+ * read), the handler runs as soon as the head is complete, and the body is
+ * consumed (and for now discarded) as it arrives. The response is rendered
+ * straight into the connection's output queue.
+ */
+#include "worker/h1.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "shm/shm.h"
+#include "worker/path.h"
+#include "worker/router.h"
+#include "worker/worker.h"
+
+#define H1_SERVER_HEADER "Server: saker\r\n"
+
+static void h1_respond(struct exchange *ex);
+static const struct exchange_ops h1_exchange_ops = {.respond = h1_respond};
+
+static struct h1 *h1_of(llhttp_t *parser) { return parser->data; }
+
+static const struct config_limits *h1_limits(const struct h1 *h1)
+{
+    return &h1->worker->config->limits;
+}
+
+/* Records why the request is refused; the callback then returns -1 and
+ * h1_feed answers with the status once llhttp has stopped. */
+static int h1_reject(struct h1 *h1, int status, enum shm_counter counter)
+{
+    if (h1->reject_status == 0) {
+        h1->reject_status = status;
+        h1->reject_counter = (int)counter;
+    }
+    return -1;
+}
+
+static int piece_append(struct h1 *h1, enum h1_piece kind, const char *at, size_t len)
+{
+    if (h1->piece_kind != kind) {
+        h1->piece_kind = kind;
+        h1->piece = NULL;
+        h1->piece_len = 0;
+    }
+    char *grown = arena_grow(&h1->arena, h1->piece, h1->piece_len, h1->piece_len + len + 1);
+    if (grown == NULL)
+        return h1_reject(h1, 500, SHM_REJECT_MALFORMED);
+    memcpy(grown + h1->piece_len, at, len);
+    h1->piece = grown;
+    h1->piece_len += len;
+    h1->piece[h1->piece_len] = '\0';
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *parser)
+{
+    struct h1 *h1 = h1_of(parser);
+    struct exchange *ex = arena_alloc(&h1->arena, sizeof *ex);
+    if (ex == NULL)
+        return h1_reject(h1, 500, SHM_REJECT_MALFORMED);
+    memset(ex, 0, sizeof *ex);
+    ex->arena = &h1->arena;
+    ex->worker = h1->worker;
+    ex->ops = &h1_exchange_ops;
+    ex->protocol = h1;
+    ex->body_fd = -1;
+    h1->ex = ex;
+    h1->in_message = true;
+    h1->headers_done = false;
+    h1->piece_kind = H1_PIECE_NONE;
+    h1->header_capacity = 0;
+    h1->header_bytes = 0;
+    h1->request_started_ms = clock_monotonic_ms();
+    return 0;
+}
+
+static int on_method(llhttp_t *parser, const char *at, size_t len)
+{
+    struct h1 *h1 = h1_of(parser);
+    if (h1->head_mark == NULL)
+        h1->head_mark = at; /* the head of this request starts here */
+    return 0;
+}
+
+static int on_url(llhttp_t *parser, const char *at, size_t len)
+{
+    struct h1 *h1 = h1_of(parser);
+    if (h1->piece_len + len > h1_limits(h1)->max_request_line_size)
+        return h1_reject(h1, 414, SHM_REJECT_REQUEST_LINE_TOO_LONG);
+    return piece_append(h1, H1_PIECE_URL, at, len);
+}
+
+static int on_url_complete(llhttp_t *parser)
+{
+    struct h1 *h1 = h1_of(parser);
+    h1->ex->target = h1->piece_kind == H1_PIECE_URL ? h1->piece : "";
+    h1->ex->target_len = h1->piece_kind == H1_PIECE_URL ? h1->piece_len : 0;
+    h1->piece_kind = H1_PIECE_NONE;
+    return 0;
+}
+
+static int on_header_field(llhttp_t *parser, const char *at, size_t len)
+{
+    struct h1 *h1 = h1_of(parser);
+    h1->header_bytes += len;
+    if (h1->header_bytes > h1_limits(h1)->max_request_headers_total_size)
+        return h1_reject(h1, 431, SHM_REJECT_HEADERS_TOO_LARGE);
+    return piece_append(h1, H1_PIECE_FIELD, at, len);
+}
+
+static int on_header_field_complete(llhttp_t *parser)
+{
+    struct h1 *h1 = h1_of(parser);
+    struct exchange *ex = h1->ex;
+    if (ex->header_count >= h1_limits(h1)->max_request_header_count)
+        return h1_reject(h1, 431, SHM_REJECT_TOO_MANY_HEADERS);
+    h1->field_name = h1->piece;
+    h1->field_name_len = h1->piece_len;
+    h1->piece_kind = H1_PIECE_NONE;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *parser, const char *at, size_t len)
+{
+    struct h1 *h1 = h1_of(parser);
+    /* llhttp joins an obs-fold continuation line (RFC 9112 section 5.2) to
+     * the value as a second piece within one feed; a value split by the
+     * end of a read continues in the next feed instead. */
+    if (h1->piece_kind == H1_PIECE_VALUE && h1->value_feed == h1->feed_count)
+        return h1_reject(h1, 400, SHM_REJECT_MALFORMED);
+    h1->value_feed = h1->feed_count;
+    h1->header_bytes += len;
+    if (h1->header_bytes > h1_limits(h1)->max_request_headers_total_size)
+        return h1_reject(h1, 431, SHM_REJECT_HEADERS_TOO_LARGE);
+    return piece_append(h1, H1_PIECE_VALUE, at, len);
+}
+
+static int on_header_value_complete(llhttp_t *parser)
+{
+    struct h1 *h1 = h1_of(parser);
+    struct exchange *ex = h1->ex;
+    if (ex->header_count == h1->header_capacity) {
+        size_t capacity = h1->header_capacity ? h1->header_capacity * 2 : 16;
+        struct header_field *grown =
+            arena_grow(&h1->arena, ex->headers, h1->header_capacity * sizeof *grown,
+                       capacity * sizeof *grown);
+        if (grown == NULL)
+            return h1_reject(h1, 500, SHM_REJECT_MALFORMED);
+        ex->headers = grown;
+        h1->header_capacity = capacity;
+    }
+    bool has_value = h1->piece_kind == H1_PIECE_VALUE;
+    ex->headers[ex->header_count++] = (struct header_field){
+        h1->field_name, h1->field_name_len, has_value ? h1->piece : "",
+        has_value ? h1->piece_len : 0};
+    h1->piece_kind = H1_PIECE_NONE;
+    return 0;
+}
+
+/* Host without port, lower-cased into the arena. RFC 9112 section 3.2:
+ * exactly one Host in HTTP/1.1; its value is uri-host [":" port]. */
+static int h1_parse_host(struct h1 *h1, struct exchange *ex)
+{
+    const char *value = NULL;
+    size_t len = 0, count = 0;
+    for (size_t i = 0; i < ex->header_count; i++)
+        if (ex->headers[i].name_len == 4 && strncasecmp(ex->headers[i].name, "host", 4) == 0) {
+            value = ex->headers[i].value;
+            len = ex->headers[i].value_len;
+            count++;
+        }
+    if (count > 1 || (count == 0 && ex->version_major == 1 && ex->version_minor >= 1))
+        return SK_ERROR;
+    if (value == NULL) { /* HTTP/1.0 without Host */
+        ex->host = "";
+        ex->host_len = 0;
+        return SK_OK;
+    }
+    size_t host_len = len;
+    if (len > 0 && value[0] == '[') {
+        const char *close = memchr(value, ']', len);
+        if (close == NULL)
+            return SK_ERROR;
+        host_len = (size_t)(close - value) + 1;
+    } else {
+        const char *colon = memchr(value, ':', len);
+        if (colon != NULL)
+            host_len = (size_t)(colon - value);
+    }
+    for (size_t i = 0; i < len; i++)
+        if (value[i] <= ' ' || value[i] == '/' || value[i] == '@' || value[i] == 0x7f)
+            return SK_ERROR;
+    char *host = arena_alloc(&h1->arena, host_len + 1);
+    if (host == NULL)
+        return SK_ERROR;
+    for (size_t i = 0; i < host_len; i++)
+        host[i] = (char)tolower((unsigned char)value[i]);
+    host[host_len] = '\0';
+    ex->host = host;
+    ex->host_len = host_len;
+    return SK_OK;
+}
+
+/* Splits the target into path and query and normalises the path (percent
+ * decoding, dot segments) so that routing and handlers see one spelling of
+ * each path. Returns 0 or the status to answer. */
+static int h1_parse_target(struct h1 *h1, struct exchange *ex)
+{
+    const char *target = ex->target;
+    size_t len = ex->target_len;
+    /* absolute-form (RFC 9112 section 3.2.2): the path starts after the authority. */
+    if (len > 7 && (strncasecmp(target, "http://", 7) == 0 || strncasecmp(target, "https://", 8) == 0)) {
+        const char *authority = strstr(target, "//") + 2;
+        const char *slash = strchr(authority, '/');
+        len -= slash ? (size_t)(slash - target) : len;
+        target = slash ? slash : "/";
+        if (slash == NULL)
+            len = 1;
+    }
+    const char *question = memchr(target, '?', len);
+    size_t raw_path_len = question ? (size_t)(question - target) : len;
+    if (question != NULL) {
+        ex->query = question + 1;
+        ex->query_len = len - raw_path_len - 1;
+    }
+    return path_normalize_request(&h1->arena, target, raw_path_len, &ex->path, &ex->path_len);
+}
+
+static void h1_count_rejection(struct h1 *h1, enum shm_counter counter)
+{
+    shm_slot_count(h1->worker->slot, counter, 1);
+}
+
+/* Refuses the request being parsed with status, and stops reading. */
+static void h1_refuse(struct h1 *h1, int status, enum shm_counter counter)
+{
+    h1_count_rejection(h1, counter);
+    h1->closing = true;
+    struct exchange *ex = h1->ex;
+    if (ex == NULL || ex->responded)
+        return;
+    if (ex->method_name == NULL)
+        ex->method_name = "";
+    exchange_respond_error(ex, status);
+}
+
+static bool h1_expectation_ok(const struct exchange *ex)
+{
+    size_t len;
+    const char *expect = exchange_header(ex, "expect", &len);
+    /* RFC 9110 section 10.1.1: 100-continue is the only expectation defined. */
+    return expect == NULL || (len == 12 && strncasecmp(expect, "100-continue", 12) == 0);
+}
+
+static void h1_dispatch(struct h1 *h1, struct exchange *ex)
+{
+    if (ex->method == METHOD_OPTIONS && ex->target_len == 1 && ex->target[0] == '*') {
+        exchange_add_header(ex, "Allow", "GET, HEAD, OPTIONS");
+        ex->status = 200;
+        exchange_respond(ex);
+        return;
+    }
+    const struct router_entry *entry =
+        router_match(&h1->worker->router, ex->host, ex->host_len, ex->path, ex->path_len);
+    if (entry == NULL) {
+        exchange_respond_error(ex, 404);
+        return;
+    }
+    entry->ops->handle(ex, entry->route, entry->state);
+}
+
+static int on_headers_complete(llhttp_t *parser)
+{
+    struct h1 *h1 = h1_of(parser);
+    struct exchange *ex = h1->ex;
+    h1->headers_done = true;
+    h1->head_mark = NULL;
+    ex->version_major = parser->http_major;
+    ex->version_minor = parser->http_minor;
+    ex->method_name = llhttp_method_name((llhttp_method_t)parser->method);
+    ex->method = exchange_method_from(ex->method_name, strlen(ex->method_name));
+    h1->keep_alive = llhttp_should_keep_alive(parser) && !h1->worker->draining;
+    shm_slot_count(h1->worker->slot, SHM_REQUESTS, 1);
+    if (ex->method == METHOD_CONNECT)
+        h1->closing = true; /* what follows a CONNECT is not HTTP */
+    if (h1_parse_host(h1, ex) != SK_OK) {
+        h1_refuse(h1, 400, SHM_REJECT_MALFORMED);
+        return HPE_PAUSED;
+    }
+    int status = h1_parse_target(h1, ex);
+    if (status != 0) {
+        h1_refuse(h1, status, SHM_REJECT_MALFORMED);
+        return HPE_PAUSED;
+    }
+    if ((parser->flags & F_CONTENT_LENGTH) &&
+        parser->content_length > h1_limits(h1)->max_request_body_size) {
+        h1_refuse(h1, 413, SHM_REJECT_BODY_TOO_LARGE);
+        return HPE_PAUSED;
+    }
+    if (!h1_expectation_ok(ex)) {
+        h1->closing = true; /* the client may send the body anyway */
+        exchange_respond_error(ex, 417);
+        return HPE_PAUSED;
+    }
+    /* RFC 9112 section 6.3: a request Transfer-Encoding whose final coding
+     * is not chunked cannot be framed; llhttp only says so after this
+     * callback, so refuse it here, before any handler answers. */
+    if ((parser->flags & F_TRANSFER_ENCODING) && !(parser->flags & F_CHUNKED)) {
+        h1_refuse(h1, 400, SHM_REJECT_MALFORMED);
+        return HPE_PAUSED;
+    }
+    bool has_body = (parser->flags & F_CHUNKED) ||
+                    ((parser->flags & F_CONTENT_LENGTH) && parser->content_length > 0);
+    /* A request with a body is answered once the body has arrived and its
+     * framing proved sound, so a bad chunk gets 400 rather than a response
+     * followed by a reset. A client that asked to be told first
+     * (Expect: 100-continue) is answered now, and the body it may still
+     * send is read and discarded. */
+    if (has_body && exchange_header(ex, "expect", &(size_t){0}) == NULL) {
+        h1->dispatch_pending = true;
+        return 0;
+    }
+    h1_dispatch(h1, ex);
+    /* Closing: stop here rather than parse a body nobody will read. */
+    return h1->closing ? HPE_PAUSED : 0;
+}
+
+static int on_body(llhttp_t *parser, const char *at, size_t len)
+{
+    struct h1 *h1 = h1_of(parser);
+    struct exchange *ex = h1->ex;
+    ex->body_bytes_received += len;
+    if (ex->body_bytes_received > h1_limits(h1)->max_request_body_size)
+        return h1_reject(h1, 413, SHM_REJECT_BODY_TOO_LARGE);
+    return 0;
+}
+
+static void h1_end_exchange(struct h1 *h1)
+{
+    struct exchange *ex = h1->ex;
+    if (ex != NULL && ex->body_kind == BODY_FILE && !ex->responded)
+        close(ex->body_fd);
+    h1->ex = NULL;
+    h1->dispatch_pending = false;
+    h1->in_message = false;
+    h1->headers_done = false;
+    h1->piece_kind = H1_PIECE_NONE;
+    h1->piece = NULL;
+    h1->piece_len = 0;
+    h1->head_bytes = 0;
+    h1->head_mark = NULL;
+    arena_reset(&h1->arena);
+}
+
+static int on_message_complete(llhttp_t *parser)
+{
+    struct h1 *h1 = h1_of(parser);
+    if (h1->dispatch_pending) {
+        h1->dispatch_pending = false;
+        h1_dispatch(h1, h1->ex);
+    }
+    if (h1->ex != NULL && !h1->ex->responded)
+        exchange_respond_error(h1->ex, 500); /* a handler that never answered */
+    h1_end_exchange(h1);
+    if (!h1->keep_alive || h1->closing) {
+        h1->closing = true;
+        return HPE_PAUSED;
+    }
+    return 0;
+}
+
+static const llhttp_settings_t h1_settings = {
+    .on_message_begin = on_message_begin,
+    .on_method = on_method,
+    .on_url = on_url,
+    .on_url_complete = on_url_complete,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+void h1_init(struct h1 *h1, struct worker *worker, struct outq *out)
+{
+    memset(h1, 0, sizeof *h1);
+    llhttp_init(&h1->parser, HTTP_REQUEST, &h1_settings);
+    h1->parser.data = h1;
+    h1->worker = worker;
+    h1->out = out;
+    arena_init(&h1->arena, &worker->blocks);
+}
+
+void h1_destroy(struct h1 *h1) { h1_end_exchange(h1); }
+
+bool h1_idle(const struct h1 *h1) { return !h1->in_message; }
+
+bool h1_reading_head(const struct h1 *h1) { return h1->in_message && !h1->headers_done; }
+
+/* Maps an llhttp error to the status and counter of the refusal. */
+static void h1_parse_failed(struct h1 *h1, llhttp_errno_t error)
+{
+    int status = h1->reject_status;
+    enum shm_counter counter = (enum shm_counter)h1->reject_counter;
+    if (status == 0) {
+        status = 400;
+        counter = SHM_REJECT_MALFORMED;
+        log_msg(LOG_DEBUG, "bad request: %s (%s)", llhttp_errno_name(error),
+                llhttp_get_error_reason(&h1->parser));
+    }
+    if (h1->ex == NULL) /* an error between requests: answer it as its own */
+        on_message_begin(&h1->parser);
+    if (h1->ex != NULL && h1->ex->method_name == NULL)
+        h1->ex->method_name = "";
+    h1_refuse(h1, status, counter);
+}
+
+/* Head bytes so far (request line and headers), bounded so that input that
+ * produces no callbacks (whitespace runs) cannot grow without limit. */
+static bool h1_head_too_large(struct h1 *h1, const char *data, size_t len)
+{
+    if (!h1->in_message || h1->headers_done)
+        return false;
+    const char *from = h1->head_mark != NULL ? h1->head_mark : data;
+    h1->head_bytes += (uint64_t)(data + len - from);
+    h1->head_mark = NULL;
+    const struct config_limits *limits = h1_limits(h1);
+    return h1->head_bytes >
+           limits->max_request_line_size + limits->max_request_headers_total_size + 4096;
+}
+
+enum h1_result h1_feed(struct h1 *h1, const char *data, size_t len)
+{
+    h1->feed_count++;
+    while (!h1->closing) {
+        llhttp_errno_t error = llhttp_execute(&h1->parser, data, len);
+        if (error == HPE_OK) {
+            if (h1_head_too_large(h1, data, len))
+                h1_refuse(h1, 431, SHM_REJECT_HEADERS_TOO_LARGE);
+            break;
+        }
+        if (error == HPE_PAUSED_UPGRADE && !h1->closing) {
+            /* An Upgrade we did not take: the connection stays HTTP/1.1
+             * (RFC 9110 section 7.8), so parse on after this request. */
+            const char *resume = llhttp_get_error_pos(&h1->parser);
+            llhttp_resume_after_upgrade(&h1->parser);
+            len -= (size_t)(resume - data);
+            data = resume;
+            continue;
+        }
+        if (error != HPE_PAUSED)
+            h1_parse_failed(h1, error);
+        break;
+    }
+    return h1->closing ? H1_CLOSE : H1_CONTINUE;
+}
+
+void h1_on_eof(struct h1 *h1)
+{
+    h1->closing = true;
+    h1_end_exchange(h1);
+}
+
+void h1_timeout(struct h1 *h1)
+{
+    if (h1->in_message && h1->ex != NULL && !h1->ex->responded)
+        h1_refuse(h1, 408, SHM_REJECT_HEADERS_TIMEOUT);
+    h1->closing = true;
+}
+
+/* ---- Response rendering ------------------------------------------------ */
+
+static bool status_has_body(int status)
+{
+    return status >= 200 && status != 204 && status != 304;
+}
+
+static size_t h1_head_size(const struct exchange *ex)
+{
+    size_t size = 128 + sizeof(H1_SERVER_HEADER) + CLOCK_HTTP_DATE_LEN + 64;
+    for (size_t i = 0; i < ex->response_header_count; i++)
+        size += ex->response_headers[i].name_len + ex->response_headers[i].value_len + 4;
+    return size;
+}
+
+static char *put(char *p, const char *s, size_t len)
+{
+    memcpy(p, s, len);
+    return p + len;
+}
+
+#define PUT_LITERAL(p, s) put((p), (s), sizeof(s) - 1)
+
+static char *h1_render_head(struct h1 *h1, const struct exchange *ex, char *p)
+{
+    const char *reason = exchange_status_reason(ex->status);
+    p += sprintf(p, "HTTP/1.1 %d %s\r\n", ex->status, reason);
+    p = PUT_LITERAL(p, H1_SERVER_HEADER "Date: ");
+    p = put(p, clock_http_date(), CLOCK_HTTP_DATE_LEN);
+    p = PUT_LITERAL(p, "\r\n");
+    for (size_t i = 0; i < ex->response_header_count; i++) {
+        const struct header_field *h = &ex->response_headers[i];
+        p = put(p, h->name, h->name_len);
+        p = PUT_LITERAL(p, ": ");
+        p = put(p, h->value, h->value_len);
+        p = PUT_LITERAL(p, "\r\n");
+    }
+    if (status_has_body(ex->status))
+        p += sprintf(p, "Content-Length: %zu\r\n", ex->body_kind == BODY_NONE ? 0 : ex->body_len);
+    if (h1->closing || !h1->keep_alive)
+        p = PUT_LITERAL(p, "Connection: close\r\n");
+    else if (ex->version_major == 1 && ex->version_minor == 0)
+        p = PUT_LITERAL(p, "Connection: keep-alive\r\n");
+    return PUT_LITERAL(p, "\r\n");
+}
+
+static void h1_count_response(struct h1 *h1, int status)
+{
+    static const enum shm_counter by_class[] = {SHM_RESPONSES_1XX, SHM_RESPONSES_2XX,
+                                                SHM_RESPONSES_3XX, SHM_RESPONSES_4XX,
+                                                SHM_RESPONSES_5XX};
+    int class = status / 100 - 1;
+    if (class >= 0 && class < 5)
+        shm_slot_count(h1->worker->slot, by_class[class], 1);
+}
+
+static int h1_queue_body(struct h1 *h1, struct exchange *ex)
+{
+    bool send_body = status_has_body(ex->status) && ex->method != METHOD_HEAD;
+    if (ex->body_kind == BODY_FILE) {
+        int fd = ex->body_fd;
+        ex->body_kind = BODY_NONE; /* the queue owns (or has closed) it now */
+        if (!send_body) {
+            close(fd);
+            return 0;
+        }
+        return outq_add_file(h1->out, fd, ex->body_offset, ex->body_len);
+    }
+    if (ex->body_kind != BODY_BYTES || !send_body)
+        return 0;
+    if (ex->body_flags & EXCHANGE_BODY_STABLE)
+        return outq_add_stable(h1->out, ex->body, ex->body_len);
+    return outq_add_copy(h1->out, ex->body, ex->body_len);
+}
+
+static void h1_respond(struct exchange *ex)
+{
+    struct h1 *h1 = ex->protocol;
+    if (ex->status < 100 || ex->status > 599)
+        ex->status = 500;
+    if (ex->status >= 400 && !h1->headers_done)
+        h1->closing = true; /* the request itself was refused: framing is in doubt */
+    char *head = outq_reserve(h1->out, h1_head_size(ex));
+    if (head == NULL) {
+        h1->closing = true;
+        return;
+    }
+    char *end = h1_render_head(h1, ex, head);
+    if (outq_commit(h1->out, (size_t)(end - head)) != 0 || h1_queue_body(h1, ex) != 0)
+        h1->closing = true;
+    h1_count_response(h1, ex->status);
+}

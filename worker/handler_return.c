@@ -1,0 +1,27 @@
+/*
+ * handler_return.c - a fixed response: status, headers and body from the
+ * config. Used for health checks, redirects and /plaintext benchmarks; it
+ * answers every method, and the body is referenced, never copied, since the
+ * config outlives every connection of its generation.
+ */
+#include "worker/handler.h"
+
+static void return_handle(struct exchange *ex, const struct route *route, void *state)
+{
+    const struct route_return *r = &route->ret;
+    ex->status = r->status;
+    for (size_t i = 0; i < r->header_count; i++)
+        if (exchange_add_header(ex, r->headers[i].name, r->headers[i].value) != SK_OK) {
+            exchange_respond_error(ex, 500);
+            return;
+        }
+    exchange_set_body(ex, r->body, r->body_len, EXCHANGE_BODY_STABLE);
+    exchange_respond(ex);
+}
+
+const struct handler_ops handler_return_ops = {
+    .name = "return",
+    .init = NULL,
+    .handle = return_handle,
+    .fini = NULL,
+};

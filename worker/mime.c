@@ -1,0 +1,99 @@
+/*
+ * mime.c - Content-Type by file extension; see mime.h.
+ *
+ * The extension is what follows the last '.' of the last path component,
+ * so "archive.tar.gz" is gzip and "a.d/readme" has none. A leading dot marks
+ * a hidden file, not an extension: ".htaccess" is octet-stream. The table is
+ * sorted by extension (lower case, strcmp order) for bsearch(); the unit test
+ * looks up every entry, so a misplaced one fails there.
+ */
+#include "worker/mime.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIME_DEFAULT "application/octet-stream"
+#define EXT_MAX 16
+
+struct mime_entry {
+    const char *ext;
+    const char *type;
+};
+
+/* text/javascript per RFC 9239; JSON has no charset parameter (RFC 8259
+ * section 11: it is always UTF-8). */
+static const struct mime_entry mime_table[] = {
+    {"7z", "application/x-7z-compressed"},
+    {"avif", "image/avif"},
+    {"bmp", "image/bmp"},
+    {"css", "text/css; charset=utf-8"},
+    {"csv", "text/csv; charset=utf-8"},
+    {"gif", "image/gif"},
+    {"gz", "application/gzip"},
+    {"htm", "text/html; charset=utf-8"},
+    {"html", "text/html; charset=utf-8"},
+    {"ico", "image/x-icon"},
+    {"jpeg", "image/jpeg"},
+    {"jpg", "image/jpeg"},
+    {"js", "text/javascript; charset=utf-8"},
+    {"json", "application/json"},
+    {"map", "application/json"},
+    {"md", "text/markdown; charset=utf-8"},
+    {"mjs", "text/javascript; charset=utf-8"},
+    {"mp3", "audio/mpeg"},
+    {"mp4", "video/mp4"},
+    {"oga", "audio/ogg"},
+    {"ogg", "audio/ogg"},
+    {"ogv", "video/ogg"},
+    {"otf", "font/otf"},
+    {"pdf", "application/pdf"},
+    {"png", "image/png"},
+    {"svg", "image/svg+xml"},
+    {"tar", "application/x-tar"},
+    {"ttf", "font/ttf"},
+    {"txt", "text/plain; charset=utf-8"},
+    {"wasm", "application/wasm"},
+    {"wav", "audio/wav"},
+    {"webm", "video/webm"},
+    {"webmanifest", "application/manifest+json"},
+    {"webp", "image/webp"},
+    {"woff", "font/woff"},
+    {"woff2", "font/woff2"},
+    {"xml", "text/xml; charset=utf-8"},
+    {"zip", "application/zip"},
+};
+
+static int compare_entry(const void *key, const void *element)
+{
+    return strcmp(key, ((const struct mime_entry *)element)->ext);
+}
+
+/* The lower-cased extension of file_name into ext, or false if none fits. */
+static bool extension_of(const char *file_name, char ext[EXT_MAX + 1])
+{
+    const char *base = strrchr(file_name, '/');
+    base = base != NULL ? base + 1 : file_name;
+    const char *dot = strrchr(base, '.');
+    if (dot == NULL || dot == base)
+        return false;
+    size_t n = strlen(dot + 1);
+    if (n == 0 || n > EXT_MAX)
+        return false;
+    for (size_t i = 0; i <= n; i++) { /* ASCII only: tolower() follows the locale */
+        char c = dot[1 + i];
+        ext[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    return true;
+}
+
+const char *mime_type_for(const char *file_name)
+{
+    char ext[EXT_MAX + 1];
+    if (!extension_of(file_name, ext))
+        return MIME_DEFAULT;
+    const struct mime_entry *e =
+        bsearch(ext, mime_table, sizeof mime_table / sizeof mime_table[0],
+                sizeof mime_table[0], compare_entry);
+    return e != NULL ? e->type : MIME_DEFAULT;
+}

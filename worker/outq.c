@@ -1,0 +1,245 @@
+/*
+ * outq.c - output queue flushed with writev and sendfile; see outq.h.
+ */
+#include "worker/outq.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define OUTQ_IOV_MAX 64
+#define OUTQ_MIN_BUFFER 16384
+#define OUTQ_MIN_SEGMENTS 32
+#define OUTQ_SPARE_MAX 64
+
+/*
+ * Standard-size buffers and segment arrays are recycled through per-process
+ * free lists (a worker is single-threaded), so a connection that fills and
+ * empties its queue once per request batch calls malloc only when many
+ * connections are blocked at once.
+ */
+struct spare {
+    void *items[OUTQ_SPARE_MAX];
+    size_t count;
+};
+static struct spare spare_buffers, spare_segments;
+
+static void *spare_take(struct spare *s, size_t size)
+{
+    return s->count > 0 ? s->items[--s->count] : malloc(size);
+}
+
+static void spare_give(struct spare *s, void *p, bool standard)
+{
+    if (p == NULL)
+        return;
+    if (standard && s->count < OUTQ_SPARE_MAX)
+        s->items[s->count++] = p;
+    else
+        free(p);
+}
+
+void outq_init(struct outq *q) { memset(q, 0, sizeof *q); }
+
+bool outq_empty(const struct outq *q) { return q->head == q->count; }
+
+static void outq_release_memory(struct outq *q)
+{
+    spare_give(&spare_buffers, q->buffer, q->buffer_capacity == OUTQ_MIN_BUFFER);
+    spare_give(&spare_segments, q->segments, q->capacity == OUTQ_MIN_SEGMENTS);
+    memset(q, 0, sizeof *q);
+}
+
+void outq_clear(struct outq *q)
+{
+    for (size_t i = q->head; i < q->count; i++)
+        if (q->segments[i].kind == OUTQ_FILE)
+            close(q->segments[i].fd);
+    outq_release_memory(q);
+}
+
+static struct outq_segment *segment_append(struct outq *q)
+{
+    if (q->count == q->capacity) {
+        size_t capacity = q->capacity ? q->capacity * 2 : OUTQ_MIN_SEGMENTS;
+        struct outq_segment *s =
+            q->capacity == 0 ? spare_take(&spare_segments, capacity * sizeof *s)
+                             : realloc(q->segments, capacity * sizeof *s);
+        if (s == NULL)
+            return NULL;
+        q->segments = s;
+        q->capacity = capacity;
+    }
+    return &q->segments[q->count++];
+}
+
+char *outq_reserve(struct outq *q, size_t max)
+{
+    if (q->buffer_capacity - q->buffer_used < max) {
+        size_t capacity = q->buffer_capacity ? q->buffer_capacity : OUTQ_MIN_BUFFER;
+        while (capacity - q->buffer_used < max)
+            capacity *= 2;
+        char *b = q->buffer_capacity == 0 && capacity == OUTQ_MIN_BUFFER
+                      ? spare_take(&spare_buffers, capacity)
+                      : realloc(q->buffer, capacity);
+        if (b == NULL)
+            return NULL;
+        q->buffer = b;
+        q->buffer_capacity = capacity;
+    }
+    return q->buffer + q->buffer_used;
+}
+
+int outq_commit(struct outq *q, size_t used)
+{
+    if (used == 0)
+        return 0;
+    /* Bytes that follow the previous copy extend its segment: fewer iovecs. */
+    if (q->count > q->head) {
+        struct outq_segment *last = &q->segments[q->count - 1];
+        if (last->kind == OUTQ_COPY && last->offset + last->len == q->buffer_used) {
+            last->len += used;
+            q->buffer_used += used;
+            q->pending_bytes += used;
+            return 0;
+        }
+    }
+    struct outq_segment *s = segment_append(q);
+    if (s == NULL)
+        return -1;
+    s->kind = OUTQ_COPY;
+    s->fd = -1;
+    s->offset = q->buffer_used;
+    s->len = used;
+    q->buffer_used += used;
+    q->pending_bytes += used;
+    return 0;
+}
+
+int outq_add_copy(struct outq *q, const void *data, size_t len)
+{
+    char *p = outq_reserve(q, len);
+    if (p == NULL)
+        return -1;
+    memcpy(p, data, len);
+    return outq_commit(q, len);
+}
+
+int outq_add_stable(struct outq *q, const void *data, size_t len)
+{
+    if (len == 0)
+        return 0;
+    struct outq_segment *s = segment_append(q);
+    if (s == NULL)
+        return -1;
+    s->kind = OUTQ_STABLE;
+    s->fd = -1;
+    s->ptr = data;
+    s->len = len;
+    q->pending_bytes += len;
+    return 0;
+}
+
+int outq_add_file(struct outq *q, int fd, off_t offset, size_t len)
+{
+    if (len == 0) {
+        close(fd);
+        return 0;
+    }
+    struct outq_segment *s = segment_append(q);
+    if (s == NULL) {
+        close(fd);
+        return -1;
+    }
+    s->kind = OUTQ_FILE;
+    s->fd = fd;
+    s->file_offset = offset;
+    s->len = len;
+    q->pending_bytes += len;
+    return 0;
+}
+
+static const char *segment_bytes(const struct outq *q, const struct outq_segment *s)
+{
+    return s->kind == OUTQ_COPY ? q->buffer + s->offset : s->ptr;
+}
+
+/* Marks n bytes sent from the head of the queue. */
+static void outq_consume(struct outq *q, size_t n)
+{
+    q->pending_bytes -= n;
+    while (n > 0 && q->head < q->count) {
+        struct outq_segment *s = &q->segments[q->head];
+        size_t take = n < s->len ? n : s->len;
+        if (s->kind == OUTQ_COPY)
+            s->offset += take;
+        else if (s->kind == OUTQ_STABLE)
+            s->ptr += take;
+        else
+            s->file_offset += (off_t)take;
+        s->len -= take;
+        n -= take;
+        if (s->len == 0) {
+            if (s->kind == OUTQ_FILE)
+                close(s->fd);
+            q->head++;
+        }
+    }
+}
+
+static ssize_t flush_bytes(struct outq *q, int fd)
+{
+    struct iovec iov[OUTQ_IOV_MAX];
+    int n = 0;
+    for (size_t i = q->head; i < q->count && n < OUTQ_IOV_MAX; i++) {
+        const struct outq_segment *s = &q->segments[i];
+        if (s->kind == OUTQ_FILE)
+            break;
+        iov[n].iov_base = (void *)segment_bytes(q, s);
+        iov[n].iov_len = s->len;
+        n++;
+    }
+    ssize_t w;
+    do
+        w = writev(fd, iov, n);
+    while (w < 0 && errno == EINTR);
+    return w;
+}
+
+static ssize_t flush_file(struct outq_segment *s, int fd)
+{
+    off_t offset = s->file_offset;
+    size_t chunk = s->len < (size_t)INT_MAX ? s->len : (size_t)INT_MAX;
+    ssize_t w;
+    do
+        w = sendfile(fd, s->fd, &offset, chunk);
+    while (w < 0 && errno == EINTR);
+    if (w == 0) {
+        /* The file shrank under us: the response can no longer be framed. */
+        errno = EIO;
+        return -1;
+    }
+    return w;
+}
+
+enum outq_flush_result outq_flush(struct outq *q, int fd, uint64_t *written)
+{
+    *written = 0;
+    while (!outq_empty(q)) {
+        struct outq_segment *s = &q->segments[q->head];
+        ssize_t w = s->kind == OUTQ_FILE ? flush_file(s, fd) : flush_bytes(q, fd);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return OUTQ_BLOCKED;
+            return OUTQ_FAILED;
+        }
+        *written += (uint64_t)w;
+        outq_consume(q, (size_t)w);
+    }
+    outq_release_memory(q);
+    return OUTQ_FLUSHED;
+}

@@ -1,0 +1,245 @@
+/*
+ * worker.c - the worker process: event loop, accept, heartbeat, stop.
+ * See worker.h for the contract.
+ */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "worker/conn.h"
+
+#define WORKER_READ_BUFFER_SIZE (64 * 1024)
+#define WORKER_ACCEPTS_PER_WAKEUP 64
+#define WORKER_BLOCKS_KEPT 256
+
+int worker_init_core(struct worker *w, const struct config *config, struct err *err)
+{
+    memset(w, 0, sizeof *w);
+    w->config = config;
+    block_pool_init(&w->blocks, WORKER_BLOCKS_KEPT);
+    w->read_buffer_size = WORKER_READ_BUFFER_SIZE;
+    w->read_buffer = malloc(w->read_buffer_size);
+    if (w->read_buffer == NULL)
+        return err_set(err, "worker: out of memory");
+    if (router_build(&w->router, config, err) != SK_OK) {
+        free(w->read_buffer);
+        w->read_buffer = NULL;
+        return SK_ERROR;
+    }
+    clock_update();
+    return SK_OK;
+}
+
+void worker_destroy_core(struct worker *w)
+{
+    while (w->conns != NULL)
+        conn_close(w->conns);
+    conn_free_cache(w);
+    router_destroy(&w->router);
+    block_pool_destroy(&w->blocks);
+    free(w->read_buffer);
+    w->read_buffer = NULL;
+}
+
+static bool listener_is_tcp(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+           (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+}
+
+static void worker_accept_one(struct worker *w, struct worker_listener *l, int fd, bool tcp)
+{
+    if (tcp) {
+        int one = 1;
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+            log_errno(LOG_WARN, errno, "setsockopt(TCP_NODELAY)");
+    }
+    conn_open(w, fd, l);
+}
+
+/* The listener callback needs both the listener and the worker. */
+struct accept_context {
+    struct worker *worker;
+    struct worker_listener *listener;
+    bool tcp;
+};
+
+static void on_accept_ready(evutil_socket_t listen_fd, short what, void *arg)
+{
+    struct accept_context *ctx = arg;
+    struct worker *w = ctx->worker;
+    clock_update();
+    for (int i = 0; i < WORKER_ACCEPTS_PER_WAKEUP && !w->draining; i++) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            worker_accept_one(w, ctx->listener, fd, ctx->tcp);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            /* EMFILE/ENFILE: the connection stays queued; the next wakeup
+             * retries once a connection has closed. */
+            log_errno(LOG_WARN, errno, "accept4()");
+        break;
+    }
+}
+
+static int worker_listen(struct worker *w, const struct worker_params *p)
+{
+    w->listeners = p->listeners;
+    w->listener_count = p->listener_count;
+    for (size_t i = 0; i < w->listener_count; i++) {
+        struct worker_listener *l = &w->listeners[i];
+        struct accept_context *ctx = malloc(sizeof *ctx);
+        if (ctx == NULL)
+            return SK_ERROR;
+        *ctx = (struct accept_context){w, l, listener_is_tcp(l->fd)};
+        l->accept_event = event_new(w->base, l->fd, EV_READ | EV_PERSIST, on_accept_ready, ctx);
+        if (l->accept_event == NULL || event_add(l->accept_event, NULL) != 0) {
+            free(ctx);
+            return SK_ERROR;
+        }
+    }
+    return SK_OK;
+}
+
+static void worker_stop_accepting(struct worker *w)
+{
+    for (size_t i = 0; i < w->listener_count; i++) {
+        struct worker_listener *l = &w->listeners[i];
+        if (l->accept_event == NULL)
+            continue;
+        free(event_get_callback_arg(l->accept_event));
+        event_free(l->accept_event);
+        l->accept_event = NULL;
+        /* The master keeps its copy: queued connections stay for others. */
+        close(l->fd);
+    }
+}
+
+static void worker_publish_state(struct worker *w, enum shm_worker_state state)
+{
+    if (w->slot != NULL)
+        atomic_store_explicit(&w->slot->state, state, memory_order_relaxed);
+}
+
+static void worker_heartbeat(struct worker *w)
+{
+    clock_update();
+    uint64_t now = clock_monotonic_ms();
+    if (w->slot != NULL)
+        atomic_store_explicit(&w->slot->heartbeat_ms, now, memory_order_relaxed);
+    struct conn *c = w->conns;
+    while (c != NULL) {
+        struct conn *next = c->next; /* c may close */
+        conn_check_deadline(c, now);
+        c = next;
+    }
+    if (w->draining && w->conn_count == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    worker_heartbeat(arg);
+}
+
+void worker_begin_drain(struct worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    worker_publish_state(w, SHM_WORKER_DRAINING);
+    worker_stop_accepting(w);
+    uint64_t now = clock_monotonic_ms();
+    for (struct conn *c = w->conns; c != NULL; c = c->next)
+        conn_drain(c, now);
+    if (w->conn_count == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+static void on_signal(evutil_socket_t signo, short what, void *arg)
+{
+    struct worker *w = arg;
+    switch (signo) {
+    case SIGTERM:
+    case SIGINT:
+        log_msg(LOG_INFO, "worker %u: draining", w->index);
+        worker_begin_drain(w);
+        break;
+    case SIGQUIT:
+        w->stopping = true;
+        event_base_loopbreak(w->base);
+        break;
+    case SIGUSR1:
+        if (log_open(w->config->error_log) != SK_OK)
+            log_errno(LOG_ERROR, errno, "open(%s)", w->config->error_log);
+        break;
+    }
+}
+
+static int worker_events(struct worker *w)
+{
+    static const int signals[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+        w->signal_events[i] = evsignal_new(w->base, signals[i], on_signal, w);
+        if (w->signal_events[i] == NULL || event_add(w->signal_events[i], NULL) != 0)
+            return SK_ERROR;
+    }
+    struct timeval second = {1, 0};
+    w->heartbeat_event = event_new(w->base, -1, EV_PERSIST, on_heartbeat, w);
+    if (w->heartbeat_event == NULL || event_add(w->heartbeat_event, &second) != 0)
+        return SK_ERROR;
+    return SK_OK;
+}
+
+static void worker_teardown(struct worker *w)
+{
+    worker_stop_accepting(w);
+    for (size_t i = 0; i < sizeof w->signal_events / sizeof w->signal_events[0]; i++)
+        if (w->signal_events[i] != NULL)
+            event_free(w->signal_events[i]);
+    if (w->heartbeat_event != NULL)
+        event_free(w->heartbeat_event);
+    worker_destroy_core(w);
+    event_base_free(w->base);
+}
+
+int worker_main(const struct worker_params *p)
+{
+    struct worker w;
+    struct err err;
+    if (worker_init_core(&w, p->config, &err) != SK_OK) {
+        log_msg(LOG_ERROR, "worker %u: %s", p->index, err.message);
+        return 1;
+    }
+    w.shm = p->shm;
+    w.slot = &p->shm->slots[p->slot];
+    w.index = p->index;
+    w.generation = p->generation;
+    w.base = event_base_new();
+    if (w.base == NULL || worker_events(&w) != SK_OK || worker_listen(&w, p) != SK_OK) {
+        log_errno(LOG_ERROR, errno, "worker %u: event loop set-up", p->index);
+        return 1;
+    }
+    worker_heartbeat(&w);
+    worker_publish_state(&w, SHM_WORKER_RUNNING);
+    event_base_dispatch(w.base);
+    worker_publish_state(&w, SHM_WORKER_EXITED);
+    worker_teardown(&w);
+    return 0;
+}

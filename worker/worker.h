@@ -1,0 +1,90 @@
+/*
+ * worker.h - one worker process: its context and its entry point.
+ *
+ * A worker owns one libevent loop, pinned to one CPU by the master. It
+ * accepts on the listening sockets it inherited, serves connections, and
+ * once a second (the heartbeat) refreshes the cached clock, publishes its
+ * heartbeat to its shm slot and closes connections past their deadline.
+ *
+ * `struct worker` is the per-worker context passed explicitly to every
+ * layer below (conn, protocol, handlers); there is no global server state.
+ *
+ * Signals: SIGTERM/SIGINT = graceful stop (stop accepting, close idle
+ * connections, finish in-flight requests with "Connection: close", exit when
+ * none remain), SIGQUIT = exit now, SIGUSR1 = reopen logs.
+ */
+#ifndef SAKER_WORKER_WORKER_H
+#define SAKER_WORKER_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "conf/config.h"
+#include "shm/shm.h"
+#include "worker/router.h"
+
+struct event_base;
+struct event;
+struct conn;
+
+/* A listening socket as the master hands it to a worker. */
+struct worker_listener {
+    int fd;
+    const struct endpoint *endpoint;
+    struct event *accept_event; /* the worker's; NULL in the master */
+};
+
+struct worker {
+    struct event_base *base;
+    const struct config *config;
+    struct shm *shm;
+    struct shm_slot *slot; /* NULL in unit tests */
+    unsigned index;
+    uint64_t generation;
+    struct router router;
+    struct block_pool blocks;
+
+    /* One read buffer for every connection: bytes are parsed as soon as they
+     * are read, so a connection never keeps input between reads. */
+    char *read_buffer;
+    size_t read_buffer_size;
+
+    struct worker_listener *listeners;
+    size_t listener_count;
+
+    struct conn *conns; /* every open connection, a doubly-linked list */
+    size_t conn_count;
+    struct conn *free_conns; /* closed connections kept for reuse */
+    size_t free_conn_count;
+
+    bool draining; /* stopped accepting: answer with Connection: close */
+    bool stopping;
+    struct event *heartbeat_event;
+    struct event *signal_events[4];
+};
+
+struct worker_params {
+    const struct config *config;
+    struct shm *shm;
+    unsigned slot;
+    unsigned index;
+    uint64_t generation;
+    struct worker_listener *listeners; /* fds inherited from the master */
+    size_t listener_count;
+};
+
+/* Runs a worker until it stops; returns the process exit status. Called in
+ * the child right after fork and set-up (affinity, privileges). */
+int worker_main(const struct worker_params *params);
+
+/* Initialises the parts of a worker that the protocols use, without an
+ * event loop (for unit tests): config, router, pools, read buffer. */
+int worker_init_core(struct worker *w, const struct config *config, struct err *err);
+void worker_destroy_core(struct worker *w);
+
+/* Stops accepting and starts the graceful drain. */
+void worker_begin_drain(struct worker *w);
+
+#endif
