@@ -8,7 +8,7 @@
  * a handler gets the opened instance and its own arguments and returns the
  * process exit status: 0 done, 1 failed, 2 usage error. Only main() exits.
  *
- * The renderers (cli_metrics_write, cli_status_json_write, cli_json_string)
+ * The renderers (cli_status_json_write, cli_json_string)
  * depend on nothing but shm and stdio, so a worker can serve the same text
  * from its own mapping through open_memstream().
  */
@@ -20,6 +20,7 @@
 #include <stdio.h>
 
 #include "shm/shm.h"
+#include "shm/shm_metrics.h"
 
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILED = 1, CLI_EXIT_USAGE = 2 };
 
@@ -74,8 +75,6 @@ int cli_cmd_status(struct cli *cli, int argc, char **argv);
 /* status_json.c: the `status --json` document, one line plus newline. */
 void cli_status_json_write(const struct shm *shm, const char *shm_path, FILE *out);
 
-/* metrics.c: Prometheus text exposition format 0.0.4 of the whole instance. */
-void cli_metrics_write(const struct shm *shm, FILE *out);
 
 /* json.c: s (at most max bytes, or up to its NUL) as a quoted JSON string;
  * control characters escaped, invalid UTF-8 replaced by U+FFFD. */

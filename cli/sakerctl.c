@@ -111,7 +111,7 @@ static int cmd_metrics(struct cli *cli, int argc, char **argv)
         rc = cli_open_instance(cli);
     if (rc != CLI_EXIT_OK)
         return rc;
-    cli_metrics_write(&cli->shm, stdout);
+    shm_metrics_write(&cli->shm, stdout);
     return CLI_EXIT_OK;
 }
 

@@ -45,6 +45,13 @@ struct config_header {
 enum route_handler {
     ROUTE_RETURN, /* fixed status, headers, body */
     ROUTE_STATIC, /* files under a root directory */
+    ROUTE_STATUS, /* the instance's own health and metrics */
+};
+
+enum route_status_kind {
+    STATUS_LIVENESS,  /* 200 while the process serves */
+    STATUS_READINESS, /* 200 when running, 503 while draining or stopping */
+    STATUS_METRICS,   /* Prometheus text exposition of the whole instance */
 };
 
 struct route_return {
@@ -60,6 +67,10 @@ struct route_static {
     char *index; /* "index.html" unless set */
 };
 
+struct route_status {
+    enum route_status_kind kind;
+};
+
 struct route {
     char *host;      /* NULL: any host. Lower-case; exact or "*.example.com" */
     char *path;      /* prefix starting with '/', without trailing '/' unless "/" */
@@ -68,6 +79,7 @@ struct route {
     union {
         struct route_return ret;
         struct route_static files;
+        struct route_status status;
     };
     int line, column; /* where the route starts in the file, for messages */
 };
@@ -99,6 +111,7 @@ struct config {
     char *error_log; /* NULL: stderr */
     char *log_level; /* "info" unless set */
     uint64_t shutdown_timeout_ms; /* 30 s */
+    uint64_t worker_watchdog_timeout_ms; /* 10 s; a worker silent this long is replaced */
 
     struct config_limits limits;
 

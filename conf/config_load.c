@@ -152,6 +152,8 @@ static const struct cfg_option top_options[] = {
     {.name = "log_level", .offset = TOP(log_level), .scalar = parse_log_level, .def = "info"},
     {.name = "shutdown_timeout", .offset = TOP(shutdown_timeout_ms),
      .scalar = cfg_parse_duration, .def = "30s"},
+    {.name = "worker_watchdog_timeout", .offset = TOP(worker_watchdog_timeout_ms),
+     .scalar = cfg_parse_duration, .def = "10s"},
     {.name = "limits", .node = parse_limits},
     {.name = "endpoints", .node = cfg_parse_endpoints},
     {.name = "routes", .node = cfg_parse_routes},

@@ -226,7 +226,48 @@ static int parse_static(const struct cfg_ctx *ctx, const yaml_node_t *node, void
     return cfg_apply_section(ctx, node, &static_section, &route->files, "static");
 }
 
-static const char *const handler_names[] = {"return", "static"};
+static int parse_status_kind(const char *key, const char *text, size_t len, void *field,
+                             struct err *why)
+{
+    static const char *const kinds[] = {"liveness", "readiness", "metrics"};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(text, kinds[i]) == 0) {
+            *(enum route_status_kind *)field = (enum route_status_kind)i;
+            return SK_OK;
+        }
+    return err_set(why, "%s: expected liveness, readiness or metrics, got '%.100s'", key, text);
+}
+
+static const struct cfg_option status_options[] = {
+    {.name = "kind", .offset = offsetof(struct route_status, kind), .scalar = parse_status_kind,
+     .required = true},
+};
+
+static const struct cfg_section status_section = {
+    status_options, sizeof status_options / sizeof status_options[0], NULL};
+
+static int parse_status_route(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct route *route = base;
+
+    if (node == NULL)
+        return SK_OK;
+    route->handler = ROUTE_STATUS;
+    if (cfg_expect(ctx, node, YAML_MAPPING_NODE, "status") != SK_OK)
+        return SK_ERROR;
+    return cfg_apply_section(ctx, node, &status_section, &route->status, "status");
+}
+
+static const char *const handler_names[] = {"return", "static", "status"};
+#define HANDLER_COUNT (sizeof handler_names / sizeof handler_names[0])
+
+static bool is_handler_name(const char *name)
+{
+    for (size_t i = 0; i < HANDLER_COUNT; i++)
+        if (strcmp(name, handler_names[i]) == 0)
+            return true;
+    return false;
+}
 
 /* Exactly one handler per route: two would leave which one runs to the
  * reader's guess. */
@@ -238,7 +279,7 @@ static int check_handler(const struct cfg_ctx *ctx, const yaml_node_t *map)
          p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *key = cfg_node(ctx, p->key), *value = cfg_node(ctx, p->value);
         const char *name = (const char *)key->data.scalar.value;
-        if (strcmp(name, handler_names[0]) != 0 && strcmp(name, handler_names[1]) != 0)
+        if (!is_handler_name(name))
             continue;
         if (cfg_is_null(value))
             return cfg_fail(ctx, value, "%s: expected a mapping, got null", name);
@@ -248,7 +289,7 @@ static int check_handler(const struct cfg_ctx *ctx, const yaml_node_t *map)
         first = key;
     }
     if (first == NULL)
-        return cfg_fail(ctx, map, "route: no handler: add 'return' or 'static'");
+        return cfg_fail(ctx, map, "route: no handler: add 'return', 'static' or 'status'");
     return SK_OK;
 }
 
@@ -257,6 +298,7 @@ static const struct cfg_option route_options[] = {
     {.name = "path", .offset = 0, .scalar = parse_path, .required = true},
     {.name = "return", .node = parse_return},
     {.name = "static", .node = parse_static},
+    {.name = "status", .node = parse_status_route},
 };
 
 static const struct cfg_section route_section = {
@@ -266,6 +308,8 @@ void cfg_route_free(struct route *route)
 {
     free(route->host);
     free(route->path);
+    if (route->handler == ROUTE_STATUS)
+        return;
     if (route->handler == ROUTE_STATIC) {
         free(route->files.root);
         free(route->files.index);

@@ -325,7 +325,7 @@ void listeners_publish(const struct listener_set *set, struct shm *shm)
                                           : SHM_LISTENER_TCP4;
         s->port = l->port;
         snprintf(s->endpoint, sizeof s->endpoint, "%s", l->endpoint->name);
-        snprintf(s->url, sizeof s->url, "%s", l->url);
+        snprintf(s->url, sizeof s->url, "%.*s", (int)sizeof s->url - 1, l->url);
         snprintf(s->address, sizeof s->address, "%s", l->address);
     }
     h->listener_count = (uint32_t)n;

@@ -8,6 +8,8 @@ const struct handler_ops *handler_for(enum route_handler kind)
         return &handler_return_ops;
     case ROUTE_STATIC:
         return &handler_static_ops;
+    case ROUTE_STATUS:
+        return &handler_status_ops;
     }
     return NULL;
 }

@@ -345,7 +345,7 @@ START_TEST(bad_routes)
     assert_error(EP "routes:\n  - path: /\n    return: { status: 200 }\n    static: { root: / }\n",
                  "t.yaml:7:5: route: has both 'return' and 'static'; keep one handler");
     assert_error(EP "routes:\n  - host: a.com\n    path: /\n",
-                 "t.yaml:5:5: route: no handler: add 'return' or 'static'");
+                 "t.yaml:5:5: route: no handler: add 'return', 'static' or 'status'");
     assert_error(EP "routes:\n  - return: { status: 200 }\n",
                  "t.yaml:5:5: route: missing required key 'path'");
     assert_error(EP "routes:\n  - path: api\n    return: { status: 200 }\n",

@@ -82,7 +82,7 @@ static char *render_metrics(void)
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    cli_metrics_write(&shm, out);
+    shm_metrics_write(&shm, out);
     fclose(out);
     return text;
 }

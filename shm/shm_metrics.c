@@ -1,5 +1,5 @@
 /*
- * metrics.c - the instance in Prometheus text exposition format 0.0.4.
+ * shm_metrics.c - the instance in Prometheus text exposition format 0.0.4.
  *
  * Every family gets "# HELP" and "# TYPE" lines, names start with saker_,
  * counters end in _total. Instance totals come from shm_snapshot_totals,
@@ -12,7 +12,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-#include "cli/cli.h"
+#include "shm/shm_metrics.h"
 #include "common/clock.h"
 
 struct scalar {
@@ -134,7 +134,7 @@ static void write_workers(FILE *out, const struct shm *shm)
     }
 }
 
-void cli_metrics_write(const struct shm *shm, FILE *out)
+void shm_metrics_write(const struct shm *shm, FILE *out)
 {
     struct shm_header h;
     struct shm_totals t;
