@@ -81,6 +81,7 @@ struct route {
         struct route_static files;
         struct route_status status;
     };
+    uint64_t max_request_body_size; /* 0: the endpoint's limit applies */
     int line, column; /* where the route starts in the file, for messages */
 };
 
@@ -88,6 +89,16 @@ struct endpoint {
     char *name;
     char *url_text; /* as written */
     struct url url;
+    /* The top-level `limits`, with this endpoint's `limits:` map applied on
+     * top (Kestrel's per-endpoint overrides). */
+    struct config_limits limits;
+    bool access_log;         /* `access_log: false` turns it off here; default true */
+    bool connection_logging; /* hex-dump every byte at debug level; default false */
+};
+
+enum access_log_format {
+    ACCESS_LOG_COMBINED, /* Apache/nginx combined, the default */
+    ACCESS_LOG_JSON,     /* one JSON object per line */
 };
 
 enum cpu_affinity_mode {
@@ -114,6 +125,13 @@ struct config {
     uint64_t worker_watchdog_timeout_ms; /* 10 s; a worker silent this long is replaced */
 
     struct config_limits limits;
+
+    char **allowed_hosts; /* Kestrel's AllowedHosts: exact or "*.example.com";
+                             NULL/0: any host */
+    size_t allowed_host_count;
+
+    char *access_log; /* NULL: off; a path, or "stderr" */
+    enum access_log_format access_log_format;
 
     struct endpoint *endpoints;
     size_t endpoint_count;
