@@ -183,16 +183,26 @@ static struct listener *set_append(struct listener_set *set)
     return l;
 }
 
-/* A socket of the previous set bound for the same URL and position. */
-static struct listener *take_previous(struct listener_set *previous, const char *url,
-                                      unsigned index)
+/* A socket of the previous set that already serves what this listener
+ * would bind: the same address and port (a reload that respells
+ * "localhost:8080" as "127.0.0.1:8080" keeps its socket), or for port 0,
+ * which names no port, the same URL at the same position. */
+static struct listener *take_previous(struct listener_set *previous, const struct listener *l,
+                                      const struct bind_target *t, uint16_t port)
 {
     if (previous == NULL)
         return NULL;
+    struct listener wanted = {.family = t->family, .port = port};
+    format_address(&wanted, t->address);
     for (size_t i = 0; i < previous->count; i++) {
-        struct listener *l = &previous->items[i];
-        if (l->fd >= 0 && l->url_index == index && strcmp(l->url, url) == 0)
-            return l;
+        struct listener *old = &previous->items[i];
+        if (old->fd < 0 || old->family != t->family)
+            continue;
+        bool same = port == 0 && t->family != AF_UNIX
+                        ? old->url_index == l->url_index && strcmp(old->url, l->url) == 0
+                        : strcmp(old->address, wanted.address) == 0;
+        if (same)
+            return old;
     }
     return NULL;
 }
@@ -223,7 +233,7 @@ static bool family_unavailable(int error)
 static int open_one(struct listener *l, const struct bind_target *t, uint16_t port,
                     struct listener_set *previous, struct err *err)
 {
-    struct listener *old = take_previous(previous, l->url, l->url_index);
+    struct listener *old = take_previous(previous, l, t, port);
     if (old != NULL) {
         const struct endpoint *e = l->endpoint;
         *l = *old;
@@ -287,13 +297,18 @@ int listeners_open(struct listener_set *set, const struct config *config,
     set->count = 0;
     for (size_t i = 0; i < config->endpoint_count; i++)
         if (bind_endpoint(set, &config->endpoints[i], previous, err) != SK_OK) {
-            while (set->count > 0)
-                drop_last(set, previous);
-            free(set->items);
-            set->items = NULL;
+            listeners_rollback(set, previous);
             return SK_ERROR;
         }
     return SK_OK;
+}
+
+void listeners_rollback(struct listener_set *set, struct listener_set *previous)
+{
+    while (set->count > 0)
+        drop_last(set, previous);
+    free(set->items);
+    set->items = NULL;
 }
 
 void listeners_close(struct listener_set *set)

@@ -8,8 +8,8 @@
  * stale socket file nobody listens on; refusing one in use). Sockets are
  * non-blocking and close-on-exec; workers inherit them across fork.
  *
- * When `previous` is given (a reload), a socket already bound for the same
- * endpoint URL is reused, not re-bound, so nothing queued on it is lost.
+ * When `previous` is given (a reload), a socket already bound to the same
+ * address is moved over, not re-bound, so nothing queued on it is lost.
  */
 #ifndef SAKER_MASTER_LISTENER_H
 #define SAKER_MASTER_LISTENER_H
@@ -39,6 +39,9 @@ struct listener_set {
 
 int listeners_open(struct listener_set *set, const struct config *config,
                    struct listener_set *previous, struct err *err);
+/* Undoes listeners_open: sockets taken from previous go back to it, new
+ * ones are closed. */
+void listeners_rollback(struct listener_set *set, struct listener_set *previous);
 /* Closes every socket (and removes Unix socket files) that is still open. */
 void listeners_close(struct listener_set *set);
 /* Writes the listener table into the shm header. */

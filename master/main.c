@@ -77,34 +77,6 @@ static int parse_options(int argc, char **argv, struct options *o)
     return 0;
 }
 
-static struct config *load_config(const struct options *o, struct err *err)
-{
-    struct config *config =
-        o->config_file ? config_load_file(o->config_file, err) : config_default(err);
-    if (config != NULL && o->urls != NULL && o->urls[0] != '\0' &&
-        config_override_urls(config, o->urls, err) != SK_OK) {
-        config_free(config);
-        return NULL;
-    }
-    return config;
-}
-
-/* What the config cannot check by itself, checked before anything binds. */
-static int check_environment(const struct config *config, struct err *err)
-{
-    for (size_t i = 0; i < config->route_count; i++) {
-        const struct route *r = &config->routes[i];
-        struct stat st;
-        if (r->handler == ROUTE_STATIC && (stat(r->files.root, &st) != 0 || !S_ISDIR(st.st_mode)))
-            return err_set_errno(err, errno ? errno : ENOTDIR, "static root '%s'", r->files.root);
-    }
-    if (config->user != NULL && getuid() == 0 && getpwnam(config->user) == NULL)
-        return err_set(err, "user '%s' does not exist", config->user);
-    if (config->group != NULL && getuid() == 0 && getgrnam(config->group) == NULL)
-        return err_set(err, "group '%s' does not exist", config->group);
-    return SK_OK;
-}
-
 static int write_pid_file(const char *path, struct err *err)
 {
     if (path == NULL)
@@ -148,34 +120,45 @@ static int daemonize(void)
     return ready[1];
 }
 
-static int run(const struct options *o, struct config *config)
+/* Everything before the master takes the config over; 0 or an exit status. */
+static int prepare(const struct options *o, const struct config *config, int *ready_fd)
 {
-    struct err err;
-    struct master master = {.ready_fd = -1};
     if (config->log_level != NULL)
         log_set_level((enum log_level)log_level_parse(config->log_level));
     if (config->error_log != NULL && log_open(config->error_log) != SK_OK) {
         fprintf(stderr, "saker: error_log %s: %s\n", config->error_log, strerror(errno));
         return 1;
     }
-    if (check_environment(config, &err) != SK_OK) {
-        log_msg(LOG_ERROR, "%s", err.message);
-        return 1;
-    }
-    if (o->daemonize && (master.ready_fd = daemonize()) < 0) {
+    if (o->daemonize && (*ready_fd = daemonize()) < 0) {
         log_errno(LOG_ERROR, errno, "daemonize");
         return 1;
     }
-    if (write_pid_file(config->pid_file, &err) != SK_OK ||
-        master_start(&master, config, &err) != SK_OK) {
+    return 0;
+}
+
+static int run(const struct options *o, struct config *config)
+{
+    struct err err;
+    struct master master = {.ready_fd = -1, .config_file = o->config_file, .urls = o->urls};
+    int status = prepare(o, config, &master.ready_fd);
+    char *pid_file = config->pid_file ? strdup(config->pid_file) : NULL;
+    if (status == 0 && (write_pid_file(pid_file, &err) != SK_OK ||
+                        master_start(&master, config, &err) != SK_OK)) {
         log_msg(LOG_ERROR, "%s", err.message);
-        if (config->pid_file != NULL)
-            unlink(config->pid_file);
-        return 1;
+        if (pid_file != NULL)
+            unlink(pid_file);
+        status = 1;
     }
-    int status = master_run(&master);
-    if (config->pid_file != NULL)
-        unlink(config->pid_file);
+    if (status != 0) {
+        if (master.current == NULL) /* else its generation owns it */
+            config_free(config);
+        free(pid_file);
+        return status;
+    }
+    status = master_run(&master); /* frees the config with its generation */
+    if (pid_file != NULL)
+        unlink(pid_file);
+    free(pid_file);
     return status;
 }
 
@@ -186,7 +169,7 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc < 0 ? 0 : rc;
     struct err err;
-    struct config *config = load_config(&o, &err);
+    struct config *config = master_load_config(o.config_file, o.urls, &err);
     if (config == NULL) {
         fprintf(stderr, "saker: %s\n", err.message);
         if (o.test_only)
@@ -198,7 +181,5 @@ int main(int argc, char **argv)
         config_free(config);
         return 0;
     }
-    int status = run(&o, config);
-    config_free(config);
-    return status;
+    return run(&o, config);
 }

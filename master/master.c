@@ -1,19 +1,23 @@
 /*
- * master.c - supervision loop; see master.h.
+ * master.c - supervision loop: spawn, reap, respawn, watchdog, drain, stop.
+ * See master.h; reloads are in reload.c.
  */
 #include "master/master.h"
 
 #include <errno.h>
-#include <signal.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "master/notify.h"
 #include "master/spawn.h"
 
 #define MASTER_TICK_MS 100
@@ -21,10 +25,14 @@
 #define RESPAWN_BACKOFF_MAX_MS 10000
 #define WORKER_STABLE_MS 10000 /* a worker that lived this long resets the backoff */
 
-static volatile sig_atomic_t got_child, got_term, got_quit, got_usr1, got_hup, got_tick;
+enum { DRAIN_REQUEST = 1, UNDRAIN_REQUEST = 2 };
 
-static void on_signal(int signo)
+static volatile sig_atomic_t got_child, got_term, got_quit, got_usr1, got_hup, got_tick;
+static volatile sig_atomic_t got_drain_request;
+
+static void on_signal(int signo, siginfo_t *info, void *context)
 {
+    (void)context;
     switch (signo) {
     case SIGCHLD: got_child = 1; break;
     case SIGTERM:
@@ -33,24 +41,30 @@ static void on_signal(int signo)
     case SIGUSR1: got_usr1 = 1; break;
     case SIGHUP: got_hup = 1; break;
     case SIGALRM: got_tick = 1; break;
+    case SIGUSR2:
+        /* sakerctl drain/undrain send a value with sigqueue(); a plain kill
+         * carries none and is ignored. */
+        if (info != NULL && info->si_code == SI_QUEUE)
+            got_drain_request = info->si_value.sival_int;
+        break;
     }
 }
 
 static const int master_signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT,
-                                     SIGUSR1, SIGHUP,  SIGALRM};
+                                     SIGUSR1, SIGUSR2, SIGHUP, SIGALRM};
 
 static void install_signals(sigset_t *wait_mask)
 {
     sigset_t block;
     sigemptyset(&block);
-    struct sigaction sa = {.sa_handler = on_signal};
+    struct sigaction sa = {.sa_sigaction = on_signal, .sa_flags = SA_SIGINFO};
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < sizeof master_signals / sizeof master_signals[0]; i++) {
         sigaddset(&block, master_signals[i]);
         sigaction(master_signals[i], &sa, NULL);
     }
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
+    struct sigaction ignore = {.sa_handler = SIG_IGN};
+    sigaction(SIGPIPE, &ignore, NULL);
     /* Signals stay blocked except inside sigsuspend: no flag is missed
      * between checking it and going to sleep. */
     sigprocmask(SIG_BLOCK, &block, wait_mask);
@@ -60,32 +74,93 @@ static void install_signals(sigset_t *wait_mask)
     setitimer(ITIMER_REAL, &tick, NULL);
 }
 
-static int build_worker_listeners(struct master *m, struct err *err)
+/* ---- configuration ---------------------------------------------------- */
+
+/* What the config cannot check by itself, checked before anything binds. */
+static int check_environment(const struct config *config, struct err *err)
 {
-    m->worker_listeners = calloc(m->listeners.count ? m->listeners.count : 1,
-                                 sizeof *m->worker_listeners);
-    if (m->worker_listeners == NULL)
-        return err_set(err, "out of memory");
-    for (size_t i = 0; i < m->listeners.count; i++)
-        m->worker_listeners[i] = (struct worker_listener){
-            .fd = m->listeners.items[i].fd, .endpoint = m->listeners.items[i].endpoint};
+    for (size_t i = 0; i < config->route_count; i++) {
+        const struct route *r = &config->routes[i];
+        struct stat st;
+        if (r->handler == ROUTE_STATIC && (stat(r->files.root, &st) != 0 || !S_ISDIR(st.st_mode)))
+            return err_set_errno(err, errno ? errno : ENOTDIR, "static root '%s'", r->files.root);
+    }
+    if (config->user != NULL && getuid() == 0 && getpwnam(config->user) == NULL)
+        return err_set(err, "user '%s' does not exist", config->user);
+    if (config->group != NULL && getuid() == 0 && getgrnam(config->group) == NULL)
+        return err_set(err, "group '%s' does not exist", config->group);
     return SK_OK;
 }
 
-static int master_spawn(struct master *m, unsigned slot, unsigned index)
+struct config *master_load_config(const char *file, const char *urls, struct err *err)
+{
+    struct config *config = file ? config_load_file(file, err) : config_default(err);
+    if (config == NULL)
+        return NULL;
+    if ((urls != NULL && urls[0] != '\0' && config_override_urls(config, urls, err) != SK_OK) ||
+        check_environment(config, err) != SK_OK) {
+        config_free(config);
+        return NULL;
+    }
+    return config;
+}
+
+/* ---- generations and spawning ------------------------------------------ */
+
+struct generation *master_generation_new(struct master *m, struct config *config,
+                                         const struct listener_set *set)
+{
+    struct generation *g = NULL;
+    uint64_t highest = 0;
+    for (int i = 0; i < MASTER_GENERATIONS; i++) {
+        if (m->generations[i].number == 0 && g == NULL)
+            g = &m->generations[i];
+        if (m->generations[i].number > highest)
+            highest = m->generations[i].number;
+    }
+    if (g == NULL)
+        return NULL;
+    g->listeners = calloc(set->count ? set->count : 1, sizeof *g->listeners);
+    if (g->listeners == NULL)
+        return NULL;
+    for (size_t i = 0; i < set->count; i++)
+        g->listeners[i] = (struct worker_listener){.fd = set->items[i].fd,
+                                                   .endpoint = set->items[i].endpoint};
+    g->listener_count = set->count;
+    g->config = config;
+    uint64_t serving = m->current ? m->current->number : 0;
+    g->number = (highest > serving ? highest : serving) + 1;
+    g->live = 0;
+    g->retiring = false;
+    return g;
+}
+
+void master_generation_release(struct master *m, struct generation *g)
+{
+    if (m->current == g)
+        m->current = NULL;
+    if (m->pending == g)
+        m->pending = NULL;
+    config_free(g->config);
+    free(g->listeners);
+    memset(g, 0, sizeof *g);
+}
+
+static int master_spawn(struct master *m, unsigned slot, struct generation *g, unsigned index)
 {
     struct master_worker *w = &m->slots[slot];
     struct worker_params params = {
-        .config = m->config,
+        .config = g->config,
         .shm = &m->shm,
         .slot = slot,
         .index = index,
-        .generation = m->generation,
-        .listeners = m->worker_listeners,
-        .listener_count = m->listeners.count,
+        .generation = g->number,
+        .listeners = g->listeners,
+        .listener_count = g->listener_count,
+        .start_paused = m->draining,
     };
-    int cpu = spawn_cpu_for(m->config, index);
-    shm_slot_claim(&m->shm, slot, 0, cpu, m->generation, index);
+    int cpu = spawn_cpu_for(g->config, index);
+    shm_slot_claim(&m->shm, slot, 0, cpu, g->number, index);
     pid_t pid = spawn_worker(&params, cpu);
     if (pid < 0) {
         log_errno(LOG_ERROR, errno, "fork(worker %u)", index);
@@ -94,17 +169,91 @@ static int master_spawn(struct master *m, unsigned slot, unsigned index)
     }
     atomic_store_explicit(&m->shm.slots[slot].pid, pid, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->shm.header->worker_starts, 1, memory_order_relaxed);
-    *w = (struct master_worker){.pid = pid, .index = index, .generation = m->generation,
+    *w = (struct master_worker){.pid = pid, .index = index, .generation = g,
                                 .started_ms = clock_now_monotonic_ms(),
-                                .failures = w->failures};
+                                .failures = w->generation == g ? w->failures : 0};
+    g->live++;
     return SK_OK;
 }
+
+static bool slot_is_free(const struct master_worker *w)
+{
+    return w->pid == 0 && w->respawn_at_ms == 0;
+}
+
+unsigned master_free_slots(const struct master *m)
+{
+    unsigned n = 0;
+    for (unsigned s = 0; s < m->slot_count; s++)
+        n += slot_is_free(&m->slots[s]);
+    return n;
+}
+
+int master_spawn_generation(struct master *m, struct generation *g, struct err *err)
+{
+    if (master_free_slots(m) < g->config->workers)
+        return err_set(err, "no room for %u more workers (%u slots free): wait for the "
+                       "previous generation to finish draining", g->config->workers,
+                       master_free_slots(m));
+    unsigned slot = 0;
+    for (unsigned i = 0; i < g->config->workers; i++) {
+        while (!slot_is_free(&m->slots[slot]))
+            slot++;
+        if (master_spawn(m, slot, g, i) != SK_OK)
+            return err_set(err, "could not start worker %u of generation %llu", i,
+                           (unsigned long long)g->number);
+    }
+    return SK_OK;
+}
+
+void master_signal_generation(struct master *m, struct generation *g, int signo)
+{
+    for (unsigned s = 0; s < m->slot_count; s++)
+        if (m->slots[s].pid != 0 && (g == NULL || m->slots[s].generation == g))
+            kill(m->slots[s].pid, signo);
+}
+
+/* The generation drains: its workers stop accepting, finish what they
+ * have, and are killed if still there at shutdown_timeout. */
+void master_retire_generation(struct master *m, struct generation *g)
+{
+    g->retiring = true;
+    g->retire_deadline_ms = clock_now_monotonic_ms() + g->config->shutdown_timeout_ms;
+    for (unsigned s = 0; s < m->slot_count; s++) {
+        struct master_worker *w = &m->slots[s];
+        if (w->generation != g)
+            continue;
+        w->respawn_at_ms = 0;
+        if (w->pid != 0) {
+            w->retiring = true;
+            kill(w->pid, SIGTERM);
+        }
+    }
+    if (g->live == 0)
+        master_generation_release(m, g);
+}
+
+void master_publish_reload(struct master *m, bool ok, const char *message)
+{
+    struct shm_header *h = m->shm.header;
+    uint64_t now = clock_now_monotonic_ms();
+    shm_header_begin_write(&m->shm);
+    h->reload_ok = ok;
+    h->reload_duration_ms = now - m->reload_started_ms;
+    h->reload_finished_at = time(NULL);
+    snprintf(h->reload_message, sizeof h->reload_message, "%s", message);
+    h->reload_count++;
+    shm_header_end_write(&m->shm);
+    atomic_store(&h->state, m->draining ? SHM_INSTANCE_DRAINING : SHM_INSTANCE_RUNNING);
+    log_msg(ok ? LOG_NOTICE : LOG_ERROR, "reload %s: %s", ok ? "done" : "failed", message);
+    notify_systemd("READY=1");
+}
+
+/* ---- start ---------------------------------------------------------------- */
 
 int master_start(struct master *m, struct config *config, struct err *err)
 {
     install_signals(&m->wait_mask);
-    m->config = config;
-    m->generation = 1;
     unsigned slots = config->workers * 2 > SHM_MIN_SLOTS ? config->workers * 2 : SHM_MIN_SLOTS;
     if (listeners_open(&m->listeners, config, NULL, err) != SK_OK)
         return SK_ERROR;
@@ -114,21 +263,23 @@ int master_start(struct master *m, struct config *config, struct err *err)
     }
     m->slot_count = slots;
     m->slots = calloc(slots, sizeof *m->slots);
-    if (m->slots == NULL || build_worker_listeners(m, err) != SK_OK) {
+    struct generation *g = m->slots ? master_generation_new(m, config, &m->listeners) : NULL;
+    if (g == NULL) {
         listeners_close(&m->listeners);
         return err_set(err, "out of memory");
     }
+    m->current = g;
     listeners_publish(&m->listeners, &m->shm);
-    atomic_store(&m->shm.header->generation, m->generation);
+    atomic_store(&m->shm.header->generation, g->number);
     atomic_store(&m->shm.header->workers_per_generation, config->workers);
+    atomic_store(&m->shm.header->state, SHM_INSTANCE_STARTING);
     for (size_t i = 0; i < m->listeners.count; i++)
         log_msg(LOG_NOTICE, "listening on %s (endpoint %s, %s)", m->listeners.items[i].address,
                 m->listeners.items[i].endpoint->name, m->listeners.items[i].url);
-    for (unsigned i = 0; i < config->workers; i++)
-        if (master_spawn(m, i, i) != SK_OK)
-            return err_set(err, "could not start worker %u", i);
-    return SK_OK;
+    return master_spawn_generation(m, g, err);
 }
+
+/* ---- reaping and respawning ----------------------------------------------- */
 
 static const char *describe_exit(int status, char *buf, size_t size)
 {
@@ -140,7 +291,7 @@ static const char *describe_exit(int status, char *buf, size_t size)
     return buf;
 }
 
-static void schedule_respawn(struct master *m, struct master_worker *w, uint64_t now)
+static void schedule_respawn(struct master_worker *w, uint64_t now)
 {
     if (now - w->started_ms >= WORKER_STABLE_MS)
         w->failures = 0;
@@ -152,31 +303,47 @@ static void schedule_respawn(struct master *m, struct master_worker *w, uint64_t
     log_msg(LOG_NOTICE, "respawning worker %u in %llu ms", w->index, (unsigned long long)delay);
 }
 
+static void worker_gone(struct master *m, unsigned slot, int status, uint64_t now)
+{
+    struct master_worker *w = &m->slots[slot];
+    struct generation *g = w->generation;
+    char why[96];
+    describe_exit(status, why, sizeof why);
+    bool expected = w->retiring || m->stopping;
+    log_msg(expected ? LOG_INFO : LOG_ERROR, "worker %u (pid %d, generation %llu) %s", w->index,
+            (int)w->pid, (unsigned long long)(g ? g->number : 0), why);
+    shm_slot_retire(&m->shm, slot);
+    w->pid = 0;
+    if (g != NULL)
+        g->live--;
+    if (!expected) {
+        atomic_fetch_add_explicit(&m->shm.header->worker_deaths, 1, memory_order_relaxed);
+        if (g != NULL && g == m->pending)
+            master_reload_abort(m, why);
+        else if (g != NULL && g == m->current)
+            schedule_respawn(w, now);
+    }
+    if (g != NULL && g->live == 0 && g->retiring) {
+        log_msg(LOG_INFO, "generation %llu finished draining", (unsigned long long)g->number);
+        master_generation_release(m, g);
+    }
+    if (w->respawn_at_ms == 0) { /* the slot is free */
+        w->generation = NULL;
+        w->retiring = false;
+    }
+}
+
 static void reap_children(struct master *m)
 {
     int status;
     pid_t pid;
     uint64_t now = clock_now_monotonic_ms();
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        for (unsigned s = 0; s < m->slot_count; s++) {
-            struct master_worker *w = &m->slots[s];
-            if (w->pid != pid)
-                continue;
-            char why[96];
-            describe_exit(status, why, sizeof why);
-            bool expected = w->retiring || m->stopping;
-            log_msg(expected ? LOG_INFO : LOG_ERROR, "worker %u (pid %d) %s", w->index,
-                    (int)pid, why);
-            shm_slot_retire(&m->shm, s);
-            w->pid = 0;
-            if (!expected) {
-                atomic_fetch_add_explicit(&m->shm.header->worker_deaths, 1,
-                                          memory_order_relaxed);
-                schedule_respawn(m, w, now);
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+        for (unsigned s = 0; s < m->slot_count; s++)
+            if (m->slots[s].pid == pid) {
+                worker_gone(m, s, status, now);
+                break;
             }
-            break;
-        }
-    }
 }
 
 static void respawn_due(struct master *m)
@@ -184,12 +351,35 @@ static void respawn_due(struct master *m)
     uint64_t now = clock_now_monotonic_ms();
     for (unsigned s = 0; s < m->slot_count; s++) {
         struct master_worker *w = &m->slots[s];
-        if (w->pid == 0 && w->respawn_at_ms != 0 && now >= w->respawn_at_ms &&
-            w->generation == m->generation) {
-            w->respawn_at_ms = 0;
-            if (master_spawn(m, s, w->index) != SK_OK)
-                schedule_respawn(m, w, now);
-        }
+        if (w->pid != 0 || w->respawn_at_ms == 0 || now < w->respawn_at_ms)
+            continue;
+        w->respawn_at_ms = 0;
+        if (w->generation != m->current || m->current == NULL)
+            continue;
+        if (master_spawn(m, s, m->current, w->index) != SK_OK)
+            schedule_respawn(w, now);
+    }
+}
+
+/* A worker whose heartbeat stalls (an endless loop, SIGSTOP, a deadlock)
+ * serves nobody; kill it so that the respawn replaces it. */
+static void watchdog(struct master *m)
+{
+    uint64_t now = clock_now_monotonic_ms();
+    for (unsigned s = 0; s < m->slot_count; s++) {
+        struct master_worker *w = &m->slots[s];
+        if (w->pid == 0 || w->retiring || w->watchdog_killed || w->generation == NULL)
+            continue;
+        uint64_t timeout = w->generation->config->worker_watchdog_timeout_ms;
+        uint64_t beat = atomic_load_explicit(&m->shm.slots[s].heartbeat_ms, memory_order_relaxed);
+        uint64_t last = beat > w->started_ms ? beat : w->started_ms;
+        if (timeout == 0 || now < last + timeout)
+            continue;
+        log_msg(LOG_ERROR, "worker %u (pid %d) missed its heartbeat for %llu ms: killing it",
+                w->index, (int)w->pid, (unsigned long long)(now - last));
+        atomic_fetch_add_explicit(&m->shm.header->worker_watchdog_kills, 1, memory_order_relaxed);
+        w->watchdog_killed = true;
+        kill(w->pid, SIGKILL);
     }
 }
 
@@ -201,64 +391,90 @@ static unsigned live_workers(const struct master *m)
     return n;
 }
 
-static void signal_workers(struct master *m, int signo)
-{
-    for (unsigned s = 0; s < m->slot_count; s++)
-        if (m->slots[s].pid != 0)
-            kill(m->slots[s].pid, signo);
-}
+/* ---- stop, drain, logs ------------------------------------------------------ */
 
 static void begin_stop(struct master *m, bool now)
 {
     if (!m->stopping) {
         log_msg(LOG_NOTICE, "%s stop: %u workers", now ? "immediate" : "graceful",
                 live_workers(m));
+        notify_systemd("STOPPING=1");
         m->stopping = true;
-        m->stop_deadline_ms = clock_now_monotonic_ms() + m->config->shutdown_timeout_ms;
+        m->stop_deadline_ms = clock_now_monotonic_ms() +
+                              (m->current ? m->current->config->shutdown_timeout_ms : 0);
         atomic_store(&m->shm.header->state, SHM_INSTANCE_STOPPING);
+        if (m->pending != NULL)
+            master_reload_abort(m, "the instance is stopping");
     }
     if (now)
         m->stop_deadline_ms = 0;
-    signal_workers(m, now ? SIGQUIT : SIGTERM);
+    master_signal_generation(m, NULL, now ? SIGQUIT : SIGTERM);
 }
 
-static void check_stop_deadline(struct master *m)
+static void kill_overdue(struct master *m)
 {
-    if (!m->stopping || clock_now_monotonic_ms() < m->stop_deadline_ms)
-        return;
-    if (live_workers(m) > 0 && m->stop_deadline_ms != UINT64_MAX) {
+    uint64_t now = clock_now_monotonic_ms();
+    if (m->stopping && now >= m->stop_deadline_ms && live_workers(m) > 0) {
         log_msg(LOG_WARN, "shutdown_timeout reached: killing %u workers", live_workers(m));
-        signal_workers(m, SIGKILL);
+        master_signal_generation(m, NULL, SIGKILL);
         m->stop_deadline_ms = UINT64_MAX; /* killed once; now wait for the reaps */
     }
+    for (int i = 0; i < MASTER_GENERATIONS; i++) {
+        struct generation *g = &m->generations[i];
+        if (g->number != 0 && g->retiring && now >= g->retire_deadline_ms && g->live > 0) {
+            log_msg(LOG_WARN, "generation %llu still draining at shutdown_timeout: killing "
+                    "%u workers", (unsigned long long)g->number, g->live);
+            master_signal_generation(m, g, SIGKILL);
+            g->retire_deadline_ms = UINT64_MAX;
+        }
+    }
+}
+
+static void set_draining(struct master *m, bool draining)
+{
+    if (m->stopping || m->draining == draining)
+        return;
+    m->draining = draining;
+    atomic_store(&m->shm.header->state,
+                 draining ? SHM_INSTANCE_DRAINING
+                          : (m->pending ? SHM_INSTANCE_RELOADING : SHM_INSTANCE_RUNNING));
+    log_msg(LOG_NOTICE, draining ? "draining: not accepting new connections"
+                                 : "undrained: accepting again");
+    /* Workers read the instance state from shm when told to look. */
+    master_signal_generation(m, m->current, SIGUSR2);
+    if (m->pending != NULL)
+        master_signal_generation(m, m->pending, SIGUSR2);
+}
+
+static void reopen_logs(struct master *m)
+{
+    const char *path = m->current ? m->current->config->error_log : NULL;
+    if (log_open(path) != SK_OK)
+        log_errno(LOG_ERROR, errno, "open(%s)", path);
+    master_signal_generation(m, NULL, SIGUSR1);
 }
 
 /* The instance serves once every worker of the generation has said so. */
 static void check_ready(struct master *m)
 {
-    if (m->ready_reported || m->stopping)
+    if (m->ready_reported || m->stopping || m->current == NULL)
         return;
     for (unsigned s = 0; s < m->slot_count; s++)
-        if (m->slots[s].pid != 0 &&
+        if (m->slots[s].pid != 0 && m->slots[s].generation == m->current &&
             atomic_load(&m->shm.slots[s].state) != SHM_WORKER_RUNNING)
             return;
     m->ready_reported = true;
-    atomic_store(&m->shm.header->state, SHM_INSTANCE_RUNNING);
+    if (!m->draining)
+        atomic_store(&m->shm.header->state, SHM_INSTANCE_RUNNING);
     log_msg(LOG_NOTICE, "ready: %u workers serving, generation %llu", live_workers(m),
-            (unsigned long long)m->generation);
+            (unsigned long long)m->current->number);
+    notify_systemd("READY=1");
     if (m->ready_fd >= 0) {
-        ssize_t w = write(m->ready_fd, "", 1);
-        (void)w; /* the parent may have given up waiting */
+        ssize_t written = write(m->ready_fd, "", 1);
+        (void)written; /* the parent may have given up waiting */
         close(m->ready_fd);
         m->ready_fd = -1;
     }
-}
-
-static void reopen_logs(struct master *m)
-{
-    if (log_open(m->config->error_log) != SK_OK)
-        log_errno(LOG_ERROR, errno, "open(%s)", m->config->error_log);
-    signal_workers(m, SIGUSR1);
 }
 
 static void handle_flags(struct master *m)
@@ -279,31 +495,52 @@ static void handle_flags(struct master *m)
         got_usr1 = 0;
         reopen_logs(m);
     }
+    if (got_drain_request) {
+        int request = got_drain_request;
+        got_drain_request = 0;
+        if (request == DRAIN_REQUEST || request == UNDRAIN_REQUEST)
+            set_draining(m, request == DRAIN_REQUEST);
+    }
     if (got_hup) {
         got_hup = 0;
-        log_msg(LOG_WARN, "reload is not available in this build; ignoring SIGHUP");
+        if (!m->stopping)
+            master_reload_begin(m);
     }
     got_tick = 0;
+}
+
+static void master_cleanup(struct master *m)
+{
+    if (m->pending_listeners.items != NULL)
+        listeners_close(&m->pending_listeners);
+    listeners_close(&m->listeners);
+    for (int i = 0; i < MASTER_GENERATIONS; i++)
+        if (m->generations[i].number != 0)
+            master_generation_release(m, &m->generations[i]);
+    free(m->slots);
 }
 
 int master_run(struct master *m)
 {
     for (;;) {
         handle_flags(m);
-        if (!m->stopping)
+        if (!m->stopping) {
             respawn_due(m);
+            watchdog(m);
+            master_reload_check(m);
+        }
         check_ready(m);
-        check_stop_deadline(m);
+        kill_overdue(m);
         if (m->stopping && live_workers(m) == 0)
             break;
         sigsuspend(&m->wait_mask);
     }
     atomic_store(&m->shm.header->state, SHM_INSTANCE_STOPPED);
-    listeners_close(&m->listeners);
-    unlink(m->config->shm_path);
+    const char *shm_path = m->current ? m->current->config->shm_path : NULL;
+    if (shm_path != NULL)
+        unlink(shm_path);
     shm_detach(&m->shm);
-    free(m->slots);
-    free(m->worker_listeners);
+    master_cleanup(m);
     log_msg(LOG_NOTICE, "stopped");
     return 0;
 }

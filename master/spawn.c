@@ -4,6 +4,7 @@
 #include "master/spawn.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sched.h>
@@ -91,6 +92,38 @@ static int drop_privileges(const struct config *config)
     return SK_OK;
 }
 
+static int compare_fds(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
+/* Closes every descriptor the worker was not given. The master holds
+ * other generations' listeners (and during a reload both sets); a worker
+ * that kept one would keep a removed listener bound and its queue unserved
+ * for its whole life, and block a later reload from binding it again. */
+static void close_inherited(const struct worker_params *params)
+{
+    int keep[SHM_MAX_LISTENERS + 4];
+    size_t n = 0;
+    keep[n++] = STDIN_FILENO;
+    keep[n++] = STDOUT_FILENO;
+    keep[n++] = STDERR_FILENO;
+    if (log_fd() > STDERR_FILENO)
+        keep[n++] = log_fd();
+    for (size_t i = 0; i < params->listener_count && n < sizeof keep / sizeof keep[0]; i++)
+        keep[n++] = params->listeners[i].fd;
+    qsort(keep, n, sizeof keep[0], compare_fds);
+    int from = 0;
+    for (size_t i = 0; i <= n; i++) {
+        int to = i < n ? keep[i] - 1 : INT_MAX;
+        if (to >= from && close_range((unsigned)from, (unsigned)to, 0) != 0)
+            for (int fd = from; fd <= to && fd < 65536; fd++)
+                close(fd);
+        if (i < n)
+            from = keep[i] + 1;
+    }
+}
+
 static void set_title(unsigned index, uint64_t generation)
 {
     char name[16];
@@ -105,6 +138,7 @@ pid_t spawn_worker(const struct worker_params *params, int cpu)
     if (pid != 0)
         return pid;
     reset_signals();
+    close_inherited(params);
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != master) /* the master died before prctl took effect */
         _exit(1);

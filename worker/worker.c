@@ -5,6 +5,7 @@
 #include "worker/worker.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -77,15 +78,15 @@ struct accept_context {
     bool tcp;
 };
 
-static void on_accept_ready(evutil_socket_t listen_fd, short what, void *arg)
+/* Accepts up to max queued connections; returns how many. */
+static int accept_batch(struct accept_context *ctx, int max)
 {
-    struct accept_context *ctx = arg;
-    struct worker *w = ctx->worker;
-    clock_update();
-    for (int i = 0; i < WORKER_ACCEPTS_PER_WAKEUP && !w->draining; i++) {
-        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int accepted = 0;
+    while (accepted < max) {
+        int fd = accept4(ctx->listener->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            worker_accept_one(w, ctx->listener, fd, ctx->tcp);
+            worker_accept_one(ctx->worker, ctx->listener, fd, ctx->tcp);
+            accepted++;
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED)
@@ -95,6 +96,30 @@ static void on_accept_ready(evutil_socket_t listen_fd, short what, void *arg)
              * retries once a connection has closed. */
             log_errno(LOG_WARN, errno, "accept4()");
         break;
+    }
+    return accepted;
+}
+
+static void on_accept_ready(evutil_socket_t listen_fd, short what, void *arg)
+{
+    struct accept_context *ctx = arg;
+    (void)listen_fd;
+    (void)what;
+    clock_update();
+    if (!ctx->worker->draining)
+        accept_batch(ctx, WORKER_ACCEPTS_PER_WAKEUP);
+}
+
+/* Starts or stops watching the listeners, keeping the sockets (drain). */
+static void worker_set_accepting(struct worker *w, bool accepting)
+{
+    w->accept_paused = !accepting;
+    for (size_t i = 0; i < w->listener_count; i++) {
+        struct event *e = w->listeners[i].accept_event;
+        if (e != NULL && accepting)
+            event_add(e, NULL);
+        else if (e != NULL)
+            event_del(e);
     }
 }
 
@@ -109,24 +134,32 @@ static int worker_listen(struct worker *w, const struct worker_params *p)
             return SK_ERROR;
         *ctx = (struct accept_context){w, l, listener_is_tcp(l->fd)};
         l->accept_event = event_new(w->base, l->fd, EV_READ | EV_PERSIST, on_accept_ready, ctx);
-        if (l->accept_event == NULL || event_add(l->accept_event, NULL) != 0) {
+        if (l->accept_event == NULL) {
             free(ctx);
             return SK_ERROR;
         }
     }
+    worker_set_accepting(w, !p->start_paused);
     return SK_OK;
 }
 
-static void worker_stop_accepting(struct worker *w)
+/* Stops accepting for good. With take_queued, first accepts what the
+ * kernel has already queued: those clients completed their handshake with
+ * this generation, and when this was the last open copy of a socket (a
+ * listener removed by a reload), closing it would reset them. They are
+ * served like every other connection of a draining worker. */
+static void worker_stop_accepting(struct worker *w, bool take_queued)
 {
     for (size_t i = 0; i < w->listener_count; i++) {
         struct worker_listener *l = &w->listeners[i];
         if (l->accept_event == NULL)
             continue;
-        free(event_get_callback_arg(l->accept_event));
+        struct accept_context *ctx = event_get_callback_arg(l->accept_event);
+        if (take_queued)
+            accept_batch(ctx, INT_MAX);
+        free(ctx);
         event_free(l->accept_event);
         l->accept_event = NULL;
-        /* The master keeps its copy: queued connections stay for others. */
         close(l->fd);
     }
 }
@@ -164,7 +197,7 @@ void worker_begin_drain(struct worker *w)
         return;
     w->draining = true;
     worker_publish_state(w, SHM_WORKER_DRAINING);
-    worker_stop_accepting(w);
+    worker_stop_accepting(w, true);
     uint64_t now = clock_monotonic_ms();
     for (struct conn *c = w->conns; c != NULL; c = c->next)
         conn_drain(c, now);
@@ -189,12 +222,16 @@ static void on_signal(evutil_socket_t signo, short what, void *arg)
         if (log_open(w->config->error_log) != SK_OK)
             log_errno(LOG_ERROR, errno, "open(%s)", w->config->error_log);
         break;
+    case SIGUSR2:
+        if (!w->draining)
+            worker_set_accepting(w, atomic_load(&w->shm->header->state) != SHM_INSTANCE_DRAINING);
+        break;
     }
 }
 
 static int worker_events(struct worker *w)
 {
-    static const int signals[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
+    static const int signals[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2};
     for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
         w->signal_events[i] = evsignal_new(w->base, signals[i], on_signal, w);
         if (w->signal_events[i] == NULL || event_add(w->signal_events[i], NULL) != 0)
@@ -209,7 +246,7 @@ static int worker_events(struct worker *w)
 
 static void worker_teardown(struct worker *w)
 {
-    worker_stop_accepting(w);
+    worker_stop_accepting(w, false);
     for (size_t i = 0; i < sizeof w->signal_events / sizeof w->signal_events[0]; i++)
         if (w->signal_events[i] != NULL)
             event_free(w->signal_events[i]);

@@ -11,7 +11,9 @@
  *
  * Signals: SIGTERM/SIGINT = graceful stop (stop accepting, close idle
  * connections, finish in-flight requests with "Connection: close", exit when
- * none remain), SIGQUIT = exit now, SIGUSR1 = reopen logs.
+ * none remain), SIGQUIT = exit now, SIGUSR1 = reopen logs, SIGUSR2 = look
+ * at the instance state in shm: draining pauses accepting (connections
+ * stay), anything else resumes it.
  */
 #ifndef SAKER_WORKER_WORKER_H
 #define SAKER_WORKER_WORKER_H
@@ -62,7 +64,8 @@ struct worker {
     bool draining; /* stopped accepting: answer with Connection: close */
     bool stopping;
     struct event *heartbeat_event;
-    struct event *signal_events[4];
+    struct event *signal_events[5];
+    bool accept_paused;
 };
 
 struct worker_params {
@@ -73,6 +76,7 @@ struct worker_params {
     uint64_t generation;
     struct worker_listener *listeners; /* fds inherited from the master */
     size_t listener_count;
+    bool start_paused; /* the instance is drained: do not accept until told */
 };
 
 /* Runs a worker until it stops; returns the process exit status. Called in
