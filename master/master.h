@@ -33,7 +33,7 @@
 #include "shm/shm.h"
 #include "worker/worker.h"
 
-#define MASTER_GENERATIONS 4 /* the serving one, one starting, older ones draining */
+#define MASTER_GENERATIONS 32 /* serving, starting, and draining ones; free shm slots are the real bound */
 
 /* Workers started from one config. */
 struct generation {
