@@ -466,7 +466,7 @@ static void check_ready(struct master *m)
     m->ready_reported = true;
     if (!m->draining)
         atomic_store(&m->shm.header->state, SHM_INSTANCE_RUNNING);
-    log_msg(LOG_NOTICE, "ready: %u workers serving, generation %llu", live_workers(m),
+    log_msg(LOG_NOTICE, "ready: %u workers serving, generation %llu", m->current->live,
             (unsigned long long)m->current->number);
     notify_systemd("READY=1");
     if (m->ready_fd >= 0) {
