@@ -6,10 +6,15 @@
  * command line before the environment, and at each level a path named
  * outright before one found through a config.
  *
+ * A config that no longer loads (someone is editing it) must not lock the
+ * operator out of a running instance: its shm_path is then scanned for
+ * leniently (config_scan.c) and the load error becomes a warning.
+ *
  * Opening attaches read-only (shm_attach refuses foreign or other-version
  * segments) and then asks the kernel whether the master still lives: a
  * segment left behind by a crashed master must not pass for a running
- * server.
+ * server. Permission problems (the segment is 0640, the master may run as
+ * root) get their own message and exit status, CLI_EXIT_PERMISSION.
  */
 #include <errno.h>
 #include <limits.h>
@@ -18,26 +23,58 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "conf/config.h"
 
-/* Loads the config only for its shm_path, which is kept in a static buffer
- * (sakerctl needs it until it exits) so the config itself can be freed. */
-static int shm_path_from_config(const char *file, const char **path, struct err *err)
+static bool config_warning_quiet;
+
+/* Keeps a path in a static buffer: sakerctl needs it until it exits. */
+static int keep_path(const char *file, const char *p, const char **path, struct err *err)
 {
     static char buf[PATH_MAX];
-    struct config *config = config_load_file(file, err);
-    if (config == NULL)
-        return SK_ERROR;
-    const char *p = config->shm_path != NULL ? config->shm_path : config_default_shm_path();
     int n = snprintf(buf, sizeof buf, "%s", p);
-    config_free(config);
     if (n < 0 || (size_t)n >= sizeof buf)
         return err_set(err, "%s: shm_path is longer than %d bytes", file, PATH_MAX - 1);
     *path = buf;
     return SK_OK;
+}
+
+/* A config the loader refuses: find shm_path anyway, and say so. */
+static int shm_path_from_broken_config(const char *file, const struct err *load_err,
+                                       const char **path, struct err *err)
+{
+    char *found = NULL;
+    struct err scan_err;
+    int rc = cli_scan_shm_path(file, &found, &scan_err);
+    if (rc == SK_ERROR) {
+        *err = *load_err;
+        return SK_ERROR;
+    }
+    const char *p = rc == SK_OK ? found : config_default_shm_path();
+    if (!config_warning_quiet)
+        fprintf(stderr, "sakerctl: warning: %s\nsakerctl: warning: using its shm_path %s "
+                "anyway\n", load_err->message, p);
+    rc = keep_path(file, p, path, err);
+    free(found);
+    return rc;
+}
+
+/* Loads the config only for its shm_path, so the config itself can be
+ * freed at once. */
+static int shm_path_from_config(const char *file, const char **path, struct err *err)
+{
+    struct err load_err;
+    struct config *config = config_load_file(file, &load_err);
+    if (config == NULL)
+        return shm_path_from_broken_config(file, &load_err, path, err);
+    const char *p = config->shm_path != NULL ? config->shm_path : config_default_shm_path();
+    int rc = keep_path(file, p, path, err);
+    config_free(config);
+    return rc;
 }
 
 static const char *env(const char *name)
@@ -74,7 +111,7 @@ static const char *without_path(const char *message, const char *path)
 }
 
 /* ESRCH, or a zombie nobody reaped yet: either way no master to serve. */
-static bool process_gone(pid_t pid)
+bool cli_process_gone(pid_t pid)
 {
     if (pid <= 0)
         return true;
@@ -93,25 +130,66 @@ static bool process_gone(pid_t pid)
     return p != NULL && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
 }
 
+/* The segment is there but not readable by us: name the owner, so the
+ * operator knows whom to run as. */
+static int permission_denied(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0)
+        fprintf(stderr, "sakerctl: permission denied reading the saker segment %s (owner uid "
+                "%u, mode %04o): run as root or as the user that started saker\n", path,
+                (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+    else
+        fprintf(stderr, "sakerctl: permission denied reading the saker segment %s: run as "
+                "root or as the user that started saker\n", path);
+    return CLI_EXIT_PERMISSION;
+}
+
 int cli_open_instance(struct cli *cli)
 {
     struct err err;
+    config_warning_quiet = cli->quiet_config_error;
     if (cli_find_shm_path(cli->opts, &cli->shm_path, &err) != SK_OK) {
         fprintf(stderr, "sakerctl: %s\n", err.message);
         return CLI_EXIT_FAILED;
     }
     if (shm_attach(&cli->shm, cli->shm_path, &err) != SK_OK) {
+        /* shm_attach's message has no errno to test; ask again. */
+        if (access(cli->shm_path, R_OK) != 0 && errno == EACCES)
+            return permission_denied(cli->shm_path);
         fprintf(stderr, "sakerctl: no saker instance at %s: %s\n", cli->shm_path,
                 without_path(err.message, cli->shm_path));
         return CLI_EXIT_FAILED;
     }
     pid_t master = cli->shm.header->master_pid;
     /* EPERM means the master runs as another user: alive, so carry on. */
-    if (process_gone(master)) {
-        fprintf(stderr, "sakerctl: saker is not running (stale segment at %s, "
-                "master pid %d gone)\n", cli->shm_path, (int)master);
+    if (cli_process_gone(master)) {
+        fprintf(stderr, "sakerctl: no saker instance at %s: saker is not running (stale "
+                "segment, master pid %d gone)\n", cli->shm_path, (int)master);
         shm_detach(&cli->shm);
         return CLI_EXIT_FAILED;
     }
     return CLI_EXIT_OK;
+}
+
+int cli_signal_master(struct cli *cli, int signo, bool queue, int value)
+{
+    pid_t pid = cli->shm.header->master_pid;
+    int rc = queue ? sigqueue(pid, signo, (union sigval){.sival_int = value})
+                   : kill(pid, signo);
+    if (rc == 0)
+        return CLI_EXIT_OK;
+    if (errno == EPERM) {
+        fprintf(stderr, "sakerctl: permission denied signalling saker master pid %d: run as "
+                "root or as the user that started saker\n", (int)pid);
+        return CLI_EXIT_PERMISSION;
+    }
+    if (errno == ESRCH) {
+        fprintf(stderr, "sakerctl: no saker instance at %s: master pid %d is gone\n",
+                cli->shm_path, (int)pid);
+        return CLI_EXIT_FAILED;
+    }
+    fprintf(stderr, "sakerctl: %s(%d, %s) failed: %s\n", queue ? "sigqueue" : "kill", (int)pid,
+            sigabbrev_np(signo), strerror(errno));
+    return CLI_EXIT_FAILED;
 }

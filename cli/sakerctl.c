@@ -3,10 +3,12 @@
  *
  *   sakerctl [-c CONFIG | --shm PATH] COMMAND [options]
  *
- * Exit status: 0 done, 1 failed (no instance, stale segment, bad config),
- * 2 usage error. A handler checks its arguments, then opens the instance
- * if it needs one (cli_open_instance); main detaches it afterwards. New
- * commands (reload, stop, drain, ...) are new rows in `commands`.
+ * Exit status: 0 done, 1 failed (no instance, stale segment, bad config,
+ * a reload the master refused, a timeout), 2 usage error, 4 permission
+ * denied (the LSB code for insufficient privilege, so an init script can
+ * pass it on). A handler checks its arguments, then opens the instance if
+ * it needs one (cli_open_instance); main detaches it afterwards. Every
+ * command is a row in `commands`.
  */
 #ifdef HAVE_CONFIG_H
 #include "build_config.h"
@@ -24,6 +26,14 @@
 #define PACKAGE_VERSION "unknown"
 #endif
 
+int cli_parse_options(int argc, char **argv, const struct cli_arg *args, size_t count)
+{
+    struct err err;
+    if (cli_args_parse(argc, argv, args, count, &err) != SK_OK)
+        return cli_usage_error("%s", err.message);
+    return CLI_EXIT_OK;
+}
+
 static int cmd_help(struct cli *cli, int argc, char **argv);
 static int cmd_version(struct cli *cli, int argc, char **argv);
 static int cmd_metrics(struct cli *cli, int argc, char **argv);
@@ -31,7 +41,17 @@ static int cmd_metrics(struct cli *cli, int argc, char **argv);
 static const struct cli_command commands[] = {
     {"status", cli_cmd_status, "[--json]",
      "workers, listeners, counters and the last reload (--json: machine-readable)"},
+    {"top", cli_cmd_top, "[--interval D] [--iterations N] [--once]",
+     "live per-worker CPU, connections, rates and status mix; q quits"},
     {"metrics", cmd_metrics, "", "counters in Prometheus text format 0.0.4"},
+    {"reload", cli_cmd_reload, "[--timeout D]",
+     "re-read the config; wait for the new generation or print the error (default 60s)"},
+    {"stop", cli_cmd_stop, "[--timeout D] [--now]",
+     "graceful stop (--now: immediate); wait until the master exits (default 90s)"},
+    {"drain", cli_cmd_drain, "[--timeout D]",
+     "stop accepting new connections, keep serving open ones"},
+    {"undrain", cli_cmd_undrain, "[--timeout D]", "accept new connections again"},
+    {"reopen", cli_cmd_reopen, "", "reopen the log files (after logrotate)"},
     {"help", cmd_help, "", "this text"},
     {"version", cmd_version, "", "sakerctl's version and shm layout"},
 };
@@ -46,7 +66,7 @@ static void usage(FILE *out)
     for (size_t i = 0; i < COMMAND_COUNT; i++) {
         char left[64];
         snprintf(left, sizeof left, "%s %s", commands[i].name, commands[i].args);
-        fprintf(out, "  %-18s %s\n", left, commands[i].help);
+        fprintf(out, "  %-28s %s\n", left, commands[i].help);
     }
     fprintf(out,
             "\n"
@@ -57,7 +77,9 @@ static void usage(FILE *out)
             "  -V, --version      sakerctl's version\n"
             "\n"
             "The segment is --shm, else -c's shm_path, else $SAKER_SHM, else\n"
-            "$SAKER_CONFIG's shm_path, else %s.\n",
+            "$SAKER_CONFIG's shm_path, else %s.\n"
+            "Durations D: 500ms, 30s, 2m, 1h; a bare number is seconds.\n"
+            "Exit status: 0 done, 1 failed, 2 usage error, 4 permission denied.\n",
             config_default_shm_path());
 }
 

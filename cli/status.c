@@ -14,81 +14,20 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli/cli.h"
 #include "common/clock.h"
 
-static char *format_duration(int64_t seconds, char *buf, size_t size)
-{
-    if (seconds < 0)
-        seconds = 0;
-    int64_t d = seconds / 86400, h = seconds / 3600 % 24, m = seconds / 60 % 60,
-            s = seconds % 60;
-    if (d > 0)
-        snprintf(buf, size, "%" PRId64 "d%" PRId64 "h%" PRId64 "m%" PRId64 "s", d, h, m, s);
-    else if (h > 0)
-        snprintf(buf, size, "%" PRId64 "h%" PRId64 "m%" PRId64 "s", h, m, s);
-    else if (m > 0)
-        snprintf(buf, size, "%" PRId64 "m%" PRId64 "s", m, s);
-    else
-        snprintf(buf, size, "%" PRId64 "s", s);
-    return buf;
-}
-
-/* 1023 stays exact; beyond that one decimal with a binary unit. */
-static char *format_bytes(uint64_t n, char *buf, size_t size)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    double v = (double)n;
-    int u = 0;
-    while (v >= 1024 && u < 6) {
-        v /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, size, "%" PRIu64 "B", n);
-    else
-        snprintf(buf, size, "%.1f%s", v, units[u]);
-    return buf;
-}
-
-/* Under 10 s in ms (a healthy heartbeat is under 1 s), then seconds. */
-static char *format_age(uint64_t heartbeat_ms, uint64_t now_ms, char *buf, size_t size)
-{
-    if (heartbeat_ms == 0) {
-        snprintf(buf, size, "-");
-        return buf;
-    }
-    uint64_t age = now_ms > heartbeat_ms ? now_ms - heartbeat_ms : 0;
-    if (age < 10000)
-        snprintf(buf, size, "%" PRIu64 "ms", age);
-    else
-        snprintf(buf, size, "%" PRIu64 "s", age / 1000);
-    return buf;
-}
-
-/* A shm string (at most max bytes) fit for a terminal: control characters
- * become '?', so a hostile name cannot move the cursor or fake a line. */
-static const char *printable(const char *s, size_t max, char *buf, size_t size)
-{
-    size_t n = strnlen(s, max);
-    if (n >= size)
-        n = size - 1;
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-    buf[n] = '\0';
-    return buf;
-}
-
 static void print_instance(const struct shm_header *h, const char *shm_path)
 {
     char up[32], version[SHM_VERSION_MAX + 1];
     printf("saker %s master pid %d, up %s, generation %" PRIu64 ", state %s\n",
-           printable(h->server_version, sizeof h->server_version, version, sizeof version),
+           cli_printable(h->server_version, sizeof h->server_version, version, sizeof version),
            h->master_pid,
-           format_duration((int64_t)time(NULL) - h->started_at, up, sizeof up),
+           cli_format_duration((int64_t)time(NULL) - h->started_at, up, sizeof up),
            (uint64_t)h->generation, shm_instance_state_name(h->state));
     printf("%u workers per generation, shm %s (layout %u, %u slots)\n",
            (unsigned)h->workers_per_generation, shm_path, h->layout_version, h->slot_count);
@@ -102,9 +41,9 @@ static void print_listeners(const struct shm_header *h)
     for (uint32_t i = 0; i < h->listener_count && i < SHM_MAX_LISTENERS; i++) {
         const struct shm_listener *l = &h->listeners[i];
         char name[sizeof l->endpoint + 1], url[sizeof l->url + 1], addr[sizeof l->address + 1];
-        printf("  %-12s %-32s %s\n", printable(l->endpoint, sizeof l->endpoint, name, sizeof name),
-               printable(l->url, sizeof l->url, url, sizeof url),
-               printable(l->address, sizeof l->address, addr, sizeof addr));
+        printf("  %-12s %-32s %s\n", cli_printable(l->endpoint, sizeof l->endpoint, name, sizeof name),
+               cli_printable(l->url, sizeof l->url, url, sizeof url),
+               cli_printable(l->address, sizeof l->address, addr, sizeof addr));
     }
 }
 
@@ -132,8 +71,8 @@ static void print_totals(const struct shm_totals *t)
            ", 5xx %" PRIu64 "\n", c[SHM_RESPONSES_1XX], c[SHM_RESPONSES_2XX],
            c[SHM_RESPONSES_3XX], c[SHM_RESPONSES_4XX], c[SHM_RESPONSES_5XX]);
     printf("bytes        in %s (%" PRIu64 "), out %s (%" PRIu64 ")\n",
-           format_bytes(c[SHM_BYTES_IN], in, sizeof in), c[SHM_BYTES_IN],
-           format_bytes(c[SHM_BYTES_OUT], out, sizeof out), c[SHM_BYTES_OUT]);
+           cli_format_bytes(c[SHM_BYTES_IN], in, sizeof in), c[SHM_BYTES_IN],
+           cli_format_bytes(c[SHM_BYTES_OUT], out, sizeof out), c[SHM_BYTES_OUT]);
     print_rejections(c);
 }
 
@@ -144,10 +83,10 @@ static void print_reload(const struct shm_header *h)
     char ago[32], message[SHM_MESSAGE_MAX + 1];
     printf("last reload  %s in %" PRIu64 " ms, %s ago (%" PRIu64 " reloads)",
            h->reload_ok ? "ok" : "FAILED", h->reload_duration_ms,
-           format_duration((int64_t)time(NULL) - h->reload_finished_at, ago, sizeof ago),
+           cli_format_duration((int64_t)time(NULL) - h->reload_finished_at, ago, sizeof ago),
            h->reload_count);
     if (h->reload_message[0] != '\0')
-        printf(": %s", printable(h->reload_message, sizeof h->reload_message, message,
+        printf(": %s", cli_printable(h->reload_message, sizeof h->reload_message, message,
                                  sizeof message));
     printf("\n");
 }
@@ -158,26 +97,68 @@ static void print_worker(unsigned slot, const struct shm_slot *s, uint64_t now_m
     printf("%4u %7d %4" PRIu64 " %4d %-9s %9s %6" PRIu64 " %9" PRIu64 " %9" PRIu64
            " %8" PRIu64 " %6" PRIu64 " %6" PRIu64 " %9s %9s\n",
            slot, (int)s->pid, (uint64_t)s->generation, (int)s->cpu,
-           shm_worker_state_name(s->state), format_age(s->heartbeat_ms, now_ms, age, sizeof age),
+           shm_worker_state_name(s->state), cli_format_age(s->heartbeat_ms, now_ms, age, sizeof age),
            (uint64_t)s->connections_open, (uint64_t)s->counters[SHM_CONNECTIONS_ACCEPTED],
            (uint64_t)s->counters[SHM_REQUESTS], (uint64_t)s->counters[SHM_RESPONSES_2XX],
            (uint64_t)s->counters[SHM_RESPONSES_4XX], (uint64_t)s->counters[SHM_RESPONSES_5XX],
-           format_bytes(s->counters[SHM_BYTES_IN], in, sizeof in),
-           format_bytes(s->counters[SHM_BYTES_OUT], out, sizeof out));
+           cli_format_bytes(s->counters[SHM_BYTES_IN], in, sizeof in),
+           cli_format_bytes(s->counters[SHM_BYTES_OUT], out, sizeof out));
 }
 
-static void print_workers(const struct shm *shm)
+static const char *generation_role(uint64_t g, uint64_t serving)
+{
+    return g == serving ? "serving" : g > serving ? "new, starting" : "old, draining";
+}
+
+struct row {
+    unsigned slot;
+    struct shm_slot s;
+};
+
+/* Newest generation first; slot order within one. */
+static int row_order(const void *pa, const void *pb)
+{
+    const struct row *a = pa, *b = pb;
+    if (a->s.generation != b->s.generation)
+        return a->s.generation > b->s.generation ? -1 : 1;
+    return a->slot < b->slot ? -1 : a->slot > b->slot;
+}
+
+/* Live slots (pid != 0), sorted; how many, 0 when none or out of memory
+ * (then no rows are listed; the totals above still hold). */
+static unsigned snapshot_workers(const struct shm *shm, struct row **rows)
+{
+    unsigned n = shm->header->slot_count, count = 0;
+    if ((*rows = malloc(n * sizeof **rows)) == NULL)
+        return 0;
+    for (unsigned i = 0; i < n; i++) {
+        shm_snapshot_slot(shm, i, &(*rows)[count].s);
+        (*rows)[count].slot = i;
+        count += (*rows)[count].s.pid != 0;
+    }
+    qsort(*rows, count, sizeof **rows, row_order);
+    return count;
+}
+
+/* While a reload runs, two generations share the slots: list each as a
+ * group, newest first, so the operator sees which one serves. */
+static void print_workers(const struct shm *shm, const struct shm_header *h)
 {
     uint64_t now_ms = clock_now_monotonic_ms();
+    struct row *rows;
+    unsigned n = snapshot_workers(shm, &rows);
+    bool grouped = n > 0 && (rows[0].s.generation != rows[n - 1].s.generation ||
+                             h->state == SHM_INSTANCE_RELOADING);
     printf("\n%4s %7s %4s %4s %-9s %9s %6s %9s %9s %8s %6s %6s %9s %9s\n", "SLOT", "PID",
            "GEN", "CPU", "STATE", "HEARTBEAT", "OPEN", "ACCEPTED", "REQUESTS", "2XX", "4XX",
            "5XX", "IN", "OUT");
-    for (unsigned i = 0; i < shm->header->slot_count; i++) {
-        struct shm_slot s;
-        shm_snapshot_slot(shm, i, &s);
-        if (s.pid != 0)
-            print_worker(i, &s, now_ms);
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t g = rows[i].s.generation;
+        if (grouped && (i == 0 || rows[i - 1].s.generation != g))
+            printf("generation %" PRIu64 " (%s):\n", g, generation_role(g, h->generation));
+        print_worker(rows[i].slot, &rows[i].s, now_ms);
     }
+    free(rows);
 }
 
 static void print_status(const struct shm *shm, const char *shm_path)
@@ -197,7 +178,7 @@ static void print_status(const struct shm *shm, const char *shm_path)
     printf("workers      %u live, %" PRIu64 " started, %" PRIu64 " died unexpectedly, %"
            PRIu64 " watchdog kills\n", t.workers_live, (uint64_t)h.worker_starts,
            (uint64_t)h.worker_deaths, (uint64_t)h.worker_watchdog_kills);
-    print_workers(shm);
+    print_workers(shm, &h);
 }
 
 int cli_cmd_status(struct cli *cli, int argc, char **argv)
