@@ -109,12 +109,14 @@ static int daemonize(void)
     }
     close(ready[0]);
     setsid();
+    /* A daemon that kept the caller's stdout or stderr open would hang a
+     * caller that reads them to the end (`out=$(saker -d)`). Without an
+     * error_log the log has nowhere else to go, which -d warns about. */
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0) {
         dup2(null, STDIN_FILENO);
         dup2(null, STDOUT_FILENO);
-        if (log_fd() != STDERR_FILENO)
-            dup2(null, STDERR_FILENO);
+        dup2(null, STDERR_FILENO);
         close(null);
     }
     return ready[1];
@@ -129,6 +131,8 @@ static int prepare(const struct options *o, const struct config *config, int *re
         fprintf(stderr, "saker: error_log %s: %s\n", config->error_log, strerror(errno));
         return 1;
     }
+    if (o->daemonize && config->error_log == NULL)
+        fprintf(stderr, "saker: no error_log set: in the background, log lines are discarded\n");
     if (o->daemonize && (*ready_fd = daemonize()) < 0) {
         log_errno(LOG_ERROR, errno, "daemonize");
         return 1;
