@@ -25,6 +25,14 @@
 #define CONFIG_MAX_CPUS 1024
 #define CONFIG_MAX_WORKERS 1024 /* "auto" is capped to this too */
 
+/* Kestrel's MinDataRate: after grace_period, fewer than bytes_per_second on
+ * average since the transfer started is too slow. bytes_per_second 0: off
+ * (`null` or `off` in the file). */
+struct config_data_rate {
+    uint64_t bytes_per_second; /* 240 */
+    uint64_t grace_period_ms;  /* 5 seconds */
+};
+
 /* Kestrel's request limits (KestrelServerLimits), with its defaults. */
 struct config_limits {
     uint64_t max_concurrent_connections;          /* 0 = unlimited */
@@ -35,6 +43,8 @@ struct config_limits {
     uint64_t max_request_header_count;            /* 100 */
     uint64_t keep_alive_timeout_ms;               /* 2 minutes */
     uint64_t request_headers_timeout_ms;          /* 30 seconds */
+    struct config_data_rate min_request_body_data_rate; /* 240 B/s after 5 s */
+    struct config_data_rate min_response_data_rate;     /* 240 B/s after 5 s */
 };
 
 struct config_header {
@@ -82,6 +92,7 @@ struct route {
         struct route_status status;
     };
     uint64_t max_request_body_size; /* 0: the endpoint's limit applies */
+    bool has_max_request_body_size; /* set in the file, even to 0 */
     int line, column; /* where the route starts in the file, for messages */
 };
 
@@ -94,6 +105,7 @@ struct endpoint {
     struct config_limits limits;
     bool access_log;         /* `access_log: false` turns it off here; default true */
     bool connection_logging; /* hex-dump every byte at debug level; default false */
+    int limits_node;         /* loader only: the YAML node of `limits:`, 0 if none */
 };
 
 enum access_log_format {

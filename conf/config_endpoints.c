@@ -31,8 +31,29 @@ static int parse_url(const char *key, const char *text, size_t len, void *field,
     return endpoint->url_text ? SK_OK : err_set(why, "out of memory");
 }
 
+/* Only remembered here: the top-level limits may come later in the file,
+ * so the map is applied once everything is read (cfg_endpoints_apply_limits). */
+static int note_limits(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct endpoint *endpoint = base;
+
+    if (node == NULL)
+        return SK_OK;
+    if (cfg_expect(ctx, node, YAML_MAPPING_NODE, "limits") != SK_OK)
+        return SK_ERROR;
+    endpoint->limits_node = (int)(node - ctx->doc->nodes.start) + 1;
+    return SK_OK;
+}
+
+#define ENDPOINT(field) offsetof(struct endpoint, field)
+
 static const struct cfg_option endpoint_options[] = {
     {.name = "url", .offset = 0, .scalar = parse_url, .required = true},
+    {.name = "limits", .node = note_limits},
+    {.name = "access_log", .offset = ENDPOINT(access_log), .scalar = cfg_parse_bool,
+     .def = "true"},
+    {.name = "connection_logging", .offset = ENDPOINT(connection_logging),
+     .scalar = cfg_parse_bool, .def = "false"},
 };
 
 static const struct cfg_section endpoint_section = {
@@ -94,6 +115,23 @@ int cfg_parse_endpoints(const struct cfg_ctx *ctx, const yaml_node_t *node, void
     return SK_OK;
 }
 
+int cfg_endpoints_apply_limits(const struct cfg_ctx *ctx, struct config *config)
+{
+    for (size_t i = 0; i < config->endpoint_count; i++) {
+        struct endpoint *endpoint = &config->endpoints[i];
+        char what[128];
+        endpoint->limits = config->limits;
+        if (endpoint->limits_node == 0)
+            continue;
+        snprintf(what, sizeof what, "endpoint '%.80s' limits", endpoint->name);
+        if (cfg_apply_limits(ctx, cfg_node(ctx, endpoint->limits_node), &endpoint->limits,
+                             what) != SK_OK)
+            return SK_ERROR;
+        endpoint->limits_node = 0; /* the document is gone after loading */
+    }
+    return SK_OK;
+}
+
 void cfg_endpoints_free(struct endpoint *endpoints, size_t count)
 {
     for (size_t i = 0; endpoints != NULL && i < count; i++) {
@@ -104,12 +142,14 @@ void cfg_endpoints_free(struct endpoint *endpoints, size_t count)
 }
 
 /* One item of --urls, spaces around it already trimmed. */
-static int add_url(struct endpoint *list, size_t index, const char *item, size_t len,
-                   struct err *err)
+static int add_url(const struct config *config, struct endpoint *list, size_t index,
+                   const char *item, size_t len, struct err *err)
 {
     struct endpoint *endpoint = &list[index];
     char name[32];
 
+    endpoint->limits = config->limits;
+    endpoint->access_log = true;
     snprintf(name, sizeof name, "url%zu", index);
     endpoint->name = strdup(name);
     endpoint->url_text = strndup(item, len);
@@ -124,8 +164,8 @@ static int add_url(struct endpoint *list, size_t index, const char *item, size_t
     return SK_OK;
 }
 
-static int parse_url_list(const char *urls, struct endpoint *list, size_t *count,
-                          struct err *err)
+static int parse_url_list(const struct config *config, const char *urls,
+                          struct endpoint *list, size_t *count, struct err *err)
 {
     size_t n = 0;
 
@@ -140,7 +180,7 @@ static int parse_url_list(const char *urls, struct endpoint *list, size_t *count
         if (len == 0)
             continue;
         *count = n + 1; /* so the caller frees the item even if it fails */
-        if (add_url(list, n++, item, len, err) != SK_OK)
+        if (add_url(config, list, n++, item, len, err) != SK_OK)
             return SK_ERROR;
     }
     if (n == 0)
@@ -159,7 +199,7 @@ int config_override_urls(struct config *config, const char *urls, struct err *er
     struct endpoint *list = calloc(bound, sizeof *list);
     if (list == NULL)
         return err_set(err, "out of memory");
-    if (parse_url_list(urls, list, &count, err) != SK_OK) {
+    if (parse_url_list(config, urls, list, &count, err) != SK_OK) {
         cfg_endpoints_free(list, count);
         return SK_ERROR;
     }

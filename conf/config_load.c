@@ -9,6 +9,7 @@
  */
 #include "conf/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +105,47 @@ static int parse_cpu_affinity(const struct cfg_ctx *ctx, const yaml_node_t *node
 }
 
 #define LIMIT(field) offsetof(struct config_limits, field)
+#define RATE(field) offsetof(struct config_data_rate, field)
+
+static const struct cfg_option rate_options[] = {
+    {.name = "bytes_per_second", .offset = RATE(bytes_per_second),
+     .scalar = cfg_parse_positive, .def = "240"},
+    {.name = "grace_period", .offset = RATE(grace_period_ms), .scalar = cfg_parse_duration,
+     .def = "5s"},
+};
+
+static const struct cfg_section rate_section = {
+    .options = rate_options, .count = sizeof rate_options / sizeof rate_options[0]};
+
+/* { bytes_per_second: 240, grace_period: 5s }, or off. node NULL: the
+ * default (a null value is turned off afterwards by limits_nulls_off,
+ * because the table gives absent and null keys the same treatment). */
+static int parse_rate(const struct cfg_ctx *ctx, const yaml_node_t *node,
+                      struct config_data_rate *rate, const char *name)
+{
+    if (node != NULL && node->type == YAML_SCALAR_NODE &&
+        cfg_is_off((const char *)node->data.scalar.value)) {
+        *rate = (struct config_data_rate){0, 0};
+        return SK_OK;
+    }
+    if (node != NULL && node->type != YAML_MAPPING_NODE)
+        return cfg_fail(ctx, node, "%s: expected a mapping such as { bytes_per_second: 240, "
+                                   "grace_period: 5s } or off, got %s", name, cfg_kind(node));
+    return cfg_apply_section(ctx, node, &rate_section, rate, name);
+}
+
+static int parse_body_rate(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct config_limits *limits = base;
+    return parse_rate(ctx, node, &limits->min_request_body_data_rate,
+                      "min_request_body_data_rate");
+}
+
+static int parse_response_rate(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct config_limits *limits = base;
+    return parse_rate(ctx, node, &limits->min_response_data_rate, "min_response_data_rate");
+}
 
 /* Kestrel's KestrelServerLimits defaults. */
 static const struct cfg_option limit_options[] = {
@@ -124,10 +166,26 @@ static const struct cfg_option limit_options[] = {
      .scalar = cfg_parse_duration, .def = "2m"},
     {.name = "request_headers_timeout", .offset = LIMIT(request_headers_timeout_ms),
      .scalar = cfg_parse_duration, .def = "30s"},
+    {.name = "min_request_body_data_rate", .node = parse_body_rate},
+    {.name = "min_response_data_rate", .node = parse_response_rate},
 };
 
 static const struct cfg_section limits_section = {
     .options = limit_options, .count = sizeof limit_options / sizeof limit_options[0]};
+
+/* Kestrel turns a data rate off with null: so does an explicit null here. */
+static void limits_nulls_off(const struct cfg_ctx *ctx, const yaml_node_t *map,
+                             struct config_limits *limits)
+{
+    if (map == NULL)
+        return;
+    if (cfg_lookup(ctx, map, "min_request_body_data_rate") != NULL &&
+        cfg_is_null(cfg_lookup(ctx, map, "min_request_body_data_rate")))
+        limits->min_request_body_data_rate = (struct config_data_rate){0, 0};
+    if (cfg_lookup(ctx, map, "min_response_data_rate") != NULL &&
+        cfg_is_null(cfg_lookup(ctx, map, "min_response_data_rate")))
+        limits->min_response_data_rate = (struct config_data_rate){0, 0};
+}
 
 static int parse_limits(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
 {
@@ -135,7 +193,119 @@ static int parse_limits(const struct cfg_ctx *ctx, const yaml_node_t *node, void
 
     if (node != NULL && cfg_expect(ctx, node, YAML_MAPPING_NODE, "limits") != SK_OK)
         return SK_ERROR;
-    return cfg_apply_section(ctx, node, &limits_section, &config->limits, "limits");
+    if (cfg_apply_section(ctx, node, &limits_section, &config->limits, "limits") != SK_OK)
+        return SK_ERROR;
+    limits_nulls_off(ctx, node, &config->limits);
+    return SK_OK;
+}
+
+int cfg_apply_limits(const struct cfg_ctx *ctx, const yaml_node_t *map,
+                     struct config_limits *limits, const char *what)
+{
+    if (cfg_apply_overrides(ctx, map, &limits_section, limits, what) != SK_OK)
+        return SK_ERROR;
+    limits_nulls_off(ctx, map, limits);
+    return SK_OK;
+}
+
+/* ---- allowed_hosts, access_log ----------------------------------------- */
+
+#define HOST_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-."
+
+/* A host name, "*.example.com", or "*" (any host, as Kestrel's "*"). */
+static int add_allowed_host(const struct cfg_ctx *ctx, const yaml_node_t *node,
+                            struct config *config, const char *text, size_t len)
+{
+    const char *name = len > 2 && strncmp(text, "*.", 2) == 0 ? text + 2 : text;
+    size_t name_len = len - (size_t)(name - text);
+    bool any = len == 1 && text[0] == '*';
+
+    if (!any && (name_len == 0 || name[0] == '.' || strspn(name, HOST_CHARS) < name_len))
+        return cfg_fail(ctx, node, "allowed_hosts: expected a host name such as example.com "
+                                   "or *.example.com, got '%.*s'", (int)(len > 80 ? 80 : len),
+                        text);
+    char *host = strndup(text, len);
+    if (host == NULL)
+        return cfg_fail(ctx, node, "out of memory");
+    for (char *p = host; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    config->allowed_hosts[config->allowed_host_count++] = host;
+    return SK_OK;
+}
+
+/* Kestrel's AllowedHosts is one ';'-separated string; a YAML list reads
+ * better, so both are accepted. */
+static int add_allowed_list(const struct cfg_ctx *ctx, const yaml_node_t *node,
+                            struct config *config)
+{
+    const char *text = (const char *)node->data.scalar.value;
+    for (const char *p = text; *p != '\0';) {
+        size_t len = strcspn(p, ";");
+        const char *item = p;
+        p += len + (p[len] == ';');
+        while (len > 0 && *item == ' ')
+            item++, len--;
+        while (len > 0 && item[len - 1] == ' ')
+            len--;
+        if (len > 0 && add_allowed_host(ctx, node, config, item, len) != SK_OK)
+            return SK_ERROR;
+    }
+    return SK_OK;
+}
+
+static int parse_allowed_hosts(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct config *config = base;
+    size_t count;
+
+    if (node == NULL)
+        return SK_OK;
+    if (node->type == YAML_SCALAR_NODE)
+        count = 1 + strlen((const char *)node->data.scalar.value);
+    else if (node->type == YAML_SEQUENCE_NODE)
+        count = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    else
+        return cfg_fail(ctx, node, "allowed_hosts: expected a list of host names, got %s",
+                        cfg_kind(node));
+    if ((config->allowed_hosts = calloc(count + 1, sizeof *config->allowed_hosts)) == NULL)
+        return cfg_fail(ctx, node, "out of memory");
+    if (node->type == YAML_SCALAR_NODE)
+        return add_allowed_list(ctx, node, config);
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item = cfg_node(ctx, node->data.sequence.items.start[i]);
+        if (cfg_expect(ctx, item, YAML_SCALAR_NODE, "allowed_hosts") != SK_OK ||
+            add_allowed_host(ctx, item, config, (const char *)item->data.scalar.value,
+                             item->data.scalar.length) != SK_OK)
+            return SK_ERROR;
+    }
+    return SK_OK;
+}
+
+/* A path, "stderr", or off. */
+static int parse_access_log(const char *key, const char *text, size_t len, void *field,
+                            struct err *why)
+{
+    if (cfg_is_off(text)) {
+        free(*(char **)field);
+        *(char **)field = NULL;
+        return SK_OK;
+    }
+    return cfg_parse_string(key, text, len, field, why);
+}
+
+static int parse_access_log_format(const char *key, const char *text, size_t len, void *field,
+                                   struct err *why)
+{
+    enum access_log_format *format = field;
+
+    (void)len;
+    if (strcmp(text, "combined") == 0)
+        *format = ACCESS_LOG_COMBINED;
+    else if (strcmp(text, "json") == 0)
+        *format = ACCESS_LOG_JSON;
+    else
+        return err_set(why, "%s: expected combined or json, got '%.80s'", key, text);
+    return SK_OK;
 }
 
 #define TOP(field) offsetof(struct config, field)
@@ -155,6 +325,10 @@ static const struct cfg_option top_options[] = {
     {.name = "worker_watchdog_timeout", .offset = TOP(worker_watchdog_timeout_ms),
      .scalar = cfg_parse_duration, .def = "10s"},
     {.name = "limits", .node = parse_limits},
+    {.name = "allowed_hosts", .node = parse_allowed_hosts},
+    {.name = "access_log", .offset = TOP(access_log), .scalar = parse_access_log},
+    {.name = "access_log_format", .offset = TOP(access_log_format),
+     .scalar = parse_access_log_format, .def = "combined"},
     {.name = "endpoints", .node = cfg_parse_endpoints},
     {.name = "routes", .node = cfg_parse_routes},
 };
@@ -182,6 +356,10 @@ void config_free(struct config *config)
     free(config->shm_path);
     free(config->error_log);
     free(config->log_level);
+    for (size_t i = 0; i < config->allowed_host_count; i++)
+        free(config->allowed_hosts[i]);
+    free(config->allowed_hosts);
+    free(config->access_log);
     cfg_endpoints_free(config->endpoints, config->endpoint_count);
     for (size_t i = 0; i < config->route_count; i++)
         cfg_route_free(&config->routes[i]);
@@ -198,7 +376,8 @@ static struct config *config_build(const struct cfg_ctx *ctx, const yaml_node_t 
         cfg_fail(ctx, root, "out of memory");
         return NULL;
     }
-    if (cfg_apply_section(ctx, root, &top_section, config, "config") != SK_OK)
+    if (cfg_apply_section(ctx, root, &top_section, config, "config") != SK_OK ||
+        cfg_endpoints_apply_limits(ctx, config) != SK_OK)
         goto fail;
     if (config->shm_path == NULL &&
         (config->shm_path = cfg_strdup(ctx, root, config_default_shm_path())) == NULL)

@@ -118,6 +118,46 @@ int cfg_apply_section(const struct cfg_ctx *ctx, const yaml_node_t *map,
     return SK_OK;
 }
 
+int cfg_apply_overrides(const struct cfg_ctx *ctx, const yaml_node_t *map,
+                        const struct cfg_section *section, void *base, const char *what)
+{
+    if (check_section_keys(ctx, map, section, what) != SK_OK)
+        return SK_ERROR;
+    for (const yaml_node_pair_t *p = map->data.mapping.pairs.start;
+         p < map->data.mapping.pairs.top; p++) {
+        const char *name = (const char *)cfg_node(ctx, p->key)->data.scalar.value;
+        yaml_node_t *value = cfg_node(ctx, p->value);
+        if (!cfg_is_null(value) &&
+            apply_option(ctx, find_option(section, name), value, base) != SK_OK)
+            return SK_ERROR;
+    }
+    return SK_OK;
+}
+
+/* YAML 1.1's spellings, which is what operators write in practice. */
+int cfg_parse_bool(const char *key, const char *text, size_t len, void *field,
+                   struct err *why)
+{
+    static const char *const yes[] = {"true", "yes", "on", "True", "Yes", "On", "TRUE"};
+    static const char *const no[] = {"false", "no", "off", "False", "No", "Off", "FALSE"};
+    bool *out = field;
+
+    (void)len;
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (strcmp(text, yes[i]) == 0)
+            return *out = true, SK_OK;
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (strcmp(text, no[i]) == 0)
+            return *out = false, SK_OK;
+    return err_set(why, "%s: expected true or false, got '%.80s'", key, text);
+}
+
+bool cfg_is_off(const char *text)
+{
+    return strcmp(text, "off") == 0 || strcmp(text, "false") == 0 || strcmp(text, "no") == 0 ||
+           strcmp(text, "Off") == 0 || strcmp(text, "False") == 0 || strcmp(text, "No") == 0;
+}
+
 int cfg_parse_string(const char *key, const char *text, size_t len, void *field,
                      struct err *why)
 {

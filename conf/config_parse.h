@@ -86,7 +86,16 @@ struct cfg_section {
 int cfg_apply_section(const struct cfg_ctx *ctx, const yaml_node_t *map,
                       const struct cfg_section *section, void *base, const char *what);
 
+/* As cfg_apply_section, but only the keys present and not null are parsed:
+ * absent keys keep what base already holds (per-endpoint `limits:` over
+ * the top-level ones). */
+int cfg_apply_overrides(const struct cfg_ctx *ctx, const yaml_node_t *map,
+                        const struct cfg_section *section, void *base, const char *what);
+/* "off", "false", "no" (any of YAML 1.1's spellings of false). */
+bool cfg_is_off(const char *text);
+
 /* Scalar parsers shared by the tables. */
+cfg_scalar_fn cfg_parse_bool;     /* bool: true/false, yes/no, on/off */
 cfg_scalar_fn cfg_parse_string;   /* char *, non-empty */
 cfg_scalar_fn cfg_parse_uint;     /* uint64_t, >= 0 */
 cfg_scalar_fn cfg_parse_positive; /* uint64_t, > 0 */
@@ -96,6 +105,13 @@ cfg_scalar_fn cfg_parse_duration; /* uint64_t milliseconds */
 /* --- sections (one file each) --- */
 
 cfg_node_fn cfg_parse_endpoints; /* config_endpoints.c; base: struct config */
+/* After the whole file is read: every endpoint's limits are the top-level
+ * ones with its own `limits:` map applied on top. */
+int cfg_endpoints_apply_limits(const struct cfg_ctx *ctx, struct config *config);
+/* Applies map (a `limits:` mapping) over *limits; only keys present change.
+ * config_load.c. */
+int cfg_apply_limits(const struct cfg_ctx *ctx, const yaml_node_t *map,
+                     struct config_limits *limits, const char *what);
 void cfg_endpoints_free(struct endpoint *endpoints, size_t count);
 cfg_node_fn cfg_parse_routes;    /* config_routes.c; base: struct config */
 /* Frees what a route owns (not the route itself). */

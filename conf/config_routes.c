@@ -293,8 +293,21 @@ static int check_handler(const struct cfg_ctx *ctx, const yaml_node_t *map)
     return SK_OK;
 }
 
+/* Sets the flag too, so that 0 (no body at all) differs from unset. */
+static int parse_body_limit(const char *key, const char *text, size_t len, void *field,
+                            struct err *why)
+{
+    struct route *route = field;
+
+    if (cfg_parse_size(key, text, len, &route->max_request_body_size, why) != SK_OK)
+        return SK_ERROR;
+    route->has_max_request_body_size = true;
+    return SK_OK;
+}
+
 static const struct cfg_option route_options[] = {
     {.name = "host", .offset = offsetof(struct route, host), .scalar = parse_host},
+    {.name = "max_request_body_size", .offset = 0, .scalar = parse_body_limit},
     {.name = "path", .offset = 0, .scalar = parse_path, .required = true},
     {.name = "return", .node = parse_return},
     {.name = "static", .node = parse_static},

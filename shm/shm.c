@@ -229,6 +229,61 @@ static void seq_end(_Atomic uint64_t *seq)
     atomic_store_explicit(seq, v + 1, memory_order_release);
 }
 
+/* ---- permit pools ----------------------------------------------------- */
+
+bool shm_permit_take(struct shm *shm, struct shm_slot *slot, enum shm_pool_kind kind,
+                     unsigned pool, uint64_t limit)
+{
+    if (limit == 0 || shm == NULL || pool >= SHM_POOLS)
+        return true;
+    struct shm_pool *p = &shm->header->pools[kind][pool];
+    uint64_t used = atomic_load_explicit(&p->used, memory_order_relaxed);
+    do {
+        if (used >= limit)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&p->used, &used, used + 1,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    if (atomic_load_explicit(&p->limit, memory_order_relaxed) != limit)
+        atomic_store_explicit(&p->limit, limit, memory_order_relaxed);
+    if (slot != NULL)
+        shm_slot_gauge_add(&slot->permits_held[kind][pool], 1);
+    return true;
+}
+
+void shm_permit_give(struct shm *shm, struct shm_slot *slot, enum shm_pool_kind kind,
+                     unsigned pool)
+{
+    if (shm == NULL || pool >= SHM_POOLS)
+        return;
+    if (slot != NULL)
+        shm_slot_gauge_add(&slot->permits_held[kind][pool], -1);
+    atomic_fetch_sub_explicit(&shm->header->pools[kind][pool].used, 1, memory_order_relaxed);
+}
+
+uint64_t shm_permits_used(const struct shm *shm, enum shm_pool_kind kind, unsigned pool)
+{
+    return atomic_load_explicit(&shm->header->pools[kind][pool].used, memory_order_relaxed);
+}
+
+/* A dead worker's permits go back to their pools (nginx leaks them). Other
+ * workers take and give concurrently, hence the atomic subtract; the clamp
+ * only guards against a pool the caller reset under us. */
+static void shm_slot_return_permits(struct shm *shm, struct shm_slot *s)
+{
+    for (int kind = 0; kind < SHM_POOL_KINDS; kind++)
+        for (unsigned pool = 0; pool < SHM_POOLS; pool++) {
+            uint64_t held = atomic_exchange_explicit(&s->permits_held[kind][pool], 0,
+                                                     memory_order_relaxed);
+            if (held == 0)
+                continue;
+            _Atomic uint64_t *used = &shm->header->pools[kind][pool].used;
+            uint64_t v = atomic_load_explicit(used, memory_order_relaxed);
+            while (!atomic_compare_exchange_weak_explicit(
+                used, &v, v > held ? v - held : 0, memory_order_relaxed, memory_order_relaxed))
+                ;
+        }
+}
+
 void shm_slot_retire(struct shm *shm, unsigned slot)
 {
     struct shm_header *h = shm->header;
@@ -240,6 +295,7 @@ void shm_slot_retire(struct shm *shm, unsigned slot)
         atomic_store_explicit(&h->retired[c], r + v, memory_order_relaxed);
         atomic_store_explicit(&s->counters[c], 0, memory_order_relaxed);
     }
+    shm_slot_return_permits(shm, s);
     /* A killed worker's open connections died with it: drop the gauge. */
     atomic_store_explicit(&s->connections_open, 0, memory_order_relaxed);
     atomic_store_explicit(&s->heartbeat_ms, 0, memory_order_relaxed);

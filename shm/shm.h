@@ -48,12 +48,26 @@ static inline void shm_slot_gauge_add(_Atomic uint64_t *gauge, int64_t delta)
     atomic_store_explicit(gauge, v + (uint64_t)delta, memory_order_relaxed);
 }
 
+/* Worker: takes one permit from pools[kind][pool] if fewer than limit are
+ * in use (limit 0: unlimited, nothing taken, true), recording it in slot.
+ * False when the pool is full. The pool is taken before the slot records
+ * it and the slot forgets before the pool gets it back, so a worker killed
+ * in between can only leak a permit, never let the limit overshoot. */
+bool shm_permit_take(struct shm *shm, struct shm_slot *slot, enum shm_pool_kind kind,
+                     unsigned pool, uint64_t limit);
+/* Worker: gives back a permit taken with shm_permit_take. */
+void shm_permit_give(struct shm *shm, struct shm_slot *slot, enum shm_pool_kind kind,
+                     unsigned pool);
+/* Readers: permits in use in a pool. */
+uint64_t shm_permits_used(const struct shm *shm, enum shm_pool_kind kind, unsigned pool);
+
 /* Master: marks a slot as taken by pid for generation/index: a fresh
  * heartbeat, state STARTING unless the worker already moved it on. */
 void shm_slot_claim(struct shm *shm, unsigned slot, int pid, int cpu,
                     uint64_t generation, unsigned index);
 /* Master: after the slot's worker is gone, folds its counters into the
- * retired totals, drops its gauges and frees the slot. */
+ * retired totals, drops its gauges, returns the permits it held to their
+ * pools and frees the slot. */
 void shm_slot_retire(struct shm *shm, unsigned slot);
 /* Master: index of a free slot, or -1. */
 int shm_slot_find_free(const struct shm *shm);

@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #define SHM_MAGIC UINT64_C(0x314d48535245414b) /* "KAERSHM1" little-endian */
-#define SHM_LAYOUT_VERSION 1
+#define SHM_LAYOUT_VERSION 2
 #define SHM_CACHE_LINE 64
 #define SHM_MAX_LISTENERS 32
 #define SHM_LISTENER_TEXT_MAX 160
@@ -80,6 +80,25 @@ enum shm_worker_state {
     SHM_WORKER_EXITED,   /* gone; the master has not reaped it yet */
 };
 
+/* Permit pools for the cross-worker limits (DESIGN.md "Global, cross-worker
+ * limits"): pool 0 is the instance-wide limits.max_concurrent_*, pool 1 + i
+ * the endpoint with index i in the config, when it sets its own limit. */
+enum shm_pool_kind {
+    SHM_POOL_CONNECTIONS, /* max_concurrent_connections */
+    SHM_POOL_UPGRADED,    /* max_concurrent_upgraded_connections */
+    SHM_POOL_KINDS
+};
+#define SHM_POOL_GLOBAL 0
+#define SHM_POOLS (1 + SHM_MAX_LISTENERS)
+
+/* Taken with compare-and-swap (never past the taker's limit), given back
+ * with an atomic subtract. `limit` is what the last taker enforced, for
+ * readers only: each worker compares against its own generation's config. */
+struct shm_pool {
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t used;
+    _Atomic uint64_t limit; /* 0: unlimited (the pool is then not used) */
+};
+
 enum shm_listener_kind { SHM_LISTENER_TCP4, SHM_LISTENER_TCP6, SHM_LISTENER_UNIX };
 
 struct shm_listener {
@@ -100,6 +119,9 @@ struct shm_slot {
     _Atomic int64_t started_at;     /* wall-clock seconds */
     _Atomic uint64_t connections_open; /* gauge */
     alignas(SHM_CACHE_LINE) _Atomic uint64_t counters[SHM_COUNTER_COUNT];
+    /* Permits this worker holds, per pool: its own writes only; the master
+     * gives them back to the pools when it retires the slot. */
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t permits_held[SHM_POOL_KINDS][SHM_POOLS];
 };
 
 struct shm_header {
@@ -134,6 +156,9 @@ struct shm_header {
     _Atomic uint64_t worker_starts;
     _Atomic uint64_t worker_deaths;   /* exits the master did not ask for */
     _Atomic uint64_t worker_watchdog_kills;
+
+    /* Cross-worker limits: see struct shm_pool. */
+    struct shm_pool pools[SHM_POOL_KINDS][SHM_POOLS];
 
     /* Folded totals of exited workers, under retired_seq. */
     alignas(SHM_CACHE_LINE) _Atomic uint64_t retired_seq;

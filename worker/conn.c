@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "shm/shm.h"
+#include "worker/access_log.h"
 #include "worker/worker.h"
 
 #define CONN_LINGER_MS 2000
@@ -54,7 +55,7 @@ static void conn_set_writing(struct conn *c, bool on)
 /* The deadline that applies in the connection's current state. */
 static void conn_update_deadline(struct conn *c)
 {
-    const struct config_limits *limits = &c->worker->config->limits;
+    const struct config_limits *limits = c->limits;
     if (c->lingering)
         return;
     if (h1_reading_head(&c->h1))
@@ -76,7 +77,113 @@ static struct conn *conn_take(struct worker *w)
     return malloc(sizeof *c);
 }
 
-int conn_open(struct worker *w, int fd, const struct worker_listener *listener)
+/* ---- admission: permit pools ------------------------------------------ */
+
+/* The endpoint's own pool is used only when its limit differs from the
+ * instance-wide one it inherits: an equal limit is already enforced by the
+ * global pool, and an accept then costs one compare-and-swap, not two. */
+static uint64_t endpoint_limit(const struct worker *w, const struct conn *c,
+                               enum shm_pool_kind kind)
+{
+    const struct config_limits *mine = c->limits, *all = &w->config->limits;
+    uint64_t own = kind == SHM_POOL_CONNECTIONS ? mine->max_concurrent_connections
+                                                : mine->max_concurrent_upgraded_connections;
+    uint64_t global = kind == SHM_POOL_CONNECTIONS ? all->max_concurrent_connections
+                                                   : all->max_concurrent_upgraded_connections;
+    return own == global ? 0 : own;
+}
+
+static uint64_t global_limit(const struct worker *w, enum shm_pool_kind kind)
+{
+    return kind == SHM_POOL_CONNECTIONS ? w->config->limits.max_concurrent_connections
+                                        : w->config->limits.max_concurrent_upgraded_connections;
+}
+
+/* Takes the permits of kind the connection needs; all or none. */
+static bool permits_take(struct conn *c, enum shm_pool_kind kind, uint8_t *held)
+{
+    struct worker *w = c->worker;
+    uint64_t global = global_limit(w, kind), own = endpoint_limit(w, c, kind);
+    *held = 0;
+    if (global != 0) {
+        if (!shm_permit_take(w->shm, w->slot, kind, SHM_POOL_GLOBAL, global))
+            return false;
+        *held |= CONN_PERMIT_GLOBAL;
+    }
+    if (own != 0) {
+        if (!shm_permit_take(w->shm, w->slot, kind, 1u + c->endpoint_pool, own)) {
+            if (*held & CONN_PERMIT_GLOBAL)
+                shm_permit_give(w->shm, w->slot, kind, SHM_POOL_GLOBAL);
+            *held = 0;
+            return false;
+        }
+        *held |= CONN_PERMIT_ENDPOINT;
+    }
+    return true;
+}
+
+static void permits_give(struct conn *c, enum shm_pool_kind kind, uint8_t held)
+{
+    struct worker *w = c->worker;
+    if (held & CONN_PERMIT_GLOBAL)
+        shm_permit_give(w->shm, w->slot, kind, SHM_POOL_GLOBAL);
+    if (held & CONN_PERMIT_ENDPOINT)
+        shm_permit_give(w->shm, w->slot, kind, 1u + c->endpoint_pool);
+}
+
+bool conn_upgrade_begin(struct conn *c)
+{
+    uint8_t held;
+    if (c->upgraded)
+        return true;
+    if (!permits_take(c, SHM_POOL_UPGRADED, &held))
+        return false;
+    /* Kestrel: an upgraded connection no longer counts against
+     * MaxConcurrentConnections, only against the upgraded limit. */
+    permits_give(c, SHM_POOL_CONNECTIONS, c->permits);
+    c->permits = held;
+    c->upgraded = true;
+    return true;
+}
+
+/* ---- open and close ---------------------------------------------------- */
+
+static void conn_set_endpoint(struct conn *c, const struct worker_listener *listener)
+{
+    const struct config *config = c->worker->config;
+    c->endpoint = listener != NULL ? listener->endpoint : NULL;
+    c->limits = c->endpoint != NULL ? &c->endpoint->limits : &config->limits;
+    if (c->endpoint != NULL && config->endpoints != NULL)
+        c->endpoint_pool = (uint8_t)(c->endpoint - config->endpoints);
+    if (c->endpoint_pool >= SHM_POOLS - 1)
+        c->endpoint_pool = SHM_POOLS - 2; /* more endpoints than pools: they share the last */
+}
+
+static void conn_set_peer(struct conn *c, const struct sockaddr *peer, socklen_t len)
+{
+    if (peer != NULL && len <= sizeof c->peer &&
+        (peer->sa_family == AF_INET || peer->sa_family == AF_INET6))
+        memcpy(&c->peer, peer, len);
+    else
+        c->peer.sa.sa_family = AF_UNIX;
+}
+
+/* Over the limit: closed before anything is read, so the refusal costs a
+ * close and never a response (Kestrel does the same). */
+static int conn_refuse(struct conn *c, int fd)
+{
+    struct worker *w = c->worker;
+    if (w->slot != NULL)
+        shm_slot_count(w->slot, SHM_REJECT_CONNECTION_LIMIT, 1);
+    close(fd);
+    c->next = w->free_conns;
+    w->free_conns = c;
+    w->free_conn_count++;
+    return SK_DECLINED;
+}
+
+int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
+              const struct sockaddr *peer, socklen_t peer_len)
 {
     struct conn *c = conn_take(w);
     if (c == NULL) {
@@ -87,8 +194,13 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener)
     memset(c, 0, sizeof *c);
     c->worker = w;
     c->fd = fd;
+    conn_set_endpoint(c, listener);
+    if (!permits_take(c, SHM_POOL_CONNECTIONS, &c->permits))
+        return conn_refuse(c, fd);
+    conn_set_peer(c, peer, peer_len);
     outq_init(&c->out);
     h1_init(&c->h1, w, &c->out);
+    h1_set_connection(&c->h1, c->endpoint, c->limits, &c->peer.sa);
     event_assign(&c->read_event, w->base, fd, EV_READ | EV_PERSIST, on_readable, c);
     event_assign(&c->write_event, w->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
     c->next = w->conns;
@@ -102,7 +214,6 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener)
     }
     conn_set_reading(c, true);
     conn_update_deadline(c);
-    (void)listener;
     return SK_OK;
 }
 
@@ -114,6 +225,8 @@ void conn_close(struct conn *c)
     close(c->fd);
     outq_clear(&c->out);
     h1_destroy(&c->h1);
+    permits_give(c, c->upgraded ? SHM_POOL_UPGRADED : SHM_POOL_CONNECTIONS, c->permits);
+    c->permits = 0;
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -174,6 +287,8 @@ static void conn_consume(struct conn *c, const char *data, size_t len)
 {
     if (c->worker->slot != NULL)
         shm_slot_count(c->worker->slot, SHM_BYTES_IN, len);
+    if (c->endpoint != NULL && c->endpoint->connection_logging)
+        access_log_hexdump(c->fd, "read", data, len);
     if (h1_feed(&c->h1, data, len) == H1_CLOSE) {
         c->closing = true;
         conn_set_reading(c, false);
@@ -219,22 +334,46 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     conn_flush(arg);
 }
 
+/* Dumps the byte segments about to be written (connection_logging). */
+static void conn_log_output(struct conn *c)
+{
+    const struct outq *q = &c->out;
+    for (size_t i = q->head; i < q->count; i++) {
+        const struct outq_segment *s = &q->segments[i];
+        if (s->kind == OUTQ_FILE)
+            log_msg(LOG_DEBUG, "conn %d write: file, %zu bytes", c->fd, s->len);
+        else
+            access_log_hexdump(c->fd, "write", s->kind == OUTQ_COPY ? q->buffer + s->offset
+                                                                    : s->ptr, s->len);
+    }
+}
+
 static void conn_flush(struct conn *c)
 {
     uint64_t written = 0;
+    if (c->endpoint != NULL && c->endpoint->connection_logging && !outq_empty(&c->out))
+        conn_log_output(c);
     enum outq_flush_result r = outq_flush(&c->out, c->fd, &written);
     if (written > 0 && c->worker->slot != NULL)
         shm_slot_count(c->worker->slot, SHM_BYTES_OUT, written);
+    c->out_blocked_bytes += written;
     switch (r) {
     case OUTQ_FAILED:
         conn_close(c);
         return;
     case OUTQ_BLOCKED:
-        /* Stop reading until the peer takes what it asked for. */
+        /* Stop reading until the peer takes what it asked for. The response
+         * rate is measured from here: what the kernel buffered before the
+         * block says nothing about how fast the peer reads. */
+        if (c->out_blocked_ms == 0) {
+            c->out_blocked_ms = clock_monotonic_ms();
+            c->out_blocked_bytes = 0;
+        }
         conn_set_reading(c, false);
         conn_set_writing(c, true);
         break;
     case OUTQ_FLUSHED:
+        c->out_blocked_ms = 0;
         conn_set_writing(c, false);
         if (c->closing) {
             conn_linger(c);
@@ -246,8 +385,51 @@ static void conn_flush(struct conn *c)
     conn_update_deadline(c);
 }
 
+/* Average rate since start below the minimum, once the grace is over
+ * (Kestrel's MinDataRate). */
+static bool too_slow(const struct config_data_rate *rate, uint64_t start_ms, uint64_t bytes,
+                     uint64_t now_ms)
+{
+    if (rate->bytes_per_second == 0 || start_ms == 0 || now_ms < start_ms)
+        return false;
+    uint64_t elapsed = now_ms - start_ms;
+    return elapsed >= rate->grace_period_ms && elapsed > 0 &&
+           bytes * 1000 < rate->bytes_per_second * elapsed;
+}
+
+/* Data rates and the body drain limit. True when c was closed or is
+ * closing because of them. */
+static bool conn_check_rates(struct conn *c, uint64_t now_ms)
+{
+    if (too_slow(&c->limits->min_response_data_rate, c->out_blocked_ms, c->out_blocked_bytes,
+                 now_ms)) {
+        if (c->worker->slot != NULL)
+            shm_slot_count(c->worker->slot, SHM_REJECT_RESPONSE_RATE, 1);
+        conn_close(c);
+        return true;
+    }
+    if (c->closing)
+        return false;
+    if (h1_body_expired(&c->h1, now_ms)) {
+        conn_close(c); /* a body nobody reads, still coming after the drain limit */
+        return true;
+    }
+    uint64_t body_start, body_bytes;
+    if (h1_reading_body(&c->h1, &body_start, &body_bytes) &&
+        too_slow(&c->limits->min_request_body_data_rate, body_start, body_bytes, now_ms)) {
+        h1_body_too_slow(&c->h1);
+        c->closing = true;
+        conn_set_reading(c, false);
+        conn_flush(c);
+        return true;
+    }
+    return false;
+}
+
 void conn_check_deadline(struct conn *c, uint64_t now_ms)
 {
+    if (!c->lingering && conn_check_rates(c, now_ms))
+        return;
     if (c->deadline_ms == 0 || now_ms < c->deadline_ms)
         return;
     if (c->lingering) {

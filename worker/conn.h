@@ -11,6 +11,16 @@
  * connection closes after keep_alive_timeout, a request head still arriving
  * after request_headers_timeout gets 408.
  *
+ * The heartbeat also enforces the data rates: a request body arriving
+ * slower than min_request_body_data_rate gets 408 and the connection
+ * closes; a client reading a blocked response slower than
+ * min_response_data_rate is disconnected. Both after their grace period.
+ *
+ * Admission: max_concurrent_connections (instance-wide and per endpoint) is
+ * a permit taken from the shm pools before a connection is served; a
+ * connection over the limit is closed at once, unread. Permits go back at
+ * close, or through the master if the worker dies.
+ *
  * Closing after a response is a half-close (shutdown SHUT_WR) followed by a
  * short linger that reads and discards, so a client that is still sending
  * does not get a reset that destroys the response it has not read yet.
@@ -18,8 +28,10 @@
 #ifndef SAKER_WORKER_CONN_H
 #define SAKER_WORKER_CONN_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <event2/event_struct.h>
 
@@ -28,6 +40,20 @@
 
 struct worker;
 struct worker_listener;
+struct endpoint;
+struct config_limits;
+
+/* The peer's address, compact: an IPv4 or IPv6 socket address, or AF_UNIX
+ * with no path (a Unix socket's peer has none worth keeping). */
+union conn_peer {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+};
+
+/* Which permit pools a connection holds (see shm_permit_take). */
+#define CONN_PERMIT_GLOBAL 1u
+#define CONN_PERMIT_ENDPOINT 2u
 
 struct conn {
     struct conn *prev, *next; /* the worker's list of open connections */
@@ -37,15 +63,31 @@ struct conn {
     struct event write_event;
     struct outq out;
     struct h1 h1;
+    const struct endpoint *endpoint; /* NULL in unit tests */
+    const struct config_limits *limits; /* the endpoint's, else the config's */
+    union conn_peer peer;
     uint64_t deadline_ms; /* 0: none */
+    uint64_t out_blocked_ms;    /* when output last became blocked; 0: it is not */
+    uint64_t out_blocked_bytes; /* written since then */
+    uint8_t permits;          /* CONN_PERMIT_* held in the kind below */
+    uint8_t endpoint_pool;    /* the endpoint's pool index in shm */
+    bool upgraded;            /* permits are in the upgraded pools */
     bool reading;         /* read_event is added */
     bool writing;         /* write_event is added */
     bool closing;         /* no more requests: close once output is flushed */
     bool lingering;       /* half-closed, discarding input until EOF or deadline */
 };
 
-/* Takes over an accepted socket. Returns SK_OK, or SK_ERROR (fd closed). */
-int conn_open(struct worker *w, int fd, const struct worker_listener *listener);
+/* Takes over an accepted socket: admits it (max_concurrent_connections)
+ * and starts serving it. peer may be NULL. Returns SK_OK, SK_DECLINED (over
+ * the limit: fd closed unread, counted), or SK_ERROR (fd closed). */
+int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
+              const struct sockaddr *peer, socklen_t peer_len);
+/* A protocol switch (WebSocket, CONNECT tunnel): moves the connection's
+ * permits from the connection pools to the upgraded pools
+ * (max_concurrent_upgraded_connections). False, with nothing changed, when
+ * the upgraded limit is reached: the caller refuses the upgrade. */
+bool conn_upgrade_begin(struct conn *c);
 /* Closes at once, dropping queued output. */
 void conn_close(struct conn *c);
 /* Called once a second by the heartbeat with the cached monotonic time. */

@@ -77,6 +77,12 @@ struct exchange {
     struct header_field *headers;
     size_t header_count;
     uint64_t body_bytes_received;
+    /* Hook for handlers that read the request body (none does yet): set
+     * it in handle() without responding, and a client that sent
+     * "Expect: 100-continue" is then told "100 Continue"; otherwise it gets
+     * the final response at once and its body is drained (RFC 9110
+     * section 10.1.1). */
+    bool body_wanted;
 
     /* Response, filled by the handler. */
     int status;

@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "shm/shm.h"
+#include "worker/access_log.h"
 #include "worker/path.h"
 #include "worker/router.h"
 #include "worker/worker.h"
@@ -29,10 +30,7 @@ static const struct exchange_ops h1_exchange_ops = {.respond = h1_respond};
 
 static struct h1 *h1_of(llhttp_t *parser) { return parser->data; }
 
-static const struct config_limits *h1_limits(const struct h1 *h1)
-{
-    return &h1->worker->config->limits;
-}
+static const struct config_limits *h1_limits(const struct h1 *h1) { return h1->limits; }
 
 /* Records why the request is refused; the callback then returns -1 and
  * h1_feed answers with the status once llhttp has stopped. */
@@ -81,6 +79,22 @@ static int on_message_begin(llhttp_t *parser)
     h1->header_capacity = 0;
     h1->header_bytes = 0;
     h1->request_started_ms = clock_monotonic_ms();
+    h1->head_check_state = H1_HEAD_CHECK_IDLE;
+    return 0;
+}
+
+/* Runs the strict head grammar over [at, end); 0 or the refusal. */
+static int h1_check_head(struct h1 *h1, const char *at, const char *end)
+{
+    size_t used;
+    enum h1_head_result r = h1_head_check(&h1->head_check, at, (size_t)(end - at), &used);
+    if (r == H1_HEAD_BAD) {
+        log_msg(LOG_DEBUG, "bad request: byte 0x%02x breaks the head grammar",
+                (unsigned char)at[used]);
+        h1->head_check_state = H1_HEAD_CHECK_DONE;
+        return h1_reject(h1, 400, SHM_REJECT_MALFORMED);
+    }
+    h1->head_check_state = r == H1_HEAD_DONE ? H1_HEAD_CHECK_DONE : H1_HEAD_CHECK_RUNNING;
     return 0;
 }
 
@@ -89,7 +103,10 @@ static int on_method(llhttp_t *parser, const char *at, size_t len)
     struct h1 *h1 = h1_of(parser);
     if (h1->head_mark == NULL)
         h1->head_mark = at; /* the head of this request starts here */
-    return 0;
+    if (h1->head_check_state != H1_HEAD_CHECK_IDLE)
+        return 0; /* a method split across reads: already checked in h1_feed */
+    h1_head_check_start(&h1->head_check);
+    return h1_check_head(h1, at, h1->feed_end);
 }
 
 static int on_url(llhttp_t *parser, const char *at, size_t len)
@@ -211,6 +228,27 @@ static int h1_parse_host(struct h1 *h1, struct exchange *ex)
     return SK_OK;
 }
 
+/* absolute-form (RFC 9112 section 3.2.2): the authority must carry no
+ * userinfo (RFC 9110 section 4.2.4) and, as Kestrel requires, must name the
+ * same host as the Host header, so that routing, host filtering and any
+ * proxy behind us cannot disagree on which host was asked for. Returns the
+ * path part (NULL: refuse) and its length. */
+static const char *h1_absolute_path(const struct exchange *ex, const char *target,
+                                    size_t *len)
+{
+    const char *authority = strstr(target, "//") + 2;
+    size_t authority_len = strcspn(authority, "/?");
+    size_t host_len;
+    const char *host = exchange_header(ex, "host", &host_len);
+    if (memchr(authority, '@', authority_len) != NULL || authority_len == 0 ||
+        host == NULL || host_len != authority_len ||
+        strncasecmp(host, authority, authority_len) != 0)
+        return NULL;
+    const char *path = authority + authority_len;
+    *len -= (size_t)(path - target);
+    return path;
+}
+
 /* Splits the target into path and query and normalises the path (percent
  * decoding, dot segments) so that routing and handlers see one spelling of
  * each path. Returns 0 or the status to answer. */
@@ -218,20 +256,31 @@ static int h1_parse_target(struct h1 *h1, struct exchange *ex)
 {
     const char *target = ex->target;
     size_t len = ex->target_len;
-    /* absolute-form (RFC 9112 section 3.2.2): the path starts after the authority. */
+    /* asterisk-form (RFC 9112 section 3.2.4) is for OPTIONS only. */
+    if (len == 1 && target[0] == '*') {
+        if (ex->method != METHOD_OPTIONS)
+            return 400;
+        ex->path = "*";
+        ex->path_len = 1;
+        return 0;
+    }
     if (len > 7 && (strncasecmp(target, "http://", 7) == 0 || strncasecmp(target, "https://", 8) == 0)) {
-        const char *authority = strstr(target, "//") + 2;
-        const char *slash = strchr(authority, '/');
-        len -= slash ? (size_t)(slash - target) : len;
-        target = slash ? slash : "/";
-        if (slash == NULL)
-            len = 1;
+        target = h1_absolute_path(ex, target, &len);
+        if (target == NULL)
+            return 400;
+    } else if (target[0] != '/') {
+        return 400; /* origin-form starts with '/' (RFC 9112 section 3.2.1) */
     }
     const char *question = memchr(target, '?', len);
     size_t raw_path_len = question ? (size_t)(question - target) : len;
     if (question != NULL) {
         ex->query = question + 1;
         ex->query_len = len - raw_path_len - 1;
+    }
+    if (raw_path_len == 0) { /* an empty path in absolute-form means "/" */
+        ex->path = "/";
+        ex->path_len = 1;
+        return 0;
     }
     return path_normalize_request(&h1->arena, target, raw_path_len, &ex->path, &ex->path_len);
 }
@@ -270,13 +319,51 @@ static void h1_dispatch(struct h1 *h1, struct exchange *ex)
         exchange_respond(ex);
         return;
     }
-    const struct router_entry *entry =
-        router_match(&h1->worker->router, ex->host, ex->host_len, ex->path, ex->path_len);
-    if (entry == NULL) {
+    const struct router_entry *entry = h1->entry;
+    if (entry == NULL || ex->path[0] == '*') {
         exchange_respond_error(ex, 404);
         return;
     }
     entry->ops->handle(ex, entry->route, entry->state);
+}
+
+/* Kestrel's host filtering: exact names and "*.example.com", compared
+ * without the port; no list, or "*" in it, allows every host. A request
+ * without Host (HTTP/1.0) passes, as with Kestrel's AllowEmptyHosts. */
+static bool h1_host_allowed(const struct h1 *h1, const struct exchange *ex)
+{
+    const struct config *config = h1->worker->config;
+    if (config->allowed_host_count == 0 || ex->host_len == 0)
+        return true;
+    for (size_t i = 0; i < config->allowed_host_count; i++) {
+        const char *pattern = config->allowed_hosts[i];
+        if ((pattern[0] == '*' && pattern[1] == '\0') ||
+            router_host_matches(pattern, ex->host, ex->host_len))
+            return true;
+    }
+    return false;
+}
+
+/* Routes the request as soon as its head is known, so the route's body
+ * limit applies before any body byte is read; router_match is a short
+ * scan of prefixes. */
+static void h1_route(struct h1 *h1, struct exchange *ex)
+{
+    h1->entry = ex->path[0] == '*' ? NULL : router_match(&h1->worker->router, ex->host, ex->host_len, ex->path,
+                             ex->path_len);
+    h1->body_limit = h1_limits(h1)->max_request_body_size;
+    if (h1->entry != NULL && h1->entry->route->has_max_request_body_size)
+        h1->body_limit = h1->entry->route->max_request_body_size;
+}
+
+/* The body of a request about to be answered starts now: its data rate is
+ * measured from here, and if the answer comes first the rest is drained. */
+static void h1_body_begin(struct h1 *h1, bool answered_first)
+{
+    h1->reading_body = true;
+    h1->body_started_ms = clock_now_monotonic_ms();
+    if (answered_first)
+        h1->body_drain_until_ms = h1->body_started_ms + H1_BODY_DRAIN_MS;
 }
 
 static int on_headers_complete(llhttp_t *parser)
@@ -297,13 +384,17 @@ static int on_headers_complete(llhttp_t *parser)
         h1_refuse(h1, 400, SHM_REJECT_MALFORMED);
         return HPE_PAUSED;
     }
+    if (!h1_host_allowed(h1, ex)) {
+        h1_refuse(h1, 400, SHM_REJECT_HOST_NOT_ALLOWED);
+        return HPE_PAUSED;
+    }
     int status = h1_parse_target(h1, ex);
     if (status != 0) {
         h1_refuse(h1, status, SHM_REJECT_MALFORMED);
         return HPE_PAUSED;
     }
-    if ((parser->flags & F_CONTENT_LENGTH) &&
-        parser->content_length > h1_limits(h1)->max_request_body_size) {
+    h1_route(h1, ex);
+    if ((parser->flags & F_CONTENT_LENGTH) && parser->content_length > h1->body_limit) {
         h1_refuse(h1, 413, SHM_REJECT_BODY_TOO_LARGE);
         return HPE_PAUSED;
     }
@@ -314,8 +405,10 @@ static int on_headers_complete(llhttp_t *parser)
     }
     /* RFC 9112 section 6.3: a request Transfer-Encoding whose final coding
      * is not chunked cannot be framed; llhttp only says so after this
-     * callback, so refuse it here, before any handler answers. */
-    if ((parser->flags & F_TRANSFER_ENCODING) && !(parser->flags & F_CHUNKED)) {
+     * callback, so refuse it here, before any handler answers. Section
+     * 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing. */
+    if ((parser->flags & F_TRANSFER_ENCODING) &&
+        (!(parser->flags & F_CHUNKED) || (ex->version_major == 1 && ex->version_minor == 0))) {
         h1_refuse(h1, 400, SHM_REJECT_MALFORMED);
         return HPE_PAUSED;
     }
@@ -326,11 +419,20 @@ static int on_headers_complete(llhttp_t *parser)
      * followed by a reset. A client that asked to be told first
      * (Expect: 100-continue) is answered now, and the body it may still
      * send is read and discarded. */
-    if (has_body && exchange_header(ex, "expect", &(size_t){0}) == NULL) {
+    bool answer_first = exchange_header(ex, "expect", &(size_t){0}) != NULL;
+    if (has_body)
+        h1_body_begin(h1, answer_first);
+    if (has_body && !answer_first) {
         h1->dispatch_pending = true;
         return 0;
     }
+    /* Expect: 100-continue: no handler reads request bodies yet, so none
+     * asks for the body (EXCHANGE hook: ex->body_wanted) and the client
+     * gets the final response instead of 100 Continue (RFC 9110 section
+     * 10.1.1 allows this); what it sends anyway is drained. */
     h1_dispatch(h1, ex);
+    if (answer_first && has_body && !ex->responded && ex->body_wanted)
+        outq_add_stable(h1->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     /* Closing: stop here rather than parse a body nobody will read. */
     return h1->closing ? HPE_PAUSED : 0;
 }
@@ -340,7 +442,7 @@ static int on_body(llhttp_t *parser, const char *at, size_t len)
     struct h1 *h1 = h1_of(parser);
     struct exchange *ex = h1->ex;
     ex->body_bytes_received += len;
-    if (ex->body_bytes_received > h1_limits(h1)->max_request_body_size)
+    if (ex->body_bytes_received > h1->body_limit)
         return h1_reject(h1, 413, SHM_REJECT_BODY_TOO_LARGE);
     return 0;
 }
@@ -351,6 +453,11 @@ static void h1_end_exchange(struct h1 *h1)
     if (ex != NULL && ex->body_kind == BODY_FILE && !ex->responded)
         close(ex->body_fd);
     h1->ex = NULL;
+    h1->entry = NULL;
+    h1->head_check_state = H1_HEAD_CHECK_IDLE;
+    h1->reading_body = false;
+    h1->body_started_ms = 0;
+    h1->body_drain_until_ms = 0;
     h1->dispatch_pending = false;
     h1->in_message = false;
     h1->headers_done = false;
@@ -399,8 +506,41 @@ void h1_init(struct h1 *h1, struct worker *worker, struct outq *out)
     llhttp_init(&h1->parser, HTTP_REQUEST, &h1_settings);
     h1->parser.data = h1;
     h1->worker = worker;
+    h1->limits = &worker->config->limits;
+    h1->body_limit = h1->limits->max_request_body_size;
     h1->out = out;
     arena_init(&h1->arena, &worker->blocks);
+}
+
+void h1_set_connection(struct h1 *h1, const struct endpoint *endpoint,
+                       const struct config_limits *limits, const struct sockaddr *peer)
+{
+    h1->endpoint = endpoint;
+    h1->limits = limits;
+    h1->body_limit = limits->max_request_body_size;
+    h1->peer = peer;
+}
+
+bool h1_reading_body(const struct h1 *h1, uint64_t *started_ms, uint64_t *bytes)
+{
+    if (!h1->reading_body || h1->ex == NULL || h1->closing)
+        return false;
+    *started_ms = h1->body_started_ms;
+    *bytes = h1->ex->body_bytes_received;
+    return true;
+}
+
+void h1_body_too_slow(struct h1 *h1)
+{
+    shm_slot_count(h1->worker->slot, SHM_REJECT_BODY_RATE, 1);
+    h1->closing = true;
+    if (h1->ex != NULL && !h1->ex->responded)
+        exchange_respond_error(h1->ex, 408);
+}
+
+bool h1_body_expired(const struct h1 *h1, uint64_t now_ms)
+{
+    return h1->reading_body && h1->body_drain_until_ms != 0 && now_ms >= h1->body_drain_until_ms;
 }
 
 void h1_destroy(struct h1 *h1) { h1_end_exchange(h1); }
@@ -444,6 +584,12 @@ static bool h1_head_too_large(struct h1 *h1, const char *data, size_t len)
 enum h1_result h1_feed(struct h1 *h1, const char *data, size_t len)
 {
     h1->feed_count++;
+    h1->feed_end = data + len;
+    if (h1->head_check_state == H1_HEAD_CHECK_RUNNING && !h1->closing &&
+        h1_check_head(h1, data, data + len) != 0) {
+        h1_refuse(h1, h1->reject_status, (enum shm_counter)h1->reject_counter);
+        return H1_CLOSE;
+    }
     while (!h1->closing) {
         llhttp_errno_t error = llhttp_execute(&h1->parser, data, len);
         if (error == HPE_OK) {
@@ -555,6 +701,19 @@ static int h1_queue_body(struct h1 *h1, struct exchange *ex)
     return outq_add_copy(h1->out, ex->body, ex->body_len);
 }
 
+static void h1_log_access(struct h1 *h1, const struct exchange *ex)
+{
+    bool send_body = status_has_body(ex->status) && ex->method != METHOD_HEAD;
+    struct access_log_entry entry = {
+        .ex = ex,
+        .peer = h1->peer,
+        .endpoint = h1->endpoint != NULL ? h1->endpoint->name : NULL,
+        .bytes_sent = send_body && ex->body_kind != BODY_NONE ? ex->body_len : 0,
+        .duration_ms = clock_monotonic_ms() - h1->request_started_ms,
+    };
+    access_log_record(&h1->worker->access_log, &entry);
+}
+
 static void h1_respond(struct exchange *ex)
 {
     struct h1 *h1 = ex->protocol;
@@ -568,6 +727,10 @@ static void h1_respond(struct exchange *ex)
         return;
     }
     char *end = h1_render_head(h1, ex, head);
+    /* Logged before the body is queued: a file body's kind is reset then. */
+    if (access_log_on(&h1->worker->access_log) &&
+        (h1->endpoint == NULL || h1->endpoint->access_log))
+        h1_log_access(h1, ex);
     if (outq_commit(h1->out, (size_t)(end - head)) != 0 || h1_queue_body(h1, ex) != 0)
         h1->closing = true;
     h1_count_response(h1, ex->status);

@@ -15,6 +15,16 @@
  * Content-Length over max_request_body_size: 413 (close); HTTP/1.1 without
  * Host or with two: 400; an Expect other than 100-continue: 417.
  *
+ * Limits are the connection's endpoint's (h1_set_connection), and a
+ * route's max_request_body_size overrides the body limit: the route is
+ * matched as soon as the head is complete, so a Content-Length over it is
+ * refused before any of the body is read. allowed_hosts: any other Host is
+ * 400 (an HTTP/1.0 request without Host passes, as in Kestrel).
+ *
+ * A request answered before its body is complete (Expect: 100-continue
+ * today) has the rest of its body read and discarded for up to
+ * H1_BODY_DRAIN_MS, so the connection can be reused; after that it closes.
+ *
  * Idle state holds no memory besides the struct: the exchange arena is
  * empty between requests.
  */
@@ -28,16 +38,31 @@
 
 #include "common/arena.h"
 #include "worker/exchange.h"
+#include "worker/h1_head.h"
 #include "worker/outq.h"
 
 struct worker;
+struct endpoint;
+struct config_limits;
+struct router_entry;
+struct sockaddr;
+
+#define H1_BODY_DRAIN_MS 5000
 
 enum h1_piece { H1_PIECE_NONE, H1_PIECE_URL, H1_PIECE_FIELD, H1_PIECE_VALUE };
+enum { H1_HEAD_CHECK_IDLE, H1_HEAD_CHECK_RUNNING, H1_HEAD_CHECK_DONE };
 
 struct h1 {
     llhttp_t parser;
     struct worker *worker;
+    const struct endpoint *endpoint;     /* NULL: no endpoint (unit tests) */
+    const struct config_limits *limits;  /* the endpoint's or the config's */
+    const struct sockaddr *peer;         /* for the access log; may be NULL */
     struct outq *out;
+    const struct router_entry *entry; /* the current request's route, or NULL */
+    uint64_t body_limit;      /* the current request's max_request_body_size */
+    uint64_t body_started_ms; /* when the head ended, for the body data rate */
+    uint64_t body_drain_until_ms; /* answered early: discard the body until then */
     struct arena arena;       /* the current exchange's; empty when idle */
     struct exchange *ex;      /* the request being parsed, or NULL */
     char *piece;              /* the token being accumulated */
@@ -49,12 +74,16 @@ struct h1 {
     uint64_t header_bytes;    /* sum of name + value lengths */
     uint64_t head_bytes;      /* raw bytes of the request head so far */
     const char *head_mark;    /* where the head starts in the current feed */
+    const char *feed_end;     /* the end of the bytes h1_feed was given */
+    struct h1_head_check head_check; /* strict grammar of this request's head */
+    uint8_t head_check_state; /* H1_HEAD_CHECK_* */
     uint64_t request_started_ms;
     int reject_status;        /* status decided by a callback that failed */
     int reject_counter;       /* enum shm_counter for that rejection */
     uint64_t feed_count;      /* h1_feed calls, to tell a fold from a split */
     uint64_t value_feed;      /* the feed the current value's last piece came in */
     bool dispatch_pending;    /* the handler runs when the body is complete */
+    bool reading_body;        /* between the head and the end of a body */
     bool in_message;
     bool headers_done;
     bool keep_alive;
@@ -63,7 +92,11 @@ struct h1 {
 
 enum h1_result { H1_CONTINUE, H1_CLOSE };
 
+/* Limits come from worker->config until h1_set_connection names the
+ * connection's endpoint. */
 void h1_init(struct h1 *h1, struct worker *worker, struct outq *out);
+void h1_set_connection(struct h1 *h1, const struct endpoint *endpoint,
+                       const struct config_limits *limits, const struct sockaddr *peer);
 /* Parses len bytes, queueing responses on the output queue. H1_CLOSE: stop
  * reading; close once the queue is flushed. */
 enum h1_result h1_feed(struct h1 *h1, const char *data, size_t len);
@@ -77,6 +110,14 @@ bool h1_idle(const struct h1 *h1);
 bool h1_reading_head(const struct h1 *h1);
 /* Answers 408 to a request whose head timed out and marks closing. */
 void h1_timeout(struct h1 *h1);
+/* A request body is arriving: when it started and how much has come. */
+bool h1_reading_body(const struct h1 *h1, uint64_t *started_ms, uint64_t *bytes);
+/* Answers 408 (unless already answered) to a body that arrives too slowly,
+ * counts it, and marks closing. */
+void h1_body_too_slow(struct h1 *h1);
+/* A body being discarded after its response has been coming for longer
+ * than H1_BODY_DRAIN_MS: the connection should close. */
+bool h1_body_expired(const struct h1 *h1, uint64_t now_ms);
 void h1_destroy(struct h1 *h1);
 
 #endif

@@ -191,6 +191,13 @@ static void outq_consume(struct outq *q, size_t n)
     }
 }
 
+void outq_advance(struct outq *q, size_t n)
+{
+    outq_consume(q, n);
+    if (outq_empty(q))
+        outq_release_memory(q);
+}
+
 static ssize_t flush_bytes(struct outq *q, int fd)
 {
     struct iovec iov[OUTQ_IOV_MAX];

@@ -68,6 +68,11 @@ int outq_add_file(struct outq *q, int fd, off_t offset, size_t len);
 char *outq_reserve(struct outq *q, size_t max);
 int outq_commit(struct outq *q, size_t used);
 
+/* For a transport that writes the queue itself (TLS): marks n bytes from
+ * the head as sent, closing finished files, and gives the memory back
+ * once the queue is empty, as outq_flush does. */
+void outq_advance(struct outq *q, size_t n);
+
 /* Writes as much as the socket takes. *written gets the bytes sent. */
 enum outq_flush_result outq_flush(struct outq *q, int fd, uint64_t *written);
 

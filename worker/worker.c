@@ -29,6 +29,7 @@ int worker_init_core(struct worker *w, const struct config *config, struct err *
     memset(w, 0, sizeof *w);
     w->config = config;
     block_pool_init(&w->blocks, WORKER_BLOCKS_KEPT);
+    access_log_init(&w->access_log);
     w->read_buffer_size = WORKER_READ_BUFFER_SIZE;
     w->read_buffer = malloc(w->read_buffer_size);
     if (w->read_buffer == NULL)
@@ -47,6 +48,7 @@ void worker_destroy_core(struct worker *w)
     while (w->conns != NULL)
         conn_close(w->conns);
     conn_free_cache(w);
+    access_log_close(&w->access_log);
     router_destroy(&w->router);
     block_pool_destroy(&w->blocks);
     free(w->read_buffer);
@@ -61,14 +63,15 @@ static bool listener_is_tcp(int fd)
            (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
 }
 
-static void worker_accept_one(struct worker *w, struct worker_listener *l, int fd, bool tcp)
+static void worker_accept_one(struct worker *w, struct worker_listener *l, int fd, bool tcp,
+                              const struct sockaddr *peer, socklen_t peer_len)
 {
     if (tcp) {
         int one = 1;
         if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
             log_errno(LOG_WARN, errno, "setsockopt(TCP_NODELAY)");
     }
-    conn_open(w, fd, l);
+    conn_open(w, fd, l, peer, peer_len);
 }
 
 /* The listener callback needs both the listener and the worker. */
@@ -83,9 +86,13 @@ static int accept_batch(struct accept_context *ctx, int max)
 {
     int accepted = 0;
     while (accepted < max) {
-        int fd = accept4(ctx->listener->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof peer;
+        int fd = accept4(ctx->listener->fd, (struct sockaddr *)&peer, &peer_len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            worker_accept_one(ctx->worker, ctx->listener, fd, ctx->tcp);
+            worker_accept_one(ctx->worker, ctx->listener, fd, ctx->tcp,
+                              (struct sockaddr *)&peer, peer_len);
             accepted++;
             continue;
         }
@@ -182,6 +189,7 @@ static void worker_heartbeat(struct worker *w)
         conn_check_deadline(c, now);
         c = next;
     }
+    access_log_flush(&w->access_log);
     if (w->draining && w->conn_count == 0)
         event_base_loopexit(w->base, NULL);
 }
@@ -221,6 +229,7 @@ static void on_signal(evutil_socket_t signo, short what, void *arg)
     case SIGUSR1:
         if (log_open(w->config->error_log) != SK_OK)
             log_errno(LOG_ERROR, errno, "open(%s)", w->config->error_log);
+        access_log_reopen(&w->access_log, w->config);
         break;
     case SIGUSR2:
         if (!w->draining)
@@ -266,6 +275,8 @@ int worker_main(const struct worker_params *p)
     }
     w.shm = p->shm;
     w.slot = &p->shm->slots[p->slot];
+    if (access_log_open(&w.access_log, p->config, &err) != SK_OK)
+        log_msg(LOG_ERROR, "worker %u: access log: %s", p->index, err.message);
     w.index = p->index;
     w.generation = p->generation;
     w.base = event_base_new();

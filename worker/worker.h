@@ -25,6 +25,7 @@
 #include "common/arena.h"
 #include "conf/config.h"
 #include "shm/shm.h"
+#include "worker/access_log.h"
 #include "worker/router.h"
 
 struct event_base;
@@ -47,6 +48,7 @@ struct worker {
     uint64_t generation;
     struct router router;
     struct block_pool blocks;
+    struct access_log access_log; /* off in unit tests unless opened */
 
     /* One read buffer for every connection: bytes are parsed as soon as they
      * are read, so a connection never keeps input between reads. */

@@ -517,6 +517,175 @@ START_TEST(override_urls)
 }
 END_TEST
 
+/* ---- limits, hosts and logs of issue 3 ------------------------------- */
+
+START_TEST(data_rates)
+{
+    struct config *c = load_ok(EP);
+    ck_assert_uint_eq(c->limits.min_request_body_data_rate.bytes_per_second, 240);
+    ck_assert_uint_eq(c->limits.min_request_body_data_rate.grace_period_ms, 5000);
+    ck_assert_uint_eq(c->limits.min_response_data_rate.bytes_per_second, 240);
+    ck_assert_uint_eq(c->limits.min_response_data_rate.grace_period_ms, 5000);
+    config_free(c);
+
+    c = load_ok(EP "limits:\n"
+                   "  min_request_body_data_rate: { bytes_per_second: 1000, grace_period: 1s }\n"
+                   "  min_response_data_rate: { grace_period: 500ms }\n");
+    ck_assert_uint_eq(c->limits.min_request_body_data_rate.bytes_per_second, 1000);
+    ck_assert_uint_eq(c->limits.min_request_body_data_rate.grace_period_ms, 1000);
+    ck_assert_uint_eq(c->limits.min_response_data_rate.bytes_per_second, 240);
+    ck_assert_uint_eq(c->limits.min_response_data_rate.grace_period_ms, 500);
+    config_free(c);
+
+    c = load_ok(EP "limits:\n  min_request_body_data_rate: null\n"
+                   "  min_response_data_rate: off\n");
+    ck_assert_uint_eq(c->limits.min_request_body_data_rate.bytes_per_second, 0);
+    ck_assert_uint_eq(c->limits.min_response_data_rate.bytes_per_second, 0);
+    config_free(c);
+
+    assert_error(EP "limits:\n  min_request_body_data_rate: 240\n",
+                 "t.yaml:5:31: min_request_body_data_rate: expected a mapping such as "
+                 "{ bytes_per_second: 240, grace_period: 5s } or off, got a scalar");
+    assert_error(EP "limits:\n  min_response_data_rate: { bytes_per_second: 0 }\n",
+                 "t.yaml:5:47: bytes_per_second: expected a positive integer, got '0'");
+    assert_error(EP "limits:\n  min_response_data_rate: { grace: 1s }\n",
+                 "t.yaml:5:29: unknown key 'grace'");
+}
+END_TEST
+
+START_TEST(endpoint_limits_and_logging)
+{
+    struct config *c = load_ok("endpoints:\n"
+                               "  public:\n"
+                               "    url: http://0.0.0.0:8080\n"
+                               "    limits: { max_concurrent_connections: 5000,\n"
+                               "              min_response_data_rate: off }\n"
+                               "    access_log: false\n"
+                               "    connection_logging: true\n"
+                               "  admin: { url: http://127.0.0.1:9000 }\n"
+                               "limits:\n"
+                               "  max_concurrent_connections: 10000\n"
+                               "  keep_alive_timeout: 10s\n");
+    const struct endpoint *pub = &c->endpoints[0], *admin = &c->endpoints[1];
+    ck_assert_uint_eq(pub->limits.max_concurrent_connections, 5000);
+    ck_assert_uint_eq(pub->limits.keep_alive_timeout_ms, 10000); /* inherited, though later */
+    ck_assert_uint_eq(pub->limits.min_response_data_rate.bytes_per_second, 0);
+    ck_assert_uint_eq(pub->limits.min_request_body_data_rate.bytes_per_second, 240);
+    ck_assert(!pub->access_log);
+    ck_assert(pub->connection_logging);
+    ck_assert_uint_eq(admin->limits.max_concurrent_connections, 10000);
+    ck_assert_uint_eq(admin->limits.max_request_body_size, 30000000);
+    ck_assert(admin->access_log);
+    ck_assert(!admin->connection_logging);
+    config_free(c);
+
+    assert_error("endpoints:\n  a:\n    url: http://127.0.0.1:1\n    limits: { max_body: 1 }\n",
+                 "t.yaml:4:15: unknown key 'max_body'");
+    assert_error("endpoints:\n  a:\n    url: http://127.0.0.1:1\n    limits: 5\n",
+                 "t.yaml:4:13: limits: expected a mapping, got a scalar");
+    assert_error("endpoints:\n  a:\n    url: http://127.0.0.1:1\n"
+                 "    limits: { keep_alive_timeout: soon }\n",
+                 "t.yaml:4:35: keep_alive_timeout: expected a duration such as 500ms, 30s, "
+                 "2m or 1h (units ms, s, m, h, d; a bare number is seconds), got 'soon'");
+    assert_error("endpoints:\n  a:\n    url: http://127.0.0.1:1\n    access_log: maybe\n",
+                 "t.yaml:4:17: access_log: expected true or false, got 'maybe'");
+}
+END_TEST
+
+START_TEST(every_endpoint_gets_limits)
+{
+    struct err err = {{0}};
+    struct config *c = load_ok(EP "limits: { max_request_body_size: 1KB }\n");
+    ck_assert_uint_eq(c->endpoints[0].limits.max_request_body_size, 1000);
+    ck_assert_int_eq(config_override_urls(c, "http://127.0.0.1:0;unix:/tmp/x.sock", &err), SK_OK);
+    for (size_t i = 0; i < c->endpoint_count; i++) {
+        ck_assert_uint_eq(c->endpoints[i].limits.max_request_body_size, 1000);
+        ck_assert(c->endpoints[i].access_log);
+    }
+    config_free(c);
+    c = config_default(&err);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_uint_eq(c->endpoints[0].limits.max_request_header_count, 100);
+    ck_assert_uint_eq(c->endpoints[0].limits.keep_alive_timeout_ms, 120000);
+    config_free(c);
+}
+END_TEST
+
+START_TEST(allowed_hosts)
+{
+    struct config *c = load_ok(EP "allowed_hosts: [Example.com, \"*.example.org\", localhost]\n");
+    ck_assert_uint_eq(c->allowed_host_count, 3);
+    ck_assert_str_eq(c->allowed_hosts[0], "example.com");
+    ck_assert_str_eq(c->allowed_hosts[1], "*.example.org");
+    ck_assert_str_eq(c->allowed_hosts[2], "localhost");
+    config_free(c);
+    c = load_ok(EP "allowed_hosts: \"a.com; *.b.com\"\n"); /* Kestrel's spelling */
+    ck_assert_uint_eq(c->allowed_host_count, 2);
+    ck_assert_str_eq(c->allowed_hosts[1], "*.b.com");
+    config_free(c);
+    c = load_ok(EP);
+    ck_assert_uint_eq(c->allowed_host_count, 0);
+    config_free(c);
+
+    assert_error(EP "allowed_hosts: [a.com, \"exa mple.com\"]\n",
+                 "t.yaml:4:24: allowed_hosts: expected a host name such as example.com or "
+                 "*.example.com, got 'exa mple.com'");
+    assert_error(EP "allowed_hosts: [\"*.\"]\n",
+                 "t.yaml:4:17: allowed_hosts: expected a host name such as example.com or "
+                 "*.example.com, got '*.'");
+    assert_error(EP "allowed_hosts: { a: b }\n",
+                 "t.yaml:4:16: allowed_hosts: expected a list of host names, got a mapping");
+    assert_error(EP "allowed_hosts: [[a]]\n",
+                 "t.yaml:4:17: allowed_hosts: expected a scalar, got a sequence");
+}
+END_TEST
+
+START_TEST(access_log_options)
+{
+    struct config *c = load_ok(EP);
+    ck_assert_ptr_null(c->access_log);
+    ck_assert_int_eq(c->access_log_format, ACCESS_LOG_COMBINED);
+    config_free(c);
+    c = load_ok(EP "access_log: /var/log/saker/access.log\naccess_log_format: json\n");
+    ck_assert_str_eq(c->access_log, "/var/log/saker/access.log");
+    ck_assert_int_eq(c->access_log_format, ACCESS_LOG_JSON);
+    config_free(c);
+    c = load_ok(EP "access_log: stderr\n");
+    ck_assert_str_eq(c->access_log, "stderr");
+    config_free(c);
+    c = load_ok(EP "access_log: off\n");
+    ck_assert_ptr_null(c->access_log);
+    config_free(c);
+    assert_error(EP "access_log_format: common\n",
+                 "t.yaml:4:20: access_log_format: expected combined or json, got 'common'");
+    assert_error(EP "access_log: [a]\n", "t.yaml:4:13: access_log: expected a scalar, got a sequence");
+}
+END_TEST
+
+START_TEST(route_body_limit)
+{
+    struct config *c = load_ok(EP "routes:\n"
+                                  "  - path: /upload\n"
+                                  "    max_request_body_size: 1GB\n"
+                                  "    return: { status: 200 }\n"
+                                  "  - path: /none\n"
+                                  "    max_request_body_size: 0\n"
+                                  "    return: { status: 200 }\n"
+                                  "  - path: /\n"
+                                  "    return: { status: 200 }\n");
+    ck_assert(c->routes[0].has_max_request_body_size);
+    ck_assert_uint_eq(c->routes[0].max_request_body_size, 1000000000);
+    ck_assert(c->routes[1].has_max_request_body_size);
+    ck_assert_uint_eq(c->routes[1].max_request_body_size, 0);
+    ck_assert(!c->routes[2].has_max_request_body_size);
+    config_free(c);
+    assert_error(EP "routes:\n  - path: /\n    max_request_body_size: lots\n"
+                    "    return: { status: 200 }\n",
+                 "t.yaml:6:28: max_request_body_size: expected a size such as 8192, 64KB or "
+                 "30MiB (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), got 'lots'");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -539,6 +708,12 @@ static Suite *config_suite(void)
     tcase_add_test(tc, shipped_config_loads);
     tcase_add_test(tc, built_in_default);
     tcase_add_test(tc, override_urls);
+    tcase_add_test(tc, data_rates);
+    tcase_add_test(tc, endpoint_limits_and_logging);
+    tcase_add_test(tc, every_endpoint_gets_limits);
+    tcase_add_test(tc, allowed_hosts);
+    tcase_add_test(tc, access_log_options);
+    tcase_add_test(tc, route_body_limit);
     suite_add_tcase(s, tc);
     return s;
 }

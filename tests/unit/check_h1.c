@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "shm/shm_layout.h"
 #include "worker/h1.h"
 #include "worker/worker.h"
@@ -243,6 +244,32 @@ static const struct refusal refusals[] = {
      SHM_REJECT_BODY_TOO_LARGE},
     {"GET /plaintext HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\n\r\n", "HTTP/1.1 417 ",
      SHM_REJECT_COUNTER_NONE},
+    /* What llhttp 8 lets through and the strict head grammar refuses. */
+    {"GET /plaintext HTTP/1.1\nHost: a\r\n\r\n", "HTTP/1.1 400 ", SHM_REJECT_MALFORMED},
+    {"GET /plaintext HTTP/1.1\r\nHost: a\r\n\n", "HTTP/1.1 400 ", SHM_REJECT_MALFORMED},
+    {"GET /plaintext HTTP/1.1\rHost: a\r\n\r\n", "HTTP/1.1 400 ", SHM_REJECT_MALFORMED},
+    {"GET  /plaintext HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 400 ", SHM_REJECT_MALFORMED},
+    {"GET /plaintext\r\n\r\n", "HTTP/1.1 400 ", SHM_REJECT_MALFORMED},
+    {"GET /plaintext HTTP/1.1\r\nHost: a\r\nX Y: b\r\n\r\n", "HTTP/1.1 400 ",
+     SHM_REJECT_MALFORMED},
+    {"GET /plaintext HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", "HTTP/1.1 400 ", SHM_REJECT_MALFORMED},
+    {"GET /plaintext HTTP/1.1\r\nHost: a\r\nX: a\x7f\r\n\r\n", "HTTP/1.1 400 ",
+     SHM_REJECT_MALFORMED},
+    {"POST /plaintext HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
+     "HTTP/1.1 400 ", SHM_REJECT_MALFORMED},
+    {"POST /plaintext HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "HTTP/1.1 400 ",
+     SHM_REJECT_MALFORMED},
+    {"POST /plaintext HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+     "Transfer-Encoding: cow\r\n\r\n0\r\n\r\n", "HTTP/1.1 400 ", SHM_REJECT_MALFORMED},
+    {"GET /plaintext#top HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 400 ", SHM_REJECT_MALFORMED},
+    {"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 400 ", SHM_REJECT_MALFORMED},
+    {"GET * HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 400 ", SHM_REJECT_MALFORMED},
+    {"GET plaintext HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 400 ", SHM_REJECT_MALFORMED},
+    {"GET http://b/plaintext HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 400 ", SHM_REJECT_MALFORMED},
+    {"GET http://u@a/plaintext HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 400 ",
+     SHM_REJECT_MALFORMED},
+    {"GET /plaintext HTTP/1.1\r\nHost: u@a\r\n\r\n", "HTTP/1.1 400 ", SHM_REJECT_MALFORMED},
+    {"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "HTTP/1.1 400 ", SHM_REJECT_MALFORMED},
 };
 
 START_TEST(refused_requests_get_their_status_and_close)
@@ -359,6 +386,98 @@ START_TEST(head_timeout_answers_408)
 }
 END_TEST
 
+START_TEST(head_split_byte_by_byte_is_still_checked)
+{
+    const char *req = "GET /plaintext HTTP/1.1\r\nHost: a\r\nX Y: b\r\n\r\n";
+    enum h1_result r = H1_CONTINUE;
+    for (size_t i = 0; req[i] && r == H1_CONTINUE; i++)
+        r = h1_feed(&h1, req + i, 1);
+    ck_assert_int_eq(r, H1_CLOSE);
+    ck_assert_msg(strncmp(output(), "HTTP/1.1 400 ", 13) == 0, "%.40s", output());
+}
+END_TEST
+
+START_TEST(options_asterisk_and_absolute_form)
+{
+    ck_assert_int_eq(feed("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"
+                          "GET http://a:80/plaintext?x HTTP/1.1\r\nHost: a:80\r\n\r\n"),
+                     H1_CONTINUE);
+    ck_assert_int_eq(count_of(output(), "HTTP/1.1 200 OK"), 2);
+    ck_assert_ptr_nonnull(strstr(output(), "Allow: GET, HEAD, OPTIONS\r\n"));
+    ck_assert_ptr_nonnull(strstr(output(), "Hello, World!"));
+}
+END_TEST
+
+START_TEST(allowed_hosts_refuse_others)
+{
+    char *hosts[] = {"example.com", "*.example.org"};
+    config.allowed_hosts = hosts;
+    config.allowed_host_count = 2;
+    ck_assert_int_eq(feed("GET /plaintext HTTP/1.1\r\nHost: EXAMPLE.com:81\r\n\r\n"
+                          "GET /plaintext HTTP/1.1\r\nHost: a.example.org\r\n\r\n"
+                          "GET /plaintext HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
+                     H1_CONTINUE);
+    ck_assert_int_eq(count_of(output(), " 200 OK"), 3);
+    ck_assert_int_eq(feed("GET /plaintext HTTP/1.1\r\nHost: example.org\r\n\r\n"), H1_CLOSE);
+    ck_assert_ptr_nonnull(strstr(output(), "HTTP/1.1 400 "));
+    ck_assert_uint_eq(counter(SHM_REJECT_HOST_NOT_ALLOWED), 1);
+    config.allowed_host_count = 0;
+}
+END_TEST
+
+START_TEST(route_body_limit_applies_before_the_body)
+{
+    routes[0].has_max_request_body_size = true;
+    routes[0].max_request_body_size = 5;
+    ck_assert_int_eq(feed("POST /plaintext HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n"
+                          "12345"), H1_CONTINUE);
+    ck_assert_int_eq(feed("POST /plaintext HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\n"),
+                     H1_CLOSE);
+    ck_assert_ptr_nonnull(strstr(output(), "HTTP/1.1 413 "));
+    ck_assert_uint_eq(counter(SHM_REJECT_BODY_TOO_LARGE), 1);
+}
+END_TEST
+
+START_TEST(endpoint_limits_replace_the_config_ones)
+{
+    struct config_limits small = config.limits;
+    small.max_request_header_count = 1;
+    h1_set_connection(&h1, NULL, &small, NULL);
+    ck_assert_int_eq(feed("GET /plaintext HTTP/1.1\r\nHost: a\r\nX: 1\r\n\r\n"), H1_CLOSE);
+    ck_assert_ptr_nonnull(strstr(output(), "HTTP/1.1 431 "));
+}
+END_TEST
+
+START_TEST(slow_body_gets_408)
+{
+    uint64_t start, bytes;
+    ck_assert(!h1_reading_body(&h1, &start, &bytes));
+    feed("POST /plaintext HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc");
+    ck_assert(h1_reading_body(&h1, &start, &bytes));
+    ck_assert_uint_eq(bytes, 3);
+    ck_assert_uint_gt(start, 0);
+    h1_body_too_slow(&h1);
+    ck_assert_msg(strncmp(output(), "HTTP/1.1 408 ", 13) == 0, "%.40s", output());
+    ck_assert_ptr_nonnull(strstr(output(), "Connection: close\r\n"));
+    ck_assert_uint_eq(counter(SHM_REJECT_BODY_RATE), 1);
+}
+END_TEST
+
+START_TEST(early_answer_drains_the_body_for_a_while)
+{
+    ck_assert_int_eq(feed("POST /plaintext HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+                          "Content-Length: 10\r\n\r\n"), H1_CONTINUE);
+    ck_assert_int_eq(count_of(output(), "HTTP/1.1 200 OK"), 1); /* answered, no 100 */
+    ck_assert_int_eq(count_of(output(), "100 Continue"), 0);
+    uint64_t now = clock_now_monotonic_ms();
+    ck_assert(!h1_body_expired(&h1, now));
+    ck_assert(h1_body_expired(&h1, now + H1_BODY_DRAIN_MS + 1000));
+    ck_assert_int_eq(feed("0123456789GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n"), H1_CONTINUE);
+    ck_assert_int_eq(count_of(output(), "HTTP/1.1 200 OK"), 2);
+    ck_assert(!h1_body_expired(&h1, now + H1_BODY_DRAIN_MS + 1000));
+}
+END_TEST
+
 START_TEST(draining_worker_answers_with_close)
 {
     worker.draining = true;
@@ -394,6 +513,13 @@ int main(void)
     tcase_add_test(t, chunked_body_over_the_limit_closes);
     tcase_add_test(t, head_timeout_answers_408);
     tcase_add_test(t, draining_worker_answers_with_close);
+    tcase_add_test(t, head_split_byte_by_byte_is_still_checked);
+    tcase_add_test(t, options_asterisk_and_absolute_form);
+    tcase_add_test(t, allowed_hosts_refuse_others);
+    tcase_add_test(t, route_body_limit_applies_before_the_body);
+    tcase_add_test(t, endpoint_limits_replace_the_config_ones);
+    tcase_add_test(t, slow_body_gets_408);
+    tcase_add_test(t, early_answer_drains_the_body_for_a_while);
     suite_add_tcase(s, t);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

@@ -343,7 +343,7 @@ START_TEST(test_status_json_is_valid_and_complete)
     snprintf(part, sizeof part, "{\"instance\":{\"master_pid\":%d,\"started_at\":", getpid());
     ck_assert_msg(strncmp(j, part, strlen(part)) == 0, "%s", j);
     assert_has(j, "\"state\":\"running\",\"generation\":2,\"workers_per_generation\":2,"
-                  "\"layout_version\":1,\"shm_path\":");
+                  "\"layout_version\":2,\"shm_path\":");
     snprintf(part, sizeof part, "\"shm_path\":\"%s\"}", path);
     assert_has(j, part);
     assert_has(j, "\"listeners\":[{\"endpoint\":\"public\",\"url\":\"http://127.0.0.1:0\","

@@ -336,9 +336,9 @@ START_TEST(test_attach_refuses_other_layout_version)
     struct shm shm;
     create(&shm, 64);
     shm_detach(&shm);
-    uint32_t version = 2;
+    uint32_t version = SHM_LAYOUT_VERSION + 1;
     pwrite_at(offsetof(struct shm_header, layout_version), &version, sizeof version);
-    assert_attach_fails(": layout version 2, this sakerctl reads version 1: "
+    assert_attach_fails(": layout version 3, this sakerctl reads version 2: "
                         "use the sakerctl of the running saker");
 }
 END_TEST

@@ -1,0 +1,454 @@
+"""Kestrel's limits and timeouts against real slow and hostile clients.
+
+Every limit triggers with its status and is counted by reason in shm
+(`sakerctl metrics`: saker_rejections_total{reason=...}); while limits are
+being hit on some connections, a normal client on another connection is
+served. Timeouts use small configured values (1 s) so each test stays short;
+the heartbeat that enforces them runs once a second, so waits allow ~3 s.
+"""
+
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from rawhttp import connect, read_response, send_raw, wait_for
+
+
+def rejections(inst, reason):
+    return inst.metric('saker_rejections_total{reason="%s"}' % reason)
+
+
+def wait_rejection(inst, reason, at_least=1, timeout=5):
+    wait_for(lambda: rejections(inst, reason) >= at_least, timeout,
+             message="saker_rejections_total{reason=%s} >= %d" % (reason, at_least))
+
+
+def get(port, path="/ok", host="a", timeout=5):
+    return send_raw(port, ("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                           % (path, host)).encode(), timeout=timeout)
+
+
+def status_of(data):
+    assert data.startswith(b"HTTP/1.1 "), data[:80]
+    return int(data[9:12])
+
+
+def read_until_close(sock, timeout=5):
+    """Everything the server sends until it closes; None if it never does."""
+    out = bytearray()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return None
+        except ConnectionResetError:
+            return bytes(out)
+        if not chunk:
+            return bytes(out)
+        out += chunk
+    return None
+
+
+def assert_normal_client_served(port):
+    t0 = time.monotonic()
+    data = get(port)
+    assert status_of(data) == 200 and data.endswith(b"ok"), data[:200]
+    assert time.monotonic() - t0 < 1.0, "a normal client waited %.2fs" % (time.monotonic() - t0)
+
+
+BASE = """
+workers: %(workers)d
+endpoints:
+  main: {url: "http://127.0.0.1:0"}
+%(extra)s
+routes:
+  - path: /ok
+    return: {status: 200, body: "ok"}
+  - path: /upload
+    max_request_body_size: 10
+    return: {status: 200, body: "uploaded"}
+  - path: /big
+    static: {root: %(root)s}
+"""
+
+
+def config(tmp_path, extra="", workers=2):
+    root = tmp_path / "www"
+    if not root.exists():
+        root.mkdir()
+        with open(root / "big.bin", "wb") as f:
+            f.write(os.urandom(1 << 20) * 32)  # 32 MiB: far more than socket buffers hold
+    return BASE % {"workers": workers, "extra": extra, "root": root}
+
+
+# ---- timeouts --------------------------------------------------------------
+
+def test_request_headers_timeout_is_408_and_close(saker_factory, tmp_path):
+    inst = saker_factory(config(tmp_path, "limits: {request_headers_timeout: 1s}"))
+    slow = [connect(inst.port) for _ in range(20)]
+    for s in slow:
+        s.sendall(b"GET /ok HTTP/1.1\r\nHost: a\r\n")  # never finished
+    assert_normal_client_served(inst.port)
+    t0 = time.monotonic()
+    for s in slow:
+        data = read_until_close(s, timeout=4)
+        assert data is not None, "no close after request_headers_timeout"
+        assert status_of(data) == 408 and b"Connection: close" in data
+        s.close()
+    assert time.monotonic() - t0 < 4
+    wait_rejection(inst, "headers_timeout", 20)
+
+
+def test_request_headers_timeout_default_is_30s(saker_factory, tmp_path):
+    inst = saker_factory(config(tmp_path))
+    s = connect(inst.port)
+    s.sendall(b"GET /ok HTTP/1.1\r\nHost: a\r\n")
+    assert read_until_close(s, timeout=2.5) is None  # still waiting, well before 30 s
+    s.close()
+
+
+def test_keep_alive_timeout_closes_idle_connection(saker_factory, tmp_path):
+    inst = saker_factory(config(tmp_path, "limits: {keep_alive_timeout: 1s}"))
+    s = connect(inst.port)
+    s.sendall(b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert read_response(s).status == 200
+    t0 = time.monotonic()
+    assert read_until_close(s, timeout=4) == b"", "idle connection not closed silently"
+    assert 0.5 < time.monotonic() - t0 < 3.5
+    s.close()
+
+
+# ---- sizes -------------------------------------------------------------------
+
+def test_body_size_limits(saker_factory, tmp_path):
+    inst = saker_factory(config(tmp_path, "limits: {max_request_body_size: 100}"))
+    # Content-Length over the limit: 413 before the body is read.
+    data = send_raw(inst.port, b"POST /ok HTTP/1.1\r\nHost: a\r\nContent-Length: 101\r\n\r\n")
+    assert status_of(data) == 413 and b"Connection: close" in data
+    # At the limit: fine.
+    data = send_raw(inst.port, b"POST /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+                               b"Content-Length: 100\r\n\r\n" + b"x" * 100)
+    assert status_of(data) == 200
+    # Chunked: 413 and close as soon as the limit is crossed.
+    data = send_raw(inst.port, b"POST /ok HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                               b"\r\n40\r\n" + b"x" * 64 + b"\r\n40\r\n" + b"x" * 64 + b"\r\n")
+    assert status_of(data) == 413
+    # The route's own limit (10) is below the endpoint's.
+    data = send_raw(inst.port, b"POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n")
+    assert status_of(data) == 413
+    data = send_raw(inst.port, b"POST /upload HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+                               b"Content-Length: 10\r\n\r\n0123456789")
+    assert status_of(data) == 200 and data.endswith(b"uploaded")
+    wait_rejection(inst, "body_too_large", 3)
+
+
+def test_default_body_limit_is_30000000(saker_factory, tmp_path):
+    inst = saker_factory(config(tmp_path))
+    data = send_raw(inst.port, b"POST /ok HTTP/1.1\r\nHost: a\r\nContent-Length: 30000001\r\n\r\n")
+    assert status_of(data) == 413
+    s = connect(inst.port)
+    s.sendall(b"POST /ok HTTP/1.1\r\nHost: a\r\nContent-Length: 30000000\r\n\r\nabc")
+    assert read_until_close(s, timeout=0.5) is None  # accepted: waiting for the body
+    s.close()
+
+
+def test_per_endpoint_limits_override_top_level(saker_factory, tmp_path):
+    extra = """  small:
+    url: "http://127.0.0.1:0"
+    limits: {max_request_body_size: 5, max_request_header_count: 3}
+limits: {max_request_body_size: 50}
+"""
+    text = config(tmp_path).replace('  main: {url: "http://127.0.0.1:0"}\n',
+                                    '  main: {url: "http://127.0.0.1:0"}\n' + extra)
+    inst = saker_factory(text)
+    ports = [p for _, p, k in inst.ports if k == "tcp4"]
+    assert len(ports) == 2
+    main, small = ports
+    body = b"POST /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 6\r\n\r\nabcdef"
+    assert status_of(send_raw(main, body)) == 200
+    assert status_of(send_raw(small, body)) == 413
+    many = b"GET /ok HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"
+    assert status_of(send_raw(small, many)) == 431
+    assert status_of(send_raw(main, many, read_until_close=False)) == 200
+
+
+def test_request_line_and_header_limits(saker_factory, tmp_path):
+    inst = saker_factory(config(tmp_path, "limits: {max_request_line_size: 1KB, "
+                                          "max_request_headers_total_size: 2KB, "
+                                          "max_request_header_count: 5}"))
+    data = send_raw(inst.port, b"GET /" + b"a" * 1100 + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert status_of(data) == 414
+    data = send_raw(inst.port, b"GET /ok HTTP/1.1\r\nHost: a\r\nX: " + b"b" * 2100 + b"\r\n\r\n")
+    assert status_of(data) == 431
+    data = send_raw(inst.port, b"GET /ok HTTP/1.1\r\nHost: a\r\n" +
+                    b"".join(b"X-%d: v\r\n" % i for i in range(6)) + b"\r\n")
+    assert status_of(data) == 431
+    assert_normal_client_served(inst.port)
+    wait_rejection(inst, "request_line_too_long")
+    wait_rejection(inst, "headers_too_large")
+    wait_rejection(inst, "too_many_headers")
+
+
+def test_default_header_limits(saker_factory, tmp_path):
+    inst = saker_factory(config(tmp_path))
+    data = send_raw(inst.port, b"GET /" + b"a" * 8200 + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert status_of(data) == 414
+    data = send_raw(inst.port, b"GET /ok HTTP/1.1\r\nHost: a\r\n" +
+                    b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n")
+    assert status_of(data) == 431
+    data = send_raw(inst.port, b"GET /ok HTTP/1.1\r\nHost: a\r\nX: " + b"b" * 33000 + b"\r\n\r\n")
+    assert status_of(data) == 431
+
+
+# ---- hosts -------------------------------------------------------------------
+
+def test_allowed_hosts(saker_factory, tmp_path):
+    inst = saker_factory(config(tmp_path, 'allowed_hosts: [example.com, "*.example.org"]'))
+    for host, want in [("example.com", 200), ("EXAMPLE.com:8080", 200),
+                       ("a.example.org", 200), ("a.b.example.org", 200),
+                       ("example.org", 400), ("evil.com", 400), ("example.com.evil", 400)]:
+        assert status_of(get(inst.port, host=host)) == want, host
+    wait_rejection(inst, "host_not_allowed", 3)
+    # HTTP/1.0 without Host passes (Kestrel's AllowEmptyHosts).
+    assert status_of(send_raw(inst.port, b"GET /ok HTTP/1.0\r\n\r\n")) == 200
+
+
+# ---- data rates ----------------------------------------------------------------
+
+def test_slow_request_body_gets_408(saker_factory, tmp_path):
+    inst = saker_factory(config(tmp_path, "limits:\n  min_request_body_data_rate: "
+                                          "{bytes_per_second: 1000, grace_period: 1s}"))
+    s = connect(inst.port)
+    s.sendall(b"POST /ok HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n")
+    t0 = time.monotonic()
+    data = None
+    while time.monotonic() - t0 < 6:
+        try:
+            s.sendall(b"x" * 10)
+        except OSError:
+            break
+        data = read_until_close(s, timeout=0.5)
+        if data is not None:
+            break
+    assert data is not None, "slow body never cut off"
+    assert status_of(data) == 408
+    assert time.monotonic() - t0 < 4
+    assert_normal_client_served(inst.port)
+    wait_rejection(inst, "body_rate")
+    s.close()
+
+
+def test_fast_enough_body_is_accepted(saker_factory, tmp_path):
+    inst = saker_factory(config(tmp_path, "limits:\n  min_request_body_data_rate: "
+                                          "{bytes_per_second: 100, grace_period: 1s}"))
+    s = connect(inst.port)
+    s.sendall(b"POST /ok HTTP/1.1\r\nHost: a\r\nContent-Length: 600\r\n\r\n")
+    for _ in range(3):  # 200 B/s for 3 s
+        time.sleep(1)
+        s.sendall(b"x" * 200)
+    assert read_response(s).status == 200
+    s.close()
+
+
+def test_slow_reader_is_disconnected(saker_factory, tmp_path):
+    inst = saker_factory(config(tmp_path, "limits:\n  min_response_data_rate: "
+                                          "{bytes_per_second: 100000, grace_period: 1s}"))
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", inst.port))
+    s.sendall(b"GET /big/big.bin HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert_normal_client_served(inst.port)
+    wait_rejection(inst, "response_rate", timeout=6)
+    # What is left in the pipe is less than the file, then the end.
+    data = read_until_close(s, timeout=5)
+    assert data is not None and len(data) < 32 << 20
+    s.close()
+
+
+def test_response_rate_spares_a_client_that_reads(saker_factory, tmp_path):
+    inst = saker_factory(config(tmp_path, "limits:\n  min_response_data_rate: "
+                                          "{bytes_per_second: 100000, grace_period: 1s}"))
+    s = connect(inst.port)
+    s.sendall(b"GET /big/big.bin HTTP/1.1\r\nHost: a\r\n\r\n")
+    r = read_response(s, timeout=20)
+    assert r.status == 200 and len(r.body) == 32 << 20
+    s.close()
+    assert rejections(inst, "response_rate") == 0
+
+
+# ---- body draining ------------------------------------------------------------
+
+def test_body_after_early_answer_is_drained_and_connection_reused(saker_factory, tmp_path):
+    inst = saker_factory(config(tmp_path))
+    s = connect(inst.port)
+    s.sendall(b"POST /ok HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+              b"Content-Length: 1000\r\n\r\n")
+    r = read_response(s)
+    assert r.status == 200  # the final answer, not 100 Continue: nobody wants the body
+    s.sendall(b"x" * 1000)  # the client sends it anyway
+    s.sendall(b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert read_response(s).status == 200
+    s.close()
+
+
+def test_body_drain_stops_after_5s(saker_factory, tmp_path):
+    inst = saker_factory(config(tmp_path, "limits: {min_request_body_data_rate: off}"))
+    s = connect(inst.port)
+    s.sendall(b"POST /ok HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+              b"Content-Length: 100000\r\n\r\n")
+    assert read_response(s).status == 200
+    t0 = time.monotonic()
+    closed = False
+    while time.monotonic() - t0 < 9:
+        try:
+            s.sendall(b"x" * 100)
+        except OSError:
+            closed = True
+            break
+        if read_until_close(s, timeout=0.5) is not None:
+            closed = True
+            break
+    assert closed and 4.5 < time.monotonic() - t0 < 8
+
+
+# ---- max_concurrent_connections -------------------------------------------------
+
+def open_served(port, n):
+    """n connections, each with one request answered, kept open."""
+    socks = []
+    for _ in range(n):
+        s = connect(port)
+        s.sendall(b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert read_response(s).status == 200
+        socks.append(s)
+    return socks
+
+
+def refused(port):
+    """True when a new connection is closed without any response."""
+    s = connect(port)
+    try:
+        s.sendall(b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+    except OSError:
+        s.close()
+        return True
+    data = read_until_close(s, timeout=1)
+    s.close()
+    return data == b""
+
+
+def test_max_concurrent_connections_is_exact_across_workers(saker_factory, tmp_path):
+    inst = saker_factory(config(tmp_path, "limits: {max_concurrent_connections: 100}",
+                                workers=4))
+    socks = open_served(inst.port, 100)
+    assert refused(inst.port), "the 101st connection was served"
+    wait_rejection(inst, "connection_limit", 1)
+    # Still exact: a few more tries are all refused (whichever worker accepts).
+    assert all(refused(inst.port) for _ in range(8))
+    # The 100 are still served.
+    for s in socks[:10]:
+        s.sendall(b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert read_response(s).status == 200
+    # Closing one admits exactly one more.
+    socks.pop().close()
+    wait_for(lambda: not refused_and_keep(inst.port, socks), 3,
+             message="a new connection admitted after one closed")
+    assert refused(inst.port)
+    for s in socks:
+        s.close()
+
+
+def refused_and_keep(port, socks):
+    s = connect(port)
+    s.sendall(b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+    try:
+        r = read_response(s, timeout=1)
+    except (AssertionError, OSError):
+        s.close()
+        return True
+    assert r.status == 200
+    socks.append(s)
+    return False
+
+
+def test_killed_worker_permits_come_back(saker_factory, tmp_path):
+    inst = saker_factory(config(tmp_path, "limits: {max_concurrent_connections: 20}",
+                                workers=2))
+    socks = open_served(inst.port, 20)
+    assert refused(inst.port)
+    victim = inst.worker_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+
+    def alive(s):
+        try:
+            s.sendall(b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+            return read_response(s, timeout=2).status == 200
+        except (AssertionError, OSError):
+            return False
+
+    wait_for(lambda: victim not in inst.worker_pids() and
+             len(inst.workers()) == 2 and all(w["state"] == "running" for w in inst.workers()),
+             10, message="the killed worker replaced")
+    survivors = [s for s in socks if alive(s)]
+    lost = 20 - len(survivors)
+    assert lost > 0, "the killed worker held none of the connections"
+    # The budget is whole again: exactly `lost` new connections fit.
+    extra = []
+    deadline = time.monotonic() + 10
+    while len(extra) < lost and time.monotonic() < deadline:
+        if refused_and_keep(inst.port, extra):
+            time.sleep(0.1)
+    assert len(extra) == lost, "%d of %d permits came back" % (len(extra), lost)
+    assert refused(inst.port)
+    for s in survivors + extra:
+        s.close()
+
+
+# ---- logs ----------------------------------------------------------------------
+
+def test_access_log_combined_json_off_and_reopen(saker_factory, tmp_path):
+    log = tmp_path / "access.log"
+    extra = """  quiet:
+    url: "http://127.0.0.1:0"
+    access_log: false
+access_log: %s
+""" % log
+    text = config(tmp_path, workers=2).replace('  main: {url: "http://127.0.0.1:0"}\n',
+                                                '  main: {url: "http://127.0.0.1:0"}\n' + extra)
+    inst = saker_factory(text)
+    main, quiet = [p for _, p, k in inst.ports if k == "tcp4"]
+    send_raw(main, b"GET /ok?x=1 HTTP/1.1\r\nHost: a\r\nUser-Agent: t/1\r\nReferer: r\r\n"
+                   b"Connection: close\r\n\r\n")
+    send_raw(quiet, b"GET /ok?quiet HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    wait_for(lambda: log.exists() and b"\n" in log.read_bytes(), 3, message="a log line")
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("127.0.0.1 - - [")
+    assert lines[0].endswith('+0000] "GET /ok?x=1 HTTP/1.1" 200 2 "r" "t/1"'), lines[0]
+    # logrotate: move the file away, SIGUSR1, new lines go to a new file.
+    os.rename(log, tmp_path / "access.log.1")
+    for pid in inst.worker_pids():
+        os.kill(pid, signal.SIGUSR1)
+    time.sleep(0.3)
+    get(main, "/ok?after")
+    wait_for(lambda: log.exists() and b"after" in log.read_bytes(), 3, message="reopened log")
+
+
+def test_access_log_json(saker_factory, tmp_path):
+    log = tmp_path / "access.json"
+    inst = saker_factory(config(tmp_path, "access_log: %s\naccess_log_format: json" % log))
+    get(inst.port, "/nothing")
+    wait_for(lambda: log.exists() and b"\n" in log.read_bytes(), 3, message="a log line")
+    import json
+    entry = json.loads(log.read_text().splitlines()[0])
+    assert entry["remote"] == "127.0.0.1" and entry["method"] == "GET"
+    assert entry["target"] == "/nothing" and entry["status"] == 404
+    assert entry["protocol"] == "HTTP/1.1" and entry["endpoint"] == "main"
+    assert set(entry) == {"time", "remote", "method", "target", "protocol", "status",
+                          "bytes_sent", "referer", "user_agent", "duration_ms", "endpoint"}

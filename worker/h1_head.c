@@ -1,0 +1,106 @@
+/*
+ * h1_head.c - strict request-head grammar checker; see h1_head.h.
+ *
+ * One pass, one byte at a time, a handful of states: a request head is a
+ * few hundred bytes, so this costs far less than the parse that follows.
+ */
+#include "worker/h1_head.h"
+
+#include <stdbool.h>
+
+enum {
+    S_METHOD_FIRST,
+    S_METHOD,
+    S_TARGET_FIRST,
+    S_TARGET,
+    S_VERSION,
+    S_REQUEST_LINE_LF,
+    S_LINE_START, /* a field line, or the CRLF that ends the head */
+    S_NAME,
+    S_VALUE,
+    S_VALUE_LF,
+    S_END_LF,
+    S_DONE,
+};
+
+/* RFC 9110 section 5.6.2: tchar. */
+static bool is_tchar(unsigned char c)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return true;
+    for (const char *p = extra; *p; p++)
+        if (c == (unsigned char)*p)
+            return true;
+    return false;
+}
+
+/* field-value bytes: SP, HTAB, VCHAR, obs-text (RFC 9110 section 5.5). */
+static bool is_value_byte(unsigned char c) { return c == ' ' || c == '\t' || (c > 0x20 && c != 0x7f); }
+
+static bool version_byte_ok(unsigned pos, unsigned char c)
+{
+    static const char prefix[] = "HTTP/";
+    if (pos < 5)
+        return c == (unsigned char)prefix[pos];
+    if (pos == 6)
+        return c == '.';
+    return c >= '0' && c <= '9'; /* pos 5 and 7 */
+}
+
+void h1_head_check_start(struct h1_head_check *check)
+{
+    check->state = S_METHOD_FIRST;
+    check->version_pos = 0;
+}
+
+/* The state after byte c in state s, or -1 for a byte that does not fit. */
+static int step(struct h1_head_check *check, unsigned char c)
+{
+    switch (check->state) {
+    case S_METHOD_FIRST:
+        return is_tchar(c) ? S_METHOD : -1;
+    case S_METHOD:
+        return c == ' ' ? S_TARGET_FIRST : is_tchar(c) ? S_METHOD : -1;
+    case S_TARGET_FIRST:
+    case S_TARGET:
+        if (c == ' ' && check->state == S_TARGET)
+            return S_VERSION;
+        return c > 0x20 && c < 0x7f && c != '#' ? S_TARGET : -1;
+    case S_VERSION:
+        if (check->version_pos == 8)
+            return c == '\r' ? S_REQUEST_LINE_LF : -1;
+        return version_byte_ok(check->version_pos++, c) ? S_VERSION : -1;
+    case S_REQUEST_LINE_LF:
+    case S_VALUE_LF:
+        return c == '\n' ? S_LINE_START : -1;
+    case S_LINE_START:
+        return c == '\r' ? S_END_LF : is_tchar(c) ? S_NAME : -1; /* SP/HTAB: obs-fold */
+    case S_NAME:
+        return c == ':' ? S_VALUE : is_tchar(c) ? S_NAME : -1;
+    case S_VALUE:
+        return c == '\r' ? S_VALUE_LF : is_value_byte(c) ? S_VALUE : -1;
+    case S_END_LF:
+        return c == '\n' ? S_DONE : -1;
+    }
+    return -1;
+}
+
+enum h1_head_result h1_head_check(struct h1_head_check *check, const char *p, size_t len,
+                                  size_t *used)
+{
+    for (size_t i = 0; i < len; i++) {
+        int next = step(check, (unsigned char)p[i]);
+        if (next < 0) {
+            *used = i;
+            return H1_HEAD_BAD;
+        }
+        check->state = (uint8_t)next;
+        if (next == S_DONE) {
+            *used = i + 1;
+            return H1_HEAD_DONE;
+        }
+    }
+    *used = len;
+    return H1_HEAD_MORE;
+}
