@@ -251,10 +251,41 @@ void master_publish_reload(struct master *m, bool ok, const char *message)
 
 /* ---- start ---------------------------------------------------------------- */
 
+/* A live saker already publishing at path: replacing its segment would
+ * blind sakerctl to it, and whichever stopped first would delete the
+ * other's. Returns its master pid, or 0. */
+static pid_t segment_owner(const char *path)
+{
+    struct shm existing;
+    if (shm_attach(&existing, path, NULL) != SK_OK)
+        return 0;
+    pid_t pid = existing.header->master_pid;
+    unsigned state = atomic_load(&existing.header->state);
+    shm_detach(&existing);
+    if (pid <= 0 || pid == getpid() || state == SHM_INSTANCE_STOPPED)
+        return 0;
+    if (kill(pid, 0) != 0 && errno != EPERM)
+        return 0;
+    char comm_path[64], comm[32] = "";
+    snprintf(comm_path, sizeof comm_path, "/proc/%d/comm", (int)pid);
+    FILE *f = fopen(comm_path, "r");
+    if (f != NULL) {
+        if (fgets(comm, sizeof comm, f) == NULL)
+            comm[0] = '\0';
+        fclose(f);
+    }
+    /* A recycled pid belongs to some other program: the segment is stale. */
+    return strncmp(comm, "saker", 5) == 0 ? pid : 0;
+}
+
 int master_start(struct master *m, struct config *config, struct err *err)
 {
     install_signals(&m->wait_mask);
     unsigned slots = config->workers * 2 > SHM_MIN_SLOTS ? config->workers * 2 : SHM_MIN_SLOTS;
+    pid_t owner = segment_owner(config->shm_path);
+    if (owner != 0)
+        return err_set(err, "shm_path %s is in use by a running saker (master pid %d)",
+                       config->shm_path, (int)owner);
     if (listeners_open(&m->listeners, config, NULL, err) != SK_OK)
         return SK_ERROR;
     if (shm_create(&m->shm, config->shm_path, slots, err) != SK_OK) {
