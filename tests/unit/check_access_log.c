@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "worker/access_log.h"
 #include "worker/exchange.h"
+#include "tests/unit/unit.h"
 
 static struct access_log log_;
 static struct exchange ex;
@@ -116,9 +117,5 @@ int main(void)
     tcase_add_test(t, long_fields_are_cut_and_the_line_stays_whole);
     tcase_add_test(t, lines_reach_the_file_on_flush);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return unit_run(s);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/arena.h"
+#include "tests/unit/unit.h"
 
 START_TEST(allocations_are_aligned_and_distinct)
 {
@@ -86,9 +87,5 @@ int main(void)
     tcase_add_test(t, large_allocations_get_their_own_block);
     tcase_add_test(t, grow_extends_the_last_allocation_in_place);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return unit_run(s);
 }

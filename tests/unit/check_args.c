@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "conf/units.h"
+#include "tests/unit/unit.h"
 
 static bool now;
 static uint64_t timeout;
@@ -128,9 +129,5 @@ static Suite *args_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(args_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(args_suite());
 }

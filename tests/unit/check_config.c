@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "conf/config.h"
+#include "tests/unit/unit.h"
 
 #ifndef SRCDIR
 #define SRCDIR "."
@@ -720,11 +721,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(config_suite());
-    if (getenv("CK_FORK") == NULL) /* CK_FORK=no: one process, for valgrind */
-        srunner_set_fork_status(runner, CK_FORK);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(config_suite());
 }

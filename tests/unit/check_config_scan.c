@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "tests/unit/unit.h"
 
 static char file[64];
 
@@ -104,9 +105,5 @@ static Suite *scan_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(scan_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(scan_suite());
 }

@@ -12,6 +12,7 @@
 #include "shm/shm_layout.h"
 #include "worker/h1.h"
 #include "worker/worker.h"
+#include "tests/unit/unit.h"
 
 #define SHM_REJECT_COUNTER_NONE SHM_COUNTER_COUNT /* a refusal that is not counted */
 
@@ -521,9 +522,5 @@ int main(void)
     tcase_add_test(t, slow_body_gets_408);
     tcase_add_test(t, early_answer_drains_the_body_for_a_while);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return unit_run(s);
 }

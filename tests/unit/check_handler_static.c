@@ -31,6 +31,7 @@
 #include "worker/handler.h"
 #include "worker/path.h"
 #include "worker/router.h"
+#include "tests/unit/unit.h"
 
 #define HELLO "hello world\n"
 #define HELLO_MTIME 784111777
@@ -594,9 +595,5 @@ static Suite *handler_static_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(handler_static_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(handler_static_suite());
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "worker/mime.h"
+#include "tests/unit/unit.h"
 
 #define OCTET "application/octet-stream"
 #define HTML "text/html; charset=utf-8"
@@ -97,9 +98,5 @@ static Suite *mime_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(mime_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(mime_suite());
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "worker/outq.h"
+#include "tests/unit/unit.h"
 
 static int temp_file_with(const char *text)
 {
@@ -128,9 +129,5 @@ int main(void)
     tcase_add_test(t, peer_gone_is_a_failure);
     tcase_add_test(t, clear_closes_file_descriptors);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return unit_run(s);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "worker/path.h"
+#include "tests/unit/unit.h"
 
 struct normalize_case {
     const char *in;
@@ -260,9 +261,5 @@ static Suite *path_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(path_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(path_suite());
 }

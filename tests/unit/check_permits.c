@@ -16,6 +16,7 @@
 #include "shm/shm.h"
 #include "worker/conn.h"
 #include "worker/worker.h"
+#include "tests/unit/unit.h"
 
 static char path[64];
 static struct shm shm;
@@ -170,9 +171,5 @@ int main(void)
     tcase_add_test(conns, connections_over_the_limit_are_refused_and_counted);
     tcase_add_test(conns, upgrade_moves_the_permit);
     suite_add_tcase(s, conns);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return unit_run(s);
 }

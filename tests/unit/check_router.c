@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "worker/router.h"
+#include "tests/unit/unit.h"
 
 static bool path_matches(const char *prefix, const char *path)
 {
@@ -86,9 +87,5 @@ int main(void)
     tcase_add_test(t, first_matching_route_wins);
     tcase_add_test(t, no_route_means_no_match);
     suite_add_tcase(s, t);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return unit_run(s);
 }

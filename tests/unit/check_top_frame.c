@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "cli/top.h"
+#include "tests/unit/unit.h"
 
 static char dir[64];
 static char path[128];
@@ -230,9 +231,5 @@ static Suite *top_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(top_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(top_suite());
 }

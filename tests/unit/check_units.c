@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "conf/units.h"
+#include "tests/unit/unit.h"
 
 static uint64_t size_of(const char *text)
 {
@@ -118,11 +119,5 @@ static Suite *units_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(units_suite());
-    if (getenv("CK_FORK") == NULL) /* CK_FORK=no: one process, for valgrind */
-        srunner_set_fork_status(runner, CK_FORK);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(units_suite());
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "conf/url.h"
+#include "tests/unit/unit.h"
 
 static struct url parse_ok(const char *text)
 {
@@ -173,11 +174,5 @@ static Suite *url_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(url_suite());
-    if (getenv("CK_FORK") == NULL) /* CK_FORK=no: one process, for valgrind */
-        srunner_set_fork_status(runner, CK_FORK);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(url_suite());
 }
