@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""idle_clients.py - open N keep-alive connections, one request each, then idle.
+
+    idle_clients.py HOST PORT COUNT [PATH] [BATCH]
+
+Opens COUNT TCP connections to HOST:PORT, at most BATCH in flight at once,
+sends one "GET PATH HTTP/1.1" on each and reads the complete response, leaving
+every connection open and idle. Then prints "ready COUNT" on stdout and waits
+until stdin reaches EOF (or SIGTERM), closes everything and exits 0.
+On any failure it prints "error: ..." on stdout and exits 1.
+"""
+
+import errno
+import os
+import resource
+import select
+import signal
+import socket
+import sys
+import time
+
+
+def fail(msg):
+    sys.stdout.write("error: %s\n" % msg)
+    sys.stdout.flush()
+    sys.exit(1)
+
+
+def main():
+    if len(sys.argv) < 4:
+        sys.stderr.write(__doc__)
+        sys.exit(2)
+    host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    path = sys.argv[4] if len(sys.argv) > 4 else "/plaintext"
+    batch = int(sys.argv[5]) if len(sys.argv) > 5 else 100
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = count + 64
+    if soft < want:
+        if hard != resource.RLIM_INFINITY and hard < want:
+            fail("RLIMIT_NOFILE hard limit %d < %d" % (hard, want))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+    request = ("GET %s HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (path, host, port)).encode()
+    ep = select.epoll()
+    conns = {}      # fd -> [socket, state, buffer]
+    idle = []       # sockets that finished their exchange
+    started = 0
+    deadline = time.monotonic() + 120
+
+    def start_one():
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        rc = s.connect_ex((host, port))
+        if rc not in (0, errno.EINPROGRESS):
+            fail("connect: %s" % os.strerror(rc))
+        conns[s.fileno()] = [s, "connecting", b""]
+        ep.register(s.fileno(), select.EPOLLOUT)
+
+    while len(idle) < count:
+        while started < count and len(conns) < batch:
+            start_one()
+            started += 1
+        if time.monotonic() > deadline:
+            fail("timed out with %d of %d connections ready" % (len(idle), count))
+        for fd, ev in ep.poll(1.0):
+            c = conns[fd]
+            s = c[0]
+            if c[1] == "connecting":
+                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    fail("connect: %s" % os.strerror(err))
+                s.send(request)     # tiny; fits in an empty socket buffer
+                c[1] = "reading"
+                ep.modify(fd, select.EPOLLIN)
+                continue
+            try:
+                data = s.recv(65536)
+            except BlockingIOError:
+                continue
+            if not data:
+                fail("server closed a connection before responding")
+            c[2] += data
+            head_end = c[2].find(b"\r\n\r\n")
+            if head_end < 0:
+                continue
+            head = c[2][:head_end].decode("latin-1")
+            status = head.split(" ", 2)
+            if len(status) < 2 or status[1] != "200":
+                fail("unexpected status line: %r" % head.split("\r\n")[0])
+            clen = 0
+            for line in head.split("\r\n")[1:]:
+                k, _, v = line.partition(":")
+                if k.strip().lower() == "content-length":
+                    clen = int(v.strip())
+            if len(c[2]) - (head_end + 4) < clen:
+                continue
+            ep.unregister(fd)
+            del conns[fd]
+            idle.append(s)
+
+    sys.stdout.write("ready %d\n" % len(idle))
+    sys.stdout.flush()
+
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    finally:
+        for s in idle:
+            s.close()
+
+
+if __name__ == "__main__":
+    main()
