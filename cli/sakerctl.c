@@ -110,6 +110,7 @@ int cli_parse_flags(int argc, char **argv, const struct cli_flag *flags, size_t 
 
 static int cmd_help(struct cli *cli, int argc, char **argv)
 {
+    (void)cli;
     int rc = cli_parse_flags(argc, argv, NULL, 0);
     if (rc != CLI_EXIT_OK)
         return rc;
@@ -119,6 +120,7 @@ static int cmd_help(struct cli *cli, int argc, char **argv)
 
 static int cmd_version(struct cli *cli, int argc, char **argv)
 {
+    (void)cli;
     int rc = cli_parse_flags(argc, argv, NULL, 0);
     if (rc != CLI_EXIT_OK)
         return rc;

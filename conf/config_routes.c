@@ -229,6 +229,7 @@ static int parse_static(const struct cfg_ctx *ctx, const yaml_node_t *node, void
 static int parse_status_kind(const char *key, const char *text, size_t len, void *field,
                              struct err *why)
 {
+    (void)len;
     static const char *const kinds[] = {"liveness", "readiness", "metrics"};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp(text, kinds[i]) == 0) {

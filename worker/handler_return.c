@@ -8,6 +8,7 @@
 
 static void return_handle(struct exchange *ex, const struct route *route, void *state)
 {
+    (void)state;
     const struct route_return *r = &route->ret;
     ex->status = r->status;
     for (size_t i = 0; i < r->header_count; i++)

@@ -196,6 +196,8 @@ static void worker_heartbeat(struct worker *w)
 
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd;
+    (void)what;
     worker_heartbeat(arg);
 }
 
@@ -215,6 +217,7 @@ void worker_begin_drain(struct worker *w)
 
 static void on_signal(evutil_socket_t signo, short what, void *arg)
 {
+    (void)what;
     struct worker *w = arg;
     switch (signo) {
     case SIGTERM:
