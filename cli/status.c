@@ -50,7 +50,7 @@ static void print_listeners(const struct shm_header *h)
 static void print_rejections(const uint64_t *c)
 {
     bool any = false;
-    for (int r = SHM_REJECT_FIRST; r < SHM_COUNTER_COUNT; r++) {
+    for (int r = SHM_REJECT_FIRST; r < SHM_REJECT_END; r++) {
         if (c[r] == 0)
             continue;
         printf("%s%s %" PRIu64, any ? ", " : "rejections   ", shm_reject_reason(r), c[r]);

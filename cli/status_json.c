@@ -87,7 +87,7 @@ static void write_totals(FILE *out, const struct shm_totals *t)
     write_responses(out, c);
     fprintf(out, ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"rejections\":{",
             c[SHM_BYTES_IN], c[SHM_BYTES_OUT]);
-    for (int r = SHM_REJECT_FIRST; r < SHM_COUNTER_COUNT; r++)
+    for (int r = SHM_REJECT_FIRST; r < SHM_REJECT_END; r++)
         fprintf(out, "%s\"%s\":%" PRIu64, r > SHM_REJECT_FIRST ? "," : "",
                 shm_reject_reason(r), c[r]);
     fputs("}}", out);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "conf/config_tls_types.h"
 #include "conf/url.h"
 
 #define CONFIG_DEFAULT_URL "http://localhost:5000"
@@ -106,6 +107,8 @@ struct endpoint {
     bool access_log;         /* `access_log: false` turns it off here; default true */
     bool connection_logging; /* hex-dump every byte at debug level; default false */
     int limits_node;         /* loader only: the YAML node of `limits:`, 0 if none */
+    enum endpoint_protocols protocols; /* Kestrel's Protocols; default http1_and_http2 */
+    struct tls_endpoint_config tls;    /* https:// only; see config_tls_types.h */
 };
 
 enum access_log_format {
@@ -144,6 +147,8 @@ struct config {
 
     char *access_log; /* NULL: off; a path, or "stderr" */
     enum access_log_format access_log_format;
+
+    struct tls_config tls; /* certificates.default, ticket_key_rotation */
 
     struct endpoint *endpoints;
     size_t endpoint_count;

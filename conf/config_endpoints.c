@@ -11,6 +11,7 @@
  * by the master half-way through a reload.
  */
 #include "conf/config_parse.h"
+#include "conf/config_tls.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,14 @@ static const struct cfg_option endpoint_options[] = {
      .def = "true"},
     {.name = "connection_logging", .offset = ENDPOINT(connection_logging),
      .scalar = cfg_parse_bool, .def = "false"},
+    {.name = "protocols", .offset = ENDPOINT(protocols), .scalar = cfg_tls_parse_protocols,
+     .def = "http1_and_http2"},
+    {.name = "certificate", .node = cfg_tls_endpoint_certificate},
+    {.name = "sni", .node = cfg_tls_endpoint_sni},
+    {.name = "sni_unknown", .offset = ENDPOINT(tls.sni_unknown),
+     .scalar = cfg_tls_parse_sni_unknown, .def = "default"},
+    {.name = "tls", .node = cfg_tls_endpoint_policy},
+    {.name = "client_certificate", .node = cfg_tls_endpoint_client},
 };
 
 static const struct cfg_section endpoint_section = {
@@ -137,6 +146,7 @@ void cfg_endpoints_free(struct endpoint *endpoints, size_t count)
     for (size_t i = 0; endpoints != NULL && i < count; i++) {
         free(endpoints[i].name);
         free(endpoints[i].url_text);
+        cfg_tls_endpoint_free(&endpoints[i].tls);
     }
     free(endpoints);
 }

@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "conf/config_parse.h"
+#include "conf/config_tls.h"
 
 /* A config file is a few kilobytes; this only stops a mistaken path (a
  * log, a disk image) from being read into memory. */
@@ -329,6 +330,9 @@ static const struct cfg_option top_options[] = {
     {.name = "access_log", .offset = TOP(access_log), .scalar = parse_access_log},
     {.name = "access_log_format", .offset = TOP(access_log_format),
      .scalar = parse_access_log_format, .def = "combined"},
+    {.name = "certificates", .node = cfg_tls_config_certificates},
+    {.name = "ticket_key_rotation", .offset = TOP(tls.ticket_key_rotation_ms),
+     .scalar = cfg_tls_parse_rotation, .def = "1h"},
     {.name = "endpoints", .node = cfg_parse_endpoints},
     {.name = "routes", .node = cfg_parse_routes},
 };
@@ -361,6 +365,7 @@ void config_free(struct config *config)
     free(config->allowed_hosts);
     free(config->access_log);
     cfg_endpoints_free(config->endpoints, config->endpoint_count);
+    cfg_tls_free(&config->tls);
     for (size_t i = 0; i < config->route_count; i++)
         cfg_route_free(&config->routes[i]);
     free(config->routes);
@@ -377,7 +382,8 @@ static struct config *config_build(const struct cfg_ctx *ctx, const yaml_node_t 
         return NULL;
     }
     if (cfg_apply_section(ctx, root, &top_section, config, "config") != SK_OK ||
-        cfg_endpoints_apply_limits(ctx, config) != SK_OK)
+        cfg_endpoints_apply_limits(ctx, config) != SK_OK ||
+        cfg_tls_check_endpoints(ctx, root, config) != SK_OK)
         goto fail;
     if (config->shm_path == NULL &&
         (config->shm_path = cfg_strdup(ctx, root, config_default_shm_path())) == NULL)

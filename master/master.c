@@ -17,6 +17,8 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "master/tls_keys.h"
+#include "worker/tls.h"
 #include "master/notify.h"
 #include "master/spawn.h"
 
@@ -89,7 +91,9 @@ static int check_environment(const struct config *config, struct err *err)
         return err_set(err, "user '%s' does not exist", config->user);
     if (config->group != NULL && getuid() == 0 && getgrnam(config->group) == NULL)
         return err_set(err, "group '%s' does not exist", config->group);
-    return SK_OK;
+    /* Certificates, keys and passwords: a bad one fails the start or the
+     * reload here, before anything is bound or forked. */
+    return tls_check_config(config, err);
 }
 
 struct config *master_load_config(const char *file, const char *urls, struct err *err)
@@ -135,12 +139,30 @@ struct generation *master_generation_new(struct master *m, struct config *config
     return g;
 }
 
+/* The generation's TLS contexts, once, before its first fork: built in the
+ * master so that keys only root may read still load, and shared by every
+ * worker of the generation with the ticket keys in shm. */
+static int generation_tls(struct master *m, struct generation *g, struct err *err)
+{
+    for (size_t i = 0; i < g->listener_count; i++) {
+        struct worker_listener *l = &g->listeners[i];
+        if (l->tls != NULL || l->endpoint == NULL || l->endpoint->url.scheme != URL_SCHEME_HTTPS)
+            continue;
+        if (tls_server_for_endpoint(g->config, l->endpoint, &m->shm.header->ticket_keys,
+                                    &l->tls, err) != SK_OK)
+            return SK_ERROR;
+    }
+    return SK_OK;
+}
+
 void master_generation_release(struct master *m, struct generation *g)
 {
     if (m->current == g)
         m->current = NULL;
     if (m->pending == g)
         m->pending = NULL;
+    for (size_t i = 0; i < g->listener_count; i++)
+        tls_server_free(g->listeners[i].tls);
     config_free(g->config);
     free(g->listeners);
     memset(g, 0, sizeof *g);
@@ -195,6 +217,8 @@ int master_spawn_generation(struct master *m, struct generation *g, struct err *
         return err_set(err, "no room for %u more workers (%u slots free): wait for the "
                        "previous generation to finish draining", g->config->workers,
                        master_free_slots(m));
+    if (generation_tls(m, g, err) != SK_OK)
+        return SK_ERROR;
     unsigned slot = 0;
     for (unsigned i = 0; i < g->config->workers; i++) {
         while (!slot_is_free(&m->slots[slot]))
@@ -300,6 +324,7 @@ int master_start(struct master *m, struct config *config, struct err *err)
         return err_set(err, "out of memory");
     }
     m->current = g;
+    tls_keys_start(m);
     listeners_publish(&m->listeners, &m->shm);
     atomic_store(&m->shm.header->generation, g->number);
     atomic_store(&m->shm.header->workers_per_generation, config->workers);
@@ -558,6 +583,7 @@ int master_run(struct master *m)
         if (!m->stopping) {
             respawn_due(m);
             watchdog(m);
+            tls_keys_tick(m);
             master_reload_check(m);
         }
         check_ready(m);

@@ -76,6 +76,7 @@ struct master {
     bool ready_reported;
     int ready_fd;            /* -d: tell the waiting parent we serve; -1 if none */
     sigset_t wait_mask;      /* the mask sigsuspend() waits with */
+    uint64_t ticket_rotate_at_ms; /* next session ticket key rotation (tls_keys.c) */
 };
 
 /* Loads a config as `saker` would: the file (or the built-in default), the

@@ -436,6 +436,15 @@ static const char *const counter_names[] = {
     [SHM_REJECT_HEADERS_TIMEOUT] = "reject_headers_timeout",
     [SHM_REJECT_BODY_RATE] = "reject_body_rate",
     [SHM_REJECT_RESPONSE_RATE] = "reject_response_rate",
+    [SHM_TLS_HANDSHAKES_OK] = "tls_handshakes_ok",
+    [SHM_TLS_FAIL_PROTOCOL_VERSION] = "tls_handshakes_protocol_version",
+    [SHM_TLS_FAIL_NO_SHARED_CIPHER] = "tls_handshakes_no_shared_cipher",
+    [SHM_TLS_FAIL_UNKNOWN_NAME] = "tls_handshakes_unknown_name",
+    [SHM_TLS_FAIL_BAD_CERTIFICATE] = "tls_handshakes_bad_certificate",
+    [SHM_TLS_FAIL_OTHER] = "tls_handshakes_other",
+    [SHM_TLS_RESUMED] = "tls_resumed",
+    [SHM_TLS_12] = "tls_1_2",
+    [SHM_TLS_13] = "tls_1_3",
 };
 static_assert(sizeof counter_names / sizeof counter_names[0] == SHM_COUNTER_COUNT,
               "a name for every counter");
@@ -461,9 +470,16 @@ const char *shm_counter_name(enum shm_counter c)
 
 const char *shm_reject_reason(enum shm_counter c)
 {
-    if ((unsigned)c < SHM_REJECT_FIRST || (unsigned)c >= SHM_COUNTER_COUNT)
+    if ((unsigned)c < SHM_REJECT_FIRST || (unsigned)c >= SHM_REJECT_END)
         return NULL;
     return counter_names[c] + strlen("reject_");
+}
+
+const char *shm_tls_result(enum shm_counter c)
+{
+    if ((unsigned)c < SHM_TLS_RESULT_FIRST || (unsigned)c >= SHM_TLS_RESULT_END)
+        return NULL;
+    return c == SHM_TLS_HANDSHAKES_OK ? "ok" : counter_names[c] + strlen("tls_handshakes_");
 }
 
 const char *shm_instance_state_name(unsigned state)

@@ -99,6 +99,10 @@ void shm_snapshot_slot(const struct shm *shm, unsigned slot, struct shm_slot *ou
  * for rejections the bare reason ("malformed", "body_too_large"). */
 const char *shm_counter_name(enum shm_counter c);
 const char *shm_reject_reason(enum shm_counter c);
+/* For the TLS handshake counters: "ok", "protocol_version",
+ * "no_shared_cipher", "unknown_name", "bad_certificate", "other"; NULL
+ * for any other counter. */
+const char *shm_tls_result(enum shm_counter c);
 const char *shm_instance_state_name(unsigned state);
 const char *shm_worker_state_name(unsigned state);
 /* "tcp4", "tcp6", "unix" (enum shm_listener_kind). */

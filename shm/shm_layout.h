@@ -28,8 +28,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "shm/shm_tls.h"
+
 #define SHM_MAGIC UINT64_C(0x314d48535245414b) /* "KAERSHM1" little-endian */
-#define SHM_LAYOUT_VERSION 2
+#define SHM_LAYOUT_VERSION 3
 #define SHM_CACHE_LINE 64
 #define SHM_MAX_LISTENERS 32
 #define SHM_LISTENER_TEXT_MAX 160
@@ -59,9 +61,24 @@ enum shm_counter {
     SHM_REJECT_HEADERS_TIMEOUT,
     SHM_REJECT_BODY_RATE,
     SHM_REJECT_RESPONSE_RATE,
+    /* TLS handshakes: succeeded, failed by reason (see shm_tls_result),
+     * resumed with a ticket, and the protocol version of those that
+     * succeeded. Appended: the rejections above end at SHM_REJECT_END. */
+    SHM_TLS_HANDSHAKES_OK,
+    SHM_TLS_FAIL_PROTOCOL_VERSION,
+    SHM_TLS_FAIL_NO_SHARED_CIPHER,
+    SHM_TLS_FAIL_UNKNOWN_NAME,
+    SHM_TLS_FAIL_BAD_CERTIFICATE,
+    SHM_TLS_FAIL_OTHER, /* garbage, plain HTTP, EOF or timeout mid-handshake */
+    SHM_TLS_RESUMED,
+    SHM_TLS_12,
+    SHM_TLS_13,
     SHM_COUNTER_COUNT
 };
 #define SHM_REJECT_FIRST SHM_REJECT_MALFORMED
+#define SHM_REJECT_END SHM_TLS_HANDSHAKES_OK /* one past the last rejection */
+#define SHM_TLS_RESULT_FIRST SHM_TLS_HANDSHAKES_OK
+#define SHM_TLS_RESULT_END SHM_TLS_RESUMED
 
 enum shm_instance_state {
     SHM_INSTANCE_STARTING,
@@ -159,6 +176,9 @@ struct shm_header {
 
     /* Cross-worker limits: see struct shm_pool. */
     struct shm_pool pools[SHM_POOL_KINDS][SHM_POOLS];
+
+    /* Session ticket keys: written by the master (master/tls_keys.c). */
+    struct shm_ticket_keys ticket_keys;
 
     /* Folded totals of exited workers, under retired_seq. */
     alignas(SHM_CACHE_LINE) _Atomic uint64_t retired_seq;

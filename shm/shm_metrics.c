@@ -84,9 +84,26 @@ static void write_rejections(FILE *out, const struct shm_totals *t)
 {
     family(out, "saker_rejections_total", "counter",
            "Requests and connections refused, by reason.");
-    for (int r = SHM_REJECT_FIRST; r < SHM_COUNTER_COUNT; r++)
+    for (int r = SHM_REJECT_FIRST; r < SHM_REJECT_END; r++)
         fprintf(out, "saker_rejections_total{reason=\"%s\"} %" PRIu64 "\n",
                 shm_reject_reason(r), t->counters[r]);
+}
+
+static void write_tls(FILE *out, const struct shm_totals *t)
+{
+    const uint64_t *c = t->counters;
+    family(out, "saker_tls_handshakes_total", "counter",
+           "TLS handshakes, by result: ok or the reason they failed.");
+    for (int r = SHM_TLS_RESULT_FIRST; r < SHM_TLS_RESULT_END; r++)
+        fprintf(out, "saker_tls_handshakes_total{result=\"%s\"} %" PRIu64 "\n",
+                shm_tls_result(r), c[r]);
+    family(out, "saker_tls_resumptions_total", "counter",
+           "TLS handshakes that resumed a session from a ticket.");
+    fprintf(out, "saker_tls_resumptions_total %" PRIu64 "\n", c[SHM_TLS_RESUMED]);
+    family(out, "saker_tls_protocol_total", "counter",
+           "Successful TLS handshakes, by protocol version.");
+    fprintf(out, "saker_tls_protocol_total{version=\"1.2\"} %" PRIu64 "\n", c[SHM_TLS_12]);
+    fprintf(out, "saker_tls_protocol_total{version=\"1.3\"} %" PRIu64 "\n", c[SHM_TLS_13]);
 }
 
 /* The three per-worker families, each over every slot with a pid. */
@@ -145,6 +162,7 @@ void shm_metrics_write(const struct shm *shm, FILE *out)
         write_traffic(out, &t);
         write_responses(out, &t);
         write_rejections(out, &t);
+        write_tls(out, &t);
     } else {
         /* A torn sum could go backwards, which Prometheus reads as a counter
          * reset; better a missing scrape of these families. */

@@ -227,6 +227,10 @@ static void render_json(struct access_log *log, const struct access_log_entry *e
              (unsigned long long)e->duration_ms);
     puts_(o, number);
     put_escaped(o, e->endpoint ? e->endpoint : "", e->endpoint ? strlen(e->endpoint) : 0, 128, true);
+    if (e->client_subject != NULL) {
+        puts_(o, "\",\"client_subject\":\"");
+        put_escaped(o, e->client_subject, strlen(e->client_subject), 512, true);
+    }
     puts_(o, "\"}\n");
 }
 

@@ -7,7 +7,8 @@
  *
  * or, with `access_log_format: json`, one JSON object per line with the
  * fields time, remote, method, target, protocol, status, bytes_sent,
- * referer, user_agent, duration_ms and endpoint. Bytes from the client are
+ * referer, user_agent, duration_ms and endpoint (and client_subject, the
+ * verified TLS client certificate's subject, when there is one). Bytes from the client are
  * escaped (\xHH, or JSON's \u00HH) so a line can never be split or forged.
  *
  * Every worker opens the file itself with O_APPEND and keeps whole lines in
@@ -49,6 +50,7 @@ struct access_log_entry {
     const char *endpoint;        /* may be NULL */
     uint64_t bytes_sent;         /* body bytes */
     uint64_t duration_ms;
+    const char *client_subject;  /* TLS client certificate subject, or NULL */
 };
 
 /* Sets log to off (call before anything else). */

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "shm/shm.h"
 #include "worker/access_log.h"
+#include "worker/conn_tls.h"
 #include "worker/worker.h"
 
 #define CONN_LINGER_MS 2000
@@ -58,13 +59,41 @@ static void conn_update_deadline(struct conn *c)
     const struct config_limits *limits = c->limits;
     if (c->lingering)
         return;
-    if (h1_reading_head(&c->h1))
+    if (c->tls_handshaking)
+        c->deadline_ms = c->accepted_ms + limits->request_headers_timeout_ms;
+    else if (h1_reading_head(&c->h1))
         c->deadline_ms = c->h1.request_started_ms + limits->request_headers_timeout_ms;
     else /* idle, or waiting for the peer to read or send: no progress for this long closes */
         c->deadline_ms = clock_monotonic_ms() + limits->keep_alive_timeout_ms;
     if (c->worker->draining)
         conn_drain(c, clock_monotonic_ms());
 }
+
+/* ---- the plain transport ------------------------------------------------- */
+
+static ssize_t plain_read(struct conn *c, char *buf, size_t len, bool *drained)
+{
+    ssize_t n = read(c->fd, buf, len);
+    *drained = n >= 0 && (size_t)n < len; /* a short read: the socket is drained */
+    return n;
+}
+
+static enum outq_flush_result plain_flush(struct conn *c, uint64_t *written)
+{
+    return outq_flush(&c->out, c->fd, written);
+}
+
+static void plain_nothing(struct conn *c)
+{
+    (void)c;
+}
+
+static const struct conn_transport plain_transport = {
+    .read = plain_read,
+    .flush = plain_flush,
+    .shutdown = plain_nothing,
+    .close = plain_nothing,
+};
 
 static struct conn *conn_take(struct worker *w)
 {
@@ -198,6 +227,8 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
     if (!permits_take(c, SHM_POOL_CONNECTIONS, &c->permits))
         return conn_refuse(c, fd);
     conn_set_peer(c, peer, peer_len);
+    c->transport = &plain_transport;
+    c->accepted_ms = clock_monotonic_ms();
     outq_init(&c->out);
     h1_init(&c->h1, w, &c->out);
     h1_set_connection(&c->h1, c->endpoint, c->limits, &c->peer.sa);
@@ -212,6 +243,11 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
         shm_slot_count(w->slot, SHM_CONNECTIONS_ACCEPTED, 1);
         shm_slot_gauge_add(&w->slot->connections_open, 1);
     }
+    if (listener != NULL && listener->tls != NULL && conn_tls_open(c, listener->tls) != SK_OK) {
+        log_msg(LOG_ERROR, "SSL_new() failed: out of memory");
+        conn_close(c);
+        return SK_ERROR;
+    }
     conn_set_reading(c, true);
     conn_update_deadline(c);
     return SK_OK;
@@ -222,6 +258,7 @@ void conn_close(struct conn *c)
     struct worker *w = c->worker;
     event_del(&c->read_event);
     event_del(&c->write_event);
+    c->transport->close(c);
     close(c->fd);
     outq_clear(&c->out);
     h1_destroy(&c->h1);
@@ -260,6 +297,7 @@ void conn_free_cache(struct worker *w)
 /* Half-closes and waits (briefly) for the peer to close, discarding input. */
 static void conn_linger(struct conn *c)
 {
+    c->transport->shutdown(c);
     if (shutdown(c->fd, SHUT_WR) != 0) {
         conn_close(c);
         return;
@@ -295,20 +333,49 @@ static void conn_consume(struct conn *c, const char *data, size_t len)
     }
 }
 
+/* One step of the TLS handshake, from either event. True when it is done
+ * and application data may be read (some may already be decrypted). */
+static bool conn_handshake(struct conn *c)
+{
+    switch (conn_tls_handshake(c)) {
+    case CONN_TLS_READY:
+        conn_set_writing(c, false);
+        conn_set_reading(c, true);
+        conn_update_deadline(c);
+        return true;
+    case CONN_TLS_WAIT_READ:
+        conn_set_writing(c, false);
+        conn_set_reading(c, true);
+        return false;
+    case CONN_TLS_WAIT_WRITE:
+        conn_set_reading(c, false);
+        conn_set_writing(c, true);
+        return false;
+    default:
+        conn_close(c); /* counted by reason; nothing was read, nothing to answer */
+        return false;
+    }
+}
+
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
     struct worker *w = c->worker;
+    (void)fd; /* the transport reads c->fd */
+    (void)what;
     if (c->lingering) {
         conn_linger_read(c);
         return;
     }
+    if (c->tls_handshaking && !conn_handshake(c))
+        return;
     for (int i = 0; i < CONN_READS_PER_WAKEUP && !c->closing; i++) {
-        ssize_t n = read(fd, w->read_buffer, w->read_buffer_size);
+        bool drained;
+        ssize_t n = c->transport->read(c, w->read_buffer, w->read_buffer_size, &drained);
         if (n > 0) {
             conn_consume(c, w->read_buffer, (size_t)n);
-            if ((size_t)n < w->read_buffer_size)
-                break; /* a short read: the socket is drained */
+            if (drained)
+                break;
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -331,7 +398,19 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 
 static void on_writable(evutil_socket_t fd, short what, void *arg)
 {
-    conn_flush(arg);
+    struct conn *c = arg;
+    if (c->tls_handshaking) {
+        if (conn_handshake(c))
+            on_readable(fd, what, c);
+        return;
+    }
+    if (c->tls_read_wants_write) { /* TLS: a read had to write first */
+        c->tls_read_wants_write = false;
+        conn_set_writing(c, false);
+        on_readable(fd, what, c);
+        return;
+    }
+    conn_flush(c);
 }
 
 /* Dumps the byte segments about to be written (connection_logging). */
@@ -353,7 +432,7 @@ static void conn_flush(struct conn *c)
     uint64_t written = 0;
     if (c->endpoint != NULL && c->endpoint->connection_logging && !outq_empty(&c->out))
         conn_log_output(c);
-    enum outq_flush_result r = outq_flush(&c->out, c->fd, &written);
+    enum outq_flush_result r = c->transport->flush(c, &written);
     if (written > 0 && c->worker->slot != NULL)
         shm_slot_count(c->worker->slot, SHM_BYTES_OUT, written);
     c->out_blocked_bytes += written;
@@ -374,12 +453,17 @@ static void conn_flush(struct conn *c)
         break;
     case OUTQ_FLUSHED:
         c->out_blocked_ms = 0;
-        conn_set_writing(c, false);
+        conn_set_writing(c, c->tls_read_wants_write);
         if (c->closing) {
             conn_linger(c);
             return;
         }
         conn_set_reading(c, true);
+        /* TLS may hold decrypted or read-ahead records that the socket
+         * will never signal again (reading stopped while output was
+         * blocked, or the per-wakeup cap was hit): read them now. */
+        if (conn_tls_pending(c))
+            event_active(&c->read_event, EV_READ, 1);
         break;
     }
     conn_update_deadline(c);

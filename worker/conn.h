@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <event2/event_struct.h>
 
@@ -42,6 +43,23 @@ struct worker;
 struct worker_listener;
 struct endpoint;
 struct config_limits;
+struct conn;
+struct ssl_st;
+
+/* How a connection moves bytes: the plain socket, or TLS (conn_tls.c).
+ * h1 and the handlers never know which; they see only the output queue. */
+struct conn_transport {
+    /* Reads up to len bytes into buf: the count (> 0), 0 at EOF, or -1
+     * with errno (EAGAIN: nothing waiting now). *drained: nothing more is
+     * waiting, so the caller stops reading until the next wakeup. */
+    ssize_t (*read)(struct conn *c, char *buf, size_t len, bool *drained);
+    /* Writes the output queue, as outq_flush does. */
+    enum outq_flush_result (*flush)(struct conn *c, uint64_t *written);
+    /* Before the half-close of a graceful close (TLS: close_notify). */
+    void (*shutdown)(struct conn *c);
+    /* At close: frees the transport's state. */
+    void (*close)(struct conn *c);
+};
 
 /* The peer's address, compact: an IPv4 or IPv6 socket address, or AF_UNIX
  * with no path (a Unix socket's peer has none worth keeping). */
@@ -67,6 +85,10 @@ struct conn {
     const struct config_limits *limits; /* the endpoint's, else the config's */
     union conn_peer peer;
     uint64_t deadline_ms; /* 0: none */
+    const struct conn_transport *transport;
+    struct ssl_st *ssl;       /* TLS only (conn_tls.c) */
+    char *client_subject;     /* TLS: the verified client certificate's subject, or NULL */
+    uint64_t accepted_ms;     /* the TLS handshake is bounded by request_headers_timeout from here */
     uint64_t out_blocked_ms;    /* when output last became blocked; 0: it is not */
     uint64_t out_blocked_bytes; /* written since then */
     uint8_t permits;          /* CONN_PERMIT_* held in the kind below */
@@ -76,6 +98,10 @@ struct conn {
     bool writing;         /* write_event is added */
     bool closing;         /* no more requests: close once output is flushed */
     bool lingering;       /* half-closed, discarding input until EOF or deadline */
+    bool tls_handshaking; /* TLS: no application data yet */
+    bool tls_read_wants_write; /* TLS: a read must wait until the socket is writable */
+    uint8_t tls_end;      /* TLS: EOF or error found behind data, reported by the next read */
+    bool tls_more;        /* TLS: the last read stopped before the socket said EAGAIN */
 };
 
 /* Takes over an accepted socket: admits it (max_concurrent_connections)

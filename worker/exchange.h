@@ -77,6 +77,9 @@ struct exchange {
     struct header_field *headers;
     size_t header_count;
     uint64_t body_bytes_received;
+    /* HTTPS with client_certificate: the verified client certificate's
+     * subject, RFC 2253 ("CN=alice,O=Example"); NULL when there is none. */
+    const char *client_subject;
     /* Hook for handlers that read the request body (none does yet): set
      * it in handle() without responding, and a client that sent
      * "Expect: 100-continue" is then told "100 Continue"; otherwise it gets

@@ -71,6 +71,7 @@ static int on_message_begin(llhttp_t *parser)
     ex->worker = h1->worker;
     ex->ops = &h1_exchange_ops;
     ex->protocol = h1;
+    ex->client_subject = h1->client_subject;
     ex->body_fd = -1;
     h1->ex = ex;
     h1->in_message = true;
@@ -100,6 +101,7 @@ static int h1_check_head(struct h1 *h1, const char *at, const char *end)
 
 static int on_method(llhttp_t *parser, const char *at, size_t len)
 {
+    (void)len;
     struct h1 *h1 = h1_of(parser);
     if (h1->head_mark == NULL)
         h1->head_mark = at; /* the head of this request starts here */
@@ -439,6 +441,7 @@ static int on_headers_complete(llhttp_t *parser)
 
 static int on_body(llhttp_t *parser, const char *at, size_t len)
 {
+    (void)at; /* the body is not kept: only its size counts */
     struct h1 *h1 = h1_of(parser);
     struct exchange *ex = h1->ex;
     ex->body_bytes_received += len;
@@ -727,6 +730,7 @@ static void h1_log_access(struct h1 *h1, const struct exchange *ex)
     struct access_log_entry entry = {
         .ex = ex,
         .peer = h1->peer,
+        .client_subject = h1->client_subject,
         .endpoint = h1->endpoint != NULL ? h1->endpoint->name : NULL,
         .bytes_sent = send_body && ex->body_kind != BODY_NONE ? ex->body_len : 0,
         .duration_ms = clock_monotonic_ms() - h1->request_started_ms,

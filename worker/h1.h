@@ -58,6 +58,7 @@ struct h1 {
     const struct endpoint *endpoint;     /* NULL: no endpoint (unit tests) */
     const struct config_limits *limits;  /* the endpoint's or the config's */
     const struct sockaddr *peer;         /* for the access log; may be NULL */
+    const char *client_subject; /* TLS client certificate subject (conn's), or NULL */
     struct outq *out;
     const struct router_entry *entry; /* the current request's route, or NULL */
     uint64_t body_limit;      /* the current request's max_request_body_size */

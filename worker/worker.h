@@ -31,12 +31,17 @@
 struct event_base;
 struct event;
 struct conn;
+struct tls_server;
 
 /* A listening socket as the master hands it to a worker. */
 struct worker_listener {
     int fd;
     const struct endpoint *endpoint;
     struct event *accept_event; /* the worker's; NULL in the master */
+    /* https:// endpoints: the TLS contexts, built by the master for the
+     * generation (it can read the keys; workers have dropped privileges)
+     * and inherited across fork. NULL for plain endpoints. */
+    struct tls_server *tls;
 };
 
 struct worker {

@@ -148,11 +148,17 @@ START_TEST(test_metrics_every_rejection_reason_even_zero)
 {
     char *m = render_metrics();
     char line[128];
-    for (int r = SHM_REJECT_FIRST; r < SHM_COUNTER_COUNT; r++) {
+    for (int r = SHM_REJECT_FIRST; r < SHM_REJECT_END; r++) {
         snprintf(line, sizeof line, "saker_rejections_total{reason=\"%s\"} %d",
                  shm_reject_reason(r), r == SHM_REJECT_BODY_TOO_LARGE ? 2 : 0);
         ck_assert_line(m, line);
     }
+    /* The TLS families, every label even at zero. */
+    ck_assert_line(m, "saker_tls_handshakes_total{result=\"ok\"} 0");
+    ck_assert_line(m, "saker_tls_handshakes_total{result=\"protocol_version\"} 0");
+    ck_assert_line(m, "saker_tls_handshakes_total{result=\"other\"} 0");
+    ck_assert_line(m, "saker_tls_resumptions_total 0");
+    ck_assert_line(m, "saker_tls_protocol_total{version=\"1.3\"} 0");
     free(m);
 }
 END_TEST
@@ -342,8 +348,10 @@ START_TEST(test_status_json_is_valid_and_complete)
     char part[256];
     snprintf(part, sizeof part, "{\"instance\":{\"master_pid\":%d,\"started_at\":", getpid());
     ck_assert_msg(strncmp(j, part, strlen(part)) == 0, "%s", j);
-    assert_has(j, "\"state\":\"running\",\"generation\":2,\"workers_per_generation\":2,"
-                  "\"layout_version\":2,\"shm_path\":");
+    snprintf(part, sizeof part, "\"state\":\"running\",\"generation\":2,"
+             "\"workers_per_generation\":2,\"layout_version\":%d,\"shm_path\":",
+             SHM_LAYOUT_VERSION);
+    assert_has(j, part);
     snprintf(part, sizeof part, "\"shm_path\":\"%s\"}", path);
     assert_has(j, part);
     assert_has(j, "\"listeners\":[{\"endpoint\":\"public\",\"url\":\"http://127.0.0.1:0\","

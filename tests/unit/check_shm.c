@@ -338,8 +338,11 @@ START_TEST(test_attach_refuses_other_layout_version)
     shm_detach(&shm);
     uint32_t version = SHM_LAYOUT_VERSION + 1;
     pwrite_at(offsetof(struct shm_header, layout_version), &version, sizeof version);
-    assert_attach_fails(": layout version 3, this sakerctl reads version 2: "
-                        "use the sakerctl of the running saker");
+    char expected[128];
+    snprintf(expected, sizeof expected,
+             ": layout version %u, this sakerctl reads version %u: "
+             "use the sakerctl of the running saker", version, (unsigned)SHM_LAYOUT_VERSION);
+    assert_attach_fails(expected);
 }
 END_TEST
 
@@ -388,11 +391,18 @@ START_TEST(test_names)
     ck_assert_str_eq(shm_reject_reason(SHM_REJECT_MALFORMED), "malformed");
     ck_assert_str_eq(shm_reject_reason(SHM_REJECT_RESPONSE_RATE), "response_rate");
     ck_assert_ptr_null(shm_reject_reason(SHM_REQUESTS));
+    ck_assert_ptr_null(shm_reject_reason(SHM_TLS_HANDSHAKES_OK));
+    ck_assert_str_eq(shm_tls_result(SHM_TLS_HANDSHAKES_OK), "ok");
+    ck_assert_str_eq(shm_tls_result(SHM_TLS_FAIL_UNKNOWN_NAME), "unknown_name");
+    ck_assert_str_eq(shm_tls_result(SHM_TLS_FAIL_OTHER), "other");
+    ck_assert_ptr_null(shm_tls_result(SHM_TLS_RESUMED));
     ck_assert_ptr_null(shm_reject_reason(SHM_COUNTER_COUNT));
     ck_assert_str_eq(shm_counter_name(SHM_COUNTER_COUNT), "unknown");
     for (int c = 0; c < SHM_COUNTER_COUNT; c++) {
         ck_assert_ptr_nonnull(shm_counter_name(c));
-        ck_assert_int_eq(shm_reject_reason(c) != NULL, c >= SHM_REJECT_FIRST);
+        ck_assert_int_eq(shm_reject_reason(c) != NULL, c >= SHM_REJECT_FIRST && c < SHM_REJECT_END);
+        ck_assert_int_eq(shm_tls_result(c) != NULL,
+                         c >= SHM_TLS_RESULT_FIRST && c < SHM_TLS_RESULT_END);
         for (int d = 0; d < c; d++)
             ck_assert_str_ne(shm_counter_name(c), shm_counter_name(d));
     }

@@ -1,0 +1,62 @@
+/*
+ * tls_keys.c - session ticket keys rotated by the master; see tls_keys.h.
+ */
+#include "master/tls_keys.h"
+
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "master/master.h"
+#include "worker/tls.h"
+
+int tls_keys_rotate(struct shm_ticket_keys *keys, int64_t now)
+{
+    struct shm_ticket_key fresh;
+    if (tls_ticket_key_generate(&fresh) != SK_OK)
+        return SK_ERROR;
+    uint64_t seq = atomic_load_explicit(&keys->seq, memory_order_relaxed);
+    atomic_store_explicit(&keys->seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release); /* odd is visible before the keys change */
+    keys->previous = keys->current;
+    keys->current = fresh;
+    keys->rotations++;
+    keys->rotated_at = now;
+    atomic_store_explicit(&keys->seq, seq + 2, memory_order_release);
+    OPENSSL_cleanse(&fresh, sizeof fresh);
+    return SK_OK;
+}
+
+#define TLS_KEYS_DEFAULT_ROTATION_MS (3600u * 1000u)
+
+/* The serving generation's setting: a reload that changes it takes effect
+ * at the next rotation. */
+static uint64_t rotation_ms(const struct master *m)
+{
+    const struct config *c = m->current ? m->current->config : NULL;
+    return c && c->tls.ticket_key_rotation_ms ? c->tls.ticket_key_rotation_ms
+                                              : TLS_KEYS_DEFAULT_ROTATION_MS;
+}
+
+void tls_keys_start(struct master *m)
+{
+    if (tls_keys_rotate(&m->shm.header->ticket_keys, (int64_t)time(NULL)) != SK_OK)
+        log_msg(LOG_ERROR, "RAND_bytes() failed: no TLS session tickets until the next "
+                           "key rotation");
+    m->ticket_rotate_at_ms = clock_now_monotonic_ms() + rotation_ms(m);
+}
+
+void tls_keys_tick(struct master *m)
+{
+    uint64_t now = clock_now_monotonic_ms();
+    if (now < m->ticket_rotate_at_ms)
+        return;
+    if (tls_keys_rotate(&m->shm.header->ticket_keys, (int64_t)time(NULL)) != SK_OK)
+        log_msg(LOG_ERROR, "RAND_bytes() failed: TLS session ticket key not rotated");
+    m->ticket_rotate_at_ms = now + rotation_ms(m);
+}

@@ -1,0 +1,35 @@
+/*
+ * tls_keys.h - the session ticket keys, made and rotated by the master.
+ *
+ * The master makes a key from RAND_bytes at start and a new one every
+ * ticket_key_rotation (default 1 h), keeping the one before, and publishes
+ * both in the shm segment (struct shm_ticket_keys, under its own seqlock).
+ * Workers seal tickets with the current key and open tickets sealed with
+ * either, so a ticket works on every worker, and across a reload (the keys
+ * belong to the instance, not to a generation).
+ *
+ * The keys never leave the master's memory and the segment, which is mode
+ * 0640 and readable by the instance's group: whoever can read the segment
+ * can decrypt recorded TLS 1.2 ticket sessions, as with nginx's key files.
+ */
+#ifndef SAKER_MASTER_TLS_KEYS_H
+#define SAKER_MASTER_TLS_KEYS_H
+
+#include <stdint.h>
+
+#include "shm/shm_tls.h"
+
+struct master;
+
+/* After shm_create: the first key. */
+void tls_keys_start(struct master *m);
+/* From the master's loop: rotates when the period from the current
+ * config's ticket_key_rotation has passed. */
+void tls_keys_tick(struct master *m);
+
+/* The writer's part, for the two above and the unit tests: previous =
+ * current, current = a fresh key, under the seqlock. SK_OK, or SK_ERROR
+ * (RAND_bytes failed: the keys are left as they were). */
+int tls_keys_rotate(struct shm_ticket_keys *keys, int64_t now);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * conn_tls.h - the TLS transport of a connection (conn.h's ops table) and
+ * its handshake, driven by the connection's read and write events.
+ *
+ * The handshake is bounded like a request head: request_headers_timeout
+ * from accept (conn's deadline). Every handshake is counted once in the
+ * worker's shm slot: ok (with its protocol version and whether it resumed)
+ * or failed by reason; a connection closed mid-handshake (timeout, EOF,
+ * drain) counts as failed, reason "other".
+ */
+#ifndef SAKER_WORKER_CONN_TLS_H
+#define SAKER_WORKER_CONN_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct conn;
+struct tls_server;
+
+/* What the connection waits for next. */
+enum conn_tls_step {
+    CONN_TLS_READY,      /* handshake done: read and write application data */
+    CONN_TLS_WAIT_READ,  /* wait for readability, then call again */
+    CONN_TLS_WAIT_WRITE, /* wait for writability, then call again */
+    CONN_TLS_FAILED,     /* counted; close the connection */
+};
+
+/* Puts c on the TLS transport; the handshake starts with the first read.
+ * SK_OK, or SK_ERROR when out of memory. */
+int conn_tls_open(struct conn *c, struct tls_server *server);
+/* Drives the handshake one step. */
+enum conn_tls_step conn_tls_handshake(struct conn *c);
+/* True when OpenSSL holds input for c that the socket will not signal
+ * again: plain connections and handshakes never do. */
+bool conn_tls_pending(const struct conn *c);
+/* The verified client certificate's subject ("CN=alice,O=Example"), or 0
+ * when there is none (plain connection, no or unverified certificate). */
+size_t conn_tls_peer_subject(const struct conn *c, char *out, size_t size);
+
+#endif

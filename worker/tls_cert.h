@@ -1,0 +1,25 @@
+/*
+ * tls_cert.h - loading one certificate (and its key and chain) into an
+ * SSL_CTX, with messages that name the file. Internal to worker/tls*.c.
+ *
+ * Accepted: a PEM chain (leaf first) plus a PEM key (in `key`, or in the
+ * same file), the key optionally encrypted (PKCS#8 or traditional) with
+ * `password`; or a PKCS#12 file (.pfx/.p12, or any DER file) opened with
+ * `password`. The key must match the certificate.
+ *
+ * No prompt is ever shown: an encrypted key without a password is an
+ * error, never a read from the terminal (OpenSSL's default callback would).
+ */
+#ifndef SAKER_WORKER_TLS_CERT_H
+#define SAKER_WORKER_TLS_CERT_H
+
+#include <openssl/ssl.h>
+
+#include "common/error.h"
+#include "conf/config_tls_types.h"
+
+/* On failure err holds "PATH: reason" (the caller prefixes where the
+ * certificate is configured). */
+int tls_cert_load(SSL_CTX *ctx, const struct tls_certificate_config *cert, struct err *err);
+
+#endif

@@ -1,0 +1,257 @@
+/*
+ * tls_io.c - the per-connection TLS transport: handshake, read, write a
+ * batch, shut down; see tls.h.
+ *
+ * OpenSSL's error queue is per thread and SSL_get_error() trusts it to
+ * hold only the current call's errors, so every entry point clears it
+ * first: a stale entry from another connection would turn a WANT_READ into
+ * a failure.
+ */
+#include "worker/tls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
+static enum tls_status status_of(SSL *ssl, int rc)
+{
+    switch (SSL_get_error(ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+        return TLS_WANT_READ;
+    case SSL_ERROR_WANT_WRITE:
+        return TLS_WANT_WRITE;
+    case SSL_ERROR_ZERO_RETURN:
+        return TLS_CLOSED;
+    case SSL_ERROR_SYSCALL:
+        /* EOF without close_notify is still EOF for HTTP/1.1 framing;
+         * a reset is a failure. */
+        return ERR_peek_error() == 0 && errno == 0 ? TLS_CLOSED : TLS_FAILED;
+    default:
+        return TLS_FAILED;
+    }
+}
+
+/* The reason OpenSSL gave, in the counters' terms. */
+static enum tls_failure failure_of(const SSL *ssl)
+{
+    if (tls_refused_name(ssl))
+        return TLS_FAIL_UNKNOWN_NAME;
+    unsigned long e = ERR_peek_last_error();
+    if (e == 0 || ERR_GET_LIB(e) != ERR_LIB_SSL)
+        return TLS_FAIL_OTHER;
+    switch (ERR_GET_REASON(e)) {
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_VERSION_TOO_LOW:
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+        return TLS_FAIL_PROTOCOL_VERSION;
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_NO_SHARED_GROUPS:
+    case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
+        return TLS_FAIL_NO_SHARED_CIPHER;
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+    case SSL_R_CERTIFICATE_VERIFY_FAILED:
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
+        return TLS_FAIL_BAD_CERTIFICATE;
+    default:
+        return TLS_FAIL_OTHER;
+    }
+}
+
+enum tls_status tls_handshake(SSL *ssl, enum tls_failure *why)
+{
+    ERR_clear_error();
+    errno = 0;
+    int rc = SSL_do_handshake(ssl);
+    if (rc == 1)
+        return TLS_DONE;
+    enum tls_status st = status_of(ssl, rc);
+    if (st == TLS_WANT_READ || st == TLS_WANT_WRITE)
+        return st;
+    *why = failure_of(ssl);
+    ERR_clear_error();
+    return TLS_FAILED;
+}
+
+enum tls_status tls_read(SSL *ssl, char *buf, size_t len, size_t *got)
+{
+    *got = 0;
+    ERR_clear_error();
+    while (*got < len) {
+        size_t n = 0;
+        errno = 0;
+        int rc = SSL_read_ex(ssl, buf + *got, len - *got, &n);
+        if (rc == 1) {
+            *got += n;
+            continue;
+        }
+        enum tls_status st = status_of(ssl, rc);
+        ERR_clear_error();
+        return st;
+    }
+    return TLS_DONE;
+}
+
+/* Copies up to size bytes from the head of the queue into buf: byte
+ * segments, and files read with pread. Stops at a file when kTLS can send
+ * it with sendfile (the caller does that). Returns the length, or -1 with
+ * errno set when a file could not be read. */
+static ssize_t gather(const struct outq *q, char *buf, size_t size, bool stop_at_files)
+{
+    size_t used = 0;
+    for (size_t i = q->head; i < q->count && used < size; i++) {
+        const struct outq_segment *s = &q->segments[i];
+        size_t take = s->len < size - used ? s->len : size - used;
+        if (s->kind != OUTQ_FILE) {
+            memcpy(buf + used, s->kind == OUTQ_COPY ? q->buffer + s->offset : s->ptr, take);
+            used += take;
+            continue;
+        }
+        if (stop_at_files)
+            break;
+        ssize_t n;
+        do
+            n = pread(s->fd, buf + used, take, s->file_offset);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO; /* the file shrank: the response can no longer be framed */
+            return -1;
+        }
+        used += (size_t)n;
+        if ((size_t)n < take)
+            break; /* a short pread: the rest next time */
+    }
+    return (ssize_t)used;
+}
+
+static bool ktls_send(SSL *ssl)
+{
+#ifndef OPENSSL_NO_KTLS
+    return BIO_get_ktls_send(SSL_get_wbio(ssl)) != 0;
+#else
+    (void)ssl;
+    return false;
+#endif
+}
+
+/* One SSL_sendfile for the head file segment (kTLS only). */
+static int send_file(SSL *ssl, struct outq_segment *s, size_t *sent)
+{
+#ifndef OPENSSL_NO_KTLS
+    ossl_ssize_t n = SSL_sendfile(ssl, s->fd, s->file_offset, s->len, 0);
+    if (n > 0) {
+        *sent = (size_t)n;
+        return 1;
+    }
+    return (int)n;
+#else
+    (void)ssl;
+    (void)s;
+    (void)sent;
+    return -1;
+#endif
+}
+
+enum outq_flush_result tls_write_batch(SSL *ssl, struct outq *q, char *scratch,
+                                       size_t scratch_size, uint64_t *written, bool *want_read)
+{
+    bool ktls = ktls_send(ssl);
+    *written = 0;
+    *want_read = false;
+    while (!outq_empty(q)) {
+        struct outq_segment *head = &q->segments[q->head];
+        size_t sent = 0;
+        int rc;
+        ERR_clear_error();
+        errno = 0;
+        if (ktls && head->kind == OUTQ_FILE) {
+            rc = send_file(ssl, head, &sent);
+        } else {
+            ssize_t len = gather(q, scratch, scratch_size, ktls);
+            if (len <= 0)
+                return OUTQ_FAILED;
+            rc = SSL_write_ex(ssl, scratch, (size_t)len, &sent);
+        }
+        if (rc != 1) {
+            enum tls_status st = status_of(ssl, rc);
+            ERR_clear_error();
+            if (st == TLS_WANT_WRITE || st == TLS_WANT_READ) {
+                *want_read = st == TLS_WANT_READ;
+                return OUTQ_BLOCKED;
+            }
+            return OUTQ_FAILED;
+        }
+        *written += sent;
+        outq_advance(q, sent);
+    }
+    return OUTQ_FLUSHED;
+}
+
+void tls_shutdown(SSL *ssl)
+{
+    if (!SSL_is_init_finished(ssl))
+        return;
+    ERR_clear_error();
+    SSL_shutdown(ssl); /* close_notify only: we do not wait for the peer's */
+    ERR_clear_error();
+}
+
+void tls_free(SSL *ssl)
+{
+    SSL_free(ssl);
+}
+
+int tls_version(const SSL *ssl)
+{
+    switch (SSL_version(ssl)) {
+    case TLS1_3_VERSION:
+        return 13;
+    case TLS1_2_VERSION:
+        return 12;
+    default:
+        return 0;
+    }
+}
+
+bool tls_resumed(const SSL *ssl)
+{
+    return SSL_session_reused(ssl) == 1;
+}
+
+size_t tls_peer_subject(const SSL *ssl, char *out, size_t size)
+{
+    if (size == 0)
+        return 0;
+    out[0] = '\0';
+    X509 *peer = SSL_get0_peer_certificate(ssl);
+    if (peer == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
+        return 0;
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio == NULL)
+        return 0;
+    size_t len = 0;
+    if (X509_NAME_print_ex(bio, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0) {
+        int n = BIO_read(bio, out, (int)(size - 1));
+        len = n > 0 ? (size_t)n : 0;
+    }
+    out[len] = '\0';
+    BIO_free(bio);
+    return len;
+}
+
+const char *tls_alpn(const SSL *ssl, size_t *len)
+{
+    const unsigned char *p = NULL;
+    unsigned n = 0;
+    SSL_get0_alpn_selected(ssl, &p, &n);
+    *len = n;
+    return p ? (const char *)p : "";
+}
