@@ -42,7 +42,8 @@ static void setup(void)
 
 static const char *render(void)
 {
-    struct access_log_entry e = {&ex, (struct sockaddr *)&peer, "public", 13, 7};
+    struct access_log_entry e = {.ex = &ex, .peer = (struct sockaddr *)&peer,
+                                 .endpoint = "public", .bytes_sent = 13, .duration_ms = 7};
     size_t n = access_log_render(&log_, &e, line, 4096);
     line[n] = '\0';
     return line;
@@ -91,7 +92,7 @@ START_TEST(lines_reach_the_file_on_flush)
     struct err err;
     ck_assert_int_eq(access_log_open(&log_, &config, &err), SK_OK);
     ck_assert(access_log_on(&log_));
-    struct access_log_entry e = {&ex, NULL, NULL, 0, 0};
+    struct access_log_entry e = {.ex = &ex};
     access_log_record(&log_, &e);
     access_log_record(&log_, &e);
     FILE *f = fopen(path, "r");

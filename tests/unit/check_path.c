@@ -173,6 +173,9 @@ static void tree_setup(void)
 
 static int remove_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
+    (void)st;
+    (void)flag;
+    (void)ftw;
     return remove(p);
 }
 
