@@ -42,15 +42,84 @@ static void conn_set_reading(struct conn *c, bool on)
         event_del(&c->read_event);
 }
 
+/* The write event exists only once a write has blocked: most connections
+ * never need it, and an idle one should not carry its 128 bytes. */
 static void conn_set_writing(struct conn *c, bool on)
 {
     if (on == c->writing)
         return;
+    if (on && c->write_event == NULL) {
+        c->write_event = event_new(c->worker->base, c->fd, EV_WRITE | EV_PERSIST, on_writable, c);
+        if (c->write_event == NULL) {
+            log_errno(LOG_ERROR, errno, "event_new(write)");
+            return; /* the deadline closes a connection that cannot be written */
+        }
+    }
     c->writing = on;
     if (on)
-        event_add(&c->write_event, NULL);
+        event_add(c->write_event, NULL);
     else
-        event_del(&c->write_event);
+        event_del(c->write_event);
+}
+
+/*
+ * The HTTP/1 state (parser, arena, header bookkeeping: ~400 bytes) belongs
+ * to a connection only while a request is in progress: it is taken from the
+ * worker's spares when bytes arrive and given back once the connection is
+ * idle with its output flushed, so an idle keep-alive connection is just
+ * its struct conn.
+ */
+static struct h1 *conn_h1(struct conn *c)
+{
+    if (c->h1 != NULL)
+        return c->h1;
+    struct worker *w = c->worker;
+    struct h1 *h1 = w->spare_h1s;
+    if (h1 != NULL) {
+        memcpy(&w->spare_h1s, h1, sizeof w->spare_h1s); /* the link kept in its first bytes */
+        w->spare_h1_count--;
+    } else if ((h1 = malloc(sizeof *h1)) == NULL) {
+        log_errno(LOG_ERROR, errno, "malloc(h1)");
+        return NULL;
+    }
+    h1_init(h1, w, &c->out);
+    h1_set_connection(h1, c->endpoint, c->limits, &c->peer.sa);
+    h1->client_subject = c->client_subject;
+    c->h1 = h1;
+    return h1;
+}
+
+static void conn_h1_release(struct conn *c)
+{
+    struct h1 *h1 = c->h1;
+    if (h1 == NULL)
+        return;
+    h1_destroy(h1);
+    c->h1 = NULL;
+    struct worker *w = c->worker;
+    if (w->spare_h1_count >= CONN_FREE_MAX) {
+        free(h1);
+        return;
+    }
+    memcpy(h1, &w->spare_h1s, sizeof w->spare_h1s);
+    w->spare_h1s = h1;
+    w->spare_h1_count++;
+}
+
+/* No request in progress and nothing left to send. */
+static bool conn_idle(const struct conn *c)
+{
+    return (c->h1 == NULL || h1_idle(c->h1)) && outq_empty(&c->out);
+}
+
+void conn_free_spare_h1s(struct worker *w)
+{
+    while (w->spare_h1s != NULL) {
+        struct h1 *h1 = w->spare_h1s;
+        memcpy(&w->spare_h1s, h1, sizeof w->spare_h1s);
+        free(h1);
+    }
+    w->spare_h1_count = 0;
 }
 
 /* The deadline that applies in the connection's current state. */
@@ -61,8 +130,8 @@ static void conn_update_deadline(struct conn *c)
         return;
     if (c->tls_handshaking)
         c->deadline_ms = c->accepted_ms + limits->request_headers_timeout_ms;
-    else if (h1_reading_head(&c->h1))
-        c->deadline_ms = c->h1.request_started_ms + limits->request_headers_timeout_ms;
+    else if (c->h1 != NULL && h1_reading_head(c->h1))
+        c->deadline_ms = c->h1->request_started_ms + limits->request_headers_timeout_ms;
     else /* idle, or waiting for the peer to read or send: no progress for this long closes */
         c->deadline_ms = clock_monotonic_ms() + limits->keep_alive_timeout_ms;
     if (c->worker->draining)
@@ -230,10 +299,7 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
     c->transport = &plain_transport;
     c->accepted_ms = clock_monotonic_ms();
     outq_init(&c->out);
-    h1_init(&c->h1, w, &c->out);
-    h1_set_connection(&c->h1, c->endpoint, c->limits, &c->peer.sa);
     event_assign(&c->read_event, w->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-    event_assign(&c->write_event, w->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
     c->next = w->conns;
     if (w->conns != NULL)
         w->conns->prev = c;
@@ -257,11 +323,14 @@ void conn_close(struct conn *c)
 {
     struct worker *w = c->worker;
     event_del(&c->read_event);
-    event_del(&c->write_event);
+    if (c->write_event != NULL) {
+        event_free(c->write_event);
+        c->write_event = NULL;
+    }
     c->transport->close(c);
     close(c->fd);
     outq_clear(&c->out);
-    h1_destroy(&c->h1);
+    conn_h1_release(c);
     permits_give(c, c->upgraded ? SHM_POOL_UPGRADED : SHM_POOL_CONNECTIONS, c->permits);
     c->permits = 0;
     if (c->prev != NULL)
@@ -327,7 +396,8 @@ static void conn_consume(struct conn *c, const char *data, size_t len)
         shm_slot_count(c->worker->slot, SHM_BYTES_IN, len);
     if (c->endpoint != NULL && c->endpoint->connection_logging)
         access_log_hexdump(c->fd, "read", data, len);
-    if (h1_feed(&c->h1, data, len) == H1_CLOSE) {
+    struct h1 *h1 = conn_h1(c);
+    if (h1 == NULL || h1_feed(h1, data, len) == H1_CLOSE) {
         c->closing = true;
         conn_set_reading(c, false);
     }
@@ -384,7 +454,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
             break;
         /* EOF or a reset: nothing more will be read. An incomplete request
          * gets no response; complete ones already queued theirs. */
-        h1_on_eof(&c->h1);
+        if (c->h1 != NULL)
+            h1_on_eof(c->h1);
         if (n == 0 && !outq_empty(&c->out)) {
             c->closing = true;
             conn_set_reading(c, false);
@@ -459,6 +530,8 @@ static void conn_flush(struct conn *c)
             return;
         }
         conn_set_reading(c, true);
+        if (c->h1 != NULL && h1_idle(c->h1))
+            conn_h1_release(c);
         /* TLS may hold decrypted or read-ahead records that the socket
          * will never signal again (reading stopped while output was
          * blocked, or the per-wakeup cap was hit): read them now. */
@@ -494,14 +567,16 @@ static bool conn_check_rates(struct conn *c, uint64_t now_ms)
     }
     if (c->closing)
         return false;
-    if (h1_body_expired(&c->h1, now_ms)) {
+    if (c->h1 == NULL)
+        return false; /* idle: nothing to measure */
+    if (h1_body_expired(c->h1, now_ms)) {
         conn_close(c); /* a body nobody reads, still coming after the drain limit */
         return true;
     }
     uint64_t body_start, body_bytes;
-    if (h1_reading_body(&c->h1, &body_start, &body_bytes) &&
+    if (h1_reading_body(c->h1, &body_start, &body_bytes) &&
         too_slow(&c->limits->min_request_body_data_rate, body_start, body_bytes, now_ms)) {
-        h1_body_too_slow(&c->h1);
+        h1_body_too_slow(c->h1);
         c->closing = true;
         conn_set_reading(c, false);
         conn_flush(c);
@@ -520,15 +595,15 @@ void conn_check_deadline(struct conn *c, uint64_t now_ms)
         conn_close(c);
         return;
     }
-    if (h1_idle(&c->h1) && outq_empty(&c->out)) {
+    if (conn_idle(c)) {
         if (c->worker->draining)
             conn_linger(c); /* the end of the lame-duck grace */
         else
             conn_close(c);
         return;
     }
-    if (h1_reading_head(&c->h1)) {
-        h1_timeout(&c->h1);
+    if (c->h1 != NULL && h1_reading_head(c->h1)) {
+        h1_timeout(c->h1);
         c->closing = true;
         conn_set_reading(c, false);
         conn_flush(c);
@@ -542,7 +617,7 @@ void conn_drain(struct conn *c, uint64_t now_ms)
 {
     if (c->lingering || c->closing)
         return;
-    if (h1_idle(&c->h1) && outq_empty(&c->out)) {
+    if (conn_idle(c)) {
         /* Lame-duck grace: a request already on its way is still answered
          * (with Connection: close) before the half-close. */
         uint64_t grace = now_ms + CONN_DRAIN_GRACE_MS;

@@ -78,9 +78,9 @@ struct conn {
     struct worker *worker;
     int fd;
     struct event read_event;
-    struct event write_event;
+    struct event *write_event; /* created when a write first blocks */
     struct outq out;
-    struct h1 h1;
+    struct h1 *h1;            /* while a request is in progress; NULL when idle */
     const struct endpoint *endpoint; /* NULL in unit tests */
     const struct config_limits *limits; /* the endpoint's, else the config's */
     union conn_peer peer;
@@ -121,6 +121,8 @@ void conn_check_deadline(struct conn *c, uint64_t now_ms);
 /* Graceful stop: an idle connection is half-closed after a short grace;
  * a busy one closes after its current response. */
 void conn_drain(struct conn *c, uint64_t now_ms);
+/* Frees the idle HTTP/1 states kept for reuse. */
+void conn_free_spare_h1s(struct worker *w);
 /* Frees the connections kept for reuse. */
 void conn_free_cache(struct worker *w);
 

@@ -88,7 +88,8 @@ static void tls_transport_close(struct conn *c)
     c->ssl = NULL;
     free(c->client_subject);
     c->client_subject = NULL;
-    c->h1.client_subject = NULL;
+    if (c->h1 != NULL)
+        c->h1->client_subject = NULL;
     c->tls_handshaking = false;
 }
 
@@ -121,7 +122,8 @@ static void keep_subject(struct conn *c)
         tls_peer_subject(c->ssl, subject, sizeof subject) == 0)
         return;
     c->client_subject = strdup(subject);
-    c->h1.client_subject = c->client_subject; /* NULL when out of memory: none */
+    if (c->h1 != NULL) /* else conn_h1 passes it on when a request starts */
+        c->h1->client_subject = c->client_subject; /* NULL when out of memory: none */
 }
 
 static void count_success(struct conn *c)

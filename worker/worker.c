@@ -48,6 +48,7 @@ void worker_destroy_core(struct worker *w)
     while (w->conns != NULL)
         conn_close(w->conns);
     conn_free_cache(w);
+    conn_free_spare_h1s(w);
     access_log_close(&w->access_log);
     router_destroy(&w->router);
     block_pool_destroy(&w->blocks);

@@ -31,6 +31,7 @@
 struct event_base;
 struct event;
 struct conn;
+struct h1;
 struct tls_server;
 
 /* A listening socket as the master hands it to a worker. */
@@ -67,6 +68,8 @@ struct worker {
     size_t conn_count;
     struct conn *free_conns; /* closed connections kept for reuse */
     size_t free_conn_count;
+    struct h1 *spare_h1s;    /* HTTP/1 states of idle connections, for reuse */
+    size_t spare_h1_count;
 
     bool draining; /* stopped accepting: answer with Connection: close */
     bool stopping;
