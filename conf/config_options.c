@@ -97,18 +97,9 @@ static int apply_option(const struct cfg_ctx *ctx, const struct cfg_option *opt,
 int cfg_apply_section(const struct cfg_ctx *ctx, const yaml_node_t *map,
                       const struct cfg_section *section, void *base, const char *what)
 {
-    if (map != NULL) {
-        if (check_section_keys(ctx, map, section, what) != SK_OK)
-            return SK_ERROR;
-        for (const yaml_node_pair_t *p = map->data.mapping.pairs.start;
-             p < map->data.mapping.pairs.top; p++) {
-            const char *name = (const char *)cfg_node(ctx, p->key)->data.scalar.value;
-            yaml_node_t *value = cfg_node(ctx, p->value);
-            if (!cfg_is_null(value) &&
-                apply_option(ctx, find_option(section, name), value, base) != SK_OK)
-                return SK_ERROR;
-        }
-    }
+    if (map != NULL && cfg_apply_overrides(ctx, map, section, base, what) != SK_OK)
+        return SK_ERROR;
+    /* What the map did not set gets its default (or fails if required). */
     for (size_t i = 0; i < section->count; i++) {
         const struct cfg_option *opt = &section->options[i];
         if (cfg_is_null(cfg_lookup(ctx, map, opt->name)) &&
