@@ -445,6 +445,10 @@ static const char *const counter_names[] = {
     [SHM_TLS_RESUMED] = "tls_resumed",
     [SHM_TLS_12] = "tls_1_2",
     [SHM_TLS_13] = "tls_1_3",
+    [SHM_TLS_CIPHER_AES128_GCM] = "tls_cipher_aes128_gcm",
+    [SHM_TLS_CIPHER_AES256_GCM] = "tls_cipher_aes256_gcm",
+    [SHM_TLS_CIPHER_CHACHA20_POLY1305] = "tls_cipher_chacha20_poly1305",
+    [SHM_TLS_CIPHER_OTHER] = "tls_cipher_other",
 };
 static_assert(sizeof counter_names / sizeof counter_names[0] == SHM_COUNTER_COUNT,
               "a name for every counter");

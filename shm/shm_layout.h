@@ -31,7 +31,7 @@
 #include "shm/shm_tls.h"
 
 #define SHM_MAGIC UINT64_C(0x314d48535245414b) /* "KAERSHM1" little-endian */
-#define SHM_LAYOUT_VERSION 3
+#define SHM_LAYOUT_VERSION 4
 #define SHM_CACHE_LINE 64
 #define SHM_MAX_LISTENERS 32
 #define SHM_LISTENER_TEXT_MAX 160
@@ -73,6 +73,11 @@ enum shm_counter {
     SHM_TLS_RESUMED,
     SHM_TLS_12,
     SHM_TLS_13,
+    /* The cipher of successful handshakes, by AEAD. */
+    SHM_TLS_CIPHER_AES128_GCM,
+    SHM_TLS_CIPHER_AES256_GCM,
+    SHM_TLS_CIPHER_CHACHA20_POLY1305,
+    SHM_TLS_CIPHER_OTHER,
     SHM_COUNTER_COUNT
 };
 #define SHM_REJECT_FIRST SHM_REJECT_MALFORMED

@@ -104,6 +104,13 @@ static void write_tls(FILE *out, const struct shm_totals *t)
            "Successful TLS handshakes, by protocol version.");
     fprintf(out, "saker_tls_protocol_total{version=\"1.2\"} %" PRIu64 "\n", c[SHM_TLS_12]);
     fprintf(out, "saker_tls_protocol_total{version=\"1.3\"} %" PRIu64 "\n", c[SHM_TLS_13]);
+    static const char *const ciphers[] = {"aes128-gcm", "aes256-gcm", "chacha20-poly1305",
+                                          "other"};
+    family(out, "saker_tls_ciphers_total", "counter",
+           "Successful TLS handshakes, by the cipher (AEAD) negotiated.");
+    for (int i = 0; i < 4; i++)
+        fprintf(out, "saker_tls_ciphers_total{cipher=\"%s\"} %" PRIu64 "\n", ciphers[i],
+                c[SHM_TLS_CIPHER_AES128_GCM + i]);
 }
 
 /* The three per-worker families, each over every slot with a pid. */

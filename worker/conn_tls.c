@@ -136,6 +136,7 @@ static void count_success(struct conn *c)
         count(c, SHM_TLS_13);
     else if (version == 12)
         count(c, SHM_TLS_12);
+    count(c, (enum shm_counter)(SHM_TLS_CIPHER_AES128_GCM + tls_cipher(c->ssl)));
 }
 
 enum conn_tls_step conn_tls_handshake(struct conn *c)

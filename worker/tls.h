@@ -119,6 +119,15 @@ void tls_free(SSL *ssl);
 bool tls_refused_name(const SSL *ssl);
 /* 12 or 13 (TLS 1.2 / 1.3), 0 before the handshake. */
 int tls_version(const SSL *ssl);
+
+/* The AEAD of the negotiated cipher, for the cipher mix in the metrics. */
+enum tls_cipher {
+    TLS_CIPHER_AES128_GCM,
+    TLS_CIPHER_AES256_GCM,
+    TLS_CIPHER_CHACHA20_POLY1305,
+    TLS_CIPHER_OTHER,
+};
+enum tls_cipher tls_cipher(const SSL *ssl);
 bool tls_resumed(const SSL *ssl);
 /* The verified client certificate's subject as an RFC 2253 string
  * ("CN=alice,O=Example") in out; 0 when there is none or it did not

@@ -221,6 +221,21 @@ int tls_version(const SSL *ssl)
     }
 }
 
+enum tls_cipher tls_cipher(const SSL *ssl)
+{
+    const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
+    switch (cipher ? SSL_CIPHER_get_cipher_nid(cipher) : NID_undef) {
+    case NID_aes_128_gcm:
+        return TLS_CIPHER_AES128_GCM;
+    case NID_aes_256_gcm:
+        return TLS_CIPHER_AES256_GCM;
+    case NID_chacha20_poly1305:
+        return TLS_CIPHER_CHACHA20_POLY1305;
+    default:
+        return TLS_CIPHER_OTHER;
+    }
+}
+
 bool tls_resumed(const SSL *ssl)
 {
     return SSL_session_reused(ssl) == 1;

@@ -175,6 +175,24 @@ def test_protocol_versions(saker_factory, certs):
     assert m.get('saker_tls_protocol_total{version="1.3"}', 0) >= 1
 
 
+def test_cipher_mix_is_counted(saker_factory, certs):
+    inst = saker_factory(tls_config(certs))
+    for suite in ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
+                  "TLS_CHACHA20_POLY1305_SHA256"):
+        rc, out = s_client(inst.port, "-tls1_3", "-ciphersuites", suite,
+                           "-servername", "localhost")
+        assert rc == 0 and suite in out, out
+    rc, out = s_client(inst.port, "-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305:"
+                       "ECDHE-RSA-CHACHA20-POLY1305", "-servername", "localhost")
+    assert rc == 0, out
+
+    def mix():
+        m = inst.metrics()
+        return [m.get('saker_tls_ciphers_total{cipher="%s"}' % c, 0)
+                for c in ("aes128-gcm", "aes256-gcm", "chacha20-poly1305", "other")]
+    wait_for(lambda: mix() == [1, 1, 2, 0], 5, message="cipher mix 1/1/2/0, got %s" % mix())
+
+
 def test_min_version_1_3(saker_factory, certs):
     inst = saker_factory(tls_config(certs, "    tls: { min_version: \"1.3\" }\n"))
     rc, out = s_client(inst.port, "-tls1_2")
