@@ -109,6 +109,16 @@ int tls_ticket_key_generate(struct shm_ticket_key *key)
 
 /* ---- callbacks ------------------------------------------------------------ */
 
+/* OpenSSL 3 looks a legacy EVP_aes_256_cbc() up by name on every init;
+ * fetched once, the ticket cipher costs nothing to find per handshake. */
+static const EVP_CIPHER *ticket_cipher(void)
+{
+    static EVP_CIPHER *cipher;
+    if (cipher == NULL)
+        cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+    return cipher != NULL ? cipher : EVP_aes_256_cbc();
+}
+
 static int set_ticket_crypto(const struct shm_ticket_key *key, unsigned char *iv,
                              EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
 {
@@ -120,8 +130,8 @@ static int set_ticket_crypto(const struct shm_ticket_key *key, unsigned char *iv
     };
     if (EVP_MAC_CTX_set_params(hctx, params) != 1)
         return -1;
-    int ok = enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, key->aes_key, iv)
-                 : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, key->aes_key, iv);
+    int ok = enc ? EVP_EncryptInit_ex(cctx, ticket_cipher(), NULL, key->aes_key, iv)
+                 : EVP_DecryptInit_ex(cctx, ticket_cipher(), NULL, key->aes_key, iv);
     return ok == 1 ? 1 : -1;
 }
 
@@ -207,13 +217,31 @@ static void set_alpn(struct tls_server *server, enum endpoint_protocols protocol
     server->alpn_len += sizeof h1 - 1;
 }
 
+/* Without the kernel's tls module every connection would pay two failing
+ * setsockopt(TCP_ULP) calls for nothing. */
+static bool kernel_offers_ktls(void)
+{
+    char ulps[256] = "";
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r");
+    if (f != NULL) {
+        if (fgets(ulps, sizeof ulps, f) == NULL)
+            ulps[0] = '\0';
+        fclose(f);
+    }
+    for (char *word = strtok(ulps, " \n"); word != NULL; word = strtok(NULL, " \n"))
+        if (strcmp(word, "tls") == 0)
+            return true;
+    return false;
+}
+
 static int set_policy(SSL_CTX *ctx, const struct tls_server_params *p, struct err *err)
 {
     const struct tls_endpoint_config *tls = p->tls;
     uint64_t options = SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                        SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_SSLv3;
 #ifdef SSL_OP_ENABLE_KTLS
-    options |= SSL_OP_ENABLE_KTLS;
+    if (kernel_offers_ktls())
+        options |= SSL_OP_ENABLE_KTLS;
 #endif
 #ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
     options |= SSL_OP_IGNORE_UNEXPECTED_EOF; /* a client that just closes is EOF, not an error */
