@@ -439,9 +439,11 @@ access_log: %s
     os.rename(log, tmp_path / "access.log.1")
     for pid in inst.worker_pids():
         os.kill(pid, signal.SIGUSR1)
-    time.sleep(0.3)
-    get(main, "/ok?after")
-    wait_for(lambda: log.exists() and b"after" in log.read_bytes(), 3, message="reopened log")
+
+    def logged_in_new_file():
+        get(main, "/ok?after")  # until a worker has reopened, lines go to the old file
+        return log.exists() and b"after" in log.read_bytes()
+    wait_for(logged_in_new_file, 5, interval=0.3, message="reopened log")
 
 
 def test_access_log_json(saker_factory, tmp_path):
