@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -122,6 +123,18 @@ static int daemonize(void)
     return ready[1];
 }
 
+/* Each connection is a descriptor: the soft limit (often 1024) would cap a
+ * worker far below what the hard limit allows. Workers inherit it. */
+static void raise_open_files_limit(void)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max)
+        return;
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+        log_errno(LOG_WARN, errno, "setrlimit(RLIMIT_NOFILE)");
+}
+
 /* Everything before the master takes the config over; 0 or an exit status. */
 static int prepare(const struct options *o, const struct config *config, int *ready_fd)
 {
@@ -131,6 +144,7 @@ static int prepare(const struct options *o, const struct config *config, int *re
         fprintf(stderr, "saker: error_log %s: %s\n", config->error_log, strerror(errno));
         return 1;
     }
+    raise_open_files_limit();
     if (o->daemonize && config->error_log == NULL)
         fprintf(stderr, "saker: no error_log set: in the background, log lines are discarded\n");
     if (o->daemonize && (*ready_fd = daemonize()) < 0) {
