@@ -76,6 +76,16 @@ static void print_totals(const struct shm_totals *t)
     print_rejections(c);
 }
 
+static void print_limits(const struct shm_header *h)
+{
+    struct shm_pool_view pools[SHM_POOL_KINDS * SHM_POOLS];
+    size_t n = shm_pools_in_force(h, pools, sizeof pools / sizeof pools[0]);
+    for (size_t i = 0; i < n; i++)
+        printf("%s %s %" PRIu64 "/%" PRIu64 " in use%s%s\n", i == 0 ? "limits      " : "            ",
+               pools[i].limit_name, pools[i].used, pools[i].limit,
+               pools[i].endpoint ? " on endpoint " : "", pools[i].endpoint ? pools[i].endpoint : "");
+}
+
 static void print_reload(const struct shm_header *h)
 {
     if (h->reload_count == 0)
@@ -174,6 +184,7 @@ static void print_status(const struct shm *shm, const char *shm_path)
     print_instance(&h, shm_path);
     print_listeners(&h);
     print_totals(&t);
+    print_limits(&h);
     print_reload(&h);
     printf("workers      %u live, %" PRIu64 " started, %" PRIu64 " died unexpectedly, %"
            PRIu64 " watchdog kills\n", t.workers_live, (uint64_t)h.worker_starts,

@@ -12,6 +12,7 @@
  *              responses:{1xx..5xx}, bytes_in, bytes_out,
  *              rejections:{<reason>: n, every reason}},
  *    "master":{worker_starts, worker_deaths, watchdog_kills},
+ *    "limits":[{limit, endpoint (null: the instance), permits, in_use}],
  *    "workers":[{slot, pid, cpu, generation, index, state, heartbeat_age_ms,
  *                started_at, connections_open, connections_accepted,
  *                requests, responses:{1xx..5xx}, bytes_in, bytes_out}]}
@@ -138,6 +139,23 @@ static void write_workers(FILE *out, const struct shm *shm)
     fputc(']', out);
 }
 
+static void write_limits(FILE *out, const struct shm_header *h)
+{
+    struct shm_pool_view pools[SHM_POOL_KINDS * SHM_POOLS];
+    size_t n = shm_pools_in_force(h, pools, sizeof pools / sizeof pools[0]);
+    fputs("\"limits\":[", out);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(out, "%s{\"limit\":\"%s\",\"endpoint\":", i ? "," : "", pools[i].limit_name);
+        if (pools[i].endpoint != NULL)
+            cli_json_string(out, pools[i].endpoint, SHM_LISTENER_TEXT_MAX);
+        else
+            fputs("null", out);
+        fprintf(out, ",\"permits\":%" PRIu64 ",\"in_use\":%" PRIu64 "}", pools[i].limit,
+                pools[i].used);
+    }
+    fputc(']', out);
+}
+
 void cli_status_json_write(const struct shm *shm, const char *shm_path, FILE *out)
 {
     struct shm_header h;
@@ -154,6 +172,8 @@ void cli_status_json_write(const struct shm *shm, const char *shm_path, FILE *ou
     write_totals(out, &t);
     fputc(',', out);
     write_master(out, &h);
+    fputc(',', out);
+    write_limits(out, &h);
     fputc(',', out);
     write_workers(out, shm);
     fputs("}\n", out);

@@ -265,6 +265,46 @@ uint64_t shm_permits_used(const struct shm *shm, enum shm_pool_kind kind, unsign
     return atomic_load_explicit(&shm->header->pools[kind][pool].used, memory_order_relaxed);
 }
 
+void shm_pool_publish_limit(struct shm *shm, enum shm_pool_kind kind, unsigned pool,
+                            uint64_t limit)
+{
+    if (pool < SHM_POOLS)
+        atomic_store_explicit(&shm->header->pools[kind][pool].limit, limit,
+                              memory_order_relaxed);
+}
+
+/* The name of the i-th endpoint: listeners are published endpoint by
+ * endpoint, one or two (localhost, "*") per endpoint. */
+static const char *endpoint_name(const struct shm_header *h, unsigned index)
+{
+    unsigned seen = 0;
+    for (uint32_t i = 0; i < h->listener_count && i < SHM_MAX_LISTENERS; i++) {
+        if (i > 0 && strcmp(h->listeners[i].endpoint, h->listeners[i - 1].endpoint) == 0)
+            continue;
+        if (seen++ == index)
+            return h->listeners[i].endpoint;
+    }
+    return "?";
+}
+
+size_t shm_pools_in_force(const struct shm_header *h, struct shm_pool_view *out, size_t max)
+{
+    static const char *const names[SHM_POOL_KINDS] = {"max_concurrent_connections",
+                                                      "max_concurrent_upgraded_connections"};
+    size_t n = 0;
+    for (int kind = 0; kind < SHM_POOL_KINDS; kind++)
+        for (unsigned pool = 0; pool < SHM_POOLS && n < max; pool++) {
+            const struct shm_pool *p = &h->pools[kind][pool];
+            uint64_t limit = atomic_load_explicit(&p->limit, memory_order_relaxed);
+            if (limit == 0)
+                continue;
+            out[n++] = (struct shm_pool_view){
+                names[kind], pool == SHM_POOL_GLOBAL ? NULL : endpoint_name(h, pool - 1), limit,
+                atomic_load_explicit(&p->used, memory_order_relaxed)};
+        }
+    return n;
+}
+
 /* A dead worker's permits go back to their pools (nginx leaks them). Other
  * workers take and give concurrently, hence the atomic subtract; the clamp
  * only guards against a pool the caller reset under us. */

@@ -61,6 +61,23 @@ void shm_permit_give(struct shm *shm, struct shm_slot *slot, enum shm_pool_kind 
 /* Readers: permits in use in a pool. */
 uint64_t shm_permits_used(const struct shm *shm, enum shm_pool_kind kind, unsigned pool);
 
+/* Workers: the limit a pool enforces under the serving generation's config
+ * (0: none), for readers; takers compare against their own config. */
+void shm_pool_publish_limit(struct shm *shm, enum shm_pool_kind kind, unsigned pool,
+                            uint64_t limit);
+
+/* Readers: a pool that enforces a limit, as status and metrics show it. */
+struct shm_pool_view {
+    const char *limit_name; /* "max_concurrent_connections", ... */
+    const char *endpoint;   /* NULL for the instance-wide pool; points into h */
+    uint64_t limit;
+    uint64_t used;
+};
+/* Fills out with the pools of h (a snapshot) whose limit is set; returns
+ * how many, at most max. Endpoint pool 1 + i is named after the i-th
+ * endpoint of the listener table. */
+size_t shm_pools_in_force(const struct shm_header *h, struct shm_pool_view *out, size_t max);
+
 /* Master: marks a slot as taken by pid for generation/index: a fresh
  * heartbeat, state STARTING unless the worker already moved it on. */
 void shm_slot_claim(struct shm *shm, unsigned slot, int pid, int cpu,

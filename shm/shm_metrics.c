@@ -158,6 +158,30 @@ static void write_workers(FILE *out, const struct shm *shm)
     }
 }
 
+static void write_pool_labels(FILE *out, const char *family_name, const struct shm_pool_view *p,
+                              uint64_t value)
+{
+    fprintf(out, "%s{limit=\"%s\"", family_name, p->limit_name);
+    if (p->endpoint != NULL)
+        fprintf(out, ",endpoint=\"%s\"", p->endpoint);
+    fprintf(out, "} %" PRIu64 "\n", value);
+}
+
+/* The cross-worker limits in force: what each allows and how much is taken. */
+static void write_limits(FILE *out, const struct shm_header *h)
+{
+    struct shm_pool_view pools[SHM_POOL_KINDS * SHM_POOLS];
+    size_t n = shm_pools_in_force(h, pools, sizeof pools / sizeof pools[0]);
+    family(out, "saker_limit_permits", "gauge",
+           "Connections a cross-worker limit admits (only limits that are set).");
+    for (size_t i = 0; i < n; i++)
+        write_pool_labels(out, "saker_limit_permits", &pools[i], pools[i].limit);
+    family(out, "saker_limit_permits_in_use", "gauge",
+           "Connections holding a permit of a cross-worker limit.");
+    for (size_t i = 0; i < n; i++)
+        write_pool_labels(out, "saker_limit_permits_in_use", &pools[i], pools[i].used);
+}
+
 void shm_metrics_write(const struct shm *shm, FILE *out)
 {
     struct shm_header h;
@@ -175,5 +199,6 @@ void shm_metrics_write(const struct shm *shm, FILE *out)
          * reset; better a missing scrape of these families. */
         fputs("# saker: totals were being folded on every read; omitted\n", out);
     }
+    write_limits(out, &h);
     write_workers(out, shm);
 }

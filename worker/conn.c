@@ -180,10 +180,10 @@ static struct conn *conn_take(struct worker *w)
 /* The endpoint's own pool is used only when its limit differs from the
  * instance-wide one it inherits: an equal limit is already enforced by the
  * global pool, and an accept then costs one compare-and-swap, not two. */
-static uint64_t endpoint_limit(const struct worker *w, const struct conn *c,
+static uint64_t endpoint_limit(const struct worker *w, const struct config_limits *mine,
                                enum shm_pool_kind kind)
 {
-    const struct config_limits *mine = c->limits, *all = &w->config->limits;
+    const struct config_limits *all = &w->config->limits;
     uint64_t own = kind == SHM_POOL_CONNECTIONS ? mine->max_concurrent_connections
                                                 : mine->max_concurrent_upgraded_connections;
     uint64_t global = kind == SHM_POOL_CONNECTIONS ? all->max_concurrent_connections
@@ -198,10 +198,26 @@ static uint64_t global_limit(const struct worker *w, enum shm_pool_kind kind)
 }
 
 /* Takes the permits of kind the connection needs; all or none. */
+void conn_publish_limits(struct worker *w)
+{
+    if (w->shm == NULL)
+        return;
+    for (int kind = 0; kind < SHM_POOL_KINDS; kind++) {
+        shm_pool_publish_limit(w->shm, kind, SHM_POOL_GLOBAL, global_limit(w, kind));
+        for (unsigned pool = 1; pool < SHM_POOLS; pool++) {
+            size_t i = pool - 1;
+            uint64_t own = i < w->config->endpoint_count
+                               ? endpoint_limit(w, &w->config->endpoints[i].limits, kind)
+                               : 0;
+            shm_pool_publish_limit(w->shm, kind, pool, own);
+        }
+    }
+}
+
 static bool permits_take(struct conn *c, enum shm_pool_kind kind, uint8_t *held)
 {
     struct worker *w = c->worker;
-    uint64_t global = global_limit(w, kind), own = endpoint_limit(w, c, kind);
+    uint64_t global = global_limit(w, kind), own = endpoint_limit(w, c->limits, kind);
     *held = 0;
     if (global != 0) {
         if (!shm_permit_take(w->shm, w->slot, kind, SHM_POOL_GLOBAL, global))

@@ -121,6 +121,9 @@ void conn_check_deadline(struct conn *c, uint64_t now_ms);
 /* Graceful stop: an idle connection is half-closed after a short grace;
  * a busy one closes after its current response. */
 void conn_drain(struct conn *c, uint64_t now_ms);
+/* Writes this generation's cross-worker limits into the shm pools, so that
+ * status and metrics show them before the first connection takes one. */
+void conn_publish_limits(struct worker *w);
 /* Frees the idle HTTP/1 states kept for reuse. */
 void conn_free_spare_h1s(struct worker *w);
 /* Frees the connections kept for reuse. */

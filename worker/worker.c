@@ -289,6 +289,7 @@ int worker_main(const struct worker_params *p)
         return 1;
     }
     worker_heartbeat(&w);
+    conn_publish_limits(&w);
     worker_publish_state(&w, SHM_WORKER_RUNNING);
     event_base_dispatch(w.base);
     worker_publish_state(&w, SHM_WORKER_EXITED);

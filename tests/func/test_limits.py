@@ -343,6 +343,30 @@ def refused(port):
     return data == b""
 
 
+def test_limits_in_force_show_in_status_and_metrics(saker_factory, tmp_path):
+    extra = """  capped:
+    url: "http://127.0.0.1:0"
+    limits: {max_concurrent_connections: 5}
+limits: {max_concurrent_connections: 100}"""
+    inst = saker_factory(config(tmp_path, extra))
+    capped = [l["port"] for l in inst.status()["listeners"] if l["endpoint"] == "capped"][0]
+    socks = open_served(inst.port, 2) + open_served(capped, 3)
+    wait_for(lambda: inst.metric('saker_limit_permits_in_use{limit="max_concurrent_connections"}')
+             == 5, 5, message="5 instance-wide permits in use")
+    m = inst.metrics()
+    assert m['saker_limit_permits{limit="max_concurrent_connections"}'] == 100
+    key = 'limit="max_concurrent_connections",endpoint="capped"'
+    assert m["saker_limit_permits{%s}" % key] == 5
+    assert m["saker_limit_permits_in_use{%s}" % key] == 3
+    limits = inst.status()["limits"]
+    assert {"limit": "max_concurrent_connections", "endpoint": None, "permits": 100,
+            "in_use": 5} in limits
+    assert {"limit": "max_concurrent_connections", "endpoint": "capped", "permits": 5,
+            "in_use": 3} in limits
+    for s in socks:
+        s.close()
+
+
 def test_max_concurrent_connections_is_exact_across_workers(saker_factory, tmp_path):
     inst = saker_factory(config(tmp_path, "limits: {max_concurrent_connections: 100}",
                                 workers=4))
