@@ -312,6 +312,7 @@ int master_start(struct master *m, struct config *config, struct err *err)
                        config->shm_path, (int)owner);
     if (listeners_open(&m->listeners, config, NULL, err) != SK_OK)
         return SK_ERROR;
+    snprintf(m->shm_path, sizeof m->shm_path, "%s", config->shm_path);
     if (shm_create(&m->shm, config->shm_path, slots, err) != SK_OK) {
         listeners_close(&m->listeners);
         return SK_ERROR;
@@ -593,9 +594,8 @@ int master_run(struct master *m)
         sigsuspend(&m->wait_mask);
     }
     atomic_store(&m->shm.header->state, SHM_INSTANCE_STOPPED);
-    const char *shm_path = m->current ? m->current->config->shm_path : NULL;
-    if (shm_path != NULL)
-        unlink(shm_path);
+    /* The segment created at start: a reload cannot move it. */
+    unlink(m->shm_path);
     shm_detach(&m->shm);
     master_cleanup(m);
     log_msg(LOG_NOTICE, "stopped");

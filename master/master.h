@@ -23,6 +23,7 @@
 #ifndef SAKER_MASTER_MASTER_H
 #define SAKER_MASTER_MASTER_H
 
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -61,6 +62,7 @@ struct master {
     const char *config_file; /* NULL: the built-in default */
     const char *urls;        /* --urls / SAKER_URLS, or NULL */
     struct shm shm;
+    char shm_path[PATH_MAX];           /* where shm was created; kept for life */
     struct listener_set listeners;     /* the serving generation's */
     struct generation generations[MASTER_GENERATIONS];
     struct generation *current;

@@ -239,3 +239,17 @@ def test_status_answers_fast_while_workers_are_busy(saker_factory):
     finally:
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
+
+
+def test_shm_path_changed_by_a_reload_applies_at_next_start(saker_factory, tmp_path):
+    """Regression: the master removed the reloaded config's shm_path at
+    stop, leaving the real segment behind."""
+    inst = saker_factory(config(1, "x"))
+    moved = tmp_path / "moved.shm"
+    inst.config_path.write_text(inst.config_path.read_text().replace(
+        "shm_path: %s" % inst.shm, "shm_path: %s" % moved))
+    assert reload_and_wait(inst)["ok"]
+    assert "shm_path changed; it applies at the next start" in inst.messages()
+    assert not moved.exists()
+    assert inst.stop() == 0
+    assert not os.path.exists(str(inst.shm)), "the segment was left behind"
