@@ -202,28 +202,29 @@ static const struct cfg_section static_section = {
 
 /* Base: struct route. NULL: this handler is not the route's (the route's
  * check has made sure exactly one handler key is present and not null). */
+static int apply_handler(const struct cfg_ctx *ctx, const yaml_node_t *node, struct route *route,
+                         enum route_handler kind, const char *name,
+                         const struct cfg_section *section, void *fields)
+{
+    if (node == NULL)
+        return SK_OK;
+    route->handler = kind;
+    if (cfg_expect(ctx, node, YAML_MAPPING_NODE, name) != SK_OK)
+        return SK_ERROR;
+    return cfg_apply_section(ctx, node, section, fields, name);
+}
+
 static int parse_return(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
 {
     struct route *route = base;
-
-    if (node == NULL)
-        return SK_OK;
-    route->handler = ROUTE_RETURN;
-    if (cfg_expect(ctx, node, YAML_MAPPING_NODE, "return") != SK_OK)
-        return SK_ERROR;
-    return cfg_apply_section(ctx, node, &return_section, &route->ret, "return");
+    return apply_handler(ctx, node, route, ROUTE_RETURN, "return", &return_section, &route->ret);
 }
 
 static int parse_static(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
 {
     struct route *route = base;
-
-    if (node == NULL)
-        return SK_OK;
-    route->handler = ROUTE_STATIC;
-    if (cfg_expect(ctx, node, YAML_MAPPING_NODE, "static") != SK_OK)
-        return SK_ERROR;
-    return cfg_apply_section(ctx, node, &static_section, &route->files, "static");
+    return apply_handler(ctx, node, route, ROUTE_STATIC, "static", &static_section,
+                         &route->files);
 }
 
 static int parse_status_kind(const char *key, const char *text, size_t len, void *field,
@@ -250,13 +251,8 @@ static const struct cfg_section status_section = {
 static int parse_status_route(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
 {
     struct route *route = base;
-
-    if (node == NULL)
-        return SK_OK;
-    route->handler = ROUTE_STATUS;
-    if (cfg_expect(ctx, node, YAML_MAPPING_NODE, "status") != SK_OK)
-        return SK_ERROR;
-    return cfg_apply_section(ctx, node, &status_section, &route->status, "status");
+    return apply_handler(ctx, node, route, ROUTE_STATUS, "status", &status_section,
+                         &route->status);
 }
 
 static const char *const handler_names[] = {"return", "static", "status"};
