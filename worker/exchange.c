@@ -120,25 +120,3 @@ const char *exchange_status_reason(int status)
             return status_reasons[i].reason;
     return "";
 }
-
-struct method_name {
-    const char *name;
-    size_t len;
-    enum exchange_method method;
-};
-
-static const struct method_name method_names[] = {
-    {"GET", 3, METHOD_GET},         {"HEAD", 4, METHOD_HEAD},
-    {"POST", 4, METHOD_POST},       {"PUT", 3, METHOD_PUT},
-    {"DELETE", 6, METHOD_DELETE},   {"OPTIONS", 7, METHOD_OPTIONS},
-    {"PATCH", 5, METHOD_PATCH},     {"CONNECT", 7, METHOD_CONNECT},
-    {"TRACE", 5, METHOD_TRACE},
-};
-
-enum exchange_method exchange_method_from(const char *name, size_t len)
-{
-    for (size_t i = 0; i < sizeof method_names / sizeof method_names[0]; i++)
-        if (method_names[i].len == len && memcmp(method_names[i].name, name, len) == 0)
-            return method_names[i].method;
-    return METHOD_OTHER;
-}

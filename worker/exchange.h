@@ -124,7 +124,5 @@ void exchange_respond_error(struct exchange *ex, int status);
 
 /* "Not Found" for 404, "" for an unknown status. */
 const char *exchange_status_reason(int status);
-/* Maps a method token to the enum. */
-enum exchange_method exchange_method_from(const char *name, size_t len);
 
 #endif

@@ -305,12 +305,34 @@ static void h1_refuse(struct h1 *h1, int status, enum shm_counter counter)
     exchange_respond_error(ex, status);
 }
 
-static bool h1_expectation_ok(const struct exchange *ex)
+enum h1_expect { H1_EXPECT_NONE, H1_EXPECT_CONTINUE, H1_EXPECT_UNKNOWN };
+
+static enum h1_expect h1_expectation(const struct exchange *ex)
 {
     size_t len;
     const char *expect = exchange_header(ex, "expect", &len);
+    if (expect == NULL)
+        return H1_EXPECT_NONE;
     /* RFC 9110 section 10.1.1: 100-continue is the only expectation defined. */
-    return expect == NULL || (len == 12 && strncasecmp(expect, "100-continue", 12) == 0);
+    return len == 12 && strncasecmp(expect, "100-continue", 12) == 0 ? H1_EXPECT_CONTINUE
+                                                                     : H1_EXPECT_UNKNOWN;
+}
+
+/* llhttp's method number to ours, without going through its name. */
+static enum exchange_method h1_method(uint8_t method)
+{
+    switch (method) {
+    case HTTP_GET: return METHOD_GET;
+    case HTTP_HEAD: return METHOD_HEAD;
+    case HTTP_POST: return METHOD_POST;
+    case HTTP_PUT: return METHOD_PUT;
+    case HTTP_DELETE: return METHOD_DELETE;
+    case HTTP_OPTIONS: return METHOD_OPTIONS;
+    case HTTP_PATCH: return METHOD_PATCH;
+    case HTTP_CONNECT: return METHOD_CONNECT;
+    case HTTP_TRACE: return METHOD_TRACE;
+    default: return METHOD_OTHER;
+    }
 }
 
 static void h1_dispatch(struct h1 *h1, struct exchange *ex)
@@ -377,7 +399,7 @@ static int on_headers_complete(llhttp_t *parser)
     ex->version_major = parser->http_major;
     ex->version_minor = parser->http_minor;
     ex->method_name = llhttp_method_name((llhttp_method_t)parser->method);
-    ex->method = exchange_method_from(ex->method_name, strlen(ex->method_name));
+    ex->method = h1_method(parser->method);
     h1->keep_alive = llhttp_should_keep_alive(parser) && !h1->worker->draining;
     shm_slot_count(h1->worker->slot, SHM_REQUESTS, 1);
     if (ex->method == METHOD_CONNECT)
@@ -400,7 +422,8 @@ static int on_headers_complete(llhttp_t *parser)
         h1_refuse(h1, 413, SHM_REJECT_BODY_TOO_LARGE);
         return HPE_PAUSED;
     }
-    if (!h1_expectation_ok(ex)) {
+    enum h1_expect expect = h1_expectation(ex);
+    if (expect == H1_EXPECT_UNKNOWN) {
         h1->closing = true; /* the client may send the body anyway */
         exchange_respond_error(ex, 417);
         return HPE_PAUSED;
@@ -421,7 +444,7 @@ static int on_headers_complete(llhttp_t *parser)
      * followed by a reset. A client that asked to be told first
      * (Expect: 100-continue) is answered now, and the body it may still
      * send is read and discarded. */
-    bool answer_first = exchange_header(ex, "expect", &(size_t){0}) != NULL;
+    bool answer_first = expect == H1_EXPECT_CONTINUE;
     if (has_body)
         h1_body_begin(h1, answer_first);
     if (has_body && !answer_first) {
