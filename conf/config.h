@@ -163,7 +163,7 @@ struct config *config_load_file(const char *path, struct err *err);
 struct config *config_load_string(const char *text, size_t len, const char *name,
                                   struct err *err);
 /* The configuration used when no file is given: http://localhost:5000,
- * static files from ./wwwroot for every path. */
+ * static files from ./wwwroot for every path (which must then exist). */
 struct config *config_default(struct err *err);
 /* Replaces the endpoints with the ';'-separated URLs (Kestrel's --urls and
  * ASPNETCORE_URLS), named "url0", "url1", ... SK_OK or SK_ERROR. */

@@ -514,6 +514,8 @@ struct config *config_default(struct err *err)
         err_set(err, "out of memory");
         goto fail;
     }
+    if (cfg_check_static_root(CONFIG_DEFAULT_ROOT, err) != SK_OK)
+        goto fail;
     return config;
 fail:
     config_free(config);

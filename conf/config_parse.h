@@ -97,6 +97,10 @@ bool cfg_is_off(const char *text);
 /* Scalar parsers shared by the tables. */
 cfg_scalar_fn cfg_parse_bool;     /* bool: true/false, yes/no, on/off */
 cfg_scalar_fn cfg_parse_string;   /* char *, non-empty */
+
+/* A static root must be a directory when the config is loaded (file or
+ * built-in default alike). SK_OK or SK_ERROR naming the root. */
+int cfg_check_static_root(const char *root, struct err *why);
 cfg_scalar_fn cfg_parse_uint;     /* uint64_t, >= 0 */
 cfg_scalar_fn cfg_parse_positive; /* uint64_t, > 0 */
 cfg_scalar_fn cfg_parse_size;     /* uint64_t bytes */

@@ -103,17 +103,22 @@ static int parse_body(const char *key, const char *text, size_t len, void *field
     return SK_OK;
 }
 
-static int parse_root(const char *key, const char *text, size_t len, void *field,
-                      struct err *why)
+int cfg_check_static_root(const char *root, struct err *why)
 {
     struct stat st;
 
-    (void)key;
-    (void)len;
-    if (stat(text, &st) != 0)
-        return err_set_errno(why, errno, "static root '%.200s'", text);
+    if (stat(root, &st) != 0)
+        return err_set_errno(why, errno, "static root '%.200s'", root);
     if (!S_ISDIR(st.st_mode))
-        return err_set_errno(why, ENOTDIR, "static root '%.200s'", text);
+        return err_set_errno(why, ENOTDIR, "static root '%.200s'", root);
+    return SK_OK;
+}
+
+static int parse_root(const char *key, const char *text, size_t len, void *field,
+                      struct err *why)
+{
+    if (cfg_check_static_root(text, why) != SK_OK)
+        return SK_ERROR;
     return cfg_parse_string(key, text, len, field, why);
 }
 

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,15 +77,10 @@ static void install_signals(sigset_t *wait_mask)
 
 /* ---- configuration ---------------------------------------------------- */
 
-/* What the config cannot check by itself, checked before anything binds. */
+/* What the config cannot check by itself, checked before anything binds
+ * (static roots are the loader's: it checks them with their location). */
 static int check_environment(const struct config *config, struct err *err)
 {
-    for (size_t i = 0; i < config->route_count; i++) {
-        const struct route *r = &config->routes[i];
-        struct stat st;
-        if (r->handler == ROUTE_STATIC && (stat(r->files.root, &st) != 0 || !S_ISDIR(st.st_mode)))
-            return err_set_errno(err, errno ? errno : ENOTDIR, "static root '%s'", r->files.root);
-    }
     if (config->user != NULL && getuid() == 0 && getpwnam(config->user) == NULL)
         return err_set(err, "user '%s' does not exist", config->user);
     if (config->group != NULL && getuid() == 0 && getgrnam(config->group) == NULL)

@@ -37,9 +37,19 @@ static void make_roots(void)
     fclose(f);
 }
 
+/* The built-in default serves ./wwwroot: run it where there is one. */
+static void enter_site_with_wwwroot(void)
+{
+    ck_assert_int_eq(chdir(tmp), 0);
+    ck_assert_int_eq(mkdir("wwwroot", 0755), 0);
+}
+
 static void remove_roots(void)
 {
     unlink(plain);
+    char wwwroot[160];
+    snprintf(wwwroot, sizeof wwwroot, "%s/wwwroot", tmp);
+    rmdir(wwwroot);
     rmdir(html);
     rmdir(statics);
     rmdir(tmp);
@@ -467,9 +477,19 @@ START_TEST(shipped_config_loads)
 }
 END_TEST
 
+START_TEST(built_in_default_needs_wwwroot)
+{
+    struct err err = {{0}};
+    ck_assert_int_eq(chdir(tmp), 0);
+    ck_assert_ptr_null(config_default(&err));
+    ck_assert_str_eq(err.message, "static root './wwwroot': No such file or directory");
+}
+END_TEST
+
 START_TEST(built_in_default)
 {
     struct err err = {{0}};
+    enter_site_with_wwwroot();
     struct config *c = config_default(&err);
     ck_assert_msg(c != NULL, "%s", err.message);
     ck_assert_ptr_null(c->file);
@@ -604,6 +624,7 @@ START_TEST(every_endpoint_gets_limits)
         ck_assert(c->endpoints[i].access_log);
     }
     config_free(c);
+    enter_site_with_wwwroot();
     c = config_default(&err);
     ck_assert_ptr_nonnull(c);
     ck_assert_uint_eq(c->endpoints[0].limits.max_request_header_count, 100);
@@ -708,6 +729,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, load_file);
     tcase_add_test(tc, shipped_config_loads);
     tcase_add_test(tc, built_in_default);
+    tcase_add_test(tc, built_in_default_needs_wwwroot);
     tcase_add_test(tc, override_urls);
     tcase_add_test(tc, data_rates);
     tcase_add_test(tc, endpoint_limits_and_logging);
