@@ -184,10 +184,8 @@ def test_killed_worker_is_replaced_and_gauges_are_exact(saker_factory):
     with Load(inst.port, keepalive=2, fresh=1) as load:
         os.kill(victim["pid"], signal.SIGKILL)
         killed_at = time.monotonic()
-        wait_for(lambda: any(w["pid"] != victim["pid"] and w["slot"] == victim["slot"]
-                             and w["state"] == "running" for w in inst.workers())
-                 or len([w for w in inst.workers() if w["state"] == "running"]) == 2
-                 and victim["pid"] not in inst.worker_pids(), 5,
+        wait_for(lambda: victim["pid"] not in inst.worker_pids() and
+                 sum(w["state"] == "running" for w in inst.workers()) == 2, 5,
                  message="a replacement worker serving")
         replaced_in = time.monotonic() - killed_at
         time.sleep(0.5)
