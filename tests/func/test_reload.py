@@ -121,7 +121,9 @@ def test_reloads_under_load_lose_nothing(saker_factory):
             assert inst.status()["instance"]["workers_per_generation"] == workers
             listeners = [l for l in inst.status()["listeners"] if l["kind"] == "tcp4"]
             assert len(listeners) == (2 if i % 2 == 1 else 1)
-            time.sleep(0.2)  # let the load run on this generation
+            served = load.ok
+            wait_for(lambda: load.ok >= served + 20, 5,
+                     message="the load served by generation %d" % (i + 1))
     assert load.failures == [], load.failures[:5]
     assert load.ok > 500, "the load did not run (%d requests)" % load.ok
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
@@ -188,7 +190,8 @@ def test_killed_worker_is_replaced_and_gauges_are_exact(saker_factory):
                  sum(w["state"] == "running" for w in inst.workers()) == 2, 5,
                  message="a replacement worker serving")
         replaced_in = time.monotonic() - killed_at
-        time.sleep(0.5)
+        served = load.ok
+        wait_for(lambda: load.ok >= served + 50, 5, message="the load served after the kill")
     assert replaced_in < 1.5, "replacement took %.2fs" % replaced_in
     # Only the killed worker's connections may have failed: the load's
     # failures are bounded by what it had in flight there.
