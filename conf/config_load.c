@@ -297,15 +297,13 @@ static int parse_access_log(const char *key, const char *text, size_t len, void 
 static int parse_access_log_format(const char *key, const char *text, size_t len, void *field,
                                    struct err *why)
 {
-    enum access_log_format *format = field;
+    static const char *const formats[] = {"combined", "json"}; /* enum order */
+    int i = CFG_CHOICE(key, text, formats, why);
 
     (void)len;
-    if (strcmp(text, "combined") == 0)
-        *format = ACCESS_LOG_COMBINED;
-    else if (strcmp(text, "json") == 0)
-        *format = ACCESS_LOG_JSON;
-    else
-        return err_set(why, "%s: expected combined or json, got '%.80s'", key, text);
+    if (i < 0)
+        return SK_ERROR;
+    *(enum access_log_format *)field = (enum access_log_format)i;
     return SK_OK;
 }
 

@@ -10,6 +10,7 @@
 #include "conf/config_parse.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,4 +224,19 @@ int cfg_parse_duration(const char *key, const char *text, size_t len, void *fiel
     if (units_parse_duration(text, field, &units) != SK_OK)
         return err_set(why, "%s: %s", key, units.message);
     return SK_OK;
+}
+
+int cfg_choice(const char *key, const char *text, const char *const *names, size_t count,
+               struct err *why)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(text, names[i]) == 0)
+            return (int)i;
+    char expected[160] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < count && used < sizeof expected; i++)
+        used += (size_t)snprintf(expected + used, sizeof expected - used, "%s%s",
+                                 i == 0 ? "" : i + 1 == count ? " or " : ", ", names[i]);
+    err_set(why, "%s: expected %s, got '%.80s'", key, expected, text);
+    return -1;
 }

@@ -98,6 +98,13 @@ bool cfg_is_off(const char *text);
 cfg_scalar_fn cfg_parse_bool;     /* bool: true/false, yes/no, on/off */
 cfg_scalar_fn cfg_parse_string;   /* char *, non-empty */
 
+/* The index of text among names (an enum's values in order), or -1 with
+ * "KEY: expected a, b or c, got 'TEXT'" in why. */
+int cfg_choice(const char *key, const char *text, const char *const *names, size_t count,
+               struct err *why);
+#define CFG_CHOICE(key, text, names, why) \
+    cfg_choice((key), (text), (names), sizeof(names) / sizeof((names)[0]), (why))
+
 /* A static root must be a directory when the config is loaded (file or
  * built-in default alike). SK_OK or SK_ERROR naming the root. */
 int cfg_check_static_root(const char *root, struct err *why);

@@ -235,14 +235,14 @@ static int parse_static(const struct cfg_ctx *ctx, const yaml_node_t *node, void
 static int parse_status_kind(const char *key, const char *text, size_t len, void *field,
                              struct err *why)
 {
+    static const char *const kinds[] = {"liveness", "readiness", "metrics"}; /* enum order */
+    int i = CFG_CHOICE(key, text, kinds, why);
+
     (void)len;
-    static const char *const kinds[] = {"liveness", "readiness", "metrics"};
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (strcmp(text, kinds[i]) == 0) {
-            *(enum route_status_kind *)field = (enum route_status_kind)i;
-            return SK_OK;
-        }
-    return err_set(why, "%s: expected liveness, readiness or metrics, got '%.100s'", key, text);
+    if (i < 0)
+        return SK_ERROR;
+    *(enum route_status_kind *)field = (enum route_status_kind)i;
+    return SK_OK;
 }
 
 static const struct cfg_option status_options[] = {

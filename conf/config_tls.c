@@ -165,15 +165,13 @@ int cfg_tls_parse_sni(const struct cfg_ctx *ctx, const yaml_node_t *node,
 int cfg_tls_parse_sni_unknown(const char *key, const char *text, size_t len, void *field,
                               struct err *why)
 {
-    enum tls_sni_unknown *out = field;
+    static const char *const choices[] = {"default", "refuse"}; /* enum order */
+    int i = CFG_CHOICE(key, text, choices, why);
 
     (void)len;
-    if (strcmp(text, "default") == 0)
-        *out = TLS_SNI_UNKNOWN_DEFAULT;
-    else if (strcmp(text, "refuse") == 0)
-        *out = TLS_SNI_UNKNOWN_REFUSE;
-    else
-        return err_set(why, "%s: expected default or refuse, got '%.80s'", key, text);
+    if (i < 0)
+        return SK_ERROR;
+    *(enum tls_sni_unknown *)field = (enum tls_sni_unknown)i;
     return SK_OK;
 }
 
@@ -235,17 +233,13 @@ int cfg_tls_parse_policy(const struct cfg_ctx *ctx, const yaml_node_t *node,
 static int parse_client_mode(const char *key, const char *text, size_t len, void *field,
                              struct err *why)
 {
-    enum tls_client_mode *out = field;
+    static const char *const modes[] = {"none", "allow", "require"}; /* enum order */
+    int i = CFG_CHOICE(key, text, modes, why);
 
     (void)len;
-    if (strcmp(text, "none") == 0)
-        *out = TLS_CLIENT_NONE;
-    else if (strcmp(text, "allow") == 0)
-        *out = TLS_CLIENT_ALLOW;
-    else if (strcmp(text, "require") == 0)
-        *out = TLS_CLIENT_REQUIRE;
-    else
-        return err_set(why, "%s: expected none, allow or require, got '%.80s'", key, text);
+    if (i < 0)
+        return SK_ERROR;
+    *(enum tls_client_mode *)field = (enum tls_client_mode)i;
     return SK_OK;
 }
 
