@@ -136,8 +136,10 @@ static int set_ticket_crypto(const struct shm_ticket_key *key, unsigned char *iv
 }
 
 /* RFC 5077 tickets sealed with the master's keys: AES-256-CBC and
- * HMAC-SHA256, as OpenSSL's own default. Returns 2 for a ticket sealed with
- * the previous key, so that OpenSSL sends the client a fresh one. */
+ * HMAC-SHA256, as OpenSSL's own default. Returns 2 (a good ticket, but send
+ * a fresh one) for a ticket sealed with the previous key, and for every
+ * TLS 1.3 resumption: TLS 1.3 clients use a ticket once (RFC 8446 C.4), so
+ * without a new ticket every other connection would be a full handshake. */
 static int on_ticket_key(SSL *ssl, unsigned char *name, unsigned char *iv,
                          EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
 {
@@ -155,7 +157,7 @@ static int on_ticket_key(SSL *ssl, unsigned char *name, unsigned char *iv,
         rc = which == 0 ? 0
                         : set_ticket_crypto(which == 1 ? &keys.current : &keys.previous, iv,
                                             cctx, hctx, 0);
-        if (rc == 1 && which == 2)
+        if (rc == 1 && (which == 2 || SSL_version(ssl) == TLS1_3_VERSION))
             rc = 2;
     }
     OPENSSL_cleanse(&keys, sizeof keys);

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """idle_clients.py - open N keep-alive connections, one request each, then idle.
 
-    idle_clients.py HOST PORT COUNT [PATH] [BATCH]
+    idle_clients.py [--tls] HOST PORT COUNT [PATH] [BATCH]
 
 Opens COUNT TCP connections to HOST:PORT, at most BATCH in flight at once,
 sends one "GET PATH HTTP/1.1" on each and reads the complete response, leaving
-every connection open and idle. Then prints "ready COUNT" on stdout and waits
-until stdin reaches EOF (or SIGTERM), closes everything and exits 0.
+every connection open and idle. With --tls each connection first completes a
+TLS handshake (certificate not verified: the server's is made for the run).
+Then prints "ready COUNT" on stdout and waits until stdin reaches EOF (or
+SIGTERM), closes everything and exits 0.
 On any failure it prints "error: ..." on stdout and exits 1.
 """
 
@@ -16,6 +18,7 @@ import resource
 import select
 import signal
 import socket
+import ssl
 import sys
 import time
 
@@ -27,12 +30,19 @@ def fail(msg):
 
 
 def main():
-    if len(sys.argv) < 4:
+    args = sys.argv[1:]
+    tls = None
+    if args and args[0] == "--tls":
+        args = args[1:]
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
+    if len(args) < 3:
         sys.stderr.write(__doc__)
         sys.exit(2)
-    host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    path = sys.argv[4] if len(sys.argv) > 4 else "/plaintext"
-    batch = int(sys.argv[5]) if len(sys.argv) > 5 else 100
+    host, port, count = args[0], int(args[1]), int(args[2])
+    path = args[3] if len(args) > 3 else "/plaintext"
+    batch = int(args[4]) if len(args) > 4 else 100
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = count + 64
@@ -71,13 +81,32 @@ def main():
                 err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if err:
                     fail("connect: %s" % os.strerror(err))
-                s.send(request)     # tiny; fits in an empty socket buffer
+                if tls is not None:
+                    s = c[0] = tls.wrap_socket(s, do_handshake_on_connect=False)
+                    c[1] = "handshaking"
+                else:
+                    s.send(request)     # tiny; fits in an empty socket buffer
+                    c[1] = "reading"
+                    ep.modify(fd, select.EPOLLIN)
+                    continue
+            if c[1] == "handshaking":
+                try:
+                    s.do_handshake()
+                except ssl.SSLWantReadError:
+                    ep.modify(fd, select.EPOLLIN)
+                    continue
+                except ssl.SSLWantWriteError:
+                    ep.modify(fd, select.EPOLLOUT)
+                    continue
+                except (ssl.SSLError, OSError) as e:
+                    fail("TLS handshake: %s" % e)
+                s.send(request)
                 c[1] = "reading"
                 ep.modify(fd, select.EPOLLIN)
                 continue
             try:
                 data = s.recv(65536)
-            except BlockingIOError:
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
                 continue
             if not data:
                 fail("server closed a connection before responding")

@@ -278,6 +278,29 @@ def test_resumption_across_workers(saker_factory, certs, tmp_path, version):
              message="resumptions counted")
 
 
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_resumed_connection_gets_a_fresh_ticket(saker_factory, certs, tmp_path, version):
+    """TLS 1.3 clients use a ticket once (RFC 8446 C.4): a resumed TLS 1.3
+    connection must carry a new ticket, or every other connection of a
+    client is a full handshake. TLS 1.2 keeps its ticket while the key is
+    current (a renewal there costs a message for nothing)."""
+    inst = saker_factory(tls_config(certs))
+    request = b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    sessions = [tmp_path / ("sess%d.pem" % i) for i in range(4)]
+    rc, out = s_client(inst.port, version, "-ign_eof", "-sess_out", str(sessions[0]),
+                       data=request)
+    assert rc == 0 and "New, TLSv1." in out, out
+    tls13 = version == "-tls1_3"
+    for previous, following in zip(sessions, sessions[1:]):
+        # Each TLS 1.3 connection resumes with the ticket the one before got.
+        chain = ["-sess_in", str(previous), "-sess_out", str(following)] if tls13 else \
+            ["-sess_in", str(sessions[0])]
+        rc, out = s_client(inst.port, version, "-ign_eof", *chain, data=request)
+        assert rc == 0 and "Reused, TLSv1." in out and "hello tls" in out, out
+        fresh = out.count("Post-Handshake New Session Ticket arrived")
+        assert fresh == (1 if tls13 else 0), out
+
+
 # ---- bad input on the TLS port ------------------------------------------------
 
 def raw(port, data, wait=2.0):
