@@ -28,7 +28,7 @@ static const enum shm_counter failure_counter[TLS_FAIL_COUNT] = {
 };
 
 /* A TLS read stops at a record boundary, so "short" says nothing: the
- * source is drained only when OpenSSL wants to read the socket again. An
+ * source is drained when OpenSSL holds nothing more to decrypt. An
  * EOF or error behind data already decrypted is kept for the next call,
  * because the socket may never be readable again (a close_notify without
  * a TCP close). */

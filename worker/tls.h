@@ -99,8 +99,9 @@ SSL *tls_conn_new(struct tls_server *server, int fd);
  * (a plain-HTTP client gets no response: it is not speaking TLS). */
 enum tls_status tls_handshake(SSL *ssl, enum tls_failure *why);
 /* Decrypts into buf until it is full (TLS_DONE: more may be waiting) or
- * the socket is drained (TLS_WANT_READ); *got counts what arrived even
- * when the status is TLS_CLOSED or TLS_FAILED: feed it first. */
+ * OpenSSL holds nothing more (TLS_WANT_READ: wait until the socket is
+ * readable; it may already be); *got counts what arrived even when the
+ * status is TLS_CLOSED or TLS_FAILED: feed it first. */
 enum tls_status tls_read(SSL *ssl, char *buf, size_t len, size_t *got);
 /* Sends the head of the queue with one SSL_write: byte segments are
  * gathered into scratch, files are read into it too (pread), or sent with

@@ -90,6 +90,12 @@ enum tls_status tls_read(SSL *ssl, char *buf, size_t len, size_t *got)
         int rc = SSL_read_ex(ssl, buf + *got, len - *got, &n);
         if (rc == 1) {
             *got += n;
+            /* Nothing left in OpenSSL's buffer: like a short read(), stop
+             * here rather than pay a read() that returns EAGAIN. The
+             * socket's event is level-triggered: bytes still in the
+             * kernel wake the loop again. */
+            if (SSL_has_pending(ssl) == 0)
+                return TLS_WANT_READ;
             continue;
         }
         enum tls_status st = status_of(ssl, rc);
