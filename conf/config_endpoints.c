@@ -63,6 +63,7 @@ static const struct cfg_option endpoint_options[] = {
      .scalar = cfg_tls_parse_sni_unknown, .def = "default"},
     {.name = "tls", .node = cfg_tls_endpoint_policy},
     {.name = "client_certificate", .node = cfg_tls_endpoint_client},
+    {.name = "hsts", .node = cfg_tls_endpoint_hsts},
 };
 
 static const struct cfg_section endpoint_section = {

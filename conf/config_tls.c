@@ -271,7 +271,7 @@ int cfg_tls_parse_client_certificate(const struct cfg_ctx *ctx, const yaml_node_
 /* ---- whole endpoint ----------------------------------------------------- */
 
 static const char *const tls_only_keys[] = {"certificate", "sni", "sni_unknown", "tls",
-                                            "client_certificate"};
+                                            "client_certificate", "hsts"};
 
 int cfg_tls_check_endpoint(const struct cfg_ctx *ctx, const yaml_node_t *map, bool https,
                            struct tls_endpoint_config *tls, const struct tls_config *global,
@@ -321,9 +321,11 @@ void cfg_tls_endpoint_free(struct tls_endpoint_config *tls)
     free(tls->ciphers);
     free(tls->ciphersuites);
     free(tls->client_ca);
+    free(tls->hsts_header);
     tls->sni = NULL;
     tls->sni_count = 0;
-    tls->ciphers = tls->ciphersuites = tls->client_ca = NULL;
+    tls->ciphers = tls->ciphersuites = tls->client_ca = tls->hsts_header = NULL;
+    tls->hsts_header_len = 0;
 }
 
 void cfg_tls_free(struct tls_config *tls)

@@ -62,6 +62,7 @@ cfg_node_fn cfg_tls_endpoint_certificate; /* certificate: CERT */
 cfg_node_fn cfg_tls_endpoint_sni;         /* sni: { NAME: CERT } */
 cfg_node_fn cfg_tls_endpoint_policy;      /* tls: { ... } */
 cfg_node_fn cfg_tls_endpoint_client;      /* client_certificate: { ... } */
+cfg_node_fn cfg_tls_endpoint_hsts;        /* hsts: { max_age, ... }; config_hsts.c */
 cfg_node_fn cfg_tls_config_certificates;  /* certificates: { default: CERT } */
 cfg_scalar_fn cfg_tls_parse_rotation;     /* ticket_key_rotation: a duration >= 1s */
 /* After the whole file is read (certificates may come after endpoints):

@@ -69,6 +69,10 @@ struct tls_endpoint_config {
     char *ciphersuites;    /* TLS 1.3 suites; NULL: OpenSSL's (all AEAD) */
     enum tls_client_mode client_mode;
     char *client_ca;       /* PEM file of CAs; required unless mode is none */
+    /* `hsts:` rendered: "Strict-Transport-Security: max-age=N...\r\n",
+     * sent on every response of the endpoint; NULL: not sent. */
+    char *hsts_header;
+    size_t hsts_header_len;
     int line, column;      /* of the endpoint, for messages; 0: unknown */
 };
 

@@ -659,9 +659,9 @@ static bool status_has_body(int status)
     return status >= 200 && status != 204 && status != 304;
 }
 
-static size_t h1_head_size(const struct exchange *ex)
+static size_t h1_head_size(const struct exchange *ex, size_t hsts_len)
 {
-    size_t size = 128 + sizeof(H1_SERVER_HEADER) + CLOCK_HTTP_DATE_LEN + 64;
+    size_t size = 128 + sizeof(H1_SERVER_HEADER) + CLOCK_HTTP_DATE_LEN + 64 + hsts_len;
     for (size_t i = 0; i < ex->response_header_count; i++)
         size += ex->response_headers[i].name_len + ex->response_headers[i].value_len + 4;
     return size;
@@ -702,6 +702,8 @@ static char *h1_render_head(struct h1 *h1, const struct exchange *ex, char *p)
     p = PUT_LITERAL(p, H1_SERVER_HEADER "Date: ");
     p = put(p, clock_http_date(), CLOCK_HTTP_DATE_LEN);
     p = PUT_LITERAL(p, "\r\n");
+    if (h1->endpoint != NULL && h1->endpoint->tls.hsts_header != NULL)
+        p = put(p, h1->endpoint->tls.hsts_header, h1->endpoint->tls.hsts_header_len);
     for (size_t i = 0; i < ex->response_header_count; i++) {
         const struct header_field *h = &ex->response_headers[i];
         p = put(p, h->name, h->name_len);
@@ -768,7 +770,9 @@ static void h1_respond(struct exchange *ex)
         ex->status = 500;
     if (ex->status >= 400 && !h1->headers_done)
         h1->closing = true; /* the request itself was refused: framing is in doubt */
-    char *head = outq_reserve(h1->out, h1_head_size(ex));
+    char *head = outq_reserve(h1->out, h1_head_size(ex, h1->endpoint != NULL
+                                                       ? h1->endpoint->tls.hsts_header_len
+                                                       : 0));
     if (head == NULL) {
         h1->closing = true;
         return;

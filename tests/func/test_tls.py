@@ -112,6 +112,39 @@ def test_https_serves_with_default_certificate(saker_factory, certs):
     wait_for(lambda: handshakes(inst, "ok") >= 2, 5, message="handshakes counted")
 
 
+def test_hsts_header_on_every_response(saker_factory, certs):
+    inst = saker_factory(tls_config(
+        certs, endpoint_extra="    hsts: { max_age: 365d, include_subdomains: true }\n"))
+    for path in ("/", "/%zz"):  # a response and a refusal alike
+        r = curl(certs, inst.port, path=path, extra=("-i",))
+        assert r.returncode == 0, r.stderr
+        # text mode: curl's CRLFs read as "\n"
+        assert "\nStrict-Transport-Security: max-age=31536000; includeSubDomains\n" \
+            in r.stdout, r.stdout
+    plain = saker_factory(tls_config(certs))
+    r = curl(certs, plain.port, extra=("-i",))
+    assert r.returncode == 0 and "Strict-Transport-Security" not in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("case", ["http", "preload", "no max_age", "bad duration"])
+def test_hsts_config_errors(tmp_path, certs, case):
+    url, hsts, where, words = {
+        "http": ("http://127.0.0.1:0", "{ max_age: 1d }", ":5:11:",
+                 "'hsts' applies to https:// endpoints only"),
+        "preload": ("https://127.0.0.1:0", "{ max_age: 30d, preload: true }", ":5:36:",
+                    "preload needs include_subdomains: true"),
+        "no max_age": ("https://127.0.0.1:0", "{ include_subdomains: true }", ":5:11:",
+                       "max_age"),
+        "bad duration": ("https://127.0.0.1:0", "{ max_age: soon }", ":5:22:", "max_age"),
+    }[case]
+    text = ("certificates:\n  default: { path: %s/localhost.pem, key: %s/localhost.key }\n"
+            "endpoints:\n  secure:\n    hsts: %s\n    url: \"%s\"\n%s"
+            % (certs, certs, hsts, url, ROUTES))
+    path, r = check(tmp_path, text)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert str(path) + where in r.stderr and words in r.stderr, r.stderr
+
+
 def test_sni_each_name_gets_its_certificate(saker_factory, certs):
     inst = saker_factory(tls_config(certs, SNI % {"d": certs}))
     for host in ("example.com", "a.example.org", "localhost"):
