@@ -13,7 +13,9 @@
  * file when the request ends in '/', with a 301 to the '/' form otherwise
  * (relative links in the index then resolve under the directory), and never
  * with a listing. Escapes look like missing files (404), so a probe learns
- * nothing about what lies outside the root.
+ * nothing about what lies outside the root. So do dotfiles and
+ * dot-directories (.git, .env), except .well-known (path_is_hidden), as
+ * ASP.NET Core's file provider hides them by default.
  *
  * Responses carry Last-Modified, a strong ETag built from mtime and size,
  * and Accept-Ranges; conditional and range requests are decided by
@@ -289,6 +291,8 @@ static void static_handle(struct exchange *ex, const struct route *route, void *
     bool trailing_slash;
     struct static_file f;
     int status = map_request_path(ex, route, rel, sizeof rel, &trailing_slash);
+    if (status == 0 && path_is_hidden(rel))
+        status = 404; /* as if absent, like every other refusal here */
     if (status == 0)
         status = open_target(s, route, rel, sizeof rel, trailing_slash, &f);
     if (status == 301) {

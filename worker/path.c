@@ -122,6 +122,19 @@ int path_normalize(const char *path, size_t len, char *out, size_t out_size,
     return 0;
 }
 
+bool path_is_hidden(const char *rel)
+{
+    static const char well_known[] = ".well-known";
+    for (const char *segment = rel; *segment != '\0';) {
+        size_t len = strcspn(segment, "/");
+        if (segment[0] == '.' &&
+            !(len == sizeof well_known - 1 && memcmp(segment, well_known, len) == 0))
+            return true;
+        segment += len + (segment[len] == '/');
+    }
+    return false;
+}
+
 int path_open_walk(int root_fd, const char *rel, int flags)
 {
     if (rel[0] == '\0')

@@ -28,6 +28,12 @@
 int path_normalize(const char *path, size_t len, char *out, size_t out_size,
                    bool *trailing_slash);
 
+/* True when a segment of rel (a path_normalize() result) starts with '.':
+ * a dotfile or a dot-directory (.git, .env, .htpasswd), which a web root
+ * holds by accident far more often than on purpose. ".well-known" (RFC
+ * 8615: ACME challenges, security.txt) is not hidden. */
+bool path_is_hidden(const char *rel);
+
 /* Opens rel (a path_normalize() result; "" is the root itself) beneath the
  * directory root_fd with open flags `flags` (O_CLOEXEC is added). Symlinks
  * are followed only while they stay beneath root_fd; absolute symlinks,

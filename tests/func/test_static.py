@@ -21,6 +21,10 @@ FILES = {
     "sub/index.html": b"<h1>sub index</h1>\n",
     "sub2/file.txt": b"sub2 has no index\n",
     "range.txt": b"0123456789abcdefghijklmnopqrstuvwxyz",
+    ".env": b"SECRET=1\n",
+    ".git/config": b"[core]\n",
+    "sub2/.htpasswd": b"admin:x\n",
+    ".well-known/acme-challenge/t0k": b"t0k.thumbprint\n",
 }
 ASSET_CSS = b"/* the assets root's a.css */\n"
 
@@ -178,6 +182,19 @@ def test_traversal_refused(site, target):
     rs = parse_responses(raw)
     assert rs, "no response to %r" % target
     assert rs[0].status in (400, 403, 404), rs[0]
+
+
+@pytest.mark.parametrize("target", ["/.env", "/.git/config", "/.git/", "/%2egit/config",
+                                    "/sub2/.htpasswd", "/sub/../.env"])
+def test_dotfiles_are_not_served(site, target):
+    r = fetch(site, target)
+    assert r.status == 404, r
+    assert b"SECRET" not in r.body and b"[core]" not in r.body and b"admin" not in r.body
+
+
+def test_well_known_is_served(site):
+    r = fetch(site, "/.well-known/acme-challenge/t0k")
+    assert (r.status, r.body) == (200, FILES[".well-known/acme-challenge/t0k"])
 
 
 def test_symlink_inside_root_is_served(site):

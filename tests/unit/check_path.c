@@ -122,6 +122,20 @@ START_TEST(test_normalize_overflow)
 }
 END_TEST
 
+START_TEST(test_hidden_segments)
+{
+    static const char *const hidden[] = {".env", ".git/config", "a/.htpasswd", "a/b/.x",
+                                         ".well-known/.git", "..x", ".well-knownx/a"};
+    static const char *const shown[] = {"", "index.html", "a/b.c", "a./b", "x.well-known",
+                                        ".well-known", ".well-known/acme-challenge/t0k",
+                                        "a/.well-known/security.txt"};
+    for (size_t i = 0; i < sizeof hidden / sizeof *hidden; i++)
+        ck_assert_msg(path_is_hidden(hidden[i]), "%s should be hidden", hidden[i]);
+    for (size_t i = 0; i < sizeof shown / sizeof *shown; i++)
+        ck_assert_msg(!path_is_hidden(shown[i]), "%s should be shown", shown[i]);
+}
+END_TEST
+
 /* ---- opening beneath a root ---- */
 
 static char scratch[] = "/tmp/check_path.XXXXXX";
@@ -252,6 +266,7 @@ static Suite *path_suite(void)
     tcase_add_test(tc, test_normalize_raw_nul);
     tcase_add_test(tc, test_normalize_fits_exactly);
     tcase_add_test(tc, test_normalize_overflow);
+    tcase_add_test(tc, test_hidden_segments);
     suite_add_tcase(s, tc);
     tc = tcase_create("open");
     tcase_add_checked_fixture(tc, tree_setup, tree_teardown);
