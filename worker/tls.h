@@ -3,10 +3,11 @@
  * and the per-connection transport conn uses (handshake, read, write a
  * batch, shut down). Nothing above conn sees TLS.
  *
- * A `struct tls_server` is built by each worker from its generation's
- * config, after privileges are dropped (the files were already checked by
- * the master at load, tls_check_config, so a reload with a bad certificate
- * fails before any worker starts). It holds:
+ * A `struct tls_server` is built by the master for each generation before
+ * its first fork (keys only root may read still load) and inherited by the
+ * generation's workers; the files were already checked at load
+ * (tls_check_config), so a reload with a bad certificate fails before any
+ * worker starts. It holds:
  *   - the default SSL_CTX (the endpoint's certificate, else
  *     certificates.default), and one SSL_CTX per `sni:` name, chosen in the
  *     servername callback: exact names first, then "*.example.org" (one
@@ -19,7 +20,8 @@
  *   - ALPN: "http/1.1" (and "h2" once saker speaks HTTP/2).
  *   - resumption by session tickets only, no per-worker session cache:
  *     tickets are sealed with the keys the master publishes in shm
- *     (shm_tls.h), so any worker resumes any other's.
+ *     (shm_tls.h), so any worker resumes any other's. A TLS 1.3
+ *     resumption always gets a fresh ticket (clients use one once).
  *
  * I/O follows OpenSSL's non-blocking contract: every call may want to read
  * or write first (TLS_WANT_READ / TLS_WANT_WRITE), whatever it was asked.
