@@ -483,8 +483,9 @@ def test_idle_tls_connection_memory_report(saker_factory, certs):
     after = _rss_kb(pid)
     per = (after - before) * 1024 / n
     print("\nidle TLS connection: %.0f bytes of worker RSS each (%d connections)" % (per, n))
-    # About 15 KB with OpenSSL 3.0 (SSL_new alone is ~8.5 KB); without
-    # SSL_MODE_RELEASE_BUFFERS an idle connection keeps ~48 KB of buffers.
+    # About 14 KB with OpenSSL 3.0 (its SSL object alone is 7.6 KB; see
+    # bench/README.md); without SSL_MODE_RELEASE_BUFFERS an idle connection
+    # keeps ~48 KB of buffers.
     assert per < 24 * 1024, "%.0f bytes per idle TLS connection" % per
     for s in conns:
         s.close()
