@@ -7,7 +7,7 @@
  *   endpoints:
  *     secure:
  *       url: https://0.0.0.0:8443
- *       protocols: http1_and_http2          # http1 | http2 | http1_and_http2
+ *       protocols: http1_and_http2          # or http1 (http2 alone: once saker speaks it)
  *       certificate: CERT                   # else certificates.default
  *       sni: { example.com: CERT, "*.example.org": CERT }
  *       sni_unknown: default                # default | refuse
@@ -56,7 +56,6 @@ enum tls_client_mode {
 enum endpoint_protocols {
     PROTOCOLS_HTTP1_AND_HTTP2, /* Kestrel's default */
     PROTOCOLS_HTTP1,
-    PROTOCOLS_HTTP2,
 };
 
 struct tls_endpoint_config {

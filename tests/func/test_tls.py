@@ -419,6 +419,13 @@ def test_bad_certificate_fails_check(tmp_path, certs, case):
     assert culprit in r.stderr and words in r.stderr, r.stderr
 
 
+def test_http2_only_refused_until_saker_speaks_it(tmp_path, certs):
+    path, r = check(tmp_path, tls_config(certs, endpoint_extra="    protocols: http2\n"))
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "%s:8:16: " % path in r.stderr and "http2 alone is not available" in r.stderr, \
+        r.stderr
+
+
 def test_https_without_certificate_fails_check(tmp_path):
     path, r = check(tmp_path, "endpoints:\n  secure: { url: \"https://127.0.0.1:0\" }\n" + ROUTES)
     assert r.returncode == 1

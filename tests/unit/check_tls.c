@@ -230,6 +230,9 @@ START_TEST(config_scalars)
     ck_assert_int_eq(cfg_tls_parse_protocols("protocols", "http3", 5, &p, &why), SK_ERROR);
     ck_assert_str_eq(why.message,
                      "protocols: expected http1, http2 or http1_and_http2, got 'http3'");
+    ck_assert_int_eq(cfg_tls_parse_protocols("protocols", "http2", 5, &p, &why), SK_ERROR);
+    ck_assert_str_eq(why.message, "protocols: http2 alone is not available yet: saker speaks "
+                                  "HTTP/1.1 only; use http1 or http1_and_http2");
     ck_assert_int_eq(cfg_tls_parse_sni_unknown("sni_unknown", "refuse", 6, &u, &why), SK_OK);
     ck_assert_int_eq(u, TLS_SNI_UNKNOWN_REFUSE);
     ck_assert_int_eq(cfg_tls_parse_sni_unknown("sni_unknown", "drop", 4, &u, &why), SK_ERROR);
