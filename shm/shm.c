@@ -481,6 +481,7 @@ static const char *const counter_names[] = {
     [SHM_TLS_FAIL_NO_SHARED_CIPHER] = "tls_handshakes_no_shared_cipher",
     [SHM_TLS_FAIL_UNKNOWN_NAME] = "tls_handshakes_unknown_name",
     [SHM_TLS_FAIL_BAD_CERTIFICATE] = "tls_handshakes_bad_certificate",
+    [SHM_TLS_FAIL_PLAIN_HTTP] = "tls_handshakes_plain_http",
     [SHM_TLS_FAIL_OTHER] = "tls_handshakes_other",
     [SHM_TLS_RESUMED] = "tls_resumed",
     [SHM_TLS_12] = "tls_1_2",

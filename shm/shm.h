@@ -117,7 +117,8 @@ void shm_snapshot_slot(const struct shm *shm, unsigned slot, struct shm_slot *ou
 const char *shm_counter_name(enum shm_counter c);
 const char *shm_reject_reason(enum shm_counter c);
 /* For the TLS handshake counters: "ok", "protocol_version",
- * "no_shared_cipher", "unknown_name", "bad_certificate", "other"; NULL
+ * "no_shared_cipher", "unknown_name", "bad_certificate", "plain_http",
+ * "other"; NULL
  * for any other counter. */
 const char *shm_tls_result(enum shm_counter c);
 const char *shm_instance_state_name(unsigned state);

@@ -31,7 +31,7 @@
 #include "shm/shm_tls.h"
 
 #define SHM_MAGIC UINT64_C(0x314d48535245414b) /* "KAERSHM1" little-endian */
-#define SHM_LAYOUT_VERSION 4
+#define SHM_LAYOUT_VERSION 5
 #define SHM_CACHE_LINE 64
 #define SHM_MAX_LISTENERS 32
 #define SHM_LISTENER_TEXT_MAX 160
@@ -69,7 +69,8 @@ enum shm_counter {
     SHM_TLS_FAIL_NO_SHARED_CIPHER,
     SHM_TLS_FAIL_UNKNOWN_NAME,
     SHM_TLS_FAIL_BAD_CERTIFICATE,
-    SHM_TLS_FAIL_OTHER, /* garbage, plain HTTP, EOF or timeout mid-handshake */
+    SHM_TLS_FAIL_PLAIN_HTTP, /* a plain HTTP request: answered 400 in clear */
+    SHM_TLS_FAIL_OTHER, /* garbage, EOF or timeout mid-handshake */
     SHM_TLS_RESUMED,
     SHM_TLS_12,
     SHM_TLS_13,

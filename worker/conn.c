@@ -437,6 +437,12 @@ static bool conn_handshake(struct conn *c)
         conn_set_reading(c, false);
         conn_set_writing(c, true);
         return false;
+    case CONN_TLS_PLAIN_HTTP:
+        conn_tls_answer_plain_http(c);
+        /* Lingering: the unread rest of the request must not turn the
+         * close into a reset that destroys the answer. */
+        conn_linger(c);
+        return false;
     default:
         conn_close(c); /* counted by reason; nothing was read, nothing to answer */
         return false;

@@ -5,12 +5,17 @@
 #include "worker/conn_tls.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "shm/shm.h"
 #include "worker/conn.h"
+#include "worker/h1.h"
 #include "worker/tls.h"
 #include "worker/worker.h"
 
@@ -24,6 +29,7 @@ static const enum shm_counter failure_counter[TLS_FAIL_COUNT] = {
     [TLS_FAIL_NO_SHARED_CIPHER] = SHM_TLS_FAIL_NO_SHARED_CIPHER,
     [TLS_FAIL_UNKNOWN_NAME] = SHM_TLS_FAIL_UNKNOWN_NAME,
     [TLS_FAIL_BAD_CERTIFICATE] = SHM_TLS_FAIL_BAD_CERTIFICATE,
+    [TLS_FAIL_PLAIN_HTTP] = SHM_TLS_FAIL_PLAIN_HTTP,
     [TLS_FAIL_OTHER] = SHM_TLS_FAIL_OTHER,
 };
 
@@ -155,8 +161,27 @@ enum conn_tls_step conn_tls_handshake(struct conn *c)
     default:
         c->tls_handshaking = false; /* counted here, not again at close */
         count(c, failure_counter[why]);
-        return CONN_TLS_FAILED;
+        return why == TLS_FAIL_PLAIN_HTTP ? CONN_TLS_PLAIN_HTTP : CONN_TLS_FAILED;
     }
+}
+
+void conn_tls_answer_plain_http(struct conn *c)
+{
+    static const char body[] = "This is an HTTPS port: the plain HTTP request was refused. "
+                               "Use https:// to reach it.\n";
+    char head[256];
+    int len = snprintf(head, sizeof head,
+                       "HTTP/1.1 400 Bad Request\r\n" H1_SERVER_HEADER "Date: %s\r\n"
+                       "Content-Type: text/plain; charset=utf-8\r\n"
+                       "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                       clock_http_date(), sizeof body - 1);
+    struct iovec iov[2] = {{head, (size_t)len}, {(void *)body, sizeof body - 1}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    /* Best effort: a fresh socket's buffer takes this whole; a client
+     * that cannot receive it loses nothing it could have used. */
+    ssize_t sent = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent > 0)
+        shm_slot_count(c->worker->slot, SHM_BYTES_OUT, (uint64_t)sent);
 }
 
 bool conn_tls_pending(const struct conn *c)

@@ -23,6 +23,8 @@ enum conn_tls_step {
     CONN_TLS_WAIT_READ,  /* wait for readability, then call again */
     CONN_TLS_WAIT_WRITE, /* wait for writability, then call again */
     CONN_TLS_FAILED,     /* counted; close the connection */
+    CONN_TLS_PLAIN_HTTP, /* counted; a plain HTTP request came: answer it
+                            400 in clear (OpenSSL sent nothing), then close */
 };
 
 /* Puts c on the TLS transport; the handshake starts with the first read.
@@ -30,6 +32,10 @@ enum conn_tls_step {
 int conn_tls_open(struct conn *c, struct tls_server *server);
 /* Drives the handshake one step. */
 enum conn_tls_step conn_tls_handshake(struct conn *c);
+/* After CONN_TLS_PLAIN_HTTP: sends the clear-text 400 that says this is
+ * an HTTPS port (as nginx does), so that a person behind curl or a
+ * browser learns why; the caller then closes as after any 400. */
+void conn_tls_answer_plain_http(struct conn *c);
 /* True when OpenSSL holds input for c that the socket will not signal
  * again: plain connections and handshakes never do. */
 bool conn_tls_pending(const struct conn *c);

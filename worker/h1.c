@@ -23,8 +23,6 @@
 #include "worker/router.h"
 #include "worker/worker.h"
 
-#define H1_SERVER_HEADER "Server: saker\r\n"
-
 static void h1_respond(struct exchange *ex);
 static const struct exchange_ops h1_exchange_ops = {.respond = h1_respond};
 

@@ -48,6 +48,8 @@ struct router_entry;
 struct sockaddr;
 
 #define H1_BODY_DRAIN_MS 5000
+/* Every response's Server header line. */
+#define H1_SERVER_HEADER "Server: saker\r\n"
 
 enum h1_piece { H1_PIECE_NONE, H1_PIECE_URL, H1_PIECE_FIELD, H1_PIECE_VALUE };
 enum { H1_HEAD_CHECK_IDLE, H1_HEAD_CHECK_RUNNING, H1_HEAD_CHECK_DONE };

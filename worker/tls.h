@@ -91,7 +91,8 @@ enum tls_failure {
     TLS_FAIL_NO_SHARED_CIPHER,
     TLS_FAIL_UNKNOWN_NAME,     /* refused by sni_unknown: refuse */
     TLS_FAIL_BAD_CERTIFICATE,  /* the client's certificate, or it refused ours */
-    TLS_FAIL_OTHER,            /* garbage, plain HTTP, EOF or timeout mid-handshake */
+    TLS_FAIL_PLAIN_HTTP,       /* the first bytes were a plain HTTP request */
+    TLS_FAIL_OTHER,            /* garbage, EOF or timeout mid-handshake */
     TLS_FAIL_COUNT
 };
 

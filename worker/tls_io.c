@@ -60,6 +60,9 @@ static enum tls_failure failure_of(const SSL *ssl)
     case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
     case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
         return TLS_FAIL_BAD_CERTIFICATE;
+    case SSL_R_HTTP_REQUEST:       /* "GET ", "POST ", "HEAD ", "PUT " */
+    case SSL_R_HTTPS_PROXY_REQUEST: /* "CONNE" */
+        return TLS_FAIL_PLAIN_HTTP;
     default:
         return TLS_FAIL_OTHER;
     }

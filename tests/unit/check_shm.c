@@ -394,6 +394,7 @@ START_TEST(test_names)
     ck_assert_ptr_null(shm_reject_reason(SHM_TLS_HANDSHAKES_OK));
     ck_assert_str_eq(shm_tls_result(SHM_TLS_HANDSHAKES_OK), "ok");
     ck_assert_str_eq(shm_tls_result(SHM_TLS_FAIL_UNKNOWN_NAME), "unknown_name");
+    ck_assert_str_eq(shm_tls_result(SHM_TLS_FAIL_PLAIN_HTTP), "plain_http");
     ck_assert_str_eq(shm_tls_result(SHM_TLS_FAIL_OTHER), "other");
     ck_assert_ptr_null(shm_tls_result(SHM_TLS_RESUMED));
     ck_assert_ptr_null(shm_reject_reason(SHM_COUNTER_COUNT));

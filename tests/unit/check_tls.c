@@ -3,6 +3,7 @@
  * (conf/config_tls.c), and certificate loading errors with files made by
  * the openssl command at test time. */
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -555,6 +556,45 @@ START_TEST(old_protocols_refused)
 }
 END_TEST
 
+/* What the server makes of first bytes that are not a ClientHello, and
+ * that it answers nothing itself (the caller decides what to say). */
+static enum tls_failure first_bytes_failure(struct tls_server *server, const char *bytes)
+{
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    ck_assert_int_eq(write(sv[1], bytes, strlen(bytes)), (ssize_t)strlen(bytes));
+    SSL *s = tls_conn_new(server, sv[0]);
+    enum tls_failure why = TLS_FAIL_COUNT;
+    ck_assert_int_eq(tls_handshake(s, &why), TLS_FAILED);
+    char buf[64];
+    ck_assert_int_eq(read(sv[1], buf, sizeof buf), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    tls_free(s);
+    close(sv[0]);
+    close(sv[1]);
+    return why;
+}
+
+START_TEST(plain_http_recognised)
+{
+    make_certs();
+    struct tls_endpoint_config tls = {.min_version = 12};
+    tls.certificate = (struct tls_certificate_config){path_in("a.pem"), path_in("a.key"), NULL,
+                                                      0, 0};
+    struct tls_server *server = server_with(&tls, NULL);
+    ck_assert_int_eq(first_bytes_failure(server, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+                     TLS_FAIL_PLAIN_HTTP);
+    ck_assert_int_eq(first_bytes_failure(server, "POST /form HTTP/1.1\r\n"),
+                     TLS_FAIL_PLAIN_HTTP);
+    ck_assert_int_eq(first_bytes_failure(server, "CONNECT a:443 HTTP/1.1\r\n"),
+                     TLS_FAIL_PLAIN_HTTP);
+    ck_assert_int_eq(first_bytes_failure(server, "\x01\x02garbage, not a record\r\n"),
+                     TLS_FAIL_OTHER);
+    tls_server_free(server);
+    remove_certs();
+}
+END_TEST
+
 static Suite *tls_suite(void)
 {
     Suite *s = suite_create("tls");
@@ -577,6 +617,7 @@ static Suite *tls_suite(void)
     tcase_add_test(files, resumption_across_servers);
     tcase_add_test(files, sni_and_refusal);
     tcase_add_test(files, old_protocols_refused);
+    tcase_add_test(files, plain_http_recognised);
     suite_add_tcase(s, files);
     return s;
 }
