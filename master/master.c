@@ -135,14 +135,14 @@ struct generation *master_generation_new(struct master *m, struct config *config
 
 /* The generation's TLS contexts, once, before its first fork: built in the
  * master so that keys only root may read still load, and shared by every
- * worker of the generation with the ticket keys in shm. */
+ * worker of the generation with the master's ticket keys. */
 static int generation_tls(struct master *m, struct generation *g, struct err *err)
 {
     for (size_t i = 0; i < g->listener_count; i++) {
         struct worker_listener *l = &g->listeners[i];
         if (l->tls != NULL || l->endpoint == NULL || l->endpoint->url.scheme != URL_SCHEME_HTTPS)
             continue;
-        if (tls_server_for_endpoint(g->config, l->endpoint, &m->shm.header->ticket_keys,
+        if (tls_server_for_endpoint(g->config, l->endpoint, m->ticket_keys,
                                     &l->tls, err) != SK_OK)
             return SK_ERROR;
     }
@@ -319,7 +319,10 @@ int master_start(struct master *m, struct config *config, struct err *err)
         return err_set(err, "out of memory");
     }
     m->current = g;
-    tls_keys_start(m);
+    if (tls_keys_start(m, err) != SK_OK) {
+        listeners_close(&m->listeners);
+        return SK_ERROR;
+    }
     listeners_publish(&m->listeners, &m->shm);
     atomic_store(&m->shm.header->generation, g->number);
     atomic_store(&m->shm.header->workers_per_generation, config->workers);
@@ -569,6 +572,7 @@ static void master_cleanup(struct master *m)
         if (m->generations[i].number != 0)
             master_generation_release(m, &m->generations[i]);
     free(m->slots);
+    tls_keys_stop(m);
 }
 
 int master_run(struct master *m)

@@ -79,6 +79,9 @@ struct master {
     int ready_fd;            /* -d: tell the waiting parent we serve; -1 if none */
     sigset_t wait_mask;      /* the mask sigsuspend() waits with */
     uint64_t ticket_rotate_at_ms; /* next session ticket key rotation (tls_keys.c) */
+    /* The ticket keys: shared with the workers, never in the segment
+     * file (tls_keys.h). NULL until tls_keys_start. */
+    struct shm_ticket_keys *ticket_keys;
 };
 
 /* Loads a config as `saker` would: the file (or the built-in default), the

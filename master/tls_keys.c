@@ -3,8 +3,10 @@
  */
 #include "master/tls_keys.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -43,12 +45,28 @@ static uint64_t rotation_ms(const struct master *m)
                                               : TLS_KEYS_DEFAULT_ROTATION_MS;
 }
 
-void tls_keys_start(struct master *m)
+int tls_keys_start(struct master *m, struct err *err)
 {
-    if (tls_keys_rotate(&m->shm.header->ticket_keys, (int64_t)time(NULL)) != SK_OK)
+    void *p = mmap(NULL, sizeof *m->ticket_keys, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return err_set(err, "cannot map memory for the TLS ticket keys: %s", strerror(errno));
+    (void)madvise(p, sizeof *m->ticket_keys, MADV_DONTDUMP); /* best effort */
+    m->ticket_keys = p;
+    if (tls_keys_rotate(m->ticket_keys, (int64_t)time(NULL)) != SK_OK)
         log_msg(LOG_ERROR, "RAND_bytes() failed: no TLS session tickets until the next "
                            "key rotation");
     m->ticket_rotate_at_ms = clock_now_monotonic_ms() + rotation_ms(m);
+    return SK_OK;
+}
+
+void tls_keys_stop(struct master *m)
+{
+    if (m->ticket_keys == NULL)
+        return;
+    OPENSSL_cleanse(m->ticket_keys, sizeof *m->ticket_keys);
+    munmap(m->ticket_keys, sizeof *m->ticket_keys);
+    m->ticket_keys = NULL;
 }
 
 void tls_keys_tick(struct master *m)
@@ -56,7 +74,7 @@ void tls_keys_tick(struct master *m)
     uint64_t now = clock_now_monotonic_ms();
     if (now < m->ticket_rotate_at_ms)
         return;
-    if (tls_keys_rotate(&m->shm.header->ticket_keys, (int64_t)time(NULL)) != SK_OK)
+    if (tls_keys_rotate(m->ticket_keys, (int64_t)time(NULL)) != SK_OK)
         log_msg(LOG_ERROR, "RAND_bytes() failed: TLS session ticket key not rotated");
     m->ticket_rotate_at_ms = now + rotation_ms(m);
 }

@@ -28,7 +28,6 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "shm/shm_tls.h"
 
 #define SHM_MAGIC UINT64_C(0x314d48535245414b) /* "KAERSHM1" little-endian */
 #define SHM_LAYOUT_VERSION 5
@@ -182,9 +181,6 @@ struct shm_header {
 
     /* Cross-worker limits: see struct shm_pool. */
     struct shm_pool pools[SHM_POOL_KINDS][SHM_POOLS];
-
-    /* Session ticket keys: written by the master (master/tls_keys.c). */
-    struct shm_ticket_keys ticket_keys;
 
     /* Folded totals of exited workers, under retired_seq. */
     alignas(SHM_CACHE_LINE) _Atomic uint64_t retired_seq;

@@ -1,6 +1,14 @@
 /*
- * shm_tls.h - the TLS session ticket keys in the shared-memory segment,
- * types only (shm_layout.h includes it; sakerctl may too).
+ * shm_tls.h - the TLS session ticket keys the master shares with its
+ * workers, types only.
+ *
+ * They are not in the segment file: that file is the control plane,
+ * readable by sakerctl and by whatever monitoring runs it (mode 0640), and
+ * whoever holds a ticket key can decrypt every recorded TLS 1.2 session
+ * resumed or started with its tickets. The keys live in an anonymous
+ * shared mapping that the master makes before its first fork, so only the
+ * master and its workers ever map them (master/tls_keys.c), and that is
+ * left out of core dumps.
  *
  * The master creates the keys from RAND_bytes at start and rotates them
  * every ticket_key_rotation, keeping the previous one (master/tls_keys.c).

@@ -19,8 +19,8 @@
  *     SSL_MODE_RELEASE_BUFFERS so an idle connection holds no buffers.
  *   - ALPN: "http/1.1" (and "h2" once saker speaks HTTP/2).
  *   - resumption by session tickets only, no per-worker session cache:
- *     tickets are sealed with the keys the master publishes in shm
- *     (shm_tls.h), so any worker resumes any other's. A TLS 1.3
+ *     tickets are sealed with the keys the master shares with its
+ *     workers (shm_tls.h), so any worker resumes any other's. A TLS 1.3
  *     resumption always gets a fresh ticket (clients use one once).
  *
  * I/O follows OpenSSL's non-blocking contract: every call may want to read
@@ -51,7 +51,7 @@ struct tls_server_params {
     const struct tls_certificate_config *default_certificate; /* certificates.default, or NULL */
     enum endpoint_protocols protocols;
     uint64_t ticket_lifetime_ms; /* ticket_key_rotation: the lifetime hint sent with tickets */
-    /* The master's keys in shm; NULL: keys of this server's own (unit
+    /* The master's shared keys; NULL: keys of this server's own (unit
      * tests, `saker -t`), so tickets resume only on this process. */
     const struct shm_ticket_keys *keys;
 };

@@ -618,6 +618,32 @@ def test_ticket_keys_rotate(saker_factory, certs, tmp_path):
     assert "Reused" in out, out
 
 
+def ticket_key_name(sess):
+    """The first 16 bytes of a TLS 1.2 ticket: the name of the key that
+    sealed it, sent in the clear (RFC 5077 section 4)."""
+    out = subprocess.run(["openssl", "sess_id", "-in", str(sess), "-noout", "-text"],
+                         capture_output=True, text=True, timeout=10).stdout
+    at = out.index("TLS session ticket:")
+    rows = re.findall(r"^\s*[0-9a-f]{4} - ((?:[0-9a-f]{2}[ -]){1,16})", out[at:], re.M)
+    ticket = bytes.fromhex("".join(rows).replace("-", " ").replace(" ", ""))
+    assert len(ticket) > 16, out
+    return ticket[:16]
+
+
+def test_ticket_keys_are_not_in_the_shm_file(saker_factory, certs, tmp_path):
+    """The segment is what sakerctl and monitoring read; a ticket key
+    there would let them decrypt recorded TLS 1.2 sessions."""
+    inst = saker_factory(tls_config(certs, workers=2))
+    sess = tmp_path / "sess.pem"
+    rc, out = s_client(inst.port, "-tls1_2", "-sess_out", str(sess))
+    assert rc == 0 and sess.exists(), out
+    name = ticket_key_name(sess)
+    segment = open(inst.shm, "rb").read()
+    assert name not in segment
+    rc, out = s_client(inst.port, "-tls1_2", "-sess_in", str(sess))
+    assert "Reused" in out, out  # the keys are still shared by the workers
+
+
 def test_bad_ticket_key_rotation(tmp_path):
     path, r = check(tmp_path, "ticket_key_rotation: 100ms\nendpoints:\n"
                               "  main: { url: \"http://127.0.0.1:0\" }\n" + ROUTES)
