@@ -4,6 +4,8 @@
  *   saker 0.1.0 master pid 1200, up 1h2m3s, generation 2, state running
  *   listeners:
  *     public  http://127.0.0.1:0  127.0.0.1:41234
+ *   certificates:
+ *     secure  default  /etc/saker/tls/site.pem  expires 2027-02-20 (90 days)
  *   connections 3 open, 1021 accepted
  *   ...
  *   SLOT  PID  GEN  CPU  STATE  HEARTBEAT  OPEN  ACCEPTED  REQUESTS ...
@@ -45,6 +47,44 @@ static void print_listeners(const struct shm_header *h)
                cli_printable(l->url, sizeof l->url, url, sizeof url),
                cli_printable(l->address, sizeof l->address, addr, sizeof addr));
     }
+}
+
+/* "expires 2027-02-20 (90 days)", "EXPIRED 2026-11-01 (21 days ago)". */
+static void print_expiry(int64_t not_after, int64_t now)
+{
+    if (not_after == 0) {
+        printf("expiry unknown\n");
+        return;
+    }
+    time_t t = (time_t)not_after;
+    struct tm tm;
+    char date[16] = "?";
+    if (gmtime_r(&t, &tm) != NULL)
+        strftime(date, sizeof date, "%Y-%m-%d", &tm);
+    int64_t days = (not_after - now) / 86400;
+    if (not_after <= now)
+        printf("EXPIRED %s (%" PRId64 " days ago)\n", date, (now - not_after) / 86400);
+    else
+        printf("expires %s (%" PRId64 " day%s)\n", date, days, days == 1 ? "" : "s");
+}
+
+static void print_certificates(const struct shm_header *h)
+{
+    if (h->certificate_count == 0)
+        return;
+    int64_t now = (int64_t)time(NULL);
+    printf("certificates:\n");
+    for (uint32_t i = 0; i < h->certificate_count && i < SHM_MAX_CERTIFICATES; i++) {
+        const struct shm_certificate *c = &h->certificates[i];
+        char name[sizeof c->endpoint + 1], sni[sizeof c->sni + 1], path[sizeof c->path + 1];
+        printf("  %-12s %-16s %-32s ", cli_printable(c->endpoint, sizeof c->endpoint, name,
+                                                     sizeof name),
+               c->sni[0] ? cli_printable(c->sni, sizeof c->sni, sni, sizeof sni) : "default",
+               cli_printable(c->path, sizeof c->path, path, sizeof path));
+        print_expiry(c->not_after, now);
+    }
+    if (h->certificates_unlisted > 0)
+        printf("  (%u more not listed)\n", h->certificates_unlisted);
 }
 
 static void print_rejections(const uint64_t *c)
@@ -183,6 +223,7 @@ static void print_status(const struct shm *shm, const char *shm_path)
                 "they may be off\n");
     print_instance(&h, shm_path);
     print_listeners(&h);
+    print_certificates(&h);
     print_totals(&t);
     print_limits(&h);
     print_reload(&h);

@@ -7,6 +7,9 @@
  *   {"instance":{master_pid, started_at, uptime_seconds, state, generation,
  *                workers_per_generation, layout_version, shm_path},
  *    "listeners":[{endpoint, url, address, port, kind}],
+ *    "certificates":[{endpoint, sni (null: the default), path, subject,
+ *                     not_before, not_after (Unix seconds, 0: unknown)}],
+ *    "certificates_unlisted": n (past the table's SHM_MAX_CERTIFICATES),
  *    "reload":{count, ok, message, duration_ms, finished_at},
  *    "totals":{connections_accepted, connections_open, requests,
  *              responses:{1xx..5xx}, bytes_in, bytes_out,
@@ -68,6 +71,28 @@ static void write_listeners(FILE *out, const struct shm_header *h)
         fputc('}', out);
     }
     fputc(']', out);
+}
+
+static void write_certificates(FILE *out, const struct shm_header *h)
+{
+    fputs("\"certificates\":[", out);
+    for (uint32_t i = 0; i < h->certificate_count && i < SHM_MAX_CERTIFICATES; i++) {
+        const struct shm_certificate *c = &h->certificates[i];
+        fputs(i ? ",{\"endpoint\":" : "{\"endpoint\":", out);
+        cli_json_string(out, c->endpoint, sizeof c->endpoint);
+        fputs(",\"sni\":", out);
+        if (c->sni[0] != '\0')
+            cli_json_string(out, c->sni, sizeof c->sni);
+        else
+            fputs("null", out);
+        fputs(",\"path\":", out);
+        cli_json_string(out, c->path, sizeof c->path);
+        fputs(",\"subject\":", out);
+        cli_json_string(out, c->subject, sizeof c->subject);
+        fprintf(out, ",\"not_before\":%" PRId64 ",\"not_after\":%" PRId64 "}", c->not_before,
+                c->not_after);
+    }
+    fprintf(out, "],\"certificates_unlisted\":%u", h->certificates_unlisted);
 }
 
 static void write_reload(FILE *out, const struct shm_header *h)
@@ -166,6 +191,8 @@ void cli_status_json_write(const struct shm *shm, const char *shm_path, FILE *ou
     write_instance(out, &h, shm_path);
     fputc(',', out);
     write_listeners(out, &h);
+    fputc(',', out);
+    write_certificates(out, &h);
     fputc(',', out);
     write_reload(out, &h);
     fputc(',', out);

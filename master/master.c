@@ -16,10 +16,11 @@
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "master/tls_keys.h"
-#include "worker/tls.h"
+#include "master/certificates.h"
 #include "master/notify.h"
 #include "master/spawn.h"
+#include "master/tls_keys.h"
+#include "worker/tls.h"
 
 #define MASTER_TICK_MS 100
 #define RESPAWN_BACKOFF_MIN_MS 100
@@ -330,7 +331,10 @@ int master_start(struct master *m, struct config *config, struct err *err)
     for (size_t i = 0; i < m->listeners.count; i++)
         log_msg(LOG_NOTICE, "listening on %s (endpoint %s, %s)", m->listeners.items[i].address,
                 m->listeners.items[i].endpoint->name, m->listeners.items[i].url);
-    return master_spawn_generation(m, g, err);
+    if (master_spawn_generation(m, g, err) != SK_OK)
+        return SK_ERROR;
+    certificates_publish(g, &m->shm);
+    return SK_OK;
 }
 
 /* ---- reaping and respawning ----------------------------------------------- */

@@ -23,6 +23,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "master/certificates.h"
 #include "master/master.h"
 #include "master/notify.h"
 
@@ -98,6 +99,7 @@ static void reload_commit(struct master *m)
     if (log_open(m->current->config->error_log) != 0)
         log_msg(LOG_ERROR, "reload: cannot open error_log %s", m->current->config->error_log);
     listeners_publish(&m->listeners, &m->shm);
+    certificates_publish(m->current, &m->shm);
     atomic_store(&m->shm.header->generation, m->current->number);
     atomic_store(&m->shm.header->workers_per_generation, m->current->config->workers);
     uint64_t old_number = old->number;

@@ -432,6 +432,8 @@ int shm_snapshot_header(const struct shm *shm, struct shm_header *out)
     out->reload_message[SHM_MESSAGE_MAX - 1] = '\0';
     if (out->listener_count > SHM_MAX_LISTENERS)
         out->listener_count = SHM_MAX_LISTENERS;
+    if (out->certificate_count > SHM_MAX_CERTIFICATES)
+        out->certificate_count = SHM_MAX_CERTIFICATES;
     return SK_AGAIN;
 }
 

@@ -37,6 +37,8 @@
 #define SHM_MESSAGE_MAX 512
 #define SHM_MIN_SLOTS 64
 #define SHM_VERSION_MAX 32
+#define SHM_MAX_CERTIFICATES 64
+#define SHM_CERTIFICATE_TEXT_MAX 256
 
 /* Monotonic counters kept per worker slot and in the retired totals. */
 enum shm_counter {
@@ -131,6 +133,17 @@ struct shm_listener {
     char address[SHM_LISTENER_TEXT_MAX]; /* as bound: "127.0.0.1:41234", "[::1]:80", "/run/a.sock" */
 };
 
+/* A certificate the serving generation presents, so that status and
+ * metrics can say when it expires. */
+struct shm_certificate {
+    char endpoint[64];  /* the endpoint's name */
+    char sni[64];       /* the sni: name it serves; "" for the default */
+    char path[SHM_CERTIFICATE_TEXT_MAX];    /* the certificate file */
+    char subject[SHM_CERTIFICATE_TEXT_MAX]; /* the leaf's subject, RFC 2253 */
+    int64_t not_before; /* Unix seconds */
+    int64_t not_after;
+};
+
 struct shm_slot {
     alignas(SHM_CACHE_LINE) _Atomic int32_t pid; /* 0 when free */
     _Atomic int32_t cpu;                         /* -1: not pinned */
@@ -173,6 +186,10 @@ struct shm_header {
     uint64_t reload_duration_ms;
     int64_t reload_finished_at;  /* wall-clock seconds */
     char reload_message[SHM_MESSAGE_MAX];
+    /* The serving generation's certificates, published with its listeners. */
+    uint32_t certificate_count;   /* entries used, at most SHM_MAX_CERTIFICATES */
+    uint32_t certificates_unlisted; /* more than the table holds */
+    struct shm_certificate certificates[SHM_MAX_CERTIFICATES];
 
     /* Master-only counters. */
     _Atomic uint64_t worker_starts;

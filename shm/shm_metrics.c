@@ -158,13 +158,50 @@ static void write_workers(FILE *out, const struct shm *shm)
     }
 }
 
+/* A label value as the exposition format wants it: backslash, double
+ * quote and newline escaped. Config names and paths may hold any of them. */
+static void write_label_value(FILE *out, const char *s, size_t max)
+{
+    for (size_t i = 0; i < max && s[i] != '\0'; i++) {
+        char c = s[i];
+        if (c == '\\' || c == '"')
+            fputc('\\', out);
+        if (c == '\n')
+            fputs("\\n", out);
+        else
+            fputc(c, out);
+    }
+}
+
 static void write_pool_labels(FILE *out, const char *family_name, const struct shm_pool_view *p,
                               uint64_t value)
 {
     fprintf(out, "%s{limit=\"%s\"", family_name, p->limit_name);
-    if (p->endpoint != NULL)
-        fprintf(out, ",endpoint=\"%s\"", p->endpoint);
+    if (p->endpoint != NULL) {
+        fputs(",endpoint=\"", out);
+        write_label_value(out, p->endpoint, SHM_LISTENER_TEXT_MAX);
+        fputc('"', out);
+    }
     fprintf(out, "} %" PRIu64 "\n", value);
+}
+
+/* One sample per certificate served: alert on (value - time()). */
+static void write_certificates(FILE *out, const struct shm_header *h)
+{
+    family(out, "saker_tls_certificate_not_after_seconds", "gauge",
+           "When each certificate served expires (its notAfter), Unix seconds.");
+    for (uint32_t i = 0; i < h->certificate_count && i < SHM_MAX_CERTIFICATES; i++) {
+        const struct shm_certificate *c = &h->certificates[i];
+        if (c->not_after == 0)
+            continue; /* unreadable: no sample rather than a false 1970 */
+        fputs("saker_tls_certificate_not_after_seconds{endpoint=\"", out);
+        write_label_value(out, c->endpoint, sizeof c->endpoint);
+        fputs("\",sni=\"", out);
+        write_label_value(out, c->sni, sizeof c->sni);
+        fputs("\",path=\"", out);
+        write_label_value(out, c->path, sizeof c->path);
+        fprintf(out, "\"} %" PRId64 "\n", c->not_after);
+    }
 }
 
 /* The cross-worker limits in force: what each allows and how much is taken. */
@@ -186,7 +223,9 @@ void shm_metrics_write(const struct shm *shm, FILE *out)
 {
     struct shm_header h;
     struct shm_totals t;
-    shm_snapshot_header(shm, &h); /* only numbers used: a torn string cannot hurt */
+    /* A torn copy (the master kept writing) still has NUL-ended strings
+     * and clamped counts: at worst one scrape shows a stale label. */
+    shm_snapshot_header(shm, &h);
     int totals_ok = shm_snapshot_totals(shm, &t);
     write_instance(out, &h, &t);
     if (totals_ok == SK_OK) {
@@ -200,5 +239,6 @@ void shm_metrics_write(const struct shm *shm, FILE *out)
         fputs("# saker: totals were being folded on every read; omitted\n", out);
     }
     write_limits(out, &h);
+    write_certificates(out, &h);
     write_workers(out, shm);
 }

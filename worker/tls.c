@@ -33,11 +33,13 @@
 
 struct tls_sni_ctx {
     const char *host; /* the config's */
+    const char *path; /* the config's: the certificate file */
     SSL_CTX *ctx;
 };
 
 struct tls_server {
     SSL_CTX *ctx; /* the default certificate; every connection starts here */
+    const char *path; /* the config's: the default certificate's file */
     struct tls_sni_ctx *sni;
     const char **hosts; /* sni[i].host, for tls_sni_match */
     size_t sni_count;
@@ -354,6 +356,7 @@ static int build_sni(struct tls_server *server, const struct tls_server_params *
     for (size_t i = 0; i < n; i++) {
         const struct tls_sni_config *entry = &p->tls->sni[i];
         server->sni[i].host = server->hosts[i] = entry->host;
+        server->sni[i].path = entry->certificate.path;
         server->sni[i].ctx = context_new(server, p, &entry->certificate, entry->host, err);
         if (server->sni[i].ctx == NULL)
             return SK_ERROR;
@@ -383,6 +386,7 @@ int tls_server_new(const struct tls_server_params *p, struct tls_server **out, s
         server->own_keys.rotations = tls_ticket_key_generate(&server->own_keys.current) == SK_OK;
     }
     set_alpn(server, p->protocols);
+    server->path = cert->path;
     if ((server->ctx = context_new(server, p, cert, label, err)) == NULL ||
         build_sni(server, p, err) != SK_OK) {
         tls_server_free(server);
@@ -405,6 +409,20 @@ void tls_server_free(struct tls_server *server)
     SSL_CTX_free(server->ctx);
     OPENSSL_cleanse(&server->own_keys, sizeof server->own_keys);
     free(server);
+}
+
+size_t tls_server_certificates(const struct tls_server *s, struct tls_certificate_view *out,
+                               size_t max)
+{
+    for (size_t i = 0; i <= s->sni_count && i < max; i++) {
+        SSL_CTX *ctx = i == 0 ? s->ctx : s->sni[i - 1].ctx;
+        out[i] = (struct tls_certificate_view){
+            .sni = i == 0 ? NULL : s->sni[i - 1].host,
+            .path = i == 0 ? s->path : s->sni[i - 1].path,
+            .leaf = SSL_CTX_get0_certificate(ctx),
+        };
+    }
+    return 1 + s->sni_count;
 }
 
 SSL *tls_conn_new(struct tls_server *server, int fd)

@@ -72,8 +72,27 @@ int tls_server_for_endpoint(const struct config *config, const struct endpoint *
 /* The master, before a start or reload (and `saker -t`): builds and drops
  * every https:// endpoint's server, so a missing file, a wrong password or
  * a key that does not match fails here, with the file named, while the
- * serving generation is untouched. */
+ * serving generation is untouched. A certificate that has expired or is
+ * not valid yet is logged as a warning, not refused. */
 int tls_check_config(const struct config *config, struct err *err);
+
+/* ---- what a server presents -------------------------------------------- */
+
+/* One certificate of a server: its default, or the one for an sni: name. */
+struct tls_certificate_view {
+    const char *sni;  /* NULL: the endpoint's default certificate */
+    const char *path; /* the certificate file, as configured */
+    X509 *leaf;       /* the server's own; valid while the server lives */
+};
+/* Fills out with up to max of the certificates s presents, the default
+ * first, then the sni: names in config order; returns how many it has. */
+size_t tls_server_certificates(const struct tls_server *s, struct tls_certificate_view *out,
+                               size_t max);
+/* The certificate's subject as an RFC 2253 string ("CN=example.com");
+ * the length written (0 on failure), out always NUL-ended. */
+size_t tls_certificate_subject(const X509 *cert, char *out, size_t size);
+/* notBefore and notAfter as Unix seconds; SK_ERROR if unreadable. */
+int tls_certificate_validity(const X509 *cert, int64_t *not_before, int64_t *not_after);
 
 /* ---- per connection ---------------------------------------------------- */
 

@@ -1,6 +1,7 @@
 /*
- * tls_cert.c - certificate, chain and key files into an SSL_CTX; see
- * tls_cert.h.
+ * tls_cert.c - certificate, chain and key files into an SSL_CTX (see
+ * tls_cert.h), and what a loaded certificate says: its subject and
+ * validity (tls.h).
  *
  * Files are read whole into memory first (they are a few kilobytes), so
  * that a missing or unreadable file is reported with errno, and the PEM
@@ -14,11 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
+
+#include "worker/tls.h"
 
 #define TLS_FILE_MAX (1u << 20) /* a certificate chain is kilobytes; stop a mistaken path */
 
@@ -231,4 +235,41 @@ int tls_cert_load(SSL_CTX *ctx, const struct tls_certificate_config *cert, struc
                      cert->key ? " in " : "", cert->key ? cert->key : "");
     ERR_clear_error();
     return rc;
+}
+
+/* ---- what a loaded certificate says ---------------------------------- */
+
+size_t tls_certificate_subject(const X509 *cert, char *out, size_t size)
+{
+    if (size == 0)
+        return 0;
+    out[0] = '\0';
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio == NULL)
+        return 0;
+    size_t len = 0;
+    if (X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
+        int n = BIO_read(bio, out, (int)(size - 1));
+        len = n > 0 ? (size_t)n : 0;
+    }
+    out[len] = '\0';
+    BIO_free(bio);
+    return len;
+}
+
+static int unix_seconds(const ASN1_TIME *t, int64_t *out)
+{
+    struct tm tm;
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+        return SK_ERROR;
+    *out = (int64_t)timegm(&tm);
+    return SK_OK;
+}
+
+int tls_certificate_validity(const X509 *cert, int64_t *not_before, int64_t *not_after)
+{
+    if (unix_seconds(X509_get0_notBefore(cert), not_before) != SK_OK ||
+        unix_seconds(X509_get0_notAfter(cert), not_after) != SK_OK)
+        return SK_ERROR;
+    return SK_OK;
 }

@@ -258,17 +258,7 @@ size_t tls_peer_subject(const SSL *ssl, char *out, size_t size)
     X509 *peer = SSL_get0_peer_certificate(ssl);
     if (peer == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
         return 0;
-    BIO *bio = BIO_new(BIO_s_mem());
-    if (bio == NULL)
-        return 0;
-    size_t len = 0;
-    if (X509_NAME_print_ex(bio, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0) {
-        int n = BIO_read(bio, out, (int)(size - 1));
-        len = n > 0 ? (size_t)n : 0;
-    }
-    out[len] = '\0';
-    BIO_free(bio);
-    return len;
+    return tls_certificate_subject(peer, out, size);
 }
 
 const char *tls_alpn(const SSL *ssl, size_t *len)

@@ -35,6 +35,17 @@ static void fill(void)
     h->listeners[1] = (struct shm_listener){.kind = SHM_LISTENER_UNIX};
     snprintf(h->listeners[1].endpoint, 64, "we\"ird\n\xff");
     snprintf(h->listeners[1].address, SHM_LISTENER_TEXT_MAX, "/run/a.sock");
+    h->certificate_count = 2;
+    h->certificates_unlisted = 3;
+    h->certificates[0] = (struct shm_certificate){.not_before = 1700000000,
+                                                  .not_after = 1800000000};
+    snprintf(h->certificates[0].endpoint, 64, "secure");
+    snprintf(h->certificates[0].path, SHM_CERTIFICATE_TEXT_MAX, "/etc/saker/site.pem");
+    snprintf(h->certificates[0].subject, SHM_CERTIFICATE_TEXT_MAX, "CN=localhost");
+    h->certificates[1] = (struct shm_certificate){.not_before = 1, .not_after = 2};
+    snprintf(h->certificates[1].endpoint, 64, "secure");
+    snprintf(h->certificates[1].sni, 64, "*.example.org");
+    snprintf(h->certificates[1].path, SHM_CERTIFICATE_TEXT_MAX, "/etc/we\"ird\\x.pem");
     h->reload_count = 1;
     h->reload_ok = 0;
     snprintf(h->reload_message, SHM_MESSAGE_MAX, "saker.yaml:3:5: unknown key \"x\"");
@@ -176,11 +187,26 @@ END_TEST
 
 /* Every sample belongs to a family announced just before with HELP and
  * TYPE; counters end in _total; every line is well formed. */
+static void assert_has(const char *text, const char *part);
+
+START_TEST(test_metrics_certificate_expiry)
+{
+    char *m = render_metrics();
+    assert_has(m, "# TYPE saker_tls_certificate_not_after_seconds gauge\n"
+                  "saker_tls_certificate_not_after_seconds{endpoint=\"secure\",sni=\"\","
+                  "path=\"/etc/saker/site.pem\"} 1800000000\n"
+                  "saker_tls_certificate_not_after_seconds{endpoint=\"secure\","
+                  "sni=\"*.example.org\",path=\"/etc/we\\\"ird\\\\x.pem\"} 2\n");
+    free(m);
+}
+END_TEST
+
 START_TEST(test_metrics_format)
 {
     char *m = render_metrics();
     regex_t sample, type;
-    ck_assert_int_eq(regcomp(&sample, "^(saker_[a-z_]+)(\\{[a-z]+=\"[^\"]*\"(,[a-z]+=\"[^\"]*\")*\\})? "
+    ck_assert_int_eq(regcomp(&sample, "^(saker_[a-z_]+)(\\{[a-z]+=\"([^\"\\\\]|\\\\.)*\""
+                                      "(,[a-z]+=\"([^\"\\\\]|\\\\.)*\")*\\})? "
                                       "[0-9]+(\\.[0-9]+)?$", REG_EXTENDED), 0);
     ck_assert_int_eq(regcomp(&type, "^# TYPE (saker_[a-z_]+) (counter|gauge)$", REG_EXTENDED), 0);
     char family[128] = "", kind[16] = "";
@@ -358,6 +384,12 @@ START_TEST(test_status_json_is_valid_and_complete)
                   "\"address\":\"127.0.0.1:41234\",\"port\":41234,\"kind\":\"tcp4\"},"
                   "{\"endpoint\":\"we\\\"ird\\n\\ufffd\",\"url\":\"\","
                   "\"address\":\"/run/a.sock\",\"port\":0,\"kind\":\"unix\"}]");
+    assert_has(j, "\"certificates\":[{\"endpoint\":\"secure\",\"sni\":null,"
+                  "\"path\":\"/etc/saker/site.pem\",\"subject\":\"CN=localhost\","
+                  "\"not_before\":1700000000,\"not_after\":1800000000},"
+                  "{\"endpoint\":\"secure\",\"sni\":\"*.example.org\","
+                  "\"path\":\"/etc/we\\\"ird\\\\x.pem\",\"subject\":\"\","
+                  "\"not_before\":1,\"not_after\":2}],\"certificates_unlisted\":3");
     assert_has(j, "\"reload\":{\"count\":1,\"ok\":false,"
                   "\"message\":\"saker.yaml:3:5: unknown key \\\"x\\\"\",\"duration_ms\":0,");
     assert_has(j, "\"totals\":{\"connections_accepted\":0,\"connections_open\":4,\"requests\":205,"
@@ -385,6 +417,7 @@ START_TEST(test_status_json_with_no_workers_or_listeners)
     char *j = render_json();
     ck_assert_msg(json_valid(j), "invalid JSON:\n%s", j);
     assert_has(j, "\"listeners\":[]");
+    assert_has(j, "\"certificates\":[],\"certificates_unlisted\":0");
     assert_has(j, "\"workers\":[]}");
     assert_has(j, "\"reload\":{\"count\":0,\"ok\":true,\"message\":\"\"");
     free(j);
@@ -398,6 +431,7 @@ static Suite *metrics_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_metrics_totals_include_retired_workers);
     tcase_add_test(tc, test_metrics_every_rejection_reason_even_zero);
+    tcase_add_test(tc, test_metrics_certificate_expiry);
     tcase_add_test(tc, test_metrics_per_worker_families);
     tcase_add_test(tc, test_metrics_format);
     tcase_add_test(tc, test_json_string_escapes);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -426,6 +427,15 @@ static char *path_in(const char *name)
     return p;
 }
 
+/* TLS 1.2 minimum, certificate a.pem (CN localhost), nothing else. */
+static struct tls_endpoint_config config_a(void)
+{
+    struct tls_endpoint_config tls = {.min_version = 12};
+    tls.certificate = (struct tls_certificate_config){path_in("a.pem"), path_in("a.key"), NULL,
+                                                      0, 0};
+    return tls;
+}
+
 static SSL_CTX *client_ctx(void)
 {
     SSL_CTX *c = SSL_CTX_new(TLS_client_method());
@@ -459,9 +469,7 @@ START_TEST(resumption_across_servers)
     make_certs();
     static struct shm_ticket_keys keys;
     ck_assert_int_eq(tls_keys_rotate(&keys, 1), SK_OK);
-    struct tls_endpoint_config tls = {.min_version = 12};
-    tls.certificate = (struct tls_certificate_config){path_in("a.pem"), path_in("a.key"), NULL,
-                                                      0, 0};
+    struct tls_endpoint_config tls = config_a();
     struct tls_server *w0 = server_with(&tls, &keys), *w1 = server_with(&tls, &keys);
     for (int v = 0; v < 2; v++) {
         SSL_CTX *cctx = client_ctx();
@@ -506,10 +514,10 @@ START_TEST(sni_and_refusal)
 {
     make_certs();
     struct tls_sni_config sni[] = {{"other", {path_in("b.pem"), path_in("b.key"), NULL, 0, 0}}};
-    struct tls_endpoint_config tls = {.min_version = 12, .sni = sni, .sni_count = 1,
-                                      .sni_unknown = TLS_SNI_UNKNOWN_REFUSE};
-    tls.certificate = (struct tls_certificate_config){path_in("a.pem"), path_in("a.key"), NULL,
-                                                      0, 0};
+    struct tls_endpoint_config tls = config_a();
+    tls.sni = sni;
+    tls.sni_count = 1;
+    tls.sni_unknown = TLS_SNI_UNKNOWN_REFUSE;
     struct tls_server *server = server_with(&tls, NULL);
     SSL_CTX *cctx = client_ctx();
     enum tls_failure why = TLS_FAIL_COUNT;
@@ -538,9 +546,7 @@ END_TEST
 START_TEST(old_protocols_refused)
 {
     make_certs();
-    struct tls_endpoint_config tls = {.min_version = 12};
-    tls.certificate = (struct tls_certificate_config){path_in("a.pem"), path_in("a.key"), NULL,
-                                                      0, 0};
+    struct tls_endpoint_config tls = config_a();
     struct tls_server *server = server_with(&tls, NULL);
     SSL_CTX *cctx = client_ctx();
     SSL_CTX_set_security_level(cctx, 0);
@@ -551,6 +557,34 @@ START_TEST(old_protocols_refused)
     ck_assert_ptr_null(handshake(server, cctx, "localhost", NULL, &c, &why));
     ck_assert_int_eq(why, TLS_FAIL_PROTOCOL_VERSION);
     SSL_CTX_free(cctx);
+    tls_server_free(server);
+    remove_certs();
+}
+END_TEST
+
+START_TEST(certificates_presented)
+{
+    make_certs();
+    struct tls_sni_config sni[] = {{"other", {path_in("b.pem"), path_in("b.key"), NULL, 0, 0}}};
+    struct tls_endpoint_config tls = config_a();
+    tls.sni = sni;
+    tls.sni_count = 1;
+    struct tls_server *server = server_with(&tls, NULL);
+    struct tls_certificate_view views[4];
+    ck_assert_uint_eq(tls_server_certificates(server, views, 4), 2);
+    ck_assert_ptr_null(views[0].sni);
+    ck_assert_str_eq(views[1].sni, "other");
+    ck_assert_ptr_nonnull(strstr(views[0].path, "/a.pem"));
+    ck_assert_ptr_nonnull(strstr(views[1].path, "/b.pem"));
+    char subject[64];
+    ck_assert_uint_gt(tls_certificate_subject(views[1].leaf, subject, sizeof subject), 0);
+    ck_assert_str_eq(subject, "CN=other");
+    int64_t not_before, not_after, now = (int64_t)time(NULL);
+    ck_assert_int_eq(tls_certificate_validity(views[0].leaf, &not_before, &not_after), SK_OK);
+    /* -days 2 from a moment ago */
+    ck_assert(not_before <= now && now - not_before < 600);
+    ck_assert_int_eq(not_after - not_before, 2 * 86400);
+    ck_assert_uint_eq(tls_server_certificates(server, views, 1), 2); /* counts past max */
     tls_server_free(server);
     remove_certs();
 }
@@ -578,9 +612,7 @@ static enum tls_failure first_bytes_failure(struct tls_server *server, const cha
 START_TEST(plain_http_recognised)
 {
     make_certs();
-    struct tls_endpoint_config tls = {.min_version = 12};
-    tls.certificate = (struct tls_certificate_config){path_in("a.pem"), path_in("a.key"), NULL,
-                                                      0, 0};
+    struct tls_endpoint_config tls = config_a();
     struct tls_server *server = server_with(&tls, NULL);
     ck_assert_int_eq(first_bytes_failure(server, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
                      TLS_FAIL_PLAIN_HTTP);
@@ -618,6 +650,7 @@ static Suite *tls_suite(void)
     tcase_add_test(files, sni_and_refusal);
     tcase_add_test(files, old_protocols_refused);
     tcase_add_test(files, plain_http_recognised);
+    tcase_add_test(files, certificates_presented);
     suite_add_tcase(s, files);
     return s;
 }
