@@ -40,6 +40,8 @@ int log_open(const char *path)
 
 void log_set_level(enum log_level level) { log_threshold = level; }
 
+bool log_enabled(enum log_level level) { return level >= log_threshold; }
+
 int log_level_parse(const char *name)
 {
     for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++)

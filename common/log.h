@@ -10,12 +10,17 @@
 #ifndef SAKER_COMMON_LOG_H
 #define SAKER_COMMON_LOG_H
 
+#include <stdbool.h>
+
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_NOTICE, LOG_WARN, LOG_ERROR };
 
 /* Opens (or reopens) path in append mode; NULL or "stderr" means stderr.
  * Returns SK_OK or SK_ERROR (errno set) and keeps the old destination. */
 int log_open(const char *path);
 void log_set_level(enum log_level level);
+/* True when a message at level would be written: callers check it before
+ * preparing costly arguments. */
+bool log_enabled(enum log_level level);
 /* Parses "debug", "info", "notice", "warn", "error"; -1 if unknown. */
 int log_level_parse(const char *name);
 /* The descriptor lines go to, for handing to a child as its stderr. */

@@ -155,7 +155,7 @@ static void put_header(struct out *o, const struct exchange *ex, const char *nam
         put_escaped(o, value, len, 512, json);
 }
 
-static void remote_text(const struct sockaddr *peer, char *out, size_t size)
+void access_log_peer_text(const struct sockaddr *peer, char *out, size_t size)
 {
     if (peer != NULL && peer->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, out, (socklen_t)size);
@@ -241,7 +241,7 @@ size_t access_log_render(struct access_log *log, const struct access_log_entry *
     /* Every field is bounded (target 2 KiB, headers 512 B each), so a line
      * fits in ACCESS_LOG_LINE_MAX and its ending is never cut. */
     struct out o = {out, out + size};
-    remote_text(entry->peer, remote, sizeof remote);
+    access_log_peer_text(entry->peer, remote, sizeof remote);
     if (log->format == ACCESS_LOG_JSON)
         render_json(log, entry, &o, remote);
     else

@@ -74,6 +74,10 @@ void access_log_record(struct access_log *log, const struct access_log_entry *en
 size_t access_log_render(struct access_log *log, const struct access_log_entry *entry,
                          char *out, size_t size);
 
+/* The peer's address as the log shows it: "192.0.2.1", "2001:db8::1",
+ * or "unix" (NULL, AF_UNIX). size INET6_ADDRSTRLEN is enough. */
+void access_log_peer_text(const struct sockaddr *peer, char *out, size_t size);
+
 /* connection_logging: hex dump of data at debug level in the error log,
  * labelled with the socket and what happened ("read", "write"). */
 void access_log_hexdump(int fd, const char *what, const void *data, size_t len);

@@ -13,7 +13,9 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/log.h"
 #include "shm/shm.h"
+#include "worker/access_log.h"
 #include "worker/conn.h"
 #include "worker/h1.h"
 #include "worker/tls.h"
@@ -145,10 +147,31 @@ static void count_success(struct conn *c)
     count(c, (enum shm_counter)(SHM_TLS_CIPHER_AES128_GCM + tls_cipher(c->ssl)));
 }
 
+/* Which client failed and why, for an operator chasing one client
+ * (log_level: debug); the counters carry the reasons in aggregate. */
+static void log_failure(const struct conn *c, enum tls_failure why, const char *detail)
+{
+    static const char *const names[TLS_FAIL_COUNT] = {
+        [TLS_FAIL_PROTOCOL_VERSION] = "protocol_version",
+        [TLS_FAIL_NO_SHARED_CIPHER] = "no_shared_cipher",
+        [TLS_FAIL_UNKNOWN_NAME] = "unknown_name",
+        [TLS_FAIL_BAD_CERTIFICATE] = "bad_certificate",
+        [TLS_FAIL_PLAIN_HTTP] = "plain_http",
+        [TLS_FAIL_OTHER] = "other",
+    };
+    if (!log_enabled(LOG_DEBUG))
+        return;
+    char peer[64];
+    access_log_peer_text(&c->peer.sa, peer, sizeof peer);
+    log_msg(LOG_DEBUG, "TLS handshake from %s on endpoint '%s' failed (%s): %s", peer,
+            c->endpoint != NULL ? c->endpoint->name : "?", names[why], detail);
+}
+
 enum conn_tls_step conn_tls_handshake(struct conn *c)
 {
     enum tls_failure why = TLS_FAIL_OTHER;
-    switch (tls_handshake(c->ssl, &why)) {
+    const char *detail = "";
+    switch (tls_handshake(c->ssl, &why, &detail)) {
     case TLS_DONE:
         c->tls_handshaking = false;
         count_success(c);
@@ -161,6 +184,7 @@ enum conn_tls_step conn_tls_handshake(struct conn *c)
     default:
         c->tls_handshaking = false; /* counted here, not again at close */
         count(c, failure_counter[why]);
+        log_failure(c, why, detail);
         return why == TLS_FAIL_PLAIN_HTTP ? CONN_TLS_PLAIN_HTTP : CONN_TLS_FAILED;
     }
 }

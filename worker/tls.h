@@ -118,8 +118,11 @@ enum tls_failure {
 /* A server-side SSL on fd, or NULL when out of memory. */
 SSL *tls_conn_new(struct tls_server *server, int fd);
 /* Drives the handshake. TLS_DONE when finished; TLS_FAILED with *why set
- * (a plain-HTTP client gets no response: it is not speaking TLS). */
-enum tls_status tls_handshake(SSL *ssl, enum tls_failure *why);
+ * and, when detail is not NULL, *detail set to a static text for the
+ * debug log: OpenSSL's reason ("no shared cipher", "http request") or the
+ * socket's ("Connection reset by peer", "end of file"). OpenSSL sends any
+ * alert itself; a plain-HTTP client gets nothing (conn answers it). */
+enum tls_status tls_handshake(SSL *ssl, enum tls_failure *why, const char **detail);
 /* Decrypts into buf until it is full (TLS_DONE: more may be waiting) or
  * OpenSSL holds nothing more (TLS_WANT_READ: wait until the socket is
  * readable; it may already be); *got counts what arrived even when the

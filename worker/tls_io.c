@@ -68,7 +68,17 @@ static enum tls_failure failure_of(const SSL *ssl)
     }
 }
 
-enum tls_status tls_handshake(SSL *ssl, enum tls_failure *why)
+/* In OpenSSL's words when it has some, else the socket's. */
+static const char *failure_detail(void)
+{
+    unsigned long e = ERR_peek_last_error();
+    const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
+    if (reason != NULL)
+        return reason;
+    return errno != 0 ? strerror(errno) : "end of file";
+}
+
+enum tls_status tls_handshake(SSL *ssl, enum tls_failure *why, const char **detail)
 {
     ERR_clear_error();
     errno = 0;
@@ -79,6 +89,9 @@ enum tls_status tls_handshake(SSL *ssl, enum tls_failure *why)
     if (st == TLS_WANT_READ || st == TLS_WANT_WRITE)
         return st;
     *why = failure_of(ssl);
+    if (detail != NULL)
+        *detail = *why == TLS_FAIL_UNKNOWN_NAME ? "unknown server name refused"
+                                                : failure_detail();
     ERR_clear_error();
     return TLS_FAILED;
 }

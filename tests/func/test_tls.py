@@ -280,6 +280,19 @@ def test_client_certificate_modes(saker_factory, certs, mode):
     assert asked == (mode != "none"), out
 
 
+def test_failed_handshake_logged_at_debug(saker_factory, certs):
+    """With log_level: debug, which client failed, where and why, in
+    OpenSSL's words: what an operator needs to chase one client."""
+    inst = saker_factory(tls_config(certs, top_extra="log_level: debug\n"))
+    rc, out = s_client(inst.port, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0")
+    assert rc != 0, out
+    line = wait_for(lambda: next((l for l in inst.messages().splitlines()
+                                  if "TLS handshake from" in l), None), 5,
+                    message="the failure logged")
+    assert "[debug]" in line and "from 127.0.0.1 on endpoint 'secure'" in line, line
+    assert "(protocol_version): unsupported protocol" in line, line
+
+
 # ---- resumption across workers ----------------------------------------------
 
 @pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
@@ -383,6 +396,8 @@ def test_garbage_plain_http_and_half_handshake(saker_factory, certs):
     wait_for(lambda: handshakes(inst, "other") >= 2, 5, message="failures counted")
     assert handshakes(inst, "plain_http") == 1
     assert handshakes(inst, "ok") >= 1
+    # At the default log level scanners and garbage leave counters, not lines.
+    assert "TLS handshake from" not in inst.messages()
 
 
 def test_plain_http_request_is_told_to_use_https(saker_factory, certs):

@@ -389,7 +389,7 @@ static SSL *handshake(struct tls_server *server, SSL_CTX *cctx, const char *name
                 client_done = true; /* failed: let the server see it */
         }
         if (!server_done) {
-            enum tls_status st = tls_handshake(s, why);
+            enum tls_status st = tls_handshake(s, why, NULL);
             if (st == TLS_FAILED) {
                 tls_free(s);
                 SSL_free(c);
@@ -599,7 +599,7 @@ static enum tls_failure first_bytes_failure(struct tls_server *server, const cha
     ck_assert_int_eq(write(sv[1], bytes, strlen(bytes)), (ssize_t)strlen(bytes));
     SSL *s = tls_conn_new(server, sv[0]);
     enum tls_failure why = TLS_FAIL_COUNT;
-    ck_assert_int_eq(tls_handshake(s, &why), TLS_FAILED);
+    ck_assert_int_eq(tls_handshake(s, &why, NULL), TLS_FAILED);
     char buf[64];
     ck_assert_int_eq(read(sv[1], buf, sizeof buf), -1);
     ck_assert_int_eq(errno, EAGAIN);
