@@ -151,20 +151,13 @@ static void count_success(struct conn *c)
  * (log_level: debug); the counters carry the reasons in aggregate. */
 static void log_failure(const struct conn *c, enum tls_failure why, const char *detail)
 {
-    static const char *const names[TLS_FAIL_COUNT] = {
-        [TLS_FAIL_PROTOCOL_VERSION] = "protocol_version",
-        [TLS_FAIL_NO_SHARED_CIPHER] = "no_shared_cipher",
-        [TLS_FAIL_UNKNOWN_NAME] = "unknown_name",
-        [TLS_FAIL_BAD_CERTIFICATE] = "bad_certificate",
-        [TLS_FAIL_PLAIN_HTTP] = "plain_http",
-        [TLS_FAIL_OTHER] = "other",
-    };
     if (!log_enabled(LOG_DEBUG))
         return;
     char peer[64];
     access_log_peer_text(&c->peer.sa, peer, sizeof peer);
     log_msg(LOG_DEBUG, "TLS handshake from %s on endpoint '%s' failed (%s): %s", peer,
-            c->endpoint != NULL ? c->endpoint->name : "?", names[why], detail);
+            c->endpoint != NULL ? c->endpoint->name : "?",
+            shm_tls_result(failure_counter[why]), detail);
 }
 
 enum conn_tls_step conn_tls_handshake(struct conn *c)
