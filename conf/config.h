@@ -57,6 +57,7 @@ enum route_handler {
     ROUTE_RETURN, /* fixed status, headers, body */
     ROUTE_STATIC, /* files under a root directory */
     ROUTE_STATUS, /* the instance's own health and metrics */
+    ROUTE_REDIRECT_HTTPS, /* the same URL over https:// */
 };
 
 enum route_status_kind {
@@ -82,8 +83,19 @@ struct route_status {
     enum route_status_kind kind;
 };
 
+struct route_redirect_https {
+    unsigned port; /* 443 unless set; left out of the Location when 443 */
+    int status;    /* 301, 302, 303, 307 or 308; 308 unless set */
+};
+
 struct route {
     char *host;      /* NULL: any host. Lower-case; exact or "*.example.com" */
+    /* `endpoint:` the route serves only requests that came in through the
+     * endpoint of that name (NULL: every endpoint). only_endpoint is that
+     * endpoint in this config, NULL for every endpoint; kept in step by
+     * the loader and by config_override_urls. */
+    char *endpoint;
+    const struct endpoint *only_endpoint;
     char *path;      /* prefix starting with '/', without trailing '/' unless "/" */
     size_t path_len;
     enum route_handler handler;
@@ -91,6 +103,7 @@ struct route {
         struct route_return ret;
         struct route_static files;
         struct route_status status;
+        struct route_redirect_https redirect;
     };
     uint64_t max_request_body_size; /* 0: the endpoint's limit applies */
     bool has_max_request_body_size; /* set in the file, even to 0 */

@@ -217,5 +217,11 @@ int config_override_urls(struct config *config, const char *urls, struct err *er
     cfg_endpoints_free(config->endpoints, config->endpoint_count);
     config->endpoints = list;
     config->endpoint_count = count;
+    if (cfg_routes_bind_endpoints(config, config->file, err) != SK_OK) {
+        size_t used = strlen(err->message);
+        snprintf(err->message + used, sizeof err->message - used,
+                 " (--urls replaced the file's endpoints)");
+        return SK_ERROR;
+    }
     return SK_OK;
 }

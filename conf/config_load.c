@@ -381,7 +381,8 @@ static struct config *config_build(const struct cfg_ctx *ctx, const yaml_node_t 
     }
     if (cfg_apply_section(ctx, root, &top_section, config, "config") != SK_OK ||
         cfg_endpoints_apply_limits(ctx, config) != SK_OK ||
-        cfg_tls_check_endpoints(ctx, root, config) != SK_OK)
+        cfg_tls_check_endpoints(ctx, root, config) != SK_OK ||
+        cfg_routes_bind_endpoints(config, ctx->file, ctx->err) != SK_OK)
         goto fail;
     if (config->shm_path == NULL &&
         (config->shm_path = cfg_strdup(ctx, root, config_default_shm_path())) == NULL)

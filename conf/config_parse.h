@@ -125,6 +125,11 @@ int cfg_apply_limits(const struct cfg_ctx *ctx, const yaml_node_t *map,
                      struct config_limits *limits, const char *what);
 void cfg_endpoints_free(struct endpoint *endpoints, size_t count);
 cfg_node_fn cfg_parse_routes;    /* config_routes.c; base: struct config */
+/* After the endpoints are known (the file's, or --urls'): resolves each
+ * route's `endpoint:` to its index, and refuses a name that is not an
+ * endpoint and a redirect_https that could answer an https:// endpoint.
+ * file: for "FILE:LINE:COLUMN" in messages, may be NULL. */
+int cfg_routes_bind_endpoints(struct config *config, const char *file, struct err *err);
 /* Frees what a route owns (not the route itself). */
 void cfg_route_free(struct route *route);
 /* True when a and b would bind the same address (port 0 never clashes:

@@ -7,12 +7,17 @@
  *       static: { root: /var/www, index: index.html }
  *     - path: /healthz
  *       return: { status: 200, headers: { Content-Type: text/plain }, body: ok }
+ *     - endpoint: public              # optional: only requests to this endpoint
+ *       path: /
+ *       redirect_https: { port: 443, status: 308 }
  *
  * Everything a worker would otherwise discover per request is settled
  * here, once: host names are lower-cased (Host is case-insensitive, RFC
  * 9110 section 4.2.3), a trailing '/' is dropped from the prefix, header
- * names and values are checked so a fixed response can never split, and a
- * static root must be a directory when the config is loaded.
+ * names and values are checked so a fixed response can never split, a
+ * static root must be a directory when the config is loaded, a route's
+ * endpoint must exist, and a redirect to https:// can never answer a
+ * request that came over https:// (it would redirect to itself forever).
  */
 #include "conf/config_parse.h"
 
@@ -260,7 +265,49 @@ static int parse_status_route(const struct cfg_ctx *ctx, const yaml_node_t *node
                          &route->status);
 }
 
-static const char *const handler_names[] = {"return", "static", "status"};
+static int parse_redirect_port(const char *key, const char *text, size_t len, void *field,
+                               struct err *why)
+{
+    uint64_t value;
+
+    if (cfg_parse_uint(key, text, len, &value, why) != SK_OK || value < 1 || value > 65535)
+        return err_set(why, "%s: expected a port from 1 to 65535, got '%.80s'", key, text);
+    *(unsigned *)field = (unsigned)value;
+    return SK_OK;
+}
+
+static int parse_redirect_status(const char *key, const char *text, size_t len, void *field,
+                                 struct err *why)
+{
+    static const char *const statuses[] = {"301", "302", "303", "307", "308"};
+    static const int values[] = {301, 302, 303, 307, 308};
+    int i = CFG_CHOICE(key, text, statuses, why);
+
+    (void)len;
+    if (i < 0)
+        return SK_ERROR;
+    *(int *)field = values[i];
+    return SK_OK;
+}
+
+static const struct cfg_option redirect_options[] = {
+    {.name = "port", .offset = offsetof(struct route_redirect_https, port),
+     .scalar = parse_redirect_port, .def = "443"},
+    {.name = "status", .offset = offsetof(struct route_redirect_https, status),
+     .scalar = parse_redirect_status, .def = "308"},
+};
+
+static const struct cfg_section redirect_section = {
+    redirect_options, sizeof redirect_options / sizeof redirect_options[0], NULL};
+
+static int parse_redirect_route(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct route *route = base;
+    return apply_handler(ctx, node, route, ROUTE_REDIRECT_HTTPS, "redirect_https",
+                         &redirect_section, &route->redirect);
+}
+
+static const char *const handler_names[] = {"return", "static", "status", "redirect_https"};
 #define HANDLER_COUNT (sizeof handler_names / sizeof handler_names[0])
 
 static bool is_handler_name(const char *name)
@@ -291,7 +338,8 @@ static int check_handler(const struct cfg_ctx *ctx, const yaml_node_t *map)
         first = key;
     }
     if (first == NULL)
-        return cfg_fail(ctx, map, "route: no handler: add 'return', 'static' or 'status'");
+        return cfg_fail(ctx, map, "route: no handler: add 'return', 'static', 'status' or "
+                                  "'redirect_https'");
     return SK_OK;
 }
 
@@ -308,9 +356,11 @@ static int parse_body_limit(const char *key, const char *text, size_t len, void 
 }
 
 static const struct cfg_option route_options[] = {
+    {.name = "endpoint", .offset = offsetof(struct route, endpoint), .scalar = cfg_parse_string},
     {.name = "host", .offset = offsetof(struct route, host), .scalar = parse_host},
     {.name = "max_request_body_size", .offset = 0, .scalar = parse_body_limit},
     {.name = "path", .offset = 0, .scalar = parse_path, .required = true},
+    {.name = "redirect_https", .node = parse_redirect_route},
     {.name = "return", .node = parse_return},
     {.name = "static", .node = parse_static},
     {.name = "status", .node = parse_status_route},
@@ -321,9 +371,10 @@ static const struct cfg_section route_section = {
 
 void cfg_route_free(struct route *route)
 {
+    free(route->endpoint);
     free(route->host);
     free(route->path);
-    if (route->handler == ROUTE_STATUS)
+    if (route->handler == ROUTE_STATUS || route->handler == ROUTE_REDIRECT_HTTPS)
         return;
     if (route->handler == ROUTE_STATIC) {
         free(route->files.root);
@@ -360,6 +411,64 @@ int cfg_parse_routes(const struct cfg_ctx *ctx, const yaml_node_t *node, void *b
         if (cfg_expect(ctx, item, YAML_MAPPING_NODE, "route") != SK_OK ||
             cfg_apply_section(ctx, item, &route_section, route, "route") != SK_OK)
             return SK_ERROR;
+    }
+    return SK_OK;
+}
+
+/* Where a route is, for messages: "FILE:LINE:COLUMN: route" when it came
+ * from a file. */
+static void route_where(const char *file, const struct route *r, char *out, size_t size)
+{
+    if (file != NULL && r->line > 0)
+        snprintf(out, size, "%s:%d:%d: route '%s'", file, r->line, r->column, r->path);
+    else
+        snprintf(out, size, "route '%s'", r->path);
+}
+
+static int unknown_endpoint(const struct config *config, const char *file,
+                            const struct route *r, struct err *err)
+{
+    enum { NAMES_MAX = 64 };
+    const char *names[NAMES_MAX];
+    size_t count = config->endpoint_count < NAMES_MAX ? config->endpoint_count : NAMES_MAX;
+    char at[512];
+
+    for (size_t e = 0; e < count; e++)
+        names[e] = config->endpoints[e].name;
+    const char *near = cfg_suggest(r->endpoint, names, count);
+    route_where(file, r, at, sizeof at);
+    if (near != NULL)
+        return err_set(err, "%s: endpoint '%.80s' is not one of the endpoints; did you mean "
+                            "'%.80s'?", at, r->endpoint, near);
+    return err_set(err, "%s: endpoint '%.80s' is not one of the endpoints", at, r->endpoint);
+}
+
+int cfg_routes_bind_endpoints(struct config *config, const char *file, struct err *err)
+{
+    char at[512];
+
+    for (size_t i = 0; i < config->route_count; i++) {
+        struct route *r = &config->routes[i];
+        r->only_endpoint = NULL;
+        if (r->endpoint != NULL) {
+            for (size_t e = 0; e < config->endpoint_count; e++)
+                if (strcmp(config->endpoints[e].name, r->endpoint) == 0)
+                    r->only_endpoint = &config->endpoints[e];
+            if (r->only_endpoint == NULL)
+                return unknown_endpoint(config, file, r, err);
+        }
+        if (r->handler != ROUTE_REDIRECT_HTTPS)
+            continue;
+        for (size_t e = 0; e < config->endpoint_count; e++) {
+            const struct endpoint *ep = &config->endpoints[e];
+            if (ep->url.scheme != URL_SCHEME_HTTPS ||
+                (r->only_endpoint != NULL && r->only_endpoint != ep))
+                continue;
+            route_where(file, r, at, sizeof at);
+            return err_set(err, "%s: redirect_https would answer https:// endpoint '%.80s' "
+                                "with a redirect to itself: add 'endpoint:' naming the "
+                                "http:// endpoint it is for", at, ep->name);
+        }
     }
     return SK_OK;
 }

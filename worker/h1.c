@@ -371,8 +371,9 @@ static bool h1_host_allowed(const struct h1 *h1, const struct exchange *ex)
  * scan of prefixes. */
 static void h1_route(struct h1 *h1, struct exchange *ex)
 {
-    h1->entry = ex->path[0] == '*' ? NULL : router_match(&h1->worker->router, ex->host, ex->host_len, ex->path,
-                             ex->path_len);
+    h1->entry = ex->path[0] == '*' ? NULL
+                                   : router_match(&h1->worker->router, h1->endpoint, ex->host,
+                                                  ex->host_len, ex->path, ex->path_len);
     h1->body_limit = h1_limits(h1)->max_request_body_size;
     if (h1->entry != NULL && h1->entry->route->has_max_request_body_size)
         h1->body_limit = h1->entry->route->max_request_body_size;

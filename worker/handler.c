@@ -10,6 +10,8 @@ const struct handler_ops *handler_for(enum route_handler kind)
         return &handler_static_ops;
     case ROUTE_STATUS:
         return &handler_status_ops;
+    case ROUTE_REDIRECT_HTTPS:
+        return &handler_redirect_ops;
     }
     return NULL;
 }

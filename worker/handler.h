@@ -23,6 +23,7 @@ struct handler_ops {
 extern const struct handler_ops handler_return_ops;
 extern const struct handler_ops handler_static_ops;
 extern const struct handler_ops handler_status_ops;
+extern const struct handler_ops handler_redirect_ops;
 
 /* The ops table for a route's handler kind. */
 const struct handler_ops *handler_for(enum route_handler kind);

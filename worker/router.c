@@ -27,11 +27,15 @@ bool router_path_matches(const char *prefix, size_t prefix_len, const char *path
     return path_len == prefix_len || path[prefix_len] == '/' || path[prefix_len] == '?';
 }
 
-const struct router_entry *router_match(const struct router *router, const char *host,
-                                        size_t host_len, const char *path, size_t path_len)
+const struct router_entry *router_match(const struct router *router,
+                                        const struct endpoint *endpoint,
+                                        const char *host, size_t host_len, const char *path,
+                                        size_t path_len)
 {
     for (size_t i = 0; i < router->count; i++) {
         const struct route *r = router->entries[i].route;
+        if (r->only_endpoint != NULL && r->only_endpoint != endpoint)
+            continue;
         if (r->host != NULL && !router_host_matches(r->host, host, host_len))
             continue;
         if (router_path_matches(r->path, r->path_len, path, path_len))

@@ -1,7 +1,8 @@
 /*
  * router.h - choose the route for a request.
  *
- * Routes are tried in config order; the first whose host matches (when the
+ * Routes are tried in config order; the first whose endpoint matches (when
+ * the route names one), whose host matches (when the
  * route names one: exact, case-insensitive, or "*.example.com" for any
  * subdomain of example.com but not example.com itself) and whose path prefix
  * matches on a segment boundary wins: "/api" matches "/api", "/api/" and
@@ -35,9 +36,13 @@ struct router {
 int router_build(struct router *router, const struct config *config, struct err *err);
 void router_destroy(struct router *router);
 
-/* The matching entry, or NULL (404). host is without port, any case. */
-const struct router_entry *router_match(const struct router *router, const char *host,
-                                        size_t host_len, const char *path, size_t path_len);
+/* The matching entry, or NULL (404). endpoint: the one the request came
+ * through (NULL in unit tests: only routes for every endpoint match);
+ * host is without port, any case. */
+const struct router_entry *router_match(const struct router *router,
+                                        const struct endpoint *endpoint,
+                                        const char *host, size_t host_len, const char *path,
+                                        size_t path_len);
 
 /* The two predicates, exposed for unit tests. */
 bool router_host_matches(const char *pattern, const char *host, size_t host_len);

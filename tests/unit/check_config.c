@@ -356,7 +356,8 @@ START_TEST(bad_routes)
     assert_error(EP "routes:\n  - path: /\n    return: { status: 200 }\n    static: { root: / }\n",
                  "t.yaml:7:5: route: has both 'return' and 'static'; keep one handler");
     assert_error(EP "routes:\n  - host: a.com\n    path: /\n",
-                 "t.yaml:5:5: route: no handler: add 'return', 'static' or 'status'");
+                 "t.yaml:5:5: route: no handler: add 'return', 'static', 'status' or "
+                 "'redirect_https'");
     assert_error(EP "routes:\n  - return: { status: 200 }\n",
                  "t.yaml:5:5: route: missing required key 'path'");
     assert_error(EP "routes:\n  - path: api\n    return: { status: 200 }\n",
@@ -368,6 +369,52 @@ START_TEST(bad_routes)
     assert_error(EP "routes:\n  - host: 'a b'\n    path: /\n    return: { status: 200 }\n",
                  "t.yaml:5:11: host: expected a host name such as example.com or *.example.com, "
                  "got 'a b'");
+}
+END_TEST
+
+#define TWO_EP                                                                           \
+    "certificates:\n  default: { path: /x.pem, key: /x.key }\n"                          \
+    "endpoints:\n  public: { url: 'http://127.0.0.1:8080' }\n"                           \
+    "  secure: { url: 'https://127.0.0.1:8443' }\n"
+
+START_TEST(routes_for_one_endpoint)
+{
+    struct config *c = load_ok(TWO_EP "routes:\n"
+                                      "  - { endpoint: public, path: /, redirect_https: {} }\n"
+                                      "  - path: /\n"
+                                      "    redirect_https: { port: 8443, status: 301 }\n"
+                                      "    endpoint: public\n"
+                                      "  - { path: /, return: { status: 200 } }\n");
+    ck_assert_ptr_eq(c->routes[0].only_endpoint, &c->endpoints[0]);
+    ck_assert_int_eq(c->routes[0].handler, ROUTE_REDIRECT_HTTPS);
+    ck_assert_uint_eq(c->routes[0].redirect.port, 443);
+    ck_assert_int_eq(c->routes[0].redirect.status, 308);
+    ck_assert_uint_eq(c->routes[1].redirect.port, 8443);
+    ck_assert_int_eq(c->routes[1].redirect.status, 301);
+    ck_assert_ptr_null(c->routes[2].only_endpoint);
+    struct err err = {{0}};
+    ck_assert_int_eq(config_override_urls(c, "http://127.0.0.1:0", &err), SK_ERROR);
+    ck_assert_str_eq(err.message, "t.yaml:7:5: route '/': endpoint 'public' is not one of the "
+                                  "endpoints (--urls replaced the file's endpoints)");
+    config_free(c);
+
+    assert_error(TWO_EP "routes:\n  - { endpoint: pubic, path: /, return: { status: 200 } }\n",
+                 "t.yaml:7:5: route '/': endpoint 'pubic' is not one of the endpoints; did you "
+                 "mean 'public'?");
+    assert_error(TWO_EP "routes:\n  - { path: /, redirect_https: {} }\n",
+                 "t.yaml:7:5: route '/': redirect_https would answer https:// endpoint 'secure' "
+                 "with a redirect to itself: add 'endpoint:' naming the http:// endpoint it is "
+                 "for");
+    assert_error(TWO_EP "routes:\n  - { endpoint: secure, path: /, redirect_https: {} }\n",
+                 "t.yaml:7:5: route '/': redirect_https would answer https:// endpoint 'secure' "
+                 "with a redirect to itself: add 'endpoint:' naming the http:// endpoint it is "
+                 "for");
+    assert_error(TWO_EP "routes:\n  - { endpoint: public, path: /, "
+                        "redirect_https: { port: 0 } }\n",
+                 "t.yaml:7:58: port: expected a port from 1 to 65535, got '0'");
+    assert_error(TWO_EP "routes:\n  - { endpoint: public, path: /, "
+                        "redirect_https: { status: 200 } }\n",
+                 "t.yaml:7:60: status: expected 301, 302, 303, 307 or 308, got '200'");
 }
 END_TEST
 
@@ -723,6 +770,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, bad_endpoints);
     tcase_add_test(tc, no_endpoints);
     tcase_add_test(tc, bad_routes);
+    tcase_add_test(tc, routes_for_one_endpoint);
     tcase_add_test(tc, bad_return);
     tcase_add_test(tc, bad_static);
     tcase_add_test(tc, yaml_errors);

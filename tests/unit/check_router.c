@@ -54,14 +54,34 @@ START_TEST(first_matching_route_wins)
     struct config config = {.routes = routes, .route_count = 3};
     struct router router;
     ck_assert_int_eq(router_build(&router, &config, NULL), SK_OK);
-    const struct router_entry *e = router_match(&router, "x", 1, "/plaintext", 10);
+    const struct router_entry *e = router_match(&router, NULL, "x", 1, "/plaintext", 10);
     ck_assert_ptr_eq(e->route, &routes[0]);
-    e = router_match(&router, "static.example.com", 18, "/plaintext", 10);
+    e = router_match(&router, NULL, "static.example.com", 18, "/plaintext", 10);
     ck_assert_ptr_eq(e->route, &routes[0]);
-    e = router_match(&router, "static.example.com", 18, "/img/a.png", 10);
+    e = router_match(&router, NULL, "static.example.com", 18, "/img/a.png", 10);
     ck_assert_ptr_eq(e->route, &routes[1]);
-    e = router_match(&router, "other", 5, "/img/a.png", 10);
+    e = router_match(&router, NULL, "other", 5, "/img/a.png", 10);
     ck_assert_ptr_eq(e->route, &routes[2]);
+    router_destroy(&router);
+}
+END_TEST
+
+START_TEST(a_route_for_one_endpoint_skips_the_others)
+{
+    struct endpoint endpoints[2] = {{.name = "public"}, {.name = "admin"}};
+    struct route routes[2] = {
+        {.path = "/metrics", .path_len = 8, .handler = ROUTE_RETURN,
+         .only_endpoint = &endpoints[1]},
+        {.path = "/", .path_len = 1, .handler = ROUTE_RETURN},
+    };
+    struct config config = {.routes = routes, .route_count = 2};
+    struct router router;
+    ck_assert_int_eq(router_build(&router, &config, NULL), SK_OK);
+    ck_assert_ptr_eq(router_match(&router, &endpoints[1], "", 0, "/metrics", 8)->route,
+                     &routes[0]);
+    ck_assert_ptr_eq(router_match(&router, &endpoints[0], "", 0, "/metrics", 8)->route,
+                     &routes[1]);
+    ck_assert_ptr_eq(router_match(&router, NULL, "", 0, "/metrics", 8)->route, &routes[1]);
     router_destroy(&router);
 }
 END_TEST
@@ -72,8 +92,8 @@ START_TEST(no_route_means_no_match)
     struct config config = {.routes = routes, .route_count = 1};
     struct router router;
     ck_assert_int_eq(router_build(&router, &config, NULL), SK_OK);
-    ck_assert_ptr_null(router_match(&router, "", 0, "/apix", 5));
-    ck_assert_ptr_null(router_match(&router, "", 0, "/", 1));
+    ck_assert_ptr_null(router_match(&router, NULL, "", 0, "/apix", 5));
+    ck_assert_ptr_null(router_match(&router, NULL, "", 0, "/", 1));
     router_destroy(&router);
 }
 END_TEST
@@ -85,6 +105,7 @@ int main(void)
     tcase_add_test(t, prefix_matches_on_segment_boundaries);
     tcase_add_test(t, hosts_match_exactly_or_by_wildcard);
     tcase_add_test(t, first_matching_route_wins);
+    tcase_add_test(t, a_route_for_one_endpoint_skips_the_others);
     tcase_add_test(t, no_route_means_no_match);
     suite_add_tcase(s, t);
     return unit_run(s);
