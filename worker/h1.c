@@ -9,7 +9,6 @@
  */
 #include "worker/h1.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -18,9 +17,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "shm/shm.h"
-#include "worker/access_log.h"
-#include "worker/path.h"
-#include "worker/router.h"
+#include "worker/request.h"
 #include "worker/worker.h"
 
 static void h1_respond(struct exchange *ex);
@@ -184,8 +181,7 @@ static int on_header_value_complete(llhttp_t *parser)
     return 0;
 }
 
-/* Host without port, lower-cased into the arena. RFC 9112 section 3.2:
- * exactly one Host in HTTP/1.1; its value is uri-host [":" port]. */
+/* RFC 9112 section 3.2: exactly one Host in HTTP/1.1. */
 static int h1_parse_host(struct h1 *h1, struct exchange *ex)
 {
     const char *value = NULL;
@@ -203,29 +199,7 @@ static int h1_parse_host(struct h1 *h1, struct exchange *ex)
         ex->host_len = 0;
         return SK_OK;
     }
-    size_t host_len = len;
-    if (len > 0 && value[0] == '[') {
-        const char *close = memchr(value, ']', len);
-        if (close == NULL)
-            return SK_ERROR;
-        host_len = (size_t)(close - value) + 1;
-    } else {
-        const char *colon = memchr(value, ':', len);
-        if (colon != NULL)
-            host_len = (size_t)(colon - value);
-    }
-    for (size_t i = 0; i < len; i++)
-        if (value[i] <= ' ' || value[i] == '/' || value[i] == '@' || value[i] == 0x7f)
-            return SK_ERROR;
-    char *host = arena_alloc(&h1->arena, host_len + 1);
-    if (host == NULL)
-        return SK_ERROR;
-    for (size_t i = 0; i < host_len; i++)
-        host[i] = (char)tolower((unsigned char)value[i]);
-    host[host_len] = '\0';
-    ex->host = host;
-    ex->host_len = host_len;
-    return SK_OK;
+    return request_set_host(&h1->arena, ex, value, len);
 }
 
 /* absolute-form (RFC 9112 section 3.2.2): the authority must carry no
@@ -249,40 +223,20 @@ static const char *h1_absolute_path(const struct exchange *ex, const char *targe
     return path;
 }
 
-/* Splits the target into path and query and normalises the path (percent
- * decoding, dot segments) so that routing and handlers see one spelling of
- * each path. Returns 0 or the status to answer. */
+/* absolute-form is HTTP/1.1's alone; the rest is request_set_target.
+ * Returns 0 or the status to answer. */
 static int h1_parse_target(struct h1 *h1, struct exchange *ex)
 {
     const char *target = ex->target;
     size_t len = ex->target_len;
-    /* asterisk-form (RFC 9112 section 3.2.4) is for OPTIONS only. */
-    if (len == 1 && target[0] == '*') {
-        if (ex->method != METHOD_OPTIONS)
-            return 400;
-        ex->path = "*";
-        ex->path_len = 1;
-        return 0;
-    }
     if (len > 7 && (strncasecmp(target, "http://", 7) == 0 || strncasecmp(target, "https://", 8) == 0)) {
         target = h1_absolute_path(ex, target, &len);
         if (target == NULL)
             return 400;
-    } else if (target[0] != '/') {
+    } else if (target[0] != '/' && !(len == 1 && target[0] == '*')) {
         return 400; /* origin-form starts with '/' (RFC 9112 section 3.2.1) */
     }
-    const char *question = memchr(target, '?', len);
-    size_t raw_path_len = question ? (size_t)(question - target) : len;
-    if (question != NULL) {
-        ex->query = question + 1;
-        ex->query_len = len - raw_path_len - 1;
-    }
-    if (raw_path_len == 0) { /* an empty path in absolute-form means "/" */
-        ex->path = "/";
-        ex->path_len = 1;
-        return 0;
-    }
-    return path_normalize_request(&h1->arena, target, raw_path_len, &ex->path, &ex->path_len);
+    return request_set_target(&h1->arena, ex, target, len);
 }
 
 static void h1_count_rejection(struct h1 *h1, enum shm_counter counter)
@@ -335,48 +289,7 @@ static enum exchange_method h1_method(uint8_t method)
 
 static void h1_dispatch(struct h1 *h1, struct exchange *ex)
 {
-    if (ex->method == METHOD_OPTIONS && ex->target_len == 1 && ex->target[0] == '*') {
-        exchange_add_header(ex, "Allow", "GET, HEAD, OPTIONS");
-        ex->status = 200;
-        exchange_respond(ex);
-        return;
-    }
-    const struct router_entry *entry = h1->entry;
-    if (entry == NULL || ex->path[0] == '*') {
-        exchange_respond_error(ex, 404);
-        return;
-    }
-    entry->ops->handle(ex, entry->route, entry->state);
-}
-
-/* Kestrel's host filtering: exact names and "*.example.com", compared
- * without the port; no list, or "*" in it, allows every host. A request
- * without Host (HTTP/1.0) passes, as with Kestrel's AllowEmptyHosts. */
-static bool h1_host_allowed(const struct h1 *h1, const struct exchange *ex)
-{
-    const struct config *config = h1->worker->config;
-    if (config->allowed_host_count == 0 || ex->host_len == 0)
-        return true;
-    for (size_t i = 0; i < config->allowed_host_count; i++) {
-        const char *pattern = config->allowed_hosts[i];
-        if ((pattern[0] == '*' && pattern[1] == '\0') ||
-            router_host_matches(pattern, ex->host, ex->host_len))
-            return true;
-    }
-    return false;
-}
-
-/* Routes the request as soon as its head is known, so the route's body
- * limit applies before any body byte is read; router_match is a short
- * scan of prefixes. */
-static void h1_route(struct h1 *h1, struct exchange *ex)
-{
-    h1->entry = ex->path[0] == '*' ? NULL
-                                   : router_match(&h1->worker->router, h1->endpoint, ex->host,
-                                                  ex->host_len, ex->path, ex->path_len);
-    h1->body_limit = h1_limits(h1)->max_request_body_size;
-    if (h1->entry != NULL && h1->entry->route->has_max_request_body_size)
-        h1->body_limit = h1->entry->route->max_request_body_size;
+    request_dispatch(h1->entry, ex);
 }
 
 /* The body of a request about to be answered starts now: its data rate is
@@ -407,7 +320,7 @@ static int on_headers_complete(llhttp_t *parser)
         h1_refuse(h1, 400, SHM_REJECT_MALFORMED);
         return HPE_PAUSED;
     }
-    if (!h1_host_allowed(h1, ex)) {
+    if (!request_host_allowed(h1->worker, ex)) {
         h1_refuse(h1, 400, SHM_REJECT_HOST_NOT_ALLOWED);
         return HPE_PAUSED;
     }
@@ -416,7 +329,7 @@ static int on_headers_complete(llhttp_t *parser)
         h1_refuse(h1, status, SHM_REJECT_MALFORMED);
         return HPE_PAUSED;
     }
-    h1_route(h1, ex);
+    h1->entry = request_route(h1->worker, h1->endpoint, h1_limits(h1), ex, &h1->body_limit);
     if ((parser->flags & F_CONTENT_LENGTH) && parser->content_length > h1->body_limit) {
         h1_refuse(h1, 413, SHM_REJECT_BODY_TOO_LARGE);
         return HPE_PAUSED;
@@ -653,11 +566,6 @@ void h1_timeout(struct h1 *h1)
 
 /* ---- Response rendering ------------------------------------------------ */
 
-static bool status_has_body(int status)
-{
-    return status >= 200 && status != 204 && status != 304;
-}
-
 static size_t h1_head_size(const struct exchange *ex, size_t hsts_len)
 {
     size_t size = 128 + sizeof(H1_SERVER_HEADER) + CLOCK_HTTP_DATE_LEN + 64 + hsts_len;
@@ -710,7 +618,7 @@ static char *h1_render_head(struct h1 *h1, const struct exchange *ex, char *p)
         p = put(p, h->value, h->value_len);
         p = PUT_LITERAL(p, "\r\n");
     }
-    if (status_has_body(ex->status))
+    if (request_status_has_body(ex->status))
         p = put_content_length(p, ex->body_kind == BODY_NONE ? 0 : ex->body_len);
     if (h1->closing || !h1->keep_alive)
         p = PUT_LITERAL(p, "Connection: close\r\n");
@@ -719,19 +627,9 @@ static char *h1_render_head(struct h1 *h1, const struct exchange *ex, char *p)
     return PUT_LITERAL(p, "\r\n");
 }
 
-static void h1_count_response(struct h1 *h1, int status)
-{
-    static const enum shm_counter by_class[] = {SHM_RESPONSES_1XX, SHM_RESPONSES_2XX,
-                                                SHM_RESPONSES_3XX, SHM_RESPONSES_4XX,
-                                                SHM_RESPONSES_5XX};
-    int class = status / 100 - 1;
-    if (class >= 0 && class < 5)
-        shm_slot_count(h1->worker->slot, by_class[class], 1);
-}
-
 static int h1_queue_body(struct h1 *h1, struct exchange *ex)
 {
-    bool send_body = status_has_body(ex->status) && ex->method != METHOD_HEAD;
+    bool send_body = request_status_has_body(ex->status) && ex->method != METHOD_HEAD;
     if (ex->body_kind == BODY_FILE) {
         int fd = ex->body_fd;
         ex->body_kind = BODY_NONE; /* the queue owns (or has closed) it now */
@@ -750,16 +648,13 @@ static int h1_queue_body(struct h1 *h1, struct exchange *ex)
 
 static void h1_log_access(struct h1 *h1, const struct exchange *ex)
 {
-    bool send_body = status_has_body(ex->status) && ex->method != METHOD_HEAD;
-    struct access_log_entry entry = {
-        .ex = ex,
+    struct request_origin origin = {
+        .endpoint = h1->endpoint,
         .peer = h1->peer,
         .client_subject = h1->client_subject,
-        .endpoint = h1->endpoint != NULL ? h1->endpoint->name : NULL,
-        .bytes_sent = send_body && ex->body_kind != BODY_NONE ? ex->body_len : 0,
-        .duration_ms = clock_monotonic_ms() - h1->request_started_ms,
+        .started_ms = h1->request_started_ms,
     };
-    access_log_record(&h1->worker->access_log, &entry);
+    request_log_access(h1->worker, ex, &origin);
 }
 
 static void h1_respond(struct exchange *ex)
@@ -778,10 +673,8 @@ static void h1_respond(struct exchange *ex)
     }
     char *end = h1_render_head(h1, ex, head);
     /* Logged before the body is queued: a file body's kind is reset then. */
-    if (access_log_on(&h1->worker->access_log) &&
-        (h1->endpoint == NULL || h1->endpoint->access_log))
-        h1_log_access(h1, ex);
+    h1_log_access(h1, ex);
     if (outq_commit(h1->out, (size_t)(end - head)) != 0 || h1_queue_body(h1, ex) != 0)
         h1->closing = true;
-    h1_count_response(h1, ex->status);
+    request_count_response(h1->worker, ex->status);
 }

@@ -57,7 +57,7 @@ static void outq_release_memory(struct outq *q)
 void outq_clear(struct outq *q)
 {
     for (size_t i = q->head; i < q->count; i++)
-        if (q->segments[i].kind == OUTQ_FILE)
+        if (q->segments[i].kind == OUTQ_FILE && q->segments[i].owns_fd)
             close(q->segments[i].fd);
     outq_release_memory(q);
 }
@@ -144,23 +144,47 @@ int outq_add_stable(struct outq *q, const void *data, size_t len)
     return 0;
 }
 
-int outq_add_file(struct outq *q, int fd, off_t offset, size_t len)
+static int file_append(struct outq *q, int fd, off_t offset, size_t len, bool owns)
 {
-    if (len == 0) {
-        close(fd);
-        return 0;
-    }
     struct outq_segment *s = segment_append(q);
-    if (s == NULL) {
-        close(fd);
+    if (s == NULL)
         return -1;
-    }
     s->kind = OUTQ_FILE;
     s->fd = fd;
+    s->owns_fd = owns;
     s->file_offset = offset;
     s->len = len;
     q->pending_bytes += len;
     return 0;
+}
+
+int outq_add_file(struct outq *q, int fd, off_t offset, size_t len)
+{
+    if (len == 0 || file_append(q, fd, offset, len, true) != 0) {
+        close(fd);
+        return len == 0 ? 0 : -1;
+    }
+    return 0;
+}
+
+int outq_add_file_borrowed(struct outq *q, int fd, off_t offset, size_t len)
+{
+    return len == 0 ? 0 : file_append(q, fd, offset, len, false);
+}
+
+/* A descriptor number is never in the queue twice at once: the segments
+ * of a closed file were all sent before it was closed, so the last one
+ * found here belongs to this file. */
+void outq_release_fd(struct outq *q, int fd)
+{
+    for (size_t i = q->count; i > q->head; i--) {
+        struct outq_segment *s = &q->segments[i - 1];
+        if (s->kind == OUTQ_FILE && s->fd == fd) {
+            s->owns_fd = true;
+            return;
+        }
+    }
+    close(fd);
 }
 
 static const char *segment_bytes(const struct outq *q, const struct outq_segment *s)
@@ -184,7 +208,7 @@ static void outq_consume(struct outq *q, size_t n)
         s->len -= take;
         n -= take;
         if (s->len == 0) {
-            if (s->kind == OUTQ_FILE)
+            if (s->kind == OUTQ_FILE && s->owns_fd)
                 close(s->fd);
             q->head++;
         }

@@ -11,7 +11,10 @@
  * buffer (outq_add_copy, outq_reserve/outq_commit). The buffer is taken
  * only while the queue holds data and given back when it empties, so an
  * idle connection holds no output memory. File segments own their
- * descriptor and close it when sent or when the queue is cleared.
+ * descriptor and close it when sent or when the queue is cleared, except
+ * borrowed ones (outq_add_file_borrowed): HTTP/2 sends one file as many
+ * DATA frames, each a segment of the same descriptor, and hands it over
+ * with outq_release_fd once it has queued the last one.
  */
 #ifndef SAKER_WORKER_OUTQ_H
 #define SAKER_WORKER_OUTQ_H
@@ -26,6 +29,7 @@ enum outq_segment_kind { OUTQ_STABLE, OUTQ_COPY, OUTQ_FILE };
 struct outq_segment {
     enum outq_segment_kind kind;
     int fd;            /* OUTQ_FILE */
+    bool owns_fd;      /* OUTQ_FILE: closed when sent or cleared */
     union {
         const char *ptr;   /* OUTQ_STABLE */
         size_t offset;     /* OUTQ_COPY: into the buffer */
@@ -62,6 +66,12 @@ int outq_add_copy(struct outq *q, const void *data, size_t len);
 int outq_add_stable(struct outq *q, const void *data, size_t len);
 /* Takes ownership of fd (closed on failure too). */
 int outq_add_file(struct outq *q, int fd, off_t offset, size_t len);
+/* A range of a file the caller still owns; fd must stay open until
+ * outq_release_fd hands it over. -1 when out of memory. */
+int outq_add_file_borrowed(struct outq *q, int fd, off_t offset, size_t len);
+/* The caller is done with fd: the last queued segment of it will close it
+ * once sent (or cleared), or it is closed now when none is queued. */
+void outq_release_fd(struct outq *q, int fd);
 
 /* Room for up to `max` bytes at the end of the copy buffer; write into the
  * returned pointer and call outq_commit with what was used. NULL: no memory. */

@@ -1,0 +1,74 @@
+/*
+ * request.h - what every protocol does with a request once its head is
+ * known, so that HTTP/1.1 and HTTP/2 agree on it to the byte: the host
+ * (Host or :authority) and the target, allowed_hosts, the route and its
+ * body limit, running the handler, and once answered, the response
+ * counters and the access log line.
+ *
+ * The protocol keeps what is its own: framing, which header carries the
+ * host (and that there is one), absolute-form targets (HTTP/1.1 only),
+ * rendering the response.
+ */
+#ifndef SAKER_WORKER_REQUEST_H
+#define SAKER_WORKER_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "worker/exchange.h"
+
+struct worker;
+struct endpoint;
+struct config_limits;
+struct router_entry;
+struct sockaddr;
+
+/* Sets ex->host from a Host or :authority value: uri-host without the
+ * port, lower-cased into arena (RFC 9110 section 7.2). SK_ERROR for a
+ * value that is not one (whitespace, '/', '@', an unclosed '['). */
+int request_set_host(struct arena *arena, struct exchange *ex, const char *value, size_t len);
+
+/* Splits a target into ex->path and ex->query and normalises the path
+ * (path.h), so that routing and handlers see one spelling of each path:
+ * "*" (OPTIONS only), or a path that the caller has seen start with '/'
+ * (or with '?' or nothing, what follows an absolute-form authority).
+ * 0, or the status to answer. */
+int request_set_target(struct arena *arena, struct exchange *ex, const char *target, size_t len);
+
+/* Kestrel's host filtering (allowed_hosts); a request without a host
+ * passes, as with Kestrel's AllowEmptyHosts. */
+bool request_host_allowed(const struct worker *w, const struct exchange *ex);
+
+/* The route for the request (NULL: 404), matched as soon as the head is
+ * known; *body_limit gets its max_request_body_size, the route's own when
+ * it sets one. */
+const struct router_entry *request_route(struct worker *w, const struct endpoint *endpoint,
+                                         const struct config_limits *limits,
+                                         const struct exchange *ex, uint64_t *body_limit);
+
+/* Runs the route's handler (OPTIONS * and no route are answered here). */
+void request_dispatch(const struct router_entry *entry, struct exchange *ex);
+
+/* 1xx, 204 and 304 carry no content (RFC 9110 section 6.4.1). */
+bool request_status_has_body(int status);
+
+/* Counts the response by status class in the worker's shm slot. */
+void request_count_response(struct worker *w, int status);
+
+/* What an access log line needs beyond the exchange. */
+struct request_origin {
+    const struct endpoint *endpoint; /* may be NULL */
+    const struct sockaddr *peer;     /* may be NULL */
+    const char *client_subject;      /* TLS client certificate, or NULL */
+    uint64_t started_ms;             /* when the request began */
+};
+
+/* One access log line for the response about to be sent (before a file
+ * body is handed over: its length is read from the exchange). Nothing
+ * when the log is off or the endpoint turns it off. */
+void request_log_access(struct worker *w, const struct exchange *ex,
+                        const struct request_origin *origin);
+
+#endif
