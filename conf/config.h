@@ -34,6 +34,19 @@ struct config_data_rate {
     uint64_t grace_period_ms;  /* 5 seconds */
 };
 
+/* Kestrel's Http2Limits, with its defaults: what saker announces in its
+ * SETTINGS and holds each HTTP/2 connection to. */
+struct config_http2_limits {
+    uint64_t max_streams_per_connection;     /* 100: SETTINGS_MAX_CONCURRENT_STREAMS */
+    uint64_t header_table_size;              /* 4 KiB: the HPACK table the client may use */
+    uint64_t max_frame_size;                 /* 16 KiB (16 KiB .. 16 MiB - 1) */
+    uint64_t max_request_header_field_size;  /* 16 KiB: one decoded name + value */
+    uint64_t initial_connection_window_size; /* 1 MiB (64 KiB .. 2 GiB - 1) */
+    uint64_t initial_stream_window_size;     /* 768 KiB (64 KiB .. 2 GiB - 1) */
+    uint64_t keep_alive_ping_delay_ms;       /* 0: off (Kestrel's infinite) */
+    uint64_t keep_alive_ping_timeout_ms;     /* 20 s */
+};
+
 /* Kestrel's request limits (KestrelServerLimits), with its defaults. */
 struct config_limits {
     uint64_t max_concurrent_connections;          /* 0 = unlimited */
@@ -46,6 +59,7 @@ struct config_limits {
     uint64_t request_headers_timeout_ms;          /* 30 seconds */
     struct config_data_rate min_request_body_data_rate; /* 240 B/s after 5 s */
     struct config_data_rate min_response_data_rate;     /* 240 B/s after 5 s */
+    struct config_http2_limits http2;
 };
 
 struct config_header {

@@ -148,6 +148,88 @@ static int parse_response_rate(const struct cfg_ctx *ctx, const yaml_node_t *nod
     return parse_rate(ctx, node, &limits->min_response_data_rate, "min_response_data_rate");
 }
 
+/* ---- limits.http2 (Kestrel's Http2Limits) ------------------------------- */
+
+#define HTTP2(field) offsetof(struct config_http2_limits, field)
+
+static int parse_size_between(const char *key, const char *text, void *field, uint64_t low,
+                              uint64_t high, struct err *why)
+{
+    if (cfg_parse_size(key, text, strlen(text), field, why) != SK_OK)
+        return SK_ERROR;
+    uint64_t value = *(uint64_t *)field;
+    if (value < low || value > high)
+        return err_set(why, "%s: must be between %llu and %llu bytes, got %llu", key,
+                       (unsigned long long)low, (unsigned long long)high,
+                       (unsigned long long)value);
+    return SK_OK;
+}
+
+/* RFC 9113 section 6.5.2: SETTINGS_MAX_FRAME_SIZE is 2^14 .. 2^24 - 1. */
+static int parse_frame_size(const char *key, const char *text, size_t len, void *field,
+                            struct err *why)
+{
+    (void)len;
+    return parse_size_between(key, text, field, 16384, 16777215, why);
+}
+
+/* Kestrel's bounds: at least the protocol's 64 KiB - 1 default, below 2 GiB. */
+static int parse_window_size(const char *key, const char *text, size_t len, void *field,
+                             struct err *why)
+{
+    (void)len;
+    return parse_size_between(key, text, field, 65535, 2147483647, why);
+}
+
+/* A duration, or off (Kestrel's TimeSpan.MaxValue). */
+static int parse_duration_or_off(const char *key, const char *text, size_t len, void *field,
+                                 struct err *why)
+{
+    if (cfg_is_off(text)) {
+        *(uint64_t *)field = 0;
+        return SK_OK;
+    }
+    return cfg_parse_duration(key, text, len, field, why);
+}
+
+static const struct cfg_option http2_options[] = {
+    {.name = "max_streams_per_connection", .offset = HTTP2(max_streams_per_connection),
+     .scalar = cfg_parse_positive, .def = "100"},
+    {.name = "header_table_size", .offset = HTTP2(header_table_size), .scalar = cfg_parse_size,
+     .def = "4KiB"},
+    {.name = "max_frame_size", .offset = HTTP2(max_frame_size), .scalar = parse_frame_size,
+     .def = "16KiB"},
+    {.name = "max_request_header_field_size", .offset = HTTP2(max_request_header_field_size),
+     .scalar = cfg_parse_size, .def = "16KiB"},
+    {.name = "initial_connection_window_size", .offset = HTTP2(initial_connection_window_size),
+     .scalar = parse_window_size, .def = "1MiB"},
+    {.name = "initial_stream_window_size", .offset = HTTP2(initial_stream_window_size),
+     .scalar = parse_window_size, .def = "768KiB"},
+    {.name = "keep_alive_ping_delay", .offset = HTTP2(keep_alive_ping_delay_ms),
+     .scalar = parse_duration_or_off, .def = "off"},
+    {.name = "keep_alive_ping_timeout", .offset = HTTP2(keep_alive_ping_timeout_ms),
+     .scalar = cfg_parse_duration, .def = "20s"},
+};
+
+static const struct cfg_section http2_section = {
+    .options = http2_options, .count = sizeof http2_options / sizeof http2_options[0]};
+
+/* Top level: the defaults, with the map's keys over them. An endpoint's
+ * `limits: { http2: ... }`: its keys over what the endpoint inherited
+ * (which already holds every default: max_frame_size is never 0 then). */
+static int parse_http2_limits(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct config_limits *limits = base;
+    if (node != NULL && cfg_expect(ctx, node, YAML_MAPPING_NODE, "http2") != SK_OK)
+        return SK_ERROR;
+    if (node == NULL || limits->http2.max_frame_size == 0)
+        if (cfg_apply_section(ctx, NULL, &http2_section, &limits->http2, "http2") != SK_OK)
+            return SK_ERROR;
+    if (node == NULL)
+        return SK_OK;
+    return cfg_apply_overrides(ctx, node, &http2_section, &limits->http2, "http2");
+}
+
 /* Kestrel's KestrelServerLimits defaults. */
 static const struct cfg_option limit_options[] = {
     {.name = "max_concurrent_connections", .offset = LIMIT(max_concurrent_connections),
@@ -169,6 +251,7 @@ static const struct cfg_option limit_options[] = {
      .scalar = cfg_parse_duration, .def = "30s"},
     {.name = "min_request_body_data_rate", .node = parse_body_rate},
     {.name = "min_response_data_rate", .node = parse_response_rate},
+    {.name = "http2", .node = parse_http2_limits},
 };
 
 static const struct cfg_section limits_section = {

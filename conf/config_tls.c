@@ -185,9 +185,7 @@ int cfg_tls_parse_protocols(const char *key, const char *text, size_t len, void 
     if (strcasecmp(text, "http1") == 0)
         *out = PROTOCOLS_HTTP1;
     else if (strcasecmp(text, "http2") == 0)
-        /* Refused rather than served as HTTP/1.1 against the operator's word. */
-        return err_set(why, "%s: http2 alone is not available yet: saker speaks HTTP/1.1 "
-                            "only; use http1 or http1_and_http2", key);
+        *out = PROTOCOLS_HTTP2;
     else if (strcasecmp(text, "http1_and_http2") == 0 || strcasecmp(text, "http1andhttp2") == 0)
         *out = PROTOCOLS_HTTP1_AND_HTTP2;
     else

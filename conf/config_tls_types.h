@@ -7,7 +7,7 @@
  *   endpoints:
  *     secure:
  *       url: https://0.0.0.0:8443
- *       protocols: http1_and_http2          # or http1 (http2 alone: once saker speaks it)
+ *       protocols: http1_and_http2          # or http1, or http2
  *       certificate: CERT                   # else certificates.default
  *       sni: { example.com: CERT, "*.example.org": CERT }
  *       sni_unknown: default                # default | refuse
@@ -52,10 +52,14 @@ enum tls_client_mode {
     TLS_CLIENT_REQUIRE, /* a verified certificate is required */
 };
 
-/* Kestrel's HttpProtocols. */
+/* Kestrel's HttpProtocols. Over TLS, ALPN offers what is allowed. In
+ * clear text, http2 is HTTP/2 with prior knowledge (RFC 9113 section
+ * 3.3) and http1_and_http2 tells the two apart by the connection's first
+ * bytes: the HTTP/2 preface or an HTTP/1.1 request. */
 enum endpoint_protocols {
     PROTOCOLS_HTTP1_AND_HTTP2, /* Kestrel's default */
     PROTOCOLS_HTTP1,
+    PROTOCOLS_HTTP2,
 };
 
 struct tls_endpoint_config {

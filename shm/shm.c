@@ -492,6 +492,11 @@ static const char *const counter_names[] = {
     [SHM_TLS_CIPHER_AES256_GCM] = "tls_cipher_aes256_gcm",
     [SHM_TLS_CIPHER_CHACHA20_POLY1305] = "tls_cipher_chacha20_poly1305",
     [SHM_TLS_CIPHER_OTHER] = "tls_cipher_other",
+    [SHM_H2_CONNECTIONS] = "http2_connections",
+    [SHM_H2_STREAMS] = "http2_streams",
+    [SHM_H2_RESETS_RECEIVED] = "http2_resets_received",
+    [SHM_H2_RESETS_SENT] = "http2_resets_sent",
+    [SHM_H2_CONNECTION_ERRORS] = "http2_connection_errors",
 };
 static_assert(sizeof counter_names / sizeof counter_names[0] == SHM_COUNTER_COUNT,
               "a name for every counter");

@@ -30,7 +30,7 @@
 
 
 #define SHM_MAGIC UINT64_C(0x314d48535245414b) /* "KAERSHM1" little-endian */
-#define SHM_LAYOUT_VERSION 5
+#define SHM_LAYOUT_VERSION 6
 #define SHM_CACHE_LINE 64
 #define SHM_MAX_LISTENERS 32
 #define SHM_LISTENER_TEXT_MAX 160
@@ -80,6 +80,15 @@ enum shm_counter {
     SHM_TLS_CIPHER_AES256_GCM,
     SHM_TLS_CIPHER_CHACHA20_POLY1305,
     SHM_TLS_CIPHER_OTHER,
+    /* HTTP/2: connections that spoke it, request streams, RST_STREAMs
+     * the clients sent and saker sent (refused, cancelled, malformed),
+     * and connections saker ended with an error GOAWAY (protocol error,
+     * flood, compression error). */
+    SHM_H2_CONNECTIONS,
+    SHM_H2_STREAMS,
+    SHM_H2_RESETS_RECEIVED,
+    SHM_H2_RESETS_SENT,
+    SHM_H2_CONNECTION_ERRORS,
     SHM_COUNTER_COUNT
 };
 #define SHM_REJECT_FIRST SHM_REJECT_MALFORMED

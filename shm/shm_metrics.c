@@ -113,6 +113,26 @@ static void write_tls(FILE *out, const struct shm_totals *t)
                 c[SHM_TLS_CIPHER_AES128_GCM + i]);
 }
 
+static void write_http2(FILE *out, const struct shm_totals *t)
+{
+    const uint64_t *c = t->counters;
+    const struct scalar rows[] = {
+        {"saker_http2_connections_total", "counter", "Connections that spoke HTTP/2.",
+         c[SHM_H2_CONNECTIONS]},
+        {"saker_http2_streams_total", "counter", "HTTP/2 request streams.", c[SHM_H2_STREAMS]},
+        {"saker_http2_connection_errors_total", "counter",
+         "HTTP/2 connections ended by saker with an error (protocol error, flood).",
+         c[SHM_H2_CONNECTION_ERRORS]},
+    };
+    write_scalars(out, rows, sizeof rows / sizeof rows[0]);
+    family(out, "saker_http2_resets_total", "counter",
+           "HTTP/2 streams reset (RST_STREAM), by who sent the reset.");
+    fprintf(out, "saker_http2_resets_total{by=\"client\"} %" PRIu64 "\n",
+            c[SHM_H2_RESETS_RECEIVED]);
+    fprintf(out, "saker_http2_resets_total{by=\"server\"} %" PRIu64 "\n",
+            c[SHM_H2_RESETS_SENT]);
+}
+
 /* The three per-worker families, each over every slot with a pid. */
 enum worker_family { WORKER_OPEN, WORKER_REQUESTS, WORKER_HEARTBEAT_AGE };
 
@@ -233,6 +253,7 @@ void shm_metrics_write(const struct shm *shm, FILE *out)
         write_responses(out, &t);
         write_rejections(out, &t);
         write_tls(out, &t);
+        write_http2(out, &t);
     } else {
         /* A torn sum could go backwards, which Prometheus reads as a counter
          * reset; better a missing scrape of these families. */

@@ -20,12 +20,16 @@
 #include "shm/shm.h"
 #include "worker/access_log.h"
 #include "worker/conn_tls.h"
+#include "worker/request.h"
 #include "worker/worker.h"
 
 #define CONN_LINGER_MS 2000
 #define CONN_DRAIN_GRACE_MS 1000
 #define CONN_READS_PER_WAKEUP 16
 #define CONN_FREE_MAX 1024
+/* HTTP/2 output rounds (produce up to the high-water mark, write) per
+ * wakeup before yielding to other connections until writable again. */
+#define CONN_FLUSH_ROUNDS 4
 
 static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
@@ -109,7 +113,8 @@ static void conn_h1_release(struct conn *c)
 /* No request in progress and nothing left to send. */
 static bool conn_idle(const struct conn *c)
 {
-    return (c->h1 == NULL || h1_idle(c->h1)) && outq_empty(&c->out);
+    return (c->h1 == NULL || h1_idle(c->h1)) && (c->h2 == NULL || h2_idle(c->h2)) &&
+           outq_empty(&c->out);
 }
 
 void conn_free_spare_h1s(struct worker *w)
@@ -126,12 +131,15 @@ void conn_free_spare_h1s(struct worker *w)
 static void conn_update_deadline(struct conn *c)
 {
     const struct config_limits *limits = c->limits;
+    uint64_t since;
     if (c->lingering)
         return;
     if (c->tls_handshaking)
         c->deadline_ms = c->accepted_ms + limits->request_headers_timeout_ms;
     else if (c->h1 != NULL && h1_reading_head(c->h1))
         c->deadline_ms = c->h1->request_started_ms + limits->request_headers_timeout_ms;
+    else if (c->h2 != NULL && h2_reading_head(c->h2, &since))
+        c->deadline_ms = since + limits->request_headers_timeout_ms;
     else /* idle, or waiting for the peer to read or send: no progress for this long closes */
         c->deadline_ms = clock_monotonic_ms() + limits->keep_alive_timeout_ms;
     if (c->worker->draining)
@@ -347,6 +355,8 @@ void conn_close(struct conn *c)
     close(c->fd);
     outq_clear(&c->out);
     conn_h1_release(c);
+    h2_free(c->h2);
+    c->h2 = NULL;
     permits_give(c, c->upgraded ? SHM_POOL_UPGRADED : SHM_POOL_CONNECTIONS, c->permits);
     c->permits = 0;
     if (c->prev != NULL)
@@ -406,12 +416,59 @@ static void conn_linger_read(struct conn *c)
     conn_close(c);
 }
 
+/* HTTP/2 for the rest of the connection's life. False when out of memory. */
+static bool conn_start_h2(struct conn *c, bool inadequate_security)
+{
+    struct h2_params params = {
+        .worker = c->worker,
+        .out = &c->out,
+        .endpoint = c->endpoint,
+        .limits = c->limits,
+        .peer = &c->peer.sa,
+        .client_subject = c->client_subject,
+        .inadequate_security = inadequate_security,
+    };
+    c->protocol = CONN_PROTOCOL_HTTP2;
+    c->h2 = h2_new(&params);
+    if (c->h2 == NULL)
+        log_msg(LOG_ERROR, "HTTP/2 session: out of memory");
+    return c->h2 != NULL;
+}
+
+/* In clear text the endpoint's protocols decide; http1_and_http2 tells
+ * them apart by the first bytes. A client that sends fewer than four
+ * bytes first is taken for HTTP/1.1: an HTTP/2 client's first write is
+ * the whole 24-byte preface and its SETTINGS. */
+static bool conn_choose_protocol(struct conn *c, const char *data, size_t len)
+{
+    enum endpoint_protocols allowed =
+        c->endpoint != NULL ? c->endpoint->protocols : PROTOCOLS_HTTP1;
+    bool h2 = allowed == PROTOCOLS_HTTP2 ||
+              (allowed == PROTOCOLS_HTTP1_AND_HTTP2 && len >= 4 && memcmp(data, "PRI ", 4) == 0);
+    if (h2)
+        return conn_start_h2(c, false);
+    c->protocol = CONN_PROTOCOL_HTTP1;
+    return true;
+}
+
 static void conn_consume(struct conn *c, const char *data, size_t len)
 {
     if (c->worker->slot != NULL)
         shm_slot_count(c->worker->slot, SHM_BYTES_IN, len);
     if (c->endpoint != NULL && c->endpoint->connection_logging)
         access_log_hexdump(c->fd, "read", data, len);
+    if (c->protocol == CONN_PROTOCOL_UNDECIDED && !conn_choose_protocol(c, data, len)) {
+        c->closing = true;
+        conn_set_reading(c, false);
+        return;
+    }
+    if (c->h2 != NULL) {
+        if (h2_feed(c->h2, data, len) == H2_CLOSE) {
+            c->closing = true;
+            conn_set_reading(c, false);
+        }
+        return;
+    }
     struct h1 *h1 = conn_h1(c);
     if (h1 == NULL || h1_feed(h1, data, len) == H1_CLOSE) {
         c->closing = true;
@@ -427,8 +484,15 @@ static bool conn_handshake(struct conn *c)
     case CONN_TLS_READY:
         conn_set_writing(c, false);
         conn_set_reading(c, true);
+        if (conn_tls_wants_h2(c) && !conn_start_h2(c, conn_tls_inadequate_for_h2(c))) {
+            conn_close(c);
+            return false;
+        }
+        if (c->protocol == CONN_PROTOCOL_UNDECIDED)
+            c->protocol = CONN_PROTOCOL_HTTP1;
         conn_update_deadline(c);
-        return true;
+        return true; /* the caller reads and flushes: saker's SETTINGS leave then */
+
     case CONN_TLS_WAIT_READ:
         conn_set_writing(c, false);
         conn_set_reading(c, true);
@@ -520,7 +584,7 @@ static void conn_log_output(struct conn *c)
     }
 }
 
-static void conn_flush(struct conn *c)
+static enum outq_flush_result conn_write(struct conn *c)
 {
     uint64_t written = 0;
     if (c->endpoint != NULL && c->endpoint->connection_logging && !outq_empty(&c->out))
@@ -529,6 +593,23 @@ static void conn_flush(struct conn *c)
     if (written > 0 && c->worker->slot != NULL)
         shm_slot_count(c->worker->slot, SHM_BYTES_OUT, written);
     c->out_blocked_bytes += written;
+    return r;
+}
+
+static void conn_flush(struct conn *c)
+{
+    /* HTTP/2 makes its frames as the queue drains, a high-water mark at a
+     * time; after a few rounds the connection waits for writability, so
+     * one large response does not hold the worker. */
+    bool more = false;
+    enum outq_flush_result r = OUTQ_FLUSHED;
+    for (int round = 0; round < CONN_FLUSH_ROUNDS; round++) {
+        if (c->h2 != NULL)
+            more = h2_produce(c->h2);
+        r = conn_write(c);
+        if (r != OUTQ_FLUSHED || !more)
+            break;
+    }
     switch (r) {
     case OUTQ_FAILED:
         conn_close(c);
@@ -546,7 +627,9 @@ static void conn_flush(struct conn *c)
         break;
     case OUTQ_FLUSHED:
         c->out_blocked_ms = 0;
-        conn_set_writing(c, c->tls_read_wants_write);
+        if (c->h2 != NULL && h2_finished(c->h2))
+            c->closing = true;
+        conn_set_writing(c, c->tls_read_wants_write || (more && !c->closing));
         if (c->closing) {
             conn_linger(c);
             return;
@@ -564,23 +647,11 @@ static void conn_flush(struct conn *c)
     conn_update_deadline(c);
 }
 
-/* Average rate since start below the minimum, once the grace is over
- * (Kestrel's MinDataRate). */
-static bool too_slow(const struct config_data_rate *rate, uint64_t start_ms, uint64_t bytes,
-                     uint64_t now_ms)
-{
-    if (rate->bytes_per_second == 0 || start_ms == 0 || now_ms < start_ms)
-        return false;
-    uint64_t elapsed = now_ms - start_ms;
-    return elapsed >= rate->grace_period_ms && elapsed > 0 &&
-           bytes * 1000 < rate->bytes_per_second * elapsed;
-}
-
 /* Data rates and the body drain limit. True when c was closed or is
  * closing because of them. */
 static bool conn_check_rates(struct conn *c, uint64_t now_ms)
 {
-    if (too_slow(&c->limits->min_response_data_rate, c->out_blocked_ms, c->out_blocked_bytes,
+    if (request_too_slow(&c->limits->min_response_data_rate, c->out_blocked_ms, c->out_blocked_bytes,
                  now_ms)) {
         if (c->worker->slot != NULL)
             shm_slot_count(c->worker->slot, SHM_REJECT_RESPONSE_RATE, 1);
@@ -589,6 +660,15 @@ static bool conn_check_rates(struct conn *c, uint64_t now_ms)
     }
     if (c->closing)
         return false;
+    if (c->h2 != NULL) {
+        if (h2_tick(c->h2, now_ms) == H2_CLOSE) {
+            conn_close(c); /* the keep-alive ping went unanswered */
+            return true;
+        }
+        if (h2_want_write(c->h2))
+            conn_flush(c); /* a 408, a reset or a ping to send */
+        return false;
+    }
     if (c->h1 == NULL)
         return false; /* idle: nothing to measure */
     if (h1_body_expired(c->h1, now_ms)) {
@@ -597,7 +677,7 @@ static bool conn_check_rates(struct conn *c, uint64_t now_ms)
     }
     uint64_t body_start, body_bytes;
     if (h1_reading_body(c->h1, &body_start, &body_bytes) &&
-        too_slow(&c->limits->min_request_body_data_rate, body_start, body_bytes, now_ms)) {
+        request_too_slow(&c->limits->min_request_body_data_rate, body_start, body_bytes, now_ms)) {
         h1_body_too_slow(c->h1);
         c->closing = true;
         conn_set_reading(c, false);
@@ -605,6 +685,33 @@ static bool conn_check_rates(struct conn *c, uint64_t now_ms)
         return true;
     }
     return false;
+}
+
+/* Ends an HTTP/2 connection with a GOAWAY, once what is queued is sent. */
+static void conn_h2_end(struct conn *c)
+{
+    h2_goaway(c->h2);
+    c->closing = true;
+    conn_set_reading(c, false);
+    conn_flush(c);
+}
+
+/* The preface or a header block that never finished (nothing else can
+ * arrive while a header block is open: RFC 9113 section 6.2), an idle
+ * connection past keep_alive_timeout or its drain grace, or one whose
+ * client took nothing for as long. */
+static void conn_h2_deadline(struct conn *c)
+{
+    uint64_t since;
+    if (h2_reading_head(c->h2, &since)) {
+        if (c->worker->slot != NULL)
+            shm_slot_count(c->worker->slot, SHM_REJECT_HEADERS_TIMEOUT, 1);
+        conn_h2_end(c);
+    } else if (conn_idle(c)) {
+        conn_h2_end(c);
+    } else {
+        conn_close(c);
+    }
 }
 
 void conn_check_deadline(struct conn *c, uint64_t now_ms)
@@ -615,6 +722,10 @@ void conn_check_deadline(struct conn *c, uint64_t now_ms)
         return;
     if (c->lingering) {
         conn_close(c);
+        return;
+    }
+    if (c->h2 != NULL) {
+        conn_h2_deadline(c);
         return;
     }
     if (conn_idle(c)) {
@@ -639,6 +750,13 @@ void conn_drain(struct conn *c, uint64_t now_ms)
 {
     if (c->lingering || c->closing)
         return;
+    if (c->h2 != NULL) {
+        /* Told once; the write event sends it (this runs inside a flush,
+         * too, which must not recurse). */
+        h2_shutdown_notice(c->h2);
+        if (h2_want_write(c->h2))
+            conn_set_writing(c, true);
+    }
     if (conn_idle(c)) {
         /* Lame-duck grace: a request already on its way is still answered
          * (with Connection: close) before the half-close. */

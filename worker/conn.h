@@ -21,6 +21,11 @@
  * connection over the limit is closed at once, unread. Permits go back at
  * close, or through the master if the worker dies.
  *
+ * The protocol is HTTP/1.1 (h1.h) or HTTP/2 (h2.h): chosen by ALPN over
+ * TLS, and in clear text by the endpoint's `protocols`, where
+ * http1_and_http2 looks at the first bytes: the HTTP/2 preface ("PRI ")
+ * or anything else, HTTP/1.1.
+ *
  * Closing after a response is a half-close (shutdown SHUT_WR) followed by a
  * short linger that reads and discards, so a client that is still sending
  * does not get a reset that destroys the response it has not read yet.
@@ -37,6 +42,7 @@
 #include <event2/event_struct.h>
 
 #include "worker/h1.h"
+#include "worker/h2.h"
 #include "worker/outq.h"
 
 struct worker;
@@ -69,6 +75,12 @@ union conn_peer {
     struct sockaddr_in6 in6;
 };
 
+enum conn_protocol {
+    CONN_PROTOCOL_UNDECIDED, /* nothing read yet */
+    CONN_PROTOCOL_HTTP1,
+    CONN_PROTOCOL_HTTP2,
+};
+
 /* Which permit pools a connection holds (see shm_permit_take). */
 #define CONN_PERMIT_GLOBAL 1u
 #define CONN_PERMIT_ENDPOINT 2u
@@ -81,6 +93,7 @@ struct conn {
     struct event *write_event; /* created when a write first blocks */
     struct outq out;
     struct h1 *h1;            /* while a request is in progress; NULL when idle */
+    struct h2 *h2;            /* HTTP/2: the session, for the connection's life */
     const struct endpoint *endpoint; /* NULL in unit tests */
     const struct config_limits *limits; /* the endpoint's, else the config's */
     union conn_peer peer;
@@ -93,6 +106,7 @@ struct conn {
     uint64_t out_blocked_bytes; /* written since then */
     uint8_t permits;          /* CONN_PERMIT_* held in the kind below */
     uint8_t endpoint_pool;    /* the endpoint's pool index in shm */
+    uint8_t protocol;         /* enum conn_protocol */
     bool upgraded;            /* permits are in the upgraded pools */
     bool reading;         /* read_event is added */
     bool writing;         /* write_event is added */

@@ -201,6 +201,20 @@ void conn_tls_answer_plain_http(struct conn *c)
         shm_slot_count(c->worker->slot, SHM_BYTES_OUT, (uint64_t)sent);
 }
 
+bool conn_tls_wants_h2(const struct conn *c)
+{
+    if (c->ssl == NULL || c->endpoint == NULL)
+        return false;
+    size_t len;
+    const char *alpn = tls_alpn(c->ssl, &len);
+    return (len == 2 && memcmp(alpn, "h2", 2) == 0) || c->endpoint->protocols == PROTOCOLS_HTTP2;
+}
+
+bool conn_tls_inadequate_for_h2(const struct conn *c)
+{
+    return tls_version(c->ssl) == 12 && tls_cipher(c->ssl) == TLS_CIPHER_OTHER;
+}
+
 bool conn_tls_pending(const struct conn *c)
 {
     /* After a read that ended in WANT_READ, what OpenSSL holds is at most

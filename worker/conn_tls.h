@@ -36,6 +36,12 @@ enum conn_tls_step conn_tls_handshake(struct conn *c);
  * an HTTPS port (as nginx does), so that a person behind curl or a
  * browser learns why; the caller then closes as after any 400. */
 void conn_tls_answer_plain_http(struct conn *c);
+/* After the handshake: the connection speaks HTTP/2, because ALPN chose
+ * h2 or the endpoint speaks nothing else (prior knowledge over TLS). */
+bool conn_tls_wants_h2(const struct conn *c);
+/* TLS 1.2 with a cipher that is not AEAD, which RFC 9113 section 9.2.2
+ * forbids under HTTP/2 (only a configured `ciphers` list can allow one). */
+bool conn_tls_inadequate_for_h2(const struct conn *c);
 /* True when OpenSSL holds input for c that the socket will not signal
  * again: plain connections and handshakes never do. */
 bool conn_tls_pending(const struct conn *c);

@@ -114,6 +114,16 @@ bool request_status_has_body(int status)
     return status >= 200 && status != 204 && status != 304;
 }
 
+bool request_too_slow(const struct config_data_rate *rate, uint64_t start_ms, uint64_t bytes,
+                      uint64_t now_ms)
+{
+    if (rate->bytes_per_second == 0 || start_ms == 0 || now_ms < start_ms)
+        return false;
+    uint64_t elapsed = now_ms - start_ms;
+    return elapsed >= rate->grace_period_ms && elapsed > 0 &&
+           bytes * 1000 < rate->bytes_per_second * elapsed;
+}
+
 void request_count_response(struct worker *w, int status)
 {
     static const enum shm_counter by_class[] = {SHM_RESPONSES_1XX, SHM_RESPONSES_2XX,

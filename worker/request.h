@@ -54,6 +54,12 @@ void request_dispatch(const struct router_entry *entry, struct exchange *ex);
 /* 1xx, 204 and 304 carry no content (RFC 9110 section 6.4.1). */
 bool request_status_has_body(int status);
 
+/* Kestrel's MinDataRate: bytes since start_ms average below the rate,
+ * once its grace period is over (rate off, or start_ms 0: never). */
+struct config_data_rate;
+bool request_too_slow(const struct config_data_rate *rate, uint64_t start_ms, uint64_t bytes,
+                      uint64_t now_ms);
+
 /* Counts the response by status class in the worker's shm slot. */
 void request_count_response(struct worker *w, int status);
 

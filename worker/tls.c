@@ -28,8 +28,6 @@
 #define SAKER_TLS_CIPHERSUITES                                                           \
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 #define TLS_TICKET_KEY_READ_TRIES 64
-/* HTTP/2 is not implemented yet: h2 is never offered, whatever `protocols`. */
-#define TLS_HAVE_H2 0
 
 struct tls_sni_ctx {
     const char *host; /* the config's */
@@ -48,6 +46,7 @@ struct tls_server {
     struct shm_ticket_keys own_keys; /* when no shm keys were given */
     unsigned char alpn[32];          /* wire format: length-prefixed names */
     unsigned alpn_len;
+    bool h2_only;                    /* protocols: http2 */
 };
 
 /* ---- pure parts ----------------------------------------------------------- */
@@ -193,7 +192,9 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
 }
 
 /* No protocol in common: carry on without ALPN rather than fail (RFC 7301
- * allows either); the client then speaks HTTP/1.1 or gives up itself. */
+ * allows either); the client then speaks HTTP/1.1 or gives up itself.
+ * An HTTP/2-only endpoint refuses a client that offered other protocols
+ * and not h2 (no_application_protocol alert): it could not be served. */
 static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned int inlen, void *arg)
 {
@@ -202,7 +203,7 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     unsigned char *selected;
     if (SSL_select_next_proto(&selected, outlen, server->alpn, server->alpn_len, in, inlen) !=
         OPENSSL_NPN_NEGOTIATED)
-        return SSL_TLSEXT_ERR_NOACK;
+        return server->h2_only ? SSL_TLSEXT_ERR_ALERT_FATAL : SSL_TLSEXT_ERR_NOACK;
     *out = selected;
     return SSL_TLSEXT_ERR_OK;
 }
@@ -213,12 +214,15 @@ static void set_alpn(struct tls_server *server, enum endpoint_protocols protocol
 {
     static const char h2[] = "\x02h2", h1[] = "\x08http/1.1";
     server->alpn_len = 0;
-    if (TLS_HAVE_H2 && protocols != PROTOCOLS_HTTP1) {
+    server->h2_only = protocols == PROTOCOLS_HTTP2;
+    if (protocols != PROTOCOLS_HTTP1) {
         memcpy(server->alpn, h2, sizeof h2 - 1);
         server->alpn_len = sizeof h2 - 1;
     }
-    memcpy(server->alpn + server->alpn_len, h1, sizeof h1 - 1);
-    server->alpn_len += sizeof h1 - 1;
+    if (protocols != PROTOCOLS_HTTP2) {
+        memcpy(server->alpn + server->alpn_len, h1, sizeof h1 - 1);
+        server->alpn_len += sizeof h1 - 1;
+    }
 }
 
 /* Without the kernel's tls module every connection would pay two failing

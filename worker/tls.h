@@ -17,7 +17,7 @@
  *   - the policy: TLS 1.2 minimum (or 1.3), forward-secret AEAD ciphers,
  *     no renegotiation, no compression, kTLS when the kernel offers it,
  *     SSL_MODE_RELEASE_BUFFERS so an idle connection holds no buffers.
- *   - ALPN: "http/1.1" (and "h2" once saker speaks HTTP/2).
+ *   - ALPN: "h2" and "http/1.1", as the endpoint's `protocols` allow.
  *   - resumption by session tickets only, no per-worker session cache:
  *     tickets are sealed with the keys the master shares with its
  *     workers (shm_tls.h), so any worker resumes any other's. A TLS 1.3

@@ -116,11 +116,12 @@ def test_hsts_header_on_every_response(saker_factory, certs):
     inst = saker_factory(tls_config(
         certs, endpoint_extra="    hsts: { max_age: 365d, include_subdomains: true }\n"))
     for path in ("/", "/%zz"):  # a response and a refusal alike
-        r = curl(certs, inst.port, path=path, extra=("-i",))
-        assert r.returncode == 0, r.stderr
-        # text mode: curl's CRLFs read as "\n"
-        assert "\nStrict-Transport-Security: max-age=31536000; includeSubDomains\n" \
-            in r.stdout, r.stdout
+        for version in ("--http1.1", "--http2"):
+            r = curl(certs, inst.port, path=path, extra=("-i", version))
+            assert r.returncode == 0, r.stderr
+            # text mode: curl's CRLFs read as "\n"; HTTP/2 names are lower case
+            assert "\nstrict-transport-security: max-age=31536000; includesubdomains\n" \
+                in r.stdout.lower(), (version, r.stdout)
     plain = saker_factory(tls_config(certs))
     r = curl(certs, plain.port, extra=("-i",))
     assert r.returncode == 0 and "Strict-Transport-Security" not in r.stdout, r.stdout
@@ -243,15 +244,24 @@ def test_no_weak_ciphers(saker_factory, certs):
              message="no_shared_cipher counted")
 
 
-def test_alpn_http11(saker_factory, certs):
-    inst = saker_factory(tls_config(certs, "    protocols: http1_and_http2\n"))
-    rc, out = s_client(inst.port, "-alpn", "h2,http/1.1")
-    assert rc == 0, out
-    assert "ALPN protocol: http/1.1" in out, out
-    rc, out = s_client(inst.port, "-alpn", "h2")
-    assert "ALPN protocol: h2" not in out  # no HTTP/2 yet: never offered
-    r = curl(certs, inst.port, extra=("--http1.1", "-o", "/dev/null", "-w", "%{http_version}"))
-    assert r.returncode == 0 and r.stdout == "1.1", (r.stdout, r.stderr)
+@pytest.mark.parametrize("protocols, offers", [
+    ("http1_and_http2", {"h2,http/1.1": "h2", "http/1.1": "http/1.1", "h2": "h2"}),
+    ("http1", {"h2,http/1.1": "http/1.1", "h2": None}),
+    ("http2", {"h2,http/1.1": "h2", "http/1.1": "refused"}),
+])
+def test_alpn_follows_protocols(saker_factory, certs, protocols, offers):
+    inst = saker_factory(tls_config(certs, "    protocols: %s\n" % protocols))
+    for offer, chosen in offers.items():
+        rc, out = s_client(inst.port, "-alpn", offer)
+        if chosen == "refused":  # an HTTP/2-only endpoint cannot serve it
+            assert rc != 0 and "no application protocol" in out, out
+        elif chosen is None:     # nothing in common: carry on without ALPN
+            assert rc == 0 and "No ALPN negotiated" in out, out
+        else:
+            assert rc == 0 and "ALPN protocol: %s\n" % chosen in out, (offer, out)
+    want = {"http1_and_http2": "2", "http1": "1.1", "http2": "2"}[protocols]
+    r = curl(certs, inst.port, extra=("-o", "/dev/null", "-w", "%{http_version}"))
+    assert r.returncode == 0 and r.stdout == want, (r.stdout, r.stderr)
 
 
 # ---- client certificates ----------------------------------------------------
@@ -448,13 +458,6 @@ def test_bad_certificate_fails_check(tmp_path, certs, case):
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "%s:2:12: certificate 'default':" % path in r.stderr, r.stderr
     assert culprit in r.stderr and words in r.stderr, r.stderr
-
-
-def test_http2_only_refused_until_saker_speaks_it(tmp_path, certs):
-    path, r = check(tmp_path, tls_config(certs, endpoint_extra="    protocols: http2\n"))
-    assert r.returncode == 1, (r.stdout, r.stderr)
-    assert "%s:8:16: " % path in r.stderr and "http2 alone is not available" in r.stderr, \
-        r.stderr
 
 
 def test_https_without_certificate_fails_check(tmp_path):

@@ -170,6 +170,12 @@ START_TEST(test_metrics_every_rejection_reason_even_zero)
     ck_assert_line(m, "saker_tls_handshakes_total{result=\"other\"} 0");
     ck_assert_line(m, "saker_tls_resumptions_total 0");
     ck_assert_line(m, "saker_tls_protocol_total{version=\"1.3\"} 0");
+    /* HTTP/2's too. */
+    ck_assert_line(m, "saker_http2_connections_total 0");
+    ck_assert_line(m, "saker_http2_streams_total 0");
+    ck_assert_line(m, "saker_http2_connection_errors_total 0");
+    ck_assert_line(m, "saker_http2_resets_total{by=\"client\"} 0");
+    ck_assert_line(m, "saker_http2_resets_total{by=\"server\"} 0");
     free(m);
 }
 END_TEST
@@ -205,10 +211,10 @@ START_TEST(test_metrics_format)
 {
     char *m = render_metrics();
     regex_t sample, type;
-    ck_assert_int_eq(regcomp(&sample, "^(saker_[a-z_]+)(\\{[a-z]+=\"([^\"\\\\]|\\\\.)*\""
+    ck_assert_int_eq(regcomp(&sample, "^(saker_[a-z0-9_]+)(\\{[a-z]+=\"([^\"\\\\]|\\\\.)*\""
                                       "(,[a-z]+=\"([^\"\\\\]|\\\\.)*\")*\\})? "
                                       "[0-9]+(\\.[0-9]+)?$", REG_EXTENDED), 0);
-    ck_assert_int_eq(regcomp(&type, "^# TYPE (saker_[a-z_]+) (counter|gauge)$", REG_EXTENDED), 0);
+    ck_assert_int_eq(regcomp(&type, "^# TYPE (saker_[a-z0-9_]+) (counter|gauge)$", REG_EXTENDED), 0);
     char family[128] = "", kind[16] = "";
     int samples = 0;
     for (char *line = strtok(m, "\n"); line != NULL; line = strtok(NULL, "\n")) {
