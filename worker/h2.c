@@ -535,7 +535,10 @@ static int on_send_data(nghttp2_session *session, nghttp2_frame *frame, const ui
         outq_release_fd(h2->out, st->body_fd);
         st->body_fd = -1;
     }
-    return 0;
+    /* nghttp2 goes on to the next DATA frame within the same mem_send
+     * call, which returns only once it has bytes of its own to hand out:
+     * a file's frames would all be queued at once without this pause. */
+    return h2->out->pending_bytes >= H2_HIGH_WATER ? NGHTTP2_ERR_PAUSE : 0;
 }
 
 static int on_error(nghttp2_session *session, int lib_error_code, const char *msg, size_t len,
@@ -787,7 +790,7 @@ bool h2_produce(struct h2 *h2)
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(h2->session, &data);
         if (n == 0)
-            return false;
+            break; /* nothing more, or on_send_data paused at the mark */
         if (n < 0 || outq_add_copy(h2->out, data, (size_t)n) != 0) {
             log_msg(LOG_DEBUG, "HTTP/2: sending failed: %s",
                     n < 0 ? nghttp2_strerror((int)n) : "out of memory");

@@ -1,0 +1,470 @@
+"""HTTP/2: over TLS (ALPN h2) and in clear text (prior knowledge), the same
+handlers and limits as HTTP/1.1, multiplexing, Kestrel's Http2Limits,
+floods and broken frames, timeouts and pings, GOAWAY on drain and reload,
+and the HTTP/2 counters. Clients: curl, h2load, and h2client.py (frame by
+frame) for what a well-behaved client never sends.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import threading
+
+import pytest
+
+from h2client import (CANCEL, ENHANCE_YOUR_CALM, INTERNAL_ERROR, NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM,
+                      H2Client)
+from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, SettingsFrame
+from rawhttp import connect, send_raw, wait_for
+
+
+def sh(cmd, cwd):
+    subprocess.run(cmd, shell=True, check=True, cwd=str(cwd), capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("h2certs")
+    sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key "
+       "-out ca.pem -subj /CN=saker-h2-ca -days 2", d)
+    (d / "leaf.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    sh("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key "
+       "-out leaf.csr -subj /CN=localhost", d)
+    sh("openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+       "-out leaf.pem -extfile leaf.ext", d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def docroot(tmp_path_factory):
+    d = tmp_path_factory.mktemp("h2root")
+    (d / "index.html").write_text("<h1>index</h1>\n")
+    (d / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024 + 77))
+    return d
+
+
+def config(docroot, *, url="http://127.0.0.1:0", endpoint="", top="", certs=None,
+           workers=1):
+    tls = ""
+    if certs is not None:
+        tls = ("certificates:\n  default: { path: %s/leaf.pem, key: %s/leaf.key }\n"
+               % (certs, certs))
+    return ("workers: %d\n%s%s"
+            "endpoints:\n  main:\n    url: \"%s\"\n%s"
+            "routes:\n"
+            "  - path: /plaintext\n"
+            "    return: { status: 200, headers: { Content-Type: text/plain, X-Extra: yes }, "
+            "body: \"Hello, World!\" }\n"
+            "  - path: /healthz\n    status: { kind: readiness }\n"
+            "  - path: /\n    static: { root: %s }\n"
+            % (workers, tls, top, url, endpoint, docroot))
+
+
+def curl(*args, timeout=20):
+    return subprocess.run(["curl", "-sS", "--max-time", "10"] + list(args),
+                          capture_output=True, timeout=timeout)
+
+
+def counter(inst, name, labels=None):
+    """A sample's value; labels as {"reason": "malformed"} (one label)."""
+    if labels:
+        (k, v), = labels.items()
+        name = '%s{%s="%s"}' % (name, k, v)
+    return inst.metric(name)
+
+
+# ---- the protocol on each kind of endpoint ----------------------------------
+
+def test_prior_knowledge_and_http1_share_a_clear_text_endpoint(saker_factory, docroot):
+    inst = saker_factory(config(docroot))
+    r = curl("-i", "--http2-prior-knowledge", inst.url("/plaintext"))
+    assert r.returncode == 0, r.stderr
+    head, _, body = r.stdout.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/2 200"), head
+    lines = head.decode().split("\r\n")[1:]
+    assert "server: saker" in lines and "content-type: text/plain" in lines, lines
+    assert "content-length: 13" in lines and any(l.startswith("date: ") for l in lines)
+    assert all(l.split(":")[0] == l.split(":")[0].lower() for l in lines), lines
+    assert body == b"Hello, World!"
+    # The same port speaks HTTP/1.1 to an HTTP/1.1 client.
+    r = curl("-sS", "-o", "/dev/null", "-w", "%{http_version}", inst.url("/plaintext"))
+    assert r.stdout == b"1.1", r.stdout
+    assert counter(inst, "saker_http2_connections_total") == 1
+    assert counter(inst, "saker_http2_streams_total") == 1
+
+
+def test_https_negotiates_h2_with_alpn(saker_factory, docroot, certs):
+    inst = saker_factory(config(docroot, url="https://127.0.0.1:0", certs=certs))
+    url = "https://localhost:%d/plaintext" % inst.port
+    resolve = "localhost:%d:127.0.0.1" % inst.port
+    r = curl("--cacert", str(certs / "ca.pem"), "--resolve", resolve,
+             "-w", "\n%{http_version}", url)
+    assert r.returncode == 0 and r.stdout == b"Hello, World!\n2", (r.stdout, r.stderr)
+    with H2Client(inst.port, tls_ca=certs / "ca.pem") as c:
+        assert c.alpn == "h2"
+        s = c.get("/plaintext")
+        assert s.status == 200 and s.body == b"Hello, World!"
+
+
+def test_http2_only_endpoint(saker_factory, docroot):
+    inst = saker_factory(config(docroot, endpoint="    protocols: http2\n"))
+    with H2Client(inst.port) as c:
+        assert c.get("/plaintext").status == 200
+    # An HTTP/1.1 request is no HTTP/2 preface: closed unanswered, counted.
+    before = counter(inst, "saker_rejections_total", {"reason": "malformed"})
+    assert send_raw(inst.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") == b""
+    wait_for(lambda: counter(inst, "saker_rejections_total", {"reason": "malformed"})
+             == before + 1, 5, message="bad preface counted")
+
+
+def test_http1_only_endpoint_refuses_the_preface(saker_factory, docroot):
+    inst = saker_factory(config(docroot, endpoint="    protocols: http1\n"))
+    reply = send_raw(inst.port, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 400 "), reply
+
+
+def test_http2_only_https_endpoint_refuses_http11_clients(saker_factory, docroot, certs):
+    inst = saker_factory(config(docroot, url="https://127.0.0.1:0", certs=certs,
+                                endpoint="    protocols: http2\n"))
+    r = curl("--http1.1", "--cacert", str(certs / "ca.pem"), "--resolve",
+             "localhost:%d:127.0.0.1" % inst.port, "https://localhost:%d/" % inst.port)
+    assert r.returncode != 0, r.stdout
+    with H2Client(inst.port, tls_ca=certs / "ca.pem") as c:
+        assert c.get("/plaintext").status == 200
+
+
+# ---- the same handlers ------------------------------------------------------
+
+def test_static_files_over_h2(saker_factory, docroot, certs):
+    for url in ("http://127.0.0.1:0", "https://127.0.0.1:0"):
+        inst = saker_factory(config(docroot, url=url, certs=certs))
+        tls = dict(tls_ca=certs / "ca.pem") if url.startswith("https") else {}
+        with H2Client(inst.port, **tls) as c:
+            big = c.get("/big.bin", timeout=20)
+            want = (docroot / "big.bin").read_bytes()
+            assert big.status == 200 and big.headers["content-length"] == str(len(want))
+            assert hashlib.sha256(big.body).digest() == hashlib.sha256(want).digest()
+            index = c.get("/")
+            assert index.status == 200 and index.body == b"<h1>index</h1>\n"
+            etag = index.headers["etag"]
+            assert c.get("/", extra=[("if-none-match", etag)]).status == 304
+            part = c.get("/big.bin", extra=[("range", "bytes=10-19")])
+            assert part.status == 206 and part.body == want[10:20]
+            head = c.get("/big.bin", method="HEAD")
+            assert head.status == 200 and head.body == b"" and head.ended
+            assert head.headers["content-length"] == str(len(want))
+            assert c.get("/missing").status == 404
+            assert c.get("/.git/config").status == 404
+
+
+def test_many_streams_on_one_connection(saker_factory, docroot):
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        ids = [c.request("/plaintext" if i % 2 else "/") for i in range(80)]
+        for i, sid in enumerate(ids):
+            s = c.response(sid)
+            assert s.status == 200
+            assert s.body == (b"Hello, World!" if i % 2 else b"<h1>index</h1>\n")
+    assert counter(inst, "saker_http2_streams_total") == 80
+
+
+def test_h2load_clear_text_and_tls(saker_factory, docroot, certs):
+    for url in ("http://127.0.0.1:0", "https://127.0.0.1:0"):
+        inst = saker_factory(config(docroot, url=url, certs=certs, workers=2))
+        scheme = url.split(":")[0]
+        r = subprocess.run(["h2load", "-n", "3000", "-c", "6", "-m", "16",
+                            "%s://127.0.0.1:%d/plaintext" % (scheme, inst.port)],
+                           capture_output=True, text=True, timeout=60)
+        assert "3000 succeeded, 0 failed, 0 errored" in r.stdout, r.stdout + r.stderr
+        assert "status codes: 3000 2xx" in r.stdout, r.stdout
+        wait_for(lambda: counter(inst, "saker_http2_streams_total") >= 3000, 5,
+                 message="streams counted")
+
+
+def test_access_log_says_http2(saker_factory, docroot, tmp_path):
+    log = tmp_path / "access.log"
+    inst = saker_factory(config(docroot, top="access_log: %s\naccess_log_format: json\n" % log))
+    with H2Client(inst.port) as c:
+        assert c.get("/plaintext?x=1").status == 200
+    inst.send(__import__("signal").SIGUSR1)  # flush through a reopen
+    line = wait_for(lambda: log.exists() and log.read_text().strip(), 5, message="a log line")
+    entry = json.loads(line.splitlines()[0])
+    assert entry["protocol"] == "HTTP/2.0" and entry["target"] == "/plaintext?x=1", entry
+    assert entry["status"] == 200 and entry["bytes_sent"] == 13, entry
+
+
+# ---- limits -------------------------------------------------------------------
+
+LIMITS = """limits:
+  max_request_header_count: 5
+  max_request_line_size: 100
+  max_request_body_size: 1000
+  http2: { max_request_header_field_size: 200, max_streams_per_connection: 8 }
+allowed_hosts: [127.0.0.1, localhost]
+"""
+
+
+def test_request_limits(saker_factory, docroot):
+    inst = saker_factory(config(docroot, top=LIMITS))
+    with H2Client(inst.port) as c:
+        assert c.get("/plaintext", extra=[("x-%d" % i, "v") for i in range(5)]).status == 200
+        assert c.get("/plaintext", extra=[("x-%d" % i, "v") for i in range(6)]).status == 431
+        assert c.get("/plaintext", extra=[("x-big", "v" * 300)]).status == 431
+        assert c.get("/" + "a" * 120).status == 414
+        assert c.get("/", authority="evil.example").status == 400
+        assert c.get("/", authority="127.0.0.1", extra=[("host", "other")]).status == 400
+        big = c.get("/", method="POST", extra=[("content-length", "5000")], end_stream=False)
+        assert big.status == 413
+        # No Content-Length: refused once the body passes the limit, and the
+        # rest is cut off with RST_STREAM NO_ERROR.
+        sid = c.request("/", method="POST", end_stream=False)
+        c.data(sid, b"x" * 800)
+        c.data(sid, b"x" * 800)
+        s = c.response(sid)
+        assert s.status == 413
+        c.wait(lambda: s.reset is not None, 5, "reset after the 413")
+        assert s.reset == NO_ERROR
+        # A body within the limit is answered when complete.
+        sid = c.request("/plaintext", method="POST", end_stream=False)
+        c.data(sid, b"y" * 500)
+        c.data(sid, b"y" * 500, end_stream=True)
+        assert c.response(sid).status == 200
+    assert counter(inst, "saker_rejections_total", {"reason": "too_many_headers"}) == 1
+    assert counter(inst, "saker_rejections_total", {"reason": "headers_too_large"}) == 1
+    assert counter(inst, "saker_rejections_total", {"reason": "request_line_too_long"}) == 1
+    assert counter(inst, "saker_rejections_total", {"reason": "host_not_allowed"}) == 1
+    assert counter(inst, "saker_rejections_total", {"reason": "body_too_large"}) == 2
+
+
+def test_settings_follow_http2_limits_and_streams_are_refused_past_them(saker_factory,
+                                                                       docroot):
+    inst = saker_factory(config(docroot, top=LIMITS))
+    with H2Client(inst.port) as c:
+        c.wait(lambda: c.server_settings, 5, "server SETTINGS")
+        s = c.server_settings
+        assert s[SettingsFrame.MAX_CONCURRENT_STREAMS] == 8
+        assert s[SettingsFrame.INITIAL_WINDOW_SIZE] == 768 * 1024
+        assert s[SettingsFrame.MAX_FRAME_SIZE] == 16384
+        # Eight streams held open (no END_STREAM) are served; a ninth breaks
+        # the limit the client acknowledged: nghttp2 ends the connection
+        # (RFC 9113 section 5.1.2), naming the last stream it processed.
+        ids = [c.request("/plaintext", method="POST", end_stream=False) for _ in range(8)]
+        for sid in ids:
+            c.data(sid, b"", end_stream=True)
+        assert all(c.response(sid).status == 200 for sid in ids)
+        ids = [c.request("/plaintext", method="POST", end_stream=False) for _ in range(9)]
+        assert c.wait_closed(5)
+        assert c.goaway == (ids[7], PROTOCOL_ERROR), c.goaways
+
+
+def test_invalid_http2_limits_are_config_errors(tmp_path, docroot):
+    from saker_harness import saker_binary
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(config(docroot, top="limits:\n  http2:\n    max_frame_size: 1000\n"))
+    r = subprocess.run([saker_binary(), "-t", "-c", str(bad)], capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode == 1
+    assert "%s:4:21: max_frame_size: must be between 16384 and 16777215" % bad in r.stderr, \
+        r.stderr
+    bad.write_text(config(docroot, top="limits:\n  http2:\n    max_stream: 10\n"))
+    r = subprocess.run([saker_binary(), "-t", "-c", str(bad)], capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode == 1 and "%s:4:5: " % bad in r.stderr, r.stderr
+
+
+# ---- bad peers ------------------------------------------------------------------
+
+def test_garbage_after_the_preface_gets_goaway(saker_factory, docroot):
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        c.send(b"\x00\x00\x04\xff" + b"\x00" * 20)  # a frame far beyond its stream rules
+        c.send(HeadersFrame(2, data=b"\x82", flags=["END_HEADERS"]).serialize())  # even id
+        assert c.wait_closed(5)
+        assert c.goaway is not None and c.goaway[1] == PROTOCOL_ERROR, c.goaways
+    wait_for(lambda: counter(inst, "saker_http2_connection_errors_total") == 1, 5,
+             message="connection error counted")
+    with H2Client(inst.port) as c:  # others are served
+        assert c.get("/plaintext").status == 200
+
+
+def test_empty_data_flood_is_cut_off(saker_factory, docroot):
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        sid = c.request("/", method="POST", end_stream=False)
+        frame = DataFrame(sid, data=b"").serialize()
+        try:
+            c.send(frame * 1100)
+        except OSError:
+            pass
+        assert c.wait_closed(5)
+        assert c.goaway is not None and c.goaway[1] == ENHANCE_YOUR_CALM, c.goaways
+    with H2Client(inst.port) as c:
+        assert c.get("/plaintext").status == 200
+
+
+def test_rapid_reset_is_cut_off(saker_factory, docroot):
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        burst = b""
+        for _ in range(1500):
+            sid = c.new_stream_id()
+            burst += HeadersFrame(sid, data=c.header_block("/plaintext"),
+                                  flags=["END_HEADERS", "END_STREAM"]).serialize()
+            from hyperframe.frame import RstStreamFrame
+            burst += RstStreamFrame(sid, error_code=CANCEL).serialize()
+        try:
+            c.send(burst)
+        except OSError:
+            pass
+        assert c.wait_closed(10)
+        # nghttp2's rate limit on RST_STREAM (1000 at once, then 33 a second)
+        assert c.goaway is not None and c.goaway[1] == INTERNAL_ERROR, c.goaways
+    assert counter(inst, "saker_http2_resets_total", {"by": "client"}) >= 1000
+    assert counter(inst, "saker_http2_connection_errors_total") == 1
+    with H2Client(inst.port) as c:
+        assert c.get("/plaintext").status == 200
+
+
+def test_continuation_flood_is_cut_off(saker_factory, docroot):
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        sid = c.new_stream_id()
+        c.send(HeadersFrame(sid, data=c.header_block("/"), flags=[]).serialize())
+        try:
+            for i in range(200):
+                c.send(ContinuationFrame(sid, data=c.encoder.encode([("x-%d" % i, "v")]))
+                       .serialize())
+        except OSError:
+            pass
+        assert c.wait_closed(5)
+    with H2Client(inst.port) as c:
+        assert c.get("/plaintext").status == 200
+
+
+# ---- time -------------------------------------------------------------------------
+
+def test_preface_and_header_block_are_bounded_by_request_headers_timeout(saker_factory,
+                                                                        docroot):
+    inst = saker_factory(config(docroot, top="limits: { request_headers_timeout: 1s }\n"))
+    s = connect(inst.port)
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")  # and never the SETTINGS
+    s.settimeout(5)
+    got = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    s.close()
+    assert got, "the server's SETTINGS and GOAWAY before the close"
+    with H2Client(inst.port, timeout=5) as c:
+        # SETTINGS exchanged first: once the header block is open, only
+        # CONTINUATION may follow it, not even our SETTINGS ACK.
+        c.wait(lambda: c.server_settings, 5, "server SETTINGS")
+        sid = c.new_stream_id()
+        c.send(HeadersFrame(sid, data=c.header_block("/"), flags=[]).serialize())  # no END_HEADERS
+        assert c.wait_closed(5)
+        assert c.goaway is not None and c.goaway[1] == NO_ERROR
+    wait_for(lambda: counter(inst, "saker_rejections_total", {"reason": "headers_timeout"}) == 2,
+             5, message="both timeouts counted")
+
+
+def test_idle_connection_gets_goaway_at_keep_alive_timeout(saker_factory, docroot):
+    inst = saker_factory(config(docroot, top="limits: { keep_alive_timeout: 1s }\n"))
+    with H2Client(inst.port) as c:
+        s = c.get("/plaintext")
+        assert s.status == 200
+        assert c.wait_closed(5)
+        assert c.goaway == (s.id, NO_ERROR), c.goaways
+
+
+def test_keep_alive_ping(saker_factory, docroot):
+    top = ("limits:\n  keep_alive_timeout: 30s\n"
+           "  http2: { keep_alive_ping_delay: 1s, keep_alive_ping_timeout: 1s }\n")
+    inst = saker_factory(config(docroot, top=top))
+    with H2Client(inst.port) as c:  # answers pings: stays open
+        c.wait(lambda: c.pings >= 2, 8, "two pings")
+        assert not c.closed
+    with H2Client(inst.port, answer_pings=False) as c:  # silent: closed
+        c.wait(lambda: c.pings >= 1, 5, "a ping")
+        assert c.wait_closed(5)
+
+
+def test_slow_request_body_gets_408(saker_factory, docroot):
+    top = "limits:\n  min_request_body_data_rate: { bytes_per_second: 1000, grace_period: 1s }\n"
+    inst = saker_factory(config(docroot, top=top))
+    with H2Client(inst.port) as c:
+        sid = c.request("/", method="POST", end_stream=False)
+        c.data(sid, b"x")
+        s = c.response(sid, timeout=6)
+        assert s.status == 408
+        fast = c.get("/plaintext")  # the connection still serves other streams
+        assert fast.status == 200
+    assert counter(inst, "saker_rejections_total", {"reason": "body_rate"}) == 1
+
+
+# ---- drain and reload ---------------------------------------------------------------
+
+def test_reload_sends_goaway_and_finishes_streams(saker_factory, docroot):
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        assert c.get("/plaintext").status == 200
+        sid = c.request("/plaintext", method="POST", end_stream=False)  # in flight
+        inst.reload()  # the old generation drains
+        c.wait(lambda: c.goaways, 5, "GOAWAY")
+        assert c.goaways[0] == (2 ** 31 - 1, NO_ERROR), c.goaways  # the notice first
+        c.data(sid, b"late body", end_stream=True)
+        assert c.response(sid).status == 200  # the stream on its way is still served
+        assert c.wait_closed(5)
+        assert c.goaway[0] == sid and c.goaway[1] == NO_ERROR, c.goaways
+
+
+def test_reload_under_h2_load_fails_no_request(saker_factory, docroot):
+    inst = saker_factory(config(docroot, workers=2))
+    failures, served = [], [0]
+    stop = threading.Event()
+
+    def client():
+        # What browsers do: a GOAWAY ends the connection, the next request
+        # goes on a new one; a stream refused by GOAWAY is retried.
+        while not stop.is_set():
+            with H2Client(inst.port) as c:
+                while not stop.is_set():
+                    if c.goaway is not None or c.closed:
+                        break
+                    sid = c.request("/plaintext")
+                    try:
+                        s = c.response(sid, timeout=5)
+                    except AssertionError as e:
+                        if c.goaway is not None and sid > c.goaway[0]:
+                            continue  # refused by the GOAWAY: safe to retry
+                        failures.append(repr(e))
+                        return
+                    if s.reset is not None:
+                        if s.reset == REFUSED_STREAM or (c.goaway and sid > c.goaway[0]):
+                            continue
+                        failures.append("reset %d" % s.reset)
+                        return
+                    if s.status != 200 or s.body != b"Hello, World!":
+                        failures.append(repr(s))
+                        return
+                    served[0] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(5):
+            before = served[0]
+            wait_for(lambda: served[0] >= before + 20 or failures, 10, message="load served")
+            inst.reload()
+            wait_for(lambda: inst.status()["instance"]["generation"] == i + 2, 10, message="reloaded")
+        before = served[0]
+        wait_for(lambda: served[0] >= before + 20 or failures, 10, message="served after")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(15)
+    assert not failures, failures
+    assert served[0] > 100
