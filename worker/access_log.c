@@ -181,13 +181,34 @@ static const char *stamp(struct access_log *log)
     return log->stamp;
 }
 
+/* The combined format's user field: the verified client certificate's
+ * subject, as Apache's SSLUserName puts it in %u, else "-". A space would
+ * split the field for every parser of the format, so it is escaped too. */
+static void put_user(struct out *o, const char *subject)
+{
+    if (subject == NULL || subject[0] == '\0') {
+        puts_(o, "-");
+        return;
+    }
+    char *stop = o->p + 256 < o->end ? o->p + 256 : o->end;
+    for (const char *s = subject; *s != '\0' && o->p + 5 <= stop; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch > 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+            *o->p++ = (char)ch;
+        else
+            o->p += sprintf(o->p, "\\x%02X", ch);
+    }
+}
+
 static void render_combined(struct access_log *log, const struct access_log_entry *e,
                             struct out *o, const char *remote)
 {
     const struct exchange *ex = e->ex;
     char number[64];
     puts_(o, remote);
-    puts_(o, " - - [");
+    puts_(o, " - ");
+    put_user(o, e->client_subject);
+    puts_(o, " [");
     puts_(o, stamp(log));
     puts_(o, "] \"");
     put_escaped(o, ex->method_name ? ex->method_name : "", ex->method_name ? strlen(ex->method_name) : 0, 64, false);

@@ -5,6 +5,10 @@
  *
  *   127.0.0.1 - - [22/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 13 "-" "curl/7.88"
  *
+ * where the user field (the second "-") is the verified TLS client
+ * certificate's subject when there is one ("CN=alice,O=Example"), as
+ * Apache's SSLUserName puts it in %u, spaces and quotes escaped as \xHH;
+ *
  * or, with `access_log_format: json`, one JSON object per line with the
  * fields time, remote, method, target, protocol, status, bytes_sent,
  * referer, user_agent, duration_ms and endpoint (and client_subject, the

@@ -619,6 +619,24 @@ def test_client_subject_in_access_log(saker_factory, certs, tmp_path):
     assert "client_subject" not in by_target["/without"]
 
 
+def test_client_subject_is_the_user_of_the_combined_format(saker_factory, certs, tmp_path):
+    log = tmp_path / "access.log"
+    inst = saker_factory(tls_config(
+        certs, "    client_certificate: { mode: allow, ca: %s/cca.pem }\n" % certs,
+        top_extra="access_log: %s\n" % log))
+    for version in ("--http1.1", "--http2"):
+        assert curl(certs, inst.port, path="/with", extra=client_args(certs) + (version,)) \
+            .returncode == 0
+    assert curl(certs, inst.port, path="/without").returncode == 0
+    lines = wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 3
+                     and log.read_text().splitlines(), 5, message="access log lines")
+    assert lines[0].startswith('127.0.0.1 - O=Example,CN=alice [') and \
+        '"GET /with HTTP/1.1" 200' in lines[0], lines
+    assert lines[1].startswith('127.0.0.1 - O=Example,CN=alice [') and \
+        '"GET /with HTTP/2.0" 200' in lines[1], lines
+    assert lines[2].startswith("127.0.0.1 - - ["), lines
+
+
 def test_ticket_keys_rotate(saker_factory, certs, tmp_path):
     inst = saker_factory(tls_config(certs, top_extra="ticket_key_rotation: 1s\n", workers=2))
     sess = tmp_path / "sess.pem"

@@ -59,6 +59,17 @@ START_TEST(combined_line)
 }
 END_TEST
 
+START_TEST(combined_user_is_the_client_certificate_subject)
+{
+    struct access_log_entry e = {.ex = &ex, .peer = (struct sockaddr *)&peer,
+                                 .client_subject = "CN=Alice Smith,O=Ex\"ample"};
+    size_t n = access_log_render(&log_, &e, line, 4096);
+    line[n] = '\0';
+    static const char want[] = "127.0.0.1 - CN=Alice\\x20Smith,O=Ex\\x22ample [";
+    ck_assert_msg(strncmp(line, want, sizeof want - 1) == 0, "%s", line);
+}
+END_TEST
+
 START_TEST(json_line)
 {
     log_.format = ACCESS_LOG_JSON;
@@ -114,6 +125,7 @@ int main(void)
     TCase *t = tcase_create("access_log");
     tcase_add_checked_fixture(t, setup, NULL);
     tcase_add_test(t, combined_line);
+    tcase_add_test(t, combined_user_is_the_client_certificate_subject);
     tcase_add_test(t, json_line);
     tcase_add_test(t, long_fields_are_cut_and_the_line_stays_whole);
     tcase_add_test(t, lines_reach_the_file_on_flush);
