@@ -40,6 +40,10 @@
  * not reading the answer that told it to stop. */
 #define H2_BODY_OVERRUN_MAX (1u << 20)
 #define H2_SPARE_STREAMS_MAX 256
+/* From the shutdown notice to the last GOAWAY: long enough for requests
+ * the client sent before it saw the notice to arrive (a round trip), so
+ * they are served rather than refused. */
+#define H2_NOTICE_GRACE_MS 1000
 
 struct h2_stream {
     struct h2_stream *prev, *next; /* the session's streams */
@@ -82,6 +86,7 @@ struct h2 {
     uint64_t last_frame_ms;    /* for the keep-alive ping */
     uint64_t ping_sent_ms;     /* a keep-alive ping waits for any frame; 0: none */
     uint64_t empty_frames;
+    uint64_t notice_ms;        /* when the shutdown notice was queued */
     bool preface_done;         /* the client's SETTINGS arrived */
     bool notice_sent;
     bool goaway_sent;
@@ -845,6 +850,8 @@ enum h2_result h2_tick(struct h2 *h2, uint64_t now_ms)
 {
     for (struct h2_stream *st = h2->streams; st != NULL; st = st->next)
         stream_check_rate(h2, st, now_ms);
+    if (h2->notice_sent && now_ms - h2->notice_ms >= H2_NOTICE_GRACE_MS)
+        h2_goaway(h2); /* a busy connection is told too, not only an idle one */
     const struct config_http2_limits *l = &h2->limits->http2;
     if (l->keep_alive_ping_delay_ms == 0)
         return H2_CONTINUE;
@@ -862,6 +869,7 @@ void h2_shutdown_notice(struct h2 *h2)
     if (h2->notice_sent || h2->goaway_sent)
         return;
     h2->notice_sent = true;
+    h2->notice_ms = clock_monotonic_ms();
     nghttp2_submit_shutdown_notice(h2->session);
 }
 

@@ -90,7 +90,8 @@ bool h2_reading_head(const struct h2 *h2, uint64_t *since_ms);
 enum h2_result h2_tick(struct h2 *h2, uint64_t now_ms);
 
 /* A drain begins: GOAWAY with the largest stream id, so the client opens
- * no new streams while those on their way are still served. */
+ * no new streams while those on their way are still served; the last
+ * GOAWAY follows from h2_tick a second later (or h2_goaway sooner). */
 void h2_shutdown_notice(struct h2 *h2);
 /* The last GOAWAY (NO_ERROR): streams above the last one processed are
  * refused; the session finishes with the streams still open. */
