@@ -542,7 +542,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
          * gets no response; complete ones already queued theirs. */
         if (c->h1 != NULL)
             h1_on_eof(c->h1);
-        if (n == 0 && !outq_empty(&c->out)) {
+        /* HTTP/2 answers may be frames still to make: the flush makes them. */
+        if (n == 0 && (c->h2 != NULL || !outq_empty(&c->out))) {
             c->closing = true;
             conn_set_reading(c, false);
             break;
@@ -629,11 +630,13 @@ static void conn_flush(struct conn *c)
         c->out_blocked_ms = 0;
         if (c->h2 != NULL && h2_finished(c->h2))
             c->closing = true;
-        conn_set_writing(c, c->tls_read_wants_write || (more && !c->closing));
-        if (c->closing) {
+        conn_set_writing(c, c->tls_read_wants_write || more);
+        if (c->closing && !more) {
             conn_linger(c);
             return;
         }
+        if (c->closing)
+            break; /* the rest of HTTP/2's frames, once writable */
         conn_set_reading(c, true);
         if (c->h1 != NULL && h1_idle(c->h1))
             conn_h1_release(c);

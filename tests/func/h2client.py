@@ -75,6 +75,7 @@ class H2Client:
         self.server_settings = {}
         self.goaways = []           # every GOAWAY: (last_stream_id, error_code)
         self.closed = False
+        self.write_closed = False
         self.answer_pings = answer_pings
         self.pings = 0
         self.next_id = 1
@@ -94,7 +95,13 @@ class H2Client:
         return f.serialize()
 
     def send(self, data):
-        self.sock.sendall(data)
+        if not self.write_closed:
+            self.sock.sendall(data)
+
+    def half_close(self):
+        """Sends nothing more (no SETTINGS or PING ACK either): SHUT_WR."""
+        self.write_closed = True
+        self.sock.shutdown(socket.SHUT_WR)
 
     def send_frame(self, f):
         self.send(f.serialize())
@@ -216,8 +223,9 @@ class H2Client:
         return True
 
     def response(self, sid, timeout=5):
-        self.wait(lambda: self.streams[sid].done, timeout, "stream %d done" % sid)
-        return self.streams[sid]
+        st = self._stream(sid)
+        self.wait(lambda: st.done, timeout, "stream %d done" % sid)
+        return st
 
     def get(self, path="/", timeout=5, **kw):
         return self.response(self.request(path, **kw), timeout)

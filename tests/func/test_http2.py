@@ -468,3 +468,17 @@ def test_reload_under_h2_load_fails_no_request(saker_factory, docroot):
             t.join(15)
     assert not failures, failures
     assert served[0] > 100
+
+
+def test_requests_before_a_half_close_are_answered(saker_factory, docroot):
+    inst = saker_factory(config(docroot))
+    want = (docroot / "big.bin").read_bytes()
+    with H2Client(inst.port) as c:
+        c.wait(lambda: c.server_settings, 5, "server SETTINGS")
+        small = c.request("/plaintext")
+        big = c.request("/big.bin")  # far more than one flush's worth
+        c.half_close()  # the client is done sending
+        assert c.response(small).body == b"Hello, World!"
+        s = c.response(big, timeout=20)
+        assert s.status == 200 and len(s.body) == len(want) and s.body == want
+        assert c.wait_closed(5)
