@@ -23,26 +23,38 @@ const char *exchange_header(const struct exchange *ex, const char *name, size_t 
     return NULL;
 }
 
+/* Appends to an arena-grown array of fields, doubling it when full. */
+static int fields_push(struct arena *arena, struct header_field **fields, size_t *count,
+                       size_t *capacity, const struct header_field *field)
+{
+    if (*count == *capacity) {
+        size_t grown_capacity = *capacity ? *capacity * 2 : 16;
+        struct header_field *grown = arena_grow(arena, *fields, *capacity * sizeof *grown,
+                                                grown_capacity * sizeof *grown);
+        if (grown == NULL)
+            return SK_ERROR;
+        *fields = grown;
+        *capacity = grown_capacity;
+    }
+    (*fields)[(*count)++] = *field;
+    return SK_OK;
+}
+
+int exchange_push_request_header(struct exchange *ex, const struct header_field *field)
+{
+    return fields_push(ex->arena, &ex->headers, &ex->header_count, &ex->header_capacity, field);
+}
+
 int exchange_add_header_n(struct exchange *ex, const char *name, size_t name_len,
                           const char *value, size_t value_len)
 {
-    if (ex->response_header_count == ex->response_header_capacity) {
-        size_t capacity = ex->response_header_capacity ? ex->response_header_capacity * 2 : 8;
-        struct header_field *grown = arena_grow(
-            ex->arena, ex->response_headers,
-            ex->response_header_capacity * sizeof *grown, capacity * sizeof *grown);
-        if (grown == NULL)
-            return SK_ERROR;
-        ex->response_headers = grown;
-        ex->response_header_capacity = capacity;
-    }
     char *n = arena_strndup(ex->arena, name, name_len);
     char *v = arena_strndup(ex->arena, value, value_len);
     if (n == NULL || v == NULL)
         return SK_ERROR;
-    ex->response_headers[ex->response_header_count++] =
-        (struct header_field){n, name_len, v, value_len};
-    return SK_OK;
+    struct header_field field = {n, name_len, v, value_len};
+    return fields_push(ex->arena, &ex->response_headers, &ex->response_header_count,
+                       &ex->response_header_capacity, &field);
 }
 
 int exchange_add_header(struct exchange *ex, const char *name, const char *value)

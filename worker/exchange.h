@@ -76,6 +76,7 @@ struct exchange {
     int version_major, version_minor;
     struct header_field *headers;
     size_t header_count;
+    size_t header_capacity;
     uint64_t body_bytes_received;
     /* HTTPS with client_certificate: the verified client certificate's
      * subject, RFC 2253 ("CN=alice,O=Example"); NULL when there is none. */
@@ -104,6 +105,10 @@ struct exchange {
 /* Looks up a request header, case-insensitively; the first one wins.
  * Returns the value (not NUL-terminated) and sets *len, or NULL. */
 const char *exchange_header(const struct exchange *ex, const char *name, size_t *len);
+
+/* Appends a request header whose strings already live in the arena (the
+ * protocols, as they parse). SK_OK, or SK_ERROR when out of memory. */
+int exchange_push_request_header(struct exchange *ex, const struct header_field *field);
 
 /* Adds a response header. name/value are copied into the arena.
  * SK_OK, or SK_ERROR when out of memory. Content-Length, Date, Server and

@@ -72,7 +72,6 @@ static int on_message_begin(llhttp_t *parser)
     h1->in_message = true;
     h1->headers_done = false;
     h1->piece_kind = H1_PIECE_NONE;
-    h1->header_capacity = 0;
     h1->header_bytes = 0;
     h1->request_started_ms = clock_monotonic_ms();
     h1->head_check_state = H1_HEAD_CHECK_IDLE;
@@ -162,22 +161,12 @@ static int on_header_value(llhttp_t *parser, const char *at, size_t len)
 static int on_header_value_complete(llhttp_t *parser)
 {
     struct h1 *h1 = h1_of(parser);
-    struct exchange *ex = h1->ex;
-    if (ex->header_count == h1->header_capacity) {
-        size_t capacity = h1->header_capacity ? h1->header_capacity * 2 : 16;
-        struct header_field *grown =
-            arena_grow(&h1->arena, ex->headers, h1->header_capacity * sizeof *grown,
-                       capacity * sizeof *grown);
-        if (grown == NULL)
-            return h1_reject(h1, 500, SHM_REJECT_MALFORMED);
-        ex->headers = grown;
-        h1->header_capacity = capacity;
-    }
     bool has_value = h1->piece_kind == H1_PIECE_VALUE;
-    ex->headers[ex->header_count++] = (struct header_field){
-        h1->field_name, h1->field_name_len, has_value ? h1->piece : "",
-        has_value ? h1->piece_len : 0};
+    struct header_field field = {h1->field_name, h1->field_name_len,
+                                 has_value ? h1->piece : "", has_value ? h1->piece_len : 0};
     h1->piece_kind = H1_PIECE_NONE;
+    if (exchange_push_request_header(h1->ex, &field) != SK_OK)
+        return h1_reject(h1, 500, SHM_REJECT_MALFORMED);
     return 0;
 }
 

@@ -73,7 +73,6 @@ struct h1 {
     enum h1_piece piece_kind;
     char *field_name;         /* a header name waiting for its value */
     size_t field_name_len;
-    size_t header_capacity;
     uint64_t header_bytes;    /* sum of name + value lengths */
     uint64_t head_bytes;      /* raw bytes of the request head so far */
     const char *head_mark;    /* where the head starts in the current feed */

@@ -55,7 +55,6 @@ struct h2_stream {
     uint64_t body_limit;
     uint64_t started_ms;      /* HEADERS began */
     uint64_t body_started_ms; /* the request body is arriving since; 0: not */
-    size_t header_capacity;
     uint64_t header_bytes;    /* names + values of regular fields */
     const char *authority;    /* :authority, or NULL */
     size_t authority_len;
@@ -203,23 +202,12 @@ static enum exchange_method method_of(const char *name, size_t len)
 static int stream_add_field(struct h2_stream *st, const char *name, size_t name_len,
                             const char *value, size_t value_len)
 {
-    struct exchange *ex = &st->ex;
-    if (ex->header_count == st->header_capacity) {
-        size_t capacity = st->header_capacity ? st->header_capacity * 2 : 16;
-        struct header_field *grown =
-            arena_grow(&st->arena, ex->headers, st->header_capacity * sizeof *grown,
-                       capacity * sizeof *grown);
-        if (grown == NULL)
-            return SK_ERROR;
-        ex->headers = grown;
-        st->header_capacity = capacity;
-    }
     char *n = arena_strndup(&st->arena, name, name_len);
     char *v = arena_strndup(&st->arena, value, value_len);
     if (n == NULL || v == NULL)
         return SK_ERROR;
-    ex->headers[ex->header_count++] = (struct header_field){n, name_len, v, value_len};
-    return SK_OK;
+    struct header_field field = {n, name_len, v, value_len};
+    return exchange_push_request_header(&st->ex, &field);
 }
 
 /* :method, :path and :authority; nghttp2 has checked that the set is

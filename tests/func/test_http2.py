@@ -13,26 +13,18 @@ import threading
 
 import pytest
 
+from certs import make_ca, make_leaf
 from h2client import (CANCEL, ENHANCE_YOUR_CALM, INTERNAL_ERROR, NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM,
                       H2Client)
 from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, SettingsFrame
 from rawhttp import connect, send_raw, wait_for
 
 
-def sh(cmd, cwd):
-    subprocess.run(cmd, shell=True, check=True, cwd=str(cwd), capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     d = tmp_path_factory.mktemp("h2certs")
-    sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key "
-       "-out ca.pem -subj /CN=saker-h2-ca -days 2", d)
-    (d / "leaf.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    sh("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key "
-       "-out leaf.csr -subj /CN=localhost", d)
-    sh("openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
-       "-out leaf.pem -extfile leaf.ext", d)
+    make_ca(d, "ca", "saker-h2-ca")
+    make_leaf(d, "leaf", "DNS:localhost,IP:127.0.0.1")
     return d
 
 

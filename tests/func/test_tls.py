@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from certs import make_ca, make_leaf, sh
 from rawhttp import wait_for
 from saker_harness import saker_binary
 
@@ -25,28 +26,14 @@ routes:
 """
 
 
-def sh(cmd, cwd):
-    subprocess.run(cmd, shell=True, check=True, cwd=str(cwd), capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     d = tmp_path_factory.mktemp("certs")
-    sign = ("openssl x509 -req -in {n}.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-            "-days 2 -out {n}.pem -extfile {n}.ext")
-    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
-       "-subj /CN=saker-test-ca -days 2", d)
-    leaf = {
-        "localhost": ("rsa:2048", "DNS:localhost,IP:127.0.0.1"),
-        "example": ("ec -pkeyopt ec_paramgen_curve:P-256", "DNS:example.com"),
-        "wild": ("rsa:2048", "DNS:*.example.org"),
-        "other": ("ec -pkeyopt ec_paramgen_curve:P-256", "DNS:other.test"),
-    }
-    for name, (alg, san) in leaf.items():
-        (d / (name + ".ext")).write_text("subjectAltName=%s\n" % san)
-        sh("openssl req -newkey %s -nodes -keyout %s.key -out %s.csr -subj /CN=%s"
-           % (alg, name, name, san.split(",")[0].split(":")[1]), d)
-        sh(sign.format(n=name), d)
+    make_ca(d, "ca", "saker-test-ca", alg="rsa:2048")
+    make_leaf(d, "localhost", "DNS:localhost,IP:127.0.0.1", alg="rsa:2048")
+    make_leaf(d, "example", "DNS:example.com")
+    make_leaf(d, "wild", "DNS:*.example.org", alg="rsa:2048")
+    make_leaf(d, "other", "DNS:other.test")
     # An encrypted key, a PKCS#12 file, a chain file with the CA.
     sh("openssl pkey -in localhost.key -aes256 -passout pass:s3cret -out localhost.enc.key", d)
     sh("openssl pkcs12 -export -in localhost.pem -inkey localhost.key -certfile ca.pem "
