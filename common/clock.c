@@ -1,7 +1,6 @@
 /* clock.c - cached clocks and Date header; see clock.h. */
 #include "common/clock.h"
 
-#include <stdio.h>
 #include <string.h>
 
 static uint64_t cached_monotonic_ms;
@@ -12,17 +11,37 @@ static const char *const day_names[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri"
 static const char *const month_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
+static char *put_digits(char *p, int value, int width)
+{
+    for (int i = width - 1; i >= 0; i--, value /= 10)
+        p[i] = (char)('0' + value % 10);
+    return p + width;
+}
+
 void clock_format_http_date(time_t t, char *out)
 {
     struct tm tm;
     gmtime_r(&t, &tm);
-    /* Formatted by hand: strftime's %a/%b follow the locale, HTTP's do not. */
-    char text[64]; /* roomy: the compiler cannot prove the year has 4 digits */
-    snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d GMT", day_names[tm.tm_wday],
-             tm.tm_mday, month_names[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-             tm.tm_sec);
-    memcpy(out, text, CLOCK_HTTP_DATE_LEN);
-    out[CLOCK_HTTP_DATE_LEN] = '\0';
+    /* By hand: strftime's %a/%b follow the locale, HTTP's do not, and
+     * static responses format a Last-Modified each. Years outside
+     * 0..9999 cannot be written in the format; they are clamped. */
+    int year = tm.tm_year + 1900;
+    year = year < 0 ? 0 : year > 9999 ? 9999 : year;
+    char *p = out;
+    memcpy(p, day_names[tm.tm_wday], 3), p += 3;
+    *p++ = ',', *p++ = ' ';
+    p = put_digits(p, tm.tm_mday, 2);
+    *p++ = ' ';
+    memcpy(p, month_names[tm.tm_mon], 3), p += 3;
+    *p++ = ' ';
+    p = put_digits(p, year, 4);
+    *p++ = ' ';
+    p = put_digits(p, tm.tm_hour, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_min, 2);
+    *p++ = ':';
+    p = put_digits(p, tm.tm_sec, 2);
+    memcpy(p, " GMT", 5); /* with the NUL: CLOCK_HTTP_DATE_LEN + 1 in all */
 }
 
 uint64_t clock_now_monotonic_ms(void)

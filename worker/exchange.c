@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "worker/file_cache.h"
 
 const char *exchange_header(const struct exchange *ex, const char *name, size_t *len)
 {
@@ -65,7 +66,7 @@ int exchange_add_header(struct exchange *ex, const char *name, const char *value
 void exchange_set_body(struct exchange *ex, const char *body, size_t len, unsigned flags)
 {
     if (ex->body_kind == BODY_FILE)
-        close(ex->body_fd);
+        file_cache_close(ex->body_fd);
     ex->body_kind = BODY_BYTES;
     ex->body = body;
     ex->body_len = len;
@@ -75,7 +76,7 @@ void exchange_set_body(struct exchange *ex, const char *body, size_t len, unsign
 void exchange_set_file(struct exchange *ex, int fd, off_t offset, size_t len)
 {
     if (ex->body_kind == BODY_FILE)
-        close(ex->body_fd);
+        file_cache_close(ex->body_fd);
     ex->body_kind = BODY_FILE;
     ex->body_fd = fd;
     ex->body_offset = offset;

@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "shm/shm.h"
+#include "worker/file_cache.h"
 #include "worker/request.h"
 #include "worker/worker.h"
 
@@ -378,7 +379,7 @@ static void h1_end_exchange(struct h1 *h1)
 {
     struct exchange *ex = h1->ex;
     if (ex != NULL && ex->body_kind == BODY_FILE && !ex->responded)
-        close(ex->body_fd);
+        file_cache_close(ex->body_fd);
     h1->ex = NULL;
     h1->entry = NULL;
     h1->head_check_state = H1_HEAD_CHECK_IDLE;
@@ -623,7 +624,7 @@ static int h1_queue_body(struct h1 *h1, struct exchange *ex)
         int fd = ex->body_fd;
         ex->body_kind = BODY_NONE; /* the queue owns (or has closed) it now */
         if (!send_body) {
-            close(fd);
+            file_cache_close(fd);
             return 0;
         }
         return outq_add_file(h1->out, fd, ex->body_offset, ex->body_len);

@@ -26,6 +26,7 @@
 #include "conf/config.h"
 #include "shm/shm.h"
 #include "worker/exchange.h"
+#include "worker/file_cache.h"
 #include "worker/outq.h"
 #include "worker/request.h"
 #include "worker/worker.h"
@@ -144,7 +145,7 @@ static struct h2_stream *stream_new(struct h2 *h2, int32_t id)
 static void stream_free(struct h2 *h2, struct h2_stream *st)
 {
     if (st->ex.body_kind == BODY_FILE && !st->ex.responded)
-        close(st->ex.body_fd); /* a handler that set a file and never answered */
+        file_cache_close(st->ex.body_fd); /* a handler that set a file and never answered */
     if (st->body_fd >= 0)
         outq_release_fd(h2->out, st->body_fd); /* frames of it may still be queued */
     arena_reset(&st->arena);
@@ -641,7 +642,7 @@ static int stream_take_body(struct h2_stream *st)
     if (ex->body_kind == BODY_FILE) {
         ex->body_kind = BODY_NONE; /* the stream owns the descriptor now */
         if (!send) {
-            close(ex->body_fd);
+            file_cache_close(ex->body_fd);
             return SK_OK;
         }
         st->body_fd = ex->body_fd;

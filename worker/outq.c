@@ -11,6 +11,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "worker/file_cache.h"
+
 #define OUTQ_IOV_MAX 64
 #define OUTQ_MIN_BUFFER 16384
 #define OUTQ_MIN_SEGMENTS 32
@@ -58,7 +60,7 @@ void outq_clear(struct outq *q)
 {
     for (size_t i = q->head; i < q->count; i++)
         if (q->segments[i].kind == OUTQ_FILE && q->segments[i].owns_fd)
-            close(q->segments[i].fd);
+            file_cache_close(q->segments[i].fd);
     outq_release_memory(q);
 }
 
@@ -161,7 +163,7 @@ static int file_append(struct outq *q, int fd, off_t offset, size_t len, bool ow
 int outq_add_file(struct outq *q, int fd, off_t offset, size_t len)
 {
     if (len == 0 || file_append(q, fd, offset, len, true) != 0) {
-        close(fd);
+        file_cache_close(fd);
         return len == 0 ? 0 : -1;
     }
     return 0;
@@ -172,19 +174,20 @@ int outq_add_file_borrowed(struct outq *q, int fd, off_t offset, size_t len)
     return len == 0 ? 0 : file_append(q, fd, offset, len, false);
 }
 
-/* A descriptor number is never in the queue twice at once: the segments
- * of a closed file were all sent before it was closed, so the last one
- * found here belongs to this file. */
+/* The hold goes to the last segment of fd that carries none. Streams that
+ * share one descriptor (file_cache.h) each give theirs after queuing
+ * their last frame, so the queue's last segment of fd always carries one
+ * and the descriptor stays open until it is sent. */
 void outq_release_fd(struct outq *q, int fd)
 {
     for (size_t i = q->count; i > q->head; i--) {
         struct outq_segment *s = &q->segments[i - 1];
-        if (s->kind == OUTQ_FILE && s->fd == fd) {
+        if (s->kind == OUTQ_FILE && s->fd == fd && !s->owns_fd) {
             s->owns_fd = true;
             return;
         }
     }
-    close(fd);
+    file_cache_close(fd);
 }
 
 static const char *segment_bytes(const struct outq *q, const struct outq_segment *s)
@@ -209,7 +212,7 @@ static void outq_consume(struct outq *q, size_t n)
         n -= take;
         if (s->len == 0) {
             if (s->kind == OUTQ_FILE && s->owns_fd)
-                close(s->fd);
+                file_cache_close(s->fd);
             q->head++;
         }
     }

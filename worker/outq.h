@@ -14,7 +14,9 @@
  * descriptor and close it when sent or when the queue is cleared, except
  * borrowed ones (outq_add_file_borrowed): HTTP/2 sends one file as many
  * DATA frames, each a segment of the same descriptor, and hands it over
- * with outq_release_fd once it has queued the last one.
+ * with outq_release_fd once it has queued the last one. A descriptor
+ * from file_cache_open may be shared by several responses; the queue
+ * gives its holds back with file_cache_close, so the last holder closes.
  */
 #ifndef SAKER_WORKER_OUTQ_H
 #define SAKER_WORKER_OUTQ_H

@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "worker/conn.h"
+#include "worker/file_cache.h"
 
 #define WORKER_READ_BUFFER_SIZE (64 * 1024)
 #define WORKER_ACCEPTS_PER_WAKEUP 64
@@ -266,6 +267,7 @@ static void worker_teardown(struct worker *w)
     if (w->heartbeat_event != NULL)
         event_free(w->heartbeat_event);
     worker_destroy_core(w);
+    file_cache_stop(); /* after the connections: they hold its files */
     event_base_free(w->base);
 }
 
@@ -284,7 +286,8 @@ int worker_main(const struct worker_params *p)
     w.index = p->index;
     w.generation = p->generation;
     w.base = event_base_new();
-    if (w.base == NULL || worker_events(&w) != SK_OK || worker_listen(&w, p) != SK_OK) {
+    if (w.base == NULL || file_cache_start(w.base) != 0 || worker_events(&w) != SK_OK ||
+        worker_listen(&w, p) != SK_OK) {
         log_errno(LOG_ERROR, errno, "worker %u: event loop set-up", p->index);
         return 1;
     }

@@ -123,6 +123,19 @@ class H2Client:
         self.send_frame(HeadersFrame(sid, data=block, flags=flags))
         return sid
 
+    def request_all(self, paths):
+        """GETs every path, all HEADERS frames in one write (so the server
+        reads them at once); returns the stream ids in order."""
+        ids, data = [], b""
+        for path in paths:
+            sid = self.new_stream_id()
+            self.streams.setdefault(sid, Stream(sid))
+            data += self.frame(HeadersFrame(sid, data=self.header_block(path),
+                                            flags=["END_HEADERS", "END_STREAM"]))
+            ids.append(sid)
+        self.send(data)
+        return ids
+
     def new_stream_id(self):
         sid = self.next_id
         self.next_id += 2

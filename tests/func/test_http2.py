@@ -150,6 +150,45 @@ def test_static_files_over_h2(saker_factory, docroot, certs):
             assert c.get("/.git/config").status == 404
 
 
+def open_descriptors(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def test_one_file_for_many_streams_at_once(saker_factory, docroot, certs):
+    """Requests for one file read at once share its descriptor (opened once
+    per loop turn): every stream still gets the whole file, the descriptor
+    is closed after the last one, and a file replaced on disk is served
+    new on the next request."""
+    path = docroot / "shared.bin"
+    for url in ("http://127.0.0.1:0", "https://127.0.0.1:0"):
+        first = os.urandom(256 * 1024 + 5)
+        path.write_bytes(first)
+        inst = saker_factory(config(docroot, url=url, certs=certs))
+        worker = inst.worker_pids()[0]
+        tls = dict(tls_ca=certs / "ca.pem") if url.startswith("https") else {}
+        with H2Client(inst.port, **tls) as c:
+            assert c.get("/plaintext").status == 200
+            baseline = open_descriptors(worker)
+            ids = c.request_all(["/shared.bin"] * 24 + ["/index.html"] * 8)
+            for sid in ids[:24]:
+                s = c.response(sid, timeout=20)
+                assert s.status == 200 and len(s.body) == len(first)
+                assert s.body == first
+            etag = c.response(ids[0]).headers["etag"]
+            for sid in ids[24:]:
+                assert c.response(sid).body == b"<h1>index</h1>\n"
+            wait_for(lambda: open_descriptors(worker) <= baseline, 5,
+                     message="the shared descriptor closed after the last stream")
+            second = os.urandom(1000)
+            replacement = docroot / "shared.bin.new"
+            replacement.write_bytes(second)
+            os.replace(replacement, path)
+            again = c.get("/shared.bin")
+            assert again.status == 200 and again.body == second
+            assert again.headers["etag"] != etag
+        path.unlink()
+
+
 def test_many_streams_on_one_connection(saker_factory, docroot):
     inst = saker_factory(config(docroot))
     with H2Client(inst.port) as c:

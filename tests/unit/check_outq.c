@@ -1,14 +1,17 @@
 /* check_outq.c - worker/outq.c: ordered flushing of bytes and file ranges
  * through a real socket pair, including a peer that reads slowly. */
 #include <check.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "worker/file_cache.h"
 #include "worker/outq.h"
 #include "tests/unit/unit.h"
 
@@ -125,6 +128,58 @@ START_TEST(clear_closes_file_descriptors)
 }
 END_TEST
 
+/* Two HTTP/2 streams sending one file through one shared descriptor
+ * (file_cache.h): their frames interleave, and each gives its hold back
+ * after queuing its last one. The descriptor outlives every frame. */
+START_TEST(shared_descriptor_stays_open_until_its_last_frame_is_sent)
+{
+    struct event_base *base = event_base_new();
+    ck_assert_int_eq(file_cache_start(base), 0);
+    char dir[] = "/tmp/check_outq_dir_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/f", dir);
+    FILE *f = fopen(path, "w");
+    fputs("0123456789", f);
+    fclose(f);
+    int root = open(dir, O_RDONLY | O_DIRECTORY);
+    struct stat st;
+    int a = file_cache_open(root, "f", O_RDONLY, &st);
+    int b = file_cache_open(root, "f", O_RDONLY, &st);
+    ck_assert_int_eq(a, b);
+    ck_assert_int_ge(event_base_loop(base, EVLOOP_NONBLOCK), 0); /* the cache lets go */
+    unlink(path);
+    rmdir(dir);
+    close(root);
+
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct outq q;
+    outq_init(&q);
+    ck_assert_int_eq(outq_add_file_borrowed(&q, a, 0, 2), 0);  /* A: 01 */
+    ck_assert_int_eq(outq_add_file_borrowed(&q, b, 5, 2), 0);  /* B: 56 */
+    ck_assert_int_eq(outq_add_file_borrowed(&q, a, 2, 2), 0);  /* A: 23, its last */
+    outq_release_fd(&q, a);
+    ck_assert_int_eq(outq_add_file_borrowed(&q, b, 7, 3), 0);  /* B: 789, its last */
+    outq_release_fd(&q, b);
+    ck_assert(fcntl(a, F_GETFD) != -1);
+    outq_advance(&q, 6); /* A's last frame is sent; B's is still queued */
+    ck_assert(fcntl(a, F_GETFD) != -1);
+    uint64_t written;
+    ck_assert_int_eq(outq_flush(&q, sv[0], &written), OUTQ_FLUSHED);
+    ck_assert_uint_eq(written, 3);
+    ck_assert_int_eq(fcntl(a, F_GETFD), -1); /* the last holder closed it */
+    char buf[8] = {0};
+    ck_assert_uint_eq(read(sv[1], buf, sizeof buf - 1), 3);
+    ck_assert_str_eq(buf, "789");
+    outq_clear(&q);
+    close(sv[0]);
+    close(sv[1]);
+    file_cache_stop();
+    event_base_free(base);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("outq");
@@ -133,6 +188,7 @@ int main(void)
     tcase_add_test(t, blocked_socket_resumes_where_it_stopped);
     tcase_add_test(t, peer_gone_is_a_failure);
     tcase_add_test(t, clear_closes_file_descriptors);
+    tcase_add_test(t, shared_descriptor_stays_open_until_its_last_frame_is_sent);
     suite_add_tcase(s, t);
     return unit_run(s);
 }
