@@ -787,6 +787,17 @@ static nghttp2_session_callbacks *callbacks(void)
     return cb;
 }
 
+/* Closed streams are not kept: nghttp2 keeps them only for RFC 7540's
+ * priority tree, which RFC 9113 deprecated, and an idle connection would
+ * hold one per request it served. */
+static nghttp2_option *session_options(void)
+{
+    static nghttp2_option *options;
+    if (options == NULL && nghttp2_option_new(&options) == 0)
+        nghttp2_option_set_no_closed_streams(options, 1);
+    return options;
+}
+
 /* What saker announces: Kestrel's Http2Limits, and a header list bound
  * that admits max_request_headers_total_size of names and values (the
  * setting counts 32 more bytes per field, RFC 9113 section 6.5.2). */
@@ -812,8 +823,9 @@ static int submit_settings(struct h2 *h2)
 struct h2 *h2_new(const struct h2_params *params)
 {
     nghttp2_session_callbacks *cb = callbacks();
+    nghttp2_option *options = session_options();
     struct h2 *h2 = calloc(1, sizeof *h2);
-    if (cb == NULL || h2 == NULL) {
+    if (cb == NULL || options == NULL || h2 == NULL) {
         free(h2);
         return NULL;
     }
@@ -824,7 +836,7 @@ struct h2 *h2_new(const struct h2_params *params)
     h2->peer = params->peer;
     h2->client_subject = params->client_subject;
     h2->started_ms = h2->last_frame_ms = clock_monotonic_ms();
-    if (nghttp2_session_server_new3(&h2->session, cb, h2, NULL, &h2_mem) != 0) {
+    if (nghttp2_session_server_new3(&h2->session, cb, h2, options, &h2_mem) != 0) {
         free(h2);
         return NULL;
     }
