@@ -110,11 +110,17 @@ static void conn_h1_release(struct conn *c)
     w->spare_h1_count++;
 }
 
+/* Nothing queued, and nothing the transport still holds. */
+static bool conn_output_empty(const struct conn *c)
+{
+    return outq_empty(&c->out) && !conn_tls_output_waiting(c);
+}
+
 /* No request in progress and nothing left to send. */
 static bool conn_idle(const struct conn *c)
 {
     return (c->h1 == NULL || h1_idle(c->h1)) && (c->h2 == NULL || h2_idle(c->h2)) &&
-           outq_empty(&c->out);
+           conn_output_empty(c);
 }
 
 void conn_free_spare_h1s(struct worker *w)
@@ -543,7 +549,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         if (c->h1 != NULL)
             h1_on_eof(c->h1);
         /* HTTP/2 answers may be frames still to make: the flush makes them. */
-        if (n == 0 && (c->h2 != NULL || !outq_empty(&c->out))) {
+        if (n == 0 && (c->h2 != NULL || !conn_output_empty(c))) {
             c->closing = true;
             conn_set_reading(c, false);
             break;

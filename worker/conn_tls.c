@@ -223,6 +223,11 @@ bool conn_tls_pending(const struct conn *c)
            (c->tls_end != 0 || (c->tls_more && SSL_has_pending(c->ssl) == 1));
 }
 
+bool conn_tls_output_waiting(const struct conn *c)
+{
+    return c->ssl != NULL && tls_write_pending(c->ssl);
+}
+
 size_t conn_tls_peer_subject(const struct conn *c, char *out, size_t size)
 {
     if (c->ssl == NULL || c->tls_handshaking) {

@@ -45,6 +45,9 @@ bool conn_tls_inadequate_for_h2(const struct conn *c);
 /* True when OpenSSL holds input for c that the socket will not signal
  * again: plain connections and handshakes never do. */
 bool conn_tls_pending(const struct conn *c);
+/* True while TLS records of c's output wait for the socket: the output
+ * queue may be empty, the response is not sent yet. */
+bool conn_tls_output_waiting(const struct conn *c);
 /* The verified client certificate's subject ("CN=alice,O=Example"), or 0
  * when there is none (plain connection, no or unverified certificate). */
 size_t conn_tls_peer_subject(const struct conn *c, char *out, size_t size);

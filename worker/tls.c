@@ -18,6 +18,7 @@
 #include <openssl/x509v3.h>
 
 #include "worker/tls_cert.h"
+#include "worker/tls_wbio.h"
 
 /* Mozilla's "intermediate" TLS 1.2 list: ECDHE only (forward secrecy),
  * AEAD only (no CBC: Lucky13 and friends), ECDSA before RSA. */
@@ -224,6 +225,12 @@ static void set_alpn(struct tls_server *server, enum endpoint_protocols protocol
         server->alpn_len += sizeof h1 - 1;
     }
 }
+
+#ifdef SSL_OP_ENABLE_KTLS
+#define TLS_OPTION_KTLS SSL_OP_ENABLE_KTLS
+#else
+#define TLS_OPTION_KTLS 0
+#endif
 
 /* Without the kernel's tls module every connection would pay two failing
  * setsockopt(TCP_ULP) calls for nothing. */
@@ -437,6 +444,16 @@ SSL *tls_conn_new(struct tls_server *server, int fd)
     if (SSL_set_fd(ssl, fd) != 1) {
         SSL_free(ssl);
         return NULL;
+    }
+    /* kTLS writes through the socket BIO; without it, records are
+     * gathered and sent together (tls_wbio.h). */
+    if ((SSL_get_options(ssl) & TLS_OPTION_KTLS) == 0) {
+        BIO *wbio = tls_wbio_new(fd);
+        if (wbio == NULL) {
+            SSL_free(ssl);
+            return NULL;
+        }
+        SSL_set0_wbio(ssl, wbio);
     }
     SSL_set_accept_state(ssl);
     return ssl;

@@ -130,12 +130,16 @@ enum tls_status tls_handshake(SSL *ssl, enum tls_failure *why, const char **deta
 enum tls_status tls_read(SSL *ssl, char *buf, size_t len, size_t *got);
 /* Sends the head of the queue with one SSL_write: byte segments are
  * gathered into scratch, files are read into it too (pread), or sent with
- * SSL_sendfile when kTLS carries the connection. Consumes what was sent.
- * OUTQ_BLOCKED with *want_read set means OpenSSL must read first. A retry
- * gathers the same bytes again, which is what OpenSSL requires. */
+ * SSL_sendfile when kTLS carries the connection. Without kTLS the batch's
+ * records leave in one send() (tls_wbio.h); OUTQ_FLUSHED only once they
+ * have, OUTQ_BLOCKED while some wait for the socket, even with the queue
+ * consumed. OUTQ_BLOCKED with *want_read set means OpenSSL must read
+ * first. A retry gathers the same bytes again, as OpenSSL requires. */
 enum outq_flush_result tls_write_batch(SSL *ssl, struct outq *q, char *scratch,
                                        size_t scratch_size, uint64_t *written,
                                        bool *want_read);
+/* True while records of a batch wait for the socket. */
+bool tls_write_pending(SSL *ssl);
 /* Sends close_notify if the handshake finished; never blocks. */
 void tls_shutdown(SSL *ssl);
 void tls_free(SSL *ssl);

@@ -17,6 +17,8 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include "worker/tls_wbio.h"
+
 static enum tls_status status_of(SSL *ssl, int rc)
 {
     switch (SSL_get_error(ssl, rc)) {
@@ -182,13 +184,37 @@ static int send_file(SSL *ssl, struct outq_segment *s, size_t *sent)
 #endif
 }
 
+/* Sends the records gathered so far (tls_wbio.h): 1 when none wait. */
+static int flush_records(SSL *ssl)
+{
+    BIO *wbio = SSL_get_wbio(ssl);
+    return tls_wbio_is(wbio) ? tls_wbio_flush(wbio) : 1;
+}
+
+/* True when the records of size more bytes fit with those gathered. */
+static bool records_fit(SSL *ssl, size_t size)
+{
+    BIO *wbio = SSL_get_wbio(ssl);
+    return !tls_wbio_is(wbio) || tls_wbio_has_room(wbio, size);
+}
+
 enum outq_flush_result tls_write_batch(SSL *ssl, struct outq *q, char *scratch,
                                        size_t scratch_size, uint64_t *written, bool *want_read)
 {
     bool ktls = ktls_send(ssl);
     *written = 0;
     *want_read = false;
-    while (!outq_empty(q)) {
+    for (;;) {
+        /* Records leave a scratch-full at a time, and all of them before
+         * the queue counts as flushed. */
+        bool more = !outq_empty(q);
+        if (!more || !records_fit(ssl, scratch_size)) {
+            int flushed = flush_records(ssl);
+            if (flushed <= 0)
+                return flushed == 0 ? OUTQ_BLOCKED : OUTQ_FAILED;
+            if (!more)
+                return OUTQ_FLUSHED;
+        }
         struct outq_segment *head = &q->segments[q->head];
         size_t sent = 0;
         int rc;
@@ -214,7 +240,11 @@ enum outq_flush_result tls_write_batch(SSL *ssl, struct outq *q, char *scratch,
         *written += sent;
         outq_advance(q, sent);
     }
-    return OUTQ_FLUSHED;
+}
+
+bool tls_write_pending(SSL *ssl)
+{
+    return BIO_wpending(SSL_get_wbio(ssl)) > 0;
 }
 
 void tls_shutdown(SSL *ssl)

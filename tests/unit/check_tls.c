@@ -463,6 +463,68 @@ static SSL_SESSION *take_session(SSL *s, SSL *c)
     return SSL_get1_session(c);
 }
 
+/* A batch far larger than the socket takes: tls_write_batch says blocked
+ * while records wait, even with the queue consumed, and flushed only once
+ * the client can have read everything, which arrives whole and in order. */
+START_TEST(batch_through_a_full_socket)
+{
+    make_certs();
+    struct tls_endpoint_config tls = config_a();
+    struct tls_server *server = server_with(&tls, NULL);
+    SSL_CTX *cctx = client_ctx();
+    SSL *c = NULL;
+    enum tls_failure why;
+    SSL *s = handshake(server, cctx, "localhost", NULL, &c, &why);
+    ck_assert_ptr_nonnull(s);
+    int small = 8192;
+    setsockopt(SSL_get_fd(s), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+
+    enum { TOTAL = 600 * 1024 };
+    char *sent = malloc(TOTAL), *got = malloc(TOTAL);
+    for (size_t i = 0; i < TOTAL; i++)
+        sent[i] = (char)(i * 7 + i / 4096);
+    struct outq q;
+    outq_init(&q);
+    for (size_t off = 0; off < TOTAL; off += 1000)
+        ck_assert_int_eq(outq_add_copy(&q, sent + off, TOTAL - off < 1000 ? TOTAL - off : 1000), 0);
+    static char scratch[64 * 1024];
+    size_t received = 0, blocked_with_queue_empty = 0;
+    uint64_t total_written = 0;
+    enum outq_flush_result r = OUTQ_BLOCKED;
+    for (int round = 0; round < 100000 && r != OUTQ_FLUSHED; round++) {
+        uint64_t written;
+        bool want_read;
+        r = tls_write_batch(s, &q, scratch, sizeof scratch, &written, &want_read);
+        total_written += written;
+        ck_assert_int_ne(r, OUTQ_FAILED);
+        if (r == OUTQ_BLOCKED && outq_empty(&q)) {
+            ck_assert(tls_write_pending(s)); /* the records, not the queue, wait */
+            blocked_with_queue_empty++;
+        }
+        if (r == OUTQ_FLUSHED)
+            ck_assert(!tls_write_pending(s));
+        int n;
+        while (received < TOTAL && (n = SSL_read(c, got + received, (int)(TOTAL - received))) > 0)
+            received += (size_t)n;
+    }
+    ck_assert_int_eq(r, OUTQ_FLUSHED);
+    ck_assert_uint_eq(total_written, TOTAL);
+    int n;
+    for (int round = 0; round < 1000 && received < TOTAL; round++)
+        if ((n = SSL_read(c, got + received, (int)(TOTAL - received))) > 0)
+            received += (size_t)n;
+    ck_assert_uint_eq(received, TOTAL);
+    ck_assert_int_eq(memcmp(sent, got, TOTAL), 0);
+    ck_assert_uint_gt(blocked_with_queue_empty, 0);
+    free(sent);
+    free(got);
+    pair_free(s, c);
+    SSL_CTX_free(cctx);
+    tls_server_free(server);
+    remove_certs();
+}
+END_TEST
+
 START_TEST(resumption_across_servers)
 {
     make_certs();
@@ -646,6 +708,7 @@ static Suite *tls_suite(void)
     tcase_set_timeout(files, 30);
     tcase_add_test(files, certificate_files);
     tcase_add_test(files, resumption_across_servers);
+    tcase_add_test(files, batch_through_a_full_socket);
     tcase_add_test(files, sni_and_refusal);
     tcase_add_test(files, old_protocols_refused);
     tcase_add_test(files, plain_http_recognised);

@@ -1,0 +1,184 @@
+/*
+ * tls_wbio.c - OpenSSL's records gathered per flush; see tls_wbio.h.
+ *
+ * Buffers of the standard size are recycled through a per-process free
+ * list (a worker is single-threaded), as the output queue's are: a busy
+ * connection fills and empties its buffer once per batch.
+ */
+#include "worker/tls_wbio.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define WBIO_BUFFER (144 * 1024) /* two 64 KiB batches and their record overhead */
+#define WBIO_SPARE_MAX 8
+#define WBIO_RECORD_OVERHEAD 256 /* per 16 KiB record: header, tag, padding */
+
+struct wbio {
+    int fd;
+    char *buffer;
+    size_t capacity;
+    size_t offset; /* sent from the front */
+    size_t len;    /* waiting, after offset */
+};
+
+static char *spare_buffers[WBIO_SPARE_MAX];
+static size_t spare_count;
+
+static void buffer_give_back(struct wbio *w)
+{
+    if (w->buffer != NULL && w->capacity == WBIO_BUFFER && spare_count < WBIO_SPARE_MAX)
+        spare_buffers[spare_count++] = w->buffer;
+    else
+        free(w->buffer);
+    w->buffer = NULL;
+    w->capacity = w->offset = w->len = 0;
+}
+
+/* Room for more bytes after what waits. */
+static bool buffer_reserve(struct wbio *w, size_t more)
+{
+    if (w->buffer == NULL) {
+        w->buffer = spare_count > 0 ? spare_buffers[--spare_count] : malloc(WBIO_BUFFER);
+        if (w->buffer == NULL)
+            return false;
+        w->capacity = WBIO_BUFFER;
+    }
+    if (w->offset + w->len + more <= w->capacity)
+        return true;
+    memmove(w->buffer, w->buffer + w->offset, w->len);
+    w->offset = 0;
+    size_t capacity = w->capacity;
+    while (w->len + more > capacity)
+        capacity *= 2;
+    if (capacity == w->capacity)
+        return true;
+    char *grown = malloc(capacity);
+    if (grown == NULL)
+        return false;
+    memcpy(grown, w->buffer, w->len);
+    size_t len = w->len;
+    buffer_give_back(w);
+    w->buffer = grown;
+    w->capacity = capacity;
+    w->len = len;
+    return true;
+}
+
+static int wbio_write(BIO *b, const char *data, int len)
+{
+    struct wbio *w = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (len <= 0)
+        return 0;
+    if (!buffer_reserve(w, (size_t)len)) {
+        errno = ENOMEM;
+        return -1;
+    }
+    memcpy(w->buffer + w->offset + w->len, data, (size_t)len);
+    w->len += (size_t)len;
+    return len;
+}
+
+bool tls_wbio_has_room(BIO *b, size_t plaintext)
+{
+    const struct wbio *w = BIO_get_data(b);
+    size_t records = plaintext / (16 * 1024) + 1;
+    return w->len + plaintext + records * WBIO_RECORD_OVERHEAD <= WBIO_BUFFER;
+}
+
+int tls_wbio_flush(BIO *b)
+{
+    struct wbio *w = BIO_get_data(b);
+    while (w->len > 0) {
+        ssize_t n = send(w->fd, w->buffer + w->offset, w->len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+        }
+        w->offset += (size_t)n;
+        w->len -= (size_t)n;
+    }
+    buffer_give_back(w);
+    return 1;
+}
+
+static long wbio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num, (void)ptr;
+    struct wbio *w = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH: {
+        BIO_clear_retry_flags(b);
+        int rc = tls_wbio_flush(b);
+        if (rc == 0)
+            BIO_set_retry_write(b);
+        return rc > 0 ? 1 : -1;
+    }
+    case BIO_CTRL_WPENDING:
+        return (long)w->len;
+    case BIO_CTRL_PENDING:
+        return 0;
+    default:
+        return 0; /* kTLS and the rest: not offered */
+    }
+}
+
+static int wbio_create(BIO *b)
+{
+    struct wbio *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return 0;
+    w->fd = -1;
+    BIO_set_data(b, w);
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static int wbio_destroy(BIO *b)
+{
+    struct wbio *w = BIO_get_data(b);
+    if (w != NULL) {
+        buffer_give_back(w);
+        free(w);
+    }
+    BIO_set_data(b, NULL);
+    return 1;
+}
+
+static int wbio_type;
+
+static BIO_METHOD *wbio_method(void)
+{
+    static BIO_METHOD *method;
+    if (method != NULL)
+        return method;
+    int index = BIO_get_new_index();
+    if (index == -1)
+        return NULL;
+    wbio_type = index | BIO_TYPE_SOURCE_SINK;
+    BIO_METHOD *m = BIO_meth_new(wbio_type, "saker record writer");
+    if (m == NULL || !BIO_meth_set_write(m, wbio_write) || !BIO_meth_set_ctrl(m, wbio_ctrl) ||
+        !BIO_meth_set_create(m, wbio_create) || !BIO_meth_set_destroy(m, wbio_destroy)) {
+        BIO_meth_free(m);
+        return NULL;
+    }
+    return method = m;
+}
+
+BIO *tls_wbio_new(int fd)
+{
+    BIO_METHOD *m = wbio_method();
+    BIO *b = m != NULL ? BIO_new(m) : NULL;
+    if (b != NULL)
+        ((struct wbio *)BIO_get_data(b))->fd = fd;
+    return b;
+}
+
+bool tls_wbio_is(BIO *b)
+{
+    return b != NULL && wbio_type != 0 && BIO_method_type(b) == wbio_type;
+}
