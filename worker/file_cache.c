@@ -26,6 +26,8 @@ struct kept_file {
     int flags;
     int fd;
     struct stat st;
+    char *contents;      /* read on first demand; NULL: not (yet) read */
+    bool contents_tried; /* a read failed or came up short: do not retry */
     size_t path_len;
     char path[FILE_CACHE_PATH_MAX];
 };
@@ -66,8 +68,10 @@ void file_cache_close(int fd)
 
 void file_cache_flush(void)
 {
-    for (size_t i = 0; i < kept_count; i++)
+    for (size_t i = 0; i < kept_count; i++) {
         file_cache_close(kept[i].fd); /* the cache's own hold */
+        free(kept[i].contents);
+    }
     kept_count = 0;
 }
 
@@ -118,6 +122,8 @@ static void keep(int root_fd, const char *rel, size_t len, int flags, int fd,
     k->flags = flags;
     k->fd = fd;
     k->st = *st;
+    k->contents = NULL;
+    k->contents_tried = false;
     k->path_len = len;
     memcpy(k->path, rel, len + 1);
     if (kept_count == 1)
@@ -142,4 +148,33 @@ int file_cache_open(int root_fd, const char *rel, int flags, struct stat *st)
     }
     keep(root_fd, rel, len, flags, fd, st);
     return fd;
+}
+
+const char *file_cache_contents(int fd, size_t *size_out)
+{
+    struct kept_file *k = NULL;
+    for (size_t i = 0; i < kept_count && k == NULL; i++)
+        if (kept[i].fd == fd)
+            k = &kept[i];
+    if (k == NULL)
+        return NULL;
+    size_t size = (size_t)k->st.st_size;
+    *size_out = size;
+    if (k->contents != NULL || k->contents_tried)
+        return k->contents;
+    k->contents_tried = true;
+    if (!S_ISREG(k->st.st_mode) || k->st.st_size > FILE_CACHE_SMALL_FILE)
+        return NULL;
+    char *contents = malloc(size + 1); /* + 1: never malloc(0) */
+    if (contents == NULL)
+        return NULL;
+    /* One byte more than the stat said: a file that grew since is read
+     * from the descriptor, where the response's length still rules. */
+    ssize_t n = pread(fd, contents, size + 1, 0);
+    if (n != (ssize_t)size) {
+        free(contents);
+        return NULL;
+    }
+    k->contents = contents;
+    return contents;
 }

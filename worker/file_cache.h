@@ -1,6 +1,6 @@
 /*
- * file_cache.h - response files opened once per event-loop turn, and the
- * descriptors they share.
+ * file_cache.h - response files opened (and small ones read) once per
+ * event-loop turn, and the descriptors they share.
  *
  * An HTTP/2 read can carry a hundred requests for the same file, and one
  * turn of the loop serves every connection that became readable. Opening,
@@ -23,6 +23,7 @@
 #ifndef SAKER_WORKER_FILE_CACHE_H
 #define SAKER_WORKER_FILE_CACHE_H
 
+#include <stddef.h>
 #include <sys/stat.h>
 
 struct event_base;
@@ -36,6 +37,17 @@ void file_cache_stop(void);
 /* rel beneath root_fd (path_open_beneath), opened with flags, and its
  * stat: a descriptor the caller holds, or -errno. */
 int file_cache_open(int root_fd, const char *rel, int flags, struct stat *st);
+/* The contents of fd, a descriptor from file_cache_open, when it is a
+ * regular file of FILE_CACHE_SMALL_FILE bytes or fewer kept for this
+ * turn, and in *size their length (the file's size at the open): read
+ * with one pread the first time they are asked for in the turn, and
+ * valid until the caller returns to the loop. NULL otherwise (not kept,
+ * too large, or the file changed size since): read the descriptor. The
+ * output queue copies from here (outq_add_file), so a hundred responses
+ * of one small file cost one read and no sendfile each. */
+#define FILE_CACHE_SMALL_FILE (16 * 1024)
+const char *file_cache_contents(int fd, size_t *size);
+
 /* Gives back one hold of fd; the last closes it. */
 void file_cache_close(int fd);
 /* Lets go of everything kept now (a root is about to be closed). */

@@ -16,6 +16,7 @@
 #define OUTQ_IOV_MAX 64
 #define OUTQ_MIN_BUFFER 16384
 #define OUTQ_MIN_SEGMENTS 32
+#define OUTQ_COPY_FILES_BELOW (256 * 1024)
 #define OUTQ_SPARE_MAX 64
 
 /*
@@ -160,8 +161,27 @@ static int file_append(struct outq *q, int fd, off_t offset, size_t len, bool ow
     return 0;
 }
 
+/* A small file read this turn (file_cache_contents) is copied while the
+ * queue is short: its bytes leave with the heads in one write and nothing
+ * reads the file again. A long queue (deep pipelining, a client that does
+ * not read) gets file segments, which hold no memory. */
+static bool copy_from_file_cache(struct outq *q, int fd, off_t offset, size_t len)
+{
+    size_t size;
+    const char *contents;
+    if (q->pending_bytes >= OUTQ_COPY_FILES_BELOW ||
+        (contents = file_cache_contents(fd, &size)) == NULL || offset < 0 ||
+        (uint64_t)offset > size || len > size - (size_t)offset)
+        return false;
+    return outq_add_copy(q, contents + offset, len) == 0;
+}
+
 int outq_add_file(struct outq *q, int fd, off_t offset, size_t len)
 {
+    if (len > 0 && copy_from_file_cache(q, fd, offset, len)) {
+        file_cache_close(fd);
+        return 0;
+    }
     if (len == 0 || file_append(q, fd, offset, len, true) != 0) {
         file_cache_close(fd);
         return len == 0 ? 0 : -1;
@@ -171,7 +191,9 @@ int outq_add_file(struct outq *q, int fd, off_t offset, size_t len)
 
 int outq_add_file_borrowed(struct outq *q, int fd, off_t offset, size_t len)
 {
-    return len == 0 ? 0 : file_append(q, fd, offset, len, false);
+    if (len == 0 || copy_from_file_cache(q, fd, offset, len))
+        return 0;
+    return file_append(q, fd, offset, len, false);
 }
 
 /* The hold goes to the last segment of fd that carries none. Streams that

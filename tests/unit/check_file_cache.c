@@ -214,6 +214,62 @@ START_TEST(many_distinct_files_in_one_turn_all_open)
 }
 END_TEST
 
+START_TEST(small_files_are_read_once_a_turn)
+{
+    struct event_base *base = event_base_new();
+    struct stat st;
+    size_t size = 0;
+    int plain = file_cache_open(root_fd, "a.txt", FLAGS, &st);
+    ck_assert_ptr_null(file_cache_contents(plain, &size)); /* not started: nothing kept */
+    file_cache_close(plain);
+
+    ck_assert_int_eq(file_cache_start(base), 0);
+    int fd = file_cache_open(root_fd, "a.txt", FLAGS, &st);
+    const char *contents = file_cache_contents(fd, &size);
+    ck_assert_ptr_nonnull(contents);
+    ck_assert_uint_eq(size, 5);
+    ck_assert_int_eq(memcmp(contents, "alpha", 5), 0);
+    write_file("a.txt", "ALPHA"); /* same size, new bytes: this turn keeps its read */
+    ck_assert_ptr_eq(file_cache_contents(fd, &size), contents);
+    ck_assert_int_eq(memcmp(file_cache_contents(fd, &size), "alpha", 5), 0);
+    file_cache_close(fd);
+    run_one_turn(base);
+    fd = file_cache_open(root_fd, "a.txt", FLAGS, &st);
+    ck_assert_int_eq(memcmp(file_cache_contents(fd, &size), "ALPHA", 5), 0); /* the next turn reads again */
+    file_cache_close(fd);
+
+    /* Larger than FILE_CACHE_SMALL_FILE: read from the descriptor. */
+    char *big = malloc(FILE_CACHE_SMALL_FILE + 2);
+    memset(big, 'x', FILE_CACHE_SMALL_FILE + 1);
+    big[FILE_CACHE_SMALL_FILE + 1] = '\0';
+    write_file("c.txt", big);
+    free(big);
+    fd = file_cache_open(root_fd, "c.txt", FLAGS, &st);
+    ck_assert_int_eq(st.st_size, FILE_CACHE_SMALL_FILE + 1);
+    ck_assert_ptr_null(file_cache_contents(fd, &size));
+    file_cache_close(fd);
+    ck_assert_ptr_null(file_cache_contents(-1, &size));
+    file_cache_stop();
+    event_base_free(base);
+}
+END_TEST
+
+START_TEST(a_file_that_changed_size_is_read_from_the_descriptor)
+{
+    struct event_base *base = event_base_new();
+    ck_assert_int_eq(file_cache_start(base), 0);
+    struct stat st;
+    size_t size;
+    int fd = file_cache_open(root_fd, "b.txt", FLAGS, &st);
+    ck_assert_int_eq(st.st_size, 6);
+    write_file("b.txt", "bravo, longer now"); /* grew after the stat */
+    ck_assert_ptr_null(file_cache_contents(fd, &size));
+    file_cache_close(fd);
+    file_cache_stop();
+    event_base_free(base);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("file_cache");
@@ -225,6 +281,8 @@ int main(void)
     tcase_add_test(t, root_and_flags_are_part_of_what_is_shared);
     tcase_add_test(t, failed_opens_are_not_kept);
     tcase_add_test(t, many_distinct_files_in_one_turn_all_open);
+    tcase_add_test(t, small_files_are_read_once_a_turn);
+    tcase_add_test(t, a_file_that_changed_size_is_read_from_the_descriptor);
     suite_add_tcase(s, t);
     return unit_run(s);
 }

@@ -180,6 +180,66 @@ START_TEST(shared_descriptor_stays_open_until_its_last_frame_is_sent)
 }
 END_TEST
 
+/* A small file this turn has read goes into the queue as a copy: the
+ * bytes sent are the turn's, whatever the file holds by the time they
+ * leave, and the descriptor is given back at once. A queue already long
+ * gets the file as a segment instead, which holds no memory. */
+START_TEST(small_files_read_this_turn_are_copied_while_the_queue_is_short)
+{
+    struct event_base *base = event_base_new();
+    ck_assert_int_eq(file_cache_start(base), 0);
+    char dir[] = "/tmp/check_outq_dir_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/f", dir);
+    FILE *f = fopen(path, "w");
+    fputs("0123456789", f);
+    fclose(f);
+    int root = open(dir, O_RDONLY | O_DIRECTORY);
+    struct stat st;
+    struct outq q;
+    outq_init(&q);
+    int fd = file_cache_open(root, "f", O_RDONLY, &st);
+    ck_assert_int_eq(outq_add_file(&q, fd, 2, 5), 0);
+    ck_assert_int_eq(q.segments[q.count - 1].kind, OUTQ_COPY);
+    static char filler[300 * 1024];
+    ck_assert_int_eq(outq_add_stable(&q, filler, sizeof filler), 0);
+    fd = file_cache_open(root, "f", O_RDONLY, &st);
+    ck_assert_int_eq(outq_add_file(&q, fd, 0, 3), 0); /* the queue is long now */
+    ck_assert_int_eq(q.segments[q.count - 1].kind, OUTQ_FILE);
+    ck_assert_int_ge(event_base_loop(base, EVLOOP_NONBLOCK), 0); /* the turn ends */
+    size_t size;
+    ck_assert_ptr_null(file_cache_contents(fd, &size)); /* nothing kept past it */
+    f = fopen(path, "w");
+    fputs("abcdefghij", f);
+    fclose(f);
+
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    static char out[sizeof filler + 16];
+    size_t got = 0;
+    uint64_t written;
+    for (int round = 0; round < 1000 && !outq_empty(&q); round++) {
+        ck_assert_int_ne(outq_flush(&q, sv[0], &written), OUTQ_FAILED);
+        ssize_t n = read(sv[1], out + got, sizeof out - got);
+        if (n > 0)
+            got += (size_t)n;
+    }
+    close(sv[0]);
+    got += drain(sv[1], out + got, sizeof out - got);
+    ck_assert_uint_eq(got, 5 + sizeof filler + 3);
+    ck_assert_int_eq(memcmp(out, "23456", 5), 0);            /* the copy: the turn's bytes */
+    ck_assert_int_eq(memcmp(out + 5 + sizeof filler, "abc", 3), 0); /* the segment: read at send */
+    ck_assert_int_eq(fcntl(fd, F_GETFD), -1); /* sent, so closed */
+    close(sv[1]);
+    close(root);
+    unlink(path);
+    rmdir(dir);
+    file_cache_stop();
+    event_base_free(base);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("outq");
@@ -189,6 +249,7 @@ int main(void)
     tcase_add_test(t, peer_gone_is_a_failure);
     tcase_add_test(t, clear_closes_file_descriptors);
     tcase_add_test(t, shared_descriptor_stays_open_until_its_last_frame_is_sent);
+    tcase_add_test(t, small_files_read_this_turn_are_copied_while_the_queue_is_short);
     suite_add_tcase(s, t);
     return unit_run(s);
 }
