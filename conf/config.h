@@ -119,6 +119,11 @@ struct route {
         struct route_status status;
         struct route_redirect_https redirect;
     };
+    /* `headers:` sent with every response of the route, whatever its
+     * handler answers (errors and 304s too, as nginx's add_header
+     * ... always); in config order. Not on `return` routes. */
+    struct config_header *headers;
+    size_t header_count;
     uint64_t max_request_body_size; /* 0: the endpoint's limit applies */
     bool has_max_request_body_size; /* set in the file, even to 0 */
     int line, column; /* where the route starts in the file, for messages */

@@ -168,11 +168,12 @@ static int parse_header(const struct cfg_ctx *ctx, const yaml_node_pair_t *pair,
     return header->name && header->value ? SK_OK : SK_ERROR;
 }
 
-/* Base: struct route_return. Header order is kept as written. */
-static int parse_headers(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+/* A `headers:` map, in the order written. refuse: names that may not be
+ * set there besides the framing ones (NULL-ended), and why. */
+static int parse_header_map(const struct cfg_ctx *ctx, const yaml_node_t *node,
+                            struct config_header **headers, size_t *header_count,
+                            const char *const *refuse, const char *why)
 {
-    struct route_return *ret = base;
-
     if (node == NULL)
         return SK_OK;
     if (cfg_expect(ctx, node, YAML_MAPPING_NODE, "headers") != SK_OK ||
@@ -181,13 +182,45 @@ static int parse_headers(const struct cfg_ctx *ctx, const yaml_node_t *node, voi
     size_t count = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
     if (count == 0)
         return SK_OK;
-    if ((ret->headers = calloc(count, sizeof *ret->headers)) == NULL)
+    if ((*headers = calloc(count, sizeof **headers)) == NULL)
         return cfg_fail(ctx, node, "out of memory");
-    ret->header_count = count;
-    for (size_t i = 0; i < count; i++)
-        if (parse_header(ctx, node->data.mapping.pairs.start + i, &ret->headers[i]) != SK_OK)
+    *header_count = count;
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_pair_t *pair = node->data.mapping.pairs.start + i;
+        yaml_node_t *key = cfg_node(ctx, pair->key);
+        const char *name = (const char *)key->data.scalar.value;
+        for (const char *const *r = refuse; r != NULL && *r != NULL; r++)
+            if (strcasecmp(name, *r) == 0)
+                return cfg_fail(ctx, key, "header '%.80s' %s", name, why);
+        if (parse_header(ctx, pair, &(*headers)[i]) != SK_OK)
             return SK_ERROR;
+    }
     return SK_OK;
+}
+
+/* Base: struct route_return. */
+static int parse_headers(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct route_return *ret = base;
+    return parse_header_map(ctx, node, &ret->headers, &ret->header_count, NULL, NULL);
+}
+
+/* A route's own `headers:` go on every response its handler makes, so
+ * none may be one a handler or the protocol sets: a second Content-Type
+ * or ETag would contradict the first, and HTTP/2 forbids the
+ * connection-specific ones (RFC 9113 section 8.2.2). */
+static const char *const handler_set_headers[] = {
+    "Accept-Ranges", "Allow", "Content-Range", "Content-Type", "Date", "ETag",
+    "Keep-Alive", "Last-Modified", "Location", "Proxy-Connection", "Server",
+    "Strict-Transport-Security", "Upgrade", NULL};
+
+/* Base: struct route. */
+static int parse_route_headers(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct route *route = base;
+    return parse_header_map(ctx, node, &route->headers, &route->header_count,
+                            handler_set_headers,
+                            "is set by the handler or the server (HSTS: the endpoint's 'hsts')");
 }
 
 static const struct cfg_option return_options[] = {
@@ -322,12 +355,14 @@ static bool is_handler_name(const char *name)
  * reader's guess. */
 static int check_handler(const struct cfg_ctx *ctx, const yaml_node_t *map)
 {
-    const yaml_node_t *first = NULL;
+    const yaml_node_t *first = NULL, *headers = NULL;
 
     for (const yaml_node_pair_t *p = map->data.mapping.pairs.start;
          p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *key = cfg_node(ctx, p->key), *value = cfg_node(ctx, p->value);
         const char *name = (const char *)key->data.scalar.value;
+        if (strcmp(name, "headers") == 0)
+            headers = key;
         if (!is_handler_name(name))
             continue;
         if (cfg_is_null(value))
@@ -340,6 +375,8 @@ static int check_handler(const struct cfg_ctx *ctx, const yaml_node_t *map)
     if (first == NULL)
         return cfg_fail(ctx, map, "route: no handler: add 'return', 'static', 'status' or "
                                   "'redirect_https'");
+    if (headers != NULL && strcmp((const char *)first->data.scalar.value, "return") == 0)
+        return cfg_fail(ctx, headers, "route: a 'return' route's headers go in return.headers");
     return SK_OK;
 }
 
@@ -357,6 +394,7 @@ static int parse_body_limit(const char *key, const char *text, size_t len, void 
 
 static const struct cfg_option route_options[] = {
     {.name = "endpoint", .offset = offsetof(struct route, endpoint), .scalar = cfg_parse_string},
+    {.name = "headers", .node = parse_route_headers},
     {.name = "host", .offset = offsetof(struct route, host), .scalar = parse_host},
     {.name = "max_request_body_size", .offset = 0, .scalar = parse_body_limit},
     {.name = "path", .offset = 0, .scalar = parse_path, .required = true},
@@ -374,6 +412,11 @@ void cfg_route_free(struct route *route)
     free(route->endpoint);
     free(route->host);
     free(route->path);
+    for (size_t i = 0; i < route->header_count; i++) {
+        free(route->headers[i].name);
+        free(route->headers[i].value);
+    }
+    free(route->headers);
     if (route->handler == ROUTE_STATUS || route->handler == ROUTE_REDIRECT_HTTPS)
         return;
     if (route->handler == ROUTE_STATIC) {

@@ -106,7 +106,14 @@ void request_dispatch(const struct router_entry *entry, struct exchange *ex)
         exchange_respond_error(ex, 404);
         return;
     }
-    entry->ops->handle(ex, entry->route, entry->state);
+    const struct route *route = entry->route;
+    for (size_t i = 0; i < route->header_count; i++) {
+        if (exchange_add_header(ex, route->headers[i].name, route->headers[i].value) != SK_OK) {
+            exchange_respond_error(ex, 500);
+            return;
+        }
+    }
+    entry->ops->handle(ex, route, entry->state);
 }
 
 bool request_status_has_body(int status)

@@ -3,6 +3,7 @@ ranges, traversal and symlink safety, route prefixes and host routes."""
 
 import email.utils
 import os
+import subprocess
 import time
 
 import pytest
@@ -235,3 +236,72 @@ def test_host_route_decides_by_host_header(site):
     assert (r.status, r.body) == (200, b"host route")
     r = fetch(site, "/a.css", host=b"other.example.com")
     assert (r.status, r.body) == (200, FILES["a.css"])
+
+
+def test_pipelined_requests_for_small_files_all_arrive_in_order(site):
+    """Hundreds of pipelined requests in one write: the first answers carry
+    the files' bytes copied from one read per loop turn, the rest (once the
+    queue is long) file ranges; every answer is whole and in order, and a
+    file replaced afterwards is served new."""
+    small = os.urandom(12000)  # 600 of these make a queue far past the copy bound
+    (site.www / "small.bin").write_bytes(small)
+    files = dict(FILES, **{"small.bin": small})
+    names = ["a.css", "small.bin", "d.png", "range.txt"]
+    targets = [names[i % len(names)] for i in range(600)]
+    request = b"".join(b"GET /%s HTTP/1.1\r\nHost: localhost\r\n\r\n" % t.encode()
+                       for t in targets[:-1])
+    request += b"GET /%s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" % (
+        targets[-1].encode())
+    rs = parse_responses(send_raw(site.port, request, timeout=20))
+    assert len(rs) == len(targets)
+    for target, r in zip(targets, rs):
+        assert r.status == 200 and r.body == files[target], target
+    new = b"body { color: blue }\n"
+    tmp = site.www / "a.css.new"
+    tmp.write_bytes(new)
+    os.replace(tmp, site.www / "a.css")
+    assert fetch(site, "/a.css").body == new
+
+
+def test_route_headers_go_with_every_answer_of_the_route(saker_factory, tmp_path):
+    """A route's `headers:` (security headers, say) are on its 200s, its
+    304s, its 404s and its redirects, over HTTP/1.1 and HTTP/2 alike, and
+    not on another route's answers."""
+    www = tmp_path / "www"
+    (www / "dir").mkdir(parents=True)
+    (www / "page.html").write_bytes(b"<p>page</p>\n")
+    inst = saker_factory("""
+workers: 1
+endpoints:
+  main: {url: "http://127.0.0.1:0"}
+routes:
+  - path: /plain
+    return: {status: 200, body: "plain"}
+  - path: /
+    headers:
+      X-Frame-Options: DENY
+      Content-Security-Policy: "default-src 'self'"
+    static: {root: %s}
+""" % www)
+    def head_of(path, *extra):
+        r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-D", "-", "--max-time", "10"]
+                           + list(extra) + [inst.url(path)],
+                           capture_output=True, timeout=20, text=True)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.lower().splitlines()
+        return lines[0], [l for l in lines if l.startswith(("x-frame-options:",
+                                                              "content-security-policy:"))]
+
+    want = ["x-frame-options: deny", "content-security-policy: default-src 'self'"]
+    for proto in ([], ["--http2-prior-knowledge"]):
+        status, found = head_of("/page.html", *proto)
+        assert " 200" in status and found == want, (proto, status, found)
+        etag = fetch(inst, "/page.html").h["etag"]
+        status, found = head_of("/page.html", "-H", "If-None-Match: " + etag, *proto)
+        assert " 304" in status and found == want, (proto, status, found)
+        status, found = head_of("/missing", *proto)
+        assert " 404" in status and found == want, (proto, status, found)
+        status, found = head_of("/dir", *proto)
+        assert " 301" in status and found == want, (proto, status, found)
+        status, found = head_of("/plain", *proto)
+        assert " 200" in status and found == [], (proto, status, found)

@@ -260,6 +260,21 @@ START_TEST(routes_are_normalised)
     ck_assert_uint_eq(c->routes[0].ret.body_len, 0);
     ck_assert_uint_eq(c->routes[0].ret.header_count, 0);
     config_free(c);
+
+    /* A route's own headers, for whatever its handler answers. */
+    snprintf(text, sizeof text,
+             EP "routes:\n"
+                "  - path: /\n"
+                "    headers: { X-Frame-Options: DENY, X-Content-Type-Options: nosniff }\n"
+                "    static: { root: %s }\n",
+             html);
+    c = load_ok(text);
+    ck_assert_uint_eq(c->routes[0].header_count, 2);
+    ck_assert_str_eq(c->routes[0].headers[0].name, "X-Frame-Options");
+    ck_assert_str_eq(c->routes[0].headers[0].value, "DENY");
+    ck_assert_str_eq(c->routes[0].headers[1].name, "X-Content-Type-Options");
+    ck_assert_str_eq(c->routes[0].headers[1].value, "nosniff");
+    config_free(c);
 }
 END_TEST
 
@@ -438,6 +453,20 @@ START_TEST(bad_return)
     assert_error(EP "routes:\n  - path: /\n    return:\n      status: 200\n"
                     "      headers: [a]\n",
                  "t.yaml:8:16: headers: expected a mapping, got a sequence");
+    assert_error(EP "routes:\n  - path: /\n    headers: { content-type: x }\n"
+                    "    static: { root: /tmp }\n",
+                 "t.yaml:6:16: header 'content-type' is set by the handler or the server "
+                 "(HSTS: the endpoint's 'hsts')");
+    assert_error(EP "routes:\n  - path: /\n    headers: { Strict-Transport-Security: x }\n"
+                    "    static: { root: /tmp }\n",
+                 "t.yaml:6:16: header 'Strict-Transport-Security' is set by the handler or the "
+                 "server (HSTS: the endpoint's 'hsts')");
+    assert_error(EP "routes:\n  - path: /\n    headers: { Connection: close }\n"
+                    "    static: { root: /tmp }\n",
+                 "t.yaml:6:16: header 'Connection' is set by the server; remove it");
+    assert_error(EP "routes:\n  - path: /\n    headers: { X-A: b }\n"
+                    "    return: { status: 200 }\n",
+                 "t.yaml:6:5: route: a 'return' route's headers go in return.headers");
 }
 END_TEST
 
