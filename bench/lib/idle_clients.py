@@ -12,21 +12,13 @@ SIGTERM), closes everything and exits 0.
 On any failure it prints "error: ..." on stdout and exits 1.
 """
 
-import errno
-import os
-import resource
 import select
-import signal
-import socket
 import ssl
 import sys
 import time
 
-
-def fail(msg):
-    sys.stdout.write("error: %s\n" % msg)
-    sys.stdout.flush()
-    sys.exit(1)
+from idle_common import (connect_error, connect_nonblocking, fail, handshake_step, hold,
+                         raise_nofile)
 
 
 def main():
@@ -44,12 +36,7 @@ def main():
     path = args[3] if len(args) > 3 else "/plaintext"
     batch = int(args[4]) if len(args) > 4 else 100
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = count + 64
-    if soft < want:
-        if hard != resource.RLIM_INFINITY and hard < want:
-            fail("RLIMIT_NOFILE hard limit %d < %d" % (hard, want))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    raise_nofile(count)
 
     request = ("GET %s HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % (path, host, port)).encode()
     ep = select.epoll()
@@ -59,12 +46,7 @@ def main():
     deadline = time.monotonic() + 120
 
     def start_one():
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setblocking(False)
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        rc = s.connect_ex((host, port))
-        if rc not in (0, errno.EINPROGRESS):
-            fail("connect: %s" % os.strerror(rc))
+        s = connect_nonblocking(host, port)
         conns[s.fileno()] = [s, "connecting", b""]
         ep.register(s.fileno(), select.EPOLLOUT)
 
@@ -78,9 +60,7 @@ def main():
             c = conns[fd]
             s = c[0]
             if c[1] == "connecting":
-                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if err:
-                    fail("connect: %s" % os.strerror(err))
+                connect_error(s)
                 if tls is not None:
                     s = c[0] = tls.wrap_socket(s, do_handshake_on_connect=False)
                     c[1] = "handshaking"
@@ -90,16 +70,8 @@ def main():
                     ep.modify(fd, select.EPOLLIN)
                     continue
             if c[1] == "handshaking":
-                try:
-                    s.do_handshake()
-                except ssl.SSLWantReadError:
-                    ep.modify(fd, select.EPOLLIN)
+                if not handshake_step(ep, fd, s):
                     continue
-                except ssl.SSLWantWriteError:
-                    ep.modify(fd, select.EPOLLOUT)
-                    continue
-                except (ssl.SSLError, OSError) as e:
-                    fail("TLS handshake: %s" % e)
                 s.send(request)
                 c[1] = "reading"
                 ep.modify(fd, select.EPOLLIN)
@@ -129,16 +101,7 @@ def main():
             del conns[fd]
             idle.append(s)
 
-    sys.stdout.write("ready %d\n" % len(idle))
-    sys.stdout.flush()
-
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
-    try:
-        while sys.stdin.buffer.read(4096):
-            pass
-    finally:
-        for s in idle:
-            s.close()
+    hold(idle)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ META_JSON:      settings and machine description, copied into the JSON.
 """
 
 import json
-import statistics
 import sys
+
+from tables import fmt, median, ratio, read_tsv
 
 SERVERS = ("saker", "nginx")
 TITLES = {
@@ -20,33 +21,6 @@ TITLES = {
     "pipeline": "pipeline: GET /plaintext, keep-alive, pipelined",
     "static": "static: GET /file4k.bin (4096-byte file), keep-alive",
 }
-
-
-def median(xs):
-    return statistics.median(xs) if xs else None
-
-
-def ratio(a, b):
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
-
-
-def fmt(x, spec):
-    return "n/a" if x is None else format(x, spec)
-
-
-def read_tsv(path):
-    rows = []
-    try:
-        with open(path) as f:
-            for line in f:
-                line = line.rstrip("\n")
-                if line:
-                    rows.append(line.split("\t"))
-    except FileNotFoundError:
-        pass
-    return rows
 
 
 def main():
