@@ -65,6 +65,7 @@ struct config_limits {
 struct config_header {
     char *name;
     char *value;
+    size_t name_len, value_len; /* measured at load: responses reference them */
 };
 
 enum route_handler {

@@ -165,6 +165,8 @@ static int parse_header(const struct cfg_ctx *ctx, const yaml_node_pair_t *pair,
     }
     header->name = cfg_strdup(ctx, key, name);
     header->value = cfg_strdup(ctx, value, text);
+    header->name_len = strlen(name);
+    header->value_len = strlen(text);
     return header->name && header->value ? SK_OK : SK_ERROR;
 }
 

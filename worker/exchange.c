@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "conf/config.h"
 #include "worker/file_cache.h"
 
 const char *exchange_header(const struct exchange *ex, const char *name, size_t *len)
@@ -61,6 +62,19 @@ int exchange_add_header_n(struct exchange *ex, const char *name, size_t name_len
 int exchange_add_header(struct exchange *ex, const char *name, const char *value)
 {
     return exchange_add_header_n(ex, name, strlen(name), value, strlen(value));
+}
+
+int exchange_add_config_headers(struct exchange *ex, const struct config_header *headers,
+                                size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        const struct config_header *h = &headers[i];
+        struct header_field field = {h->name, h->name_len, h->value, h->value_len};
+        if (fields_push(ex->arena, &ex->response_headers, &ex->response_header_count,
+                        &ex->response_header_capacity, &field) != SK_OK)
+            return SK_ERROR;
+    }
+    return SK_OK;
 }
 
 void exchange_set_body(struct exchange *ex, const char *body, size_t len, unsigned flags)

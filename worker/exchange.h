@@ -116,6 +116,11 @@ int exchange_push_request_header(struct exchange *ex, const struct header_field 
 int exchange_add_header(struct exchange *ex, const char *name, const char *value);
 int exchange_add_header_n(struct exchange *ex, const char *name, size_t name_len,
                           const char *value, size_t value_len);
+/* Adds headers from the config (a route's, a return's): referenced, not
+ * copied, since the config outlives every exchange of its generation. */
+struct config_header;
+int exchange_add_config_headers(struct exchange *ex, const struct config_header *headers,
+                                size_t count);
 
 /* Sets a bytes body (see EXCHANGE_BODY_STABLE). */
 void exchange_set_body(struct exchange *ex, const char *body, size_t len, unsigned flags);

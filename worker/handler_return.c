@@ -11,11 +11,10 @@ static void return_handle(struct exchange *ex, const struct route *route, void *
     (void)state;
     const struct route_return *r = &route->ret;
     ex->status = r->status;
-    for (size_t i = 0; i < r->header_count; i++)
-        if (exchange_add_header(ex, r->headers[i].name, r->headers[i].value) != SK_OK) {
-            exchange_respond_error(ex, 500);
-            return;
-        }
+    if (exchange_add_config_headers(ex, r->headers, r->header_count) != SK_OK) {
+        exchange_respond_error(ex, 500);
+        return;
+    }
     exchange_set_body(ex, r->body, r->body_len, EXCHANGE_BODY_STABLE);
     exchange_respond(ex);
 }

@@ -107,11 +107,9 @@ void request_dispatch(const struct router_entry *entry, struct exchange *ex)
         return;
     }
     const struct route *route = entry->route;
-    for (size_t i = 0; i < route->header_count; i++) {
-        if (exchange_add_header(ex, route->headers[i].name, route->headers[i].value) != SK_OK) {
-            exchange_respond_error(ex, 500);
-            return;
-        }
+    if (exchange_add_config_headers(ex, route->headers, route->header_count) != SK_OK) {
+        exchange_respond_error(ex, 500);
+        return;
     }
     entry->ops->handle(ex, route, entry->state);
 }

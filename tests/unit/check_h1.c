@@ -37,7 +37,7 @@ static void setup(void)
         .keep_alive_timeout_ms = 120000,
         .request_headers_timeout_ms = 30000,
     };
-    static struct config_header type = {"Content-Type", "text/plain"};
+    static struct config_header type = {"Content-Type", "text/plain", 12, 10};
     routes[0] = (struct route){.path = "/plaintext", .path_len = 10, .handler = ROUTE_RETURN,
                                .ret = {.status = 200, .headers = &type, .header_count = 1,
                                        .body = "Hello, World!", .body_len = 13}};

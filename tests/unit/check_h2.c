@@ -139,7 +139,7 @@ static void setup(void)
     for (int i = 0; i < BIG_FILE; i++)
         fputc('a' + i % 23, f);
     fclose(f);
-    static struct config_header type = {"Content-Type", "text/plain"};
+    static struct config_header type = {"Content-Type", "text/plain", 12, 10};
     routes[0] = (struct route){.path = "/plaintext", .path_len = 10, .handler = ROUTE_RETURN,
                                .ret = {.status = 200, .headers = &type, .header_count = 1,
                                        .body = "Hello, World!", .body_len = 13}};
