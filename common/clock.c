@@ -1,6 +1,8 @@
 /* clock.c - cached clocks and Date header; see clock.h. */
 #include "common/clock.h"
 
+#include "common/digits.h"
+
 #include <string.h>
 
 static uint64_t cached_monotonic_ms;
@@ -11,13 +13,6 @@ static const char *const day_names[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri"
 static const char *const month_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-static char *put_digits(char *p, int value, int width)
-{
-    for (int i = width - 1; i >= 0; i--, value /= 10)
-        p[i] = (char)('0' + value % 10);
-    return p + width;
-}
-
 void clock_format_http_date(time_t t, char *out)
 {
     struct tm tm;
@@ -26,21 +21,21 @@ void clock_format_http_date(time_t t, char *out)
      * static responses format a Last-Modified each. Years outside
      * 0..9999 cannot be written in the format; they are clamped. */
     int year = tm.tm_year + 1900;
-    year = year < 0 ? 0 : year > 9999 ? 9999 : year;
+    unsigned year_digits = year < 0 ? 0 : year > 9999 ? 9999 : (unsigned)year;
     char *p = out;
     memcpy(p, day_names[tm.tm_wday], 3), p += 3;
     *p++ = ',', *p++ = ' ';
-    p = put_digits(p, tm.tm_mday, 2);
+    p = digits_decimal_padded(p, (unsigned)tm.tm_mday, 2);
     *p++ = ' ';
     memcpy(p, month_names[tm.tm_mon], 3), p += 3;
     *p++ = ' ';
-    p = put_digits(p, year, 4);
+    p = digits_decimal_padded(p, year_digits, 4);
     *p++ = ' ';
-    p = put_digits(p, tm.tm_hour, 2);
+    p = digits_decimal_padded(p, (unsigned)tm.tm_hour, 2);
     *p++ = ':';
-    p = put_digits(p, tm.tm_min, 2);
+    p = digits_decimal_padded(p, (unsigned)tm.tm_min, 2);
     *p++ = ':';
-    p = put_digits(p, tm.tm_sec, 2);
+    p = digits_decimal_padded(p, (unsigned)tm.tm_sec, 2);
     memcpy(p, " GMT", 5); /* with the NUL: CLOCK_HTTP_DATE_LEN + 1 in all */
 }
 

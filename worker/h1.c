@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/digits.h"
 #include "common/log.h"
 #include "shm/shm.h"
 #include "worker/file_cache.h"
@@ -575,14 +576,8 @@ static char *put(char *p, const char *s, size_t len)
 /* printf is a measurable share of a small response; digits by hand are not. */
 static char *put_content_length(char *p, uint64_t n)
 {
-    char digits[20];
-    int i = 0;
-    do
-        digits[i++] = (char)('0' + n % 10);
-    while ((n /= 10) != 0);
     p = PUT_LITERAL(p, "Content-Length: ");
-    while (i > 0)
-        *p++ = digits[--i];
+    p = digits_decimal(p, n);
     return PUT_LITERAL(p, "\r\n");
 }
 

@@ -21,6 +21,7 @@
 
 #include "common/arena.h"
 #include "common/clock.h"
+#include "common/digits.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "conf/config.h"
@@ -581,15 +582,9 @@ static char *lower_copy(struct arena *arena, const char *name, size_t len)
 
 static size_t put_number(char *out, uint64_t n)
 {
-    char digits[20];
-    size_t i = 0, len = 0;
-    do
-        digits[i++] = (char)('0' + n % 10);
-    while ((n /= 10) != 0);
-    while (i > 0)
-        out[len++] = digits[--i];
-    out[len] = '\0';
-    return len;
+    char *end = digits_decimal(out, n);
+    *end = '\0';
+    return (size_t)(end - out);
 }
 
 /* The response's fields, in nghttp2's form; NULL when out of memory.

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/digits.h"
 #include "common/log.h"
 #include "worker/conditional.h"
 #include "worker/file_cache.h"
@@ -193,19 +194,6 @@ static void redirect_to_directory(struct exchange *ex, const struct route *route
     exchange_respond_error(ex, 301);
 }
 
-/* v in lower-case hex, without leading zeros; at most 16 digits. */
-static char *put_hex(char *p, uintmax_t v)
-{
-    char digits[2 * sizeof v];
-    size_t n = 0;
-    do
-        digits[n++] = "0123456789abcdef"[v & 15];
-    while ((v >>= 4) != 0);
-    while (n > 0)
-        *p++ = digits[--n];
-    return p;
-}
-
 /* Fills the validators. Last-Modified is clamped to now: a date in the
  * future must not be sent (section 8.8.2.1). The ETag includes the
  * nanoseconds so two same-size writes in one second still differ. */
@@ -218,11 +206,11 @@ static void describe_file(struct static_file *f)
     clock_format_http_date(f->rep.last_modified, f->last_modified);
     char *p = f->etag; /* by hand: one per response, and snprintf showed in profiles */
     *p++ = '"';
-    p = put_hex(p, (uintmax_t)f->st.st_mtime);
+    p = digits_hex(p, (uint64_t)f->st.st_mtime);
     *p++ = '.';
-    p = put_hex(p, (uintmax_t)f->st.st_mtim.tv_nsec);
+    p = digits_hex(p, (uint64_t)f->st.st_mtim.tv_nsec);
     *p++ = '-';
-    p = put_hex(p, (uintmax_t)f->st.st_size);
+    p = digits_hex(p, (uint64_t)f->st.st_size);
     *p++ = '"';
     *p = '\0';
     f->rep.etag = f->etag;
