@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "common/spare.h"
 #include "worker/file_cache.h"
 
 #define OUTQ_IOV_MAX 64
@@ -25,26 +26,8 @@
  * empties its queue once per request batch calls malloc only when many
  * connections are blocked at once.
  */
-struct spare {
-    void *items[OUTQ_SPARE_MAX];
-    size_t count;
-};
-static struct spare spare_buffers, spare_segments;
-
-static void *spare_take(struct spare *s, size_t size)
-{
-    return s->count > 0 ? s->items[--s->count] : malloc(size);
-}
-
-static void spare_give(struct spare *s, void *p, bool standard)
-{
-    if (p == NULL)
-        return;
-    if (standard && s->count < OUTQ_SPARE_MAX)
-        s->items[s->count++] = p;
-    else
-        free(p);
-}
+static struct spare_list spare_buffers = {.keep = OUTQ_SPARE_MAX},
+                         spare_segments = {.keep = OUTQ_SPARE_MAX};
 
 void outq_init(struct outq *q) { memset(q, 0, sizeof *q); }
 

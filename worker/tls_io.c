@@ -184,32 +184,19 @@ static int send_file(SSL *ssl, struct outq_segment *s, size_t *sent)
 #endif
 }
 
-/* Sends the records gathered so far (tls_wbio.h): 1 when none wait. */
-static int flush_records(SSL *ssl)
-{
-    BIO *wbio = SSL_get_wbio(ssl);
-    return tls_wbio_is(wbio) ? tls_wbio_flush(wbio) : 1;
-}
-
-/* True when the records of size more bytes fit with those gathered. */
-static bool records_fit(SSL *ssl, size_t size)
-{
-    BIO *wbio = SSL_get_wbio(ssl);
-    return !tls_wbio_is(wbio) || tls_wbio_has_room(wbio, size);
-}
-
 enum outq_flush_result tls_write_batch(SSL *ssl, struct outq *q, char *scratch,
                                        size_t scratch_size, uint64_t *written, bool *want_read)
 {
     bool ktls = ktls_send(ssl);
+    BIO *records = SSL_get_wbio(ssl);
     *written = 0;
     *want_read = false;
     for (;;) {
         /* Records leave a scratch-full at a time, and all of them before
          * the queue counts as flushed. */
         bool more = !outq_empty(q);
-        if (!more || !records_fit(ssl, scratch_size)) {
-            int flushed = flush_records(ssl);
+        if (!more || !tls_wbio_has_room(records, scratch_size)) {
+            int flushed = tls_wbio_flush(records);
             if (flushed <= 0)
                 return flushed == 0 ? OUTQ_BLOCKED : OUTQ_FAILED;
             if (!more)

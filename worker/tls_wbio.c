@@ -1,9 +1,9 @@
 /*
  * tls_wbio.c - OpenSSL's records gathered per flush; see tls_wbio.h.
  *
- * Buffers of the standard size are recycled through a per-process free
- * list (a worker is single-threaded), as the output queue's are: a busy
- * connection fills and empties its buffer once per batch.
+ * Buffers of the standard size are recycled through a spare list
+ * (common/spare.h), as the output queue's are: a busy connection fills
+ * and empties its buffer once per batch.
  */
 #include "worker/tls_wbio.h"
 
@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include "common/spare.h"
 
 #define WBIO_BUFFER (144 * 1024) /* two 64 KiB batches and their record overhead */
 #define WBIO_SPARE_MAX 8
@@ -24,46 +26,42 @@ struct wbio {
     size_t len;    /* waiting, after offset */
 };
 
-static char *spare_buffers[WBIO_SPARE_MAX];
-static size_t spare_count;
+static struct spare_list spare_buffers = {.keep = WBIO_SPARE_MAX};
 
 static void buffer_give_back(struct wbio *w)
 {
-    if (w->buffer != NULL && w->capacity == WBIO_BUFFER && spare_count < WBIO_SPARE_MAX)
-        spare_buffers[spare_count++] = w->buffer;
-    else
-        free(w->buffer);
+    spare_give(&spare_buffers, w->buffer, w->capacity == WBIO_BUFFER);
     w->buffer = NULL;
     w->capacity = w->offset = w->len = 0;
 }
 
-/* Room for more bytes after what waits. */
+/* Room for more bytes after what waits: the waiting bytes move to the
+ * front, into a larger buffer when they must (a handshake flight or a
+ * batch beyond tls_wbio_has_room; the batch loop keeps to it). */
 static bool buffer_reserve(struct wbio *w, size_t more)
 {
     if (w->buffer == NULL) {
-        w->buffer = spare_count > 0 ? spare_buffers[--spare_count] : malloc(WBIO_BUFFER);
-        if (w->buffer == NULL)
+        if ((w->buffer = spare_take(&spare_buffers, WBIO_BUFFER)) == NULL)
             return false;
         w->capacity = WBIO_BUFFER;
     }
     if (w->offset + w->len + more <= w->capacity)
         return true;
-    memmove(w->buffer, w->buffer + w->offset, w->len);
-    w->offset = 0;
     size_t capacity = w->capacity;
     while (w->len + more > capacity)
         capacity *= 2;
-    if (capacity == w->capacity)
-        return true;
-    char *grown = malloc(capacity);
-    if (grown == NULL)
+    char *moved = capacity == w->capacity ? w->buffer : malloc(capacity);
+    if (moved == NULL)
         return false;
-    memcpy(grown, w->buffer, w->len);
-    size_t len = w->len;
-    buffer_give_back(w);
-    w->buffer = grown;
-    w->capacity = capacity;
-    w->len = len;
+    memmove(moved, w->buffer + w->offset, w->len);
+    if (moved != w->buffer) {
+        size_t len = w->len;
+        buffer_give_back(w);
+        w->buffer = moved;
+        w->capacity = capacity;
+        w->len = len;
+    }
+    w->offset = 0;
     return true;
 }
 
@@ -84,6 +82,8 @@ static int wbio_write(BIO *b, const char *data, int len)
 
 bool tls_wbio_has_room(BIO *b, size_t plaintext)
 {
+    if (!tls_wbio_is(b))
+        return true; /* a socket BIO writes as it goes */
     const struct wbio *w = BIO_get_data(b);
     size_t records = plaintext / (16 * 1024) + 1;
     return w->len + plaintext + records * WBIO_RECORD_OVERHEAD <= WBIO_BUFFER;
@@ -91,6 +91,8 @@ bool tls_wbio_has_room(BIO *b, size_t plaintext)
 
 int tls_wbio_flush(BIO *b)
 {
+    if (!tls_wbio_is(b))
+        return 1;
     struct wbio *w = BIO_get_data(b);
     while (w->len > 0) {
         ssize_t n = send(w->fd, w->buffer + w->offset, w->len, MSG_NOSIGNAL);

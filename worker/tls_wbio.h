@@ -26,10 +26,11 @@ BIO *tls_wbio_new(int fd);
 /* True when b was made by tls_wbio_new. */
 bool tls_wbio_is(BIO *b);
 /* True when the records of plaintext bytes more fit in the buffer beside
- * what waits, without growing it. */
+ * what waits, without growing it; always for another kind of BIO. */
 bool tls_wbio_has_room(BIO *b, size_t plaintext);
-/* Sends what is buffered: 1 when nothing is left, 0 when the socket is
- * full (wait for writability), -1 with errno when the socket failed. */
+/* Sends what is buffered: 1 when nothing is left (always for another
+ * kind of BIO), 0 when the socket is full (wait for writability), -1 with
+ * errno when the socket failed. */
 int tls_wbio_flush(BIO *b);
 
 #endif

@@ -128,6 +128,38 @@ START_TEST(clear_closes_file_descriptors)
 }
 END_TEST
 
+/* A directory holding one file, f, opened as a root for file_cache_open. */
+struct scratch_root {
+    char dir[32];
+    char path[64];
+    int fd;
+};
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void scratch_root_make(struct scratch_root *r, const char *text)
+{
+    snprintf(r->dir, sizeof r->dir, "/tmp/check_outq_dir_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(r->dir));
+    snprintf(r->path, sizeof r->path, "%s/f", r->dir);
+    write_text(r->path, text);
+    r->fd = open(r->dir, O_RDONLY | O_DIRECTORY);
+    ck_assert_int_ge(r->fd, 0);
+}
+
+static void scratch_root_remove(struct scratch_root *r)
+{
+    close(r->fd);
+    unlink(r->path);
+    rmdir(r->dir);
+}
+
 /* Two HTTP/2 streams sending one file through one shared descriptor
  * (file_cache.h): their frames interleave, and each gives its hold back
  * after queuing its last one. The descriptor outlives every frame. */
@@ -135,22 +167,15 @@ START_TEST(shared_descriptor_stays_open_until_its_last_frame_is_sent)
 {
     struct event_base *base = event_base_new();
     ck_assert_int_eq(file_cache_start(base), 0);
-    char dir[] = "/tmp/check_outq_dir_XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    char path[64];
-    snprintf(path, sizeof path, "%s/f", dir);
-    FILE *f = fopen(path, "w");
-    fputs("0123456789", f);
-    fclose(f);
-    int root = open(dir, O_RDONLY | O_DIRECTORY);
+    struct scratch_root r;
+    scratch_root_make(&r, "0123456789");
+    int root = r.fd;
     struct stat st;
     int a = file_cache_open(root, "f", O_RDONLY, &st);
     int b = file_cache_open(root, "f", O_RDONLY, &st);
     ck_assert_int_eq(a, b);
     ck_assert_int_ge(event_base_loop(base, EVLOOP_NONBLOCK), 0); /* the cache lets go */
-    unlink(path);
-    rmdir(dir);
-    close(root);
+    scratch_root_remove(&r);
 
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -188,14 +213,9 @@ START_TEST(small_files_read_this_turn_are_copied_while_the_queue_is_short)
 {
     struct event_base *base = event_base_new();
     ck_assert_int_eq(file_cache_start(base), 0);
-    char dir[] = "/tmp/check_outq_dir_XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    char path[64];
-    snprintf(path, sizeof path, "%s/f", dir);
-    FILE *f = fopen(path, "w");
-    fputs("0123456789", f);
-    fclose(f);
-    int root = open(dir, O_RDONLY | O_DIRECTORY);
+    struct scratch_root r;
+    scratch_root_make(&r, "0123456789");
+    int root = r.fd;
     struct stat st;
     struct outq q;
     outq_init(&q);
@@ -210,9 +230,7 @@ START_TEST(small_files_read_this_turn_are_copied_while_the_queue_is_short)
     ck_assert_int_ge(event_base_loop(base, EVLOOP_NONBLOCK), 0); /* the turn ends */
     size_t size;
     ck_assert_ptr_null(file_cache_contents(fd, &size)); /* nothing kept past it */
-    f = fopen(path, "w");
-    fputs("abcdefghij", f);
-    fclose(f);
+    write_text(r.path, "abcdefghij");
 
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
@@ -232,9 +250,7 @@ START_TEST(small_files_read_this_turn_are_copied_while_the_queue_is_short)
     ck_assert_int_eq(memcmp(out + 5 + sizeof filler, "abc", 3), 0); /* the segment: read at send */
     ck_assert_int_eq(fcntl(fd, F_GETFD), -1); /* sent, so closed */
     close(sv[1]);
-    close(root);
-    unlink(path);
-    rmdir(dir);
+    scratch_root_remove(&r);
     file_cache_stop();
     event_base_free(base);
 }

@@ -49,11 +49,32 @@ START_TEST(records_wait_for_the_flush_and_leave_together)
     ck_assert_int_eq(errno, EAGAIN);
     ck_assert_int_eq(tls_wbio_flush(b), 1);
     ck_assert_int_eq(BIO_wpending(b), 0);
-    /* One send: the peer finds all of it in one receive. */
     ck_assert_int_eq(recv(sv[1], buf, sizeof buf, 0), 13);
     ck_assert_str_eq(buf, "one two three");
     ck_assert_int_eq(tls_wbio_flush(b), 1); /* nothing waits: done at once */
     BIO_free(b);
+}
+END_TEST
+
+/* A packet socket keeps each send() a message of its own, so the peer
+ * counts the sends: three records, one send. */
+START_TEST(three_records_are_one_send)
+{
+    int packets[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, packets), 0);
+    BIO *b = tls_wbio_new(packets[0]);
+    ck_assert_int_eq(BIO_write(b, "one ", 4), 4);
+    ck_assert_int_eq(BIO_write(b, "two ", 4), 4);
+    ck_assert_int_eq(BIO_write(b, "three", 5), 5);
+    ck_assert_int_eq(BIO_flush(b), 1);
+    char buf[32] = {0};
+    ck_assert_int_eq(recv(packets[1], buf, sizeof buf, 0), 13);
+    ck_assert_str_eq(buf, "one two three");
+    ck_assert_int_eq(recv(packets[1], buf, sizeof buf, 0), -1); /* no second message */
+    ck_assert_int_eq(errno, EAGAIN);
+    BIO_free(b);
+    close(packets[0]);
+    close(packets[1]);
 }
 END_TEST
 
@@ -111,6 +132,8 @@ START_TEST(other_bios_are_not_taken_for_it)
     BIO *mem = BIO_new(BIO_s_mem());
     ck_assert(!tls_wbio_is(mem));
     ck_assert(!tls_wbio_is(NULL));
+    ck_assert(tls_wbio_has_room(mem, 1 << 30)); /* nothing to gather: always room */
+    ck_assert_int_eq(tls_wbio_flush(mem), 1);  /* and nothing waits */
     BIO_free(mem);
 }
 END_TEST
@@ -121,6 +144,7 @@ int main(void)
     TCase *t = tcase_create("tls_wbio");
     tcase_add_checked_fixture(t, setup, teardown);
     tcase_add_test(t, records_wait_for_the_flush_and_leave_together);
+    tcase_add_test(t, three_records_are_one_send);
     tcase_add_test(t, a_full_socket_is_a_retry_and_nothing_is_lost);
     tcase_add_test(t, a_dead_socket_is_a_failure);
     tcase_add_test(t, other_bios_are_not_taken_for_it);
