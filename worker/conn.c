@@ -8,6 +8,7 @@
 #include "worker/conn.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -140,7 +141,9 @@ static void conn_update_deadline(struct conn *c)
     uint64_t since;
     if (c->lingering)
         return;
-    if (c->tls_handshaking)
+    /* A connection that has sent nothing yet (Kestrel's rule) is held to
+     * the request-headers timeout from accept, handshake included. */
+    if (c->tls_handshaking || c->fresh)
         c->deadline_ms = c->accepted_ms + limits->request_headers_timeout_ms;
     else if (c->h1 != NULL && h1_reading_head(c->h1))
         c->deadline_ms = c->h1->request_started_ms + limits->request_headers_timeout_ms;
@@ -328,6 +331,7 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
     conn_set_peer(c, peer, peer_len);
     c->transport = &plain_transport;
     c->accepted_ms = clock_monotonic_ms();
+    c->fresh = true;
     outq_init(&c->out);
     event_assign(&c->read_event, w->base, fd, EV_READ | EV_PERSIST, on_readable, c);
     c->next = w->conns;
@@ -349,20 +353,42 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
     return SK_OK;
 }
 
-void conn_close(struct conn *c)
+/* At the end of the turn the connection closed in: nothing above the
+ * close still runs, so its memory and its descriptor can go. The
+ * descriptor is closed only now, so that its number cannot be reused by
+ * a connection accepted in the same turn while the old one is still
+ * referenced. */
+static void conn_release(struct turn_job *job)
 {
+    struct conn *c = (struct conn *)((char *)job - offsetof(struct conn, job));
     struct worker *w = c->worker;
-    event_del(&c->read_event);
-    if (c->write_event != NULL) {
-        event_free(c->write_event);
-        c->write_event = NULL;
-    }
     c->transport->close(c);
     close(c->fd);
     outq_clear(&c->out);
     conn_h1_release(c);
     h2_free(c->h2);
     c->h2 = NULL;
+    if (w->free_conn_count < CONN_FREE_MAX) {
+        c->next = w->free_conns;
+        w->free_conns = c;
+        w->free_conn_count++;
+    } else {
+        free(c);
+    }
+}
+
+void conn_close(struct conn *c)
+{
+    if (c->closed)
+        return;
+    struct worker *w = c->worker;
+    c->closed = true;
+    event_del(&c->read_event);
+    if (c->write_event != NULL) {
+        event_free(c->write_event);
+        c->write_event = NULL;
+    }
+    c->reading = c->writing = false;
     permits_give(c, c->upgraded ? SHM_POOL_UPGRADED : SHM_POOL_CONNECTIONS, c->permits);
     c->permits = 0;
     if (c->prev != NULL)
@@ -371,18 +397,12 @@ void conn_close(struct conn *c)
         w->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
+    /* c->next is kept: a walk of the list that stands on c goes on from it. */
     w->conn_count--;
     if (w->slot != NULL)
         shm_slot_gauge_add(&w->slot->connections_open, -1);
-    /* Kept on a free list, so a callback further up the stack that still
-     * holds the pointer reads valid (if dead) memory, never freed memory. */
-    if (w->free_conn_count < CONN_FREE_MAX) {
-        c->next = w->free_conns;
-        w->free_conns = c;
-        w->free_conn_count++;
-    } else {
-        free(c);
-    }
+    c->job.run = conn_release;
+    turn_defer(&w->turn, &c->job);
 }
 
 void conn_free_cache(struct worker *w)
@@ -461,6 +481,7 @@ static void conn_consume(struct conn *c, const char *data, size_t len)
 {
     if (c->worker->slot != NULL)
         shm_slot_count(c->worker->slot, SHM_BYTES_IN, len);
+    c->fresh = false;
     if (c->endpoint != NULL && c->endpoint->connection_logging)
         access_log_hexdump(c->fd, "read", data, len);
     if (c->protocol == CONN_PROTOCOL_UNDECIDED && !conn_choose_protocol(c, data, len)) {
@@ -525,6 +546,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     struct worker *w = c->worker;
     (void)fd; /* the transport reads c->fd */
     (void)what;
+    if (c->closed)
+        return;
     if (c->lingering) {
         conn_linger_read(c);
         return;
@@ -563,6 +586,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
 static void on_writable(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    if (c->closed)
+        return;
     if (c->tls_handshaking) {
         if (conn_handshake(c))
             on_readable(fd, what, c);
@@ -610,6 +635,8 @@ static void conn_flush(struct conn *c)
      * one large response does not hold the worker. */
     bool more = false;
     enum outq_flush_result r = OUTQ_FLUSHED;
+    if (c->closed)
+        return;
     for (int round = 0; round < CONN_FLUSH_ROUNDS; round++) {
         if (c->h2 != NULL)
             more = h2_produce(c->h2);
@@ -675,8 +702,8 @@ static bool conn_check_rates(struct conn *c, uint64_t now_ms)
             return true;
         }
         if (h2_want_write(c->h2))
-            conn_flush(c); /* a 408, a reset or a ping to send */
-        return false;
+            conn_flush(c); /* a 408, a reset or a ping to send: it may close c */
+        return c->closed;
     }
     if (c->h1 == NULL)
         return false; /* idle: nothing to measure */
@@ -725,6 +752,8 @@ static void conn_h2_deadline(struct conn *c)
 
 void conn_check_deadline(struct conn *c, uint64_t now_ms)
 {
+    if (c->closed)
+        return;
     if (!c->lingering && conn_check_rates(c, now_ms))
         return;
     if (c->deadline_ms == 0 || now_ms < c->deadline_ms)

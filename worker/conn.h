@@ -44,6 +44,7 @@
 #include "worker/h1.h"
 #include "worker/h2.h"
 #include "worker/outq.h"
+#include "worker/turn.h"
 
 struct worker;
 struct worker_listener;
@@ -116,6 +117,9 @@ struct conn {
     bool tls_read_wants_write; /* TLS: a read must wait until the socket is writable */
     uint8_t tls_end;      /* TLS: EOF or error found behind data, reported by the next read */
     bool tls_more;        /* TLS: the last read stopped before the socket said EAGAIN */
+    bool fresh;           /* nothing read yet: request_headers_timeout from accept */
+    bool closed;          /* closed; released at the end of the turn (turn.h) */
+    struct turn_job job;  /* that release */
 };
 
 /* Takes over an accepted socket: admits it (max_concurrent_connections)
@@ -128,7 +132,10 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
  * (max_concurrent_upgraded_connections). False, with nothing changed, when
  * the upgraded limit is reached: the caller refuses the upgrade. */
 bool conn_upgrade_begin(struct conn *c);
-/* Closes at once, dropping queued output. */
+/* Closes at once, dropping queued output: the connection stops serving
+ * and leaves the worker's list and counts now; its memory and descriptor
+ * are released at the end of the turn (turn.h), so whatever still holds
+ * it may look at c->closed. Closing again does nothing. */
 void conn_close(struct conn *c);
 /* Called once a second by the heartbeat with the cached monotonic time. */
 void conn_check_deadline(struct conn *c, uint64_t now_ms);

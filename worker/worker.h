@@ -27,6 +27,7 @@
 #include "shm/shm.h"
 #include "worker/access_log.h"
 #include "worker/router.h"
+#include "worker/turn.h"
 
 struct event_base;
 struct event;
@@ -54,6 +55,7 @@ struct worker {
     uint64_t generation;
     struct router router;
     struct block_pool blocks;
+    struct turn turn; /* end-of-turn releases (turn.h) */
     struct access_log access_log; /* off in unit tests unless opened */
 
     /* One read buffer for every connection: bytes are parsed as soon as they
@@ -97,6 +99,11 @@ int worker_main(const struct worker_params *params);
  * event loop (for unit tests): config, router, pools, read buffer. */
 int worker_init_core(struct worker *w, const struct config *config, struct err *err);
 void worker_destroy_core(struct worker *w);
+
+/* The heartbeat's work at monotonic time now (ms): the shm heartbeat,
+ * every connection's deadlines and rates, the access log, and the end of
+ * a drain once no connection is left. */
+void worker_tick(struct worker *w, uint64_t now);
 
 /* Stops accepting and starts the graceful drain. */
 void worker_begin_drain(struct worker *w);

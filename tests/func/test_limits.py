@@ -113,6 +113,16 @@ def test_request_headers_timeout_default_is_30s(saker_factory, tmp_path):
     s.close()
 
 
+def test_silent_new_connection_is_closed_at_request_headers_timeout(saker_factory, tmp_path):
+    # Kestrel's rule: a connection that sends nothing is held to
+    # request_headers_timeout from accept, not to the (longer) keep-alive.
+    inst = saker_factory(config(tmp_path, "limits: {request_headers_timeout: 1s, "
+                                          "keep_alive_timeout: 60s}"))
+    s = connect(inst.port)
+    assert read_until_close(s, timeout=5) == b"", "silent connection not closed"
+    s.close()
+
+
 def test_keep_alive_timeout_closes_idle_connection(saker_factory, tmp_path):
     inst = saker_factory(config(tmp_path, "limits: {keep_alive_timeout: 1s}"))
     s = connect(inst.port)
