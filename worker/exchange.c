@@ -3,6 +3,7 @@
  */
 #include "worker/exchange.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -10,7 +11,6 @@
 
 #include "common/error.h"
 #include "conf/config.h"
-#include "worker/file_cache.h"
 
 const char *exchange_header(const struct exchange *ex, const char *name, size_t *len)
 {
@@ -77,24 +77,38 @@ int exchange_add_config_headers(struct exchange *ex, const struct config_header 
     return SK_OK;
 }
 
+static void close_fd(void *arg)
+{
+    close((int)(intptr_t)arg);
+}
+
+void exchange_drop_body(struct exchange *ex)
+{
+    if (ex->body_kind == BODY_FILE && ex->body_release != NULL)
+        ex->body_release(ex->body_release_arg);
+    ex->body_kind = BODY_NONE;
+    ex->body_release = NULL;
+}
+
 void exchange_set_body(struct exchange *ex, const char *body, size_t len, unsigned flags)
 {
-    if (ex->body_kind == BODY_FILE)
-        file_cache_close(ex->body_fd);
+    exchange_drop_body(ex);
     ex->body_kind = BODY_BYTES;
     ex->body = body;
     ex->body_len = len;
     ex->body_flags = flags;
 }
 
-void exchange_set_file(struct exchange *ex, int fd, off_t offset, size_t len)
+void exchange_set_file(struct exchange *ex, const struct exchange_file *file)
 {
-    if (ex->body_kind == BODY_FILE)
-        file_cache_close(ex->body_fd);
+    exchange_drop_body(ex);
     ex->body_kind = BODY_FILE;
-    ex->body_fd = fd;
-    ex->body_offset = offset;
-    ex->body_len = len;
+    ex->body_fd = file->fd;
+    ex->body_offset = file->offset;
+    ex->body_len = file->len;
+    ex->body = file->contents;
+    ex->body_release = file->release != NULL ? file->release : close_fd;
+    ex->body_release_arg = file->release != NULL ? file->arg : (void *)(intptr_t)file->fd;
 }
 
 void exchange_respond(struct exchange *ex)

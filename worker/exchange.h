@@ -11,8 +11,9 @@
  * bytes body) need only live until exchange_respond() returns: the protocol
  * copies what it keeps, except a body marked EXCHANGE_BODY_STABLE, which it
  * references (config-owned bodies live for the whole generation).
- * A file body's descriptor is owned by the exchange from the moment it is
- * set, and closed by the protocol when sent or abandoned.
+ * A file body is handed over with its release (exchange_file): the
+ * protocol calls it exactly once, when the file has been sent, or when
+ * it is not sent after all (HEAD, a refusal, an abandoned exchange).
  */
 #ifndef SAKER_WORKER_EXCHANGE_H
 #define SAKER_WORKER_EXCHANGE_H
@@ -50,6 +51,18 @@ enum exchange_method {
 enum exchange_body_kind { BODY_NONE, BODY_BYTES, BODY_FILE };
 
 #define EXCHANGE_BODY_STABLE 1u /* bytes outlive the connection: reference, do not copy */
+
+/* A file range as a response body, and how it is given back. */
+struct exchange_file {
+    int fd;
+    off_t offset;
+    size_t len;
+    const char *contents; /* the same bytes in memory (a small file), valid until
+                             release, or NULL: the protocol may copy them */
+    void (*release)(void *arg); /* once, when the protocol is done with fd;
+                                   NULL: it closes fd itself */
+    void *arg;
+};
 
 /* What a protocol provides to send a finished response. */
 struct exchange_ops {
@@ -95,10 +108,12 @@ struct exchange {
     size_t response_header_capacity;
     enum exchange_body_kind body_kind;
     unsigned body_flags;
-    const char *body;   /* BODY_BYTES */
+    const char *body;   /* BODY_BYTES; BODY_FILE: its contents, or NULL */
     size_t body_len;    /* BODY_BYTES and BODY_FILE */
-    int body_fd;        /* BODY_FILE: owned by the exchange */
+    int body_fd;        /* BODY_FILE: given back with body_release */
     off_t body_offset;  /* BODY_FILE */
+    void (*body_release)(void *arg); /* BODY_FILE */
+    void *body_release_arg;
     bool responded;
 };
 
@@ -124,8 +139,10 @@ int exchange_add_config_headers(struct exchange *ex, const struct config_header 
 
 /* Sets a bytes body (see EXCHANGE_BODY_STABLE). */
 void exchange_set_body(struct exchange *ex, const char *body, size_t len, unsigned flags);
-/* Sets a file body: len bytes of fd from offset; fd now belongs to ex. */
-void exchange_set_file(struct exchange *ex, int fd, off_t offset, size_t len);
+/* Sets a file body; the file's release now belongs to ex. */
+void exchange_set_file(struct exchange *ex, const struct exchange_file *file);
+/* For protocols: gives a file body back unsent; the body becomes none. */
+void exchange_drop_body(struct exchange *ex);
 
 /* Sends the response now. Call exactly once per exchange. */
 void exchange_respond(struct exchange *ex);

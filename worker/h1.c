@@ -18,7 +18,6 @@
 #include "common/digits.h"
 #include "common/log.h"
 #include "shm/shm.h"
-#include "worker/file_cache.h"
 #include "worker/request.h"
 #include "worker/worker.h"
 
@@ -379,8 +378,8 @@ static int on_body(llhttp_t *parser, const char *at, size_t len)
 static void h1_end_exchange(struct h1 *h1)
 {
     struct exchange *ex = h1->ex;
-    if (ex != NULL && ex->body_kind == BODY_FILE && !ex->responded)
-        file_cache_close(ex->body_fd);
+    if (ex != NULL && !ex->responded)
+        exchange_drop_body(ex); /* a handler that set a file and never answered */
     h1->ex = NULL;
     h1->entry = NULL;
     h1->head_check_state = H1_HEAD_CHECK_IDLE;
@@ -616,13 +615,13 @@ static int h1_queue_body(struct h1 *h1, struct exchange *ex)
 {
     bool send_body = request_status_has_body(ex->status) && ex->method != METHOD_HEAD;
     if (ex->body_kind == BODY_FILE) {
-        int fd = ex->body_fd;
-        ex->body_kind = BODY_NONE; /* the queue owns (or has closed) it now */
         if (!send_body) {
-            file_cache_close(fd);
+            exchange_drop_body(ex);
             return 0;
         }
-        return outq_add_file(h1->out, fd, ex->body_offset, ex->body_len);
+        ex->body_kind = BODY_NONE; /* the queue has its release now */
+        return outq_add_file(h1->out, ex->body_fd, ex->body_offset, ex->body_len, ex->body,
+                             ex->body_release, ex->body_release_arg);
     }
     if (ex->body_kind != BODY_BYTES || !send_body)
         return 0;

@@ -27,7 +27,6 @@
 #include "conf/config.h"
 #include "shm/shm.h"
 #include "worker/exchange.h"
-#include "worker/file_cache.h"
 #include "worker/outq.h"
 #include "worker/request.h"
 #include "worker/worker.h"
@@ -66,10 +65,12 @@ struct h2_stream {
     int reject_status;        /* decided while the head arrived; 0: none */
     enum shm_counter reject_counter;
     /* The response body, handed to nghttp2 frame by frame. */
-    const char *body;         /* bytes */
-    int body_fd;              /* a file (owned until queued to the end); -1: none */
+    const char *body;         /* bytes; for a file, its contents or NULL */
+    int body_fd;              /* a file; -1: none */
     off_t body_offset;
     size_t body_left;
+    void (*body_release)(void *arg); /* the file's, until the last frame carries it */
+    void *body_release_arg;
     bool body_stable;         /* body outlives the stream: reference it */
     bool dispatch_pending;    /* answer at END_STREAM */
     bool request_complete;    /* END_STREAM received */
@@ -145,10 +146,10 @@ static struct h2_stream *stream_new(struct h2 *h2, int32_t id)
 
 static void stream_free(struct h2 *h2, struct h2_stream *st)
 {
-    if (st->ex.body_kind == BODY_FILE && !st->ex.responded)
-        file_cache_close(st->ex.body_fd); /* a handler that set a file and never answered */
-    if (st->body_fd >= 0)
-        outq_release_fd(h2->out, st->body_fd); /* frames of it may still be queued */
+    if (!st->ex.responded)
+        exchange_drop_body(&st->ex); /* a handler that set a file and never answered */
+    if (st->body_release != NULL) /* after the frames of it still queued */
+        outq_add_release(h2->out, st->body_release, st->body_release_arg);
     arena_reset(&st->arena);
     if (st->prev != NULL)
         st->prev->next = st->next;
@@ -518,8 +519,15 @@ static int on_send_data(nghttp2_session *session, nghttp2_frame *frame, const ui
     struct h2_stream *st = source->ptr;
     int rc = outq_add_copy(h2->out, framehd, 9);
     if (rc == 0 && st->body_fd >= 0) {
-        rc = outq_add_file_borrowed(h2->out, st->body_fd, st->body_offset, length);
+        bool last = length == st->body_left;
+        void (*release)(void *) = last ? st->body_release : NULL;
+        if (last)
+            st->body_release = NULL; /* the last frame's segment gives the file back */
+        rc = outq_add_file(h2->out, st->body_fd, st->body_offset, length, st->body, release,
+                           st->body_release_arg);
         st->body_offset += (off_t)length;
+        if (st->body != NULL)
+            st->body += length;
     } else if (rc == 0) {
         rc = st->body_stable ? outq_add_stable(h2->out, st->body, length)
                              : outq_add_copy(h2->out, st->body, length);
@@ -528,10 +536,6 @@ static int on_send_data(nghttp2_session *session, nghttp2_frame *frame, const ui
     if (rc != 0)
         return NGHTTP2_ERR_CALLBACK_FAILURE; /* half a frame queued: the session is lost */
     st->body_left -= length;
-    if (st->body_left == 0 && st->body_fd >= 0) {
-        outq_release_fd(h2->out, st->body_fd);
-        st->body_fd = -1;
-    }
     /* nghttp2 goes on to the next DATA frame within the same mem_send
      * call, which returns only once it has bytes of its own to hand out:
      * a file's frames would all be queued at once without this pause. */
@@ -627,7 +631,7 @@ static nghttp2_nv *response_fields(struct h2_stream *st, size_t *count_out)
     return nva;
 }
 
-/* Takes the body over from the exchange: a file's descriptor, or bytes
+/* Takes the body over from the exchange: a file and its release, or bytes
  * (copied into the stream's arena unless they are stable). */
 static int stream_take_body(struct h2_stream *st)
 {
@@ -635,14 +639,17 @@ static int stream_take_body(struct h2_stream *st)
     bool send = request_status_has_body(ex->status) && ex->method != METHOD_HEAD &&
                 ex->body_len > 0;
     if (ex->body_kind == BODY_FILE) {
-        ex->body_kind = BODY_NONE; /* the stream owns the descriptor now */
         if (!send) {
-            file_cache_close(ex->body_fd);
+            exchange_drop_body(ex);
             return SK_OK;
         }
+        ex->body_kind = BODY_NONE; /* the stream has its release now */
         st->body_fd = ex->body_fd;
         st->body_offset = ex->body_offset;
         st->body_left = ex->body_len;
+        st->body = ex->body;
+        st->body_release = ex->body_release;
+        st->body_release_arg = ex->body_release_arg;
         return SK_OK;
     }
     if (ex->body_kind != BODY_BYTES || !send)

@@ -64,7 +64,7 @@ static void on_respond(struct exchange *e)
     size_t n = e->body_len < sizeof sent.body - 1 ? e->body_len : sizeof sent.body - 1;
     if (e->body_kind == BODY_FILE) {
         ck_assert_int_eq(pread(e->body_fd, sent.body, n, e->body_offset), (ssize_t)n);
-        close(e->body_fd);
+        exchange_drop_body(e); /* as a protocol that is done with it */
     } else if (e->body_kind == BODY_BYTES) {
         memcpy(sent.body, e->body, n);
     }
