@@ -46,6 +46,8 @@ struct endpoint;
 struct config_limits;
 struct router_entry;
 struct sockaddr;
+struct conn;
+struct conn_protocol;
 
 #define H1_BODY_DRAIN_MS 5000
 /* Every response's Server header line. */
@@ -57,6 +59,7 @@ enum { H1_HEAD_CHECK_IDLE, H1_HEAD_CHECK_RUNNING, H1_HEAD_CHECK_DONE };
 struct h1 {
     llhttp_t parser;
     struct worker *worker;
+    struct conn *conn;        /* the connection it speaks over; NULL in unit tests */
     const struct endpoint *endpoint;     /* NULL: no endpoint (unit tests) */
     const struct config_limits *limits;  /* the endpoint's or the config's */
     const struct sockaddr *peer;         /* for the access log; may be NULL */
@@ -121,5 +124,13 @@ void h1_body_too_slow(struct h1 *h1);
  * than H1_BODY_DRAIN_MS: the connection should close. */
 bool h1_body_expired(const struct h1 *h1, uint64_t now_ms);
 void h1_destroy(struct h1 *h1);
+
+/* HTTP/1.1 as a connection's protocol (h1_conn.c). Its state is taken
+ * from the worker's spares when bytes arrive and given back once the
+ * connection is idle, so an idle keep-alive connection is only its
+ * struct conn. */
+extern const struct conn_protocol h1_protocol;
+/* Frees the idle HTTP/1 states kept for reuse. */
+void h1_free_spares(struct worker *w);
 
 #endif

@@ -97,4 +97,12 @@ void h2_shutdown_notice(struct h2 *h2);
  * refused; the session finishes with the streams still open. */
 void h2_goaway(struct h2 *h2);
 
+/* HTTP/2 as a connection's protocol (h2_conn.c), for the rest of its
+ * life. weak: TLS 1.2 with a cipher RFC 9113 forbids, answered with
+ * GOAWAY INADEQUATE_SECURITY. SK_OK, or SK_ERROR when out of memory. */
+struct conn;
+struct conn_protocol;
+extern const struct conn_protocol h2_protocol;
+int h2_conn_start(struct conn *c, bool weak);
+
 #endif

@@ -19,6 +19,8 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "worker/conn.h"
+#include "worker/conn_tls.h"
+#include "worker/h1.h"
 #include "worker/file_cache.h"
 
 #define WORKER_READ_BUFFER_SIZE (64 * 1024)
@@ -51,7 +53,8 @@ void worker_destroy_core(struct worker *w)
         conn_close(w->conns);
     turn_destroy(&w->turn); /* the releases of those closes */
     conn_free_cache(w);
-    conn_free_spare_h1s(w);
+    h1_free_spares(w);
+    conn_tls_free_scratch();
     access_log_close(&w->access_log);
     router_destroy(&w->router);
     block_pool_destroy(&w->blocks);

@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "worker/conn.h"
+#include "worker/h2.h"
 #include "worker/worker.h"
 #include "tests/unit/unit.h"
 
@@ -109,12 +110,15 @@ START_TEST(draining_worker_closes_a_gone_h2_peer_once)
 {
     struct conn *c = open_conn();
     client_send(h2_start, sizeof h2_start - 1);
-    LOOP_UNTIL(c->protocol == CONN_PROTOCOL_HTTP2 && outq_empty(&c->out));
+    LOOP_UNTIL(c->proto == &h2_protocol && outq_empty(&c->out));
     close(client);
     client = -1;
     worker_begin_drain(&worker);
     ck_assert_uint_eq(worker.conn_count, 1);
-    worker_tick(&worker, clock_monotonic_ms() + 5000);
+    uint64_t later = clock_monotonic_ms() + 5000;
+    worker_tick(&worker, later);
+    event_base_loop(worker.base, EVLOOP_NONBLOCK); /* the GOAWAY's flush fails: closed */
+    worker_tick(&worker, later); /* the deadline too: nothing more happens to it */
     ck_assert_uint_eq(worker.conn_count, 0);
     ck_assert_ptr_null(worker.conns);
     event_base_loop(worker.base, EVLOOP_NONBLOCK); /* the end of the turn, and the exit */
