@@ -171,64 +171,6 @@ static int on_header_value_complete(llhttp_t *parser)
     return 0;
 }
 
-/* RFC 9112 section 3.2: exactly one Host in HTTP/1.1. */
-static int h1_parse_host(struct h1 *h1, struct exchange *ex)
-{
-    const char *value = NULL;
-    size_t len = 0, count = 0;
-    for (size_t i = 0; i < ex->header_count; i++)
-        if (ex->headers[i].name_len == 4 && strncasecmp(ex->headers[i].name, "host", 4) == 0) {
-            value = ex->headers[i].value;
-            len = ex->headers[i].value_len;
-            count++;
-        }
-    if (count > 1 || (count == 0 && ex->version_major == 1 && ex->version_minor >= 1))
-        return SK_ERROR;
-    if (value == NULL) { /* HTTP/1.0 without Host */
-        ex->host = "";
-        ex->host_len = 0;
-        return SK_OK;
-    }
-    return request_set_host(&h1->arena, ex, value, len);
-}
-
-/* absolute-form (RFC 9112 section 3.2.2): the authority must carry no
- * userinfo (RFC 9110 section 4.2.4) and, as Kestrel requires, must name the
- * same host as the Host header, so that routing, host filtering and any
- * proxy behind us cannot disagree on which host was asked for. Returns the
- * path part (NULL: refuse) and its length. */
-static const char *h1_absolute_path(const struct exchange *ex, const char *target,
-                                    size_t *len)
-{
-    const char *authority = strstr(target, "//") + 2;
-    size_t authority_len = strcspn(authority, "/?");
-    size_t host_len;
-    const char *host = exchange_header(ex, "host", &host_len);
-    if (memchr(authority, '@', authority_len) != NULL || authority_len == 0 ||
-        host == NULL || host_len != authority_len ||
-        strncasecmp(host, authority, authority_len) != 0)
-        return NULL;
-    const char *path = authority + authority_len;
-    *len -= (size_t)(path - target);
-    return path;
-}
-
-/* absolute-form is HTTP/1.1's alone; the rest is request_set_target.
- * Returns 0 or the status to answer. */
-static int h1_parse_target(struct h1 *h1, struct exchange *ex)
-{
-    const char *target = ex->target;
-    size_t len = ex->target_len;
-    if (len > 7 && (strncasecmp(target, "http://", 7) == 0 || strncasecmp(target, "https://", 8) == 0)) {
-        target = h1_absolute_path(ex, target, &len);
-        if (target == NULL)
-            return 400;
-    } else if (target[0] != '/' && !(len == 1 && target[0] == '*')) {
-        return 400; /* origin-form starts with '/' (RFC 9112 section 3.2.1) */
-    }
-    return request_set_target(&h1->arena, ex, target, len);
-}
-
 static void h1_count_rejection(struct h1 *h1, enum shm_counter counter)
 {
     shm_slot_count(h1->worker->slot, counter, 1);
@@ -245,19 +187,6 @@ static void h1_refuse(struct h1 *h1, int status, enum shm_counter counter)
     if (ex->method_name == NULL)
         ex->method_name = "";
     exchange_respond_error(ex, status);
-}
-
-enum h1_expect { H1_EXPECT_NONE, H1_EXPECT_CONTINUE, H1_EXPECT_UNKNOWN };
-
-static enum h1_expect h1_expectation(const struct exchange *ex)
-{
-    size_t len;
-    const char *expect = exchange_header(ex, "expect", &len);
-    if (expect == NULL)
-        return H1_EXPECT_NONE;
-    /* RFC 9110 section 10.1.1: 100-continue is the only expectation defined. */
-    return len == 12 && strncasecmp(expect, "100-continue", 12) == 0 ? H1_EXPECT_CONTINUE
-                                                                     : H1_EXPECT_UNKNOWN;
 }
 
 /* llhttp's method number to ours, without going through its name. */
@@ -292,10 +221,48 @@ static void h1_body_begin(struct h1 *h1, bool answered_first)
         h1->body_drain_until_ms = h1->body_started_ms + H1_BODY_DRAIN_MS;
 }
 
+/* The head's checks (request_head_check) and the framing's (h1's own):
+ * 0 to go on, or the refusal already answered. */
+static int h1_check_request(struct h1 *h1, struct exchange *ex, bool *expect_continue)
+{
+    llhttp_t *parser = &h1->parser;
+    struct request_head head = {
+        .endpoint = h1->endpoint,
+        .limits = h1_limits(h1),
+        .absolute_form = true,
+        .content_length = (parser->flags & F_CONTENT_LENGTH) ? (int64_t)parser->content_length : -1,
+    };
+    struct request_verdict v;
+    request_head_check(h1->worker, ex, &head, &v);
+    h1->entry = v.entry;
+    h1->body_limit = v.body_limit;
+    *expect_continue = v.expect_continue;
+    if (v.status == 417) {
+        h1->closing = true; /* the client may send the body anyway */
+        exchange_respond_error(ex, 417);
+        return -1;
+    }
+    if (v.status != 0) {
+        h1_refuse(h1, v.status, (enum shm_counter)v.counter);
+        return -1;
+    }
+    /* RFC 9112 section 6.3: a request Transfer-Encoding whose final coding
+     * is not chunked cannot be framed; llhttp only says so after this
+     * callback, so refuse it here, before any handler answers. Section
+     * 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing. */
+    if ((parser->flags & F_TRANSFER_ENCODING) &&
+        (!(parser->flags & F_CHUNKED) || (ex->version_major == 1 && ex->version_minor == 0))) {
+        h1_refuse(h1, 400, SHM_REJECT_MALFORMED);
+        return -1;
+    }
+    return 0;
+}
+
 static int on_headers_complete(llhttp_t *parser)
 {
     struct h1 *h1 = h1_of(parser);
     struct exchange *ex = h1->ex;
+    bool expect_continue;
     h1->headers_done = true;
     h1->head_mark = NULL;
     ex->version_major = parser->http_major;
@@ -306,50 +273,18 @@ static int on_headers_complete(llhttp_t *parser)
     shm_slot_count(h1->worker->slot, SHM_REQUESTS, 1);
     if (ex->method == METHOD_CONNECT)
         h1->closing = true; /* what follows a CONNECT is not HTTP */
-    if (h1_parse_host(h1, ex) != SK_OK) {
-        h1_refuse(h1, 400, SHM_REJECT_MALFORMED);
+    if (h1_check_request(h1, ex, &expect_continue) != 0)
         return HPE_PAUSED;
-    }
-    if (!request_host_allowed(h1->worker, ex)) {
-        h1_refuse(h1, 400, SHM_REJECT_HOST_NOT_ALLOWED);
-        return HPE_PAUSED;
-    }
-    int status = h1_parse_target(h1, ex);
-    if (status != 0) {
-        h1_refuse(h1, status, SHM_REJECT_MALFORMED);
-        return HPE_PAUSED;
-    }
-    h1->entry = request_route(h1->worker, h1->endpoint, h1_limits(h1), ex, &h1->body_limit);
-    if ((parser->flags & F_CONTENT_LENGTH) && parser->content_length > h1->body_limit) {
-        h1_refuse(h1, 413, SHM_REJECT_BODY_TOO_LARGE);
-        return HPE_PAUSED;
-    }
-    enum h1_expect expect = h1_expectation(ex);
-    if (expect == H1_EXPECT_UNKNOWN) {
-        h1->closing = true; /* the client may send the body anyway */
-        exchange_respond_error(ex, 417);
-        return HPE_PAUSED;
-    }
-    /* RFC 9112 section 6.3: a request Transfer-Encoding whose final coding
-     * is not chunked cannot be framed; llhttp only says so after this
-     * callback, so refuse it here, before any handler answers. Section
-     * 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing. */
-    if ((parser->flags & F_TRANSFER_ENCODING) &&
-        (!(parser->flags & F_CHUNKED) || (ex->version_major == 1 && ex->version_minor == 0))) {
-        h1_refuse(h1, 400, SHM_REJECT_MALFORMED);
-        return HPE_PAUSED;
-    }
     bool has_body = (parser->flags & F_CHUNKED) ||
                     ((parser->flags & F_CONTENT_LENGTH) && parser->content_length > 0);
     /* A request with a body is answered once the body has arrived and its
-     * framing proved sound, so a bad chunk gets 400 rather than a response
-     * followed by a reset. A client that asked to be told first
+     * framing proved sound, so a bad chunk gets a 400 rather than a
+     * response followed by a reset. A client that asked to be told first
      * (Expect: 100-continue) is answered now, and the body it may still
      * send is read and discarded. */
-    bool answer_first = expect == H1_EXPECT_CONTINUE;
     if (has_body)
-        h1_body_begin(h1, answer_first);
-    if (has_body && !answer_first) {
+        h1_body_begin(h1, expect_continue);
+    if (has_body && !expect_continue) {
         h1->dispatch_pending = true;
         return 0;
     }
@@ -358,7 +293,7 @@ static int on_headers_complete(llhttp_t *parser)
      * gets the final response instead of 100 Continue (RFC 9110 section
      * 10.1.1 allows this); what it sends anyway is drained. */
     h1_dispatch(h1, ex);
-    if (answer_first && has_body && !ex->responded && ex->body_wanted)
+    if (expect_continue && has_body && !ex->responded && ex->body_wanted)
         outq_add_stable(h1->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     /* Closing: stop here rather than parse a body nobody will read. */
     return h1->closing ? HPE_PAUSED : 0;

@@ -61,7 +61,6 @@ struct h2_stream {
     uint64_t header_bytes;    /* names + values of regular fields */
     const char *authority;    /* :authority, or NULL */
     size_t authority_len;
-    unsigned host_count;      /* Host header fields */
     int reject_status;        /* decided while the head arrived; 0: none */
     enum shm_counter reject_counter;
     /* The response body, handed to nghttp2 frame by frame. */
@@ -268,29 +267,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
         stream_reject(st, 431, SHM_REJECT_TOO_MANY_HEADERS);
     else if (stream_add_field(st, name, name_len, value, value_len) != SK_OK)
         stream_reject(st, 500, SHM_REJECT_MALFORMED);
-    else if (name_len == 4 && memcmp(name, "host", 4) == 0)
-        st->host_count++;
     return 0;
-}
-
-/* :authority, else Host (RFC 9113 section 8.3.1); when both are there
- * they must name the same host, so that routing and host filtering cannot
- * disagree with what a proxy behind us would read. */
-static int stream_set_host(struct h2_stream *st)
-{
-    struct exchange *ex = &st->ex;
-    size_t host_len = 0;
-    const char *host = st->host_count > 0 ? exchange_header(ex, "host", &host_len) : NULL;
-    if (st->host_count > 1)
-        return SK_ERROR;
-    if (st->authority != NULL && host != NULL &&
-        (host_len != st->authority_len || strncasecmp(host, st->authority, host_len) != 0))
-        return SK_ERROR;
-    if (st->authority != NULL)
-        return request_set_host(&st->arena, ex, st->authority, st->authority_len);
-    if (host != NULL)
-        return request_set_host(&st->arena, ex, host, host_len);
-    return SK_OK; /* neither: "" (allowed_hosts lets it through, as for HTTP/1.0) */
 }
 
 static void stream_dispatch(struct h2_stream *st)
@@ -301,15 +278,16 @@ static void stream_dispatch(struct h2_stream *st)
         exchange_respond_error(&st->ex, 500); /* a handler that never answered */
 }
 
-static bool expects_continue(const struct exchange *ex)
+/* A declared content-length, or -1 (nghttp2 has checked its form). */
+static int64_t declared_length(const struct exchange *ex)
 {
     size_t len;
-    const char *expect = exchange_header(ex, "expect", &len);
-    return expect != NULL && len == 12 && strncasecmp(expect, "100-continue", 12) == 0;
+    const char *length = exchange_header(ex, "content-length", &len);
+    return length != NULL ? (int64_t)strtoll(length, NULL, 10) : -1;
 }
 
-/* The whole head is in: the same checks, in the same order, as h1's
- * on_headers_complete. */
+/* The whole head is in: the pipeline every request head goes through
+ * (request_head_check), then dispatch when the framing allows. */
 static void stream_head_complete(struct h2 *h2, struct h2_stream *st, bool end_stream)
 {
     struct exchange *ex = &st->ex;
@@ -317,35 +295,30 @@ static void stream_head_complete(struct h2 *h2, struct h2_stream *st, bool end_s
     count(h2, SHM_REQUESTS);
     count(h2, SHM_H2_STREAMS);
     if (st->reject_status != 0) {
+        if (ex->target == NULL)
+            ex->target = "";
         stream_refuse(st, st->reject_status, st->reject_counter);
         return;
     }
-    if (stream_set_host(st) != SK_OK) {
-        stream_refuse(st, 400, SHM_REJECT_MALFORMED);
+    struct request_head head = {
+        .endpoint = h2->endpoint,
+        .limits = h2->limits,
+        .authority = st->authority,
+        .authority_len = st->authority_len,
+        .content_length = declared_length(ex),
+    };
+    struct request_verdict v;
+    request_head_check(h2->worker, ex, &head, &v);
+    st->entry = v.entry;
+    st->body_limit = v.body_limit;
+    if (v.status != 0) {
+        if (v.counter != SHM_COUNTER_COUNT)
+            count(h2, (enum shm_counter)v.counter);
+        st->dispatch_pending = false;
+        exchange_respond_error(ex, v.status);
         return;
     }
-    if (!request_host_allowed(h2->worker, ex)) {
-        stream_refuse(st, 400, SHM_REJECT_HOST_NOT_ALLOWED);
-        return;
-    }
-    /* CONNECT has no :path, and what it asks for is no file of ours. */
-    int status = ex->target == NULL || (ex->target[0] != '/' && strcmp(ex->target, "*") != 0)
-                     ? 400
-                     : request_set_target(&st->arena, ex, ex->target, ex->target_len);
-    if (status != 0) {
-        if (ex->target == NULL)
-            ex->target = "";
-        stream_refuse(st, status, SHM_REJECT_MALFORMED);
-        return;
-    }
-    st->entry = request_route(h2->worker, h2->endpoint, h2->limits, ex, &st->body_limit);
-    size_t len;
-    const char *length = exchange_header(ex, "content-length", &len);
-    if (length != NULL && strtoull(length, NULL, 10) > st->body_limit) {
-        stream_refuse(st, 413, SHM_REJECT_BODY_TOO_LARGE);
-        return;
-    }
-    if (end_stream || expects_continue(ex)) {
+    if (end_stream || v.expect_continue) {
         /* No handler reads bodies yet, so one that was announced with
          * 100-continue gets its final answer at once (as in h1). */
         if (!end_stream)

@@ -351,11 +351,15 @@ START_TEST(refusals)
     int32_t b = request("POST", "/plaintext", &length, 1, false);
     nghttp2_nv host = {(uint8_t *)"host", (uint8_t *)"other", 4, 5, 0};
     int32_t c = request("GET", "/plaintext", &host, 1, true); /* :authority differs */
+    nghttp2_nv expect = {(uint8_t *)"expect", (uint8_t *)"something-else", 6, 14, 0};
+    int32_t d = request("GET", "/plaintext", &expect, 1, true);
     pump();
     ck_assert_int_eq(response_of(a)->status, 431);
     ck_assert_int_eq(response_of(b)->status, 413);
     ck_assert_int_eq(response_of(b)->reset, NGHTTP2_NO_ERROR); /* stop sending the body */
     ck_assert_int_eq(response_of(c)->status, 400);
+    /* The same head pipeline as HTTP/1.1 (request_head_check). */
+    ck_assert_int_eq(response_of(d)->status, 417);
     ck_assert_uint_eq(slot.counters[SHM_REJECT_TOO_MANY_HEADERS], 1);
     ck_assert_uint_eq(slot.counters[SHM_REJECT_BODY_TOO_LARGE], 1);
 }
