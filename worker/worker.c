@@ -33,6 +33,7 @@ int worker_init_core(struct worker *w, const struct config *config, struct err *
     w->config = config;
     block_pool_init(&w->blocks, WORKER_BLOCKS_KEPT);
     turn_init(&w->turn);
+    timers_init(&w->timers, clock_now_monotonic_ms);
     access_log_init(&w->access_log);
     w->read_buffer_size = WORKER_READ_BUFFER_SIZE;
     w->read_buffer = malloc(w->read_buffer_size);
@@ -52,6 +53,7 @@ void worker_destroy_core(struct worker *w)
     while (w->conns != NULL)
         conn_close(w->conns);
     turn_destroy(&w->turn); /* the releases of those closes */
+    timers_destroy(&w->timers);
     conn_free_cache(w);
     h1_free_spares(w);
     conn_tls_free_scratch();
@@ -296,6 +298,7 @@ int worker_main(const struct worker_params *p)
     w.generation = p->generation;
     w.base = event_base_new();
     if (w.base == NULL || file_cache_start(w.base) != 0 || turn_attach(&w.turn, w.base) != SK_OK ||
+        timers_attach(&w.timers, w.base) != SK_OK ||
         worker_events(&w) != SK_OK ||
         worker_listen(&w, p) != SK_OK) {
         log_errno(LOG_ERROR, errno, "worker %u: event loop set-up", p->index);

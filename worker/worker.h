@@ -28,6 +28,7 @@
 #include "shm/shm.h"
 #include "worker/access_log.h"
 #include "worker/router.h"
+#include "worker/timer.h"
 #include "worker/turn.h"
 #include "worker/worker_main.h"
 
@@ -46,6 +47,7 @@ struct worker {
     struct router router;
     struct block_pool blocks;
     struct turn turn; /* end-of-turn releases (turn.h) */
+    struct timers timers; /* finer than the heartbeat (timer.h) */
     struct access_log access_log; /* off in unit tests unless opened */
 
     /* One read buffer for every connection: bytes are parsed as soon as they
