@@ -588,7 +588,7 @@ static enum outq_flush_result conn_write(struct conn *c)
 }
 
 /* What follows a write: wait for writability, linger, or read again. */
-static void conn_after_write(struct conn *c, enum outq_flush_result r, bool more)
+static void conn_after_write(struct conn *c, enum outq_flush_result r, enum conn_owed owed)
 {
     switch (r) {
     case OUTQ_FAILED:
@@ -607,8 +607,8 @@ static void conn_after_write(struct conn *c, enum outq_flush_result r, bool more
         break;
     case OUTQ_FLUSHED:
         c->out_blocked_ms = 0;
-        conn_set_writing(c, c->read_wants_write || more);
-        if (c->closing && !more) {
+        conn_set_writing(c, c->read_wants_write || owed == CONN_OWES_MORE);
+        if (c->closing && owed == CONN_OWES_NOTHING) {
             conn_linger(c);
             return;
         }
@@ -632,22 +632,23 @@ static void conn_flush(struct conn *c)
      * producer's next piece), a high-water mark at a time; after a few
      * rounds the connection waits for writability, so one large response
      * does not hold the worker. */
-    bool more = false, was_in_io = c->in_io;
+    bool was_in_io = c->in_io;
+    enum conn_owed owed = CONN_OWES_NOTHING;
     enum outq_flush_result r = OUTQ_FLUSHED;
     if (c->closed || c->lingering || c->proto == NULL)
         return;
     c->in_io = true;
     c->wake = false; /* this flush is the one asked for */
     for (int round = 0; round < CONN_FLUSH_ROUNDS && !c->closed; round++) {
-        more = c->proto->produce(c);
+        owed = c->proto->produce(c);
         if (c->closed)
             break;
         r = conn_write(c);
-        if (r != OUTQ_FLUSHED || !more)
+        if (r != OUTQ_FLUSHED || owed != CONN_OWES_MORE)
             break;
     }
     if (!c->closed)
-        conn_after_write(c, r, more);
+        conn_after_write(c, r, owed);
     c->in_io = was_in_io;
     if (c->wake && !c->closed && !c->in_io)
         turn_defer(&c->worker->turn, &c->job); /* output made while this one ran */

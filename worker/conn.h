@@ -100,6 +100,13 @@ struct conn_transport {
     void (*close)(struct conn *c);
 };
 
+/* What a protocol still owes once it has made its output. */
+enum conn_owed {
+    CONN_OWES_NOTHING, /* all made: a closing connection may close */
+    CONN_OWES_MORE,    /* more to make once the queue drains: keep writing */
+    CONN_OWES_LATER,   /* a response is not ready yet: its producer works on it */
+};
+
 /* What speaks over a connection (HAProxy's mux_ops). Every op gets the
  * connection; its state is c->proto_state. Ops may call conn_end,
  * conn_close and conn_wake; none is called on a closed connection
@@ -109,8 +116,8 @@ struct conn_protocol {
     /* Bytes from the peer, valid during the call only. */
     void (*feed)(struct conn *c, const char *data, size_t len);
     /* Makes output (frames, a producer's next piece) until the queue
-     * holds its high-water mark. True: more to make after the next write. */
-    bool (*produce)(struct conn *c);
+     * holds its high-water mark, and says what is still owed. */
+    enum conn_owed (*produce)(struct conn *c);
     /* No exchange in progress: the connection is idle. The protocol may
      * give back per-exchange memory then. */
     bool (*idle)(struct conn *c);

@@ -25,9 +25,8 @@ const char *exchange_header(const struct exchange *ex, const char *name, size_t 
     return NULL;
 }
 
-/* Appends to an arena-grown array of fields, doubling it when full. */
-static int fields_push(struct arena *arena, struct header_field **fields, size_t *count,
-                       size_t *capacity, const struct header_field *field)
+int exchange_push_field(struct arena *arena, struct header_field **fields, size_t *count,
+                        size_t *capacity, const struct header_field *field)
 {
     if (*count == *capacity) {
         size_t grown_capacity = *capacity ? *capacity * 2 : 16;
@@ -44,7 +43,7 @@ static int fields_push(struct arena *arena, struct header_field **fields, size_t
 
 int exchange_push_request_header(struct exchange *ex, const struct header_field *field)
 {
-    return fields_push(ex->arena, &ex->headers, &ex->header_count, &ex->header_capacity, field);
+    return exchange_push_field(ex->arena, &ex->headers, &ex->header_count, &ex->header_capacity, field);
 }
 
 int exchange_add_header_n(struct exchange *ex, const char *name, size_t name_len,
@@ -55,7 +54,7 @@ int exchange_add_header_n(struct exchange *ex, const char *name, size_t name_len
     if (n == NULL || v == NULL)
         return SK_ERROR;
     struct header_field field = {n, name_len, v, value_len};
-    return fields_push(ex->arena, &ex->response_headers, &ex->response_header_count,
+    return exchange_push_field(ex->arena, &ex->response_headers, &ex->response_header_count,
                        &ex->response_header_capacity, &field);
 }
 
@@ -70,7 +69,7 @@ int exchange_add_config_headers(struct exchange *ex, const struct config_header 
     for (size_t i = 0; i < count; i++) {
         const struct config_header *h = &headers[i];
         struct header_field field = {h->name, h->name_len, h->value, h->value_len};
-        if (fields_push(ex->arena, &ex->response_headers, &ex->response_header_count,
+        if (exchange_push_field(ex->arena, &ex->response_headers, &ex->response_header_count,
                         &ex->response_header_capacity, &field) != SK_OK)
             return SK_ERROR;
     }
@@ -111,11 +110,29 @@ void exchange_set_file(struct exchange *ex, const struct exchange_file *file)
     ex->body_release_arg = file->release != NULL ? file->arg : (void *)(intptr_t)file->fd;
 }
 
+/* A bytes body with filters goes through them as a stream of one piece. */
+static void respond_through_filters(struct exchange *ex)
+{
+    static const struct exchange_generator none = {NULL, NULL};
+    struct exchange_buf buf = {ex->body_kind == BODY_BYTES ? ex->body : "",
+                               ex->body_kind == BODY_BYTES ? ex->body_len : 0};
+    ex->body_kind = BODY_NONE;
+    if (ex->generator == NULL)
+        exchange_set_generator(ex, &none, NULL);
+    if (exchange_start(ex) != SK_OK || exchange_send(ex, &buf, 1, EXCHANGE_FINAL) != SK_OK)
+        exchange_abandon(ex);
+}
+
 void exchange_respond(struct exchange *ex)
 {
-    if (ex->responded)
+    if (ex->responded || ex->abandoned)
         return;
+    if (ex->filter != NULL && ex->body_kind != BODY_FILE) {
+        respond_through_filters(ex);
+        return;
+    }
     ex->responded = true;
+    ex->finished = true;
     ex->ops->respond(ex);
 }
 

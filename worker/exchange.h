@@ -1,10 +1,35 @@
 /*
  * exchange.h - one request and its response: the only API handlers see.
  *
- * A protocol (HTTP/1.1 today, HTTP/2 later) fills the request side and hands
- * the exchange to a handler; the handler fills the response side and calls
- * exchange_respond() exactly once. Handlers never see sockets, buffers or
- * protocol framing, so every handler works over every protocol.
+ * A protocol (HTTP/1.1, HTTP/2) fills the request side and hands the
+ * exchange to a handler; the handler fills the response side and answers.
+ * Handlers never see sockets, buffers or protocol framing, so every
+ * handler works over every protocol.
+ *
+ * Answering: at once, or later from any event of the worker loop (a
+ * timer, an upstream read), and with a body of bytes, a file range, or a
+ * stream (h2o's generator is the model):
+ *  - exchange_respond: the whole response, a bytes or file body.
+ *  - exchange_start, then exchange_send: the head, then the body piece by
+ *    piece. After a send that says EXCHANGE_MORE the producer waits for
+ *    its generator's proceed, which the protocol calls when it has room
+ *    again: one send outstanding at a time is the backpressure. FINAL
+ *    ends the body (with trailers, exchange_add_trailer); ERROR aborts it
+ *    so that the client sees an incomplete response, never a truncated
+ *    one presented as complete. HTTP/1.1 sends a body of unknown length
+ *    chunked (close-delimited to an HTTP/1.0 client), HTTP/2 as DATA
+ *    frames; a Content-Length the handler adds is used as-is, and a body
+ *    of another length is an error.
+ *  - A handler that answers later, or streams, sets its generator in
+ *    handle() (exchange_set_generator) and returns without answering. If
+ *    the exchange is abandoned (the client closed, reset its stream, a
+ *    deadline passed, the worker stopped) before the handler's final call
+ *    (respond, or a FINAL or ERROR send) was accepted, the generator's
+ *    stop is called, exactly once, at the end of a loop turn; the handler
+ *    must not touch the exchange afterwards, and its memory is freed only
+ *    after stop returns. A send to an abandoned exchange returns SK_ERROR
+ *    (stop follows). A handler that returns without answering and without
+ *    a generator is answered 500.
  *
  * Lifetimes: everything on the request side lives in ex->arena until the
  * exchange ends. Strings a handler passes in (header names and values, a
@@ -64,9 +89,37 @@ struct exchange_file {
     void *arg;
 };
 
-/* What a protocol provides to send a finished response. */
+/* One piece of a streamed body: bytes valid until the generator's
+ * proceed (or stop) is called. */
+struct exchange_buf {
+    const char *base;
+    size_t len;
+};
+
+enum exchange_send_state {
+    EXCHANGE_MORE,  /* more follows, after proceed */
+    EXCHANGE_FINAL, /* the body ends here */
+    EXCHANGE_ERROR, /* abort: the response must not look complete */
+};
+
+/* The producer of a streamed (or deferred) response: h2o's generator. */
+struct exchange_generator {
+    /* The protocol has room again after a send that said MORE: send the
+     * next piece, now or later. */
+    void (*proceed)(struct exchange *ex, void *arg);
+    /* The exchange is abandoned; called once, at the end of a loop turn.
+     * Do not touch ex afterwards. */
+    void (*stop)(struct exchange *ex, void *arg);
+};
+
+struct exchange_filter;
+
+/* What a protocol provides (see the contract of each public call). */
 struct exchange_ops {
     void (*respond)(struct exchange *ex);
+    int (*start)(struct exchange *ex);
+    int (*send)(struct exchange *ex, const struct exchange_buf *bufs, size_t n,
+                enum exchange_send_state state);
 };
 
 struct exchange {
@@ -114,20 +167,38 @@ struct exchange {
     off_t body_offset;  /* BODY_FILE */
     void (*body_release)(void *arg); /* BODY_FILE */
     void *body_release_arg;
-    bool responded;
+    struct header_field *trailers; /* of a streamed response */
+    size_t trailer_count;
+    size_t trailer_capacity;
+
+    /* A streamed or deferred response. */
+    const struct exchange_generator *generator;
+    void *generator_arg;
+    struct exchange_filter *filter;      /* the first stage after the handler; NULL: none */
+    struct exchange_filter *filter_last; /* the stage next to the protocol */
+    uint64_t body_sent;  /* bytes of a streamed body accepted so far */
+    bool responded;      /* the head has gone (respond or start) */
+    bool streaming;      /* exchange_start: the body comes as sends */
+    bool finished;       /* the handler's final call was accepted */
+    bool abandoned;      /* the protocol gave up on it; stop follows */
+    bool stopped;        /* stop was called */
 };
 
 /* Looks up a request header, case-insensitively; the first one wins.
  * Returns the value (not NUL-terminated) and sets *len, or NULL. */
 const char *exchange_header(const struct exchange *ex, const char *name, size_t *len);
 
+/* Appends field to an arena-grown array of fields. SK_OK or SK_ERROR. */
+int exchange_push_field(struct arena *arena, struct header_field **fields, size_t *count,
+                        size_t *capacity, const struct header_field *field);
 /* Appends a request header whose strings already live in the arena (the
  * protocols, as they parse). SK_OK, or SK_ERROR when out of memory. */
 int exchange_push_request_header(struct exchange *ex, const struct header_field *field);
 
 /* Adds a response header. name/value are copied into the arena.
- * SK_OK, or SK_ERROR when out of memory. Content-Length, Date, Server and
- * Connection are the protocol's: a handler never adds them. */
+ * SK_OK, or SK_ERROR when out of memory. Date, Server, Connection and
+ * Transfer-Encoding are the protocol's: a handler never adds them, nor
+ * Content-Length, except to declare a streamed body's length. */
 int exchange_add_header(struct exchange *ex, const char *name, const char *value);
 int exchange_add_header_n(struct exchange *ex, const char *name, size_t name_len,
                           const char *value, size_t value_len);
@@ -143,9 +214,38 @@ void exchange_set_body(struct exchange *ex, const char *body, size_t len, unsign
 void exchange_set_file(struct exchange *ex, const struct exchange_file *file);
 /* For protocols: gives a file body back unsent; the body becomes none. */
 void exchange_drop_body(struct exchange *ex);
+/* For protocols: the pieces of a stream are welcome again (through the
+ * filters to the generator's proceed). */
+void exchange_proceed(struct exchange *ex);
+/* For protocols: the exchange is given up; sends fail from now. */
+void exchange_abandon(struct exchange *ex);
+/* For protocols, at the end of a turn, before the exchange's memory is
+ * freed: an exchange whose handler has not made its final call is
+ * abandoned, and its filters and generator are told (once). */
+void exchange_stop(struct exchange *ex);
+/* For protocols: a declared Content-Length among the response headers,
+ * or -1. */
+int64_t exchange_response_length(const struct exchange *ex);
 
-/* Sends the response now. Call exactly once per exchange. */
+/* Sends the response now: the final call. */
 void exchange_respond(struct exchange *ex);
+
+/* The producer of a response given later or streamed; set in handle()
+ * before returning without an answer (see the contract above). */
+void exchange_set_generator(struct exchange *ex, const struct exchange_generator *gen,
+                            void *arg);
+/* Sends the status and headers of a streamed response; the body follows
+ * with exchange_send. Needs a generator. SK_OK, or SK_ERROR (abandoned,
+ * already answered, no generator). */
+int exchange_start(struct exchange *ex);
+/* Sends n pieces of the body (see exchange_buf and exchange_send_state).
+ * SK_OK, or SK_ERROR when the exchange is abandoned or the piece cannot
+ * be sent (the protocol then gives up on it: stop follows). */
+int exchange_send(struct exchange *ex, const struct exchange_buf *bufs, size_t n,
+                  enum exchange_send_state state);
+/* A trailer field for the end of a streamed body (copied). SK_OK or
+ * SK_ERROR when out of memory. HTTP/1.1 sends them only chunked. */
+int exchange_add_trailer(struct exchange *ex, const char *name, const char *value);
 /* Convenience: status with a short text/plain body ("404 Not Found\n"). */
 void exchange_respond_error(struct exchange *ex, int status);
 

@@ -4,12 +4,21 @@
  * The request head is accumulated piece by piece into the exchange arena
  * (llhttp hands out spans of the read buffer, which is reused by the next
  * read), the handler runs as soon as the head is complete, and the body is
- * consumed (and for now discarded) as it arrives. The response is rendered
- * straight into the connection's output queue.
+ * consumed (and for now discarded) as it arrives. Responses are rendered
+ * by h1_response.c.
+ *
+ * One exchange at a time: while a response is still coming (a handler
+ * that answers later, or streams), parsing pauses after its request and
+ * the unparsed rest of the read waits in a stash, with the socket's
+ * reading paused, so pipelined responses keep their order. The exchange
+ * ends when both its request has been read and its response has ended;
+ * if that happens outside the parser, at the connection's next flush
+ * (h1_produce), which then parses on.
  */
 #include "worker/h1.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -18,11 +27,9 @@
 #include "common/digits.h"
 #include "common/log.h"
 #include "shm/shm.h"
+#include "worker/conn.h"
 #include "worker/request.h"
 #include "worker/worker.h"
-
-static void h1_respond(struct exchange *ex);
-static const struct exchange_ops h1_exchange_ops = {.respond = h1_respond};
 
 static struct h1 *h1_of(llhttp_t *parser) { return parser->data; }
 
@@ -316,6 +323,10 @@ static void h1_end_exchange(struct h1 *h1)
     if (ex != NULL && !ex->responded)
         exchange_drop_body(ex); /* a handler that set a file and never answered */
     h1->ex = NULL;
+    h1->message_complete = false;
+    h1->exchange_done = false;
+    h1->proceed_owed = false;
+    h1->chunked = false;
     h1->entry = NULL;
     h1->head_check_state = H1_HEAD_CHECK_IDLE;
     h1->reading_body = false;
@@ -332,21 +343,31 @@ static void h1_end_exchange(struct h1 *h1)
     arena_reset(&h1->arena);
 }
 
+/* The request was read and its response has ended. True: parse on. */
+static bool h1_finish_message(struct h1 *h1)
+{
+    h1_end_exchange(h1);
+    if (!h1->keep_alive || h1->closing)
+        h1->closing = true;
+    return !h1->closing;
+}
+
 static int on_message_complete(llhttp_t *parser)
 {
     struct h1 *h1 = h1_of(parser);
+    struct exchange *ex = h1->ex;
+    h1->message_complete = true;
     if (h1->dispatch_pending) {
         h1->dispatch_pending = false;
-        h1_dispatch(h1, h1->ex);
+        h1_dispatch(h1, ex);
     }
-    if (h1->ex != NULL && !h1->ex->responded)
-        exchange_respond_error(h1->ex, 500); /* a handler that never answered */
-    h1_end_exchange(h1);
-    if (!h1->keep_alive || h1->closing) {
-        h1->closing = true;
+    if (ex != NULL && !ex->responded && ex->generator == NULL)
+        exchange_respond_error(ex, 500); /* a handler that never answered */
+    if (ex != NULL && !ex->finished && !ex->abandoned && !h1->closing) {
+        h1->waiting = true; /* its response comes later: parse no further */
         return HPE_PAUSED;
     }
-    return 0;
+    return h1_finish_message(h1) ? 0 : HPE_PAUSED;
 }
 
 static const llhttp_settings_t h1_settings = {
@@ -406,7 +427,13 @@ bool h1_body_expired(const struct h1 *h1, uint64_t now_ms)
     return h1->reading_body && h1->body_drain_until_ms != 0 && now_ms >= h1->body_drain_until_ms;
 }
 
-void h1_destroy(struct h1 *h1) { h1_end_exchange(h1); }
+void h1_destroy(struct h1 *h1)
+{
+    h1_end_exchange(h1);
+    free(h1->stash);
+    h1->stash = NULL;
+    h1->stash_len = h1->stash_size = 0;
+}
 
 bool h1_idle(const struct h1 *h1) { return !h1->in_message; }
 
@@ -444,17 +471,40 @@ static bool h1_head_too_large(struct h1 *h1, const char *data, size_t len)
            limits->max_request_line_size + limits->max_request_headers_total_size + 4096;
 }
 
-enum h1_result h1_feed(struct h1 *h1, const char *data, size_t len)
+/* Keeps [from, from + len) for after the pause; from may lie in the
+ * stash itself (a resumed parse that paused again). */
+static void h1_stash(struct h1 *h1, const char *from, size_t len)
 {
-    h1->feed_count++;
-    h1->feed_end = data + len;
-    if (h1->head_check_state == H1_HEAD_CHECK_RUNNING && !h1->closing &&
-        h1_check_head(h1, data, data + len) != 0) {
-        h1_refuse(h1, h1->reject_status, (enum shm_counter)h1->reject_counter);
-        return H1_CLOSE;
+    if (len == 0) {
+        h1->stash_len = 0;
+        return;
     }
+    if (h1->stash != NULL && from >= h1->stash && from < h1->stash + h1->stash_size) {
+        memmove(h1->stash, from, len);
+    } else {
+        if (len > h1->stash_size) {
+            char *grown = realloc(h1->stash, len);
+            if (grown == NULL) {
+                h1->closing = true; /* cannot keep what follows: stop after this one */
+                h1->stash_len = 0;
+                return;
+            }
+            h1->stash = grown;
+            h1->stash_size = len;
+        }
+        memcpy(h1->stash, from, len);
+    }
+    h1->stash_len = len;
+    if (h1->conn != NULL)
+        conn_pause_input(h1->conn, true);
+}
+
+static void h1_execute(struct h1 *h1, const char *data, size_t len)
+{
     while (!h1->closing) {
+        h1->in_parse = true;
         llhttp_errno_t error = llhttp_execute(&h1->parser, data, len);
+        h1->in_parse = false;
         if (error == HPE_OK) {
             if (h1_head_too_large(h1, data, len))
                 h1_refuse(h1, 431, SHM_REJECT_HEADERS_TOO_LARGE);
@@ -469,17 +519,112 @@ enum h1_result h1_feed(struct h1 *h1, const char *data, size_t len)
             data = resume;
             continue;
         }
-        if (error != HPE_PAUSED)
+        if (error == HPE_PAUSED && h1->waiting && !h1->closing) {
+            const char *rest = llhttp_get_error_pos(&h1->parser);
+            h1_stash(h1, rest, (size_t)(data + len - rest));
+        } else if (error != HPE_PAUSED) {
             h1_parse_failed(h1, error);
+        }
         break;
     }
+}
+
+/* What was stashed while the exchange ran, parsed now that it is over. */
+static void h1_resume(struct h1 *h1)
+{
+    llhttp_resume(&h1->parser);
+    if (h1->closing) {
+        h1->stash_len = 0;
+        return;
+    }
+    if (h1->stash_len > 0)
+        h1_feed(h1, h1->stash, h1->stash_len);
+    if (!h1->waiting && h1->conn != NULL)
+        conn_pause_input(h1->conn, false);
+}
+
+enum h1_result h1_feed(struct h1 *h1, const char *data, size_t len)
+{
+    h1->waiting = false;
+    h1->stash_len = 0;
+    h1->feed_count++;
+    h1->feed_end = data + len;
+    if (h1->head_check_state == H1_HEAD_CHECK_RUNNING && !h1->closing &&
+        h1_check_head(h1, data, data + len) != 0) {
+        h1_refuse(h1, h1->reject_status, (enum shm_counter)h1->reject_counter);
+        return H1_CLOSE;
+    }
+    h1_execute(h1, data, len);
     return h1->closing ? H1_CLOSE : H1_CONTINUE;
 }
 
-void h1_on_eof(struct h1 *h1)
+bool h1_on_eof(struct h1 *h1)
 {
+    struct exchange *ex = h1->ex;
     h1->closing = true;
+    if (ex != NULL && ex->generator != NULL && !ex->finished) {
+        exchange_abandon(ex); /* its memory stays until the producer is told */
+        return true;
+    }
     h1_end_exchange(h1);
+    return false;
+}
+
+/* ---- the exchange's course, between the parser and the connection ------ */
+
+bool h1_gone(const struct h1 *h1)
+{
+    return (h1->ex != NULL && h1->ex->abandoned) || (h1->conn != NULL && h1->conn->closed);
+}
+
+void h1_wake(struct h1 *h1)
+{
+    if (h1->conn != NULL)
+        conn_wake(h1->conn);
+}
+
+void h1_abort(struct h1 *h1)
+{
+    if (h1->ex != NULL)
+        exchange_abandon(h1->ex);
+    h1->closing = true;
+    if (h1->conn != NULL)
+        conn_abort(h1->conn);
+}
+
+void h1_response_ended(struct h1 *h1)
+{
+    h1->proceed_owed = false;
+    if (h1->in_parse || !h1->message_complete)
+        return; /* on_message_complete ends it */
+    h1->exchange_done = true;
+    h1_wake(h1);
+}
+
+/* What a waiting exchange is owed, run at the connection's flush. */
+enum conn_owed h1_produce(struct h1 *h1)
+{
+    for (;;) {
+        if (h1->exchange_done) {
+            h1->exchange_done = false;
+            h1->waiting = false;
+            h1_finish_message(h1);
+            h1_resume(h1);
+            continue;
+        }
+        if (h1->proceed_owed && h1->out->pending_bytes < OUTQ_HIGH_WATER && !h1_gone(h1)) {
+            h1->proceed_owed = false;
+            exchange_proceed(h1->ex);
+            continue;
+        }
+        break;
+    }
+    if (h1->proceed_owed && !h1_gone(h1))
+        return CONN_OWES_MORE;
+    struct exchange *ex = h1->ex;
+    if (ex != NULL && ex->generator != NULL && !ex->finished && !h1_gone(h1))
+        return CONN_OWES_LATER;
+    return CONN_OWES_NOTHING;
 }
 
 void h1_timeout(struct h1 *h1)
@@ -487,113 +632,4 @@ void h1_timeout(struct h1 *h1)
     if (h1->in_message && h1->ex != NULL && !h1->ex->responded)
         h1_refuse(h1, 408, SHM_REJECT_HEADERS_TIMEOUT);
     h1->closing = true;
-}
-
-/* ---- Response rendering ------------------------------------------------ */
-
-static size_t h1_head_size(const struct exchange *ex, size_t hsts_len)
-{
-    size_t size = 128 + sizeof(H1_SERVER_HEADER) + CLOCK_HTTP_DATE_LEN + 64 + hsts_len;
-    for (size_t i = 0; i < ex->response_header_count; i++)
-        size += ex->response_headers[i].name_len + ex->response_headers[i].value_len + 4;
-    return size;
-}
-
-static char *put(char *p, const char *s, size_t len)
-{
-    memcpy(p, s, len);
-    return p + len;
-}
-
-#define PUT_LITERAL(p, s) put((p), (s), sizeof(s) - 1)
-
-/* printf is a measurable share of a small response; digits by hand are not. */
-static char *put_content_length(char *p, uint64_t n)
-{
-    p = PUT_LITERAL(p, "Content-Length: ");
-    p = digits_decimal(p, n);
-    return PUT_LITERAL(p, "\r\n");
-}
-
-static char *h1_render_head(struct h1 *h1, const struct exchange *ex, char *p)
-{
-    const char *reason = exchange_status_reason(ex->status);
-    p = PUT_LITERAL(p, "HTTP/1.1 ");
-    *p++ = (char)('0' + ex->status / 100);
-    *p++ = (char)('0' + ex->status / 10 % 10);
-    *p++ = (char)('0' + ex->status % 10);
-    *p++ = ' ';
-    p = put(p, reason, strlen(reason));
-    p = PUT_LITERAL(p, "\r\n");
-    p = PUT_LITERAL(p, H1_SERVER_HEADER "Date: ");
-    p = put(p, clock_http_date(), CLOCK_HTTP_DATE_LEN);
-    p = PUT_LITERAL(p, "\r\n");
-    if (h1->endpoint != NULL && h1->endpoint->tls.hsts_header != NULL)
-        p = put(p, h1->endpoint->tls.hsts_header, h1->endpoint->tls.hsts_header_len);
-    for (size_t i = 0; i < ex->response_header_count; i++) {
-        const struct header_field *h = &ex->response_headers[i];
-        p = put(p, h->name, h->name_len);
-        p = PUT_LITERAL(p, ": ");
-        p = put(p, h->value, h->value_len);
-        p = PUT_LITERAL(p, "\r\n");
-    }
-    if (request_status_has_body(ex->status))
-        p = put_content_length(p, ex->body_kind == BODY_NONE ? 0 : ex->body_len);
-    if (h1->closing || !h1->keep_alive)
-        p = PUT_LITERAL(p, "Connection: close\r\n");
-    else if (ex->version_major == 1 && ex->version_minor == 0)
-        p = PUT_LITERAL(p, "Connection: keep-alive\r\n");
-    return PUT_LITERAL(p, "\r\n");
-}
-
-static int h1_queue_body(struct h1 *h1, struct exchange *ex)
-{
-    bool send_body = request_status_has_body(ex->status) && ex->method != METHOD_HEAD;
-    if (ex->body_kind == BODY_FILE) {
-        if (!send_body) {
-            exchange_drop_body(ex);
-            return 0;
-        }
-        ex->body_kind = BODY_NONE; /* the queue has its release now */
-        return outq_add_file(h1->out, ex->body_fd, ex->body_offset, ex->body_len, ex->body,
-                             ex->body_release, ex->body_release_arg);
-    }
-    if (ex->body_kind != BODY_BYTES || !send_body)
-        return 0;
-    if (ex->body_flags & EXCHANGE_BODY_STABLE)
-        return outq_add_stable(h1->out, ex->body, ex->body_len);
-    return outq_add_copy(h1->out, ex->body, ex->body_len);
-}
-
-static void h1_log_access(struct h1 *h1, const struct exchange *ex)
-{
-    struct request_origin origin = {
-        .endpoint = h1->endpoint,
-        .peer = h1->peer,
-        .client_subject = h1->client_subject,
-        .started_ms = h1->request_started_ms,
-    };
-    request_log_access(h1->worker, ex, &origin);
-}
-
-static void h1_respond(struct exchange *ex)
-{
-    struct h1 *h1 = ex->protocol;
-    if (ex->status < 100 || ex->status > 599)
-        ex->status = 500;
-    if (ex->status >= 400 && !h1->headers_done)
-        h1->closing = true; /* the request itself was refused: framing is in doubt */
-    char *head = outq_reserve(h1->out, h1_head_size(ex, h1->endpoint != NULL
-                                                       ? h1->endpoint->tls.hsts_header_len
-                                                       : 0));
-    if (head == NULL) {
-        h1->closing = true;
-        return;
-    }
-    char *end = h1_render_head(h1, ex, head);
-    /* Logged before the body is queued: a file body's kind is reset then. */
-    h1_log_access(h1, ex);
-    if (outq_commit(h1->out, (size_t)(end - head)) != 0 || h1_queue_body(h1, ex) != 0)
-        h1->closing = true;
-    request_count_response(h1->worker, ex->status);
 }

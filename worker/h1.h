@@ -37,6 +37,7 @@
 #include <llhttp.h>
 
 #include "common/arena.h"
+#include "worker/conn.h"
 #include "worker/exchange.h"
 #include "worker/h1_head.h"
 #include "worker/outq.h"
@@ -46,8 +47,6 @@ struct endpoint;
 struct config_limits;
 struct router_entry;
 struct sockaddr;
-struct conn;
-struct conn_protocol;
 
 #define H1_BODY_DRAIN_MS 5000
 /* Every response's Server header line. */
@@ -93,6 +92,17 @@ struct h1 {
     bool headers_done;
     bool keep_alive;
     bool closing;             /* answer no more requests on this connection */
+    /* The exchange's course (see h1.c). */
+    bool in_parse;            /* llhttp's callbacks are on the stack */
+    bool message_complete;    /* the request has been read to its end */
+    bool waiting;             /* parsing paused until the exchange ends */
+    bool exchange_done;       /* it ended outside the parser: end it at the next produce */
+    char *stash;              /* what was read but not parsed while waiting */
+    size_t stash_len, stash_size;
+    /* A streamed response (h1_response.c). */
+    bool chunked;             /* Transfer-Encoding: chunked */
+    bool proceed_owed;        /* a MORE send was taken: proceed once there is room */
+    int64_t length_left;      /* of a Content-Length the handler declared; -1: none */
 };
 
 enum h1_result { H1_CONTINUE, H1_CLOSE };
@@ -105,10 +115,14 @@ void h1_set_connection(struct h1 *h1, const struct endpoint *endpoint,
 /* Parses len bytes, queueing responses on the output queue. H1_CLOSE: stop
  * reading; close once the queue is flushed. */
 enum h1_result h1_feed(struct h1 *h1, const char *data, size_t len);
-/* The peer closed its side: H1_CLOSE always; answers a request cut short
- * only if the protocol says so (it does not: an incomplete request gets no
- * response). */
-void h1_on_eof(struct h1 *h1);
+/* The peer closed its side: no more requests; a request cut short gets
+ * no response. True when an exchange whose response was still coming is
+ * abandoned by it (as nginx does): the connection closes. */
+bool h1_on_eof(struct h1 *h1);
+/* At the connection's flush: ends an exchange whose response ended
+ * outside the parser and parses on, and gives a streamed response's
+ * producer its proceed while the queue is below the high-water mark. */
+enum conn_owed h1_produce(struct h1 *h1);
 /* No request in progress: the connection is idle (keep-alive). */
 bool h1_idle(const struct h1 *h1);
 /* Headers of the current request are still arriving (for the timeout). */
@@ -132,5 +146,17 @@ void h1_destroy(struct h1 *h1);
 extern const struct conn_protocol h1_protocol;
 /* Frees the idle HTTP/1 states kept for reuse. */
 void h1_free_spares(struct worker *w);
+
+/* Between h1.c and h1_response.c. */
+extern const struct exchange_ops h1_exchange_ops;
+/* The exchange is given up, or its connection closed. */
+bool h1_gone(const struct h1 *h1);
+/* Output was made: the connection flushes it. */
+void h1_wake(struct h1 *h1);
+/* The response cannot be finished: the connection resets, so the client
+ * sees it incomplete. */
+void h1_abort(struct h1 *h1);
+/* The response has ended (respond, or a FINAL send). */
+void h1_response_ended(struct h1 *h1);
 
 #endif

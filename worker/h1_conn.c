@@ -74,10 +74,15 @@ static void h1c_feed(struct conn *c, const char *data, size_t len)
         conn_end(c);
 }
 
-static bool h1c_produce(struct conn *c)
+static enum conn_owed h1c_produce(struct conn *c)
 {
-    (void)c;
-    return false;
+    struct h1 *h1 = c->proto_state;
+    if (h1 == NULL)
+        return CONN_OWES_NOTHING;
+    enum conn_owed owed = h1_produce(h1);
+    if (h1->closing && !c->closing)
+        conn_end(c); /* a resumed parse met the end of the connection */
+    return owed;
 }
 
 /* Idle, and not closing (which the state remembers): the state goes back. */
@@ -153,13 +158,18 @@ static void h1c_drain(struct conn *c)
 
 static bool h1c_eof(struct conn *c)
 {
-    if (c->proto_state != NULL)
-        h1_on_eof(c->proto_state);
+    if (c->proto_state != NULL && h1_on_eof(c->proto_state))
+        conn_close(c); /* its producer hears of it at the release */
     return false;
 }
 
+/* At the release: a producer still at work is told first, then the
+ * exchange's memory goes with the state. */
 static void h1c_free(struct conn *c)
 {
+    struct h1 *h1 = c->proto_state;
+    if (h1 != NULL && h1->ex != NULL)
+        exchange_stop(h1->ex);
     h1_give_back(c);
 }
 

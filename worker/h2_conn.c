@@ -19,6 +19,7 @@ int h2_conn_start(struct conn *c, bool weak)
     struct h2_params params = {
         .worker = c->worker,
         .out = &c->out,
+        .conn = c,
         .endpoint = c->endpoint,
         .limits = c->limits,
         .peer = &c->peer.sa,
@@ -40,13 +41,13 @@ static void h2c_feed(struct conn *c, const char *data, size_t len)
         conn_end(c);
 }
 
-static bool h2c_produce(struct conn *c)
+static enum conn_owed h2c_produce(struct conn *c)
 {
     struct h2 *h2 = c->proto_state;
     bool more = h2_produce(h2);
     if (h2_finished(h2))
         conn_end(c); /* nothing left to read or to send: closes once flushed */
-    return more;
+    return more ? CONN_OWES_MORE : h2_owes_later(h2) ? CONN_OWES_LATER : CONN_OWES_NOTHING;
 }
 
 static bool h2c_idle(struct conn *c)

@@ -66,6 +66,11 @@ enum outq_flush_result {
     OUTQ_FAILED,   /* the peer is gone or a file read failed; errno set */
 };
 
+/* Protocols make output until this much waits in the queue: enough for
+ * several 16 KiB TLS records or one large writev, small enough that a
+ * slow reader pins little memory. */
+#define OUTQ_HIGH_WATER (256 * 1024)
+
 void outq_init(struct outq *q);
 /* Drops everything, running every release, and frees memory. */
 void outq_clear(struct outq *q);

@@ -58,6 +58,20 @@ void turn_defer(struct turn *t, struct turn_job *job)
         event_active(t->event, 0, 0);
 }
 
+void turn_cancel(struct turn *t, struct turn_job *job)
+{
+    if (!job->queued)
+        return;
+    for (struct turn_job **p = &t->head; *p != NULL; p = &(*p)->next)
+        if (*p == job) {
+            *p = job->next;
+            if (*p == NULL)
+                t->tail = p;
+            break;
+        }
+    job->queued = false;
+}
+
 void turn_end(struct turn *t)
 {
     while (t->head != NULL) {

@@ -43,6 +43,9 @@ void turn_destroy(struct turn *t);
 
 /* Queues job unless it is queued already. */
 void turn_defer(struct turn *t, struct turn_job *job);
+/* Takes job out of the queue (whatever it belonged to is going away
+ * first); nothing when it is not queued. */
+void turn_cancel(struct turn *t, struct turn_job *job);
 /* Runs every queued job now, and those they queue. */
 void turn_end(struct turn *t);
 

@@ -73,7 +73,7 @@ static void on_respond(struct exchange *e)
     sent.body[n] = '\0';
 }
 
-static const struct exchange_ops fake_protocol = {on_respond};
+static const struct exchange_ops fake_protocol = {.respond = on_respond};
 
 static int open_fd_count(void)
 {
