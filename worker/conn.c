@@ -650,8 +650,8 @@ static void conn_flush(struct conn *c)
     if (!c->closed)
         conn_after_write(c, r, owed);
     c->in_io = was_in_io;
-    if (c->wake && !c->closed && !c->in_io)
-        turn_defer(&c->worker->turn, &c->job); /* output made while this one ran */
+    if (c->wake && !c->closed) /* output made after this flush's last produce */
+        turn_defer(&c->worker->turn, &c->job);
 }
 
 /* ---- deadlines ----------------------------------------------------------- */

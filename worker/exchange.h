@@ -31,6 +31,17 @@
  *    (stop follows). A handler that returns without answering and without
  *    a generator is answered 500.
  *
+ * Reading the request body: a handler whose kind says it reads bodies
+ * (handler_ops.reads_body) runs as soon as the head is in and reads the
+ * body as a stream (exchange_read_body): data pieces, then the end with
+ * the request's trailer fields (never mixed into its headers), or an
+ * error. Asking for the body is what sends "100 Continue" to a client
+ * that expects it. exchange_pause_body stops the pieces (HTTP/1.1 stops
+ * parsing and reading the socket; HTTP/2 stops returning window) until
+ * exchange_resume_body. Other handlers run once the body has arrived,
+ * and it is discarded (an answer given before that drains the rest for
+ * up to 5 s on HTTP/1.1; HTTP/2 resets the stream).
+ *
  * Lifetimes: everything on the request side lives in ex->arena until the
  * exchange ends. Strings a handler passes in (header names and values, a
  * bytes body) need only live until exchange_respond() returns: the protocol
@@ -90,7 +101,8 @@ struct exchange_file {
 };
 
 /* One piece of a streamed body: bytes valid until the generator's
- * proceed (or stop) is called. */
+ * proceed (or stop) is called, and those of a FINAL send until the
+ * exchange ends (its arena is a good home for them). */
 struct exchange_buf {
     const char *base;
     size_t len;
@@ -112,6 +124,22 @@ struct exchange_generator {
     void (*stop)(struct exchange *ex, void *arg);
 };
 
+/* How a handler reads the request body; every callback gets the arg
+ * given to exchange_read_body. */
+struct exchange_body_reader {
+    /* A piece of the body, valid during the call only. */
+    void (*data)(struct exchange *ex, const char *data, size_t len, void *arg);
+    /* The body ended; its trailer fields (count may be 0). */
+    void (*end)(struct exchange *ex, const struct header_field *trailers, size_t count,
+                void *arg);
+    /* The body cannot be read to its end: 413 (over max_request_body_size),
+     * 408 (slower than min_request_body_data_rate), 400 (bad framing), or
+     * 0 (the client went away or reset the stream). Afterwards the
+     * protocol answers with that status if nothing was answered yet, and
+     * aborts a response under way. */
+    void (*error)(struct exchange *ex, int status, void *arg);
+};
+
 struct exchange_filter;
 
 /* What a protocol provides (see the contract of each public call). */
@@ -120,6 +148,8 @@ struct exchange_ops {
     int (*start)(struct exchange *ex);
     int (*send)(struct exchange *ex, const struct exchange_buf *bufs, size_t n,
                 enum exchange_send_state state);
+    int (*read_body)(struct exchange *ex);
+    void (*pause_body)(struct exchange *ex, bool paused);
 };
 
 struct exchange {
@@ -147,12 +177,15 @@ struct exchange {
     /* HTTPS with client_certificate: the verified client certificate's
      * subject, RFC 2253 ("CN=alice,O=Example"); NULL when there is none. */
     const char *client_subject;
-    /* Hook for handlers that read the request body (none does yet): set
-     * it in handle() without responding, and a client that sent
-     * "Expect: 100-continue" is then told "100 Continue"; otherwise it gets
-     * the final response at once and its body is drained (RFC 9110
-     * section 10.1.1). */
-    bool body_wanted;
+    struct header_field *request_trailers; /* once the body has ended */
+    size_t request_trailer_count;
+    size_t request_trailer_capacity;
+    /* Reading the body (exchange_read_body). */
+    const struct exchange_body_reader *body_reader;
+    void *body_reader_arg;
+    bool expect_continue; /* the client sent Expect: 100-continue */
+    bool body_paused;     /* exchange_pause_body */
+    bool body_ended;      /* the reader's end or error was called */
 
     /* Response, filled by the handler. */
     int status;
@@ -223,9 +256,23 @@ void exchange_abandon(struct exchange *ex);
  * freed: an exchange whose handler has not made its final call is
  * abandoned, and its filters and generator are told (once). */
 void exchange_stop(struct exchange *ex);
+/* For protocols: the reader's callbacks, each at most once after the
+ * body ended (end or error); nothing without a reader. */
+void exchange_body_data(struct exchange *ex, const char *data, size_t len);
+void exchange_body_end(struct exchange *ex);
+void exchange_body_error(struct exchange *ex, int status);
 /* For protocols: a declared Content-Length among the response headers,
  * or -1. */
 int64_t exchange_response_length(const struct exchange *ex);
+
+/* Reads the request body with r (see exchange_body_reader); the pieces
+ * come from the loop, never from inside this call. SK_OK, SK_DECLINED
+ * when the body was already discarded (a kind that does not read
+ * bodies), SK_ERROR when abandoned or already reading. */
+int exchange_read_body(struct exchange *ex, const struct exchange_body_reader *r, void *arg);
+/* No more pieces until exchange_resume_body (backpressure). */
+void exchange_pause_body(struct exchange *ex);
+void exchange_resume_body(struct exchange *ex);
 
 /* Sends the response now: the final call. */
 void exchange_respond(struct exchange *ex);

@@ -143,7 +143,8 @@ static int on_header_field_complete(llhttp_t *parser)
 {
     struct h1 *h1 = h1_of(parser);
     struct exchange *ex = h1->ex;
-    if (ex->header_count >= h1_limits(h1)->max_request_header_count)
+    size_t count = h1->headers_done ? ex->request_trailer_count : ex->header_count;
+    if (count >= h1_limits(h1)->max_request_header_count)
         return h1_reject(h1, 431, SHM_REJECT_TOO_MANY_HEADERS);
     h1->field_name = h1->piece;
     h1->field_name_len = h1->piece_len;
@@ -169,13 +170,19 @@ static int on_header_value(llhttp_t *parser, const char *at, size_t len)
 static int on_header_value_complete(llhttp_t *parser)
 {
     struct h1 *h1 = h1_of(parser);
+    struct exchange *ex = h1->ex;
     bool has_value = h1->piece_kind == H1_PIECE_VALUE;
     struct header_field field = {h1->field_name, h1->field_name_len,
                                  has_value ? h1->piece : "", has_value ? h1->piece_len : 0};
     h1->piece_kind = H1_PIECE_NONE;
-    if (exchange_push_request_header(h1->ex, &field) != SK_OK)
-        return h1_reject(h1, 500, SHM_REJECT_MALFORMED);
-    return 0;
+    /* A chunked body's trailer section: the request's trailers, never its
+     * headers (a Range or If-None-Match there must not change the answer). */
+    int rc = h1->headers_done
+                 ? exchange_push_field(ex->arena, &ex->request_trailers,
+                                       &ex->request_trailer_count, &ex->request_trailer_capacity,
+                                       &field)
+                 : exchange_push_request_header(ex, &field);
+    return rc == SK_OK ? 0 : h1_reject(h1, 500, SHM_REJECT_MALFORMED);
 }
 
 static void h1_count_rejection(struct h1 *h1, enum shm_counter counter)
@@ -183,13 +190,18 @@ static void h1_count_rejection(struct h1 *h1, enum shm_counter counter)
     shm_slot_count(h1->worker->slot, counter, 1);
 }
 
-/* Refuses the request being parsed with status, and stops reading. */
-static void h1_refuse(struct h1 *h1, int status, enum shm_counter counter)
+void h1_refuse(struct h1 *h1, int status, enum shm_counter counter)
 {
-    h1_count_rejection(h1, counter);
+    if (counter != SHM_COUNTER_COUNT)
+        h1_count_rejection(h1, counter);
     h1->closing = true;
     struct exchange *ex = h1->ex;
-    if (ex == NULL || ex->responded)
+    if (ex == NULL)
+        return;
+    exchange_body_error(ex, status); /* a reader hears first, and may answer */
+    if (ex->responded && !ex->finished)
+        h1_abort(h1); /* a response under way cannot be finished well */
+    if (ex->responded)
         return;
     if (ex->method_name == NULL)
         ex->method_name = "";
@@ -216,16 +228,6 @@ static enum exchange_method h1_method(uint8_t method)
 static void h1_dispatch(struct h1 *h1, struct exchange *ex)
 {
     request_dispatch(h1->entry, ex);
-}
-
-/* The body of a request about to be answered starts now: its data rate is
- * measured from here, and if the answer comes first the rest is drained. */
-static void h1_body_begin(struct h1 *h1, bool answered_first)
-{
-    h1->reading_body = true;
-    h1->body_started_ms = clock_now_monotonic_ms();
-    if (answered_first)
-        h1->body_drain_until_ms = h1->body_started_ms + H1_BODY_DRAIN_MS;
 }
 
 /* The head's checks (request_head_check) and the framing's (h1's own):
@@ -284,37 +286,37 @@ static int on_headers_complete(llhttp_t *parser)
         return HPE_PAUSED;
     bool has_body = (parser->flags & F_CHUNKED) ||
                     ((parser->flags & F_CONTENT_LENGTH) && parser->content_length > 0);
+    ex->expect_continue = expect_continue && has_body;
+    h1->early = has_body && request_reads_body(h1->entry);
     /* A request with a body is answered once the body has arrived and its
      * framing proved sound, so a bad chunk gets a 400 rather than a
-     * response followed by a reset. A client that asked to be told first
-     * (Expect: 100-continue) is answered now, and the body it may still
-     * send is read and discarded. */
+     * response followed by a reset; unless its handler reads the body
+     * itself, or the client asked to be told first (Expect: 100-continue:
+     * a handler that does not ask for the body answers now, which RFC 9110
+     * section 10.1.1 allows, and what is sent anyway is drained). */
     if (has_body)
-        h1_body_begin(h1, expect_continue);
-    if (has_body && !expect_continue) {
+        h1_body_begin(h1);
+    if (has_body && !expect_continue && !h1->early) {
         h1->dispatch_pending = true;
         return 0;
     }
-    /* Expect: 100-continue: no handler reads request bodies yet, so none
-     * asks for the body (EXCHANGE hook: ex->body_wanted) and the client
-     * gets the final response instead of 100 Continue (RFC 9110 section
-     * 10.1.1 allows this); what it sends anyway is drained. */
     h1_dispatch(h1, ex);
-    if (expect_continue && has_body && !ex->responded && ex->body_wanted)
-        outq_add_stable(h1->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    /* Its body waits for its reader, or for its answer (then drained). */
+    if (h1->early && ex->body_reader == NULL && !ex->finished && !h1->closing) {
+        h1->waiting = true;
+        return HPE_PAUSED;
+    }
     /* Closing: stop here rather than parse a body nobody will read. */
     return h1->closing ? HPE_PAUSED : 0;
 }
 
 static int on_body(llhttp_t *parser, const char *at, size_t len)
 {
-    (void)at; /* the body is not kept: only its size counts */
     struct h1 *h1 = h1_of(parser);
-    struct exchange *ex = h1->ex;
-    ex->body_bytes_received += len;
-    if (ex->body_bytes_received > h1->body_limit)
+    h1->ex->body_bytes_received += len;
+    if (h1->ex->body_bytes_received > h1->body_limit)
         return h1_reject(h1, 413, SHM_REJECT_BODY_TOO_LARGE);
-    return 0;
+    return h1_body_piece(h1, at, len) ? HPE_PAUSED : 0;
 }
 
 static void h1_end_exchange(struct h1 *h1)
@@ -327,6 +329,10 @@ static void h1_end_exchange(struct h1 *h1)
     h1->exchange_done = false;
     h1->proceed_owed = false;
     h1->chunked = false;
+    h1->early = false;
+    h1->body_owed = false;
+    h1->continue_sent = false;
+    h1->held_len = 0;
     h1->entry = NULL;
     h1->head_check_state = H1_HEAD_CHECK_IDLE;
     h1->reading_body = false;
@@ -357,6 +363,9 @@ static int on_message_complete(llhttp_t *parser)
     struct h1 *h1 = h1_of(parser);
     struct exchange *ex = h1->ex;
     h1->message_complete = true;
+    h1->reading_body = false;
+    if (ex != NULL)
+        exchange_body_end(ex);
     if (h1->dispatch_pending) {
         h1->dispatch_pending = false;
         h1_dispatch(h1, ex);
@@ -405,34 +414,13 @@ void h1_set_connection(struct h1 *h1, const struct endpoint *endpoint,
     h1->peer = peer;
 }
 
-bool h1_reading_body(const struct h1 *h1, uint64_t *started_ms, uint64_t *bytes)
-{
-    if (!h1->reading_body || h1->ex == NULL || h1->closing)
-        return false;
-    *started_ms = h1->body_started_ms;
-    *bytes = h1->ex->body_bytes_received;
-    return true;
-}
-
-void h1_body_too_slow(struct h1 *h1)
-{
-    shm_slot_count(h1->worker->slot, SHM_REJECT_BODY_RATE, 1);
-    h1->closing = true;
-    if (h1->ex != NULL && !h1->ex->responded)
-        exchange_respond_error(h1->ex, 408);
-}
-
-bool h1_body_expired(const struct h1 *h1, uint64_t now_ms)
-{
-    return h1->reading_body && h1->body_drain_until_ms != 0 && now_ms >= h1->body_drain_until_ms;
-}
-
 void h1_destroy(struct h1 *h1)
 {
     h1_end_exchange(h1);
     free(h1->stash);
-    h1->stash = NULL;
-    h1->stash_len = h1->stash_size = 0;
+    free(h1->held);
+    h1->stash = h1->held = NULL;
+    h1->stash_len = h1->stash_size = h1->held_len = h1->held_size = 0;
 }
 
 bool h1_idle(const struct h1 *h1) { return !h1->in_message; }
@@ -529,16 +517,17 @@ static void h1_execute(struct h1 *h1, const char *data, size_t len)
     }
 }
 
-/* What was stashed while the exchange ran, parsed now that it is over. */
-static void h1_resume(struct h1 *h1)
+/* What was stashed while parsing was paused, parsed now. */
+void h1_resume(struct h1 *h1)
 {
     llhttp_resume(&h1->parser);
     if (h1->closing) {
         h1->stash_len = 0;
         return;
     }
-    if (h1->stash_len > 0)
-        h1_feed(h1, h1->stash, h1->stash_len);
+    /* Even with nothing stashed: llhttp goes on from where it paused
+     * (the end of a message, after a body's last piece) without input. */
+    h1_feed(h1, h1->stash != NULL ? h1->stash : "", h1->stash_len);
     if (!h1->waiting && h1->conn != NULL)
         conn_pause_input(h1->conn, false);
 }
@@ -562,6 +551,8 @@ bool h1_on_eof(struct h1 *h1)
 {
     struct exchange *ex = h1->ex;
     h1->closing = true;
+    if (ex != NULL && !h1->message_complete)
+        exchange_body_error(ex, 0); /* the client went away mid-body */
     if (ex != NULL && ex->generator != NULL && !ex->finished) {
         exchange_abandon(ex); /* its memory stays until the producer is told */
         return true;
@@ -595,8 +586,12 @@ void h1_abort(struct h1 *h1)
 void h1_response_ended(struct h1 *h1)
 {
     h1->proceed_owed = false;
-    if (h1->in_parse || !h1->message_complete)
-        return; /* on_message_complete ends it */
+    if (!h1->message_complete) {
+        h1_body_answered(h1); /* the rest of a body nobody reads is drained */
+        return; /* on_message_complete ends the exchange */
+    }
+    if (h1->in_parse)
+        return;
     h1->exchange_done = true;
     h1_wake(h1);
 }
@@ -610,6 +605,11 @@ enum conn_owed h1_produce(struct h1 *h1)
             h1->waiting = false;
             h1_finish_message(h1);
             h1_resume(h1);
+            continue;
+        }
+        if (h1->body_owed) {
+            h1->body_owed = false;
+            h1_body_flush(h1);
             continue;
         }
         if (h1->proceed_owed && h1->out->pending_bytes < OUTQ_HIGH_WATER && !h1_gone(h1)) {

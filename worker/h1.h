@@ -41,6 +41,7 @@
 #include "worker/exchange.h"
 #include "worker/h1_head.h"
 #include "worker/outq.h"
+#include "shm/shm_layout.h"
 
 struct worker;
 struct endpoint;
@@ -100,6 +101,13 @@ struct h1 {
     char *stash;              /* what was read but not parsed while waiting */
     size_t stash_len, stash_size;
     /* A streamed response (h1_response.c). */
+    /* The request body (h1_body.c). */
+    bool early;               /* its handler reads it: dispatched at the head */
+    bool body_owed;           /* held pieces, the end, or parsing on: at the next produce */
+    bool continue_sent;       /* 100 Continue */
+    char *held;               /* a piece that came while the reader was paused */
+    size_t held_len, held_size;
+    uint64_t body_rate_base;  /* bytes already in when the rate was last restarted */
     bool chunked;             /* Transfer-Encoding: chunked */
     bool proceed_owed;        /* a MORE send was taken: proceed once there is room */
     int64_t length_left;      /* of a Content-Length the handler declared; -1: none */
@@ -158,5 +166,23 @@ void h1_wake(struct h1 *h1);
 void h1_abort(struct h1 *h1);
 /* The response has ended (respond, or a FINAL send). */
 void h1_response_ended(struct h1 *h1);
+/* Refuses the request being parsed with status (counted unless counter
+ * is SHM_COUNTER_COUNT), telling its body's reader, and stops reading. */
+void h1_refuse(struct h1 *h1, int status, enum shm_counter counter);
+/* Parses what was stashed while paused; reading resumes if it all was. */
+void h1_resume(struct h1 *h1);
+
+/* Between h1.c and h1_body.c. */
+/* A body starts arriving: its data rate is measured from now. */
+void h1_body_begin(struct h1 *h1);
+/* A piece of the body from llhttp: to its reader, or discarded. True:
+ * parsing pauses (the reader paused). */
+bool h1_body_piece(struct h1 *h1, const char *at, size_t len);
+/* At the flush: held pieces, the end, or parsing on. */
+void h1_body_flush(struct h1 *h1);
+/* The response ended before the body: drain it (bounded in time). */
+void h1_body_answered(struct h1 *h1);
+int h1_read_body(struct exchange *ex);
+void h1_pause_body(struct exchange *ex, bool paused);
 
 #endif

@@ -183,7 +183,8 @@ static int h1_queue_chunk(struct h1 *h1, const struct exchange_buf *bufs, size_t
     p = digits_hex(p, total);
     p = PUT_LITERAL(p, "\r\n");
     for (size_t i = 0; i < n; i++)
-        p = put(p, bufs[i].base, bufs[i].len);
+        if (bufs[i].len > 0)
+            p = put(p, bufs[i].base, bufs[i].len);
     p = PUT_LITERAL(p, "\r\n");
     return outq_commit(h1->out, (size_t)(p - start)) == 0 ? SK_OK : SK_ERROR;
 }
@@ -267,4 +268,6 @@ const struct exchange_ops h1_exchange_ops = {
     .respond = h1_respond,
     .start = h1_start,
     .send = h1_send,
+    .read_body = h1_read_body,
+    .pause_body = h1_pause_body,
 };

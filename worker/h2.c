@@ -116,6 +116,7 @@ static void stream_unlink(struct h2_stream **list, struct h2_stream *st)
  * its memory goes. Only at the end of a turn, or with the session. */
 static void stream_free(struct h2 *h2, struct h2_stream *st)
 {
+    exchange_body_error(&st->ex, 0); /* a body cut short: the client reset or left */
     exchange_stop(&st->ex);
     if (!st->ex.responded)
         exchange_drop_body(&st->ex); /* a handler that set a file and never answered */
@@ -123,7 +124,10 @@ static void stream_free(struct h2 *h2, struct h2_stream *st)
         outq_add_release(h2->out, st->body_release, st->body_release_arg);
     if (st->proceed_owed)
         h2->proceeds_owed--;
+    if (st->delivery_owed)
+        h2->deliveries_owed--;
     free(st->pieces);
+    free(st->held);
     arena_reset(&st->arena);
     if (spare_stream_count >= H2_SPARE_STREAMS_MAX) {
         free(st);
@@ -170,8 +174,14 @@ static void stream_refuse(struct h2_stream *st, int status, enum shm_counter cou
 {
     h2_count(st->h2, counter);
     st->dispatch_pending = false;
-    if (!st->ex.responded)
+    exchange_body_error(&st->ex, status); /* a reader hears first, and may answer */
+    if (!st->ex.responded) {
         exchange_respond_error(&st->ex, status);
+    } else if (!st->ex.finished) { /* a response under way cannot be finished well */
+        exchange_abandon(&st->ex);
+        nghttp2_submit_rst_stream(st->h2->session, NGHTTP2_FLAG_NONE, st->id,
+                                  NGHTTP2_INTERNAL_ERROR);
+    }
 }
 
 /* The first refusal found while the head arrives is the answer. */
@@ -207,6 +217,25 @@ static int stream_add_field(struct h2_stream *st, const char *name, size_t name_
     return exchange_push_request_header(&st->ex, &field);
 }
 
+/* A trailer field (nghttp2 has validated it); past the header limits it
+ * resets the stream. */
+static int stream_add_trailer(struct h2_stream *st, const uint8_t *name, size_t name_len,
+                              const uint8_t *value, size_t value_len)
+{
+    struct exchange *ex = &st->ex;
+    char *n = arena_strndup(&st->arena, (const char *)name, name_len);
+    char *v = arena_strndup(&st->arena, (const char *)value, value_len);
+    st->header_bytes += name_len + value_len;
+    if (n == NULL || v == NULL || st->header_bytes > st->h2->limits->max_request_headers_total_size ||
+        ex->request_trailer_count >= st->h2->limits->max_request_header_count)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    struct header_field field = {n, name_len, v, value_len};
+    if (exchange_push_field(&st->arena, &ex->request_trailers, &ex->request_trailer_count,
+                            &ex->request_trailer_capacity, &field) != SK_OK)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    return 0;
+}
+
 /* :method, :path and :authority; nghttp2 has checked that the set is
  * complete and well-formed (RFC 9113 section 8.3.1). */
 static void stream_pseudo_field(struct h2_stream *st, const char *name, size_t name_len,
@@ -238,11 +267,13 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
 {
     struct h2 *h2 = user_data;
     (void)flags;
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* trailers: nghttp2 validates them; nothing reads them */
+    if (frame->hd.type != NGHTTP2_HEADERS)
+        return 0;
     struct h2_stream *st = stream_of(session, frame->hd.stream_id);
     if (st == NULL || st->reject_status != 0)
         return 0;
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) /* trailers: never the request's headers */
+        return stream_add_trailer(st, name_bytes, name_len, value_bytes, value_len);
     const char *name = (const char *)name_bytes, *value = (const char *)value_bytes;
     const struct config_limits *limits = h2->limits;
     if (name_len + value_len > limits->http2.max_request_header_field_size) {
@@ -311,22 +342,24 @@ static void stream_head_complete(struct h2 *h2, struct h2_stream *st, bool end_s
         exchange_respond_error(ex, v.status);
         return;
     }
-    if (end_stream || v.expect_continue) {
-        /* No handler reads bodies yet, so one that was announced with
-         * 100-continue gets its final answer at once (as in h1). */
-        if (!end_stream)
-            st->body_started_ms = clock_monotonic_ms();
+    ex->expect_continue = v.expect_continue && !end_stream;
+    st->early = !end_stream && request_reads_body(st->entry);
+    if (!end_stream)
+        st->body_started_ms = clock_monotonic_ms();
+    /* As in h1: a body is answered once it is all in, unless its handler
+     * reads it, or the client asked to be told first (a handler that
+     * does not ask for the body then answers at once). */
+    if (end_stream || v.expect_continue || st->early)
         stream_dispatch(st);
-        return;
-    }
-    st->dispatch_pending = true;
-    st->body_started_ms = clock_monotonic_ms();
+    else
+        st->dispatch_pending = true;
 }
 
 static void stream_request_complete(struct h2_stream *st)
 {
     st->request_complete = true;
     st->body_started_ms = 0;
+    h2_body_end(st);
     if (st->dispatch_pending)
         stream_dispatch(st);
 }
@@ -401,15 +434,19 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
                               const uint8_t *data, size_t len, void *user_data)
 {
     (void)flags;
-    (void)data; /* no handler reads bodies yet: only their size counts */
     (void)user_data;
     struct h2_stream *st = stream_of(session, stream_id);
-    if (st == NULL)
+    if (st == NULL) {
+        nghttp2_session_consume_connection(session, len);
         return 0;
+    }
     uint64_t received = st->ex.body_bytes_received += len;
-    if (received <= st->body_limit)
+    if (received <= st->body_limit) {
+        h2_body_data(st, data, len);
         return 0;
-    if (!st->ex.responded) {
+    }
+    nghttp2_session_consume(session, stream_id, len); /* over the limit: not read */
+    if (!st->ex.responded || (st->ex.body_reader != NULL && !st->ex.body_ended)) {
         stream_refuse(st, 413, SHM_REJECT_BODY_TOO_LARGE);
     } else if (received - st->body_limit > H2_BODY_OVERRUN_MAX) {
         st->body_started_ms = 0;
@@ -492,8 +529,10 @@ static nghttp2_session_callbacks *callbacks(void)
 static nghttp2_option *session_options(void)
 {
     static nghttp2_option *options;
-    if (options == NULL && nghttp2_option_new(&options) == 0)
+    if (options == NULL && nghttp2_option_new(&options) == 0) {
         nghttp2_option_set_no_closed_streams(options, 1);
+        nghttp2_option_set_no_auto_window_update(options, 1); /* h2_body.c gives it back */
+    }
     return options;
 }
 
@@ -602,6 +641,8 @@ static void h2_make_frames(struct h2 *h2)
 
 bool h2_produce(struct h2 *h2)
 {
+    if (h2->deliveries_owed > 0)
+        h2_body_deliver_owed(h2);
     do
         h2_make_frames(h2);
     while (!h2->failed && h2->proceeds_owed > 0 && h2_deliver_proceeds(h2));
@@ -646,13 +687,13 @@ bool h2_reading_head(const struct h2 *h2, uint64_t *since_ms)
 
 static void stream_check_rate(struct h2 *h2, struct h2_stream *st, uint64_t now_ms)
 {
-    if (st->request_complete ||
+    if (st->request_complete || st->ex.body_paused || st->held_len > 0 ||
         !request_too_slow(&h2->limits->min_request_body_data_rate, st->body_started_ms,
-                          st->ex.body_bytes_received, now_ms))
+                          st->ex.body_bytes_received - st->body_rate_base, now_ms))
         return;
     st->body_started_ms = 0;
-    if (!st->ex.responded) {
-        stream_refuse(st, 408, SHM_REJECT_BODY_RATE); /* then RST_STREAM NO_ERROR */
+    if (!st->ex.responded || st->ex.body_reader != NULL) {
+        stream_refuse(st, 408, SHM_REJECT_BODY_RATE); /* then RST_STREAM */
         return;
     }
     h2_count(h2, SHM_REJECT_BODY_RATE);

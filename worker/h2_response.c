@@ -144,6 +144,7 @@ static void stream_log_access(struct h2_stream *st)
 static void stream_reset(struct h2_stream *st)
 {
     st->response_ended = true;
+    exchange_abandon(&st->ex); /* nothing more of it can be sent */
     nghttp2_submit_rst_stream(st->h2->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
     h2_wake(st->h2);
 }
@@ -306,7 +307,8 @@ static int keep_pieces(struct h2_stream *st, const struct exchange_buf *bufs, si
         st->pieces = grown;
         st->piece_capacity = n;
     }
-    memcpy(st->pieces, bufs, n * sizeof *bufs);
+    if (n > 0)
+        memcpy(st->pieces, bufs, n * sizeof *bufs);
     st->piece_count = n;
     st->piece_index = st->piece_offset = 0;
     st->piece_left = total;
@@ -420,4 +422,6 @@ const struct exchange_ops h2_exchange_ops = {
     .respond = h2_respond,
     .start = h2_start,
     .send = h2_send,
+    .read_body = h2_read_body,
+    .pause_body = h2_pause_body,
 };

@@ -64,6 +64,12 @@ struct h2_stream {
     bool final;               /* the last piece is in: the body ends after it */
     bool proceed_owed;        /* its pieces are framed: proceed once there is room */
     bool response_ended;      /* END_STREAM (or trailers) submitted, or a reset */
+    /* The request body (h2_body.c). */
+    char *held;               /* DATA that came while the reader was paused, or not there */
+    size_t held_len, held_size;
+    uint64_t body_rate_base;  /* bytes in when the rate was last restarted */
+    bool early;               /* its handler reads it: dispatched at the head */
+    bool delivery_owed;       /* held bytes or the end go to the reader at the flush */
     bool dispatch_pending;    /* answer at END_STREAM */
     bool request_complete;    /* END_STREAM received */
     bool dead;                /* closed: on the dead list until the end of the turn */
@@ -82,6 +88,7 @@ struct h2 {
     struct h2_stream *dead;    /* closed ones, freed at the end of the turn */
     struct turn_job reap;      /* that end of the turn */
     unsigned proceeds_owed;    /* streams whose proceed waits for room */
+    unsigned deliveries_owed;  /* streams whose reader waits for held bytes */
     uint64_t started_ms;       /* the preface is due request_headers_timeout from here */
     uint64_t head_since_ms;    /* a header block is arriving since; 0: none */
     uint64_t last_frame_ms;    /* for the keep-alive ping */
@@ -101,6 +108,17 @@ int h2_on_send_data(nghttp2_session *session, nghttp2_frame *frame, const uint8_
 /* Gives producers their proceed while the queue is below the high-water
  * mark. True when one was given (frames may wait to be made). */
 bool h2_deliver_proceeds(struct h2 *h2);
+
+/* h2_body.c */
+/* DATA for the stream: to its reader, held, or discarded; the window is
+ * given back accordingly. */
+void h2_body_data(struct h2_stream *st, const uint8_t *data, size_t len);
+/* END_STREAM: the reader's end, after what is held. */
+void h2_body_end(struct h2_stream *st);
+/* At the flush: held bytes and ends owed to readers. */
+void h2_body_deliver_owed(struct h2 *h2);
+int h2_read_body(struct exchange *ex);
+void h2_pause_body(struct exchange *ex, bool paused);
 
 /* h2_mem.c: nghttp2's allocator (its large blocks mapped on their own). */
 nghttp2_mem *h2_memory(void);

@@ -29,6 +29,10 @@ struct handler_ops {
     int (*init)(const struct route *route, void **state, struct err *err); /* may be NULL */
     void (*handle)(struct exchange *ex, const struct route *route, void *state);
     void (*fini)(void *state); /* may be NULL */
+    /* handle() runs as soon as the request head is in, and reads the body
+     * with exchange_read_body; otherwise it runs once the body has
+     * arrived (and was discarded). */
+    bool reads_body;
 };
 
 extern const struct handler_ops handler_return_ops;

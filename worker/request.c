@@ -94,6 +94,11 @@ const struct router_entry *request_route(struct worker *w, const struct endpoint
     return entry;
 }
 
+bool request_reads_body(const struct router_entry *entry)
+{
+    return entry != NULL && entry->ops->reads_body;
+}
+
 void request_dispatch(const struct router_entry *entry, struct exchange *ex)
 {
     if (ex->method == METHOD_OPTIONS && ex->path[0] == '*') {

@@ -78,6 +78,10 @@ struct request_verdict {
 void request_head_check(struct worker *w, struct exchange *ex, const struct request_head *head,
                         struct request_verdict *v);
 
+/* The route's handler reads request bodies itself (handler_ops.reads_body):
+ * it runs at the head, not once the body is in. */
+bool request_reads_body(const struct router_entry *entry);
+
 /* Runs the route's handler (OPTIONS * and no route are answered here). */
 void request_dispatch(const struct router_entry *entry, struct exchange *ex);
 

@@ -61,6 +61,11 @@ struct h2_client *h2_client_new(int fd, uint32_t window);
 int32_t h2_client_get(struct h2_client *h, const char *path);
 /* A request with a body; data NULL: the body follows with h2_client_data. */
 int32_t h2_client_post(struct h2_client *h, const char *path, const char *data, size_t len);
+/* The same, with one trailer field after the body. */
+int32_t h2_client_post_trailer(struct h2_client *h, const char *path, const char *data,
+                               size_t len, const char *name, const char *value);
+/* The same, but the body never ends (a client that stalls mid-body). */
+int32_t h2_client_post_open(struct h2_client *h, const char *path, const char *data, size_t len);
 void h2_client_reset(struct h2_client *h, int32_t stream);
 /* Writes what nghttp2 has to send, reads what the server sent. */
 void h2_client_pump(struct h2_client *h);
