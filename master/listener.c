@@ -123,14 +123,18 @@ static int bind_unix(struct listener *l, const char *path, struct err *err)
         return SK_ERROR;
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
-    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
-        int saved = errno;
+    /* Any local user may connect, as to a TCP port; restrict with the
+     * directory's permissions. bind() makes the file with the umask's
+     * mode: set it for the call, rather than chmod the path afterwards,
+     * which would follow whatever someone put at the path meanwhile. */
+    mode_t umask_before = umask(0111);
+    int bound = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+    int saved = errno;
+    umask(umask_before);
+    if (bound != 0) {
         close(fd);
         return err_set_errno(err, saved, "unix:%s: bind()", path);
     }
-    /* Any local user may connect, as to a TCP port; restrict with the
-     * directory's permissions. */
-    chmod(path, 0666);
     l->fd = fd;
     l->family = AF_UNIX;
     l->port = 0;

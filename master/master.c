@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "master/certificates.h"
 #include "master/notify.h"
+#include "master/runfiles.h"
 #include "master/spawn.h"
 #include "master/tls_keys.h"
 #include "worker/tls.h"
@@ -72,6 +73,12 @@ static void install_signals(sigset_t *wait_mask)
     sigprocmask(SIG_BLOCK, &block, wait_mask);
     for (size_t i = 0; i < sizeof master_signals / sizeof master_signals[0]; i++)
         sigdelset(wait_mask, master_signals[i]);
+}
+
+/* In the process that supervises: timers are not inherited by fork, and
+ * `saker -d` forks between master_bind and master_start. */
+static void start_tick(void)
+{
     struct itimerval tick = {{0, MASTER_TICK_MS * 1000}, {0, MASTER_TICK_MS * 1000}};
     setitimer(ITIMER_REAL, &tick, NULL);
 }
@@ -272,7 +279,10 @@ void master_publish_reload(struct master *m, bool ok, const char *message)
 
 /* A live saker already publishing at path: replacing its segment would
  * blind sakerctl to it, and whichever stopped first would delete the
- * other's. Returns its master pid, or 0. */
+ * other's. Only a segment written by root or by us counts (shm_attach),
+ * and only if its master is the process that wrote itself there: a stale
+ * file, a recycled pid or a forged segment is simply replaced. Returns
+ * its master pid, or 0. */
 static pid_t segment_owner(const char *path)
 {
     struct shm existing;
@@ -280,50 +290,42 @@ static pid_t segment_owner(const char *path)
         return 0;
     pid_t pid = existing.header->master_pid;
     unsigned state = atomic_load(&existing.header->state);
+    int verdict = shm_master_verify(existing.header, NULL);
     shm_detach(&existing);
-    if (pid <= 0 || pid == getpid() || state == SHM_INSTANCE_STOPPED)
+    if (pid == getpid() || state == SHM_INSTANCE_STOPPED || verdict == SK_DECLINED)
         return 0;
-    if (kill(pid, 0) != 0 && errno != EPERM)
-        return 0;
-    char comm_path[64], comm[32] = "";
-    snprintf(comm_path, sizeof comm_path, "/proc/%d/comm", (int)pid);
-    FILE *f = fopen(comm_path, "r");
-    if (f != NULL) {
-        if (fgets(comm, sizeof comm, f) == NULL)
-            comm[0] = '\0';
-        fclose(f);
-    }
-    /* A recycled pid belongs to some other program: the segment is stale. */
-    return strncmp(comm, "saker", 5) == 0 ? pid : 0;
+    return pid;
 }
 
-int master_start(struct master *m, struct config *config, struct err *err)
+int master_bind(struct master *m, struct config *config, struct err *err)
 {
     install_signals(&m->wait_mask);
-    unsigned slots = config->workers * 2 > SHM_MIN_SLOTS ? config->workers * 2 : SHM_MIN_SLOTS;
+    if (runfiles_prepare_dir(config->shm_path, err) != SK_OK ||
+        (config->pid_file && runfiles_prepare_dir(config->pid_file, err) != SK_OK) ||
+        pid_file_prepare(&m->pid_file, config->pid_file, err) != SK_OK)
+        return SK_ERROR;
     pid_t owner = segment_owner(config->shm_path);
     if (owner != 0)
         return err_set(err, "shm_path %s is in use by a running saker (master pid %d)",
                        config->shm_path, (int)owner);
-    if (listeners_open(&m->listeners, config, NULL, err) != SK_OK)
-        return SK_ERROR;
+    return listeners_open(&m->listeners, config, NULL, err);
+}
+
+int master_start(struct master *m, struct config *config, struct err *err)
+{
+    unsigned slots = config->workers * 2 > SHM_MIN_SLOTS ? config->workers * 2 : SHM_MIN_SLOTS;
+    start_tick();
     snprintf(m->shm_path, sizeof m->shm_path, "%s", config->shm_path);
-    if (shm_create(&m->shm, config->shm_path, slots, err) != SK_OK) {
-        listeners_close(&m->listeners);
+    if (shm_create(&m->shm, config->shm_path, slots, err) != SK_OK)
         return SK_ERROR;
-    }
     m->slot_count = slots;
     m->slots = calloc(slots, sizeof *m->slots);
     struct generation *g = m->slots ? master_generation_new(m, config, &m->listeners) : NULL;
-    if (g == NULL) {
-        listeners_close(&m->listeners);
+    if (g == NULL)
         return err_set(err, "out of memory");
-    }
     m->current = g;
-    if (tls_keys_start(m, err) != SK_OK) {
-        listeners_close(&m->listeners);
+    if (tls_keys_start(m, err) != SK_OK)
         return SK_ERROR;
-    }
     listeners_publish(&m->listeners, &m->shm);
     atomic_store(&m->shm.header->generation, g->number);
     atomic_store(&m->shm.header->workers_per_generation, config->workers);
@@ -334,7 +336,7 @@ int master_start(struct master *m, struct config *config, struct err *err)
     if (master_spawn_generation(m, g, err) != SK_OK)
         return SK_ERROR;
     certificates_publish(g, &m->shm);
-    return SK_OK;
+    return pid_file_commit(&m->pid_file, err);
 }
 
 /* ---- reaping and respawning ----------------------------------------------- */
@@ -361,6 +363,36 @@ static void schedule_respawn(struct master_worker *w, uint64_t now)
     log_msg(LOG_NOTICE, "respawning worker %u in %llu ms", w->index, (unsigned long long)delay);
 }
 
+/* Tells whoever waits for the start (saker -d's first process, the old
+ * master of an upgrade) how it went: one NUL byte when the instance
+ * serves, else the reason. Once. */
+static void report_start(struct master *m, const char *failure)
+{
+    if (m->ready_fd < 0)
+        return;
+    const char *text = failure ? failure : "";
+    ssize_t written = write(m->ready_fd, text, strlen(text) + (failure ? 0 : 1));
+    (void)written; /* the parent may have given up waiting */
+    close(m->ready_fd);
+    m->ready_fd = -1;
+}
+
+static void begin_stop(struct master *m, bool now);
+
+/* Before the instance first serves, a worker that dies is a failed start,
+ * not a crash to ride out with respawns: whoever started saker (a
+ * terminal, `saker -d`, systemd) must hear why, and at once. */
+static void fail_start(struct master *m, unsigned index, const char *why)
+{
+    char message[ERR_MESSAGE_MAX];
+    snprintf(message, sizeof message, "start failed: worker %u %s before serving (see the "
+             "error log)", index, why);
+    log_msg(LOG_ERROR, "%s", message);
+    report_start(m, message);
+    m->start_failed = true;
+    begin_stop(m, true);
+}
+
 static void worker_gone(struct master *m, unsigned slot, int status, uint64_t now)
 {
     struct master_worker *w = &m->slots[slot];
@@ -378,6 +410,8 @@ static void worker_gone(struct master *m, unsigned slot, int status, uint64_t no
         atomic_fetch_add_explicit(&m->shm.header->worker_deaths, 1, memory_order_relaxed);
         if (g != NULL && g == m->pending)
             master_reload_abort(m, why);
+        else if (g != NULL && g == m->current && !m->ready_reported)
+            fail_start(m, w->index, why);
         else if (g != NULL && g == m->current)
             schedule_respawn(w, now);
     }
@@ -507,6 +541,9 @@ static void set_draining(struct master *m, bool draining)
 static void reopen_logs(struct master *m)
 {
     const char *path = m->current ? m->current->config->error_log : NULL;
+    /* Made here, with the workers' user, before the workers reopen them. */
+    if (m->current != NULL)
+        runfiles_create_logs(m->current->config);
     if (log_open(path) != SK_OK)
         log_errno(LOG_ERROR, errno, "open(%s)", path);
     master_signal_generation(m, NULL, SIGUSR1);
@@ -527,12 +564,7 @@ static void check_ready(struct master *m)
     log_msg(LOG_NOTICE, "ready: %u workers serving, generation %llu", m->current->live,
             (unsigned long long)m->current->number);
     notify_systemd("READY=1");
-    if (m->ready_fd >= 0) {
-        ssize_t written = write(m->ready_fd, "", 1);
-        (void)written; /* the parent may have given up waiting */
-        close(m->ready_fd);
-        m->ready_fd = -1;
-    }
+    report_start(m, NULL);
 }
 
 static void handle_flags(struct master *m)
@@ -567,8 +599,16 @@ static void handle_flags(struct master *m)
     got_tick = 0;
 }
 
-static void master_cleanup(struct master *m)
+/* Everything the master made goes, but what belongs to the instance
+ * (the segment, the pid file) only while this master owns it. */
+static void master_finish(struct master *m)
 {
+    if (m->shm.header != NULL) {
+        atomic_store(&m->shm.header->state, SHM_INSTANCE_STOPPED);
+        /* The segment created at start: a reload cannot move it. */
+        unlink(m->shm_path);
+        shm_detach(&m->shm);
+    }
     if (m->pending_listeners.items != NULL)
         listeners_close(&m->pending_listeners);
     listeners_close(&m->listeners);
@@ -576,7 +616,9 @@ static void master_cleanup(struct master *m)
         if (m->generations[i].number != 0)
             master_generation_release(m, &m->generations[i]);
     free(m->slots);
+    m->slots = NULL;
     tls_keys_stop(m);
+    pid_file_release(&m->pid_file);
 }
 
 int master_run(struct master *m)
@@ -595,11 +637,22 @@ int master_run(struct master *m)
             break;
         sigsuspend(&m->wait_mask);
     }
-    atomic_store(&m->shm.header->state, SHM_INSTANCE_STOPPED);
-    /* The segment created at start: a reload cannot move it. */
-    unlink(m->shm_path);
-    shm_detach(&m->shm);
-    master_cleanup(m);
-    log_msg(LOG_NOTICE, "stopped");
-    return 0;
+    master_finish(m);
+    log_msg(LOG_NOTICE, m->start_failed ? "start failed: stopped" : "stopped");
+    return m->start_failed ? 1 : 0;
 }
+
+void master_abandon(struct master *m)
+{
+    /* Workers already forked stop at once; none serves yet. */
+    if (live_workers(m) > 0) {
+        begin_stop(m, true);
+        while (live_workers(m) > 0) {
+            handle_flags(m);
+            if (live_workers(m) > 0)
+                sigsuspend(&m->wait_mask);
+        }
+    }
+    master_finish(m);
+}
+

@@ -31,6 +31,7 @@
 
 #include "conf/config.h"
 #include "master/listener.h"
+#include "master/runfiles.h"
 #include "shm/shm.h"
 #include "worker/worker.h"
 
@@ -76,7 +77,9 @@ struct master {
     bool stopping;
     uint64_t stop_deadline_ms;
     bool ready_reported;
+    bool start_failed;       /* a worker died before the first ready */
     int ready_fd;            /* -d: tell the waiting parent we serve; -1 if none */
+    struct pid_file pid_file;
     sigset_t wait_mask;      /* the mask sigsuspend() waits with */
     uint64_t ticket_rotate_at_ms; /* next session ticket key rotation (tls_keys.c) */
     /* The ticket keys: shared with the workers, never in the segment
@@ -89,10 +92,20 @@ struct master {
  * users). NULL with err set. */
 struct config *master_load_config(const char *file, const char *urls, struct err *err);
 
-/* Binds, creates shm, forks workers; takes ownership of config. On failure
- * nothing is left behind but the config, which the caller frees. */
+/* The start, in two steps, so that `saker -d` detaches only after the
+ * errors a user makes most (a port in use, an unwritable pid file, a
+ * segment in use) were reported on its terminal, as nginx binds before
+ * it daemonizes. master_bind installs the signal handlers, prepares the
+ * run directory and the pid file's temporary name, refuses a shm_path a
+ * running saker uses, and binds every listener. master_start (in the
+ * process that will be the master) creates the segment, forks the first
+ * generation, which takes ownership of config, and puts the pid file in
+ * place. On failure of either, master_abandon undoes what was done. */
+int master_bind(struct master *m, struct config *config, struct err *err);
 int master_start(struct master *m, struct config *config, struct err *err);
-/* Supervises until the instance has stopped; returns the exit status. */
+void master_abandon(struct master *m);
+/* Supervises until the instance has stopped; returns the exit status: 0,
+ * or 1 when the start failed (a worker died before serving). */
 int master_run(struct master *m);
 
 /* reload.c: SIGHUP. Starts a new generation, or publishes why not. */

@@ -26,6 +26,7 @@
 #include "master/certificates.h"
 #include "master/master.h"
 #include "master/notify.h"
+#include "master/runfiles.h"
 
 #define RELOAD_READY_TIMEOUT_MS 10000
 
@@ -59,6 +60,7 @@ void master_reload_begin(struct master *m)
         return;
     }
     warn_fixed_options(m->current->config, config);
+    runfiles_create_logs(config); /* the new generation's workers open them */
     if (listeners_open(&m->pending_listeners, config, &m->listeners, &err) != SK_OK) {
         config_free(config);
         master_publish_reload(m, false, err.message);
