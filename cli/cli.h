@@ -67,11 +67,12 @@ enum cli_arg_type {
     CLI_ARG_FLAG,     /* bool: present or not */
     CLI_ARG_DURATION, /* uint64_t ms: "500ms", "30s", "2m", "0.5"; bare number = s */
     CLI_ARG_UINT,     /* unsigned: a decimal count */
+    CLI_ARG_STRING,   /* const char *: any non-empty text (a path) */
 };
 struct cli_arg {
     const char *name; /* "--timeout" */
     enum cli_arg_type type;
-    void *value;      /* bool *, uint64_t * or unsigned * by type */
+    void *value;      /* bool *, uint64_t *, unsigned * or const char ** by type */
 };
 /* Parses argv[1..] against args: "--name", "--name VALUE" and
  * "--name=VALUE". SK_OK, or SK_ERROR with err saying which argument is
@@ -130,6 +131,9 @@ int cli_cmd_stop(struct cli *cli, int argc, char **argv);
 int cli_cmd_drain(struct cli *cli, int argc, char **argv);
 int cli_cmd_undrain(struct cli *cli, int argc, char **argv);
 int cli_cmd_reopen(struct cli *cli, int argc, char **argv);
+
+/* upgrade.c: `upgrade [--binary PATH] [--timeout D]` */
+int cli_cmd_upgrade(struct cli *cli, int argc, char **argv);
 
 /* top.c: `top [--interval S] [--iterations N] [--once]` */
 int cli_cmd_top(struct cli *cli, int argc, char **argv);

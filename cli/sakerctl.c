@@ -55,6 +55,9 @@ static const struct cli_command commands[] = {
      "stop accepting new connections, keep serving open ones"},
     {"undrain", cli_cmd_undrain, "[--timeout D]", "accept new connections again"},
     {"reopen", cli_cmd_reopen, "", "reopen the log files (after logrotate)"},
+    {"upgrade", cli_cmd_upgrade, "[--binary PATH] [--timeout D]",
+     "start a new master from PATH (default: the running one's executable) on the same "
+     "sockets and segment; the old one drains once it serves (default 60s)"},
     {"help", cmd_help, "", "this text"},
     {"version", cmd_version, "", "sakerctl's version and shm layout"},
 };

@@ -223,7 +223,7 @@ static void drop_last(struct listener_set *set, struct listener_set *previous)
         return;
     }
     close(l->fd);
-    if (l->family == AF_UNIX)
+    if (l->family == AF_UNIX && !l->keep_path)
         unlink(l->address);
 }
 
@@ -322,13 +322,19 @@ void listeners_close(struct listener_set *set)
         if (l->fd < 0)
             continue;
         close(l->fd);
-        if (l->family == AF_UNIX)
+        if (l->family == AF_UNIX && !l->keep_path)
             unlink(l->address);
         l->fd = -1;
     }
     free(set->items);
     set->items = NULL;
     set->count = 0;
+}
+
+void listeners_keep_paths(struct listener_set *set)
+{
+    for (size_t i = 0; i < set->count; i++)
+        set->items[i].keep_path = true;
 }
 
 void listeners_publish(const struct listener_set *set, struct shm *shm)

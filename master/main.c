@@ -183,7 +183,7 @@ static int run(const struct options *o, struct config *config)
 {
     struct err err;
     struct master master = {.ready_fd = -1, .config_file = o->config_file, .urls = o->urls,
-                            .pid_file = {.fd = -1}};
+                            .pid_file = {.fd = -1}, .upgrade_fd = -1};
     int status = prepare(config);
     if (status != 0) {
         config_free(config);
@@ -195,7 +195,7 @@ static int run(const struct options *o, struct config *config)
         config_free(config);
         return 1;
     }
-    if (o->daemonize) {
+    if (o->daemonize && !master.candidate) { /* an upgrade's new master stays put */
         bool discarded = config->error_log == NULL || strcmp(config->error_log, "stderr") == 0;
         status = daemonize(discarded, &master.ready_fd);
         if (status >= 0) { /* the first process: its copies close with it */
@@ -222,6 +222,11 @@ int main(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     struct err err;
     struct config *config = master_load_config(o.config_file, o.urls, &err);
+    if (config == NULL && !o.test_only && master_upgrade_ready_fd() >= 0) {
+        /* The old master of an upgrade waits for this. */
+        ssize_t written = write(master_upgrade_ready_fd(), err.message, strlen(err.message));
+        (void)written;
+    }
     if (config == NULL) {
         fprintf(stderr, "saker: %s\n", err.message);
         if (o.test_only)

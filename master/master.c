@@ -28,7 +28,7 @@
 #define RESPAWN_BACKOFF_MAX_MS 10000
 #define WORKER_STABLE_MS 10000 /* a worker that lived this long resets the backoff */
 
-enum { DRAIN_REQUEST = 1, UNDRAIN_REQUEST = 2 };
+enum { DRAIN_REQUEST = 1, UNDRAIN_REQUEST = 2, UPGRADE_REQUEST = 3 };
 
 static volatile sig_atomic_t got_child, got_term, got_quit, got_usr1, got_hup, got_tick;
 static volatile sig_atomic_t got_drain_request;
@@ -134,7 +134,7 @@ struct generation *master_generation_new(struct master *m, struct config *config
                                                    .endpoint = set->items[i].endpoint};
     g->listener_count = set->count;
     g->config = config;
-    uint64_t serving = m->current ? m->current->number : 0;
+    uint64_t serving = m->current ? m->current->number : m->generation_floor;
     g->number = (highest > serving ? highest : serving) + 1;
     g->live = 0;
     g->retiring = false;
@@ -200,16 +200,22 @@ static int master_spawn(struct master *m, unsigned slot, struct generation *g, u
     return SK_OK;
 }
 
-static bool slot_is_free(const struct master_worker *w)
+/* Free for us and in the segment: during a binary upgrade two masters
+ * place workers in the same slots table. */
+static bool slot_is_free(const struct master *m, unsigned s)
 {
-    return w->pid == 0 && w->respawn_at_ms == 0;
+    const struct master_worker *w = &m->slots[s];
+    const struct shm_slot *slot = &m->shm.slots[s];
+    return w->pid == 0 && w->respawn_at_ms == 0 &&
+           atomic_load_explicit(&slot->pid, memory_order_relaxed) == 0 &&
+           atomic_load_explicit(&slot->state, memory_order_relaxed) == SHM_WORKER_FREE;
 }
 
 unsigned master_free_slots(const struct master *m)
 {
     unsigned n = 0;
     for (unsigned s = 0; s < m->slot_count; s++)
-        n += slot_is_free(&m->slots[s]);
+        n += slot_is_free(m, s);
     return n;
 }
 
@@ -223,7 +229,7 @@ int master_spawn_generation(struct master *m, struct generation *g, struct err *
         return SK_ERROR;
     unsigned slot = 0;
     for (unsigned i = 0; i < g->config->workers; i++) {
-        while (!slot_is_free(&m->slots[slot]))
+        while (!slot_is_free(m, slot))
             slot++;
         if (master_spawn(m, slot, g, i) != SK_OK)
             return err_set(err, "could not start worker %u of generation %llu", i,
@@ -297,9 +303,18 @@ static pid_t segment_owner(const char *path)
     return pid;
 }
 
+static void remember_executable(struct master *m)
+{
+    ssize_t n = readlink("/proc/self/exe", m->exe_path, sizeof m->exe_path - 1);
+    m->exe_path[n > 0 ? n : 0] = '\0';
+}
+
 int master_bind(struct master *m, struct config *config, struct err *err)
 {
     install_signals(&m->wait_mask);
+    remember_executable(m);
+    if (master_upgrade_ready_fd() >= 0) /* started by an upgrade */
+        return master_adopt(m, config, err);
     if (runfiles_prepare_dir(config->shm_path, err) != SK_OK ||
         (config->pid_file && runfiles_prepare_dir(config->pid_file, err) != SK_OK) ||
         pid_file_prepare(&m->pid_file, config->pid_file, err) != SK_OK)
@@ -311,10 +326,31 @@ int master_bind(struct master *m, struct config *config, struct err *err)
     return listeners_open(&m->listeners, config, NULL, err);
 }
 
+/* A new master of a binary upgrade: the segment is the old master's, and
+ * nothing is published before our workers serve (master_take_over). */
+static int start_candidate(struct master *m, struct config *config, struct err *err)
+{
+    m->slot_count = m->shm.header->slot_count;
+    m->slots = calloc(m->slot_count, sizeof *m->slots);
+    struct generation *g = m->slots ? master_generation_new(m, config, &m->listeners) : NULL;
+    if (g == NULL)
+        return err_set(err, "out of memory");
+    m->current = g;
+    if (tls_keys_start(m, err) != SK_OK)
+        return SK_ERROR;
+    for (size_t i = 0; i < m->listeners.count; i++)
+        log_msg(LOG_NOTICE, "listening on %s (endpoint %s, %s%s)", m->listeners.items[i].address,
+                m->listeners.items[i].endpoint->name, m->listeners.items[i].url,
+                m->listeners.items[i].reused_from >= 0 ? ", inherited" : "");
+    return master_spawn_generation(m, g, err);
+}
+
 int master_start(struct master *m, struct config *config, struct err *err)
 {
     unsigned slots = config->workers * 2 > SHM_MIN_SLOTS ? config->workers * 2 : SHM_MIN_SLOTS;
     start_tick();
+    if (m->candidate)
+        return start_candidate(m, config, err);
     snprintf(m->shm_path, sizeof m->shm_path, "%s", config->shm_path);
     if (shm_create(&m->shm, config->shm_path, slots, err) != SK_OK)
         return SK_ERROR;
@@ -430,12 +466,15 @@ static void reap_children(struct master *m)
     int status;
     pid_t pid;
     uint64_t now = clock_now_monotonic_ms();
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (master_upgrade_reaped(m, pid, status))
+            continue;
         for (unsigned s = 0; s < m->slot_count; s++)
             if (m->slots[s].pid == pid) {
                 worker_gone(m, s, status, now);
                 break;
             }
+    }
 }
 
 static void respawn_due(struct master *m)
@@ -490,11 +529,15 @@ static void begin_stop(struct master *m, bool now)
     if (!m->stopping) {
         log_msg(LOG_NOTICE, "%s stop: %u workers", now ? "immediate" : "graceful",
                 live_workers(m));
-        notify_systemd("STOPPING=1");
         m->stopping = true;
         m->stop_deadline_ms = clock_now_monotonic_ms() +
                               (m->current ? m->current->config->shutdown_timeout_ms : 0);
-        atomic_store(&m->shm.header->state, SHM_INSTANCE_STOPPING);
+        /* A new master that never served stops alone: the instance, its
+         * state and systemd's view are the old master's. */
+        if (!m->candidate) {
+            notify_systemd("STOPPING=1");
+            atomic_store(&m->shm.header->state, SHM_INSTANCE_STOPPING);
+        }
         if (m->pending != NULL)
             master_reload_abort(m, "the instance is stopping");
     }
@@ -559,11 +602,17 @@ static void check_ready(struct master *m)
             atomic_load(&m->shm.slots[s].state) != SHM_WORKER_RUNNING)
             return;
     m->ready_reported = true;
+    bool upgraded = m->candidate;
+    if (upgraded)
+        master_take_over(m);
     if (!m->draining)
         atomic_store(&m->shm.header->state, SHM_INSTANCE_RUNNING);
-    log_msg(LOG_NOTICE, "ready: %u workers serving, generation %llu", m->current->live,
-            (unsigned long long)m->current->number);
-    notify_systemd("READY=1");
+    log_msg(LOG_NOTICE, "ready: %u workers serving, generation %llu%s", m->current->live,
+            (unsigned long long)m->current->number, upgraded ? " (binary upgrade)" : "");
+    /* After an upgrade the old master, still the main process, names us
+     * to systemd (MAINPID=): a READY=1 from us would be ignored. */
+    if (!upgraded)
+        notify_systemd("READY=1");
     report_start(m, NULL);
 }
 
@@ -590,10 +639,12 @@ static void handle_flags(struct master *m)
         got_drain_request = 0;
         if (request == DRAIN_REQUEST || request == UNDRAIN_REQUEST)
             set_draining(m, request == DRAIN_REQUEST);
+        else if (request == UPGRADE_REQUEST && !m->handed_over && !m->candidate)
+            master_upgrade_begin(m);
     }
     if (got_hup) {
         got_hup = 0;
-        if (!m->stopping)
+        if (!m->stopping && !m->candidate)
             master_reload_begin(m);
     }
     got_tick = 0;
@@ -603,12 +654,18 @@ static void handle_flags(struct master *m)
  * (the segment, the pid file) only while this master owns it. */
 static void master_finish(struct master *m)
 {
-    if (m->shm.header != NULL) {
+    /* A new master that never served, or an old one that handed over,
+     * leaves the instance's segment to the master that owns it. */
+    bool owner = !m->candidate && !m->handed_over;
+    if (m->shm.header != NULL && owner) {
         atomic_store(&m->shm.header->state, SHM_INSTANCE_STOPPED);
         /* The segment created at start: a reload cannot move it. */
         unlink(m->shm_path);
-        shm_detach(&m->shm);
     }
+    if (m->shm.header != NULL)
+        shm_detach(&m->shm);
+    if (m->upgrade_fd >= 0)
+        close(m->upgrade_fd);
     if (m->pending_listeners.items != NULL)
         listeners_close(&m->pending_listeners);
     listeners_close(&m->listeners);
@@ -625,8 +682,10 @@ int master_run(struct master *m)
 {
     for (;;) {
         handle_flags(m);
+        master_upgrade_check(m);
         if (!m->stopping) {
-            respawn_due(m);
+            if (m->upgrade_fd < 0) /* a new master is placing its workers */
+                respawn_due(m);
             watchdog(m);
             tls_keys_tick(m);
             master_reload_check(m);
@@ -638,7 +697,8 @@ int master_run(struct master *m)
         sigsuspend(&m->wait_mask);
     }
     master_finish(m);
-    log_msg(LOG_NOTICE, m->start_failed ? "start failed: stopped" : "stopped");
+    log_msg(LOG_NOTICE, m->start_failed ? "start failed: stopped"
+                        : m->handed_over ? "stopped: the new master serves" : "stopped");
     return m->start_failed ? 1 : 0;
 }
 

@@ -85,6 +85,15 @@ struct master {
     /* The ticket keys: shared with the workers, never in the segment
      * file (tls_keys.h). NULL until tls_keys_start. */
     struct shm_ticket_keys *ticket_keys;
+    /* Binary upgrade (upgrade.c). */
+    char exe_path[PATH_MAX];  /* our executable at start: the default binary */
+    uint64_t generation_floor; /* a new master: the generation the old one served */
+    bool candidate;           /* a new master not serving yet: owns nothing shared */
+    bool handed_over;         /* an old master: the new one owns the instance */
+    pid_t upgrade_pid;        /* the new master we started; 0: none */
+    int upgrade_fd;           /* its report (read end); -1: none awaited */
+    uint64_t upgrade_deadline_ms;
+    char upgrade_binary[SHM_PATH_MAX];
 };
 
 /* Loads a config as `saker` would: the file (or the built-in default), the
@@ -124,5 +133,20 @@ unsigned master_free_slots(const struct master *m);
 void master_retire_generation(struct master *m, struct generation *g);
 void master_signal_generation(struct master *m, struct generation *g, int signo);
 void master_publish_reload(struct master *m, bool ok, const char *message);
+
+/* upgrade.c, the old master: SIGUSR2 value 3 starts the new binary; each
+ * loop turn reads its report (commit or abort); a reaped child is looked
+ * at (true when it was the new master). */
+void master_upgrade_begin(struct master *m);
+void master_upgrade_check(struct master *m);
+bool master_upgrade_reaped(struct master *m, pid_t pid, int status);
+/* upgrade.c, the new master: the descriptor to report through when this
+ * process was started by an upgrade (-1: it was not); master_adopt takes
+ * the segment and sockets it was handed, in place of master_bind;
+ * master_take_over, once its workers serve, makes it the instance's
+ * master (header, listeners, certificates, generation, pid file). */
+int master_upgrade_ready_fd(void);
+int master_adopt(struct master *m, struct config *config, struct err *err);
+void master_take_over(struct master *m);
 
 #endif

@@ -48,6 +48,12 @@ void master_reload_begin(struct master *m)
                 (unsigned long long)m->pending->number);
         return;
     }
+    if (m->upgrade_fd >= 0) {
+        m->reload_started_ms = clock_now_monotonic_ms();
+        master_publish_reload(m, false, "a binary upgrade is in progress; reload when it "
+                                        "has finished");
+        return;
+    }
     m->reload_started_ms = clock_now_monotonic_ms();
     atomic_store(&m->shm.header->state, SHM_INSTANCE_RELOADING);
     notify_systemd("RELOADING=1");
