@@ -132,6 +132,13 @@ int cli_cmd_drain(struct cli *cli, int argc, char **argv);
 int cli_cmd_undrain(struct cli *cli, int argc, char **argv);
 int cli_cmd_reopen(struct cli *cli, int argc, char **argv);
 
+/* control.c: after a signal, polls the header every 20 ms until the
+ * counter at count_offset (reload_count, upgrade_count) passes before,
+ * and returns report(header). Fails (printed, CLI_EXIT_FAILED) when
+ * master exits first or timeout ms pass; what names it ("reload"). */
+int cli_wait_outcome(struct cli *cli, const char *what, size_t count_offset, uint64_t before,
+                     pid_t master, uint64_t timeout, int (*report)(const struct shm_header *h));
+
 /* upgrade.c: `upgrade [--binary PATH] [--timeout D]` */
 int cli_cmd_upgrade(struct cli *cli, int argc, char **argv);
 

@@ -15,19 +15,17 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "common/clock.h"
 
 #define UPGRADE_TIMEOUT_MS 60000
 #define UPGRADE_VALUE 3 /* the master's SIGUSR2 value (master.c) */
-#define POLL_MS 20
 
 static int report(const struct shm_header *h)
 {
@@ -58,13 +56,6 @@ static int name_binary(struct cli *cli, const char *binary)
     return CLI_EXIT_OK;
 }
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 int cli_cmd_upgrade(struct cli *cli, int argc, char **argv)
 {
     uint64_t timeout = UPGRADE_TIMEOUT_MS;
@@ -80,25 +71,8 @@ int cli_cmd_upgrade(struct cli *cli, int argc, char **argv)
         return rc;
     struct shm_header h;
     shm_snapshot_header(&cli->shm, &h);
-    uint64_t before = h.upgrade_count;
-    pid_t old = h.master_pid;
     if ((rc = cli_signal_master(cli, SIGUSR2, true, UPGRADE_VALUE)) != CLI_EXIT_OK)
         return rc;
-    uint64_t deadline = clock_now_monotonic_ms() + timeout;
-    for (;;) {
-        if (shm_snapshot_header(&cli->shm, &h) == SK_OK && h.upgrade_count > before)
-            return report(&h);
-        if (cli_process_gone(old)) {
-            fprintf(stderr, "sakerctl: saker master pid %d exited during the upgrade\n",
-                    (int)old);
-            return CLI_EXIT_FAILED;
-        }
-        if (clock_now_monotonic_ms() >= deadline)
-            break;
-        sleep_ms(POLL_MS);
-    }
-    char d[32];
-    fprintf(stderr, "sakerctl: no upgrade outcome after %s (is the master stuck?)\n",
-            cli_format_ms(timeout, d, sizeof d));
-    return CLI_EXIT_FAILED;
+    return cli_wait_outcome(cli, "upgrade", offsetof(struct shm_header, upgrade_count),
+                            h.upgrade_count, h.master_pid, timeout, report);
 }

@@ -75,34 +75,25 @@ def forged_segment(inst, path, pid, owner=NOBODY, mode=0o644):
 
 # ---- item: files are never created through a planted symlink --------------------
 
-def test_pid_file_symlink_is_replaced_not_followed(saker_factory, shared_dir):
+@pytest.mark.parametrize("key", ["pid_file", "shm_path"])
+def test_symlink_at_a_file_saker_makes_is_replaced_not_followed(saker_factory, shared_dir,
+                                                                  key):
     needs_root()
     victim = shared_dir / "victim"
     victim.write_text("precious\n")
     victim.chmod(0o600)
-    pid_file = shared_dir / "saker.pid"
-    pid_file.symlink_to(victim)
-    inst = saker_factory(config() + "pid_file: %s\n" % pid_file)
+    planted = shared_dir / "saker.file"
+    planted.symlink_to(victim)
+    inst = saker_factory(config() + "%s: %s\n" % (key, planted))
     assert victim.read_text() == "precious\n"
     assert stat.S_IMODE(victim.stat().st_mode) == 0o600
-    assert not pid_file.is_symlink()
-    assert int(pid_file.read_text()) == inst.pid
+    assert not planted.is_symlink()
+    if key == "pid_file":
+        assert int(planted.read_text()) == inst.pid
+    else:
+        assert stat.S_IMODE(planted.stat().st_mode) == 0o640
     assert inst.stop() == 0
-    assert not pid_file.exists() and victim.read_text() == "precious\n"
-
-
-def test_shm_symlink_is_replaced_not_followed(saker_factory, shared_dir):
-    needs_root()
-    victim = shared_dir / "victim"
-    victim.write_text("precious\n")
-    victim.chmod(0o600)
-    shm = shared_dir / "saker.shm"
-    shm.symlink_to(victim)
-    inst = saker_factory(config() + "shm_path: %s\n" % shm)
-    assert victim.read_text() == "precious\n"
-    assert stat.S_IMODE(victim.stat().st_mode) == 0o600
-    assert not shm.is_symlink() and stat.S_IMODE(shm.stat().st_mode) == 0o640
-    assert inst.status()["instance"]["state"] == "running"
+    assert not planted.exists() and victim.read_text() == "precious\n"
 
 
 def strace_calls(tmp_path, cmd):
