@@ -21,7 +21,7 @@
 #include "master/runfiles.h"
 #include "master/spawn.h"
 #include "master/tls_keys.h"
-#include "worker/tls.h"
+#include "tls/tls_config.h"
 
 #define MASTER_TICK_MS 100
 #define RESPAWN_BACKOFF_MIN_MS 100

@@ -33,7 +33,7 @@
 #include "master/listener.h"
 #include "master/runfiles.h"
 #include "shm/shm.h"
-#include "worker/worker.h"
+#include "worker/worker_main.h"
 
 #define MASTER_GENERATIONS 32 /* serving, starting, and draining ones; free shm slots are the real bound */
 
