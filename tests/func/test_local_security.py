@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from rawhttp import read_response, wait_for
-from saker_harness import default_shm_path, process_alive, run_sakerctl, saker_binary
+from saker_harness import default_shm_path, run_sakerctl, saker_binary
 
 NOBODY = 65534
 MASTER_PID_OFFSET = 32  # magic 8, version 4, sizes 4 + 4, slot count 4, total 8

@@ -12,11 +12,12 @@ import os
 import re
 import socket
 import stat
-import time
 from pathlib import Path
 
+import pytest
+
 from rawhttp import read_response, wait_for
-from saker_harness import process_alive, run_sakerctl, saker_binary
+from saker_harness import process_alive, run_sakerctl
 from test_reload import Load
 from test_systemd_notify import NotifySocket
 
@@ -169,7 +170,6 @@ def test_new_master_whose_worker_dies_leaves_the_instance_as_it_was(saker_factor
     after they drop to nobody: they die before serving, the new master
     stops, and the old one goes on with its state untouched."""
     if os.geteuid() != 0:
-        import pytest
         pytest.skip("needs root to run workers as nobody")
     inst = saker_factory(config(workers=1))
     www = tmp_path / "private"
