@@ -198,7 +198,8 @@ static int run(const struct options *o, struct config *config)
     if (o->daemonize && !master.candidate) { /* an upgrade's new master stays put */
         bool discarded = config->error_log == NULL || strcmp(config->error_log, "stderr") == 0;
         status = daemonize(discarded, &master.ready_fd);
-        if (status >= 0) { /* the first process: its copies close with it */
+        if (status >= 0) { /* the first process: the daemon has the instance */
+            master_forget(&master);
             config_free(config);
             return status;
         }

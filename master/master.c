@@ -702,6 +702,16 @@ int master_run(struct master *m)
     return m->start_failed ? 1 : 0;
 }
 
+void master_forget(struct master *m)
+{
+    free(m->listeners.items);
+    m->listeners.items = NULL;
+    m->listeners.count = 0;
+    if (m->pid_file.fd >= 0)
+        close(m->pid_file.fd);
+    m->pid_file.fd = -1;
+}
+
 void master_abandon(struct master *m)
 {
     /* Workers already forked stop at once; none serves yet. */

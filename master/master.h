@@ -90,7 +90,8 @@ struct master {
     uint64_t generation_floor; /* a new master: the generation the old one served */
     bool candidate;           /* a new master not serving yet: owns nothing shared */
     bool handed_over;         /* an old master: the new one owns the instance */
-    pid_t upgrade_pid;        /* the new master we started; 0: none */
+    pid_t upgrade_pid;        /* the new master we started; 0: none (or reaped) */
+    pid_t upgrade_started;    /* its pid, kept for the outcome's message */
     int upgrade_fd;           /* its report (read end); -1: none awaited */
     uint64_t upgrade_deadline_ms;
     char upgrade_binary[SHM_PATH_MAX];
@@ -113,6 +114,9 @@ struct config *master_load_config(const char *file, const char *urls, struct err
 int master_bind(struct master *m, struct config *config, struct err *err);
 int master_start(struct master *m, struct config *config, struct err *err);
 void master_abandon(struct master *m);
+/* `saker -d`'s first process, once the daemon has the instance: frees
+ * what master_bind allocated here, leaving the sockets and files alone. */
+void master_forget(struct master *m);
 /* Supervises until the instance has stopped; returns the exit status: 0,
  * or 1 when the start failed (a worker died before serving). */
 int master_run(struct master *m);

@@ -161,6 +161,7 @@ void master_upgrade_begin(struct master *m)
     fcntl(ready[0], F_SETFL, O_NONBLOCK);
     m->upgrade_fd = ready[0];
     m->upgrade_pid = pid;
+    m->upgrade_started = pid;
     m->upgrade_deadline_ms = clock_now_monotonic_ms() + UPGRADE_READY_TIMEOUT_MS;
     snprintf(m->upgrade_binary, sizeof m->upgrade_binary, "%s", binary);
     log_msg(LOG_NOTICE, "upgrade: started %s as pid %d", binary, (int)pid);
@@ -174,7 +175,7 @@ static void upgrade_abort(struct master *m, const char *why)
     close(m->upgrade_fd);
     m->upgrade_fd = -1;
     snprintf(message, sizeof message, "the new master (pid %d, %.200s) did not start: %s; saker "
-             "master pid %d goes on serving", (int)m->upgrade_pid, m->upgrade_binary, why,
+             "master pid %d goes on serving", (int)m->upgrade_started, m->upgrade_binary, why,
              (int)getpid());
     publish_upgrade(m, false, 0, message);
 }
@@ -183,7 +184,7 @@ static void upgrade_abort(struct master *m, const char *why)
 static void upgrade_commit(struct master *m)
 {
     char message[SHM_MESSAGE_MAX], state[32];
-    pid_t pid = m->upgrade_pid;
+    pid_t pid = m->upgrade_started;
     close(m->upgrade_fd);
     m->upgrade_fd = -1;
     m->handed_over = true;

@@ -73,6 +73,7 @@ def test_upgrades_under_load_lose_nothing(saker_factory, tmp_path):
             assert new not in masters and process_alive(new)
             st = inst.status()
             assert st["instance"]["master_pid"] == new
+            assert st["upgrade"]["ok"] and st["upgrade"]["pid"] == new
             assert st["instance"]["generation"] > generations[-1]
             assert Path(inst.pid_file).read_text().strip() == str(new)
             masters.append(new)
@@ -99,11 +100,16 @@ def test_upgrade_to_a_binary_that_fails_keeps_the_old_master(saker_factory, tmp_
     before = inst.status()
     r = upgrade(inst, "--binary", broken_binary(tmp_path))
     assert r.returncode == 1
-    assert "the new master" in r.stderr and "exited before its workers served" in r.stderr, \
-        r.stderr
+    assert re.search(r"the new master \(pid [1-9]\d*, %s\) did not start: it exited before "
+                     r"its workers served" % re.escape(str(tmp_path / "saker-broken")),
+                     r.stderr), r.stderr
     r = upgrade(inst, "--binary", tmp_path / "no-such-saker")
     assert r.returncode == 1 and "no-such-saker" in r.stderr, r.stderr
     after = inst.status()
+    assert after["upgrade"]["count"] == 1 and not after["upgrade"]["ok"]
+    assert "exited before its workers served" in after["upgrade"]["message"]
+    human = run_sakerctl("--shm", inst.shm, "status").stdout
+    assert "last upgrade FAILED (1 upgrades): the new master" in human, human
     assert after["instance"]["master_pid"] == before["instance"]["master_pid"] == inst.pid
     assert after["instance"]["generation"] == before["instance"]["generation"]
     assert len(after["workers"]) == 1 and after["workers"][0]["state"] == "running"
