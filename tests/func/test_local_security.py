@@ -121,9 +121,10 @@ def test_files_are_created_exclusively_and_never_chmodded_by_path(tmp_path, shar
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        wait_for(lambda: run_sakerctl("--shm", shm, "status").returncode == 0, 15,
-                 message="saker serving under strace")
-        master = int(pid_file.read_text())
+        # The pid file is put in place once the workers are forked.
+        master = wait_for(lambda: run_sakerctl("--shm", shm, "status").returncode == 0
+                          and int(pid_file.read_text()), 15,
+                          message="saker serving under strace")
         assert stat.S_IMODE(os.stat(sock).st_mode) == 0o666
         os.kill(master, signal.SIGTERM)
         proc.wait(20)
