@@ -150,6 +150,7 @@ struct exchange_ops {
                 enum exchange_send_state state);
     int (*read_body)(struct exchange *ex);
     void (*pause_body)(struct exchange *ex, bool paused);
+    int (*upgrade)(struct exchange *ex, const char *protocol); /* NULL: none */
 };
 
 struct exchange {
@@ -273,6 +274,17 @@ int exchange_read_body(struct exchange *ex, const struct exchange_body_reader *r
 /* No more pieces until exchange_resume_body (backpressure). */
 void exchange_pause_body(struct exchange *ex);
 void exchange_resume_body(struct exchange *ex);
+
+/* Accepts the client's upgrade to protocol (HTTP/1.1: "101 Switching
+ * Protocols" with Connection: Upgrade and Upgrade: protocol, and the
+ * handler's own headers): from then on the exchange is a tunnel (see
+ * tunnel.h), bytes both ways through the same calls as a streamed
+ * exchange: the client's through the body reader, the handler's with
+ * exchange_send. Needs a generator. SK_OK; SK_DECLINED when the request
+ * did not ask for an upgrade, has a body, comes over a protocol that
+ * cannot switch (HTTP/2 today), or max_concurrent_upgraded_connections
+ * is reached: the handler answers instead; SK_ERROR otherwise. */
+int exchange_upgrade(struct exchange *ex, const char *protocol);
 
 /* Sends the response now: the final call. */
 void exchange_respond(struct exchange *ex);

@@ -49,6 +49,20 @@ int exchange_start(struct exchange *ex)
     return ex->ops->start(ex);
 }
 
+int exchange_upgrade(struct exchange *ex, const char *protocol)
+{
+    if (ex->responded || ex->abandoned || ex->generator == NULL)
+        return SK_ERROR;
+    if (ex->ops->upgrade == NULL)
+        return SK_DECLINED;
+    int rc = ex->ops->upgrade(ex, protocol);
+    if (rc == SK_OK) {
+        ex->responded = true;
+        ex->streaming = true;
+    }
+    return rc;
+}
+
 int exchange_filter_send(struct exchange *ex, struct exchange_filter *f,
                          const struct exchange_buf *bufs, size_t n,
                          enum exchange_send_state state)

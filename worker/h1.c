@@ -29,6 +29,7 @@
 #include "shm/shm.h"
 #include "worker/conn.h"
 #include "worker/request.h"
+#include "worker/tunnel.h"
 #include "worker/worker.h"
 
 static struct h1 *h1_of(llhttp_t *parser) { return parser->data; }
@@ -364,8 +365,8 @@ static int on_message_complete(llhttp_t *parser)
     struct exchange *ex = h1->ex;
     h1->message_complete = true;
     h1->reading_body = false;
-    if (ex != NULL)
-        exchange_body_end(ex);
+    if (ex != NULL && !h1->upgrading)
+        exchange_body_end(ex); /* an upgrade's reader reads the tunnel */
     if (h1->dispatch_pending) {
         h1->dispatch_pending = false;
         h1_dispatch(h1, ex);
@@ -416,6 +417,10 @@ void h1_set_connection(struct h1 *h1, const struct endpoint *endpoint,
 
 void h1_destroy(struct h1 *h1)
 {
+    if (h1->tunnel != NULL)
+        tunnel_discard(h1->tunnel);
+    h1->tunnel = NULL;
+    h1->upgrading = false;
     h1_end_exchange(h1);
     free(h1->stash);
     free(h1->held);
@@ -459,31 +464,30 @@ static bool h1_head_too_large(struct h1 *h1, const char *data, size_t len)
            limits->max_request_line_size + limits->max_request_headers_total_size + 4096;
 }
 
-/* Keeps [from, from + len) for after the pause; from may lie in the
- * stash itself (a resumed parse that paused again). */
-static void h1_stash(struct h1 *h1, const char *from, size_t len)
+/* Appends [from, from + len) to the stash, from may lie in the stash
+ * itself (a resumed parse that paused again). Reading goes on (a client
+ * that closes is noticed) until the stash holds H1_STASH_MAX. */
+static void h1_stash_append(struct h1 *h1, const char *from, size_t len)
 {
-    if (len == 0) {
-        h1->stash_len = 0;
+    if (len == 0)
+        return;
+    if (h1->stash != NULL && from >= h1->stash && from < h1->stash + h1->stash_size) {
+        memmove(h1->stash, from, len); /* what was parsed goes */
+        h1->stash_len = len;
         return;
     }
-    if (h1->stash != NULL && from >= h1->stash && from < h1->stash + h1->stash_size) {
-        memmove(h1->stash, from, len);
-    } else {
-        if (len > h1->stash_size) {
-            char *grown = realloc(h1->stash, len);
-            if (grown == NULL) {
-                h1->closing = true; /* cannot keep what follows: stop after this one */
-                h1->stash_len = 0;
-                return;
-            }
-            h1->stash = grown;
-            h1->stash_size = len;
+    if (h1->stash_len + len > h1->stash_size) {
+        char *grown = realloc(h1->stash, h1->stash_len + len);
+        if (grown == NULL) {
+            h1->closing = true; /* cannot keep what follows: stop after this one */
+            return;
         }
-        memcpy(h1->stash, from, len);
+        h1->stash = grown;
+        h1->stash_size = h1->stash_len + len;
     }
-    h1->stash_len = len;
-    if (h1->conn != NULL)
+    memcpy(h1->stash + h1->stash_len, from, len);
+    h1->stash_len += len;
+    if (h1->stash_len >= H1_STASH_MAX && h1->conn != NULL)
         conn_pause_input(h1->conn, true);
 }
 
@@ -509,7 +513,8 @@ static void h1_execute(struct h1 *h1, const char *data, size_t len)
         }
         if (error == HPE_PAUSED && h1->waiting && !h1->closing) {
             const char *rest = llhttp_get_error_pos(&h1->parser);
-            h1_stash(h1, rest, (size_t)(data + len - rest));
+            h1->stash_len = 0;
+            h1_stash_append(h1, rest, (size_t)(data + len - rest));
         } else if (error != HPE_PAUSED) {
             h1_parse_failed(h1, error);
         }
@@ -534,7 +539,10 @@ void h1_resume(struct h1 *h1)
 
 enum h1_result h1_feed(struct h1 *h1, const char *data, size_t len)
 {
-    h1->waiting = false;
+    if (h1->waiting) { /* parsing is paused: kept for when it resumes */
+        h1_stash_append(h1, data, len);
+        return h1->closing ? H1_CLOSE : H1_CONTINUE;
+    }
     h1->stash_len = 0;
     h1->feed_count++;
     h1->feed_end = data + len;
@@ -596,9 +604,27 @@ void h1_response_ended(struct h1 *h1)
     h1_wake(h1);
 }
 
+/* The request of an accepted upgrade has been read: the tunnel takes the
+ * connection over, with what was read after the request, and this state
+ * (the exchange lives in its arena) until the release. */
+static void h1_hand_over(struct h1 *h1)
+{
+    struct tunnel *t = h1->tunnel;
+    h1->tunnel = NULL;
+    h1->upgrading = false;
+    h1->waiting = false;
+    size_t len = h1->stash_len;
+    h1->stash_len = 0;
+    tunnel_switch(t, h1, h1_state_free, h1->stash, len);
+}
+
 /* What a waiting exchange is owed, run at the connection's flush. */
 enum conn_owed h1_produce(struct h1 *h1)
 {
+    if (h1->upgrading && h1->message_complete && h1->conn != NULL) {
+        h1_hand_over(h1);
+        return CONN_OWES_LATER; /* the tunnel speaks from the next round */
+    }
     for (;;) {
         if (h1->exchange_done) {
             h1->exchange_done = false;

@@ -50,6 +50,9 @@ struct router_entry;
 struct sockaddr;
 
 #define H1_BODY_DRAIN_MS 5000
+/* Bytes read while parsing is paused (a response still coming) that are
+ * kept before reading pauses too. */
+#define H1_STASH_MAX (64 * 1024)
 /* Every response's Server header line. */
 #define H1_SERVER_HEADER "Server: saker\r\n"
 
@@ -108,6 +111,10 @@ struct h1 {
     char *held;               /* a piece that came while the reader was paused */
     size_t held_len, held_size;
     uint64_t body_rate_base;  /* bytes already in when the rate was last restarted */
+    /* An upgrade (exchange_upgrade): the tunnel takes over once the
+     * request has been read to its end. */
+    bool upgrading;
+    struct tunnel *tunnel;
     bool chunked;             /* Transfer-Encoding: chunked */
     bool proceed_owed;        /* a MORE send was taken: proceed once there is room */
     int64_t length_left;      /* of a Content-Length the handler declared; -1: none */
@@ -183,6 +190,10 @@ void h1_body_flush(struct h1 *h1);
 /* The response ended before the body: drain it (bounded in time). */
 void h1_body_answered(struct h1 *h1);
 int h1_read_body(struct exchange *ex);
+int h1_upgrade(struct exchange *ex, const char *protocol);
+/* Gives an HTTP/1 state back to the worker's spares (h1_conn.c): what a
+ * tunnel that took one over calls at its release. */
+void h1_state_free(void *h1);
 void h1_pause_body(struct exchange *ex, bool paused);
 
 #endif

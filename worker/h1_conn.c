@@ -40,14 +40,11 @@ static struct h1 *h1_acquire(struct conn *c)
     return h1;
 }
 
-static void h1_give_back(struct conn *c)
+void h1_state_free(void *arg)
 {
-    struct h1 *h1 = c->proto_state;
-    if (h1 == NULL)
-        return;
+    struct h1 *h1 = arg;
+    struct worker *w = h1->worker;
     h1_destroy(h1);
-    c->proto_state = NULL;
-    struct worker *w = c->worker;
     if (w->spare_h1_count >= H1_SPARES_MAX) {
         free(h1);
         return;
@@ -55,6 +52,14 @@ static void h1_give_back(struct conn *c)
     memcpy(h1, &w->spare_h1s, sizeof w->spare_h1s);
     w->spare_h1s = h1;
     w->spare_h1_count++;
+}
+
+static void h1_give_back(struct conn *c)
+{
+    if (c->proto_state == NULL)
+        return;
+    h1_state_free(c->proto_state);
+    c->proto_state = NULL;
 }
 
 void h1_free_spares(struct worker *w)
@@ -80,7 +85,7 @@ static enum conn_owed h1c_produce(struct conn *c)
     if (h1 == NULL)
         return CONN_OWES_NOTHING;
     enum conn_owed owed = h1_produce(h1);
-    if (h1->closing && !c->closing)
+    if (c->proto == &h1_protocol && h1->closing && !c->closing)
         conn_end(c); /* a resumed parse met the end of the connection */
     return owed;
 }

@@ -17,6 +17,7 @@
 #include "worker/conn.h"
 #include "worker/h1.h"
 #include "worker/request.h"
+#include "worker/tunnel.h"
 #include "worker/worker.h"
 
 static size_t h1_head_size(const struct exchange *ex, size_t hsts_len)
@@ -264,10 +265,65 @@ static int h1_send(struct exchange *ex, const struct exchange_buf *bufs, size_t 
     return SK_OK;
 }
 
+/* RFC 9110 section 7.8: the client asked (Upgrade, with "upgrade" in
+ * Connection: llhttp's flag), over HTTP/1.1, with no body to read first. */
+static bool h1_can_upgrade(const struct h1 *h1, const struct exchange *ex)
+{
+    return h1->parser.upgrade && ex->method != METHOD_CONNECT && !h1->reading_body &&
+           ex->version_major == 1 && ex->version_minor >= 1 && h1->conn != NULL &&
+           !h1->closing && exchange_header(ex, "upgrade", &(size_t){0}) != NULL;
+}
+
+/* "101 Switching Protocols" into the queue. SK_OK or SK_ERROR. */
+static int h1_queue_switch(struct h1 *h1, struct exchange *ex, const char *protocol)
+{
+    size_t size = h1_head_size(ex, 0) + strlen(protocol) + 64;
+    char *p = outq_reserve(h1->out, size), *start = p;
+    if (p == NULL)
+        return SK_ERROR;
+    p = PUT_LITERAL(p, "HTTP/1.1 101 Switching Protocols\r\n" H1_SERVER_HEADER "Date: ");
+    p = put(p, clock_http_date(), CLOCK_HTTP_DATE_LEN);
+    p = PUT_LITERAL(p, "\r\n");
+    p = put_fields(p, ex);
+    p = PUT_LITERAL(p, "Connection: Upgrade\r\nUpgrade: ");
+    p = put(p, protocol, strlen(protocol));
+    p = PUT_LITERAL(p, "\r\n\r\n");
+    request_count_response(h1->worker, 101);
+    return outq_commit(h1->out, (size_t)(p - start)) == 0 ? SK_OK : SK_ERROR;
+}
+
+int h1_upgrade(struct exchange *ex, const char *protocol)
+{
+    struct h1 *h1 = ex->protocol;
+    if (h1_gone(h1))
+        return SK_ERROR;
+    if (!h1_can_upgrade(h1, ex) || strpbrk(protocol, "\r\n") != NULL)
+        return SK_DECLINED;
+    if (!conn_upgrade_begin(h1->conn)) /* max_concurrent_upgraded_connections */
+        return SK_DECLINED;
+    ex->status = 101;
+    struct tunnel *t = tunnel_new(h1->conn, ex);
+    if (t == NULL || h1_queue_switch(h1, ex, protocol) != SK_OK) {
+        if (t != NULL) {
+            tunnel_discard(t);
+            ex->ops = &h1_exchange_ops;
+            ex->protocol = h1;
+        }
+        h1_abort(h1);
+        return SK_ERROR;
+    }
+    h1_log_access(h1, ex);
+    h1->tunnel = t;
+    h1->upgrading = true;
+    h1_wake(h1);
+    return SK_OK;
+}
+
 const struct exchange_ops h1_exchange_ops = {
     .respond = h1_respond,
     .start = h1_start,
     .send = h1_send,
     .read_body = h1_read_body,
     .pause_body = h1_pause_body,
+    .upgrade = h1_upgrade,
 };

@@ -3,7 +3,8 @@
  * it arrives (with its trailers as the response's), one piece at a time:
  * the body is paused while a piece waits for its proceed, which is the
  * backpressure from the client reading the response to the client
- * sending the request; see test_handlers.h.
+ * sending the request; and `test_upgrade:`, the same echo over the
+ * tunnel of an accepted upgrade (101, Upgrade: echo). See test_handlers.h.
  */
 #include <string.h>
 
@@ -88,18 +89,22 @@ static void echo_stop(struct exchange *ex, void *arg)
 static const struct exchange_body_reader echo_reader = {echo_data, echo_end, echo_error};
 static const struct exchange_generator echo_generator = {echo_proceed, echo_stop};
 
-static void echo_handle(struct exchange *ex, const struct route *route, void *state)
+static struct echo *echo_new(struct exchange *ex)
 {
-    (void)route, (void)state;
     struct echo *e = arena_alloc(ex->arena, sizeof *e);
-    if (e == NULL) {
-        exchange_respond_error(ex, 500);
-        return;
-    }
+    if (e == NULL)
+        return NULL;
     memset(e, 0, sizeof *e);
     e->ex = ex;
     exchange_set_generator(ex, &echo_generator, e);
-    if (exchange_read_body(ex, &echo_reader, e) != SK_OK) {
+    return e;
+}
+
+static void echo_handle(struct exchange *ex, const struct route *route, void *state)
+{
+    (void)route, (void)state;
+    struct echo *e = echo_new(ex);
+    if (e == NULL || exchange_read_body(ex, &echo_reader, e) != SK_OK) {
         exchange_respond_error(ex, 500);
         return;
     }
@@ -120,4 +125,30 @@ const struct handler_ops handler_test_echo_ops = {
     .schema = &echo_schema,
     .handle = echo_handle,
     .reads_body = true,
+};
+
+/* The tunnel's bytes come through the same reader, and go back with the
+ * same sends: the handler does not know it is a tunnel. */
+static void upgrade_handle(struct exchange *ex, const struct route *route, void *state)
+{
+    (void)route, (void)state;
+    struct echo *e = echo_new(ex);
+    int rc = e != NULL ? exchange_upgrade(ex, "echo") : SK_ERROR;
+    if (rc != SK_OK) { /* not asked, or max_concurrent_upgraded_connections */
+        exchange_respond_error(ex, rc == SK_DECLINED ? 503 : 500);
+        return;
+    }
+    if (exchange_read_body(ex, &echo_reader, e) != SK_OK)
+        exchange_send(ex, NULL, 0, EXCHANGE_ERROR);
+}
+
+static const struct handler_schema upgrade_schema = {
+    .name = "test_upgrade",
+    .section = &echo_section,
+    .config_size = 0,
+};
+
+const struct handler_ops handler_test_upgrade_ops = {
+    .schema = &upgrade_schema,
+    .handle = upgrade_handle,
 };
