@@ -262,6 +262,12 @@ void exchange_stop(struct exchange *ex);
 void exchange_body_data(struct exchange *ex, const char *data, size_t len);
 void exchange_body_end(struct exchange *ex);
 void exchange_body_error(struct exchange *ex, int status);
+/* The bytes in n pieces. */
+size_t exchange_bufs_len(const struct exchange_buf *bufs, size_t n);
+/* For protocols: a declared length is a promise; more, or (at the end)
+ * less, is an error, never a malformed message. Counts total sent
+ * against *left (-1: none declared); false when the promise breaks. */
+bool exchange_length_kept(int64_t *left, size_t total, enum exchange_send_state state);
 /* For protocols: a declared Content-Length among the response headers,
  * or -1. */
 int64_t exchange_response_length(const struct exchange *ex);

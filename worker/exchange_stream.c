@@ -145,6 +145,24 @@ int exchange_add_trailer(struct exchange *ex, const char *name, const char *valu
                                &ex->trailer_capacity, &field);
 }
 
+size_t exchange_bufs_len(const struct exchange_buf *bufs, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += bufs[i].len;
+    return total;
+}
+
+bool exchange_length_kept(int64_t *left, size_t total, enum exchange_send_state state)
+{
+    if (*left < 0)
+        return true;
+    if ((uint64_t)total > (uint64_t)*left)
+        return false;
+    *left -= (int64_t)total;
+    return state != EXCHANGE_FINAL || *left == 0;
+}
+
 int64_t exchange_response_length(const struct exchange *ex)
 {
     for (size_t i = 0; i < ex->response_header_count; i++) {

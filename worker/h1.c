@@ -333,7 +333,7 @@ static void h1_end_exchange(struct h1 *h1)
     h1->early = false;
     h1->body_owed = false;
     h1->continue_sent = false;
-    h1->held_len = 0;
+    h1->held.len = 0;
     h1->entry = NULL;
     h1->head_check_state = H1_HEAD_CHECK_IDLE;
     h1->reading_body = false;
@@ -422,10 +422,8 @@ void h1_destroy(struct h1 *h1)
     h1->tunnel = NULL;
     h1->upgrading = false;
     h1_end_exchange(h1);
-    free(h1->stash);
-    free(h1->held);
-    h1->stash = h1->held = NULL;
-    h1->stash_len = h1->stash_size = h1->held_len = h1->held_size = 0;
+    bytebuf_free(&h1->stash);
+    bytebuf_free(&h1->held);
 }
 
 bool h1_idle(const struct h1 *h1) { return !h1->in_message; }
@@ -471,23 +469,15 @@ static void h1_stash_append(struct h1 *h1, const char *from, size_t len)
 {
     if (len == 0)
         return;
-    if (h1->stash != NULL && from >= h1->stash && from < h1->stash + h1->stash_size) {
-        memmove(h1->stash, from, len); /* what was parsed goes */
-        h1->stash_len = len;
+    if (bytebuf_holds(&h1->stash, from)) {
+        bytebuf_keep(&h1->stash, from, len); /* what was parsed goes */
         return;
     }
-    if (h1->stash_len + len > h1->stash_size) {
-        char *grown = realloc(h1->stash, h1->stash_len + len);
-        if (grown == NULL) {
-            h1->closing = true; /* cannot keep what follows: stop after this one */
-            return;
-        }
-        h1->stash = grown;
-        h1->stash_size = h1->stash_len + len;
+    if (bytebuf_append(&h1->stash, from, len) != SK_OK) {
+        h1->closing = true; /* cannot keep what follows: stop after this one */
+        return;
     }
-    memcpy(h1->stash + h1->stash_len, from, len);
-    h1->stash_len += len;
-    if (h1->stash_len >= H1_STASH_MAX && h1->conn != NULL)
+    if (h1->stash.len >= H1_STASH_MAX && h1->conn != NULL)
         conn_pause_input(h1->conn, true);
 }
 
@@ -513,7 +503,7 @@ static void h1_execute(struct h1 *h1, const char *data, size_t len)
         }
         if (error == HPE_PAUSED && h1->waiting && !h1->closing) {
             const char *rest = llhttp_get_error_pos(&h1->parser);
-            h1->stash_len = 0;
+            h1->stash.len = 0;
             h1_stash_append(h1, rest, (size_t)(data + len - rest));
         } else if (error != HPE_PAUSED) {
             h1_parse_failed(h1, error);
@@ -527,12 +517,12 @@ void h1_resume(struct h1 *h1)
 {
     llhttp_resume(&h1->parser);
     if (h1->closing) {
-        h1->stash_len = 0;
+        h1->stash.len = 0;
         return;
     }
     /* Even with nothing stashed: llhttp goes on from where it paused
      * (the end of a message, after a body's last piece) without input. */
-    h1_feed(h1, h1->stash != NULL ? h1->stash : "", h1->stash_len);
+    h1_feed(h1, h1->stash.data != NULL ? h1->stash.data : "", h1->stash.len);
     if (!h1->waiting && h1->conn != NULL)
         conn_pause_input(h1->conn, false);
 }
@@ -543,7 +533,7 @@ enum h1_result h1_feed(struct h1 *h1, const char *data, size_t len)
         h1_stash_append(h1, data, len);
         return h1->closing ? H1_CLOSE : H1_CONTINUE;
     }
-    h1->stash_len = 0;
+    h1->stash.len = 0;
     h1->feed_count++;
     h1->feed_end = data + len;
     if (h1->head_check_state == H1_HEAD_CHECK_RUNNING && !h1->closing &&
@@ -613,9 +603,9 @@ static void h1_hand_over(struct h1 *h1)
     h1->tunnel = NULL;
     h1->upgrading = false;
     h1->waiting = false;
-    size_t len = h1->stash_len;
-    h1->stash_len = 0;
-    tunnel_switch(t, h1, h1_state_free, h1->stash, len);
+    size_t len = h1->stash.len;
+    h1->stash.len = 0;
+    tunnel_switch(t, h1, h1_state_free, h1->stash.data, len);
 }
 
 /* What a waiting exchange is owed, run at the connection's flush. */

@@ -37,6 +37,7 @@
 #include <llhttp.h>
 
 #include "common/arena.h"
+#include "common/bytebuf.h"
 #include "worker/conn.h"
 #include "worker/exchange.h"
 #include "worker/h1_head.h"
@@ -101,15 +102,13 @@ struct h1 {
     bool message_complete;    /* the request has been read to its end */
     bool waiting;             /* parsing paused until the exchange ends */
     bool exchange_done;       /* it ended outside the parser: end it at the next produce */
-    char *stash;              /* what was read but not parsed while waiting */
-    size_t stash_len, stash_size;
+    struct bytebuf stash;     /* what was read but not parsed while waiting */
     /* A streamed response (h1_response.c). */
     /* The request body (h1_body.c). */
     bool early;               /* its handler reads it: dispatched at the head */
     bool body_owed;           /* held pieces, the end, or parsing on: at the next produce */
     bool continue_sent;       /* 100 Continue */
-    char *held;               /* a piece that came while the reader was paused */
-    size_t held_len, held_size;
+    struct bytebuf held;      /* a piece that came while the reader was paused */
     uint64_t body_rate_base;  /* bytes already in when the rate was last restarted */
     /* An upgrade (exchange_upgrade): the tunnel takes over once the
      * request has been read to its end. */

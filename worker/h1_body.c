@@ -24,21 +24,6 @@ void h1_body_begin(struct h1 *h1)
     h1->body_rate_base = 0;
 }
 
-/* Keeps the piece llhttp delivered while the reader was paused. */
-static bool h1_hold(struct h1 *h1, const char *at, size_t len)
-{
-    if (h1->held_len + len > h1->held_size) {
-        char *grown = realloc(h1->held, h1->held_len + len);
-        if (grown == NULL)
-            return false;
-        h1->held = grown;
-        h1->held_size = h1->held_len + len;
-    }
-    memcpy(h1->held + h1->held_len, at, len);
-    h1->held_len += len;
-    return true;
-}
-
 bool h1_body_piece(struct h1 *h1, const char *at, size_t len)
 {
     struct exchange *ex = h1->ex;
@@ -46,7 +31,7 @@ bool h1_body_piece(struct h1 *h1, const char *at, size_t len)
         return false; /* not read: discarded */
     if (!ex->body_paused)
         exchange_body_data(ex, at, len);
-    else if (!h1_hold(h1, at, len))
+    else if (bytebuf_append(&h1->held, at, len) != SK_OK) /* for after the pause */
         h1->closing = true;
     if (ex->body_paused)
         h1->waiting = true; /* the rest of the read waits in the stash */
@@ -60,10 +45,10 @@ void h1_body_flush(struct h1 *h1)
     struct exchange *ex = h1->ex;
     if (ex == NULL || ex->body_paused || h1_gone(h1))
         return;
-    if (h1->held_len > 0) {
-        size_t len = h1->held_len;
-        h1->held_len = 0;
-        exchange_body_data(ex, h1->held, len);
+    if (h1->held.len > 0) {
+        size_t len = h1->held.len;
+        h1->held.len = 0;
+        exchange_body_data(ex, h1->held.data, len);
         if (ex->body_paused)
             return;
     }

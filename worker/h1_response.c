@@ -224,29 +224,15 @@ static int h1_queue_last_chunk(struct h1 *h1, const struct exchange *ex)
     return outq_commit(h1->out, (size_t)(p - start)) == 0 ? SK_OK : SK_ERROR;
 }
 
-/* A declared length is a promise: more, or (at the end) less, is an
- * error, never a malformed message. */
-static bool h1_length_kept(struct h1 *h1, size_t total, enum exchange_send_state state)
-{
-    if (h1->length_left < 0)
-        return true;
-    if ((uint64_t)total > (uint64_t)h1->length_left)
-        return false;
-    h1->length_left -= (int64_t)total;
-    return state != EXCHANGE_FINAL || h1->length_left == 0;
-}
-
 static int h1_send(struct exchange *ex, const struct exchange_buf *bufs, size_t n,
                    enum exchange_send_state state)
 {
     struct h1 *h1 = ex->protocol;
-    size_t total = 0;
+    size_t total = exchange_bufs_len(bufs, n);
     if (h1_gone(h1))
         return SK_ERROR;
-    for (size_t i = 0; i < n; i++)
-        total += bufs[i].len;
     bool send_body = request_status_has_body(ex->status) && ex->method != METHOD_HEAD;
-    if (state == EXCHANGE_ERROR || !h1_length_kept(h1, total, state) ||
+    if (state == EXCHANGE_ERROR || !exchange_length_kept(&h1->length_left, total, state) ||
         (send_body && h1_queue_pieces(h1, bufs, n, total) != SK_OK) ||
         (state == EXCHANGE_FINAL && send_body && h1->chunked &&
          h1_queue_last_chunk(h1, ex) != SK_OK)) {

@@ -127,7 +127,7 @@ static void stream_free(struct h2 *h2, struct h2_stream *st)
     if (st->delivery_owed)
         h2->deliveries_owed--;
     free(st->pieces);
-    free(st->held);
+    bytebuf_free(&st->held);
     arena_reset(&st->arena);
     if (spare_stream_count >= H2_SPARE_STREAMS_MAX) {
         free(st);
@@ -687,7 +687,7 @@ bool h2_reading_head(const struct h2 *h2, uint64_t *since_ms)
 
 static void stream_check_rate(struct h2 *h2, struct h2_stream *st, uint64_t now_ms)
 {
-    if (st->request_complete || st->ex.body_paused || st->held_len > 0 ||
+    if (st->request_complete || st->ex.body_paused || st->held.len > 0 ||
         !request_too_slow(&h2->limits->min_request_body_data_rate, st->body_started_ms,
                           st->ex.body_bytes_received - st->body_rate_base, now_ms))
         return;

@@ -18,23 +18,6 @@
 #include "worker/h2_stream.h"
 #include "worker/outq.h"
 
-static bool stream_hold(struct h2_stream *st, const uint8_t *data, size_t len)
-{
-    if (st->held_len + len > st->held_size) {
-        size_t size = st->held_size ? st->held_size * 2 : 16384;
-        while (size < st->held_len + len)
-            size *= 2;
-        char *grown = realloc(st->held, size);
-        if (grown == NULL)
-            return false;
-        st->held = grown;
-        st->held_size = size;
-    }
-    memcpy(st->held + st->held_len, data, len);
-    st->held_len += len;
-    return true;
-}
-
 /* Asks for the held bytes (or the end) to reach the reader at the flush. */
 static void stream_owe_delivery(struct h2_stream *st)
 {
@@ -50,11 +33,11 @@ void h2_body_data(struct h2_stream *st, const uint8_t *data, size_t len)
     struct h2 *h2 = st->h2;
     struct exchange *ex = &st->ex;
     nghttp2_session_consume_connection(h2->session, len);
-    if (ex->body_reader != NULL && !ex->body_ended && !ex->body_paused && st->held_len == 0) {
+    if (ex->body_reader != NULL && !ex->body_ended && !ex->body_paused && st->held.len == 0) {
         exchange_body_data(ex, (const char *)data, len);
         nghttp2_session_consume_stream(h2->session, st->id, len);
     } else if (st->early && !ex->finished && !ex->body_ended && !h2_stream_gone(st)) {
-        if (!stream_hold(st, data, len))
+        if (bytebuf_append(&st->held, data, len) != SK_OK)
             nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, st->id,
                                       NGHTTP2_INTERNAL_ERROR);
     } else {
@@ -64,7 +47,7 @@ void h2_body_data(struct h2_stream *st, const uint8_t *data, size_t len)
 
 void h2_body_end(struct h2_stream *st)
 {
-    if (st->held_len > 0 || st->ex.body_paused)
+    if (st->held.len > 0 || st->ex.body_paused)
         stream_owe_delivery(st); /* after what is held */
     else
         exchange_body_end(&st->ex);
@@ -76,10 +59,10 @@ static void stream_deliver(struct h2_stream *st)
     struct exchange *ex = &st->ex;
     if (ex->body_reader == NULL || ex->body_paused || h2_stream_gone(st))
         return;
-    if (st->held_len > 0) {
-        size_t len = st->held_len;
-        st->held_len = 0;
-        exchange_body_data(ex, st->held, len);
+    if (st->held.len > 0) {
+        size_t len = st->held.len;
+        st->held.len = 0;
+        exchange_body_data(ex, st->held.data, len);
         nghttp2_session_consume_stream(st->h2->session, st->id, len);
     }
     if (st->request_complete && !ex->body_paused)

@@ -283,18 +283,6 @@ static int h2_start(struct exchange *ex)
     return SK_OK;
 }
 
-/* A declared length is a promise: more, or (at the end) less, is an
- * error, never a malformed message. */
-static bool length_kept(struct h2_stream *st, size_t total, enum exchange_send_state state)
-{
-    if (st->length_left < 0)
-        return true;
-    if ((uint64_t)total > (uint64_t)st->length_left)
-        return false;
-    st->length_left -= (int64_t)total;
-    return state != EXCHANGE_FINAL || st->length_left == 0;
-}
-
 /* Keeps the pieces (the array copied, the bytes referenced) for the
  * DATA frames nghttp2 will ask for. */
 static int keep_pieces(struct h2_stream *st, const struct exchange_buf *bufs, size_t n,
@@ -319,12 +307,10 @@ static int h2_send(struct exchange *ex, const struct exchange_buf *bufs, size_t 
                    enum exchange_send_state state)
 {
     struct h2_stream *st = ex->protocol;
-    size_t total = 0;
+    size_t total = exchange_bufs_len(bufs, n);
     if (h2_stream_gone(st))
         return SK_ERROR;
-    for (size_t i = 0; i < n; i++)
-        total += bufs[i].len;
-    bool ok = state != EXCHANGE_ERROR && length_kept(st, total, state);
+    bool ok = state != EXCHANGE_ERROR && exchange_length_kept(&st->length_left, total, state);
     if (ok && !st->response_ended && keep_pieces(st, bufs, n, total) != SK_OK)
         ok = false;
     if (!ok) {

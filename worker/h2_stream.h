@@ -18,6 +18,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "common/arena.h"
+#include "common/bytebuf.h"
 #include "shm/shm_layout.h"
 #include "worker/exchange.h"
 #include "worker/turn.h"
@@ -65,8 +66,7 @@ struct h2_stream {
     bool proceed_owed;        /* its pieces are framed: proceed once there is room */
     bool response_ended;      /* END_STREAM (or trailers) submitted, or a reset */
     /* The request body (h2_body.c). */
-    char *held;               /* DATA that came while the reader was paused, or not there */
-    size_t held_len, held_size;
+    struct bytebuf held;      /* DATA that came while the reader was paused, or not there */
     uint64_t body_rate_base;  /* bytes in when the rate was last restarted */
     bool early;               /* its handler reads it: dispatched at the head */
     bool delivery_owed;       /* held bytes or the end go to the reader at the flush */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytebuf.h"
 #include "common/error.h"
 #include "conf/config.h"
 #include "worker/conn.h"
@@ -22,8 +23,7 @@ struct tunnel {
     struct exchange *ex;
     void *owner;
     void (*owner_free)(void *);
-    char *held;        /* client bytes waiting for the reader */
-    size_t held_len, held_size;
+    struct bytebuf held; /* client bytes waiting for the reader */
     bool eof;          /* the client half-closed */
     bool deliver_owed; /* held bytes (or the end) go to the reader at the flush */
     bool proceed_owed; /* a MORE send was taken */
@@ -34,28 +34,13 @@ static bool tunnel_gone(const struct tunnel *t)
     return t->conn->closed || t->ex->abandoned;
 }
 
-static bool tunnel_hold(struct tunnel *t, const char *data, size_t len)
-{
-    if (t->held_len + len > t->held_size) {
-        size_t size = t->held_len + len;
-        char *grown = realloc(t->held, size);
-        if (grown == NULL)
-            return false;
-        t->held = grown;
-        t->held_size = size;
-    }
-    memcpy(t->held + t->held_len, data, len);
-    t->held_len += len;
-    return true;
-}
-
 static void tunnel_feed(struct conn *c, const char *data, size_t len)
 {
     struct tunnel *t = c->proto_state;
     struct exchange *ex = t->ex;
-    if (ex->body_reader != NULL && !ex->body_paused && t->held_len == 0) {
+    if (ex->body_reader != NULL && !ex->body_paused && t->held.len == 0) {
         exchange_body_data(ex, data, len);
-    } else if (!tunnel_hold(t, data, len)) {
+    } else if (bytebuf_append(&t->held, data, len) != SK_OK) {
         conn_abort(c);
         return;
     }
@@ -69,10 +54,10 @@ static void tunnel_deliver(struct tunnel *t)
     struct exchange *ex = t->ex;
     if (ex->body_reader == NULL || ex->body_paused)
         return;
-    if (t->held_len > 0) {
-        size_t len = t->held_len;
-        t->held_len = 0;
-        exchange_body_data(ex, t->held, len);
+    if (t->held.len > 0) {
+        size_t len = t->held.len;
+        t->held.len = 0;
+        exchange_body_data(ex, t->held.data, len);
         if (ex->body_paused)
             return;
     }
@@ -181,8 +166,7 @@ static int tunnel_send(struct exchange *ex, const struct exchange_buf *bufs, siz
             conn_abort(t->conn);
             return SK_ERROR;
         }
-    for (size_t i = 0; i < n; i++)
-        ex->body_sent += bufs[i].len;
+    ex->body_sent += exchange_bufs_len(bufs, n);
     if (state == EXCHANGE_FINAL)
         conn_end(t->conn); /* closes once what is queued has left */
     else
@@ -234,7 +218,7 @@ struct tunnel *tunnel_new(struct conn *c, struct exchange *ex)
 
 void tunnel_discard(struct tunnel *t)
 {
-    free(t->held);
+    bytebuf_free(&t->held);
     free(t);
 }
 
@@ -242,7 +226,7 @@ int tunnel_switch(struct tunnel *t, void *owner, void (*owner_free)(void *), con
                   size_t len)
 {
     struct conn *c = t->conn;
-    if (len > 0 && !tunnel_hold(t, data, len)) {
+    if (bytebuf_append(&t->held, data, len) != SK_OK) {
         tunnel_discard(t);
         conn_close(c);
         return SK_ERROR;
@@ -251,7 +235,7 @@ int tunnel_switch(struct tunnel *t, void *owner, void (*owner_free)(void *), con
     t->owner_free = owner_free;
     conn_switch_protocol(c, &tunnel_protocol, t);
     t->deliver_owed = true; /* the reader, if there is one already, gets what came */
-    conn_pause_input(c, t->ex->body_reader == NULL || t->ex->body_paused || t->held_len > 0);
+    conn_pause_input(c, t->ex->body_reader == NULL || t->ex->body_paused || t->held.len > 0);
     conn_wake(c);
     return SK_OK;
 }

@@ -21,23 +21,17 @@
 #include "common/clock.h"
 #include "conf/config_parse.h"
 #include "tests/handlers/test_handlers.h"
+#include "tests/unit/live_worker.h"
 #include "tests/unit/stream_client.h"
 #include "worker/conn.h"
 #include "worker/worker.h"
 #include "tests/unit/unit.h"
 
 static char root[] = "/tmp/check_body.XXXXXX";
-static char yaml[1024];
-static struct config *config;
-static struct worker worker;
-static struct shm_slot slot;
-static struct worker_listener listener;
-static int client = -1;
 
 static void setup(void)
 {
-    struct err err = {{0}};
-    signal(SIGPIPE, SIG_IGN);
+    static char yaml[1024];
     strcpy(root, "/tmp/check_body.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(root));
     char path[256];
@@ -52,59 +46,29 @@ static void setup(void)
              "  - path: /echo\n    test_echo: {}\n"
              "  - path: /small\n    max_request_body_size: 1000\n    test_echo: {}\n"
              "  - path: /files\n    static: {root: %s}\n", root);
-    ck_assert_msg(test_handlers_register(&err) == SK_OK, "%s", err.message);
-    config = config_load_string(yaml, strlen(yaml), "t.yaml", &err);
-    ck_assert_msg(config != NULL, "%s", err.message);
-    ck_assert_msg(worker_init_core(&worker, config, &err) == SK_OK, "%s", err.message);
-    memset(&slot, 0, sizeof slot);
-    worker.slot = &slot;
-    worker.base = event_base_new();
-    ck_assert_int_eq(turn_attach(&worker.turn, worker.base), SK_OK);
-    ck_assert_int_eq(timers_attach(&worker.timers, worker.base), SK_OK);
-    listener = (struct worker_listener){.fd = -1, .endpoint = &config->endpoints[0]};
-    test_handler_stops = 0;
+    live_start(yaml);
 }
 
 static void teardown(void)
 {
-    if (client >= 0)
-        close(client);
-    client = -1;
-    worker_destroy_core(&worker);
-    event_base_free(worker.base);
-    config_free(config);
+    live_stop();
     char path[256];
     snprintf(path, sizeof path, "%s/f.txt", root);
     unlink(path);
     rmdir(root);
 }
 
-static struct conn *open_conn(void)
-{
-    int server;
-    if (client >= 0)
-        close(client);
-    client = tcp_pair(&server);
-    ck_assert_int_eq(conn_open(&worker, server, &listener, NULL, 0), SK_OK);
-    return worker.conns;
-}
-
-static void one_turn(void)
-{
-    struct timeval ten_ms = {0, 10000};
-    event_base_loopexit(worker.base, &ten_ms);
-    event_base_dispatch(worker.base);
-}
+static struct conn *open_conn(void) { return live_open(0); }
 
 /* Writes all of text while running the loop (the server reads as we go). */
 static void send_all(const char *data, size_t len)
 {
     size_t sent = 0;
     for (int turn = 0; turn < 10000 && sent < len; turn++) {
-        ssize_t n = write(client, data + sent, len - sent);
+        ssize_t n = write(live_client, data + sent, len - sent);
         if (n > 0)
             sent += (size_t)n;
-        event_base_loop(worker.base, EVLOOP_NONBLOCK);
+        live_spin(1);
     }
     ck_assert_uint_eq(sent, len);
 }
@@ -117,8 +81,8 @@ static struct h1_message read_message(void)
     struct h1_message m = {0};
     reply_reset(&received);
     for (int turn = 0; turn < 2000 && !received.closed; turn++) {
-        one_turn();
-        reply_read(&received, client, SIZE_MAX);
+        live_turn();
+        reply_read(&received, live_client, SIZE_MAX);
         if (h1_parse_message(received.data, received.len, &m) > 0)
             return m;
     }
@@ -149,11 +113,11 @@ START_TEST(h1_content_length_body_streams_back)
     /* The echo answers as the body comes: read while sending. */
     size_t sent = 0;
     for (int turn = 0; turn < 20000 && (sent < len || r.len < len); turn++) {
-        ssize_t n = sent < len ? write(client, body + sent, len - sent) : 0;
+        ssize_t n = sent < len ? write(live_client, body + sent, len - sent) : 0;
         if (n > 0)
             sent += (size_t)n;
-        event_base_loop(worker.base, EVLOOP_NONBLOCK);
-        reply_read(&r, client, SIZE_MAX);
+        live_spin(1);
+        reply_read(&r, live_client, SIZE_MAX);
         struct h1_message m;
         if (h1_parse_message(r.data, r.len, &m) > 0) {
             ck_assert(m.chunked);
@@ -207,16 +171,16 @@ START_TEST(h1_continue_is_sent_when_the_body_is_asked_for)
     send_all(head, strlen(head));
     reply_reset(&received);
     for (int turn = 0; turn < 100 && received.len < 25; turn++) {
-        one_turn();
-        reply_read(&received, client, SIZE_MAX);
+        live_turn();
+        reply_read(&received, live_client, SIZE_MAX);
     }
     ck_assert_msg(strncmp(received.data, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0, "%s",
                   received.data);
     send_all("hello", 5);
     struct h1_message m;
     for (int turn = 0; turn < 200; turn++) {
-        one_turn();
-        reply_read(&received, client, SIZE_MAX);
+        live_turn();
+        reply_read(&received, live_client, SIZE_MAX);
         if (h1_parse_message(received.data + 25, received.len - 25, &m) > 0)
             break;
     }
@@ -238,15 +202,15 @@ START_TEST(h1_over_the_limit_is_413)
     send_all(body, 5000);
     reply_reset(&received);
     for (int turn = 0; turn < 500 && !received.closed; turn++) {
-        one_turn();
-        reply_read(&received, client, SIZE_MAX);
+        live_turn();
+        reply_read(&received, live_client, SIZE_MAX);
     }
     free(body);
     /* The echo had started its answer: the 413 can only be a reset of it,
      * never a complete-looking body. */
     ck_assert(received.closed);
     ck_assert_ptr_null(memmem(received.data, received.len, "\r\n0\r\n\r\n", 7));
-    ck_assert_uint_eq(slot.counters[SHM_REJECT_BODY_TOO_LARGE], 1);
+    ck_assert_uint_eq(live_slot.counters[SHM_REJECT_BODY_TOO_LARGE], 1);
 }
 END_TEST
 
@@ -256,12 +220,12 @@ START_TEST(h1_client_leaving_mid_body_stops_the_handler)
     const char *head = "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\nabc";
     send_all(head, strlen(head));
     for (int turn = 0; turn < 10; turn++)
-        one_turn();
-    close(client);
-    client = -1;
+        live_turn();
+    close(live_client);
+    live_client = -1;
     for (int turn = 0; turn < 20; turn++)
-        event_base_loop(worker.base, EVLOOP_NONBLOCK);
-    ck_assert_uint_eq(worker.conn_count, 0);
+        live_spin(1);
+    ck_assert_uint_eq(live.conn_count, 0);
     ck_assert_uint_eq(test_handler_stops, 1);
 }
 END_TEST
@@ -272,16 +236,16 @@ START_TEST(h1_slow_body_is_408)
     const char *head = "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\nabc";
     send_all(head, strlen(head));
     for (int turn = 0; turn < 10; turn++)
-        one_turn();
-    worker_tick(&worker, clock_monotonic_ms() + 3000); /* 3 bytes in 3 s: below 1000 B/s */
+        live_turn();
+    worker_tick(&live, clock_monotonic_ms() + 3000); /* 3 bytes in 3 s: below 1000 B/s */
     reply_reset(&received);
     for (int turn = 0; turn < 100 && !received.closed; turn++) {
-        one_turn();
-        reply_read(&received, client, SIZE_MAX);
+        live_turn();
+        reply_read(&received, live_client, SIZE_MAX);
     }
     (void)c;
     ck_assert(received.closed);
-    ck_assert_uint_eq(slot.counters[SHM_REJECT_BODY_RATE], 1);
+    ck_assert_uint_eq(live_slot.counters[SHM_REJECT_BODY_RATE], 1);
 }
 END_TEST
 
@@ -289,19 +253,16 @@ END_TEST
 
 static void h2_until_done(struct h2_client *h, int32_t stream)
 {
-    for (int turn = 0; turn < 3000 && !h2_client_done(h, stream); turn++) {
-        one_turn();
-        h2_client_pump(h);
-    }
+    h2_client_run(h, live_turn, 3000, stream);
     ck_assert_msg(h2_client_done(h, stream), "stream %d never ended: %zu bytes, status %d, conns %zu",
                   stream, h2_client_reply(h, stream)->body_len, h2_client_reply(h, stream)->status,
-                  worker.conn_count);
+                  live.conn_count);
 }
 
 START_TEST(h2_data_streams_back)
 {
     open_conn();
-    struct h2_client *h = h2_client_new(client, 1u << 30);
+    struct h2_client *h = h2_client_new(live_client, 1u << 30);
     size_t len = 2 * 1024 * 1024 + 3333;
     char *body = random_body(len);
     int32_t s = h2_client_post(h, "/echo", body, len);
@@ -318,14 +279,14 @@ END_TEST
 START_TEST(h2_over_the_limit_is_413_and_a_reset)
 {
     open_conn();
-    struct h2_client *h = h2_client_new(client, 1u << 30);
+    struct h2_client *h = h2_client_new(live_client, 1u << 30);
     char *body = random_body(5000);
     int32_t s = h2_client_post(h, "/small", body, 5000);
     h2_until_done(h, s);
     const struct h2_reply *r = h2_client_reply(h, s);
     ck_assert_msg(r->reset >= 0 || r->status == 413, "status %d reset %d ended %d len %zu", r->status, r->reset, r->ended, r->body_len);
     ck_assert(!(r->ended && r->reset < 0 && r->status == 200)); /* never a complete echo */
-    ck_assert_uint_eq(slot.counters[SHM_REJECT_BODY_TOO_LARGE], 1);
+    ck_assert_uint_eq(live_slot.counters[SHM_REJECT_BODY_TOO_LARGE], 1);
     free(body);
     h2_client_free(h);
 }
@@ -334,7 +295,7 @@ END_TEST
 START_TEST(h2_trailers_reach_the_handler_as_trailers)
 {
     open_conn();
-    struct h2_client *h = h2_client_new(client, 1u << 30);
+    struct h2_client *h = h2_client_new(live_client, 1u << 30);
     int32_t s = h2_client_post_trailer(h, "/echo", "hello", 5, "x-sum", "5");
     h2_until_done(h, s);
     const struct h2_reply *r = h2_client_reply(h, s);
@@ -348,20 +309,14 @@ END_TEST
 START_TEST(h2_reset_mid_body_stops_the_handler)
 {
     open_conn();
-    struct h2_client *h = h2_client_new(client, 1u << 30);
+    struct h2_client *h = h2_client_new(live_client, 1u << 30);
     int32_t s = h2_client_post_open(h, "/echo", "abc", 3);
-    for (int turn = 0; turn < 20; turn++) {
-        one_turn();
-        h2_client_pump(h);
-    }
+    h2_client_run(h, live_turn, 20, 0);
     ck_assert_uint_eq(h2_client_reply(h, s)->body_len, 3); /* echoed as it came */
     h2_client_reset(h, s);
-    for (int turn = 0; turn < 20; turn++) {
-        one_turn();
-        h2_client_pump(h);
-    }
+    h2_client_run(h, live_turn, 20, 0);
     ck_assert_uint_eq(test_handler_stops, 1);
-    ck_assert_uint_eq(worker.conn_count, 1);
+    ck_assert_uint_eq(live.conn_count, 1);
     h2_client_free(h);
 }
 END_TEST
@@ -369,17 +324,14 @@ END_TEST
 START_TEST(h2_slow_body_is_408)
 {
     open_conn();
-    struct h2_client *h = h2_client_new(client, 1u << 30);
+    struct h2_client *h = h2_client_new(live_client, 1u << 30);
     int32_t s = h2_client_post_open(h, "/echo", "abc", 3);
-    for (int turn = 0; turn < 20; turn++) {
-        one_turn();
-        h2_client_pump(h);
-    }
-    worker_tick(&worker, clock_monotonic_ms() + 3000); /* 3 bytes in 3 s: below 1000 B/s */
+    h2_client_run(h, live_turn, 20, 0);
+    worker_tick(&live, clock_monotonic_ms() + 3000); /* 3 bytes in 3 s: below 1000 B/s */
     h2_until_done(h, s);
     const struct h2_reply *r = h2_client_reply(h, s);
     ck_assert_int_ge(r->reset, 0); /* the echo had started: a reset, not a complete body */
-    ck_assert_uint_eq(slot.counters[SHM_REJECT_BODY_RATE], 1);
+    ck_assert_uint_eq(live_slot.counters[SHM_REJECT_BODY_RATE], 1);
     h2_client_free(h);
 }
 END_TEST

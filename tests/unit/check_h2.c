@@ -21,6 +21,7 @@
 #include "worker/h2.h"
 #include "worker/outq.h"
 #include "worker/worker.h"
+#include "tests/unit/stream_client.h"
 #include "tests/unit/unit.h"
 
 #define MAX_STREAMS 128
@@ -96,21 +97,7 @@ static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *u)
  * replenished, so a response stops when it is used up. */
 static void client_new(uint32_t window)
 {
-    nghttp2_option *option;
-    nghttp2_option_new(&option);
-    nghttp2_option_set_no_auto_window_update(option, window < 65535);
-    nghttp2_session_callbacks *cb;
-    nghttp2_session_callbacks_new(&cb);
-    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
-    ck_assert_int_eq(nghttp2_session_client_new2(&client, cb, NULL, option), 0);
-    nghttp2_session_callbacks_del(cb);
-    nghttp2_option_del(option);
-    nghttp2_settings_entry s[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, window}};
-    ck_assert_int_eq(nghttp2_submit_settings(client, NGHTTP2_FLAG_NONE, s, 1), 0);
-    if (window > 65535)
-        nghttp2_session_set_local_window_size(client, NGHTTP2_FLAG_NONE, 0, (int32_t)window);
+    client = h2_test_session(window, on_header, on_data, on_frame, NULL);
 }
 
 static void setup(void)

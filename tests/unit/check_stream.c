@@ -22,6 +22,7 @@
 
 #include "conf/config_parse.h"
 #include "tests/handlers/test_handlers.h"
+#include "tests/unit/live_worker.h"
 #include "tests/unit/stream_client.h"
 #include "worker/conn.h"
 #include "worker/exchange_filter.h"
@@ -102,65 +103,21 @@ static const struct handler_ops shout_ops_kind = {.schema = &shout_schema,
 
 /* ---- fixture --------------------------------------------------------------- */
 
-static struct config *config;
-static struct worker worker;
-static struct shm_slot slot;
-static struct worker_listener listener;
-static int client = -1;
-
 static void setup(void)
 {
     struct err err = {{0}};
-    signal(SIGPIPE, SIG_IGN);
-    ck_assert_msg(test_handlers_register(&err) == SK_OK, "%s", err.message);
     ck_assert_msg(handler_register(&shout_ops_kind, &err) == SK_OK, "%s", err.message);
-    config = config_load_string(yaml, sizeof yaml - 1, "t.yaml", &err);
-    ck_assert_msg(config != NULL, "%s", err.message);
-    ck_assert_msg(worker_init_core(&worker, config, &err) == SK_OK, "%s", err.message);
-    memset(&slot, 0, sizeof slot);
-    worker.slot = &slot;
-    worker.base = event_base_new();
-    ck_assert_int_eq(turn_attach(&worker.turn, worker.base), SK_OK);
-    ck_assert_int_eq(timers_attach(&worker.timers, worker.base), SK_OK);
-    listener = (struct worker_listener){.fd = -1, .endpoint = &config->endpoints[0]};
-    test_handler_stops = 0;
+    live_start(yaml); /* after: its routes name test_shout */
 }
 
-static void teardown(void)
-{
-    if (client >= 0)
-        close(client);
-    client = -1;
-    worker_destroy_core(&worker);
-    event_base_free(worker.base);
-    config_free(config);
-}
+static void teardown(void) { live_stop(); }
 
-/* A served connection on loopback TCP (a reset is a reset there); small
- * buffers, so backpressure shows after little data. */
-static struct conn *open_conn(void)
-{
-    int server, small = 64 * 1024;
-    if (client >= 0)
-        close(client);
-    client = tcp_pair(&server);
-    setsockopt(server, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-    setsockopt(client, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    ck_assert_int_eq(conn_open(&worker, server, &listener, NULL, 0), SK_OK);
-    return worker.conns;
-}
-
-/* One turn of the loop, waiting at most 10 ms for something to happen. */
-static void one_turn(void)
-{
-    struct timeval ten_ms = {0, 10000};
-    event_base_loopexit(worker.base, &ten_ms);
-    event_base_dispatch(worker.base);
-}
+/* Small buffers, so backpressure shows after little data. */
+static struct conn *open_conn(void) { return live_open(64 * 1024); }
 
 static void send_text(const char *text)
 {
-    ck_assert_int_eq(write(client, text, strlen(text)), (ssize_t)strlen(text));
+    ck_assert_int_eq(write(live_client, text, strlen(text)), (ssize_t)strlen(text));
 }
 
 static struct reply received;
@@ -186,8 +143,8 @@ static struct reply *read_reply_until(size_t max, int messages)
 {
     reply_reset(&received);
     for (int turn = 0; turn < 2000 && !received.closed && received.len < max; turn++) {
-        one_turn();
-        reply_read(&received, client, max);
+        live_turn();
+        reply_read(&received, live_client, max);
         if (messages > 0 && messages_in(&received) >= messages)
             break;
     }
@@ -205,9 +162,9 @@ START_TEST(h1_stream_after_a_timer_is_chunked_with_trailers)
 {
     open_conn();
     send_text("GET /stream HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
-    for (int turn = 0; turn < 100 && worker.timers.count == 0; turn++)
-        event_base_loop(worker.base, EVLOOP_NONBLOCK);
-    ck_assert_uint_eq(worker.timers.count, 1); /* the answer waits for its timer */
+    for (int turn = 0; turn < 100 && live.timers.count == 0; turn++)
+        live_spin(1);
+    ck_assert_uint_eq(live.timers.count, 1); /* the answer waits for its timer */
     struct reply *r = read_reply_until(SIZE_MAX, 2);
     struct h1_message m;
     size_t used = h1_parse_message(r->data, r->len, &m);
@@ -285,9 +242,9 @@ START_TEST(backpressure_with_a_reader_that_stops)
     struct conn *c = open_conn();
     send_text("GET /big HTTP/1.1\r\nHost: a\r\n\r\n");
     for (int turn = 0; turn < 300; turn++)
-        event_base_loop(worker.base, EVLOOP_NONBLOCK);
+        live_spin(1);
     ck_assert_uint_le(c->out.pending_bytes, OUTQ_HIGH_WATER + 16 * 1024 + 64);
-    uint64_t out_so_far = slot.counters[SHM_BYTES_OUT];
+    uint64_t out_so_far = live_slot.counters[SHM_BYTES_OUT];
     ck_assert_uint_lt(out_so_far + c->out.pending_bytes, 2 * 1024 * 1024);
     struct reply *r = read_reply(BIG + 1024 * 1024);
     struct h1_message m;
@@ -302,17 +259,17 @@ START_TEST(abandoned_before_the_answer_stops_its_producer_once)
 {
     open_conn();
     send_text("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n");
-    for (int turn = 0; turn < 100 && worker.timers.count == 0; turn++)
-        event_base_loop(worker.base, EVLOOP_NONBLOCK);
-    ck_assert_uint_eq(worker.timers.count, 1);
-    close(client);
-    client = -1;
+    for (int turn = 0; turn < 100 && live.timers.count == 0; turn++)
+        live_spin(1);
+    ck_assert_uint_eq(live.timers.count, 1);
+    close(live_client);
+    live_client = -1;
     for (int turn = 0; turn < 10; turn++)
-        event_base_loop(worker.base, EVLOOP_NONBLOCK);
-    ck_assert_uint_eq(worker.conn_count, 0);
+        live_spin(1);
+    ck_assert_uint_eq(live.conn_count, 0);
     ck_assert_uint_eq(test_handler_stops, 1);
-    ck_assert_uint_eq(worker.timers.count, 0); /* the producer stopped its timer */
-    ck_assert_uint_eq(atomic_load(&slot.connections_open), 0); /* the open-connection gauge */
+    ck_assert_uint_eq(live.timers.count, 0); /* the producer stopped its timer */
+    ck_assert_uint_eq(atomic_load(&live_slot.connections_open), 0); /* the open-connection gauge */
 }
 END_TEST
 
@@ -322,11 +279,11 @@ START_TEST(abandoned_mid_stream_stops_its_producer_once)
     send_text("GET /big HTTP/1.1\r\nHost: a\r\n\r\n");
     struct reply *r = read_reply(300000);
     ck_assert_uint_ge(r->len, 300000);
-    close(client);
-    client = -1;
+    close(live_client);
+    live_client = -1;
     for (int turn = 0; turn < 20; turn++)
-        event_base_loop(worker.base, EVLOOP_NONBLOCK);
-    ck_assert_uint_eq(worker.conn_count, 0);
+        live_spin(1);
+    ck_assert_uint_eq(live.conn_count, 0);
     ck_assert_uint_eq(test_handler_stops, 1);
 }
 END_TEST
@@ -351,14 +308,11 @@ END_TEST
 START_TEST(h2_deferred_data_with_trailers)
 {
     open_conn();
-    struct h2_client *h = h2_client_new(client, 1u << 30);
+    struct h2_client *h = h2_client_new(live_client, 1u << 30);
     int32_t stream = h2_client_get(h, "/stream");
     int32_t other = h2_client_get(h, "/");
-    for (int turn = 0; turn < 2000 && !(h2_client_done(h, stream) && h2_client_done(h, other));
-         turn++) {
-        one_turn();
-        h2_client_pump(h);
-    }
+    h2_client_run(h, live_turn, 2000, stream);
+    h2_client_run(h, live_turn, 2000, other);
     const struct h2_reply *s = h2_client_reply(h, stream);
     ck_assert_int_eq(s->status, 200);
     ck_assert_uint_eq(s->body_len, 200000);
@@ -372,22 +326,17 @@ END_TEST
 START_TEST(h2_reset_stream_stops_its_producer_and_the_connection_goes_on)
 {
     open_conn();
-    struct h2_client *h = h2_client_new(client, 65535); /* no window updates: it stalls */
+    struct h2_client *h = h2_client_new(live_client, 65535); /* no window updates: it stalls */
     int32_t big = h2_client_get(h, "/big");
-    for (int turn = 0; turn < 200 && h2_client_reply(h, big)->body_len < 65535; turn++) {
-        one_turn();
-        h2_client_pump(h);
-    }
+    for (int turn = 0; turn < 200 && h2_client_reply(h, big)->body_len < 65535; turn++)
+        h2_client_run(h, live_turn, 1, 0);
     ck_assert_uint_eq(h2_client_reply(h, big)->body_len, 65535);
     h2_client_reset(h, big);
     int32_t after = h2_client_get(h, "/");
-    for (int turn = 0; turn < 200 && !h2_client_done(h, after); turn++) {
-        one_turn();
-        h2_client_pump(h);
-    }
+    h2_client_run(h, live_turn, 200, after);
     ck_assert_uint_eq(h2_client_reply(h, after)->body_len, 2);
     ck_assert_uint_eq(test_handler_stops, 1);
-    ck_assert_uint_eq(worker.conn_count, 1);
+    ck_assert_uint_eq(live.conn_count, 1);
     h2_client_free(h);
 }
 END_TEST

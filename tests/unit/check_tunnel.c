@@ -17,66 +17,15 @@
 #include <event2/event.h>
 
 #include "tests/handlers/test_handlers.h"
+#include "tests/unit/live_worker.h"
 #include "tests/unit/stream_client.h"
-#include "worker/conn.h"
 #include "worker/tunnel.h"
-#include "worker/worker.h"
 #include "tests/unit/unit.h"
 
 static const char yaml[] = "endpoints:\n  a: {url: \"http://127.0.0.1:8080\"}\n"
                            "routes:\n  - path: /up\n    test_upgrade: {}\n";
-static struct config *config;
-static struct worker worker;
-static struct shm_slot slot;
-static struct worker_listener listener;
-static int client = -1;
-
-static void setup(void)
-{
-    struct err err = {{0}};
-    signal(SIGPIPE, SIG_IGN);
-    ck_assert_msg(test_handlers_register(&err) == SK_OK, "%s", err.message);
-    config = config_load_string(yaml, sizeof yaml - 1, "t.yaml", &err);
-    ck_assert_msg(config != NULL, "%s", err.message);
-    ck_assert_msg(worker_init_core(&worker, config, &err) == SK_OK, "%s", err.message);
-    memset(&slot, 0, sizeof slot);
-    worker.slot = &slot;
-    worker.base = event_base_new();
-    ck_assert_int_eq(turn_attach(&worker.turn, worker.base), SK_OK);
-    ck_assert_int_eq(timers_attach(&worker.timers, worker.base), SK_OK);
-    listener = (struct worker_listener){.fd = -1, .endpoint = &config->endpoints[0]};
-    test_handler_stops = 0;
-}
-
-static void teardown(void)
-{
-    if (client >= 0)
-        close(client);
-    client = -1;
-    worker_destroy_core(&worker);
-    event_base_free(worker.base);
-    config_free(config);
-}
-
-static struct conn *open_conn(void)
-{
-    int server, small = 64 * 1024;
-    client = tcp_pair(&server);
-    int opts[] = {SO_SNDBUF, SO_RCVBUF};
-    for (int i = 0; i < 2; i++) {
-        setsockopt(server, SOL_SOCKET, opts[i], &small, sizeof small);
-        setsockopt(client, SOL_SOCKET, opts[i], &small, sizeof small);
-    }
-    ck_assert_int_eq(conn_open(&worker, server, &listener, NULL, 0), SK_OK);
-    return worker.conns;
-}
-
-static void one_turn(void)
-{
-    struct timeval ten_ms = {0, 10000};
-    event_base_loopexit(worker.base, &ten_ms);
-    event_base_dispatch(worker.base);
-}
+static void setup(void) { live_start(yaml); }
+static void teardown(void) { live_stop(); }
 
 static struct reply received;
 
@@ -84,8 +33,8 @@ static struct reply received;
 static void read_until(size_t want)
 {
     for (int turn = 0; turn < 1000 && received.len < want && !received.closed; turn++) {
-        one_turn();
-        reply_read(&received, client, SIZE_MAX);
+        live_turn();
+        reply_read(&received, live_client, SIZE_MAX);
     }
 }
 
@@ -94,16 +43,16 @@ static const char upgrade[] = "GET /up HTTP/1.1\r\nHost: a\r\nConnection: Upgrad
 
 START_TEST(bytes_go_both_ways_after_101)
 {
-    struct conn *c = open_conn();
+    struct conn *c = live_open(64 * 1024);
     reply_reset(&received);
     char req[256];
     snprintf(req, sizeof req, "%sfirst;", upgrade);
-    ck_assert_int_eq(write(client, req, strlen(req)), (ssize_t)strlen(req));
+    ck_assert_int_eq(write(live_client, req, strlen(req)), (ssize_t)strlen(req));
     read_until(1);
     const char *end = strstr(received.data, "\r\n\r\n");
     for (int turn = 0; turn < 100 && (end == NULL || strcmp(end + 4, "first;") != 0); turn++) {
-        one_turn();
-        reply_read(&received, client, SIZE_MAX);
+        live_turn();
+        reply_read(&received, live_client, SIZE_MAX);
         end = strstr(received.data, "\r\n\r\n");
     }
     ck_assert_msg(strncmp(received.data, "HTTP/1.1 101 Switching Protocols\r\n", 34) == 0, "%s",
@@ -114,10 +63,10 @@ START_TEST(bytes_go_both_ways_after_101)
     ck_assert_ptr_eq(c->proto, &tunnel_protocol);
     ck_assert(c->upgraded);
     size_t before = received.len;
-    ck_assert_int_eq(write(client, "second", 6), 6);
+    ck_assert_int_eq(write(live_client, "second", 6), 6);
     read_until(before + 6);
     ck_assert_str_eq(received.data + before, "second");
-    shutdown(client, SHUT_WR); /* the client's half-close ends the echo, then the tunnel */
+    shutdown(live_client, SHUT_WR); /* the client's half-close ends the echo, then the tunnel */
     read_until(SIZE_MAX);
     ck_assert(received.closed && !received.reset);
     ck_assert_uint_eq(test_handler_stops, 0);
@@ -129,9 +78,9 @@ END_TEST
  * all back, in order. */
 START_TEST(backpressure_both_ways)
 {
-    struct conn *c = open_conn();
+    struct conn *c = live_open(64 * 1024);
     reply_reset(&received);
-    ck_assert_int_eq(write(client, upgrade, sizeof upgrade - 1), (ssize_t)(sizeof upgrade - 1));
+    ck_assert_int_eq(write(live_client, upgrade, sizeof upgrade - 1), (ssize_t)(sizeof upgrade - 1));
     read_until(1);
     size_t head = (size_t)(strstr(received.data, "\r\n\r\n") + 4 - received.data);
     size_t len = 4u << 20, sent = 0;
@@ -139,21 +88,21 @@ START_TEST(backpressure_both_ways)
     for (size_t i = 0; i < len; i++)
         data[i] = (char)('a' + (i % 26));
     for (int turn = 0; turn < 500 && sent < len; turn++) {
-        ssize_t n = write(client, data + sent, len - sent);
+        ssize_t n = write(live_client, data + sent, len - sent);
         if (n > 0)
             sent += (size_t)n;
-        event_base_loop(worker.base, EVLOOP_NONBLOCK);
+        live_spin(1);
     }
     ck_assert_uint_lt(sent, len); /* the client is held back */
     ck_assert_uint_le(c->out.pending_bytes, OUTQ_HIGH_WATER + 256 * 1024);
     for (int turn = 0; turn < 20000 && received.len < head + len; turn++) {
         if (sent < len) {
-            ssize_t n = write(client, data + sent, len - sent);
+            ssize_t n = write(live_client, data + sent, len - sent);
             if (n > 0)
                 sent += (size_t)n;
         }
-        event_base_loop(worker.base, EVLOOP_NONBLOCK);
-        reply_read(&received, client, SIZE_MAX);
+        live_spin(1);
+        reply_read(&received, live_client, SIZE_MAX);
     }
     ck_assert_uint_eq(received.len, head + len);
     ck_assert_int_eq(memcmp(received.data + head, data, len), 0);
@@ -163,31 +112,31 @@ END_TEST
 
 START_TEST(a_client_that_leaves_stops_the_handler_once)
 {
-    open_conn();
+    live_open(64 * 1024);
     reply_reset(&received);
-    ck_assert_int_eq(write(client, upgrade, sizeof upgrade - 1), (ssize_t)(sizeof upgrade - 1));
+    ck_assert_int_eq(write(live_client, upgrade, sizeof upgrade - 1), (ssize_t)(sizeof upgrade - 1));
     read_until(1);
     struct linger reset = {1, 0};
-    setsockopt(client, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-    close(client);
-    client = -1;
+    setsockopt(live_client, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    close(live_client);
+    live_client = -1;
     for (int turn = 0; turn < 10; turn++)
-        event_base_loop(worker.base, EVLOOP_NONBLOCK);
-    ck_assert_uint_eq(worker.conn_count, 0);
+        live_spin(1);
+    ck_assert_uint_eq(live.conn_count, 0);
     ck_assert_uint_eq(test_handler_stops, 1);
 }
 END_TEST
 
 START_TEST(a_request_that_did_not_ask_stays_http)
 {
-    struct conn *c = open_conn();
+    struct conn *c = live_open(64 * 1024);
     reply_reset(&received);
     const char *req = "GET /up HTTP/1.1\r\nHost: a\r\n\r\n";
-    ck_assert_int_eq(write(client, req, strlen(req)), (ssize_t)strlen(req));
+    ck_assert_int_eq(write(live_client, req, strlen(req)), (ssize_t)strlen(req));
     read_until(1);
     for (int turn = 0; turn < 20 && strstr(received.data, "\r\n\r\n503 ") == NULL; turn++) {
-        one_turn();
-        reply_read(&received, client, SIZE_MAX);
+        live_turn();
+        reply_read(&received, live_client, SIZE_MAX);
     }
     ck_assert_msg(strncmp(received.data, "HTTP/1.1 503 ", 13) == 0, "%s", received.data);
     ck_assert_ptr_ne(c->proto, &tunnel_protocol);
@@ -197,13 +146,10 @@ END_TEST
 
 START_TEST(http2_cannot_switch)
 {
-    open_conn();
-    struct h2_client *h = h2_client_new(client, 1u << 30);
+    live_open(64 * 1024);
+    struct h2_client *h = h2_client_new(live_client, 1u << 30);
     int32_t s = h2_client_get(h, "/up");
-    for (int turn = 0; turn < 100 && !h2_client_done(h, s); turn++) {
-        one_turn();
-        h2_client_pump(h);
-    }
+    h2_client_run(h, live_turn, 100, s);
     ck_assert_int_eq(h2_client_reply(h, s)->status, 503);
     h2_client_free(h);
 }

@@ -209,27 +209,45 @@ static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *u)
     return 0;
 }
 
+nghttp2_session *h2_test_session(uint32_t window, nghttp2_on_header_callback header_cb,
+                                 nghttp2_on_data_chunk_recv_callback data_cb,
+                                 nghttp2_on_frame_recv_callback frame_cb, void *user)
+{
+    nghttp2_session *session;
+    nghttp2_option *option;
+    nghttp2_option_new(&option);
+    nghttp2_option_set_no_auto_window_update(option, window < 65535);
+    nghttp2_session_callbacks *cb;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_on_header_callback(cb, header_cb);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, data_cb);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, frame_cb);
+    ck_assert_int_eq(nghttp2_session_client_new2(&session, cb, user, option), 0);
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_option_del(option);
+    nghttp2_settings_entry s[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, window}};
+    ck_assert_int_eq(nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, s, 1), 0);
+    if (window > 65535)
+        nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0, (int32_t)window);
+    return session;
+}
+
+bool h2_client_run(struct h2_client *h, void (*turn)(void), int turns, int32_t stream)
+{
+    for (int i = 0; i < turns && (stream == 0 || !h2_client_done(h, stream)); i++) {
+        turn();
+        h2_client_pump(h);
+    }
+    return stream == 0 || h2_client_done(h, stream);
+}
+
 struct h2_client *h2_client_new(int fd, uint32_t window)
 {
     struct h2_client *h = calloc(1, sizeof *h);
     h->fd = fd;
     for (int i = 0; i < H2_CLIENT_STREAMS; i++)
         h->replies[i].reset = -1;
-    nghttp2_option *option;
-    nghttp2_option_new(&option);
-    nghttp2_option_set_no_auto_window_update(option, window < 65535);
-    nghttp2_session_callbacks *cb;
-    nghttp2_session_callbacks_new(&cb);
-    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
-    ck_assert_int_eq(nghttp2_session_client_new2(&h->session, cb, h, option), 0);
-    nghttp2_session_callbacks_del(cb);
-    nghttp2_option_del(option);
-    nghttp2_settings_entry s[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, window}};
-    ck_assert_int_eq(nghttp2_submit_settings(h->session, NGHTTP2_FLAG_NONE, s, 1), 0);
-    if (window > 65535)
-        nghttp2_session_set_local_window_size(h->session, NGHTTP2_FLAG_NONE, 0, (int32_t)window);
+    h->session = h2_test_session(window, on_header, on_data, on_frame, h);
     return h; /* nghttp2 sends the preface itself */
 }
 

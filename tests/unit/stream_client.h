@@ -46,6 +46,13 @@ void h1_message_free(struct h1_message *m);
 /* The test handlers' body: byte i is 'a' + (from + i) % 26. */
 bool pattern_ok(const char *body, size_t len, uint64_t from);
 
+/* An nghttp2 client session with these callbacks (user: their user
+ * data), its SETTINGS queued; window as for h2_client_new. */
+#include <nghttp2/nghttp2.h>
+nghttp2_session *h2_test_session(uint32_t window, nghttp2_on_header_callback header_cb,
+                                 nghttp2_on_data_chunk_recv_callback data_cb,
+                                 nghttp2_on_frame_recv_callback frame_cb, void *user);
+
 /* An HTTP/2 client on fd; window: its stream window (below 65535 it is
  * never replenished, so a response stalls when it is used up). */
 struct h2_client;
@@ -71,6 +78,9 @@ void h2_client_reset(struct h2_client *h, int32_t stream);
 void h2_client_pump(struct h2_client *h);
 const struct h2_reply *h2_client_reply(struct h2_client *h, int32_t stream);
 bool h2_client_done(struct h2_client *h, int32_t stream);
+/* turn() then a pump, turns times, or until stream (0: none) is done;
+ * true when it is. */
+bool h2_client_run(struct h2_client *h, void (*turn)(void), int turns, int32_t stream);
 void h2_client_free(struct h2_client *h);
 
 #endif
