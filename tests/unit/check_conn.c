@@ -5,6 +5,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "common/clock.h"
 #include "tests/unit/live_worker.h"
+#include "tests/unit/stream_client.h"
 #include "worker/h2.h"
 #include "tests/unit/unit.h"
 
@@ -112,6 +114,69 @@ START_TEST(silent_new_connection_is_bounded_by_request_headers_timeout)
 }
 END_TEST
 
+/* ---- an outbound connection: the same transport, another protocol ---- */
+
+struct ping {
+    bool sent;
+    char got[16];
+    int frees;
+};
+
+static void ping_feed(struct conn *c, const char *data, size_t len)
+{
+    struct ping *p = c->proto_state;
+    strncat(p->got, data, len < sizeof p->got - strlen(p->got) - 1 ? len : 0);
+}
+
+static enum conn_owed ping_produce(struct conn *c)
+{
+    struct ping *p = c->proto_state;
+    if (!p->sent && outq_add_copy(&c->out, "ping", 4) == 0)
+        p->sent = true;
+    return CONN_OWES_NOTHING;
+}
+
+static bool ping_idle(struct conn *c) { return ((struct ping *)c->proto_state)->sent; }
+static uint64_t ping_deadline(struct conn *c, uint64_t now) { (void)c; return now + 60000; }
+static void ping_tick(struct conn *c, uint64_t now, bool expired) { (void)c, (void)now, (void)expired; }
+static void ping_drain(struct conn *c) { (void)c; }
+static bool ping_eof(struct conn *c) { (void)c; return false; }
+static void ping_free(struct conn *c) { ((struct ping *)c->proto_state)->frees++; }
+
+static const struct conn_protocol ping_protocol = {
+    "ping", ping_feed, ping_produce, ping_idle, ping_deadline, ping_tick, ping_drain,
+    ping_eof, ping_free,
+};
+
+/* What the reverse proxy will do with an upstream: conn_start on a
+ * connected socket, with its own protocol, on the same loop, with the
+ * same transport and output queue, and no client admission. */
+START_TEST(outbound_connection_uses_the_same_transport)
+{
+    int upstream;
+    int fd = tcp_pair(&upstream); /* saker's side connects; the test is the upstream */
+    struct ping p = {0};
+    struct conn *c = conn_start(&live, fd, &ping_protocol, &p);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_uint_eq(live.conn_count, 1);
+    conn_wake(c); /* the first output: the protocol's own */
+    char buf[16] = {0};
+    for (int turn = 0; turn < 100 && strlen(buf) < 4; turn++) {
+        live_spin(1);
+        ssize_t n = read(upstream, buf + strlen(buf), sizeof buf - 1 - strlen(buf));
+        (void)n;
+    }
+    ck_assert_str_eq(buf, "ping");
+    ck_assert_int_eq(write(upstream, "pong", 4), 4);
+    LOOP_UNTIL(strcmp(p.got, "pong") == 0);
+    ck_assert_uint_eq(atomic_load(&live_slot.connections_open), 0); /* not a client's */
+    close(upstream);
+    LOOP_UNTIL(live.conn_count == 0);
+    live_spin(1);
+    ck_assert_int_eq(p.frees, 1);
+}
+END_TEST
+
 static Suite *conn_suite(void)
 {
     Suite *s = suite_create("conn");
@@ -120,6 +185,7 @@ static Suite *conn_suite(void)
     tcase_add_test(tc, draining_worker_closes_a_gone_h2_peer_once);
     tcase_add_test(tc, closed_connection_is_released_at_the_end_of_the_turn);
     tcase_add_test(tc, silent_new_connection_is_bounded_by_request_headers_timeout);
+    tcase_add_test(tc, outbound_connection_uses_the_same_transport);
     suite_add_tcase(s, tc);
     return s;
 }
