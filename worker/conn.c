@@ -92,11 +92,10 @@ static void conn_update_deadline(struct conn *c)
     uint64_t now = clock_monotonic_ms();
     if (c->lingering)
         return;
-    /* A connection that has sent nothing yet (Kestrel's rule) is held to
-     * the request-headers timeout from accept, handshake included. */
-    if (c->handshaking || c->fresh || c->proto == NULL)
-        c->deadline_ms = c->accepted_ms + c->limits->request_headers_timeout_ms;
-    else
+    /* A connection that has sent nothing yet (Kestrel's rule) keeps the
+     * deadline it got at accept: request_headers_timeout, handshake
+     * included. */
+    if (!c->handshaking && !c->fresh && c->proto != NULL)
         c->deadline_ms = c->proto->deadline(c, now);
     if (c->worker->draining)
         conn_drain(c, now);
@@ -192,7 +191,7 @@ static void conn_give_back(struct conn *c)
 static void conn_enlist(struct conn *c)
 {
     struct worker *w = c->worker;
-    c->accepted_ms = clock_monotonic_ms();
+    c->deadline_ms = clock_monotonic_ms() + c->limits->request_headers_timeout_ms;
     event_assign(&c->read_event, w->base, c->fd, EV_READ | EV_PERSIST, on_readable, c);
     c->next = w->conns;
     if (w->conns != NULL)

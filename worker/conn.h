@@ -163,7 +163,6 @@ struct conn {
     const struct config_limits *limits; /* the endpoint's, else the config's */
     union conn_peer peer;
     uint64_t deadline_ms; /* 0: none */
-    uint64_t accepted_ms;     /* a connection that sent nothing is bounded from here */
     uint64_t out_blocked_ms;    /* when output last became blocked; 0: it is not */
     uint64_t out_blocked_bytes; /* written since then */
     struct turn_job job;  /* a flush asked for (conn_wake), or the release */

@@ -45,11 +45,15 @@ void turn_destroy(struct turn *t)
     t->event = NULL;
 }
 
+static bool turn_queued(const struct turn *t, const struct turn_job *job)
+{
+    return job->next != NULL || t->tail == &job->next;
+}
+
 void turn_defer(struct turn *t, struct turn_job *job)
 {
-    if (job->queued)
+    if (turn_queued(t, job))
         return;
-    job->queued = true;
     job->next = NULL;
     bool first = t->head == NULL;
     *t->tail = job;
@@ -60,7 +64,7 @@ void turn_defer(struct turn *t, struct turn_job *job)
 
 void turn_cancel(struct turn *t, struct turn_job *job)
 {
-    if (!job->queued)
+    if (!turn_queued(t, job))
         return;
     for (struct turn_job **p = &t->head; *p != NULL; p = &(*p)->next)
         if (*p == job) {
@@ -69,7 +73,7 @@ void turn_cancel(struct turn *t, struct turn_job *job)
                 t->tail = p;
             break;
         }
-    job->queued = false;
+    job->next = NULL;
 }
 
 void turn_end(struct turn *t)
@@ -79,7 +83,7 @@ void turn_end(struct turn *t)
         t->head = job->next;
         if (t->head == NULL)
             t->tail = &t->head;
-        job->queued = false;
+        job->next = NULL; /* not queued any more */
         job->run(job); /* may free job, or queue it again */
     }
 }

@@ -22,11 +22,11 @@
 struct event_base;
 struct event;
 
-/* Embedded in what is deferred; run is set by the owner. */
+/* Embedded in what is deferred; run is set by the owner. Queued when
+ * next is set, or when it is the queue's last. */
 struct turn_job {
     struct turn_job *next;
     void (*run)(struct turn_job *job);
-    bool queued;
 };
 
 struct turn {
