@@ -373,7 +373,7 @@ static int on_message_complete(llhttp_t *parser)
     }
     if (ex != NULL && !ex->responded && ex->generator == NULL)
         exchange_respond_error(ex, 500); /* a handler that never answered */
-    if (ex != NULL && !ex->finished && !ex->abandoned && !h1->closing) {
+    if (ex != NULL && !ex->finished && !ex->abandoned) {
         h1->waiting = true; /* its response comes later: parse no further */
         return HPE_PAUSED;
     }
