@@ -516,14 +516,14 @@ static void h1_execute(struct h1 *h1, const char *data, size_t len)
 void h1_resume(struct h1 *h1)
 {
     llhttp_resume(&h1->parser);
-    if (h1->closing) {
-        h1->stash.len = 0;
-        return;
-    }
     /* Even with nothing stashed: llhttp goes on from where it paused
      * (the end of a message, after a body's last piece) without input. */
-    h1_feed(h1, h1->stash.data != NULL ? h1->stash.data : "", h1->stash.len);
-    if (!h1->waiting && h1->conn != NULL)
+    if (!h1->closing)
+        h1_feed(h1, h1->stash.data != NULL ? h1->stash.data : "", h1->stash.len);
+    if (h1->waiting && !h1->closing)
+        return; /* paused again: the rest stays stashed */
+    bytebuf_free(&h1->stash); /* held only while paused */
+    if (h1->conn != NULL)
         conn_pause_input(h1->conn, false);
 }
 

@@ -46,9 +46,10 @@ void h1_body_flush(struct h1 *h1)
     if (ex == NULL || ex->body_paused || h1_gone(h1))
         return;
     if (h1->held.len > 0) {
-        size_t len = h1->held.len;
-        h1->held.len = 0;
-        exchange_body_data(ex, h1->held.data, len);
+        struct bytebuf held = h1->held; /* held only while paused */
+        h1->held = (struct bytebuf){0};
+        exchange_body_data(ex, held.data, held.len);
+        bytebuf_free(&held);
         if (ex->body_paused)
             return;
     }

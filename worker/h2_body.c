@@ -60,10 +60,11 @@ static void stream_deliver(struct h2_stream *st)
     if (ex->body_reader == NULL || ex->body_paused || h2_stream_gone(st))
         return;
     if (st->held.len > 0) {
-        size_t len = st->held.len;
-        st->held.len = 0;
-        exchange_body_data(ex, st->held.data, len);
-        nghttp2_session_consume_stream(st->h2->session, st->id, len);
+        struct bytebuf held = st->held; /* kept only while the reader could not take it */
+        st->held = (struct bytebuf){0};
+        exchange_body_data(ex, held.data, held.len);
+        nghttp2_session_consume_stream(st->h2->session, st->id, held.len);
+        bytebuf_free(&held);
     }
     if (st->request_complete && !ex->body_paused)
         exchange_body_end(ex);

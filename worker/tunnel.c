@@ -55,9 +55,10 @@ static void tunnel_deliver(struct tunnel *t)
     if (ex->body_reader == NULL || ex->body_paused)
         return;
     if (t->held.len > 0) {
-        size_t len = t->held.len;
-        t->held.len = 0;
-        exchange_body_data(ex, t->held.data, len);
+        struct bytebuf held = t->held; /* kept only while the reader could not take it */
+        t->held = (struct bytebuf){0};
+        exchange_body_data(ex, held.data, held.len);
+        bytebuf_free(&held);
         if (ex->body_paused)
             return;
     }
