@@ -42,6 +42,10 @@
  * and it is discarded (an answer given before that drains the rest for
  * up to 5 s on HTTP/1.1; HTTP/2 resets the stream).
  *
+ * Upgrades: exchange_upgrade accepts the client's upgrade (101) and the
+ * exchange becomes a tunnel, bytes both ways through the same reader and
+ * sends (tunnel.h).
+ *
  * Lifetimes: everything on the request side lives in ex->arena until the
  * exchange ends. Strings a handler passes in (header names and values, a
  * bytes body) need only live until exchange_respond() returns: the protocol
