@@ -69,6 +69,7 @@ struct config_header {
 };
 
 struct handler_schema;
+struct upstream_config; /* config_upstreams.h */
 
 struct route {
     char *host;      /* NULL: any host. Lower-case; exact or "*.example.com" */
@@ -154,6 +155,9 @@ struct config {
 
     struct route *routes; /* first match wins */
     size_t route_count;
+
+    struct upstream_config *upstreams; /* `upstreams:`, in file order */
+    size_t upstream_count;
 };
 
 /* Loads and validates path. NULL with err set on any problem. */

@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "conf/config_parse.h"
+#include "conf/config_upstreams.h"
 #include "conf/config_tls.h"
 #include "conf/route_static.h"
 
@@ -417,6 +418,7 @@ static const struct cfg_option top_options[] = {
     {.name = "ticket_key_rotation", .offset = TOP(tls.ticket_key_rotation_ms),
      .scalar = cfg_tls_parse_rotation, .def = "1h"},
     {.name = "endpoints", .node = cfg_parse_endpoints},
+    {.name = "upstreams", .node = cfg_parse_upstreams},
     {.name = "routes", .node = cfg_parse_routes},
 };
 
@@ -466,6 +468,7 @@ void config_free(struct config *config)
     for (size_t i = 0; i < config->route_count; i++)
         cfg_route_free(&config->routes[i]);
     free(config->routes);
+    cfg_upstreams_free(config->upstreams, config->upstream_count);
     free(config);
 }
 

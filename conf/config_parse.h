@@ -144,6 +144,7 @@ int cfg_apply_limits(const struct cfg_ctx *ctx, const yaml_node_t *map,
                      struct config_limits *limits, const char *what);
 void cfg_endpoints_free(struct endpoint *endpoints, size_t count);
 cfg_node_fn cfg_parse_routes;    /* config_routes.c; base: struct config */
+cfg_node_fn cfg_parse_upstreams; /* config_upstreams.c; base: struct config */
 /* After the endpoints are known (the file's, or --urls'): resolves each
  * route's `endpoint:` to its endpoint, refuses a name that is not an
  * endpoint, and runs each route's handler kind's validate (redirect_https

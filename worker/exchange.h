@@ -67,6 +67,8 @@
 
 struct worker;
 struct exchange;
+struct endpoint;
+struct sockaddr;
 
 struct header_field {
     const char *name;
@@ -174,6 +176,13 @@ struct exchange {
     size_t query_len;
     const char *host;        /* Host (or :authority) without port, lower-case; "" if none */
     size_t host_len;
+    const char *authority;   /* Host (or :authority) as received, port included; NULL if none */
+    size_t authority_len;
+    const char *origin_target; /* the target in origin-form: an absolute-form target's path
+                                  and query (may be empty), else the target itself */
+    size_t origin_target_len;
+    const struct sockaddr *peer;      /* the client's address (AF_UNIX: none known) */
+    const struct endpoint *endpoint;  /* what it came in through; NULL in unit tests */
     int version_major, version_minor;
     struct header_field *headers;
     size_t header_count;

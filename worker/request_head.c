@@ -104,6 +104,8 @@ static int head_steps(struct worker *w, struct exchange *ex, const struct reques
     int status = head_target(ex, absolute, path, path_len);
     if (status != 0)
         return status;
+    ex->origin_target = path;
+    ex->origin_target_len = path_len;
     v->entry = request_route(w, head->endpoint, head->limits, ex, &v->body_limit);
     if (head->content_length >= 0 && (uint64_t)head->content_length > v->body_limit) {
         v->counter = SHM_REJECT_BODY_TOO_LARGE;

@@ -39,7 +39,9 @@ int worker_init_core(struct worker *w, const struct config *config, struct err *
     w->read_buffer = malloc(w->read_buffer_size);
     if (w->read_buffer == NULL)
         return err_set(err, "worker: out of memory");
-    if (router_build(&w->router, config, err) != SK_OK) {
+    if (upstreams_init(&w->upstreams, config, err) != SK_OK ||
+        router_build(&w->router, config, err) != SK_OK) {
+        upstreams_destroy(&w->upstreams);
         free(w->read_buffer);
         w->read_buffer = NULL;
         return SK_ERROR;
@@ -53,6 +55,7 @@ void worker_destroy_core(struct worker *w)
     while (w->conns != NULL)
         conn_close(w->conns);
     turn_destroy(&w->turn); /* the releases of those closes */
+    upstreams_destroy(&w->upstreams); /* after them: connections point into it */
     timers_destroy(&w->timers);
     conn_free_cache(w);
     h1_free_spares(w);

@@ -30,6 +30,7 @@
 #include "worker/router.h"
 #include "worker/timer.h"
 #include "worker/turn.h"
+#include "worker/upstream.h"
 #include "worker/worker_main.h"
 
 struct event_base;
@@ -49,6 +50,7 @@ struct worker {
     struct turn turn; /* end-of-turn releases (turn.h) */
     struct timers timers; /* finer than the heartbeat (timer.h) */
     struct access_log access_log; /* off in unit tests unless opened */
+    struct upstreams upstreams;   /* the proxy's servers and pools (upstream.h) */
 
     /* One read buffer for every connection: bytes are parsed as soon as they
      * are read, so a connection never keeps input between reads. */
