@@ -1,7 +1,7 @@
 /*
  * tls_keys.h - the session ticket keys, made and rotated by the master.
  *
- * The master makes a key from RAND_bytes at start and a new one every
+ * The master makes a key from getrandom(2) at start and a new one every
  * ticket_key_rotation (default 1 h), keeping the one before, and shares
  * both with the workers (struct shm_ticket_keys, under its own seqlock).
  * Workers seal tickets with the current key and open tickets sealed with
@@ -24,7 +24,7 @@ struct master;
 
 /* Before the first fork: maps m->ticket_keys and makes the first key.
  * SK_ERROR (with err) only when the mapping cannot be made; a failing
- * RAND_bytes is logged and leaves tickets off until the next rotation. */
+ * getrandom is logged and leaves tickets off until the next rotation. */
 int tls_keys_start(struct master *m, struct err *err);
 /* At exit: wipes and unmaps the keys. */
 void tls_keys_stop(struct master *m);
@@ -34,7 +34,7 @@ void tls_keys_tick(struct master *m);
 
 /* The writer's part, for the two above and the unit tests: previous =
  * current, current = a fresh key, under the seqlock. SK_OK, or SK_ERROR
- * (RAND_bytes failed: the keys are left as they were). */
+ * (getrandom failed: the keys are left as they were). */
 int tls_keys_rotate(struct shm_ticket_keys *keys, int64_t now);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <strings.h>
 
 #include <openssl/core_names.h>
@@ -102,11 +103,7 @@ bool tls_ticket_keys_read(const struct shm_ticket_keys *shared, struct shm_ticke
 
 int tls_ticket_key_generate(struct shm_ticket_key *key)
 {
-    if (RAND_bytes(key->name, sizeof key->name) != 1 ||
-        RAND_bytes(key->aes_key, sizeof key->aes_key) != 1 ||
-        RAND_bytes(key->hmac_key, sizeof key->hmac_key) != 1)
-        return SK_ERROR;
-    return SK_OK;
+    return getrandom(key, sizeof *key, 0) == (ssize_t)sizeof *key ? SK_OK : SK_ERROR;
 }
 
 /* ---- callbacks ------------------------------------------------------------ */

@@ -178,7 +178,11 @@ int tls_ticket_key_find(const struct shm_ticket_keys *keys, const uint8_t *name)
 /* Copies the shared keys under their seqlock. False when there are none
  * (tickets are then neither issued nor accepted). */
 bool tls_ticket_keys_read(const struct shm_ticket_keys *shared, struct shm_ticket_keys *copy);
-/* Makes a fresh random key into *key (RAND_bytes). SK_OK or SK_ERROR. */
+/* Makes a fresh random key into *key from the kernel's generator
+ * (getrandom), not OpenSSL's: the master makes keys at start, and
+ * RAND_bytes would load OpenSSL's providers and DRBG there, about 3 MB of
+ * library pages touched, in a master that may serve no TLS at all.
+ * SK_OK or SK_ERROR. */
 int tls_ticket_key_generate(struct shm_ticket_key *key);
 
 #endif
