@@ -591,6 +591,7 @@ int master_run(struct master *m)
         }
         check_ready(m);
         kill_overdue(m);
+        log_limit_flush();
         if (m->stopping && live_workers(m) == 0)
             break;
         sigsuspend(&m->wait_mask);

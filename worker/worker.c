@@ -71,7 +71,7 @@ static void worker_accept_one(struct worker *w, struct worker_listener *l, int f
     if (tcp) {
         int one = 1;
         if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
-            log_errno(LOG_WARN, errno, "setsockopt(TCP_NODELAY)");
+            log_errno_limited(LOG_WARN, errno, "setsockopt(TCP_NODELAY)");
     }
     conn_open(w, fd, l, peer, peer_len);
 }
@@ -103,7 +103,7 @@ static int accept_batch(struct accept_context *ctx, int max)
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             /* EMFILE/ENFILE: the connection stays queued; the next wakeup
              * retries once a connection has closed. */
-            log_errno(LOG_WARN, errno, "accept4()");
+            log_errno_limited(LOG_WARN, errno, "accept4()");
         break;
     }
     return accepted;
@@ -192,6 +192,7 @@ static void worker_heartbeat(struct worker *w)
         c = next;
     }
     access_log_flush(&w->access_log);
+    log_limit_flush();
     if (w->draining && w->conn_count == 0)
         event_base_loopexit(w->base, NULL);
 }
