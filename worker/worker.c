@@ -24,6 +24,11 @@
 #define WORKER_READ_BUFFER_SIZE (64 * 1024)
 #define WORKER_ACCEPTS_PER_WAKEUP 64
 #define WORKER_BLOCKS_KEPT 256
+/* Out of descriptors, a level-triggered listener would wake the loop again
+ * at once for the connection it cannot take: stop watching the listeners
+ * for this long (nginx waits as long), serving the open connections, some
+ * of which close meanwhile. */
+#define WORKER_ACCEPT_BACKOFF_MS 500
 
 int worker_init_core(struct worker *w, const struct config *config, struct err *err)
 {
@@ -76,12 +81,58 @@ static void worker_accept_one(struct worker *w, struct worker_listener *l, int f
     conn_open(w, fd, l, peer, peer_len);
 }
 
+/* Watches the listeners unless paused (drain) or backing off. */
+static void worker_watch_listeners(struct worker *w)
+{
+    bool watch = !w->accept_paused && !w->accept_backoff;
+    for (size_t i = 0; i < w->listener_count; i++) {
+        struct event *e = w->listeners[i].accept_event;
+        if (e != NULL && watch)
+            event_add(e, NULL);
+        else if (e != NULL)
+            event_del(e);
+    }
+}
+
+/* Starts or stops watching the listeners, keeping the sockets (drain). */
+static void worker_set_accepting(struct worker *w, bool accepting)
+{
+    w->accept_paused = !accepting;
+    worker_watch_listeners(w);
+}
+
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    w->accept_backoff = false;
+    worker_watch_listeners(w);
+}
+
+static void worker_accept_backoff(struct worker *w)
+{
+    if (w->accept_backoff || w->accept_resume_event == NULL)
+        return;
+    struct timeval delay = {0, WORKER_ACCEPT_BACKOFF_MS * 1000};
+    w->accept_backoff = true;
+    worker_watch_listeners(w);
+    event_add(w->accept_resume_event, &delay);
+}
+
 /* The listener callback needs both the listener and the worker. */
 struct accept_context {
     struct worker *worker;
     struct worker_listener *listener;
     bool tcp;
 };
+
+/* accept4 failed for want of a resource that a closing connection gives
+ * back: the connection stays queued for later. */
+static bool accept_error_is_shortage(int error)
+{
+    return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+}
 
 /* Accepts up to max queued connections; returns how many. */
 static int accept_batch(struct accept_context *ctx, int max)
@@ -101,9 +152,9 @@ static int accept_batch(struct accept_context *ctx, int max)
         if (errno == EINTR || errno == ECONNABORTED)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
-            /* EMFILE/ENFILE: the connection stays queued; the next wakeup
-             * retries once a connection has closed. */
-            log_errno_limited(LOG_WARN, errno, "accept4()");
+            log_errno_limited(LOG_ERROR, errno, "accept4()");
+        if (accept_error_is_shortage(errno))
+            worker_accept_backoff(ctx->worker);
         break;
     }
     return accepted;
@@ -117,19 +168,6 @@ static void on_accept_ready(evutil_socket_t listen_fd, short what, void *arg)
     clock_update();
     if (!ctx->worker->draining)
         accept_batch(ctx, WORKER_ACCEPTS_PER_WAKEUP);
-}
-
-/* Starts or stops watching the listeners, keeping the sockets (drain). */
-static void worker_set_accepting(struct worker *w, bool accepting)
-{
-    w->accept_paused = !accepting;
-    for (size_t i = 0; i < w->listener_count; i++) {
-        struct event *e = w->listeners[i].accept_event;
-        if (e != NULL && accepting)
-            event_add(e, NULL);
-        else if (e != NULL)
-            event_del(e);
-    }
 }
 
 static int worker_listen(struct worker *w, const struct worker_params *p)
@@ -256,7 +294,8 @@ static int worker_events(struct worker *w)
     w->heartbeat_event = event_new(w->base, -1, EV_PERSIST, on_heartbeat, w);
     if (w->heartbeat_event == NULL || event_add(w->heartbeat_event, &second) != 0)
         return SK_ERROR;
-    return SK_OK;
+    w->accept_resume_event = evtimer_new(w->base, on_accept_resume, w);
+    return w->accept_resume_event != NULL ? SK_OK : SK_ERROR;
 }
 
 static void worker_teardown(struct worker *w)
@@ -267,6 +306,8 @@ static void worker_teardown(struct worker *w)
             event_free(w->signal_events[i]);
     if (w->heartbeat_event != NULL)
         event_free(w->heartbeat_event);
+    if (w->accept_resume_event != NULL)
+        event_free(w->accept_resume_event);
     worker_destroy_core(w);
     file_cache_stop(); /* after the connections: they hold its files */
     event_base_free(w->base);
