@@ -146,6 +146,8 @@ static void conn_update_deadline(struct conn *c)
         c->deadline_ms = c->h1->request_started_ms + limits->request_headers_timeout_ms;
     else if (c->h2 != NULL && h2_reading_head(c->h2, &since))
         c->deadline_ms = since + limits->request_headers_timeout_ms;
+    else if (!c->spoke) /* a client that never sends holds a descriptor for this long only */
+        c->deadline_ms = c->accepted_ms + limits->request_headers_timeout_ms;
     else /* idle, or waiting for the peer to read or send: no progress for this long closes */
         c->deadline_ms = clock_monotonic_ms() + limits->keep_alive_timeout_ms;
     if (c->worker->draining)
@@ -463,6 +465,7 @@ static void conn_consume(struct conn *c, const char *data, size_t len)
         shm_slot_count(c->worker->slot, SHM_BYTES_IN, len);
     if (c->endpoint != NULL && c->endpoint->connection_logging)
         access_log_hexdump(c->fd, "read", data, len);
+    c->spoke = true;
     if (c->protocol == CONN_PROTOCOL_UNDECIDED && !conn_choose_protocol(c, data, len)) {
         c->closing = true;
         conn_set_reading(c, false);

@@ -9,7 +9,9 @@
  * Deadlines are checked by the worker's once-a-second heartbeat
  * (conn_check_deadline), not by a timer per connection: an idle keep-alive
  * connection closes after keep_alive_timeout, a request head still arriving
- * after request_headers_timeout gets 408.
+ * after request_headers_timeout gets 408, and a connection that has sent
+ * nothing at all (nor finished its TLS handshake) since it was accepted is
+ * closed after request_headers_timeout, as nginx's client_header_timeout.
  *
  * The heartbeat also enforces the data rates: a request body arriving
  * slower than min_request_body_data_rate gets 408 and the connection
@@ -113,6 +115,7 @@ struct conn {
     bool closing;         /* no more requests: close once output is flushed */
     bool lingering;       /* half-closed, discarding input until EOF or deadline */
     bool tls_handshaking; /* TLS: no application data yet */
+    bool spoke;           /* bytes of a request came: idle time is keep-alive time */
     bool tls_read_wants_write; /* TLS: a read must wait until the socket is writable */
     uint8_t tls_end;      /* TLS: EOF or error found behind data, reported by the next read */
     bool tls_more;        /* TLS: the last read stopped before the socket said EAGAIN */
