@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "conf/config_parse.h"
 #include "conf/config_tls.h"
+#include "conf/route_static.h"
 
 /* A config file is a few kilobytes; this only stops a mistaken path (a
  * log, a disk image) from being read into memory. */
@@ -568,17 +569,22 @@ struct config *config_load_file(const char *path, struct err *err)
 static int add_default_route(struct config *config)
 {
     struct route *route = calloc(1, sizeof *route);
+    struct route_static *files = calloc(1, sizeof *files);
 
-    if (route == NULL)
+    if (route == NULL || files == NULL) {
+        free(route);
+        free(files);
         return SK_ERROR;
+    }
     config->routes = route;
     config->route_count = 1;
-    route->handler = ROUTE_STATIC;
+    route->handler = &route_static_schema;
+    route->handler_config = files;
     route->path = strdup("/");
     route->path_len = 1;
-    route->files.root = strdup(CONFIG_DEFAULT_ROOT);
-    route->files.index = strdup("index.html");
-    return route->path && route->files.root && route->files.index ? SK_OK : SK_ERROR;
+    files->root = strdup(CONFIG_DEFAULT_ROOT);
+    files->index = strdup("index.html");
+    return route->path && files->root && files->index ? SK_OK : SK_ERROR;
 }
 
 struct config *config_default(struct err *err)

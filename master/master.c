@@ -20,7 +20,7 @@
 #include "master/notify.h"
 #include "master/spawn.h"
 #include "master/tls_keys.h"
-#include "worker/tls.h"
+#include "tls/tls_config.h"
 
 #define MASTER_TICK_MS 100
 #define RESPAWN_BACKOFF_MIN_MS 100

@@ -32,7 +32,7 @@
 #include "conf/config.h"
 #include "master/listener.h"
 #include "shm/shm.h"
-#include "worker/worker.h"
+#include "worker/worker_main.h"
 
 #define MASTER_GENERATIONS 32 /* serving, starting, and draining ones; free shm slots are the real bound */
 
