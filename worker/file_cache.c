@@ -16,10 +16,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/spare.h"
 #include "worker/path.h"
 
 #define FILE_CACHE_ENTRIES 32
 #define FILE_CACHE_PATH_MAX 256
+/* Contents buffers are all of one size, the largest small file and a byte,
+ * and a few are kept from turn to turn: otherwise every turn that serves a
+ * small file costs a malloc and a free of up to 16 KiB. */
+#define FILE_CACHE_CONTENTS_SIZE (FILE_CACHE_SMALL_FILE + 1)
+#define FILE_CACHE_CONTENTS_KEPT 4
 
 struct kept_file {
     int root_fd;
@@ -35,6 +41,8 @@ struct kept_file {
 static struct kept_file kept[FILE_CACHE_ENTRIES];
 static size_t kept_count;
 static struct event *end_of_turn; /* NULL: caching off */
+
+static struct spare_list spare_contents = {.keep = FILE_CACHE_CONTENTS_KEPT};
 
 static unsigned *extra_holds; /* by descriptor: holders beyond the first */
 static size_t extra_holds_size;
@@ -70,7 +78,7 @@ void file_cache_flush(void)
 {
     for (size_t i = 0; i < kept_count; i++) {
         file_cache_close(kept[i].fd); /* the cache's own hold */
-        free(kept[i].contents);
+        spare_give(&spare_contents, kept[i].contents, true);
     }
     kept_count = 0;
 }
@@ -94,6 +102,8 @@ void file_cache_stop(void)
     if (end_of_turn != NULL)
         event_free(end_of_turn);
     end_of_turn = NULL;
+    while (spare_contents.count > 0)
+        free(spare_contents.items[--spare_contents.count]);
     free(extra_holds);
     extra_holds = NULL;
     extra_holds_size = 0;
@@ -165,14 +175,14 @@ const char *file_cache_contents(int fd, size_t *size_out)
     k->contents_tried = true;
     if (!S_ISREG(k->st.st_mode) || k->st.st_size > FILE_CACHE_SMALL_FILE)
         return NULL;
-    char *contents = malloc(size + 1); /* + 1: never malloc(0) */
+    char *contents = spare_take(&spare_contents, FILE_CACHE_CONTENTS_SIZE);
     if (contents == NULL)
         return NULL;
     /* One byte more than the stat said: a file that grew since is read
      * from the descriptor, where the response's length still rules. */
     ssize_t n = pread(fd, contents, size + 1, 0);
     if (n != (ssize_t)size) {
-        free(contents);
+        spare_give(&spare_contents, contents, true);
         return NULL;
     }
     k->contents = contents;
