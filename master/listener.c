@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,8 +77,15 @@ static int socket_for(int family, bool reuseport, struct err *err)
     if (fd < 0)
         return err_set_errno(err, errno, "socket()");
     int one = 1;
-    if (family != AF_UNIX)
+    if (family != AF_UNIX) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        /* Accepted sockets inherit it: no setsockopt per connection. */
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
+            int saved = errno;
+            close(fd);
+            return err_set_errno(err, saved, "setsockopt(TCP_NODELAY)");
+        }
+    }
     if (family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (reuseport && reuse_port(fd, err) != SK_OK) {

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,25 +61,6 @@ void worker_destroy_core(struct worker *w)
     w->read_buffer = NULL;
 }
 
-static bool listener_is_tcp(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
-           (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
-}
-
-static void worker_accept_one(struct worker *w, struct worker_listener *l, int fd, bool tcp,
-                              const struct sockaddr *peer, socklen_t peer_len)
-{
-    if (tcp) {
-        int one = 1;
-        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
-            log_errno_limited(LOG_WARN, errno, "setsockopt(TCP_NODELAY)");
-    }
-    conn_open(w, fd, l, peer, peer_len);
-}
-
 /* Watches the listeners unless paused (drain) or backing off. */
 static void worker_watch_listeners(struct worker *w)
 {
@@ -124,7 +104,6 @@ static void worker_accept_backoff(struct worker *w)
 struct accept_context {
     struct worker *worker;
     struct worker_listener *listener;
-    bool tcp;
 };
 
 /* accept4 failed for want of a resource that a closing connection gives
@@ -144,8 +123,8 @@ static int accept_batch(struct accept_context *ctx, int max)
         int fd = accept4(ctx->listener->fd, (struct sockaddr *)&peer, &peer_len,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            worker_accept_one(ctx->worker, ctx->listener, fd, ctx->tcp,
-                              (struct sockaddr *)&peer, peer_len);
+            /* TCP_NODELAY comes from the listening socket (listener.c). */
+            conn_open(ctx->worker, fd, ctx->listener, (struct sockaddr *)&peer, peer_len);
             accepted++;
             continue;
         }
@@ -179,7 +158,7 @@ static int worker_listen(struct worker *w, const struct worker_params *p)
         struct accept_context *ctx = malloc(sizeof *ctx);
         if (ctx == NULL)
             return SK_ERROR;
-        *ctx = (struct accept_context){w, l, listener_is_tcp(l->fd)};
+        *ctx = (struct accept_context){w, l};
         l->accept_event = event_new(w->base, l->fd, EV_READ | EV_PERSIST, on_accept_ready, ctx);
         if (l->accept_event == NULL) {
             free(ctx);

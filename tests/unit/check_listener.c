@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,40 @@ START_TEST(a_tcp_address_is_one_steered_socket_per_worker)
         ck_assert_uint_eq(port_of(l->group.fds[i]), l->port);
     }
     ck_assert_int_ne(l->steering.kind, STEERING_NONE);
+    listeners_close(&set);
+    config_free(config);
+}
+END_TEST
+
+/* TCP_NODELAY is set once on the listening sockets and inherited by every
+ * connection they accept: no setsockopt per connection in the workers. */
+START_TEST(accepted_connections_inherit_tcp_nodelay)
+{
+    struct config *config = load(2, ONE_TCP);
+    struct listener_set set;
+    struct err err;
+    ck_assert_msg(listeners_open(&set, config, NULL, &err) == SK_OK, "%s", err.message);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(set.items[0].port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int clients[8], accepted = 0;
+    for (int i = 0; i < 8; i++) {
+        clients[i] = socket(AF_INET, SOCK_STREAM, 0);
+        ck_assert_int_eq(connect(clients[i], (struct sockaddr *)&to, sizeof to), 0);
+    }
+    for (unsigned k = 0; k < set.items[0].group.count; k++) {
+        int fd;
+        while ((fd = accept(set.items[0].group.fds[k], NULL, NULL)) >= 0) {
+            int nodelay = 0;
+            socklen_t len = sizeof nodelay;
+            ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len), 0);
+            ck_assert_int_eq(nodelay, 1);
+            accepted++;
+            close(fd);
+        }
+    }
+    ck_assert_int_eq(accepted, 8);
+    for (int i = 0; i < 8; i++)
+        close(clients[i]);
     listeners_close(&set);
     config_free(config);
 }
@@ -176,6 +211,7 @@ int main(void)
     Suite *s = suite_create("listener");
     TCase *t = tcase_create("listener");
     tcase_add_test(t, a_tcp_address_is_one_steered_socket_per_worker);
+    tcase_add_test(t, accepted_connections_inherit_tcp_nodelay);
     tcase_add_test(t, a_unix_socket_is_one_socket_for_every_worker);
     tcase_add_test(t, a_reload_moves_the_group_and_only_grows_it);
     tcase_add_test(t, each_socket_of_a_group_has_exactly_one_worker);
