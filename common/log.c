@@ -156,7 +156,7 @@ static struct log_site *site_for(const char *fmt, uint64_t now)
     return oldest;
 }
 
-static void log_limited(enum log_level level, int errno_value, const char *fmt, va_list ap)
+static void log_vlimited(enum log_level level, int errno_value, const char *fmt, va_list ap)
 {
     if (level < log_threshold)
         return;
@@ -209,22 +209,12 @@ void log_errno(enum log_level level, int errno_value, const char *fmt, ...)
     errno = saved;
 }
 
-void log_msg_limited(enum log_level level, const char *fmt, ...)
+void log_limited(enum log_level level, int errno_value, const char *fmt, ...)
 {
     int saved = errno;
     va_list ap;
     va_start(ap, fmt);
-    log_limited(level, 0, fmt, ap);
-    va_end(ap);
-    errno = saved;
-}
-
-void log_errno_limited(enum log_level level, int errno_value, const char *fmt, ...)
-{
-    int saved = errno;
-    va_list ap;
-    va_start(ap, fmt);
-    log_limited(level, errno_value, fmt, ap);
+    log_vlimited(level, errno_value, fmt, ap);
     va_end(ap);
     errno = saved;
 }

@@ -47,9 +47,8 @@ void log_errno(enum log_level level, int errno_value, const char *fmt, ...)
  */
 #define LOG_LIMIT_INTERVAL_MS 5000
 
-void log_msg_limited(enum log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void log_errno_limited(enum log_level level, int errno_value, const char *fmt, ...)
+/* As log_errno; errno_value 0 appends nothing. */
+void log_limited(enum log_level level, int errno_value, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Writes the count of every site whose interval is over (a worker's
  * heartbeat, the master's tick). Costs nothing while nothing is held back. */

@@ -55,7 +55,7 @@ static void conn_set_writing(struct conn *c, bool on)
     if (on && c->write_event == NULL) {
         c->write_event = event_new(c->worker->base, c->fd, EV_WRITE | EV_PERSIST, on_writable, c);
         if (c->write_event == NULL) {
-            log_errno_limited(LOG_ERROR, errno, "event_new(write)");
+            log_limited(LOG_ERROR, errno, "event_new(write)");
             return; /* the deadline closes a connection that cannot be written */
         }
     }
@@ -83,7 +83,7 @@ static struct h1 *conn_h1(struct conn *c)
         memcpy(&w->spare_h1s, h1, sizeof w->spare_h1s); /* the link kept in its first bytes */
         w->spare_h1_count--;
     } else if ((h1 = malloc(sizeof *h1)) == NULL) {
-        log_errno_limited(LOG_ERROR, errno, "malloc(h1)");
+        log_limited(LOG_ERROR, errno, "malloc(h1)");
         return NULL;
     }
     h1_init(h1, w, &c->out);
@@ -317,7 +317,7 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
 {
     struct conn *c = conn_take(w);
     if (c == NULL) {
-        log_errno_limited(LOG_ERROR, errno, "malloc(conn)");
+        log_limited(LOG_ERROR, errno, "malloc(conn)");
         close(fd);
         return SK_ERROR;
     }
@@ -342,7 +342,7 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
         shm_slot_gauge_add(&w->slot->connections_open, 1);
     }
     if (listener != NULL && listener->tls != NULL && conn_tls_open(c, listener->tls) != SK_OK) {
-        log_msg_limited(LOG_ERROR, "SSL_new() failed: out of memory");
+        log_limited(LOG_ERROR, 0, "SSL_new() failed: out of memory");
         conn_close(c);
         return SK_ERROR;
     }
@@ -439,7 +439,7 @@ static bool conn_start_h2(struct conn *c, bool inadequate_security)
     c->protocol = CONN_PROTOCOL_HTTP2;
     c->h2 = h2_new(&params);
     if (c->h2 == NULL)
-        log_msg_limited(LOG_ERROR, "HTTP/2 session: out of memory");
+        log_limited(LOG_ERROR, 0, "HTTP/2 session: out of memory");
     return c->h2 != NULL;
 }
 

@@ -131,7 +131,7 @@ static int accept_batch(struct accept_context *ctx, int max)
         if (errno == EINTR || errno == ECONNABORTED)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
-            log_errno_limited(LOG_ERROR, errno, "accept4()");
+            log_limited(LOG_ERROR, errno, "accept4()");
         if (accept_error_is_shortage(errno))
             worker_accept_backoff(ctx->worker);
         break;

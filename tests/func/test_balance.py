@@ -14,7 +14,7 @@ import re
 import signal
 import socket
 
-from rawhttp import read_response, wait_for
+from rawhttp import open_idle, read_response, wait_for
 
 
 def config(workers, body="x", watchdog="60s"):
@@ -33,16 +33,6 @@ def steering(inst):
     return int(m.group(1)), m.group(2)
 
 
-def open_keepalive(port, n):
-    socks = []
-    for _ in range(n):
-        s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        assert read_response(s).status == 200
-        socks.append(s)
-    return socks
-
-
 def open_per_worker(inst):
     return [w["connections_open"] for w in sorted(inst.workers(), key=lambda w: w["index"])]
 
@@ -52,7 +42,7 @@ def test_keepalive_connections_are_shared_equally(saker_factory):
     sockets, kind = steering(inst)
     assert sockets == 2 and kind in ("round-robin", "hash"), (sockets, kind)
     for total in (64, 200):
-        socks = open_keepalive(inst.port, total)
+        socks = open_idle(inst.port, total)
         wait_for(lambda: sum(open_per_worker(inst)) == total, 5,
                  message="%d connections open" % total)
         shares = open_per_worker(inst)

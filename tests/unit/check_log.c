@@ -65,7 +65,7 @@ static void wait_interval(void)
 
 static void accept_fails(void)
 {
-    log_errno_limited(LOG_WARN, EMFILE, "accept4()");
+    log_limited(LOG_WARN, EMFILE, "accept4()");
 }
 
 START_TEST(a_flood_is_one_line_then_one_count)
@@ -90,10 +90,10 @@ END_TEST
 START_TEST(the_next_line_after_the_interval_carries_the_count)
 {
     for (int i = 0; i < 10; i++)
-        log_msg_limited(LOG_ERROR, "malloc(conn %d) failed", i);
+        log_limited(LOG_ERROR, 0, "malloc(conn %d) failed", i);
     ck_assert_int_eq(log_lines(), 1);
     wait_interval();
-    log_msg_limited(LOG_ERROR, "malloc(conn %d) failed", 10);
+    log_limited(LOG_ERROR, 0, "malloc(conn %d) failed", 10);
     ck_assert_int_eq(log_lines(), 2);
     ck_assert_ptr_nonnull(strstr(log_text(), "malloc(conn 0) failed\n"));
     ck_assert_ptr_nonnull(strstr(log_text(), "malloc(conn 10) failed (9 more like it in "));
@@ -104,7 +104,7 @@ START_TEST(sites_are_limited_apart)
 {
     for (int i = 0; i < 50; i++) {
         accept_fails();
-        log_errno_limited(LOG_ERROR, ENOSPC, "write(access log)");
+        log_limited(LOG_ERROR, ENOSPC, "write(access log)");
     }
     ck_assert_int_eq(log_lines(), 2);
     ck_assert_ptr_nonnull(strstr(log_text(), "write(access log) failed: No space left"));
@@ -121,11 +121,11 @@ START_TEST(a_site_pushed_out_of_the_table_keeps_its_count)
     for (int i = 0; i < SITES; i++)
         snprintf(formats[i], sizeof formats[i], "site %%d");
     for (int i = 0; i < SITES - 1; i++) {
-        log_msg_limited(LOG_WARN, formats[i], i);
-        log_msg_limited(LOG_WARN, formats[i], i);
+        log_limited(LOG_WARN, 0, formats[i], i);
+        log_limited(LOG_WARN, 0, formats[i], i);
     }
     ck_assert_int_eq(log_lines(), SITES - 1);
-    log_msg_limited(LOG_WARN, formats[SITES - 1], SITES - 1);
+    log_limited(LOG_WARN, 0, formats[SITES - 1], SITES - 1);
     ck_assert_int_eq(log_lines(), SITES + 1);
     ck_assert_ptr_nonnull(strstr(log_text(), "site 0 (1 more like it in "));
     ck_assert_ptr_nonnull(strstr(log_text(), "site 32\n"));
@@ -147,7 +147,7 @@ START_TEST(debug_lines_are_not_limited)
 {
     log_set_level(LOG_DEBUG);
     for (int i = 0; i < 10; i++)
-        log_msg_limited(LOG_DEBUG, "conn %d read", i);
+        log_limited(LOG_DEBUG, 0, "conn %d read", i);
     ck_assert_int_eq(log_lines(), 10);
 }
 END_TEST
@@ -171,7 +171,7 @@ START_TEST(a_long_line_is_cut_not_overflowed)
     static char big[8192];
     memset(big, 'x', sizeof big - 1);
     log_msg(LOG_WARN, "%s", big);
-    log_msg_limited(LOG_WARN, "limited %s", big);
+    log_limited(LOG_WARN, 0, "limited %s", big);
     ck_assert_int_eq(log_lines(), 2);
     const char *text = log_text();
     ck_assert_uint_lt(strlen(text), 2 * 2048 + 1);
