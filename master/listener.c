@@ -95,7 +95,7 @@ static int socket_for(int family, bool reuseport, struct err *err)
     return fd;
 }
 
-static int group_append(struct listener_group *g, int fd)
+int listener_group_add(struct listener_group *g, int fd)
 {
     int *fds = realloc(g->fds, (g->count + 1) * sizeof *fds);
     if (fds == NULL)
@@ -142,7 +142,7 @@ static int bind_inet(struct listener *l, const struct bind_target *t, uint16_t p
     getsockname(fd, (struct sockaddr *)&ss, &len);
     l->port = ntohs(t->family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
                                          : ((struct sockaddr_in6 *)&ss)->sin6_port);
-    if (group_append(&l->group, fd) != SK_OK) {
+    if (listener_group_add(&l->group, fd) != SK_OK) {
         close(fd);
         return err_set(err, "out of memory");
     }
@@ -160,15 +160,19 @@ static int bind_unix(struct listener *l, const char *path, struct err *err)
         return SK_ERROR;
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
-    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
-        int saved = errno;
+    /* Any local user may connect, as to a TCP port; restrict with the
+     * directory's permissions. bind() makes the file with the umask's
+     * mode: set it for the call, rather than chmod the path afterwards,
+     * which would follow whatever someone put at the path meanwhile. */
+    mode_t umask_before = umask(0111);
+    int bound = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+    int saved = errno;
+    umask(umask_before);
+    if (bound != 0) {
         close(fd);
         return err_set_errno(err, saved, "unix:%s: bind()", path);
     }
-    /* Any local user may connect, as to a TCP port; restrict with the
-     * directory's permissions. */
-    chmod(path, 0666);
-    if (group_append(&l->group, fd) != SK_OK) {
+    if (listener_group_add(&l->group, fd) != SK_OK) {
         close(fd);
         unlink(path);
         return err_set(err, "out of memory");
@@ -202,7 +206,7 @@ static int group_grow(struct listener *l, struct err *err)
         return err_set_errno(err, saved, "%s: socket %u: bind() or listen()", l->address,
                              l->group.count);
     }
-    if (group_append(&l->group, fd) != SK_OK) {
+    if (listener_group_add(&l->group, fd) != SK_OK) {
         close(fd);
         return err_set(err, "out of memory");
     }
@@ -210,12 +214,15 @@ static int group_grow(struct listener *l, struct err *err)
 }
 
 /* Steers the group to the sockets of worker indices live[0..n-1]. */
-static void group_steer(struct listener *l, const unsigned *live, unsigned n)
+static int group_steer(struct listener *l, const unsigned *live, unsigned n)
 {
     struct err err;
-    if (l->group.steered &&
-        steering_set(&l->steering, l->group.fds, l->group.count, live, n, &err) != SK_OK)
-        log_msg(LOG_ERROR, "%s: steering new connections: %s", l->address, err.message);
+    int rc = l->group.steered
+                 ? steering_set(&l->steering, l->group.fds, l->group.count, live, n, &err)
+                 : SK_OK;
+    if (rc == SK_ERROR)
+        log_limited(LOG_ERROR, 0, "%s: steering new connections: %s", l->address, err.message);
+    return rc == SK_OK ? SK_OK : SK_ERROR;
 }
 
 /* Makes a new TCP socket the first of a steered group of `workers`
@@ -276,8 +283,7 @@ static struct listener *set_append(struct listener_set *set)
     set->items = items;
     struct listener *l = &items[set->count++];
     memset(l, 0, sizeof *l);
-    l->steering = (struct steering){.kind = STEERING_NONE, .socks_map = -1, .targets_map = -1,
-                                    .state_map = -1};
+    steering_init(&l->steering, AF_UNSPEC);
     l->reused_from = -1;
     return l;
 }
@@ -310,7 +316,7 @@ static void listener_close(struct listener *l)
 {
     for (unsigned i = 0; i < l->group.count; i++)
         close(l->group.fds[i]);
-    if (l->family == AF_UNIX && l->group.count > 0)
+    if (l->family == AF_UNIX && l->group.count > 0 && !l->keep_path)
         unlink(l->address);
     free(l->group.fds);
     l->group = (struct listener_group){0};
@@ -437,6 +443,12 @@ void listeners_close(struct listener_set *set)
     set->count = 0;
 }
 
+void listeners_keep_paths(struct listener_set *set)
+{
+    for (size_t i = 0; i < set->count; i++)
+        set->items[i].keep_path = true;
+}
+
 void listeners_publish(const struct listener_set *set, struct shm *shm)
 {
     struct shm_header *h = shm->header;
@@ -457,11 +469,19 @@ void listeners_publish(const struct listener_set *set, struct shm *shm)
     shm_header_end_write(shm);
 }
 
-void listeners_steer(struct listener_set *set, const unsigned *live, unsigned n)
+int listeners_steer(struct listener_set *set, const unsigned *live, unsigned n)
+{
+    int rc = SK_OK;
+    for (size_t i = 0; i < set->count; i++)
+        if (set->items[i].group.fds != NULL && group_steer(&set->items[i], live, n) != SK_OK)
+            rc = SK_ERROR;
+    return rc;
+}
+
+void listeners_release_steering(struct listener_set *set)
 {
     for (size_t i = 0; i < set->count; i++)
-        if (set->items[i].group.fds != NULL)
-            group_steer(&set->items[i], live, n);
+        steering_close(&set->items[i].steering);
 }
 
 size_t listener_group_share(const struct listener_group *g, unsigned index, unsigned workers,
@@ -488,4 +508,30 @@ int listener_group_copy(struct listener_group *to, const struct listener_group *
         return SK_ERROR;
     memcpy(to->fds, g->fds, g->count * sizeof *to->fds);
     return SK_OK;
+}
+
+void listener_adopt_group(struct listener *l, struct listener_group *g)
+{
+    int reuseport = 0;
+    socklen_t len = sizeof reuseport;
+    l->group = *g;
+    /* A socket without SO_REUSEPORT (a master from before groups) stays
+     * one socket that every worker polls. */
+    l->group.steered = l->family != AF_UNIX && g->count > 0 &&
+                       getsockopt(g->fds[0], SOL_SOCKET, SO_REUSEPORT, &reuseport, &len) == 0 &&
+                       reuseport;
+    steering_init(&l->steering, l->family);
+}
+
+void listeners_take_steering(struct listener_set *set)
+{
+    for (size_t i = 0; i < set->count; i++) {
+        struct listener *l = &set->items[i];
+        struct err err;
+        if (l->group.fds == NULL || !l->group.steered || l->steering.kind != STEERING_NONE)
+            continue;
+        if (steering_attach(&l->steering, l->group.fds[0], l->family, true, &err) != SK_OK)
+            log_msg(LOG_WARN, "%s: %s: new connections spread by the kernel's hash", l->address,
+                    err.message);
+    }
 }

@@ -53,6 +53,7 @@ struct listener {
     uint16_t port;             /* the real port */
     char address[160];         /* "127.0.0.1:8080", "[::1]:8080", "/run/saker.sock" */
     int reused_from;           /* index in the previous set, or -1 */
+    bool keep_path;            /* Unix socket file another master serves: never unlinked */
 };
 
 struct listener_set {
@@ -69,13 +70,18 @@ int listeners_open(struct listener_set *set, const struct config *config,
 /* Undoes listeners_open: sockets taken from previous go back to it, new
  * ones are closed. */
 void listeners_rollback(struct listener_set *set, struct listener_set *previous);
-/* Closes every socket (and removes Unix socket files) that is still open. */
+/* Closes every socket (and removes Unix socket files, but those marked
+ * keep_path) that is still open. */
 void listeners_close(struct listener_set *set);
+/* Marks every socket keep_path: after a binary upgrade the new master
+ * serves the same socket files. */
+void listeners_keep_paths(struct listener_set *set);
 /* Writes the listener table into the shm header. */
 void listeners_publish(const struct listener_set *set, struct shm *shm);
 /* Gives new connections of every steered group only to the sockets of
- * the worker indices live[0..n-1] (n >= 1); failures are logged. */
-void listeners_steer(struct listener_set *set, const unsigned *live, unsigned n);
+ * the worker indices live[0..n-1] (n >= 1). SK_ERROR (logged) when a group
+ * could not be steered: the caller tries again. */
+int listeners_steer(struct listener_set *set, const unsigned *live, unsigned n);
 
 /* The sockets of group g that worker `index` of a generation of `workers`
  * polls, written to out (room for g->count): its own and those of the
@@ -86,5 +92,19 @@ size_t listener_group_share(const struct listener_group *g, unsigned index, unsi
 /* A copy of g's descriptor table (g itself stays the set's): SK_OK or
  * SK_ERROR (out of memory). */
 int listener_group_copy(struct listener_group *to, const struct listener_group *g);
+/* Appends a socket to g: SK_OK or SK_ERROR (out of memory). */
+int listener_group_add(struct listener_group *g, int fd);
+
+/* Binary upgrade (upgrade.c). The new master takes over the old one's
+ * groups (l->family set first): l owns g's sockets, steered when they are
+ * reuseport sockets, with no program of its own yet... */
+void listener_adopt_group(struct listener *l, struct listener_group *g);
+/* ...until it serves: then its own program replaces the old master's on
+ * every adopted group (listeners_steer chooses the targets; it can register
+ * the sockets in its map only once the old master has let go of them:
+ * the kernel keeps a socket in one such map at a time). */
+void listeners_take_steering(struct listener_set *set);
+/* The old master, once the new one serves: lets go of its steering maps. */
+void listeners_release_steering(struct listener_set *set);
 
 #endif

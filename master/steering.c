@@ -211,11 +211,16 @@ static int set_classic(struct steering *s, int fd, const unsigned *targets, unsi
     return rc == 0 ? SK_OK : SK_ERROR;
 }
 
-int steering_attach(struct steering *s, int fd, int family, bool round_robin,
-                    struct err *err)
+void steering_init(struct steering *s, int family)
 {
     *s = (struct steering){.kind = STEERING_NONE, .family = family,
                            .socks_map = -1, .targets_map = -1, .state_map = -1};
+}
+
+int steering_attach(struct steering *s, int fd, int family, bool round_robin,
+                    struct err *err)
+{
+    steering_init(s, family);
     if (round_robin && attach_round_robin(s, fd) == SK_OK)
         return SK_OK;
     const unsigned first = 0;
@@ -235,9 +240,13 @@ int steering_set(struct steering *s, const int *fds, unsigned fd_count,
         return SK_OK;
     for (; s->registered < fd_count; s->registered++) {
         uint32_t fd = (uint32_t)fds[s->registered];
-        if (map_update(s->socks_map, s->registered, &fd) != 0)
-            return err_set_errno(err, errno, "bpf(BPF_MAP_UPDATE_ELEM, socket %u)",
-                                 s->registered);
+        if (map_update(s->socks_map, s->registered, &fd) == 0)
+            continue;
+        /* The kernel keeps a socket in one such map at a time: a master
+         * handing the sockets over (binary upgrade) still holds them. */
+        int again = errno == EBUSY;
+        err_set_errno(err, errno, "bpf(BPF_MAP_UPDATE_ELEM, socket %u)", s->registered);
+        return again ? SK_AGAIN : SK_ERROR;
     }
     /* The targets first, then their number: the program never reads one
      * that is not set yet (a stale one is still a socket of the group). */

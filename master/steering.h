@@ -45,6 +45,9 @@ struct steering {
     unsigned registered; /* eBPF: sockets 0..registered-1 are in socks_map */
 };
 
+/* No program: what steering_attach starts from, and stays at if it fails. */
+void steering_init(struct steering *s, int family);
+
 /* Attaches a program to the group that fd (bound, listening, SO_REUSEPORT)
  * belongs to: round-robin when allowed and the kernel lets this process
  * load one, else hash. Until steering_set, the choice is the kernel's or
@@ -56,8 +59,9 @@ int steering_attach(struct steering *s, int fd, int family, bool round_robin,
 /* From now on, new connections go to fds[targets[0..n-1]]; fds is the
  * whole group, in the order its sockets joined it (fds[0] carries the
  * classic program; the classic program's answer is that position). n >= 1,
- * targets below fd_count. SK_OK or SK_ERROR (err; the previous choice
- * stays in force, or part of the new one). */
+ * targets below fd_count. SK_OK, SK_AGAIN (a socket is still in another
+ * process's map: try again once it has let go) or SK_ERROR (err); on
+ * failure the previous choice stays in force, or part of the new one. */
 int steering_set(struct steering *s, const int *fds, unsigned fd_count,
                  const unsigned *targets, unsigned n, struct err *err);
 

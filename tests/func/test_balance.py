@@ -15,6 +15,7 @@ import signal
 import socket
 
 from rawhttp import open_idle, read_response, wait_for
+from saker_harness import run_sakerctl
 
 
 def config(workers, body="x", watchdog="60s"):
@@ -109,3 +110,27 @@ def test_killed_worker_queue_is_served_by_its_replacement(saker_factory):
     assert read_all(socks) == [(200, b"x")] * 20
     wait_for(lambda: victim not in inst.worker_pids() and len(inst.workers()) == 2, 5,
              message="the replacement running")
+
+
+def test_after_an_upgrade_the_new_master_steers_to_its_own_workers(saker_factory):
+    inst = saker_factory(config(2))
+    sockets, kind = steering(inst)
+    inst.config_path.write_text(inst.config_path.read_text().replace("workers: 2", "workers: 3"))
+    r = run_sakerctl("--shm", inst.shm, "upgrade", timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    wait_for(lambda: len(inst.workers()) == 3 and
+             all(w["state"] == "running" for w in inst.workers()), 15,
+             message="the new master's three workers alone")
+    # Its program steers once the old master has let go of the sockets.
+    wait_for(lambda: "new connections go to 3 of 3 workers" in inst.messages(), 5,
+             message="the new master steering")
+    assert "steering new connections" not in inst.messages()
+    socks = open_idle(inst.port, 60)
+    wait_for(lambda: sum(open_per_worker(inst)) == 60, 5, message="60 connections open")
+    shares = open_per_worker(inst)
+    if kind == "round-robin":
+        assert all(abs(s - 20) <= 3 for s in shares), shares
+    else:
+        assert all(s >= 20 - 4 * (60 * (1 / 3) * (2 / 3)) ** 0.5 for s in shares), shares
+    for s in socks:
+        s.close()

@@ -144,6 +144,40 @@ START_TEST(round_robin_gives_exact_shares_to_the_targets)
 }
 END_TEST
 
+/* A binary upgrade: the new master's program replaces the old one's, but
+ * its map may take the sockets only once the old master has let go of
+ * them (the kernel keeps a socket in one such map): until then, SK_AGAIN. */
+START_TEST(a_second_program_takes_over_once_the_first_lets_go)
+{
+    struct group g;
+    group_open(&g, AF_INET, 2, true);
+    if (g.steering.kind != STEERING_ROUND_ROBIN) {
+        group_close(&g);
+        return; /* no CAP_BPF: the classic program has no map to hand over */
+    }
+    group_steer(&g, (const unsigned[]){0, 1}, 2);
+    struct steering next;
+    struct err err;
+    ck_assert_int_eq(steering_attach(&next, g.fds[0], AF_INET, true, &err), SK_OK);
+    const unsigned both[] = {0, 1};
+    ck_assert_int_eq(steering_set(&next, g.fds, g.count, both, 2, &err), SK_AGAIN);
+    steering_close(&g.steering);
+    int rc = SK_AGAIN;
+    for (int i = 0; i < 200 && rc == SK_AGAIN; i++) { /* the kernel frees the map after RCU */
+        rc = steering_set(&next, g.fds, g.count, both, 2, &err);
+        if (rc == SK_AGAIN)
+            usleep(10000);
+    }
+    ck_assert_msg(rc == SK_OK, "%s", err.message);
+    g.steering = next;
+    unsigned counts[MAX_GROUP];
+    connect_and_count(&g, 64, counts);
+    ck_assert_uint_eq(counts[0], 32);
+    ck_assert_uint_eq(counts[1], 32);
+    group_close(&g);
+}
+END_TEST
+
 static void hash_spreads_over_targets_only(int family)
 {
     struct group g;
@@ -203,6 +237,7 @@ int main(void)
     TCase *t = tcase_create("steering");
     tcase_set_timeout(t, 30);
     tcase_add_test(t, round_robin_gives_exact_shares_to_the_targets);
+    tcase_add_test(t, a_second_program_takes_over_once_the_first_lets_go);
     tcase_add_test(t, hash_spreads_ipv4_over_the_targets_only);
     tcase_add_test(t, hash_spreads_ipv6_over_the_targets_only);
     tcase_add_test(t, without_a_program_nothing_is_attached);
