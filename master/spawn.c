@@ -106,14 +106,16 @@ static int compare_fds(const void *a, const void *b)
  * for its whole life, and block a later reload from binding it again. */
 static void close_inherited(const struct worker_params *params)
 {
-    int keep[SHM_MAX_LISTENERS + 4];
+    int *keep = malloc((params->listener_count + 4) * sizeof *keep);
+    if (keep == NULL)
+        _exit(2); /* a worker that kept every descriptor would hold its siblings' sockets */
     size_t n = 0;
     keep[n++] = STDIN_FILENO;
     keep[n++] = STDOUT_FILENO;
     keep[n++] = STDERR_FILENO;
     if (log_fd() > STDERR_FILENO)
         keep[n++] = log_fd();
-    for (size_t i = 0; i < params->listener_count && n < sizeof keep / sizeof keep[0]; i++)
+    for (size_t i = 0; i < params->listener_count; i++)
         keep[n++] = params->listeners[i].fd;
     qsort(keep, n, sizeof keep[0], compare_fds);
     int from = 0;
@@ -125,6 +127,7 @@ static void close_inherited(const struct worker_params *params)
         if (i < n)
             from = keep[i] + 1;
     }
+    free(keep);
 }
 
 static void set_title(unsigned index, uint64_t generation)

@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 
-from rawhttp import read_response, wait_for
+from rawhttp import open_idle, read_response, wait_for
 from saker_harness import run_sakerctl
 
 RELOADS = 20
@@ -161,16 +161,6 @@ def test_invalid_config_keeps_the_old_generation(saker_factory):
     with socket.create_connection(("127.0.0.1", inst.port), timeout=5) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         assert read_response(s).body == b"old"
-
-
-def open_idle(port, n):
-    socks = []
-    for _ in range(n):
-        s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        assert read_response(s).status == 200
-        socks.append(s)
-    return socks
 
 
 def test_killed_worker_is_replaced_and_gauges_are_exact(saker_factory):
