@@ -87,13 +87,15 @@ def run_sakerctl(*args, timeout=10, env=None, cwd=None):
                           text=True, timeout=timeout, env=full_env, cwd=cwd)
 
 
-_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?)\s+(\S+)$')
+# A label value is quoted, with \\, \" and \n escaped; it may hold '}'.
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{(?:[^"}]|"(?:[^"\\\n]|\\.)*")*\})?)'
+                     r'[ \t]+(\S+)$')
 
 
 def parse_metrics(text):
     """Prometheus text -> {'name{labels}': float} (labels exactly as printed)."""
     out = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):  # the format's only line end (not str.splitlines')
         if not line or line.startswith("#"):
             continue
         m = _SAMPLE.match(line)
