@@ -1,0 +1,65 @@
+/*
+ * fuzz_h1.c - libFuzzer driver: HTTP/1.1 requests through h1_feed (the
+ * strict head checker, llhttp, request.c, the handlers and the rendered
+ * responses), over reads cut where the fuzzer chooses (fuzz_env.h).
+ *
+ * One input is one connection. Reads are fed as conn.c feeds them, the
+ * output queue is taken after each (file ranges read back), and feeding
+ * stops when h1 says close. Flags: A, the client then closes its side
+ * (h1_on_eof); B, a head still arriving at the end times out (408); C, a
+ * body still arriving is too slow (408).
+ *
+ * Checked beyond the sanitizers: the first response starts with a status
+ * line, every file range is within its file, no descriptor leaks.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/fuzz/fuzz_env.h"
+#include "worker/h1.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The first bytes of the connection's output: a status line. */
+static void on_output(void *ctx, const char *p, size_t n)
+{
+    size_t *seen = ctx;
+    static const char status_line[] = "HTTP/1.1 ";
+    for (size_t i = 0; i < n && *seen < sizeof status_line - 1; i++, (*seen)++)
+        if (p[i] != status_line[*seen])
+            fuzz_fail("the first response does not start with a status line");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fuzz_input in;
+    fuzz_input_parse(&in, data, size);
+    struct fuzz_server *server = fuzz_server_get(in.flags);
+    fuzz_descriptors_mark();
+    struct outq out;
+    struct h1 h1;
+    outq_init(&out);
+    h1_init(&h1, &server->worker, &out);
+    h1_set_connection(&h1, server->endpoint, &server->endpoint->limits, server->peer);
+    bool closed = false;
+    size_t seen = 0;
+    char *read;
+    size_t len;
+    while (!closed && (read = fuzz_input_next(&in, &len)) != NULL) {
+        closed = h1_feed(&h1, read, len) == H1_CLOSE;
+        free(read);
+        fuzz_drain(&out, on_output, &seen);
+    }
+    uint64_t started, bytes;
+    if (!closed && (in.flags & FUZZ_FLAG_B) && h1_reading_head(&h1))
+        h1_timeout(&h1);
+    if (!closed && (in.flags & FUZZ_FLAG_C) && h1_reading_body(&h1, &started, &bytes))
+        h1_body_too_slow(&h1);
+    if (!closed && (in.flags & FUZZ_FLAG_A))
+        h1_on_eof(&h1);
+    fuzz_drain(&out, on_output, &seen);
+    h1_destroy(&h1);
+    outq_clear(&out);
+    fuzz_descriptors_check();
+    return 0;
+}
