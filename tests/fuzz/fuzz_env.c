@@ -263,6 +263,22 @@ char *fuzz_input_next(struct fuzz_input *in, size_t *len)
     return NULL;
 }
 
+struct fuzz_server *fuzz_connection_begin(struct fuzz_input *in, const uint8_t *data,
+                                          size_t size, struct outq *out)
+{
+    fuzz_input_parse(in, data, size);
+    struct fuzz_server *server = fuzz_server_get(in->flags);
+    fuzz_descriptors_mark();
+    outq_init(out);
+    return server;
+}
+
+void fuzz_connection_end(struct outq *out)
+{
+    outq_clear(out);
+    fuzz_descriptors_check();
+}
+
 /* ---- output ----------------------------------------------------------- */
 
 size_t fuzz_drain(struct outq *out, fuzz_seen_fn *seen, void *ctx)

@@ -64,6 +64,13 @@ struct fuzz_input {
 };
 
 void fuzz_input_parse(struct fuzz_input *in, const uint8_t *data, size_t size);
+
+/* What a protocol driver does first: the input parsed into in, the
+ * descriptors marked, out initialised; returns the server for the input's
+ * flags. And last: out cleared, the descriptors checked. */
+struct fuzz_server *fuzz_connection_begin(struct fuzz_input *in, const uint8_t *data,
+                                          size_t size, struct outq *out);
+void fuzz_connection_end(struct outq *out);
 /* The next read as a malloc'ed copy (free it after the feed) and its
  * length; NULL when the stream is used up. Empty reads are skipped. */
 char *fuzz_input_next(struct fuzz_input *in, size_t *len);

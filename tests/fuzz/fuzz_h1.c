@@ -33,12 +33,9 @@ static void on_output(void *ctx, const char *p, size_t n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fuzz_input in;
-    fuzz_input_parse(&in, data, size);
-    struct fuzz_server *server = fuzz_server_get(in.flags);
-    fuzz_descriptors_mark();
     struct outq out;
+    struct fuzz_server *server = fuzz_connection_begin(&in, data, size, &out);
     struct h1 h1;
-    outq_init(&out);
     h1_init(&h1, &server->worker, &out);
     h1_set_connection(&h1, server->endpoint, &server->endpoint->limits, server->peer);
     bool closed = false;
@@ -59,7 +56,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         h1_on_eof(&h1);
     fuzz_drain(&out, on_output, &seen);
     h1_destroy(&h1);
-    outq_clear(&out);
-    fuzz_descriptors_check();
+    fuzz_connection_end(&out);
     return 0;
 }

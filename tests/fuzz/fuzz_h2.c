@@ -97,11 +97,8 @@ static bool feed(struct h2 *h2, const char *p, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fuzz_input in;
-    fuzz_input_parse(&in, data, size);
-    struct fuzz_server *server = fuzz_server_get(in.flags);
-    fuzz_descriptors_mark();
     struct outq out;
-    outq_init(&out);
+    struct fuzz_server *server = fuzz_connection_begin(&in, data, size, &out);
     struct h2_params params = {.worker = &server->worker, .out = &out,
                                .endpoint = server->endpoint,
                                .limits = &server->endpoint->limits, .peer = server->peer};
@@ -132,7 +129,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (frames.head_used != 0 || frames.payload_left != 0)
         fuzz_fail("the output ends inside a frame");
     h2_free(h2);
-    outq_clear(&out);
-    fuzz_descriptors_check();
+    fuzz_connection_end(&out);
     return 0;
 }

@@ -91,22 +91,20 @@ static void teardown(void)
     rmdir(dir);
 }
 
-static char *render_metrics(void)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    shm_metrics_write(&shm, out);
-    fclose(out);
-    return text;
-}
+enum view { VIEW_METRICS, VIEW_JSON, VIEW_STATUS };
 
-static char *render_json(void)
+/* What a view of the segment writes, as a string to free. */
+static char *render(enum view view)
 {
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    cli_status_json_write(&shm, path, out);
+    if (view == VIEW_METRICS)
+        shm_metrics_write(&shm, out);
+    else if (view == VIEW_JSON)
+        cli_status_json_write(&shm, path, out);
+    else
+        cli_status_write(&shm, path, out);
     fclose(out);
     return text;
 }
@@ -137,7 +135,7 @@ static bool has_line(const char *text, const char *line)
 
 START_TEST(test_metrics_totals_include_retired_workers)
 {
-    char *m = render_metrics();
+    char *m = render(VIEW_METRICS);
     ck_assert_line(m, "saker_up 1");
     ck_assert_line(m, "saker_requests_total 205");
     ck_assert_line(m, "saker_responses_total{class=\"2xx\"} 180");
@@ -160,7 +158,7 @@ END_TEST
 
 START_TEST(test_metrics_every_rejection_reason_even_zero)
 {
-    char *m = render_metrics();
+    char *m = render(VIEW_METRICS);
     char line[128];
     for (int r = SHM_REJECT_FIRST; r < SHM_REJECT_END; r++) {
         snprintf(line, sizeof line, "saker_rejections_total{reason=\"%s\"} %d",
@@ -185,7 +183,7 @@ END_TEST
 
 START_TEST(test_metrics_per_worker_families)
 {
-    char *m = render_metrics();
+    char *m = render(VIEW_METRICS);
     ck_assert_line(m, "saker_worker_connections_open{slot=\"0\",generation=\"2\"} 2");
     ck_assert_line(m, "saker_worker_requests_total{slot=\"1\",generation=\"2\"} 100");
     ck_assert_ptr_nonnull(strstr(m, "\nsaker_worker_heartbeat_age_seconds{slot=\"0\",generation=\"2\"} 0."));
@@ -200,7 +198,7 @@ static void assert_has(const char *text, const char *part);
 
 START_TEST(test_metrics_certificate_expiry)
 {
-    char *m = render_metrics();
+    char *m = render(VIEW_METRICS);
     assert_has(m, "# TYPE saker_tls_certificate_not_after_seconds gauge\n"
                   "saker_tls_certificate_not_after_seconds{endpoint=\"secure\",sni=\"\","
                   "path=\"/etc/saker/site.pem\"} 1800000000\n"
@@ -212,7 +210,7 @@ END_TEST
 
 START_TEST(test_metrics_format)
 {
-    char *m = render_metrics();
+    char *m = render(VIEW_METRICS);
     regex_t sample, type;
     ck_assert_int_eq(regcomp(&sample, "^(saker_[a-z0-9_]+)(\\{[a-z]+=\"([^\"\\\\]|\\\\.)*\""
                                       "(,[a-z]+=\"([^\"\\\\]|\\\\.)*\")*\\})? "
@@ -288,7 +286,7 @@ static void assert_has(const char *json, const char *part)
 
 START_TEST(test_status_json_is_valid_and_complete)
 {
-    char *j = render_json();
+    char *j = render(VIEW_JSON);
     ck_assert_msg(json_check(j), "invalid JSON:\n%s", j);
     ck_assert_int_eq(j[strlen(j) - 1], '\n');
     char part[256];
@@ -334,7 +332,7 @@ START_TEST(test_status_json_with_no_workers_or_listeners)
     shm_detach(&shm);
     struct err err;
     ck_assert_int_eq(shm_create(&shm, path, 4, &err), SK_OK);
-    char *j = render_json();
+    char *j = render(VIEW_JSON);
     ck_assert_msg(json_check(j), "invalid JSON:\n%s", j);
     assert_has(j, "\"listeners\":[]");
     assert_has(j, "\"certificates\":[],\"certificates_unlisted\":0");
@@ -345,16 +343,6 @@ START_TEST(test_status_json_with_no_workers_or_listeners)
 END_TEST
 
 /* ---- a hostile segment: extreme times and counters ----------------- */
-
-static char *render_status(void)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    cli_status_write(&shm, path, out);
-    fclose(out);
-    return text;
-}
 
 /* Times at both ends of int64_t and counters at the top of uint64_t:
  * the differences saturate (no signed overflow, which UBSan would stop
@@ -371,7 +359,7 @@ START_TEST(test_extreme_values_render)
         atomic_store(&shm.slots[i].heartbeat_ms, UINT64_MAX);
         atomic_store(&shm.slots[i].started_at, INT64_MIN);
     }
-    char *text = render_status();
+    char *text = render(VIEW_STATUS);
     ck_assert_msg(strstr(text, ", up 106751991167300d15h30m7s,") != NULL, "%s", text);
     ck_assert_msg(strstr(text, "EXPIRED ? (106751991167300 days ago)") != NULL, "%s", text);
     ck_assert_msg(strstr(text, "expires ? (") != NULL, "%s", text);
@@ -379,13 +367,13 @@ START_TEST(test_extreme_values_render)
     ck_assert_msg(strstr(text, "bytes        in 16.0EiB (18446744073709551615)") != NULL, "%s",
                   text);
     free(text);
-    char *j = render_json();
+    char *j = render(VIEW_JSON);
     ck_assert_msg(json_check(j), "invalid JSON:\n%s", j);
     assert_has(j, "\"uptime_seconds\":9223372036854775807,");
     assert_has(j, "\"not_after\":-9223372036854775808}");
     free(j);
     snprintf(h->certificates[1].sni, 64, "\xff\xc3\xa9\xed\xa0\x80");
-    char *m = render_metrics();
+    char *m = render(VIEW_METRICS);
     ck_assert_line(m, "saker_received_bytes_total 18446744073709551615");
     /* Label values stay UTF-8: a stray byte and a surrogate become U+FFFD. */
     assert_has(m, "sni=\"\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
