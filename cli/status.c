@@ -154,6 +154,16 @@ static void print_reload(FILE *out, const struct shm_header *h)
     fprintf(out, "\n");
 }
 
+static void print_upgrade(FILE *out, const struct shm_header *h)
+{
+    if (h->upgrade_count == 0)
+        return;
+    char message[SHM_MESSAGE_MAX + 1];
+    fprintf(out, "last upgrade %s (%" PRIu64 " upgrades): %s\n", h->upgrade_ok ? "ok" : "FAILED",
+            h->upgrade_count, cli_printable(h->upgrade_message, sizeof h->upgrade_message,
+                                            message, sizeof message));
+}
+
 static void print_worker(FILE *out, unsigned slot, const struct shm_slot *s, uint64_t now_ms)
 {
     char age[32], in[32], sent[32];
@@ -241,6 +251,7 @@ void cli_status_write(const struct shm *shm, const char *shm_path, FILE *out)
     print_totals(out, &t);
     print_limits(out, &h);
     print_reload(out, &h);
+    print_upgrade(out, &h);
     fprintf(out, "workers      %u live, %" PRIu64 " started, %" PRIu64 " died unexpectedly, %"
             PRIu64 " watchdog kills\n", t.workers_live, (uint64_t)h.worker_starts,
             (uint64_t)h.worker_deaths, (uint64_t)h.worker_watchdog_kills);

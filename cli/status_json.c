@@ -11,6 +11,7 @@
  *                     not_before, not_after (Unix seconds, 0: unknown)}],
  *    "certificates_unlisted": n (past the table's SHM_MAX_CERTIFICATES),
  *    "reload":{count, ok, message, duration_ms, finished_at},
+ *    "upgrade":{count, ok, pid, message},
  *    "totals":{connections_accepted, connections_open, requests,
  *              responses:{1xx..5xx}, bytes_in, bytes_out,
  *              rejections:{<reason>: n, every reason}},
@@ -104,6 +105,14 @@ static void write_reload(FILE *out, const struct shm_header *h)
             h->reload_duration_ms, h->reload_finished_at);
 }
 
+static void write_upgrade(FILE *out, const struct shm_header *h)
+{
+    fprintf(out, "\"upgrade\":{\"count\":%" PRIu64 ",\"ok\":%s,\"pid\":%d,\"message\":",
+            h->upgrade_count, h->upgrade_ok ? "true" : "false", (int)h->upgrade_pid);
+    cli_json_string(out, h->upgrade_message, sizeof h->upgrade_message);
+    fputc('}', out);
+}
+
 static void write_totals(FILE *out, const struct shm_totals *t)
 {
     const uint64_t *c = t->counters;
@@ -195,6 +204,8 @@ void cli_status_json_write(const struct shm *shm, const char *shm_path, FILE *ou
     write_certificates(out, &h);
     fputc(',', out);
     write_reload(out, &h);
+    fputc(',', out);
+    write_upgrade(out, &h);
     fputc(',', out);
     write_totals(out, &t);
     fputc(',', out);

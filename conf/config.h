@@ -68,40 +68,7 @@ struct config_header {
     size_t name_len, value_len; /* measured at load: responses reference them */
 };
 
-enum route_handler {
-    ROUTE_RETURN, /* fixed status, headers, body */
-    ROUTE_STATIC, /* files under a root directory */
-    ROUTE_STATUS, /* the instance's own health and metrics */
-    ROUTE_REDIRECT_HTTPS, /* the same URL over https:// */
-};
-
-enum route_status_kind {
-    STATUS_LIVENESS,  /* 200 while the process serves */
-    STATUS_READINESS, /* 200 when running, 503 while draining or stopping */
-    STATUS_METRICS,   /* Prometheus text exposition of the whole instance */
-};
-
-struct route_return {
-    int status;                    /* 100..599 */
-    struct config_header *headers; /* in config order */
-    size_t header_count;
-    char *body; /* may be empty, never NULL */
-    size_t body_len;
-};
-
-struct route_static {
-    char *root;  /* as written; validated to be a directory at load */
-    char *index; /* "index.html" unless set */
-};
-
-struct route_status {
-    enum route_status_kind kind;
-};
-
-struct route_redirect_https {
-    unsigned port; /* 443 unless set; left out of the Location when 443 */
-    int status;    /* 301, 302, 303, 307 or 308; 308 unless set */
-};
+struct handler_schema;
 
 struct route {
     char *host;      /* NULL: any host. Lower-case; exact or "*.example.com" */
@@ -113,16 +80,15 @@ struct route {
     const struct endpoint *only_endpoint;
     char *path;      /* prefix starting with '/', without trailing '/' unless "/" */
     size_t path_len;
-    enum route_handler handler;
-    union {
-        struct route_return ret;
-        struct route_static files;
-        struct route_status status;
-        struct route_redirect_https redirect;
-    };
+    /* What the route does: a handler kind of the registry
+     * (conf/handler_schema.h), and its map parsed with the kind's options
+     * into a struct of the kind's (conf/route_static.h, ...). */
+    const struct handler_schema *handler;
+    void *handler_config;
     /* `headers:` sent with every response of the route, whatever its
      * handler answers (errors and 304s too, as nginx's add_header
-     * ... always); in config order. Not on `return` routes. */
+     * ... always); in config order. Not next to a handler with
+     * headers of its own (`return`). */
     struct config_header *headers;
     size_t header_count;
     uint64_t max_request_body_size; /* 0: the endpoint's limit applies */
@@ -203,7 +169,13 @@ struct config *config_default(struct err *err);
 int config_override_urls(struct config *config, const char *urls, struct err *err);
 void config_free(struct config *config);
 
-/* The shm path used when the config names none: /dev/shm/saker-UID.shm. */
+/* Where an instance keeps its files when the config does not say: a
+ * directory only its user may write. /run/saker as root; else the
+ * user's runtime directory ($XDG_RUNTIME_DIR, when absolute), else a
+ * private /dev/shm/saker-UID. The master makes and checks it. */
+const char *config_default_run_dir(void);
+/* The shm path used when the config names none: saker.shm in
+ * config_default_run_dir(), which sakerctl finds without a config. */
 const char *config_default_shm_path(void);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "common/log.h"
 #include "conf/config_parse.h"
 #include "conf/config_tls.h"
+#include "conf/route_static.h"
 
 /* A config file is a few kilobytes; this only stops a mistaken path (a
  * log, a disk image) from being read into memory. */
@@ -421,11 +423,25 @@ static const struct cfg_option top_options[] = {
 static const struct cfg_section top_section = {
     .options = top_options, .count = sizeof top_options / sizeof top_options[0]};
 
+const char *config_default_run_dir(void)
+{
+    static char dir[PATH_MAX];
+    const char *runtime = getenv("XDG_RUNTIME_DIR");
+
+    if (geteuid() == 0)
+        snprintf(dir, sizeof dir, "/run/saker");
+    else if (runtime != NULL && runtime[0] == '/' && strlen(runtime) < sizeof dir - 16)
+        snprintf(dir, sizeof dir, "%s", runtime);
+    else
+        snprintf(dir, sizeof dir, "/dev/shm/saker-%u", (unsigned)geteuid());
+    return dir;
+}
+
 const char *config_default_shm_path(void)
 {
-    static char path[64];
+    static char path[PATH_MAX];
 
-    snprintf(path, sizeof path, "/dev/shm/saker-%u.shm", (unsigned)getuid());
+    snprintf(path, sizeof path, "%s/saker.shm", config_default_run_dir());
     return path;
 }
 
@@ -568,17 +584,22 @@ struct config *config_load_file(const char *path, struct err *err)
 static int add_default_route(struct config *config)
 {
     struct route *route = calloc(1, sizeof *route);
+    struct route_static *files = calloc(1, sizeof *files);
 
-    if (route == NULL)
+    if (route == NULL || files == NULL) {
+        free(route);
+        free(files);
         return SK_ERROR;
+    }
     config->routes = route;
     config->route_count = 1;
-    route->handler = ROUTE_STATIC;
+    route->handler = &route_static_schema;
+    route->handler_config = files;
     route->path = strdup("/");
     route->path_len = 1;
-    route->files.root = strdup(CONFIG_DEFAULT_ROOT);
-    route->files.index = strdup("index.html");
-    return route->path && route->files.root && route->files.index ? SK_OK : SK_ERROR;
+    files->root = strdup(CONFIG_DEFAULT_ROOT);
+    files->index = strdup("index.html");
+    return route->path && files->root && files->index ? SK_OK : SK_ERROR;
 }
 
 struct config *config_default(struct err *err)

@@ -90,6 +90,8 @@ static int apply_scalar(const struct cfg_ctx *ctx, const struct cfg_option *opt,
 static int apply_option(const struct cfg_ctx *ctx, const struct cfg_option *opt,
                         const yaml_node_t *value, void *base)
 {
+    if (opt->entry != NULL)
+        return opt->entry(ctx, opt, value, base);
     if (opt->node != NULL)
         return opt->node(ctx, value, base);
     return apply_scalar(ctx, opt, value, base);
@@ -226,17 +228,25 @@ int cfg_parse_duration(const char *key, const char *text, size_t len, void *fiel
     return SK_OK;
 }
 
+void cfg_join_names(char *out, size_t size, const char *const *names, size_t count,
+                    const char *quote)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < count && used < size; i++)
+        used += (size_t)snprintf(out + used, size - used, "%s%s%s%s",
+                                 i == 0 ? "" : i + 1 == count ? " or " : ", ", quote, names[i],
+                                 quote);
+}
+
 int cfg_choice(const char *key, const char *text, const char *const *names, size_t count,
                struct err *why)
 {
     for (size_t i = 0; i < count; i++)
         if (strcmp(text, names[i]) == 0)
             return (int)i;
-    char expected[160] = "";
-    size_t used = 0;
-    for (size_t i = 0; i < count && used < sizeof expected; i++)
-        used += (size_t)snprintf(expected + used, sizeof expected - used, "%s%s",
-                                 i == 0 ? "" : i + 1 == count ? " or " : ", ", names[i]);
+    char expected[160];
+    cfg_join_names(expected, sizeof expected, names, count, "");
     err_set(why, "%s: expected %s, got '%.80s'", key, expected, text);
     return -1;
 }

@@ -61,12 +61,19 @@ typedef int cfg_scalar_fn(const char *key, const char *text, size_t len, void *f
 /* Parses a value of any shape into base (the struct the table describes).
  * node is NULL when the key is absent or null: apply the default. */
 typedef int cfg_node_fn(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base);
+struct cfg_option;
+/* As cfg_node_fn, with the option's row at hand (its arg): one parser for
+ * many rows, as a route's handler keys. */
+typedef int cfg_entry_fn(const struct cfg_ctx *ctx, const struct cfg_option *opt,
+                         const yaml_node_t *node, void *base);
 
 struct cfg_option {
     const char *name;
     size_t offset;          /* of the field in base, for `scalar` */
-    cfg_scalar_fn *scalar;  /* either this ... */
-    cfg_node_fn *node;      /* ... or this */
+    cfg_scalar_fn *scalar;  /* one of this ... */
+    cfg_node_fn *node;      /* ... this ... */
+    cfg_entry_fn *entry;    /* ... or this */
+    const void *arg;        /* for `entry` */
     const char *def;        /* default in config notation; NULL: left zero */
     bool required;          /* absent or null is an error */
     bool binary;            /* may contain NUL bytes (a response body) */
@@ -98,6 +105,9 @@ bool cfg_is_off(const char *text);
 cfg_scalar_fn cfg_parse_bool;     /* bool: true/false, yes/no, on/off */
 cfg_scalar_fn cfg_parse_string;   /* char *, non-empty */
 
+/* Writes names as "a, b or c" into out (each in quote, which may be ""). */
+void cfg_join_names(char *out, size_t size, const char *const *names, size_t count,
+                    const char *quote);
 /* The index of text among names (an enum's values in order), or -1 with
  * "KEY: expected a, b or c, got 'TEXT'" in why. */
 int cfg_choice(const char *key, const char *text, const char *const *names, size_t count,
@@ -106,8 +116,17 @@ int cfg_choice(const char *key, const char *text, const char *const *names, size
     cfg_choice((key), (text), (names), sizeof(names) / sizeof((names)[0]), (why))
 
 /* A static root must be a directory when the config is loaded (file or
- * built-in default alike). SK_OK or SK_ERROR naming the root. */
+ * built-in default alike). SK_OK or SK_ERROR naming the root.
+ * route_static.c. */
 int cfg_check_static_root(const char *root, struct err *why);
+/* A `headers:` map, in the order written (config_headers.c): names are
+ * HTTP tokens, values free of CR, LF and NUL, and none is a framing
+ * header the server sets. refuse: more names refused there (NULL-ended,
+ * may be NULL), with why in the message. */
+int cfg_parse_header_map(const struct cfg_ctx *ctx, const yaml_node_t *node,
+                         struct config_header **headers, size_t *header_count,
+                         const char *const *refuse, const char *why);
+void cfg_headers_free(struct config_header *headers, size_t count);
 cfg_scalar_fn cfg_parse_uint;     /* uint64_t, >= 0 */
 cfg_scalar_fn cfg_parse_positive; /* uint64_t, > 0 */
 cfg_scalar_fn cfg_parse_size;     /* uint64_t bytes */
@@ -126,12 +145,16 @@ int cfg_apply_limits(const struct cfg_ctx *ctx, const yaml_node_t *map,
 void cfg_endpoints_free(struct endpoint *endpoints, size_t count);
 cfg_node_fn cfg_parse_routes;    /* config_routes.c; base: struct config */
 /* After the endpoints are known (the file's, or --urls'): resolves each
- * route's `endpoint:` to its index, and refuses a name that is not an
- * endpoint and a redirect_https that could answer an https:// endpoint.
+ * route's `endpoint:` to its endpoint, refuses a name that is not an
+ * endpoint, and runs each route's handler kind's validate (redirect_https
+ * refuses to answer an https:// endpoint).
  * file: for "FILE:LINE:COLUMN" in messages, may be NULL. */
 int cfg_routes_bind_endpoints(struct config *config, const char *file, struct err *err);
 /* Frees what a route owns (not the route itself). */
 void cfg_route_free(struct route *route);
+/* True for a route's own keys (path, host, ...): no handler kind may take
+ * one as its name. */
+bool cfg_is_route_key(const char *name);
 /* True when a and b would bind the same address (port 0 never clashes:
  * each bind gets its own free port). */
 bool cfg_same_address(const struct url *a, const struct url *b);

@@ -9,7 +9,7 @@
  *
  * Only the shape is checked here (keys, names, enumerations). Whether the
  * files exist, parse, match and open with their password is checked by
- * tls_check_config (worker/tls.h) when saker starts or reloads, with the
+ * tls_check_config (tls/tls_config.h) when saker starts or reloads, with the
  * location recorded here in the message.
  */
 #ifndef SAKER_CONF_CONFIG_TLS_H

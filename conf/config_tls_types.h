@@ -1,6 +1,6 @@
 /*
  * config_tls_types.h - the HTTPS part of the configuration, types only.
- * config.h includes it; conf/config_tls.c fills it; worker/tls.c reads it.
+ * config.h includes it; conf/config_tls.c fills it; tls/tls_server.c reads it.
  *
  *   certificates: { default: CERT }          # Kestrel's Certificates:Default
  *   ticket_key_rotation: 1h

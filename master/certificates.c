@@ -11,7 +11,8 @@
 #include "conf/config.h"
 #include "master/master.h"
 #include "shm/shm.h"
-#include "worker/tls.h"
+#include "tls/tls_cert.h"
+#include "tls/tls_server.h"
 
 #define CERTIFICATES_PER_ENDPOINT_MAX (SHM_MAX_CERTIFICATES + 1)
 

@@ -15,7 +15,10 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "common/error.h"
 #include "common/log.h"
+#include "conf/config.h"
+#include "shm/shm.h"
 
 int spawn_cpu_for(const struct config *config, unsigned index)
 {

@@ -12,7 +12,7 @@
 
 #include <sys/types.h>
 
-#include "worker/worker.h"
+#include "worker/worker_main.h"
 
 /* The CPU worker `index` runs on under config's cpu_affinity, or -1. */
 int spawn_cpu_for(const struct config *config, unsigned index);

@@ -1,10 +1,10 @@
 /*
- * tls_keys.c - session ticket keys rotated by the master; see tls_keys.h.
+ * tls_keys.c - when the master makes and rotates the session ticket keys;
+ * see tls_keys.h. Making a key is tls/tls_ticket.c's.
  */
 #include "master/tls_keys.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -15,24 +15,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "master/master.h"
-#include "worker/tls.h"
-
-int tls_keys_rotate(struct shm_ticket_keys *keys, int64_t now)
-{
-    struct shm_ticket_key fresh;
-    if (tls_ticket_key_generate(&fresh) != SK_OK)
-        return SK_ERROR;
-    uint64_t seq = atomic_load_explicit(&keys->seq, memory_order_relaxed);
-    atomic_store_explicit(&keys->seq, seq + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release); /* odd is visible before the keys change */
-    keys->previous = keys->current;
-    keys->current = fresh;
-    keys->rotations++;
-    keys->rotated_at = now;
-    atomic_store_explicit(&keys->seq, seq + 2, memory_order_release);
-    OPENSSL_cleanse(&fresh, sizeof fresh);
-    return SK_OK;
-}
+#include "tls/tls_ticket.h"
 
 #define TLS_KEYS_DEFAULT_ROTATION_MS (3600u * 1000u)
 
@@ -53,7 +36,7 @@ int tls_keys_start(struct master *m, struct err *err)
         return err_set(err, "cannot map memory for the TLS ticket keys: %s", strerror(errno));
     (void)madvise(p, sizeof *m->ticket_keys, MADV_DONTDUMP); /* best effort */
     m->ticket_keys = p;
-    if (tls_keys_rotate(m->ticket_keys, (int64_t)time(NULL)) != SK_OK)
+    if (tls_ticket_keys_rotate(m->ticket_keys, (int64_t)time(NULL)) != SK_OK)
         log_msg(LOG_ERROR, "RAND_bytes() failed: no TLS session tickets until the next "
                            "key rotation");
     m->ticket_rotate_at_ms = clock_now_monotonic_ms() + rotation_ms(m);
@@ -74,7 +57,7 @@ void tls_keys_tick(struct master *m)
     uint64_t now = clock_now_monotonic_ms();
     if (now < m->ticket_rotate_at_ms)
         return;
-    if (tls_keys_rotate(m->ticket_keys, (int64_t)time(NULL)) != SK_OK)
+    if (tls_ticket_keys_rotate(m->ticket_keys, (int64_t)time(NULL)) != SK_OK)
         log_msg(LOG_ERROR, "RAND_bytes() failed: TLS session ticket key not rotated");
     m->ticket_rotate_at_ms = now + rotation_ms(m);
 }

@@ -1,5 +1,6 @@
 /*
- * tls_keys.h - the session ticket keys, made and rotated by the master.
+ * tls_keys.h - the session ticket keys, made and rotated by the master
+ * (the mapping and the timing; the keys themselves are tls/tls_ticket.h's).
  *
  * The master makes a key from RAND_bytes at start and a new one every
  * ticket_key_rotation (default 1 h), keeping the one before, and shares
@@ -15,10 +16,7 @@
 #ifndef SAKER_MASTER_TLS_KEYS_H
 #define SAKER_MASTER_TLS_KEYS_H
 
-#include <stdint.h>
-
 #include "common/error.h"
-#include "shm/shm_tls.h"
 
 struct master;
 
@@ -31,10 +29,5 @@ void tls_keys_stop(struct master *m);
 /* From the master's loop: rotates when the period from the current
  * config's ticket_key_rotation has passed. */
 void tls_keys_tick(struct master *m);
-
-/* The writer's part, for the two above and the unit tests: previous =
- * current, current = a fresh key, under the seqlock. SK_OK, or SK_ERROR
- * (RAND_bytes failed: the keys are left as they were). */
-int tls_keys_rotate(struct shm_ticket_keys *keys, int64_t now);
 
 #endif

@@ -6,8 +6,9 @@
  * shm_attach() and reads through the shm_snapshot_* functions, which
  * honour the seqlocks described in shm_layout.h.
  *
- * sakerctl treats the segment as untrusted input: anyone who can write the
- * file can shrink it or put anything in it. So shm_attach() does not map
+ * sakerctl treats the segment as untrusted input: whoever can write the
+ * file (root, or the user sakerctl runs as: shm_attach trusts no other)
+ * can shrink it or put anything in it. So shm_attach() does not map
  * it (reading a mapped page past a file's new end is SIGBUS): it reads the
  * file into private memory with pread, and shm_refresh() reads it again.
  * A refresh refuses a file that shrank or changed its layout, the
@@ -27,6 +28,7 @@ struct shm {
     struct shm_header *header;
     struct shm_slot *slots;
     size_t size;
+    uint64_t dev, ino; /* the file mapped or copied */
     /* shm_attach: header and slots are a private copy of the file at fd,
      * which shm_refresh reads again; otherwise they are a mapping. */
     bool copy;
@@ -35,14 +37,20 @@ struct shm {
 
 /* Creates (or replaces) the segment file at path, mode 0640, sized for
  * slot_count slots (at least SHM_MIN_SLOTS, so a reload that adds workers
- * still finds room), with a fresh header for master_pid: state STARTING,
- * reload_ok 1 (the config that started us loaded), every slot free with
- * cpu -1. The old file is unlinked, not truncated, so a reader still
- * mapping it is not hit by SIGBUS. */
+ * still finds room), with a fresh header for the calling process as
+ * master (shm_master_publish): state STARTING, reload_ok 1 (the config
+ * that started us loaded), every slot free with cpu -1. The file is made
+ * under a random name beside path with O_EXCL (never through a symlink
+ * someone planted) and renamed over path when complete: whatever was at
+ * path, a symlink included, is replaced, never written through, and a
+ * reader still mapping an old segment is not hit by SIGBUS. */
 int shm_create(struct shm *shm, const char *path, unsigned slot_count, struct err *err);
 /* Reads an existing segment into private memory (shm_refresh), refusing
  * unknown magic, layout version or sizes with a message that says which.
- * The file stays open for shm_refresh until shm_detach. */
+ * Only a regular file owned by root or the caller and writable by nobody
+ * else is read, opened without following a symlink: a segment is
+ * instructions to signal a process, so a file anyone could have written
+ * is refused. The file stays open for shm_refresh until shm_detach. */
 int shm_attach(struct shm *shm, const char *path, struct err *err);
 /* Reads an attached segment again, consistently under both seqlocks
  * (after a bounded number of tries, the last copy, which the snapshots
@@ -50,7 +58,27 @@ int shm_attach(struct shm *shm, const char *path, struct err *err);
  * no longer has the layout it had at shm_attach: the caller stops reading
  * it. Nothing to do (SK_OK) for a mapping. */
 int shm_refresh(struct shm *shm, struct err *err);
+/* Maps the segment open on fd (handed over by the master before a binary
+ * upgrade) read-write, with shm_attach's checks; what names it in
+ * messages. Does not close fd. */
+int shm_adopt(struct shm *shm, int fd, const char *what, struct err *err);
+/* The file shm maps, opened again read-write at path (O_NOFOLLOW): -1
+ * with err set when path is no longer that file. */
+int shm_reopen(const struct shm *shm, const char *path, struct err *err);
 void shm_detach(struct shm *shm);
+
+/* Master: writes the calling process into the header as the master (pid,
+ * start time in ticks, executable's device and inode), under header_seq. */
+void shm_master_publish(struct shm *shm);
+/* Readers: checks that h's master is alive and is the process that wrote
+ * itself there. SK_OK: it is. SK_DECLINED: gone, or some other process (a
+ * recycled pid, a pid written into a forged file); err says which.
+ * SK_ERROR: cannot tell, /proc/PID is not ours to read (err says so). */
+int shm_master_verify(const struct shm_header *h, struct err *err);
+/* sakerctl upgrade --binary: writes binary (absolute, < SHM_PATH_MAX) into
+ * the segment at path, trusted as shm_attach trusts it. The master reads
+ * and clears it when signalled. */
+int shm_request_upgrade(const char *path, const char *binary, struct err *err);
 
 /* Slot writes: only the slot's owner calls these. */
 static inline void shm_slot_count(struct shm_slot *slot, enum shm_counter c, uint64_t n)

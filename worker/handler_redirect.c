@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "common/arena.h"
+#include "conf/route_redirect.h"
 
 /* RFC 3986 reg-name without percent-encoding or sub-delims, or an IP
  * literal in brackets: enough for every real host, and nothing that could
@@ -45,7 +46,7 @@ static bool host_is_plain(const char *host, size_t len)
 static void redirect_handle(struct exchange *ex, const struct route *route, void *state)
 {
     (void)state;
-    const struct route_redirect_https *r = &route->redirect;
+    const struct route_redirect_https *r = route->handler_config;
     if (!host_is_plain(ex->host, ex->host_len)) {
         exchange_respond_error(ex, 400);
         return;
@@ -81,8 +82,6 @@ static void redirect_handle(struct exchange *ex, const struct route *route, void
 }
 
 const struct handler_ops handler_redirect_ops = {
-    .name = "redirect_https",
-    .init = NULL,
+    .schema = &route_redirect_schema,
     .handle = redirect_handle,
-    .fini = NULL,
 };

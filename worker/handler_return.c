@@ -4,12 +4,13 @@
  * answers every method, and the body is referenced, never copied, since the
  * config outlives every connection of its generation.
  */
+#include "conf/route_return.h"
 #include "worker/handler.h"
 
 static void return_handle(struct exchange *ex, const struct route *route, void *state)
 {
     (void)state;
-    const struct route_return *r = &route->ret;
+    const struct route_return *r = route->handler_config;
     ex->status = r->status;
     if (exchange_add_config_headers(ex, r->headers, r->header_count) != SK_OK) {
         exchange_respond_error(ex, 500);
@@ -20,8 +21,6 @@ static void return_handle(struct exchange *ex, const struct route *route, void *
 }
 
 const struct handler_ops handler_return_ops = {
-    .name = "return",
-    .init = NULL,
+    .schema = &route_return_schema,
     .handle = return_handle,
-    .fini = NULL,
 };

@@ -38,6 +38,7 @@
 #include "common/clock.h"
 #include "common/digits.h"
 #include "common/log.h"
+#include "conf/route_static.h"
 #include "worker/conditional.h"
 #include "worker/file_cache.h"
 #include "worker/handler.h"
@@ -46,7 +47,8 @@
 
 struct static_state {
     int root_fd;
-    const char *root; /* for log lines; the config outlives the state */
+    const char *root;  /* for log lines; the config outlives the state */
+    const char *index; /* the directory index file's name */
 };
 
 /* The file being served and its validators. */
@@ -99,8 +101,8 @@ static bool append_index(char *rel, size_t size, const char *index)
 
 /* Opens the regular file rel names, or its directory's index when the
  * request ended in '/'. 0, 301 (directory without '/'), or an error. */
-static int open_target(const struct static_state *s, const struct route *route, char *rel,
-                       size_t rel_size, bool trailing_slash, struct static_file *f)
+static int open_target(const struct static_state *s, char *rel, size_t rel_size,
+                       bool trailing_slash, struct static_file *f)
 {
     int status = open_file(s, rel, f);
     if (status != 0)
@@ -113,8 +115,7 @@ static int open_target(const struct static_state *s, const struct route *route, 
         file_cache_close(f->fd);
         if (!trailing_slash)
             return 301;
-        const char *index = route->files.index != NULL ? route->files.index : "index.html";
-        if (!append_index(rel, rel_size, index))
+        if (!append_index(rel, rel_size, s->index))
             return 404;
         if ((status = open_file(s, rel, f)) != 0)
             return status;
@@ -298,7 +299,7 @@ static void static_handle(struct exchange *ex, const struct route *route, void *
     if (status == 0 && path_is_hidden(rel))
         status = 404; /* as if absent, like every other refusal here */
     if (status == 0)
-        status = open_target(s, route, rel, sizeof rel, trailing_slash, &f);
+        status = open_target(s, rel, sizeof rel, trailing_slash, &f);
     if (status == 301) {
         redirect_to_directory(ex, route, rel);
         return;
@@ -325,15 +326,17 @@ static void static_handle(struct exchange *ex, const struct route *route, void *
  * user; O_PATH needs only search permission on it. */
 static int static_init(const struct route *route, void **state, struct err *err)
 {
+    const struct route_static *files = route->handler_config;
     struct static_state *s = malloc(sizeof *s);
     if (s == NULL)
-        return err_set(err, "static root %s: out of memory", route->files.root);
-    s->root = route->files.root;
-    s->root_fd = open(route->files.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        return err_set(err, "static root %s: out of memory", files->root);
+    s->root = files->root;
+    s->index = files->index != NULL ? files->index : "index.html";
+    s->root_fd = open(files->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (s->root_fd < 0) {
         int e = errno;
         free(s);
-        return err_set_errno(err, e, "open(%s)", route->files.root);
+        return err_set_errno(err, e, "open(%s)", files->root);
     }
     *state = s;
     return SK_OK;
@@ -350,7 +353,7 @@ static void static_fini(void *state)
 }
 
 const struct handler_ops handler_static_ops = {
-    .name = "static",
+    .schema = &route_static_schema,
     .init = static_init,
     .handle = static_handle,
     .fini = static_fini,

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "conf/route_status.h"
 #include "shm/shm_metrics.h"
 #include "worker/handler.h"
 #include "worker/worker.h"
@@ -63,8 +64,9 @@ static void respond_metrics(struct exchange *ex)
 
 static void status_handle(struct exchange *ex, const struct route *route, void *state)
 {
+    const struct route_status *r = route->handler_config;
     (void)state;
-    switch (route->status.kind) {
+    switch (r->kind) {
     case STATUS_LIVENESS:
         respond_text(ex, 200, "ok\n", 3, EXCHANGE_BODY_STABLE);
         return;
@@ -82,8 +84,6 @@ static void status_handle(struct exchange *ex, const struct route *route, void *
 }
 
 const struct handler_ops handler_status_ops = {
-    .name = "status",
-    .init = NULL,
+    .schema = &route_status_schema,
     .handle = status_handle,
-    .fini = NULL,
 };

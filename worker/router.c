@@ -44,6 +44,18 @@ const struct router_entry *router_match(const struct router *router,
     return NULL;
 }
 
+/* Finds the route's runtime and runs its init. */
+static int entry_init(struct router_entry *e, struct err *err)
+{
+    const struct route *r = e->route;
+
+    e->ops = r->handler != NULL ? handler_find(r->handler) : NULL;
+    if (e->ops == NULL)
+        return err_set(err, "route '%s': handler '%s' has no runtime in this worker", r->path,
+                       r->handler != NULL ? r->handler->name : "(none)");
+    return e->ops->init != NULL ? e->ops->init(r, &e->state, err) : SK_OK;
+}
+
 int router_build(struct router *router, const struct config *config, struct err *err)
 {
     router->count = 0;
@@ -54,8 +66,7 @@ int router_build(struct router *router, const struct config *config, struct err 
     for (size_t i = 0; i < config->route_count; i++) {
         struct router_entry *e = &router->entries[i];
         e->route = &config->routes[i];
-        e->ops = handler_for(e->route->handler);
-        if (e->ops->init != NULL && e->ops->init(e->route, &e->state, err) != SK_OK) {
+        if (entry_init(e, err) != SK_OK) {
             router_destroy(router);
             return SK_ERROR;
         }

@@ -1,6 +1,6 @@
 /*
- * tls_io.c - the per-connection TLS transport: handshake, read, write a
- * batch, shut down; see tls.h.
+ * tls_io.c - the per-connection TLS transport: a connection's SSL,
+ * handshake, read, write a batch, shut down; see tls.h.
  *
  * OpenSSL's error queue is per thread and SSL_get_error() trusts it to
  * hold only the current call's errors, so every entry point clears it
@@ -17,7 +17,38 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include "tls/tls_cert.h"
+#include "tls/tls_server.h"
 #include "worker/tls_wbio.h"
+
+#ifdef SSL_OP_ENABLE_KTLS
+#define TLS_OPTION_KTLS SSL_OP_ENABLE_KTLS
+#else
+#define TLS_OPTION_KTLS 0
+#endif
+
+SSL *tls_conn_new(struct tls_server *server, int fd)
+{
+    SSL *ssl = SSL_new(tls_server_context(server));
+    if (ssl == NULL)
+        return NULL;
+    if (SSL_set_fd(ssl, fd) != 1) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    /* kTLS writes through the socket BIO; without it, records are
+     * gathered and sent together (tls_wbio.h). */
+    if ((SSL_get_options(ssl) & TLS_OPTION_KTLS) == 0) {
+        BIO *wbio = tls_wbio_new(fd);
+        if (wbio == NULL) {
+            SSL_free(ssl);
+            return NULL;
+        }
+        SSL_set0_wbio(ssl, wbio);
+    }
+    SSL_set_accept_state(ssl);
+    return ssl;
+}
 
 static enum tls_status status_of(SSL *ssl, int rc)
 {

@@ -1,5 +1,6 @@
 /*
- * worker.h - one worker process: its context and its entry point.
+ * worker.h - one worker process: its context (the entry point the master
+ * forks into is worker_main.h).
  *
  * A worker owns one libevent loop, pinned to one CPU by the master. It
  * accepts on the listening sockets it inherited, serves connections, and
@@ -27,23 +28,12 @@
 #include "shm/shm.h"
 #include "worker/access_log.h"
 #include "worker/router.h"
+#include "worker/worker_main.h"
 
 struct event_base;
 struct event;
 struct conn;
 struct h1;
-struct tls_server;
-
-/* A listening socket as the master hands it to a worker. */
-struct worker_listener {
-    int fd;
-    const struct endpoint *endpoint;
-    struct event *accept_event; /* the worker's; NULL in the master */
-    /* https:// endpoints: the TLS contexts, built by the master for the
-     * generation (it can read the keys; workers have dropped privileges)
-     * and inherited across fork. NULL for plain endpoints. */
-    struct tls_server *tls;
-};
 
 struct worker {
     struct event_base *base;
@@ -77,21 +67,6 @@ struct worker {
     struct event *signal_events[5];
     bool accept_paused;
 };
-
-struct worker_params {
-    const struct config *config;
-    struct shm *shm;
-    unsigned slot;
-    unsigned index;
-    uint64_t generation;
-    struct worker_listener *listeners; /* fds inherited from the master */
-    size_t listener_count;
-    bool start_paused; /* the instance is drained: do not accept until told */
-};
-
-/* Runs a worker until it stops; returns the process exit status. Called in
- * the child right after fork and set-up (affinity, privileges). */
-int worker_main(const struct worker_params *params);
 
 /* Initialises the parts of a worker that the protocols use, without an
  * event loop (for unit tests): config, router, pools, read buffer. */

@@ -6,6 +6,7 @@
  * offending key or value.
  */
 #include <check.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,9 @@
 #include <unistd.h>
 
 #include "conf/config.h"
+#include "conf/route_redirect.h"
+#include "conf/route_return.h"
+#include "conf/route_static.h"
 #include "tests/unit/unit.h"
 
 #ifndef SRCDIR
@@ -71,7 +75,55 @@ static void assert_error(const char *text, const char *message)
     ck_assert_str_eq(err.message, message);
 }
 
+/* A route's handler options, as the struct of its kind. */
+static const struct route_return *return_of(const struct route *r)
+{
+    return r->handler_config;
+}
+
+static const struct route_static *static_of(const struct route *r)
+{
+    return r->handler_config;
+}
+
+static const struct route_redirect_https *redirect_of(const struct route *r)
+{
+    return r->handler_config;
+}
+
 #define EP "endpoints:\n  a:\n    url: http://127.0.0.1:8080\n"
+
+/* The routes of example_config's file. */
+static void assert_example_routes(const struct config *c)
+{
+    ck_assert_uint_eq(c->route_count, 3);
+    const struct route *r = &c->routes[0];
+    ck_assert_ptr_null(r->host);
+    ck_assert_str_eq(r->path, "/plaintext");
+    ck_assert_uint_eq(r->path_len, 10);
+    ck_assert_ptr_eq(r->handler, &route_return_schema);
+    ck_assert_int_eq(return_of(r)->status, 200);
+    ck_assert_uint_eq(return_of(r)->header_count, 1);
+    ck_assert_str_eq(return_of(r)->headers[0].name, "Content-Type");
+    ck_assert_str_eq(return_of(r)->headers[0].value, "text/plain");
+    ck_assert_str_eq(return_of(r)->body, "Hello, World!");
+    ck_assert_uint_eq(return_of(r)->body_len, 13);
+    ck_assert_int_eq(r->line, 13);
+    ck_assert_int_eq(r->column, 5);
+
+    r = &c->routes[1];
+    ck_assert_str_eq(r->host, "static.example.com");
+    ck_assert_str_eq(r->path, "/");
+    ck_assert_uint_eq(r->path_len, 1);
+    ck_assert_ptr_eq(r->handler, &route_static_schema);
+    ck_assert_str_eq(static_of(r)->root, statics);
+    ck_assert_str_eq(static_of(r)->index, "index.html");
+
+    r = &c->routes[2];
+    ck_assert_ptr_null(r->host);
+    ck_assert_str_eq(static_of(r)->root, html);
+    ck_assert_str_eq(static_of(r)->index, "index.html");
+}
 
 START_TEST(example_config)
 {
@@ -124,34 +176,7 @@ START_TEST(example_config)
     ck_assert_str_eq(c->endpoints[1].name, "local");
     ck_assert_int_eq(c->endpoints[1].url.host_kind, URL_HOST_UNIX);
     ck_assert_str_eq(c->endpoints[1].url.unix_path, "/run/saker/saker.sock");
-
-    ck_assert_uint_eq(c->route_count, 3);
-    struct route *r = &c->routes[0];
-    ck_assert_ptr_null(r->host);
-    ck_assert_str_eq(r->path, "/plaintext");
-    ck_assert_uint_eq(r->path_len, 10);
-    ck_assert_int_eq(r->handler, ROUTE_RETURN);
-    ck_assert_int_eq(r->ret.status, 200);
-    ck_assert_uint_eq(r->ret.header_count, 1);
-    ck_assert_str_eq(r->ret.headers[0].name, "Content-Type");
-    ck_assert_str_eq(r->ret.headers[0].value, "text/plain");
-    ck_assert_str_eq(r->ret.body, "Hello, World!");
-    ck_assert_uint_eq(r->ret.body_len, 13);
-    ck_assert_int_eq(r->line, 13);
-    ck_assert_int_eq(r->column, 5);
-
-    r = &c->routes[1];
-    ck_assert_str_eq(r->host, "static.example.com");
-    ck_assert_str_eq(r->path, "/");
-    ck_assert_uint_eq(r->path_len, 1);
-    ck_assert_int_eq(r->handler, ROUTE_STATIC);
-    ck_assert_str_eq(r->files.root, statics);
-    ck_assert_str_eq(r->files.index, "index.html");
-
-    r = &c->routes[2];
-    ck_assert_ptr_null(r->host);
-    ck_assert_str_eq(r->files.root, html);
-    ck_assert_str_eq(r->files.index, "index.html");
+    assert_example_routes(c);
     config_free(c);
 }
 END_TEST
@@ -159,8 +184,13 @@ END_TEST
 START_TEST(defaults_of_a_minimal_file)
 {
     struct config *c = load_ok(EP);
-    char expected[64];
-    snprintf(expected, sizeof expected, "/dev/shm/saker-%u.shm", (unsigned)getuid());
+    char expected[PATH_MAX];
+    if (geteuid() == 0)
+        snprintf(expected, sizeof expected, "/run/saker/saker.shm");
+    else if (getenv("XDG_RUNTIME_DIR") && getenv("XDG_RUNTIME_DIR")[0] == '/')
+        snprintf(expected, sizeof expected, "%s/saker.shm", getenv("XDG_RUNTIME_DIR"));
+    else
+        snprintf(expected, sizeof expected, "/dev/shm/saker-%u/saker.shm", (unsigned)geteuid());
 
     ck_assert_ptr_null(c->user);
     ck_assert_ptr_null(c->pid_file);
@@ -244,21 +274,21 @@ START_TEST(routes_are_normalised)
     ck_assert_str_eq(c->routes[0].host, "*.example.com");
     ck_assert_str_eq(c->routes[0].path, "/docs");
     ck_assert_uint_eq(c->routes[0].path_len, 5);
-    ck_assert_str_eq(c->routes[0].files.index, "home.htm");
+    ck_assert_str_eq(static_of(&c->routes[0])->index, "home.htm");
     ck_assert_ptr_null(c->routes[1].host);
-    ck_assert_int_eq(c->routes[1].ret.status, 204);
-    ck_assert_uint_eq(c->routes[1].ret.body_len, 3);
-    ck_assert_int_eq(memcmp(c->routes[1].ret.body, "a\0b", 4), 0);
-    ck_assert_uint_eq(c->routes[1].ret.header_count, 2);
-    ck_assert_str_eq(c->routes[1].ret.headers[0].value, "");
-    ck_assert_str_eq(c->routes[1].ret.headers[1].name, "X-Num");
-    ck_assert_str_eq(c->routes[1].ret.headers[1].value, "5");
+    ck_assert_int_eq(return_of(&c->routes[1])->status, 204);
+    ck_assert_uint_eq(return_of(&c->routes[1])->body_len, 3);
+    ck_assert_int_eq(memcmp(return_of(&c->routes[1])->body, "a\0b", 4), 0);
+    ck_assert_uint_eq(return_of(&c->routes[1])->header_count, 2);
+    ck_assert_str_eq(return_of(&c->routes[1])->headers[0].value, "");
+    ck_assert_str_eq(return_of(&c->routes[1])->headers[1].name, "X-Num");
+    ck_assert_str_eq(return_of(&c->routes[1])->headers[1].value, "5");
     config_free(c);
 
     c = load_ok(EP "routes:\n  - path: /\n    return: { status: 404 }\n");
-    ck_assert_str_eq(c->routes[0].ret.body, "");
-    ck_assert_uint_eq(c->routes[0].ret.body_len, 0);
-    ck_assert_uint_eq(c->routes[0].ret.header_count, 0);
+    ck_assert_str_eq(return_of(&c->routes[0])->body, "");
+    ck_assert_uint_eq(return_of(&c->routes[0])->body_len, 0);
+    ck_assert_uint_eq(return_of(&c->routes[0])->header_count, 0);
     config_free(c);
 
     /* A route's own headers, for whatever its handler answers. */
@@ -401,11 +431,11 @@ START_TEST(routes_for_one_endpoint)
                                       "    endpoint: public\n"
                                       "  - { path: /, return: { status: 200 } }\n");
     ck_assert_ptr_eq(c->routes[0].only_endpoint, &c->endpoints[0]);
-    ck_assert_int_eq(c->routes[0].handler, ROUTE_REDIRECT_HTTPS);
-    ck_assert_uint_eq(c->routes[0].redirect.port, 443);
-    ck_assert_int_eq(c->routes[0].redirect.status, 308);
-    ck_assert_uint_eq(c->routes[1].redirect.port, 8443);
-    ck_assert_int_eq(c->routes[1].redirect.status, 301);
+    ck_assert_ptr_eq(c->routes[0].handler, &route_redirect_schema);
+    ck_assert_uint_eq(redirect_of(&c->routes[0])->port, 443);
+    ck_assert_int_eq(redirect_of(&c->routes[0])->status, 308);
+    ck_assert_uint_eq(redirect_of(&c->routes[1])->port, 8443);
+    ck_assert_int_eq(redirect_of(&c->routes[1])->status, 301);
     ck_assert_ptr_null(c->routes[2].only_endpoint);
     struct err err = {{0}};
     ck_assert_int_eq(config_override_urls(c, "http://127.0.0.1:0", &err), SK_ERROR);
@@ -430,6 +460,39 @@ START_TEST(routes_for_one_endpoint)
     assert_error(TWO_EP "routes:\n  - { endpoint: public, path: /, "
                         "redirect_https: { status: 200 } }\n",
                  "t.yaml:7:60: status: expected 301, 302, 303, 307 or 308, got '200'");
+}
+END_TEST
+
+/* A route's keys and its handler kinds' keys are one table: a typo of
+ * either is suggested, and each kind's map has its own keys. */
+START_TEST(handler_keys_and_kinds)
+{
+    assert_error(EP "routes:\n  - path: /\n    statik: { root: / }\n",
+                 "t.yaml:6:5: unknown key 'statik'; did you mean 'static'?");
+    assert_error(EP "routes:\n  - path: /\n    retrun: { status: 200 }\n",
+                 "t.yaml:6:5: unknown key 'retrun'; did you mean 'return'?");
+    assert_error(EP "routes:\n  - path: /\n    sttaus: { kind: liveness }\n",
+                 "t.yaml:6:5: unknown key 'sttaus'; did you mean 'status'?");
+    assert_error(EP "routes:\n  - path: /\n    redirect_http: {}\n",
+                 "t.yaml:6:5: unknown key 'redirect_http'; did you mean 'redirect_https'?");
+    assert_error(EP "routes:\n  - pth: /\n    status: { kind: liveness }\n",
+                 "t.yaml:5:5: unknown key 'pth'; did you mean 'path'?");
+    assert_error(EP "routes:\n  - path: /\n    xyz: 1\n", "t.yaml:6:5: unknown key 'xyz'");
+    assert_error(EP "routes:\n  - path: /\n    redirect_https: { prot: 1 }\n",
+                 "t.yaml:6:23: unknown key 'prot'; did you mean 'port'?");
+    assert_error(EP "routes:\n  - path: /\n    static: /var/www\n",
+                 "t.yaml:6:13: static: expected a mapping, got a scalar");
+    assert_error(EP "routes:\n  - path: /\n    return: [200]\n",
+                 "t.yaml:6:13: return: expected a mapping, got a sequence");
+    assert_error(EP "routes:\n  - path: /\n    status: { kind: health }\n",
+                 "t.yaml:6:21: kind: expected liveness, readiness or metrics, got 'health'");
+    assert_error(EP "routes:\n  - path: /\n    status: {}\n",
+                 "t.yaml:6:13: status: missing required key 'kind'");
+    assert_error(EP "routes:\n  - path: /\n    status: { kind: [a] }\n",
+                 "t.yaml:6:21: kind: expected a scalar, got a sequence");
+    assert_error(EP "routes:\n  - path: /\n    headers: { X-A: b }\n",
+                 "t.yaml:5:5: route: no handler: add 'return', 'static', 'status' or "
+                 "'redirect_https'");
 }
 END_TEST
 
@@ -579,9 +642,9 @@ START_TEST(built_in_default)
     ck_assert_uint_eq(c->endpoints[0].url.port, 5000);
     ck_assert_uint_eq(c->route_count, 1);
     ck_assert_str_eq(c->routes[0].path, "/");
-    ck_assert_int_eq(c->routes[0].handler, ROUTE_STATIC);
-    ck_assert_str_eq(c->routes[0].files.root, CONFIG_DEFAULT_ROOT);
-    ck_assert_str_eq(c->routes[0].files.index, "index.html");
+    ck_assert_ptr_eq(c->routes[0].handler, &route_static_schema);
+    ck_assert_str_eq(static_of(&c->routes[0])->root, CONFIG_DEFAULT_ROOT);
+    ck_assert_str_eq(static_of(&c->routes[0])->index, "index.html");
     config_free(c);
     config_free(NULL);
 }
@@ -800,6 +863,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, no_endpoints);
     tcase_add_test(tc, bad_routes);
     tcase_add_test(tc, routes_for_one_endpoint);
+    tcase_add_test(tc, handler_keys_and_kinds);
     tcase_add_test(tc, bad_return);
     tcase_add_test(tc, bad_static);
     tcase_add_test(tc, yaml_errors);

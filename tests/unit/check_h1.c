@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "shm/shm_layout.h"
+#include "conf/route_return.h"
 #include "worker/h1.h"
 #include "worker/worker.h"
 #include "tests/unit/unit.h"
@@ -38,11 +39,13 @@ static void setup(void)
         .request_headers_timeout_ms = 30000,
     };
     static struct config_header type = {"Content-Type", "text/plain", 12, 10};
-    routes[0] = (struct route){.path = "/plaintext", .path_len = 10, .handler = ROUTE_RETURN,
-                               .ret = {.status = 200, .headers = &type, .header_count = 1,
-                                       .body = "Hello, World!", .body_len = 13}};
-    routes[1] = (struct route){.path = "/empty", .path_len = 6, .handler = ROUTE_RETURN,
-                               .ret = {.status = 204, .body = "", .body_len = 0}};
+    static struct route_return hello = {.status = 200, .headers = &type, .header_count = 1,
+                                        .body = "Hello, World!", .body_len = 13};
+    static struct route_return empty = {.status = 204, .body = "", .body_len = 0};
+    routes[0] = (struct route){.path = "/plaintext", .path_len = 10,
+                               .handler = &route_return_schema, .handler_config = &hello};
+    routes[1] = (struct route){.path = "/empty", .path_len = 6,
+                               .handler = &route_return_schema, .handler_config = &empty};
     config.routes = routes;
     config.route_count = 2;
     struct err err;

@@ -16,6 +16,8 @@
 #include <nghttp2/nghttp2.h>
 
 #include "shm/shm_layout.h"
+#include "conf/route_return.h"
+#include "conf/route_static.h"
 #include "worker/h2.h"
 #include "worker/outq.h"
 #include "worker/worker.h"
@@ -152,11 +154,13 @@ static void setup(void)
     fclose(f);
     free(big);
     static struct config_header type = {"Content-Type", "text/plain", 12, 10};
-    routes[0] = (struct route){.path = "/plaintext", .path_len = 10, .handler = ROUTE_RETURN,
-                               .ret = {.status = 200, .headers = &type, .header_count = 1,
-                                       .body = "Hello, World!", .body_len = 13}};
-    routes[1] = (struct route){.path = "/", .path_len = 1, .handler = ROUTE_STATIC,
-                               .files = {.root = root, .index = "index.html"}};
+    static struct route_return hello = {.status = 200, .headers = &type, .header_count = 1,
+                                        .body = "Hello, World!", .body_len = 13};
+    static struct route_static files = {.root = root, .index = "index.html"};
+    routes[0] = (struct route){.path = "/plaintext", .path_len = 10,
+                               .handler = &route_return_schema, .handler_config = &hello};
+    routes[1] = (struct route){.path = "/", .path_len = 1, .handler = &route_static_schema,
+                               .handler_config = &files};
     config.routes = routes;
     config.route_count = 2;
     struct err err;

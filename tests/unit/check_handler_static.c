@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "common/arena.h"
+#include "conf/route_static.h"
 #include "worker/conditional.h"
 #include "worker/exchange.h"
 #include "worker/handler.h"
@@ -43,6 +44,7 @@ static struct block_pool pool;
 static struct arena arena;
 static struct exchange ex;
 static struct route route;
+static struct route_static files;
 static void *state;
 
 /* What the fake protocol saw. */
@@ -165,9 +167,9 @@ static void use_route(const char *path)
     route = (struct route){0};
     route.path = (char *)path;
     route.path_len = strlen(path);
-    route.handler = ROUTE_STATIC;
-    route.files.root = root_path;
-    route.files.index = "index.html";
+    files = (struct route_static){.root = root_path, .index = "index.html"};
+    route.handler = &route_static_schema;
+    route.handler_config = &files;
 }
 
 static void tree_setup(void)
@@ -568,7 +570,8 @@ END_TEST
 START_TEST(test_init_missing_root)
 {
     struct route r = route;
-    r.files.root = "/nonexistent/saker-root";
+    struct route_static missing = {.root = "/nonexistent/saker-root", .index = "index.html"};
+    r.handler_config = &missing;
     void *s = NULL;
     struct err err;
     ck_assert_int_eq(handler_static_ops.init(&r, &s, &err), SK_ERROR);

@@ -2,6 +2,7 @@
 #include <check.h>
 #include <string.h>
 
+#include "conf/route_return.h"
 #include "worker/router.h"
 #include "tests/unit/unit.h"
 
@@ -47,9 +48,9 @@ END_TEST
 START_TEST(first_matching_route_wins)
 {
     struct route routes[3] = {
-        {.path = "/plaintext", .path_len = 10, .handler = ROUTE_RETURN},
-        {.host = "static.example.com", .path = "/", .path_len = 1, .handler = ROUTE_RETURN},
-        {.path = "/", .path_len = 1, .handler = ROUTE_RETURN},
+        {.path = "/plaintext", .path_len = 10, .handler = &route_return_schema},
+        {.host = "static.example.com", .path = "/", .path_len = 1, .handler = &route_return_schema},
+        {.path = "/", .path_len = 1, .handler = &route_return_schema},
     };
     struct config config = {.routes = routes, .route_count = 3};
     struct router router;
@@ -70,9 +71,9 @@ START_TEST(a_route_for_one_endpoint_skips_the_others)
 {
     struct endpoint endpoints[2] = {{.name = "public"}, {.name = "admin"}};
     struct route routes[2] = {
-        {.path = "/metrics", .path_len = 8, .handler = ROUTE_RETURN,
+        {.path = "/metrics", .path_len = 8, .handler = &route_return_schema,
          .only_endpoint = &endpoints[1]},
-        {.path = "/", .path_len = 1, .handler = ROUTE_RETURN},
+        {.path = "/", .path_len = 1, .handler = &route_return_schema},
     };
     struct config config = {.routes = routes, .route_count = 2};
     struct router router;
@@ -88,7 +89,7 @@ END_TEST
 
 START_TEST(no_route_means_no_match)
 {
-    struct route routes[1] = {{.path = "/api", .path_len = 4, .handler = ROUTE_RETURN}};
+    struct route routes[1] = {{.path = "/api", .path_len = 4, .handler = &route_return_schema}};
     struct config config = {.routes = routes, .route_count = 1};
     struct router router;
     ck_assert_int_eq(router_build(&router, &config, NULL), SK_OK);

@@ -1,5 +1,5 @@
 /* check_tls.c - TLS pure parts: SNI matching, ticket key selection and
- * rotation (worker/tls.c, master/tls_keys.c), the HTTPS config options
+ * rotation (tls/tls_server.c, tls/tls_ticket.c), the HTTPS config options
  * (conf/config_tls.c), and certificate loading errors with files made by
  * the openssl command at test time. */
 #include <check.h>
@@ -15,7 +15,9 @@
 
 #include "conf/config_tls.h"
 #include "tests/unit/unit.h"
-#include "master/tls_keys.h"
+#include "tls/tls_cert.h"
+#include "tls/tls_server.h"
+#include "tls/tls_ticket.h"
 #include "worker/tls.h"
 
 /* ---- SNI ------------------------------------------------------------------ */
@@ -66,7 +68,7 @@ START_TEST(ticket_keys_rotate_and_select)
     ck_assert(!tls_ticket_keys_read(&keys, &copy)); /* none yet: no tickets */
     ck_assert_int_eq(tls_ticket_key_find(&keys, keys.current.name), 0);
 
-    ck_assert_int_eq(tls_keys_rotate(&keys, 100), SK_OK);
+    ck_assert_int_eq(tls_ticket_keys_rotate(&keys, 100), SK_OK);
     uint8_t first[SHM_TICKET_NAME_LEN];
     memcpy(first, keys.current.name, sizeof first);
     ck_assert_int_eq(tls_ticket_key_find(&keys, first), 1);
@@ -74,7 +76,7 @@ START_TEST(ticket_keys_rotate_and_select)
     uint8_t zero[SHM_TICKET_NAME_LEN] = {0};
     ck_assert_int_eq(tls_ticket_key_find(&keys, zero), 0);
 
-    ck_assert_int_eq(tls_keys_rotate(&keys, 200), SK_OK);
+    ck_assert_int_eq(tls_ticket_keys_rotate(&keys, 200), SK_OK);
     ck_assert_int_eq(tls_ticket_key_find(&keys, keys.current.name), 1);
     ck_assert_int_eq(tls_ticket_key_find(&keys, first), 2); /* still good, renewed */
     ck_assert_uint_eq(atomic_load(&keys.seq) % 2, 0);
@@ -82,7 +84,7 @@ START_TEST(ticket_keys_rotate_and_select)
     ck_assert_int_eq(memcmp(&copy.current, &keys.current, sizeof copy.current), 0);
     ck_assert_int_eq(copy.rotated_at, 200);
 
-    ck_assert_int_eq(tls_keys_rotate(&keys, 300), SK_OK);
+    ck_assert_int_eq(tls_ticket_keys_rotate(&keys, 300), SK_OK);
     ck_assert_int_eq(tls_ticket_key_find(&keys, first), 0); /* two rotations: gone */
 }
 END_TEST
@@ -91,7 +93,7 @@ START_TEST(ticket_keys_writer_in_progress)
 {
     static struct shm_ticket_keys keys;
     struct shm_ticket_keys copy;
-    ck_assert_int_eq(tls_keys_rotate(&keys, 1), SK_OK);
+    ck_assert_int_eq(tls_ticket_keys_rotate(&keys, 1), SK_OK);
     atomic_store(&keys.seq, atomic_load(&keys.seq) + 1); /* the master stalls mid-write */
     ck_assert(!tls_ticket_keys_read(&keys, &copy));
 }
@@ -529,7 +531,7 @@ START_TEST(resumption_across_servers)
 {
     make_certs();
     static struct shm_ticket_keys keys;
-    ck_assert_int_eq(tls_keys_rotate(&keys, 1), SK_OK);
+    ck_assert_int_eq(tls_ticket_keys_rotate(&keys, 1), SK_OK);
     struct tls_endpoint_config tls = config_a();
     struct tls_server *w0 = server_with(&tls, &keys), *w1 = server_with(&tls, &keys);
     for (int v = 0; v < 2; v++) {
@@ -554,11 +556,11 @@ START_TEST(resumption_across_servers)
         s = handshake(w1, cctx, "localhost", session, &c, &why);
         ck_assert_msg(tls_resumed(s), "v%d: not resumed on the other server", v);
         pair_free(s, c);
-        ck_assert_int_eq(tls_keys_rotate(&keys, 2), SK_OK);
+        ck_assert_int_eq(tls_ticket_keys_rotate(&keys, 2), SK_OK);
         s = handshake(w1, cctx, "localhost", session, &c, &why);
         ck_assert(tls_resumed(s));
         pair_free(s, c);
-        ck_assert_int_eq(tls_keys_rotate(&keys, 3), SK_OK);
+        ck_assert_int_eq(tls_ticket_keys_rotate(&keys, 3), SK_OK);
         s = handshake(w0, cctx, "localhost", session, &c, &why);
         ck_assert(!tls_resumed(s)); /* two rotations: a full handshake */
         pair_free(s, c);

@@ -1,13 +1,12 @@
 /*
- * tls_cert.c - certificate, chain and key files into an SSL_CTX (see
- * tls_cert.h), and what a loaded certificate says: its subject and
- * validity (tls.h).
+ * tls_cert.c - certificate, chain and key files into an SSL_CTX, and what
+ * a loaded certificate says: its subject and validity; see tls_cert.h.
  *
  * Files are read whole into memory first (they are a few kilobytes), so
  * that a missing or unreadable file is reported with errno, and the PEM
  * key can be looked for in the certificate file as well.
  */
-#include "worker/tls_cert.h"
+#include "tls/tls_cert.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -21,8 +20,6 @@
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
-
-#include "worker/tls.h"
 
 #define TLS_FILE_MAX (1u << 20) /* a certificate chain is kilobytes; stop a mistaken path */
 

@@ -1,24 +1,20 @@
 /*
- * tls.c - a worker's TLS server contexts: policy, certificates, SNI, ALPN
- * and session tickets from shm; see tls.h. Per-connection I/O is in
- * tls_io.c, file loading in tls_cert.c.
+ * tls_server.c - an endpoint's TLS server contexts: policy, certificates,
+ * SNI and ALPN; see tls_server.h. Ticket keys are tls_ticket.c's, file
+ * loading tls_cert.c's.
  */
-#include "worker/tls.h"
+#include "tls/tls_server.h"
 
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/core_names.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
-#include "worker/tls_cert.h"
-#include "worker/tls_wbio.h"
+#include "tls/tls_cert.h"
+#include "tls/tls_ticket.h"
 
 /* Mozilla's "intermediate" TLS 1.2 list: ECDHE only (forward secrecy),
  * AEAD only (no CBC: Lucky13 and friends), ECDSA before RSA. */
@@ -28,7 +24,6 @@
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define SAKER_TLS_CIPHERSUITES                                                           \
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
-#define TLS_TICKET_KEY_READ_TRIES 64
 
 struct tls_sni_ctx {
     const char *host; /* the config's */
@@ -72,98 +67,15 @@ int tls_sni_match(const char *const *hosts, size_t count, const char *name)
     return -1;
 }
 
-int tls_ticket_key_find(const struct shm_ticket_keys *keys, const uint8_t *name)
-{
-    if (keys->rotations == 0)
-        return 0;
-    if (memcmp(keys->current.name, name, SHM_TICKET_NAME_LEN) == 0)
-        return 1;
-    if (keys->rotations > 1 && memcmp(keys->previous.name, name, SHM_TICKET_NAME_LEN) == 0)
-        return 2;
-    return 0;
-}
-
-bool tls_ticket_keys_read(const struct shm_ticket_keys *shared, struct shm_ticket_keys *copy)
-{
-    for (int i = 0; i < TLS_TICKET_KEY_READ_TRIES; i++) {
-        uint64_t seq = atomic_load_explicit(&shared->seq, memory_order_acquire);
-        if (seq & 1)
-            continue;
-        copy->rotations = shared->rotations;
-        copy->rotated_at = shared->rotated_at;
-        memcpy(&copy->current, &shared->current, sizeof copy->current);
-        memcpy(&copy->previous, &shared->previous, sizeof copy->previous);
-        atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(&shared->seq, memory_order_relaxed) == seq)
-            return copy->rotations > 0;
-    }
-    return false; /* the master is stuck mid-write: no ticket this time */
-}
-
-int tls_ticket_key_generate(struct shm_ticket_key *key)
-{
-    if (RAND_bytes(key->name, sizeof key->name) != 1 ||
-        RAND_bytes(key->aes_key, sizeof key->aes_key) != 1 ||
-        RAND_bytes(key->hmac_key, sizeof key->hmac_key) != 1)
-        return SK_ERROR;
-    return SK_OK;
-}
-
 /* ---- callbacks ------------------------------------------------------------ */
 
-/* OpenSSL 3 looks a legacy EVP_aes_256_cbc() up by name on every init;
- * fetched once, the ticket cipher costs nothing to find per handshake. */
-static const EVP_CIPHER *ticket_cipher(void)
-{
-    static EVP_CIPHER *cipher;
-    if (cipher == NULL)
-        cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
-    return cipher != NULL ? cipher : EVP_aes_256_cbc();
-}
-
-static int set_ticket_crypto(const struct shm_ticket_key *key, unsigned char *iv,
-                             EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
-{
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)key->hmac_key,
-                                          sizeof key->hmac_key),
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-        OSSL_PARAM_construct_end(),
-    };
-    if (EVP_MAC_CTX_set_params(hctx, params) != 1)
-        return -1;
-    int ok = enc ? EVP_EncryptInit_ex(cctx, ticket_cipher(), NULL, key->aes_key, iv)
-                 : EVP_DecryptInit_ex(cctx, ticket_cipher(), NULL, key->aes_key, iv);
-    return ok == 1 ? 1 : -1;
-}
-
-/* RFC 5077 tickets sealed with the master's keys: AES-256-CBC and
- * HMAC-SHA256, as OpenSSL's own default. Returns 2 (a good ticket, but send
- * a fresh one) for a ticket sealed with the previous key, and for every
- * TLS 1.3 resumption: TLS 1.3 clients use a ticket once (RFC 8446 C.4), so
- * without a new ticket every other connection would be a full handshake. */
+/* Tickets sealed with the master's keys, which every worker shares. */
 static int on_ticket_key(SSL *ssl, unsigned char *name, unsigned char *iv,
                          EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
 {
     struct tls_server *server = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-    struct shm_ticket_keys keys;
-    if (server == NULL || !tls_ticket_keys_read(server->keys, &keys))
-        return 0; /* no keys: no ticket, or a full handshake */
-    int rc;
-    if (enc) {
-        memcpy(name, keys.current.name, SHM_TICKET_NAME_LEN);
-        rc = RAND_bytes(iv, EVP_MAX_IV_LENGTH) == 1
-                 ? set_ticket_crypto(&keys.current, iv, cctx, hctx, 1) : -1;
-    } else {
-        int which = tls_ticket_key_find(&keys, name);
-        rc = which == 0 ? 0
-                        : set_ticket_crypto(which == 1 ? &keys.current : &keys.previous, iv,
-                                            cctx, hctx, 0);
-        if (rc == 1 && (which == 2 || SSL_version(ssl) == TLS1_3_VERSION))
-            rc = 2;
-    }
-    OPENSSL_cleanse(&keys, sizeof keys);
-    return rc;
+    return tls_ticket_crypt(server != NULL ? server->keys : NULL, ssl, name, iv, cctx, hctx,
+                            enc);
 }
 
 /* The SSL's app data marks a name refused here, so the failure is counted
@@ -225,12 +137,6 @@ static void set_alpn(struct tls_server *server, enum endpoint_protocols protocol
         server->alpn_len += sizeof h1 - 1;
     }
 }
-
-#ifdef SSL_OP_ENABLE_KTLS
-#define TLS_OPTION_KTLS SSL_OP_ENABLE_KTLS
-#else
-#define TLS_OPTION_KTLS 0
-#endif
 
 /* Without the kernel's tls module every connection would pay two failing
  * setsockopt(TCP_ULP) calls for nothing. */
@@ -422,6 +328,11 @@ void tls_server_free(struct tls_server *server)
     free(server);
 }
 
+SSL_CTX *tls_server_context(const struct tls_server *server)
+{
+    return server->ctx;
+}
+
 size_t tls_server_certificates(const struct tls_server *s, struct tls_certificate_view *out,
                                size_t max)
 {
@@ -434,29 +345,6 @@ size_t tls_server_certificates(const struct tls_server *s, struct tls_certificat
         };
     }
     return 1 + s->sni_count;
-}
-
-SSL *tls_conn_new(struct tls_server *server, int fd)
-{
-    SSL *ssl = SSL_new(server->ctx);
-    if (ssl == NULL)
-        return NULL;
-    if (SSL_set_fd(ssl, fd) != 1) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    /* kTLS writes through the socket BIO; without it, records are
-     * gathered and sent together (tls_wbio.h). */
-    if ((SSL_get_options(ssl) & TLS_OPTION_KTLS) == 0) {
-        BIO *wbio = tls_wbio_new(fd);
-        if (wbio == NULL) {
-            SSL_free(ssl);
-            return NULL;
-        }
-        SSL_set0_wbio(ssl, wbio);
-    }
-    SSL_set_accept_state(ssl);
-    return ssl;
 }
 
 bool tls_refused_name(const SSL *ssl)

@@ -1,14 +1,16 @@
 /*
  * tls_config.c - TLS servers from a loaded config: one per https://
  * endpoint, and the master's check of every certificate before a start or
- * a reload; see tls.h.
+ * a reload; see tls_config.h.
  */
+#include "tls/tls_config.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "common/log.h"
-#include "conf/config.h"
-#include "worker/tls.h"
+#include "tls/tls_cert.h"
 
 #define TLS_CONFIG_MAX_VIEWS 256
 

@@ -1,6 +1,7 @@
 /*
  * tls_cert.h - loading one certificate (and its key and chain) into an
- * SSL_CTX, with messages that name the file. Internal to worker/tls*.c.
+ * SSL_CTX, with messages that name the file, and what a loaded
+ * certificate says (its subject and validity).
  *
  * Accepted: a PEM chain (leaf first) plus a PEM key (in `key`, or in the
  * same file), the key optionally encrypted (PKCS#8 or traditional) with
@@ -10,8 +11,11 @@
  * No prompt is ever shown: an encrypted key without a password is an
  * error, never a read from the terminal (OpenSSL's default callback would).
  */
-#ifndef SAKER_WORKER_TLS_CERT_H
-#define SAKER_WORKER_TLS_CERT_H
+#ifndef SAKER_TLS_TLS_CERT_H
+#define SAKER_TLS_TLS_CERT_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
 
@@ -21,5 +25,11 @@
 /* On failure err holds "PATH: reason" (the caller prefixes where the
  * certificate is configured). */
 int tls_cert_load(SSL_CTX *ctx, const struct tls_certificate_config *cert, struct err *err);
+
+/* The certificate's subject as an RFC 2253 string ("CN=example.com");
+ * the length written (0 on failure), out always NUL-ended. */
+size_t tls_certificate_subject(const X509 *cert, char *out, size_t size);
+/* notBefore and notAfter as Unix seconds; SK_ERROR if unreadable. */
+int tls_certificate_validity(const X509 *cert, int64_t *not_before, int64_t *not_after);
 
 #endif
