@@ -3,8 +3,8 @@
  * (shm_attach, shm_refresh, the snapshots) and everything it renders from
  * one: status, status --json, metrics and top's frames.
  *
- * The input is a segment image, written to a memory file that sakerctl's
- * reader opens by path. After a first rendering the file changes under
+ * The input is a segment image, written to a file (in /dev/shm) that
+ * sakerctl's reader opens by path. After a first rendering the file changes under
  * the reader, as a hostile or broken writer would change it, and is read
  * again: by the last byte of the input, it shrinks (odd: to that byte's
  * upper seven bits in 128ths of its size), or everything past the first
@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -160,13 +160,38 @@ static void read_twice(struct shm *shm, const char *path, int fd, const uint8_t 
     top_sample_free(&b);
 }
 
+static char dir[32];
+static char path[64];
+
+static void remove_file(void)
+{
+    unlink(path);
+    rmdir(dir);
+}
+
+/* A file of our own, mode 0600, in a directory of our own: the reader
+ * trusts nothing else (and opens no /proc/self/fd link, O_NOFOLLOW). */
+static int open_file(void)
+{
+    snprintf(dir, sizeof dir, "/dev/shm/fuzz_shm.XXXXXX");
+    if (mkdtemp(dir) == NULL) {
+        snprintf(dir, sizeof dir, "/tmp/fuzz_shm.XXXXXX");
+        if (mkdtemp(dir) == NULL)
+            fuzz_fail("mkdtemp failed");
+    }
+    snprintf(path, sizeof path, "%s/saker.shm", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        fuzz_fail("cannot create %s", path);
+    atexit(remove_file);
+    return fd;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int fd = -1;
-    static char path[64];
-    if (fd < 0 && (fd = memfd_create("fuzz_shm", MFD_CLOEXEC)) < 0)
-        fuzz_fail("memfd_create failed");
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    if (fd < 0)
+        fd = open_file();
     if (size == 0 || ftruncate(fd, 0) != 0)
         return 0;
     write_file(fd, data, size, 0);
