@@ -45,7 +45,8 @@ from pathlib import Path
 from rawhttp import wait_for
 
 __all__ = ["Instance", "Harness", "saker_binary", "sakerctl_binary", "run_sakerctl",
-           "parse_metrics", "wait_for", "default_shm_path"]
+           "parse_metrics", "wait_for", "default_shm_path", "sanitized",
+           "sanitizer_reports_in"]
 
 
 def _binary(env_name, prog):
@@ -70,6 +71,28 @@ def saker_binary():
 
 def sakerctl_binary():
     return _binary("SAKERCTL", "sakerctl")
+
+
+_SANITIZED = {}
+
+
+def sanitized():
+    """True when $SAKER is built with AddressSanitizer (scripts/test's
+    build-asan): tests that measure memory skip, saying why."""
+    path = saker_binary()
+    if path not in _SANITIZED:
+        with open(path, "rb") as f:
+            _SANITIZED[path] = b"__asan_init" in f.read()
+    return _SANITIZED[path]
+
+
+_REPORT = re.compile(r"^.*(?:ERROR: (?:Address|Leak|Undefined)\w*Sanitizer|"
+                     r"runtime error: |SUMMARY: \w+Sanitizer).*$", re.M)
+
+
+def sanitizer_reports_in(text):
+    """The lines of text that begin a sanitizer report, or ""."""
+    return "\n".join(m.group(0) for m in _REPORT.finditer(text))
 
 
 def run_sakerctl(*args, timeout=10, env=None, cwd=None):
