@@ -8,7 +8,8 @@
  * preface and an empty SETTINGS frame first, so the input is frames;
  * without it the fuzzer must write the preface itself (and can get it
  * wrong). After each read frames are produced and taken as conn_flush
- * does. Flag B: a drain follows (the shutdown notice, then the last
+ * does, and the connection ends when the session is over (h2_finished).
+ * Flag B: a drain follows (the shutdown notice, then the last
  * GOAWAY); flag C: a heartbeat a minute later (body data rates, pings).
  *
  * Checked beyond the sanitizers: the output is a sequence of whole frames
@@ -73,7 +74,9 @@ static void on_output(void *ctx, const char *p, size_t n)
     }
 }
 
-static void flush(struct h2 *h2, struct outq *out, struct frames *f)
+/* Frames made and taken as conn_flush does; true when the session is over,
+ * which ends the connection. */
+static bool flush(struct h2 *h2, struct outq *out, struct frames *f)
 {
     for (int round = 0; round < ROUNDS; round++) {
         bool more = h2_produce(h2);
@@ -81,6 +84,11 @@ static void flush(struct h2 *h2, struct outq *out, struct frames *f)
         if (!more)
             break;
     }
+    uint64_t since;
+    (void)h2_idle(h2); /* what conn's deadlines ask after each read */
+    (void)h2_reading_head(h2, &since);
+    (void)h2_want_write(h2);
+    return h2_finished(h2);
 }
 
 static bool feed(struct h2 *h2, const char *p, size_t len)
@@ -108,19 +116,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct frames frames = {0};
     static const char preface[] = H2_PREFACE "\0\0\0\4\0\0\0\0\0"; /* and SETTINGS */
     bool closed = (in.flags & FUZZ_FLAG_A) && feed(h2, preface, sizeof preface - 1);
-    flush(h2, &out, &frames);
+    closed = flush(h2, &out, &frames) || closed;
     char *read;
     size_t len;
     while (!closed && (read = fuzz_input_next(&in, &len)) != NULL) {
         closed = h2_feed(h2, read, len) == H2_CLOSE;
         free(read);
-        flush(h2, &out, &frames);
+        closed = flush(h2, &out, &frames) || closed;
     }
     if (!closed && (in.flags & FUZZ_FLAG_B)) {
         h2_shutdown_notice(h2);
         flush(h2, &out, &frames);
         h2_goaway(h2);
-        flush(h2, &out, &frames);
+        closed = flush(h2, &out, &frames);
     }
     if (!closed && (in.flags & FUZZ_FLAG_C)) {
         h2_tick(h2, clock_monotonic_ms() + 60000);
