@@ -34,7 +34,13 @@
 
 static struct timers *px_timers(const struct proxy *px) { return &px->ex->worker->timers; }
 
-static void px_arm(struct proxy *px, uint64_t ms) { timer_start(px_timers(px), &px->timer, ms); }
+/* A tunnel has no timeout of ours: its idleness is held to the client
+ * connection's deadline (keep_alive_timeout), as any tunnel's. */
+static void px_arm(struct proxy *px, uint64_t ms)
+{
+    if (!px->tunnel)
+        timer_start(px_timers(px), &px->timer, ms);
+}
 
 /* Lets go of the upstream connection: back to its pool when the
  * response and the request both ended there, else closed. */
@@ -163,6 +169,10 @@ static void px_body_end(struct exchange *ex, const struct header_field *trailers
     px->body_done = true;
     if (!px_sending(px))
         return; /* a retry under way sends the head once connected */
+    if (px->tunnel) {
+        upconn_shutdown(px->uc);
+        return;
+    }
     if (!px->head_sent) {
         if (!px_send_head(px, px_empty_length(px)))
             return;
@@ -191,6 +201,11 @@ void proxy_connected(struct proxy *px)
     struct exchange *ex = px->ex;
     px->connecting = false;
     px_arm(px, px->up->cfg->send_timeout_ms);
+    if (px->upgrade) { /* no body: the tunnel's bytes are read after the 101 */
+        if (px_send_head(px, -2))
+            px_arm(px, px->up->cfg->read_timeout_ms);
+        return;
+    }
     if (!px->reading_body) {
         px->reading_body = true;
         int rc = exchange_read_body(ex, &px_reader, px); /* its pieces come from the loop */
@@ -331,13 +346,11 @@ static bool px_response_drops(const struct proxy *px, const struct header_field 
     return proxy_hop_by_hop(f->name, f->name_len, px->fields, px->field_count);
 }
 
-int proxy_response_head(struct proxy *px, int status)
+/* The upstream's response fields, less what is not passed on. */
+static int proxy_response_head_fields(struct proxy *px)
 {
     struct exchange *ex = px->ex;
-    if (px->done)
-        return SK_ERROR;
     upstream_peer_ok(px->peer);
-    ex->status = status;
     for (size_t i = 0; i < px->field_count; i++) {
         if (px_response_drops(px, &px->fields[i]))
             continue;
@@ -347,9 +360,48 @@ int proxy_response_head(struct proxy *px, int status)
     }
     if (px->cfg->via && exchange_add_header(ex, "Via", "1.1 saker") != SK_OK)
         return SK_ERROR;
-    if (exchange_start(ex) != SK_OK)
+    return SK_OK;
+}
+
+int proxy_response_head(struct proxy *px, int status)
+{
+    struct exchange *ex = px->ex;
+    if (px->done)
+        return SK_ERROR;
+    ex->status = status;
+    if (proxy_response_head_fields(px) != SK_OK || exchange_start(ex) != SK_OK)
         return SK_ERROR;
     px->started = true;
+    return SK_OK;
+}
+
+int proxy_response_upgrade(struct proxy *px)
+{
+    struct exchange *ex = px->ex;
+    size_t len = 0;
+    const char *proto = NULL;
+    for (size_t i = 0; i < px->field_count; i++)
+        if (px->fields[i].name_len == 7 && strncasecmp(px->fields[i].name, "upgrade", 7) == 0) {
+            proto = px->fields[i].value;
+            len = px->fields[i].value_len;
+        }
+    char *name = proto != NULL ? arena_strndup(ex->arena, proto, len) : NULL;
+    if (px->done || name == NULL || proxy_response_head_fields(px) != SK_OK)
+        return SK_ERROR;
+    int rc = exchange_upgrade(ex, name);
+    if (rc != SK_OK) { /* max_concurrent_upgraded_connections, most likely */
+        px_answer(px, rc == SK_DECLINED ? 503 : 502);
+        return SK_ERROR;
+    }
+    px->started = px->tunnel = true;
+    timer_stop(px_timers(px), &px->timer); /* a tunnel's idleness is the client's deadline */
+    if (exchange_read_body(ex, &px_reader, px) != SK_OK) {
+        px_end(px);
+        exchange_send(ex, NULL, 0, EXCHANGE_ERROR);
+        return SK_ERROR;
+    }
+    px->reading_body = true;
+    px->head_sent = true;
     return SK_OK;
 }
 
@@ -403,6 +455,19 @@ static void px_stop(struct exchange *ex, void *arg)
 
 static const struct exchange_generator px_generator = {px_proceed, px_stop};
 
+/* An HTTP/1.1 request that asks to switch protocols (WebSocket), with no
+ * body, on a route that passes upgrades on. HTTP/2 cannot switch (its
+ * extended CONNECT is not served). */
+static bool px_wants_upgrade(const struct exchange *ex, const struct route_proxy *cfg)
+{
+    size_t len;
+    return cfg->websocket && ex->version_major == 1 && ex->version_minor >= 1 &&
+           ex->method == METHOD_GET && exchange_header(ex, "upgrade", &len) != NULL &&
+           proxy_connection_names(ex->headers, ex->header_count, "upgrade", 7) &&
+           exchange_header(ex, "content-length", &len) == NULL &&
+           exchange_header(ex, "transfer-encoding", &len) == NULL;
+}
+
 static void proxy_handle(struct exchange *ex, const struct route *route, void *state)
 {
     const struct route_proxy *cfg = route->handler_config;
@@ -419,6 +484,7 @@ static void proxy_handle(struct exchange *ex, const struct route *route, void *s
     px->route = route;
     px->cfg = cfg;
     px->up = &w->upstreams.list[cfg->upstream_index];
+    px->upgrade = px_wants_upgrade(ex, cfg);
     timer_init(&px->timer, px_timer_fire);
     exchange_set_generator(ex, &px_generator, px);
     px_attempt(px);

@@ -68,6 +68,8 @@ struct upconn {
     bool got_bytes;             /* some of this response has arrived */
     bool message_done;          /* this response ended */
     bool keep;                  /* may serve another request afterwards */
+    bool tunnel;                /* after a 101: raw bytes both ways */
+    bool shut_owed;             /* half-close toward it once its queue is sent */
 };
 
 struct proxy {
@@ -94,6 +96,8 @@ struct proxy {
     bool got_bytes;    /* some of the response arrived */
     bool peer_busy;    /* counted in peer->active */
     bool paused_body;  /* the proxy paused the client's body */
+    bool upgrade;      /* the client asked for an Upgrade we pass on */
+    bool tunnel;       /* the upstream said 101: bytes both ways from now */
 };
 
 /* ---- handler_proxy.c: what the upstream side tells the proxy --------- */
@@ -102,6 +106,9 @@ void proxy_failed(struct proxy *px, enum proxy_failure why);
 /* The response head is in px->fields (status in the parser): passes it
  * on. SK_OK, or SK_ERROR (the exchange is gone or refused it). */
 int proxy_response_head(struct proxy *px, int status);
+/* The upstream switched protocols (101): the client's too, and the
+ * exchange becomes a tunnel. SK_OK, or SK_ERROR (answered already). */
+int proxy_response_upgrade(struct proxy *px);
 /* After a read: what it brought (body bytes, the end) goes down. */
 void proxy_response_flush(struct proxy *px);
 /* The upstream made progress (bytes in, or request bytes out). */
@@ -124,6 +131,9 @@ struct outq *upconn_out(struct upconn *uc);
 void upconn_wake(struct upconn *uc);
 /* Reading the response resumes (after a proceed). */
 void upconn_resume(struct upconn *uc);
+/* A tunnel's client half-closed: so does the connection, once what is
+ * queued on it has gone. */
+void upconn_shutdown(struct upconn *uc);
 
 /* ---- proxy_request.c ------------------------------------------------- */
 /* Queues the request head on uc: request line, the client's fields less
@@ -135,5 +145,8 @@ int proxy_request_head(struct proxy *px, struct outq *out, int64_t length);
  * including those the message's Connection names. */
 bool proxy_hop_by_hop(const char *name, size_t len, const struct header_field *fields,
                       size_t count);
+/* The message's Connection field names name. */
+bool proxy_connection_names(const struct header_field *fields, size_t count, const char *name,
+                            size_t len);
 
 #endif

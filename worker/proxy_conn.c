@@ -222,6 +222,12 @@ void upconn_resume(struct upconn *uc)
     conn_pause_input(uc->conn, false);
 }
 
+void upconn_shutdown(struct upconn *uc)
+{
+    uc->shut_owed = true;
+    conn_wake(uc->conn);
+}
+
 /* ---- the response, through llhttp --------------------------------------- */
 
 /* A response head larger than a request head may be is refused (502):
@@ -272,6 +278,8 @@ static int on_headers_complete(llhttp_t *parser)
 {
     struct upconn *uc = upconn_of(parser);
     int status = parser->status_code;
+    if (status == 101) /* 2: no body, and llhttp stops at the switch */
+        return uc->px->upgrade && proxy_response_upgrade(uc->px) == SK_OK ? 2 : -1;
     if (status >= 100 && status < 200)
         return 0; /* interim (100 Continue, 103): dropped at its end */
     if (proxy_response_head(uc->px, status) != SK_OK)
@@ -288,6 +296,8 @@ static int on_body(llhttp_t *parser, const char *at, size_t len)
 static int on_message_complete(llhttp_t *parser)
 {
     struct upconn *uc = upconn_of(parser);
+    if (parser->status_code == 101)
+        return 0; /* the tunnel follows */
     if (parser->status_code >= 100 && parser->status_code < 200) {
         uc->px->field_count = 0; /* the real response follows */
         uc->head_bytes = 0;
@@ -309,6 +319,16 @@ static const llhttp_settings_t upconn_settings = {
 
 /* ---- the connection's protocol ----------------------------------------- */
 
+/* What the upstream sends through a tunnel goes down as it comes. */
+static void upconn_tunnel_bytes(struct upconn *uc, const char *data, size_t len)
+{
+    if (len > 0 && bytebuf_append(&uc->body, data, len) != SK_OK) {
+        proxy_failed(uc->px, PROXY_FAIL_RESET);
+        return;
+    }
+    proxy_response_flush(uc->px);
+}
+
 static void upconn_feed(struct conn *c, const char *data, size_t len)
 {
     struct upconn *uc = c->proto_state;
@@ -320,9 +340,20 @@ static void upconn_feed(struct conn *c, const char *data, size_t len)
     }
     uc->got_bytes = true;
     proxy_progress(px);
+    if (uc->tunnel) {
+        upconn_tunnel_bytes(uc, data, len);
+        return;
+    }
     llhttp_errno_t e = llhttp_execute(&uc->parser, data, len);
     if (uc->px != px)
         return; /* the proxy let go of it meanwhile */
+    if (e == HPE_PAUSED_UPGRADE) {
+        const char *rest = llhttp_get_error_pos(&uc->parser);
+        uc->tunnel = true;
+        uc->keep = false;
+        upconn_tunnel_bytes(uc, rest, (size_t)(data + len - rest));
+        return;
+    }
     if (e == HPE_PAUSED && llhttp_get_error_pos(&uc->parser) != data + len)
         uc->keep = false; /* more than one response: never reuse it */
     if (e != HPE_OK && e != HPE_PAUSED) {
@@ -338,6 +369,10 @@ static void upconn_feed(struct conn *c, const char *data, size_t len)
 static enum conn_owed upconn_produce(struct conn *c)
 {
     struct upconn *uc = c->proto_state;
+    if (uc->shut_owed && outq_empty(&c->out)) {
+        uc->shut_owed = false;
+        shutdown(c->fd, SHUT_WR); /* the client's half-close, passed on */
+    }
     if (uc->px == NULL)
         return CONN_OWES_NOTHING;
     if (c->out.pending_bytes >= OUTQ_HIGH_WATER)
@@ -380,6 +415,11 @@ static bool upconn_eof(struct conn *c)
     struct upconn *uc = c->proto_state;
     struct proxy *px = uc->px;
     uc->keep = false;
+    if (px != NULL && uc->tunnel) { /* the upstream's end of the tunnel */
+        uc->message_done = true;
+        proxy_response_flush(px);
+        return false;
+    }
     if (px == NULL || uc->message_done || !uc->got_bytes)
         return false;
     llhttp_finish(&uc->parser);

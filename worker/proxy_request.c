@@ -49,8 +49,8 @@ static bool name_is(const char *name, size_t len, const char *lit)
 }
 
 /* The Connection field names name (a token of its comma-separated list). */
-static bool connection_names(const struct header_field *fields, size_t count, const char *name,
-                             size_t len)
+bool proxy_connection_names(const struct header_field *fields, size_t count, const char *name,
+                            size_t len)
 {
     for (size_t i = 0; i < count; i++) {
         if (!name_is(fields[i].name, fields[i].name_len, "connection"))
@@ -79,7 +79,7 @@ bool proxy_hop_by_hop(const char *name, size_t len, const struct header_field *f
             return true;
     if (len >= 6 && strncasecmp(name, "proxy-", 6) == 0)
         return true; /* Proxy-Connection, Proxy-Authorization: meant for a proxy, us */
-    return connection_names(fields, count, name, len);
+    return proxy_connection_names(fields, count, name, len);
 }
 
 /* ---- the target ------------------------------------------------------------ */
@@ -299,6 +299,12 @@ static void put_head(struct head_writer *w, const struct proxy *px, int64_t leng
         put_field(w, px->cfg->headers[i].name, px->cfg->headers[i].value,
                   px->cfg->headers[i].value_len);
     put_framing(w, length);
+    size_t len;
+    const char *upgrade = px->upgrade ? exchange_header(ex, "upgrade", &len) : NULL;
+    if (upgrade != NULL) {
+        puts_(w, "Connection: upgrade\r\n");
+        put_field(w, "Upgrade", upgrade, len);
+    }
     put(w, "\r\n", 2);
 }
 
