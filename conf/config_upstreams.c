@@ -159,6 +159,49 @@ static int parse_passive(const struct cfg_ctx *ctx, const yaml_node_t *node, voi
     return sub_map(ctx, node, base, &passive_section, "passive");
 }
 
+static int parse_health_path(const char *key, const char *text, size_t len, void *field,
+                             struct err *why)
+{
+    if (text[0] != '/' || strpbrk(text, " \t\r\n") != NULL)
+        return err_set(why, "%s: expected a path starting with '/', without spaces, got "
+                            "'%.80s'", key, text);
+    return cfg_parse_string(key, text, len, field, why);
+}
+
+static int parse_health_status(const char *key, const char *text, size_t len, void *field,
+                               struct err *why)
+{
+    if (cfg_parse_uint(key, text, len, field, why) != SK_OK || *(uint64_t *)field < 100 ||
+        *(uint64_t *)field > 599)
+        return err_set(why, "%s: expected an integer from 100 to 599, got '%.80s'", key, text);
+    return SK_OK;
+}
+
+static const struct cfg_option health_options[] = {
+    {.name = "path", .offset = UP(health_path), .scalar = parse_health_path, .required = true},
+    {.name = "interval", .offset = UP(health_interval_ms), .scalar = cfg_parse_duration,
+     .def = "2s"},
+    {.name = "timeout", .offset = UP(health_timeout_ms), .scalar = cfg_parse_duration,
+     .def = "1s"},
+    {.name = "rise", .offset = UP(health_rise), .scalar = cfg_parse_positive, .def = "2"},
+    {.name = "fall", .offset = UP(health_fall), .scalar = cfg_parse_positive, .def = "3"},
+    {.name = "expect_status", .offset = UP(health_status), .scalar = parse_health_status,
+     .def = "200"},
+};
+static const struct cfg_section health_section = SECTION(health_options);
+
+static int parse_health(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct upstream_config *up = base;
+    if (node == NULL)
+        return SK_OK;
+    if (sub_map(ctx, node, base, &health_section, "health_check") != SK_OK)
+        return SK_ERROR;
+    if (up->health_interval_ms == 0 || up->health_timeout_ms == 0)
+        return cfg_fail(ctx, node, "health_check: expected interval and timeout above 0");
+    return SK_OK;
+}
+
 static const struct cfg_option upstream_options[] = {
     {.name = "servers", .node = parse_servers, .required = true},
     {.name = "balance", .offset = UP(balance), .scalar = parse_balance, .def = "round_robin"},
@@ -166,6 +209,7 @@ static const struct cfg_option upstream_options[] = {
     {.name = "timeouts", .node = parse_timeouts},
     {.name = "passive", .node = parse_passive},
     {.name = "retries", .offset = UP(retries), .scalar = cfg_parse_uint, .def = "1"},
+    {.name = "health_check", .node = parse_health},
 };
 static const struct cfg_section upstream_section = SECTION(upstream_options);
 
@@ -211,6 +255,7 @@ void cfg_upstreams_free(struct upstream_config *upstreams, size_t count)
             free(upstreams[i].servers[j].url_text);
         free(upstreams[i].servers);
         free(upstreams[i].name);
+        free(upstreams[i].health_path);
     }
     free(upstreams);
 }

@@ -13,6 +13,8 @@
  *       timeouts: { connect: 5s, send: 60s, read: 60s }
  *       passive: { max_fails: 1, fail_timeout: 10s }   # max_fails 0: never eject
  *       retries: 1               # idempotent requests, nothing yet sent to the client
+ *       health_check: { path: /healthz, interval: 2s, timeout: 1s, rise: 2, fall: 3,
+ *                       expect_status: 200 }   # path required; the rest: these defaults
  *
  * A host name is resolved once, when the config is loaded, to its first
  * address (a server is one address; list a name's addresses as servers
@@ -55,6 +57,13 @@ struct upstream_config {
     uint64_t max_fails;          /* failures within fail_timeout that eject a server */
     uint64_t fail_timeout_ms;    /* and how long it stays out */
     uint64_t retries;            /* further servers tried for an idempotent request */
+    /* Active health checks (`health_check:`; health_path NULL: none). */
+    char *health_path;
+    uint64_t health_interval_ms;
+    uint64_t health_timeout_ms;
+    uint64_t health_rise;        /* good checks in a row that bring a server back */
+    uint64_t health_fall;        /* bad checks in a row that take it out */
+    uint64_t health_status;      /* the status a good check answers */
 };
 
 struct config;

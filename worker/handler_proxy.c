@@ -26,6 +26,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "conf/route_proxy.h"
+#include "shm/shm_layout.h"
 #include "worker/conn.h"
 #include "worker/handler.h"
 #include "worker/outq.h"
@@ -49,7 +50,7 @@ static void px_let_go(struct proxy *px)
     struct upconn *uc = px->uc;
     px->uc = NULL;
     if (px->peer_busy) {
-        px->peer->active--;
+        upstream_peer_active(px->peer, -1);
         px->peer_busy = false;
     }
     if (uc == NULL)
@@ -273,6 +274,11 @@ void proxy_failed(struct proxy *px, enum proxy_failure why)
     if (px->uc != NULL)
         px->uc->keep = false;
     px_let_go(px);
+    static const int counted[] = {
+        [PROXY_FAIL_CONNECT] = SHM_UP_CONNECT_ERRORS, [PROXY_FAIL_TIMEOUT] = SHM_UP_TIMEOUTS,
+        [PROXY_FAIL_RESET] = SHM_UP_RESETS, [PROXY_FAIL_INVALID] = SHM_UP_INVALID};
+    if (!stale)
+        upstream_peer_count(peer, counted[why]);
     if (!stale && upstream_peer_failed(peer, now))
         log_msg(LOG_WARN, "upstream '%s': server %s ejected for %llu ms", px->up->cfg->name,
                 peer->cfg->url_text, (unsigned long long)px->up->cfg->fail_timeout_ms);
@@ -310,7 +316,9 @@ static void px_attempt(struct proxy *px)
     }
     px->peer = p;
     px->peer_busy = true;
-    p->active++;
+    upstream_peer_active(p, 1);
+    upstream_peer_count(p, SHM_UP_REQUESTS);
+    px->attempt_ms = clock_now_monotonic_ms();
     px->attempts++;
     px->head_sent = false;
     px->field_count = 0;
@@ -347,10 +355,12 @@ static bool px_response_drops(const struct proxy *px, const struct header_field 
 }
 
 /* The upstream's response fields, less what is not passed on. */
-static int proxy_response_head_fields(struct proxy *px)
+static int proxy_response_head_fields(struct proxy *px, int status)
 {
     struct exchange *ex = px->ex;
     upstream_peer_ok(px->peer);
+    upstream_peer_count(px->peer, SHM_UP_RESPONSES_1XX + (status / 100 - 1));
+    upstream_peer_latency(px->peer, clock_now_monotonic_ms() - px->attempt_ms);
     for (size_t i = 0; i < px->field_count; i++) {
         if (px_response_drops(px, &px->fields[i]))
             continue;
@@ -369,7 +379,7 @@ int proxy_response_head(struct proxy *px, int status)
     if (px->done)
         return SK_ERROR;
     ex->status = status;
-    if (proxy_response_head_fields(px) != SK_OK || exchange_start(ex) != SK_OK)
+    if (proxy_response_head_fields(px, status) != SK_OK || exchange_start(ex) != SK_OK)
         return SK_ERROR;
     px->started = true;
     return SK_OK;
@@ -386,7 +396,7 @@ int proxy_response_upgrade(struct proxy *px)
             len = px->fields[i].value_len;
         }
     char *name = proto != NULL ? arena_strndup(ex->arena, proto, len) : NULL;
-    if (px->done || name == NULL || proxy_response_head_fields(px) != SK_OK)
+    if (px->done || name == NULL || proxy_response_head_fields(px, 101) != SK_OK)
         return SK_ERROR;
     int rc = exchange_upgrade(ex, name);
     if (rc != SK_OK) { /* max_concurrent_upgraded_connections, most likely */

@@ -81,6 +81,7 @@ struct proxy {
     struct upconn *uc;
     struct timer timer;         /* connect, send or read, by the phase */
     unsigned attempts;
+    uint64_t attempt_ms;        /* when the current attempt began */
     struct header_field *fields; /* the upstream's response head, as read */
     size_t field_count, field_capacity;
     bool chunked;      /* the request body goes up chunked */

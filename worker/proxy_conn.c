@@ -47,6 +47,7 @@ static void pool_remove(struct upconn *uc)
     uc->next = uc->prev = NULL;
     uc->pooled = false;
     p->up->idle_count--;
+    upstream_peer_idle(p, -1);
 }
 
 static void pool_add(struct upconn *uc)
@@ -61,6 +62,7 @@ static void pool_add(struct upconn *uc)
     uc->idle_since_ms = clock_monotonic_ms();
     uc->conn->deadline_ms = uc->idle_since_ms + p->up->cfg->idle_timeout_ms;
     p->up->idle_count++;
+    upstream_peer_idle(p, 1);
 }
 
 static void upconn_reset_parser(struct upconn *uc)
@@ -278,6 +280,8 @@ static int on_headers_complete(llhttp_t *parser)
 {
     struct upconn *uc = upconn_of(parser);
     int status = parser->status_code;
+    if (status < 100 || status > 599)
+        return -1; /* no status HTTP defines: garbage, 502 */
     if (status == 101) /* 2: no body, and llhttp stops at the switch */
         return uc->px->upgrade && proxy_response_upgrade(uc->px) == SK_OK ? 2 : -1;
     if (status >= 100 && status < 200)

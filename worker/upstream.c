@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "conf/config.h"
+#include "shm/shm.h"
 
 int upstreams_init(struct upstreams *ups, const struct config *config, struct err *err)
 {
@@ -45,7 +46,55 @@ void upstreams_destroy(struct upstreams *ups)
 
 bool upstream_peer_usable(const struct upstream_peer *p, uint64_t now_ms)
 {
+    if (p->shm != NULL &&
+        atomic_load_explicit(&p->shm->health, memory_order_relaxed) == SHM_UPSTREAM_DOWN)
+        return false;
     return now_ms >= p->down_until_ms;
+}
+
+void upstreams_attach(struct upstreams *ups, struct shm *shm, struct shm_slot *slot,
+                      uint64_t generation)
+{
+    for (size_t i = 0; i < ups->count; i++) {
+        struct upstream *up = &ups->list[i];
+        for (size_t j = 0; j < up->peer_count; j++) {
+            struct upstream_peer *p = &up->peers[j];
+            p->shm = shm_upstream_claim(shm, up->cfg->name, p->cfg->url_text, generation,
+                                        up->cfg->health_path != NULL);
+            p->shm_index = p->shm != NULL ? (size_t)(p->shm - shm->header->upstream_servers) : 0;
+            p->slot = p->shm != NULL ? slot : NULL;
+        }
+    }
+}
+
+void upstream_peer_count(struct upstream_peer *p, int counter)
+{
+    shm_upstream_count(p->shm, (enum shm_upstream_counter)counter, 1);
+}
+
+void upstream_peer_active(struct upstream_peer *p, int delta)
+{
+    p->active = (unsigned)((int)p->active + delta);
+    if (p->slot != NULL)
+        shm_slot_gauge_add(&p->slot->upstream_active[p->shm_index], delta);
+}
+
+void upstream_peer_idle(struct upstream_peer *p, int delta)
+{
+    if (p->slot != NULL)
+        shm_slot_gauge_add(&p->slot->upstream_idle[p->shm_index], delta);
+}
+
+void upstream_peer_latency(struct upstream_peer *p, uint64_t ms)
+{
+    static const uint64_t bounds[] = SHM_UPSTREAM_LATENCY_BOUNDS;
+    size_t b = 0;
+    if (p->shm == NULL)
+        return;
+    while (b < sizeof bounds / sizeof bounds[0] && ms > bounds[b])
+        b++;
+    atomic_fetch_add_explicit(&p->shm->latency[b], 1, memory_order_relaxed);
+    shm_upstream_count(p->shm, SHM_UP_LATENCY_MS_SUM, ms);
 }
 
 static bool candidate(const struct upstream_peer *p, const struct upstream_peer *avoid,
@@ -181,6 +230,10 @@ bool upstream_peer_failed(struct upstream_peer *p, uint64_t now_ms)
         return false;
     p->fails = 0;
     p->down_until_ms = now_ms + cfg->fail_timeout_ms;
+    if (p->shm != NULL) {
+        shm_upstream_count(p->shm, SHM_UP_EJECTIONS, 1);
+        atomic_store_explicit(&p->shm->ejected_until_ms, p->down_until_ms, memory_order_relaxed);
+    }
     return true;
 }
 

@@ -24,8 +24,13 @@
 #include "conf/config_upstreams.h"
 
 struct config;
+struct shm;
+struct shm_slot;
+struct shm_upstream_server;
 struct sockaddr;
 struct upconn;
+struct upstream_check;
+struct worker;
 
 struct upstream_peer {
     const struct upstream_server_config *cfg;
@@ -36,6 +41,10 @@ struct upstream_peer {
     unsigned fails;        /* failures since fail_window_ms */
     uint64_t fail_window_ms;
     uint64_t down_until_ms; /* ejected until then (passive health) */
+    struct shm_upstream_server *shm; /* its counters and health; NULL: none */
+    size_t shm_index;       /* its gauges in the slot */
+    struct shm_slot *slot;  /* this worker's, for the gauges; NULL: none */
+    struct upstream_check *check; /* the active check, in the checking worker */
 };
 
 struct upstream {
@@ -52,6 +61,17 @@ struct upstreams {
 };
 
 int upstreams_init(struct upstreams *ups, const struct config *config, struct err *err);
+/* Ties every server to its entry in shm (counters, health, gauges of
+ * slot). Servers past the table's size go uncounted. */
+void upstreams_attach(struct upstreams *ups, struct shm *shm, struct shm_slot *slot,
+                      uint64_t generation);
+/* Active health checks (upstream_health.c), run by one worker only: the
+ * first of each generation. The master has no event loop and must
+ * never wait on a network peer; a worker has both a loop and a timer
+ * heap, and checks are no client's traffic. What it finds goes to shm,
+ * where every worker reads it before it picks a server. */
+int upstreams_health_start(struct worker *w);
+void upstreams_health_stop(struct upstreams *ups);
 /* Frees the table; the connections are the worker's and closed before. */
 void upstreams_destroy(struct upstreams *ups);
 
@@ -65,6 +85,13 @@ struct upstream_peer *upstream_pick(struct upstream *up, const struct sockaddr *
 bool upstream_peer_failed(struct upstream_peer *p, uint64_t now_ms);
 /* A response came: the failure count starts again. */
 void upstream_peer_ok(struct upstream_peer *p);
+/* Counts for the server in shm (nothing without an entry). */
+void upstream_peer_count(struct upstream_peer *p, int counter);
+/* Gauges: requests in flight, pooled connections (+1 / -1). */
+void upstream_peer_active(struct upstream_peer *p, int delta);
+void upstream_peer_idle(struct upstream_peer *p, int delta);
+/* The upstream's response head came after ms. */
+void upstream_peer_latency(struct upstream_peer *p, uint64_t ms);
 bool upstream_peer_usable(const struct upstream_peer *p, uint64_t now_ms);
 
 #endif

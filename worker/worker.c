@@ -59,6 +59,7 @@ void worker_destroy_core(struct worker *w)
     while (w->conns != NULL)
         conn_close(w->conns);
     turn_destroy(&w->turn); /* the releases of those closes */
+    upstreams_health_stop(&w->upstreams);
     upstreams_destroy(&w->upstreams); /* after them: connections point into it */
     timers_destroy(&w->timers);
     conn_free_cache(w);
@@ -320,9 +321,11 @@ int worker_main(const struct worker_params *p)
         log_msg(LOG_ERROR, "worker %u: access log: %s", p->index, err.message);
     w.index = p->index;
     w.generation = p->generation;
+    upstreams_attach(&w.upstreams, w.shm, w.slot, w.generation);
     w.base = event_base_new();
     if (w.base == NULL || file_cache_start(w.base) != 0 || turn_attach(&w.turn, w.base) != SK_OK ||
         timers_attach(&w.timers, w.base) != SK_OK ||
+        (w.index == 0 && upstreams_health_start(&w) != SK_OK) ||
         worker_events(&w) != SK_OK ||
         worker_listen(&w, p) != SK_OK) {
         log_errno(LOG_ERROR, errno, "worker %u: event loop set-up", p->index);

@@ -13,7 +13,9 @@ Paths it serves:
     /status/CODE   that status, empty body
     /stall         sends nothing (until close)
     /die/N         promises 2*N bytes, sends N, closes
-Options: idle_close=SECONDS closes a keep-alive connection idle that long.
+    /healthz       up.set_health(STATUS)'s status (200 at first); not in requests
+Options: idle_close=SECONDS closes a keep-alive connection idle that long;
+unix=PATH listens on a Unix socket instead.
 
 Also: raw_server(script) -> (port, stop): a socket server that reads a
 request head and writes the given bytes, for garbage answers.
@@ -22,6 +24,7 @@ request head and writes the given bytes, for garbage answers.
 import hashlib
 import json
 import socket
+import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -43,7 +46,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.idle_close:
             self.request.settimeout(self.server.idle_close)
         with self.server.lock:
-            self.server.connections.append(self.client_address[1])
+            self.server.connections.append(self._port())
 
     def finish(self):
         try:
@@ -77,10 +80,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._sink = (total, h.hexdigest())
         return None
 
+    def _port(self):
+        return self.client_address[1] if isinstance(self.client_address, tuple) else 0
+
     def _record(self, body):
         entry = {"method": self.command, "path": self.path,
                  "headers": [[k, v] for k, v in self.headers.items()],
-                 "body": body, "port": self.client_address[1]}
+                 "body": body, "port": self._port()}
         with self.server.lock:
             self.server.requests.append(entry)
         return entry
@@ -97,6 +103,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self):
         self._sink = None
+        if self.path == "/healthz":
+            with self.server.lock:
+                self.server.health_checks += 1
+            return self._send(self.server.health_status)
         body = self._read_body()
         entry = self._record(body if body is not None else b"")
         path = self.path.split("?")[0]
@@ -142,9 +152,16 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _serve
 
 
+class _UnixServer(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+
+
 class Upstream:
-    def __init__(self, idle_close=None, port=0):
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+    def __init__(self, idle_close=None, port=0, unix=None):
+        if unix is not None:
+            self.server = _UnixServer(unix, _Handler)
+        else:
+            self.server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self.server.daemon_threads = True
         self.server.lock = threading.Lock()
         self.server.requests = []
@@ -152,7 +169,9 @@ class Upstream:
         self.server.closed = 0
         self.server.idle_close = idle_close
         self.server.stalled = threading.Event()
-        self.port = self.server.server_address[1]
+        self.server.health_status = 200
+        self.server.health_checks = 0
+        self.port = self.server.server_address[1] if unix is None else None
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -160,6 +179,10 @@ class Upstream:
     def requests(self):
         with self.server.lock:
             return list(self.server.requests)
+
+    def set_health(self, status):
+        with self.server.lock:
+            self.server.health_status = status
 
     @property
     def connections(self):

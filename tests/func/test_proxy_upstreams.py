@@ -1,0 +1,141 @@
+"""Upstreams of the proxy as a whole: balancing over several servers,
+active health checks run by one worker and obeyed by all, Unix socket
+servers, and what sakerctl status, status --json and metrics say of them.
+"""
+
+import collections
+import json
+
+import pytest
+
+from rawhttp import connect, read_response, wait_for
+from saker_harness import parse_metrics, run_sakerctl
+from upstreams import Upstream
+
+
+@pytest.fixture
+def ups():
+    made = []
+
+    def make(**kw):
+        u = Upstream(**kw)
+        made.append(u)
+        return u
+    yield make
+    for u in made:
+        u.close()
+
+
+def config(servers, extra="", workers=1):
+    lines = ["workers: %d" % workers, "endpoints:", "  a: {url: \"http://127.0.0.1:0\"}",
+             "upstreams:", "  app:", "    servers:"]
+    lines += ["      - " + s for s in servers]
+    if extra:
+        lines += ["    " + e for e in extra.split("\n")]
+    lines += ["routes:", "  - path: /", "    proxy: {upstream: app}"]
+    return "\n".join(lines) + "\n"
+
+
+def get(port, path="/echo"):
+    sock = connect(port)
+    sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+    r = read_response(sock, timeout=15)
+    sock.close()
+    return r
+
+
+def served(u):
+    return len(u.requests)
+
+
+def status_upstreams(inst):
+    return {s["url"]: s for s in inst.status()["upstreams"]}
+
+
+def test_weighted_round_robin(saker_factory, ups):
+    a, b = ups(), ups()
+    inst = saker_factory(config(["{url: \"http://127.0.0.1:%d\", weight: 3}" % a.port,
+                                 "{url: \"http://127.0.0.1:%d\"}" % b.port]))
+    for _ in range(40):
+        assert get(inst.port).status == 200
+    assert (served(a), served(b)) == (30, 10)
+
+
+def test_client_ip_hash_keeps_a_client_on_one_server(saker_factory, ups):
+    servers = [ups() for _ in range(3)]
+    inst = saker_factory(config(["{url: \"http://127.0.0.1:%d\"}" % u.port for u in servers],
+                                "balance: client_ip_hash"))
+    for _ in range(12):
+        assert get(inst.port).status == 200
+    assert sorted(served(u) for u in servers) == [0, 0, 12]
+
+
+@pytest.mark.parametrize("balance", ["least_connections", "random_two_choices"])
+def test_other_balances_use_every_server(saker_factory, ups, balance):
+    a, b = ups(), ups()
+    inst = saker_factory(config(["{url: \"http://127.0.0.1:%d\"}" % a.port,
+                                 "{url: \"http://127.0.0.1:%d\"}" % b.port],
+                                "balance: %s" % balance))
+    for _ in range(40):
+        assert get(inst.port).status == 200
+    assert served(a) > 0 and served(b) > 0 and served(a) + served(b) == 40
+
+
+def test_unix_socket_server(saker_factory, ups, tmp_path):
+    path = str(tmp_path / "app.sock")
+    u = ups(unix=path)
+    inst = saker_factory(config(["{url: \"unix:%s\"}" % path]))
+    for _ in range(3):
+        r = get(inst.port, "/echo?u=1")
+        assert r.status == 200 and json.loads(r.body)["path"] == "/echo?u=1"
+    assert len(u.connections) == 1  # kept alive
+
+
+def test_health_checks_take_a_server_out_for_every_worker(saker_factory, ups):
+    good, bad = ups(), ups()
+    inst = saker_factory(config(["{url: \"http://127.0.0.1:%d\"}" % good.port,
+                                 "{url: \"http://127.0.0.1:%d\"}" % bad.port],
+                                "health_check: {path: /healthz, interval: 100ms, timeout: 1s, "
+                                "rise: 1, fall: 2}", workers=2))
+    bad_url = "http://127.0.0.1:%d" % bad.port
+    wait_for(lambda: status_upstreams(inst)[bad_url]["checks_ok"] >= 1, 10, message="checks")
+    bad.set_health(503)
+    wait_for(lambda: status_upstreams(inst)[bad_url]["state"] == "down", 10,
+             message="the failing server marked down")
+    before = served(bad)
+    for _ in range(30):  # over both workers: every one of them skips it
+        assert get(inst.port).status == 200
+    assert served(bad) == before
+    # One worker checks, not each: two workers, checks at 100 ms.
+    s = status_upstreams(inst)[bad_url]
+    assert s["checks_failed"] >= 2
+    bad.set_health(200)
+    wait_for(lambda: status_upstreams(inst)[bad_url]["state"] == "up", 10,
+             message="back up")
+    for _ in range(10):
+        assert get(inst.port).status == 200
+    assert served(bad) > before
+
+
+def test_status_and_metrics_count_per_server(saker_factory, ups):
+    u = ups()
+    dead = "http://127.0.0.1:1"
+    inst = saker_factory(config(["{url: \"http://127.0.0.1:%d\"}" % u.port,
+                                 "{url: \"%s\"}" % dead], "passive: {max_fails: 0}"))
+    codes = collections.Counter(get(inst.port, "/status/404").status for _ in range(6))
+    assert codes == {404: 6}  # the dead one's refusals were retried on the live one
+    url = "http://127.0.0.1:%d" % u.port
+    s = status_upstreams(inst)
+    assert s[url]["responses_4xx"] == 6 and s[url]["state"] == "up"
+    assert s[dead]["connect_errors"] == 3 and s[dead]["responses_4xx"] == 0
+    assert s[url]["idle"] == 1 and s[url]["active"] == 0
+    m = parse_metrics(inst.metrics_text())
+    label = '{upstream="app",server="%s"' % url
+    assert m['saker_upstream_responses_total%s,class="4xx"}' % label] == 6
+    assert m['saker_upstream_response_seconds_count%s}' % label] == 6
+    assert m['saker_upstream_response_seconds_bucket%s,le="+Inf"}' % label] == 6
+    assert m['saker_upstream_errors_total{upstream="app",server="%s",reason="connect"}'
+             % dead] == 3
+    assert m['saker_upstream_idle_connections%s}' % label] == 1
+    text = run_sakerctl("--shm", inst.shm, "status").stdout
+    assert "upstreams:" in text and url in text
