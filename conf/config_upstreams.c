@@ -47,9 +47,8 @@ static int parse_server_url(const char *key, const char *text, size_t len, void 
     (void)key, (void)len;
     if (url_parse(text, &s->url, why) != SK_OK)
         return SK_ERROR;
-    if (s->url.scheme != URL_SCHEME_HTTP)
-        return err_set(why, "url: '%.200s': only http:// and unix: upstreams are served",
-                       text);
+    if (s->url.scheme == URL_SCHEME_HTTPS && s->url.host_kind == URL_HOST_UNIX)
+        return err_set(why, "url: '%.200s': TLS over a Unix socket is not served", text);
     if ((s->url_text = strdup(text)) == NULL)
         return err_set(why, "out of memory");
     return resolve(s, why);
@@ -202,6 +201,20 @@ static int parse_health(const struct cfg_ctx *ctx, const yaml_node_t *node, void
     return SK_OK;
 }
 
+static const struct cfg_option tls_options[] = {
+    {.name = "ca_file", .offset = UP(tls_ca_file), .scalar = cfg_parse_string},
+    {.name = "certificate", .offset = UP(tls_certificate), .scalar = cfg_parse_string},
+    {.name = "key", .offset = UP(tls_key), .scalar = cfg_parse_string},
+    {.name = "server_name", .offset = UP(tls_server_name), .scalar = cfg_parse_string},
+    {.name = "verify", .offset = UP(tls_verify), .scalar = cfg_parse_bool, .def = "true"},
+};
+static const struct cfg_section tls_section = SECTION(tls_options);
+
+static int parse_tls(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    return sub_map(ctx, node, base, &tls_section, "tls");
+}
+
 static const struct cfg_option upstream_options[] = {
     {.name = "servers", .node = parse_servers, .required = true},
     {.name = "balance", .offset = UP(balance), .scalar = parse_balance, .def = "round_robin"},
@@ -210,6 +223,7 @@ static const struct cfg_option upstream_options[] = {
     {.name = "passive", .node = parse_passive},
     {.name = "retries", .offset = UP(retries), .scalar = cfg_parse_uint, .def = "1"},
     {.name = "health_check", .node = parse_health},
+    {.name = "tls", .node = parse_tls},
 };
 static const struct cfg_section upstream_section = SECTION(upstream_options);
 
@@ -256,6 +270,10 @@ void cfg_upstreams_free(struct upstream_config *upstreams, size_t count)
         free(upstreams[i].servers);
         free(upstreams[i].name);
         free(upstreams[i].health_path);
+        free(upstreams[i].tls_ca_file);
+        free(upstreams[i].tls_certificate);
+        free(upstreams[i].tls_key);
+        free(upstreams[i].tls_server_name);
     }
     free(upstreams);
 }

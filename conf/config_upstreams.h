@@ -5,7 +5,7 @@
  *   upstreams:
  *     app:
  *       servers:
- *         - url: http://127.0.0.1:8081      # http://HOST:PORT or unix:/PATH
+ *         - url: http://127.0.0.1:8081      # http://HOST:PORT, https://HOST:PORT, unix:/PATH
  *           weight: 2                       # 1..100, default 1
  *         - url: unix:/run/app.sock
  *       balance: round_robin     # least_connections, client_ip_hash, random_two_choices
@@ -15,6 +15,10 @@
  *       retries: 1               # idempotent requests, nothing yet sent to the client
  *       health_check: { path: /healthz, interval: 2s, timeout: 1s, rise: 2, fall: 3,
  *                       expect_status: 200 }   # path required; the rest: these defaults
+ *       tls: { ca_file: /etc/ssl/app-ca.pem,   # for https:// servers; default: the system's
+ *              certificate: client.pem, key: client.key,   # optional client certificate
+ *              server_name: app.internal,      # SNI and the name verified (default: URL host)
+ *              verify: true }
  *
  * A host name is resolved once, when the config is loaded, to its first
  * address (a server is one address; list a name's addresses as servers
@@ -23,6 +27,7 @@
 #ifndef SAKER_CONF_CONFIG_UPSTREAMS_H
 #define SAKER_CONF_CONFIG_UPSTREAMS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -64,6 +69,12 @@ struct upstream_config {
     uint64_t health_rise;        /* good checks in a row that bring a server back */
     uint64_t health_fall;        /* bad checks in a row that take it out */
     uint64_t health_status;      /* the status a good check answers */
+    /* `tls:`, for https:// servers. */
+    char *tls_ca_file;           /* NULL: the system's store */
+    char *tls_certificate;       /* a client certificate; NULL: none */
+    char *tls_key;               /* NULL: in the certificate's file */
+    char *tls_server_name;       /* SNI and the name verified; NULL: the URL's host */
+    bool tls_verify;             /* default true */
 };
 
 struct config;

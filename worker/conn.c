@@ -457,7 +457,8 @@ static bool conn_handshake(struct conn *c)
     case CONN_HANDSHAKE_DONE:
         conn_set_writing(c, false);
         conn_set_reading(c, true);
-        conn_choose_after_handshake(c);
+        if (!c->outbound) /* an outbound connection came with its protocol */
+            conn_choose_after_handshake(c);
         if (c->closed)
             return false;
         conn_update_deadline(c);

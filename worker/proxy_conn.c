@@ -23,6 +23,8 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "worker/conn.h"
+#include "worker/conn_tls.h"
+#include "worker/tls.h"
 #include "worker/proxy.h"
 #include "worker/worker.h"
 
@@ -97,7 +99,17 @@ static void upconn_established(struct upconn *uc, struct worker *w)
         return;
     }
     uc->conn->deadline_ms = 0; /* the proxy's timers hold a busy connection */
-    proxy_connected(uc->px);
+    const struct upstream *up = uc->peer->up;
+    if (up->tls != NULL && uc->peer->cfg->url.scheme == URL_SCHEME_HTTPS) {
+        const char *name = up->cfg->tls_server_name ? up->cfg->tls_server_name
+                                                    : uc->peer->cfg->url.host;
+        SSL *ssl = tls_client_new(up->tls, uc->fd, name);
+        if (ssl == NULL || conn_tls_connect(uc->conn, ssl) != SK_OK) {
+            conn_close(uc->conn); /* its release tells the proxy */
+            return;
+        }
+    }
+    proxy_connected(uc->px); /* the request queues behind the handshake */
 }
 
 static void on_connected(evutil_socket_t fd, short what, void *arg)

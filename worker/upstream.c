@@ -10,6 +10,25 @@
 
 #include "conf/config.h"
 #include "shm/shm.h"
+#include "tls/tls_client.h"
+
+/* A client context when a server is https://, built in the worker: the
+ * CA and client certificate files are read as the worker's user. */
+static int upstream_tls_init(struct upstream *up, struct err *err)
+{
+    bool https = false;
+    for (size_t j = 0; j < up->peer_count; j++)
+        https |= up->cfg->servers[j].url.scheme == URL_SCHEME_HTTPS;
+    if (!https)
+        return SK_OK;
+    struct tls_client_params p = {up->cfg->tls_ca_file, up->cfg->tls_certificate,
+                                  up->cfg->tls_key, up->cfg->tls_verify};
+    struct err why;
+    up->tls = tls_client_context(&p, &why);
+    if (up->tls == NULL)
+        return err_set(err, "upstream '%s': tls: %s", up->cfg->name, why.message);
+    return SK_OK;
+}
 
 int upstreams_init(struct upstreams *ups, const struct config *config, struct err *err)
 {
@@ -32,14 +51,20 @@ int upstreams_init(struct upstreams *ups, const struct config *config, struct er
             up->peers[j].cfg = &up->cfg->servers[j];
             up->peers[j].up = up;
         }
+        if (upstream_tls_init(up, err) != SK_OK) {
+            upstreams_destroy(ups);
+            return SK_ERROR;
+        }
     }
     return SK_OK;
 }
 
 void upstreams_destroy(struct upstreams *ups)
 {
-    for (size_t i = 0; i < ups->count; i++)
+    for (size_t i = 0; i < ups->count; i++) {
         free(ups->list[i].peers);
+        SSL_CTX_free(ups->list[i].tls);
+    }
     free(ups->list);
     memset(ups, 0, sizeof *ups);
 }

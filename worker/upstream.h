@@ -49,6 +49,7 @@ struct upstream_peer {
 
 struct upstream {
     const struct upstream_config *cfg;
+    struct ssl_ctx_st *tls;  /* for https:// servers (tls/tls_client.h); NULL: none */
     struct upstream_peer *peers;
     size_t peer_count;
     size_t idle_count; /* pooled connections over every peer */

@@ -139,3 +139,56 @@ def test_status_and_metrics_count_per_server(saker_factory, ups):
     assert m['saker_upstream_idle_connections%s}' % label] == 1
     text = run_sakerctl("--shm", inst.shm, "status").stdout
     assert "upstreams:" in text and url in text
+
+
+# ---- https:// upstreams -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    from certs import make_ca, make_leaf
+    d = tmp_path_factory.mktemp("upstream-pki")
+    make_ca(d, "ca", "saker-upstream-ca")
+    make_leaf(d, "server", "DNS:app.internal,IP:127.0.0.1")
+    make_leaf(d, "client", "DNS:saker-client")
+    make_ca(d, "other", "some-other-ca")
+    return d
+
+
+def tls_upstream(ups, pki, client_ca=None):
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(pki / "server.pem"), str(pki / "server.key"))
+    if client_ca is not None:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(str(client_ca))
+    return ups(tls=ctx)
+
+
+@pytest.mark.parametrize("tls,status", [
+    ("{ca_file: %(ca)s}", 200),                                   # verified, by IP
+    ("{ca_file: %(ca)s, server_name: app.internal}", 200),        # SNI and name
+    ("{ca_file: %(other)s}", 502),                                # not our CA
+    ("{ca_file: %(ca)s, server_name: wrong.internal}", 502),      # not its name
+    ("{ca_file: %(other)s, verify: false}", 200),
+])
+def test_https_upstream_is_verified(saker_factory, ups, pki, tls, status):
+    u = tls_upstream(ups, pki)
+    inst = saker_factory(config(["{url: \"https://127.0.0.1:%d\"}" % u.port,],
+                                "passive: {max_fails: 0}\ntls: " +
+                                tls % {"ca": pki / "ca.pem", "other": pki / "other.pem"}))
+    for _ in range(3):  # and kept alive
+        r = get(inst.port, "/echo")
+        assert r.status == status
+    if status == 200:
+        assert len(u.connections) == 1
+
+
+def test_https_upstream_with_a_client_certificate(saker_factory, ups, pki):
+    u = tls_upstream(ups, pki, client_ca=pki / "ca.pem")
+    base = "passive: {max_fails: 0}\ntls: {ca_file: %s" % (pki / "ca.pem")
+    inst = saker_factory(config(["{url: \"https://127.0.0.1:%d\"}" % u.port], base + "}"))
+    assert get(inst.port, "/echo").status == 502  # the upstream wants a certificate
+    inst2 = saker_factory(config(["{url: \"https://127.0.0.1:%d\"}" % u.port],
+                                 base + ", certificate: %s, key: %s}"
+                                 % (pki / "client.pem", pki / "client.key")))
+    assert get(inst2.port, "/echo").status == 200

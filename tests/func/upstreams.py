@@ -15,7 +15,7 @@ Paths it serves:
     /die/N         promises 2*N bytes, sends N, closes
     /healthz       up.set_health(STATUS)'s status (200 at first); not in requests
 Options: idle_close=SECONDS closes a keep-alive connection idle that long;
-unix=PATH listens on a Unix socket instead.
+unix=PATH listens on a Unix socket instead; tls=SSLContext serves HTTPS.
 
 Also: raw_server(script) -> (port, stop): a socket server that reads a
 request head and writes the given bytes, for garbage answers.
@@ -157,11 +157,13 @@ class _UnixServer(socketserver.ThreadingUnixStreamServer):
 
 
 class Upstream:
-    def __init__(self, idle_close=None, port=0, unix=None):
+    def __init__(self, idle_close=None, port=0, unix=None, tls=None):
         if unix is not None:
             self.server = _UnixServer(unix, _Handler)
         else:
             self.server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
+        if tls is not None:  # an ssl.SSLContext (server side)
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
         self.server.lock = threading.Lock()
         self.server.requests = []
