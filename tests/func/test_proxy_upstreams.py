@@ -192,3 +192,29 @@ def test_https_upstream_with_a_client_certificate(saker_factory, ups, pki):
                                  base + ", certificate: %s, key: %s}"
                                  % (pki / "client.pem", pki / "client.key")))
     assert get(inst2.port, "/echo").status == 200
+
+
+def test_reload_changes_the_servers_and_lets_requests_in_flight_finish(saker_factory, ups):
+    a, b = ups(), ups()
+    inst = saker_factory(config(["{url: \"http://127.0.0.1:%d\"}" % a.port]))
+    # A download in flight across the reload, read slowly: it finishes whole.
+    sock = connect(inst.port, timeout=30)
+    sock.sendall(b"GET /bytes/8000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+    first = sock.recv(65536)
+    assert b" 200 " in first
+    inst.config_path.write_text(inst.config_path.read_text().replace(
+        "127.0.0.1:%d" % a.port, "127.0.0.1:%d" % b.port))
+    inst.reload()
+    for _ in range(5):
+        assert get(inst.port).status == 200
+    assert len(b.requests) == 5
+    got = first.partition(b"\r\n\r\n")[2]
+    while len(got) < 8000000:
+        piece = sock.recv(1 << 20)
+        assert piece, "the old generation cut the download at %d" % len(got)
+        got += piece
+    sock.close()
+    from upstreams import pattern
+    assert got == pattern(8000000)
+    urls = set(status_upstreams(inst))
+    assert urls == {"http://127.0.0.1:%d" % b.port}
