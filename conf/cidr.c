@@ -3,6 +3,8 @@
  */
 #include "conf/cidr.h"
 
+#include "conf/config_parse.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -91,4 +93,26 @@ bool cidr_list_match(const struct cidr *list, size_t count, const struct sockadd
         if (cidr_match(&list[i], family, addr))
             return true;
     return false;
+}
+
+int cfg_parse_cidr_list(const struct cfg_ctx *ctx, const yaml_node_t *node, const char *what,
+                        struct cidr **list, size_t *count)
+{
+    if (node == NULL)
+        return SK_OK;
+    if (cfg_expect(ctx, node, YAML_SEQUENCE_NODE, what) != SK_OK)
+        return SK_ERROR;
+    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if (n > 0 && (*list = calloc(n, sizeof **list)) == NULL)
+        return cfg_fail(ctx, node, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = cfg_node(ctx, node->data.sequence.items.start[i]);
+        struct err why = {{0}};
+        if (cfg_expect(ctx, item, YAML_SCALAR_NODE, what) != SK_OK)
+            return SK_ERROR;
+        if (cidr_parse((const char *)item->data.scalar.value, &(*list)[i], &why) != SK_OK)
+            return cfg_fail(ctx, item, "%s: %s", what, why.message);
+        (*count)++;
+    }
+    return SK_OK;
 }

@@ -53,24 +53,8 @@ static int note_limits(const struct cfg_ctx *ctx, const yaml_node_t *node, void 
 static int parse_trusted_sources(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
 {
     struct endpoint *endpoint = base;
-    if (node == NULL)
-        return SK_OK;
-    if (cfg_expect(ctx, node, YAML_SEQUENCE_NODE, "trusted_sources") != SK_OK)
-        return SK_ERROR;
-    size_t count = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
-    if (count > 0 && (endpoint->trusted_sources = calloc(count, sizeof(struct cidr))) == NULL)
-        return cfg_fail(ctx, node, "out of memory");
-    for (size_t i = 0; i < count; i++) {
-        yaml_node_t *item = cfg_node(ctx, node->data.sequence.items.start[i]);
-        struct err why = {{0}};
-        if (cfg_expect(ctx, item, YAML_SCALAR_NODE, "trusted_sources") != SK_OK)
-            return SK_ERROR;
-        if (cidr_parse((const char *)item->data.scalar.value,
-                       &endpoint->trusted_sources[i], &why) != SK_OK)
-            return cfg_fail(ctx, item, "trusted_sources: %s", why.message);
-        endpoint->trusted_source_count++;
-    }
-    return SK_OK;
+    return cfg_parse_cidr_list(ctx, node, "trusted_sources", &endpoint->trusted_sources,
+                               &endpoint->trusted_source_count);
 }
 
 /* PROXY protocol headers are believed only from the peers named. */

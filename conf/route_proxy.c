@@ -25,23 +25,7 @@ static int parse_forwarded(const char *key, const char *text, size_t len, void *
 static int parse_trusted(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
 {
     struct route_proxy *px = base;
-    if (node == NULL)
-        return SK_OK;
-    if (cfg_expect(ctx, node, YAML_SEQUENCE_NODE, "trusted_proxies") != SK_OK)
-        return SK_ERROR;
-    size_t count = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
-    if (count > 0 && (px->trusted = calloc(count, sizeof *px->trusted)) == NULL)
-        return cfg_fail(ctx, node, "out of memory");
-    for (size_t i = 0; i < count; i++) {
-        yaml_node_t *item = cfg_node(ctx, node->data.sequence.items.start[i]);
-        struct err why = {{0}};
-        if (cfg_expect(ctx, item, YAML_SCALAR_NODE, "trusted_proxies") != SK_OK)
-            return SK_ERROR;
-        if (cidr_parse((const char *)item->data.scalar.value, &px->trusted[i], &why) != SK_OK)
-            return cfg_fail(ctx, item, "trusted_proxies: %s", why.message);
-        px->trusted_count++;
-    }
-    return SK_OK;
+    return cfg_parse_cidr_list(ctx, node, "trusted_proxies", &px->trusted, &px->trusted_count);
 }
 
 static int parse_headers(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
