@@ -421,20 +421,29 @@ static void px_complete(struct proxy *px)
     exchange_send(px->ex, NULL, 0, EXCHANGE_FINAL);
 }
 
+void proxy_paused(struct proxy *px)
+{
+    timer_stop(px_timers(px), &px->timer); /* the client's pace now, not the upstream's */
+}
+
+/* What was read goes down in one send, unless one is out already (its
+ * proceed comes back here); the other buffer fills meanwhile. */
 void proxy_response_flush(struct proxy *px)
 {
     struct upconn *uc = px->uc;
-    if (px->done || uc == NULL || !px->started)
+    if (px->done || uc == NULL || !px->started || px->waiting)
         return;
     if (uc->body.len == 0) {
         if (uc->message_done)
             px_complete(px);
         return;
     }
-    struct exchange_buf piece = {uc->body.data, uc->body.len};
+    struct bytebuf spare = uc->sent;
+    uc->sent = uc->body;
+    uc->body = spare;
+    uc->body.len = 0;
+    struct exchange_buf piece = {uc->sent.data, uc->sent.len};
     px->waiting = true;
-    conn_pause_input(uc->conn, true); /* until the client has room: backpressure */
-    timer_stop(px_timers(px), &px->timer); /* the client's pace now, not the upstream's */
     exchange_send(px->ex, &piece, 1, EXCHANGE_MORE); /* on failure, stop follows */
 }
 
@@ -445,13 +454,12 @@ static void px_proceed(struct exchange *ex, void *arg)
     px->waiting = false;
     if (px->done || px->uc == NULL)
         return;
+    px->uc->sent.len = 0;
+    proxy_response_flush(px);
     struct upconn *uc = px->uc;
-    uc->body.len = 0;
-    if (uc->message_done) {
-        px_complete(px);
+    if (px->done || uc == NULL || uc->message_done || uc->conn->input_paused == false)
         return;
-    }
-    px_arm(px, px->up->cfg->read_timeout_ms);
+    px_arm(px, px->up->cfg->read_timeout_ms); /* the upstream's pace again */
     upconn_resume(uc);
 }
 

@@ -15,8 +15,9 @@
  * ever reaches the other after that.
  *
  * Backpressure, both ways, with no copy of a whole body anywhere:
- *  - down: the bytes of one upstream read go to the client in one
- *    exchange_send; reading the upstream pauses until its proceed.
+ *  - down: what the upstream sends goes to the client in one exchange_send
+ *    per proceed: while a send is out, reading goes on into a second
+ *    buffer, and pauses only once that holds PROXY_READ_AHEAD.
  *  - up: request body pieces are queued on the upstream connection; the
  *    client's body pauses while that queue holds its high-water mark and
  *    resumes when the connection flushes below it.
@@ -39,6 +40,10 @@
 
 struct conn;
 
+/* Read from an upstream while the client takes the previous send: more
+ * means fewer, larger sends; it bounds what one exchange holds. */
+#define PROXY_READ_AHEAD (256 * 1024)
+
 /* Why an upstream attempt failed: the answer (502 or 504) and whether
  * another server may be tried. */
 enum proxy_failure {
@@ -60,7 +65,8 @@ struct upconn {
     struct bytebuf field;       /* a response header: name, then value */
     size_t name_len;
     bool in_value;
-    struct bytebuf body;        /* the body bytes of one read, until proceed */
+    struct bytebuf body;        /* body bytes read, for the next send */
+    struct bytebuf sent;        /* those of the send out, valid until its proceed */
     size_t head_bytes;          /* of the response head, against the limit */
     uint64_t idle_since_ms;
     bool pooled;
@@ -112,6 +118,8 @@ int proxy_response_head(struct proxy *px, int status);
 int proxy_response_upgrade(struct proxy *px);
 /* After a read: what it brought (body bytes, the end) goes down. */
 void proxy_response_flush(struct proxy *px);
+/* Reading the upstream paused for the client: no read timeout meanwhile. */
+void proxy_paused(struct proxy *px);
 /* The upstream made progress (bytes in, or request bytes out). */
 void proxy_progress(struct proxy *px);
 /* The upstream connection drained its queue below the high-water mark. */

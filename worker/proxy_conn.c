@@ -84,6 +84,7 @@ static void upconn_free(struct upconn *uc)
 {
     bytebuf_free(&uc->field);
     bytebuf_free(&uc->body);
+    bytebuf_free(&uc->sent);
     free(uc);
 }
 
@@ -197,7 +198,8 @@ struct upconn *upconn_get(struct worker *w, struct upstream_peer *p, struct prox
 void upconn_release(struct upconn *uc)
 {
     uc->px = NULL;
-    bytebuf_free(&uc->body);
+    bytebuf_free(&uc->body); /* an idle connection holds no buffer */
+    bytebuf_free(&uc->sent);
     struct upstream *up = uc->peer->up;
     if (!uc->keep || uc->conn == NULL || up->idle_count >= up->cfg->max_idle ||
         uc->conn->closed || uc->conn->closing || uc->conn->worker->draining) {
@@ -335,6 +337,15 @@ static const llhttp_settings_t upconn_settings = {
 
 /* ---- the connection's protocol ----------------------------------------- */
 
+/* Reading stops once enough waits for the client (its proceed resumes). */
+static void upconn_read_ahead(struct upconn *uc)
+{
+    if (uc->body.len >= PROXY_READ_AHEAD) {
+        conn_pause_input(uc->conn, true);
+        proxy_paused(uc->px);
+    }
+}
+
 /* What the upstream sends through a tunnel goes down as it comes. */
 static void upconn_tunnel_bytes(struct upconn *uc, const char *data, size_t len)
 {
@@ -342,6 +353,7 @@ static void upconn_tunnel_bytes(struct upconn *uc, const char *data, size_t len)
         proxy_failed(uc->px, PROXY_FAIL_RESET);
         return;
     }
+    upconn_read_ahead(uc);
     proxy_response_flush(uc->px);
 }
 
@@ -379,6 +391,7 @@ static void upconn_feed(struct conn *c, const char *data, size_t len)
         proxy_failed(px, PROXY_FAIL_INVALID);
         return;
     }
+    upconn_read_ahead(uc);
     proxy_response_flush(px);
 }
 
