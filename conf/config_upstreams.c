@@ -201,6 +201,18 @@ static int parse_health(const struct cfg_ctx *ctx, const yaml_node_t *node, void
     return SK_OK;
 }
 
+static int parse_proxy_protocol(const char *key, const char *text, size_t len, void *field,
+                                struct err *why)
+{
+    static const char *const names[] = {"none", "v1", "v2"};
+    (void)len;
+    int i = CFG_CHOICE(key, text, names, why);
+    if (i < 0)
+        return SK_ERROR;
+    *(int *)field = i;
+    return SK_OK;
+}
+
 static const struct cfg_option tls_options[] = {
     {.name = "ca_file", .offset = UP(tls_ca_file), .scalar = cfg_parse_string},
     {.name = "certificate", .offset = UP(tls_certificate), .scalar = cfg_parse_string},
@@ -224,6 +236,8 @@ static const struct cfg_option upstream_options[] = {
     {.name = "retries", .offset = UP(retries), .scalar = cfg_parse_uint, .def = "1"},
     {.name = "health_check", .node = parse_health},
     {.name = "tls", .node = parse_tls},
+    {.name = "proxy_protocol", .offset = UP(proxy_protocol), .scalar = parse_proxy_protocol,
+     .def = "none"},
 };
 static const struct cfg_section upstream_section = SECTION(upstream_options);
 

@@ -13,6 +13,7 @@
  *       timeouts: { connect: 5s, send: 60s, read: 60s }
  *       passive: { max_fails: 1, fail_timeout: 10s }   # max_fails 0: never eject
  *       retries: 1               # idempotent requests, nothing yet sent to the client
+ *       proxy_protocol: v2       # v1 or v2: a PROXY header first (connections not pooled)
  *       health_check: { path: /healthz, interval: 2s, timeout: 1s, rise: 2, fall: 3,
  *                       expect_status: 200 }   # path required; the rest: these defaults
  *       tls: { ca_file: /etc/ssl/app-ca.pem,   # for https:// servers; default: the system's
@@ -75,6 +76,10 @@ struct upstream_config {
     char *tls_key;               /* NULL: in the certificate's file */
     char *tls_server_name;       /* SNI and the name verified; NULL: the URL's host */
     bool tls_verify;             /* default true */
+    /* `proxy_protocol: v1 | v2`: a PROXY header naming the client starts
+     * every connection to a server (0: none). Such a connection carries
+     * one client's requests only, so it is never pooled. */
+    int proxy_protocol;
 };
 
 struct config;

@@ -183,6 +183,8 @@ struct exchange {
     size_t origin_target_len;
     const struct sockaddr *peer;      /* the client's address (AF_UNIX: none known) */
     const struct endpoint *endpoint;  /* what it came in through; NULL in unit tests */
+    int conn_fd; /* the client connection's socket (getsockname: the address it reached,
+                    for a PROXY protocol header); -1 when none */
     int version_major, version_minor;
     struct header_field *headers;
     size_t header_count;

@@ -78,6 +78,7 @@ static int on_message_begin(llhttp_t *parser)
     ex->client_subject = h1->client_subject;
     ex->peer = h1->peer;
     ex->endpoint = h1->endpoint;
+    ex->conn_fd = h1->conn != NULL ? h1->conn->fd : -1;
     ex->body_fd = -1;
     h1->ex = ex;
     h1->in_message = true;

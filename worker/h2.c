@@ -91,6 +91,7 @@ static struct h2_stream *stream_new(struct h2 *h2, int32_t id)
     ex->client_subject = h2->client_subject;
     ex->peer = h2->peer;
     ex->endpoint = h2->endpoint;
+    ex->conn_fd = h2->conn != NULL ? h2->conn->fd : -1;
     ex->body_fd = -1;
     ex->version_major = 2;
     ex->version_minor = 0;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -31,6 +32,7 @@
 #include "worker/handler.h"
 #include "worker/outq.h"
 #include "worker/proxy.h"
+#include "worker/proxy_header.h"
 #include "worker/worker.h"
 
 static struct timers *px_timers(const struct proxy *px) { return &px->ex->worker->timers; }
@@ -197,10 +199,33 @@ static void px_body_error(struct exchange *ex, int status, void *arg)
 
 static const struct exchange_body_reader px_reader = {px_body_data, px_body_end, px_body_error};
 
+/* A PROXY protocol header first on a new connection: the client's address
+ * and the one it reached. The connection then carries this client only. */
+static int px_send_proxy_header(struct proxy *px)
+{
+    struct exchange *ex = px->ex;
+    struct sockaddr_storage local = {0}, none = {0};
+    socklen_t len = sizeof local;
+    char header[128];
+    if (px->up->cfg->proxy_protocol == 0 || px->uc->reused)
+        return SK_OK;
+    px->uc->one_client = true;
+    if (ex->conn_fd < 0 || getsockname(ex->conn_fd, (struct sockaddr *)&local, &len) != 0)
+        local.ss_family = AF_UNSPEC;
+    size_t n = proxy_header_write(px->up->cfg->proxy_protocol,
+                                  ex->peer != NULL ? ex->peer : (struct sockaddr *)&none,
+                                  (struct sockaddr *)&local, header);
+    return outq_add_copy(upconn_out(px->uc), header, n) == 0 ? SK_OK : SK_ERROR;
+}
+
 void proxy_connected(struct proxy *px)
 {
     struct exchange *ex = px->ex;
     px->connecting = false;
+    if (px_send_proxy_header(px) != SK_OK) {
+        px_answer(px, 502);
+        return;
+    }
     px_arm(px, px->up->cfg->send_timeout_ms);
     if (px->upgrade) { /* no body: the tunnel's bytes are read after the 101 */
         if (px_send_head(px, -2))

@@ -76,6 +76,7 @@ struct upconn {
     bool keep;                  /* may serve another request afterwards */
     bool tunnel;                /* after a 101: raw bytes both ways */
     bool shut_owed;             /* half-close toward it once its queue is sent */
+    bool one_client;            /* it began with a PROXY header: never pooled */
 };
 
 struct proxy {

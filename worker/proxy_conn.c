@@ -201,7 +201,7 @@ void upconn_release(struct upconn *uc)
     bytebuf_free(&uc->body); /* an idle connection holds no buffer */
     bytebuf_free(&uc->sent);
     struct upstream *up = uc->peer->up;
-    if (!uc->keep || uc->conn == NULL || up->idle_count >= up->cfg->max_idle ||
+    if (!uc->keep || uc->one_client || uc->conn == NULL || up->idle_count >= up->cfg->max_idle ||
         uc->conn->closed || uc->conn->closing || uc->conn->worker->draining) {
         upconn_close(uc);
         return;

@@ -116,3 +116,33 @@ def test_trusted_sources_are_required(tmp_path):
                  "routes:\n  - path: /\n    return: {status: 200}\n")
     r = subprocess.run([saker_binary(), "-t", "-c", str(f)], capture_output=True, text=True)
     assert r.returncode != 0 and "needs trusted_sources" in r.stderr and "c.yaml:2:" in r.stderr
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_upstreams_get_a_header_naming_the_client(saker_factory, tmp_path, version):
+    from upstreams import raw_server
+    seen = []
+    port, stop = raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", seen)
+    try:
+        inst = saker_factory(
+            "workers: 1\nendpoints:\n  a: {url: \"http://127.0.0.1:0\"}\n"
+            "upstreams:\n  app:\n    servers: [{url: \"http://127.0.0.1:%d\"}]\n"
+            "    proxy_protocol: %s\n"
+            "routes:\n  - path: /\n    proxy: {upstream: app}\n" % (port, version))
+        for _ in range(2):
+            sock = connect(inst.port)
+            sock.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_response(sock).body == b"ok"
+            client_port = sock.getsockname()[1]
+            sock.close()
+            wait_for(lambda: seen, 5, message="the upstream saw the request")
+            data = seen.pop()
+            if version == "v1":
+                assert data.startswith(b"PROXY TCP4 127.0.0.1 127.0.0.1 %d %d\r\nGET /x "
+                                       % (client_port, inst.port))
+            else:
+                assert data[:13] == SIG + b"\x21" and data[13] == 0x11
+                assert struct.unpack("!HH", data[24:28]) == (client_port, inst.port)
+                assert data[28:].startswith(b"GET /x ")
+    finally:
+        stop()

@@ -202,9 +202,10 @@ class Upstream:
         self.server.server_close()
 
 
-def raw_server(answer):
+def raw_server(answer, seen=None):
     """A server that answers every connection's first request head with the
-    bytes `answer`, then closes. Returns (port, stop)."""
+    bytes `answer`, then closes; what each connection sent up to the end
+    of that head is appended to the list `seen`. Returns (port, stop)."""
     ls = socket.socket()
     ls.bind(("127.0.0.1", 0))
     ls.listen(16)
@@ -226,6 +227,8 @@ def raw_server(answer):
                         if not piece:
                             break
                         data += piece
+                    if seen is not None:
+                        seen.append(data)
                     s.sendall(answer)
                 except OSError:
                     pass
