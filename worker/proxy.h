@@ -145,6 +145,7 @@ void upconn_resume(struct upconn *uc);
  * queued on it has gone. */
 void upconn_shutdown(struct upconn *uc);
 
+
 /* ---- proxy_request.c ------------------------------------------------- */
 /* Queues the request head on uc: request line, the client's fields less
  * hop-by-hop ones, Host, X-Forwarded-* or Forwarded, Via, the route's

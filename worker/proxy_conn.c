@@ -33,6 +33,39 @@ static const llhttp_settings_t upconn_settings;
 
 static struct upconn *upconn_of(llhttp_t *parser) { return parser->data; }
 
+/* ---- body buffers ------------------------------------------------------------ */
+
+/* The body buffers of finished exchanges, kept for the next ones (per
+ * process, as outq's): a large body would otherwise grow, and fault in,
+ * fresh ones every time. Idle connections hold none. */
+#define SPARE_BUFFERS 8
+static struct bytebuf spares[SPARE_BUFFERS];
+static size_t spare_count;
+
+static void buffer_take(struct bytebuf *b)
+{
+    if (b->data == NULL && spare_count > 0) {
+        *b = spares[--spare_count];
+        b->len = 0;
+    }
+}
+
+static void buffer_give(struct bytebuf *b)
+{
+    if (b->data != NULL && spare_count < SPARE_BUFFERS) {
+        spares[spare_count++] = *b;
+        *b = (struct bytebuf){0};
+        return;
+    }
+    bytebuf_free(b);
+}
+
+void upconn_free_spares(void)
+{
+    while (spare_count > 0)
+        bytebuf_free(&spares[--spare_count]);
+}
+
 /* ---- the pool ------------------------------------------------------------ */
 
 static void pool_remove(struct upconn *uc)
@@ -83,8 +116,8 @@ static void upconn_reset_parser(struct upconn *uc)
 static void upconn_free(struct upconn *uc)
 {
     bytebuf_free(&uc->field);
-    bytebuf_free(&uc->body);
-    bytebuf_free(&uc->sent);
+    buffer_give(&uc->body);
+    buffer_give(&uc->sent);
     free(uc);
 }
 
@@ -198,8 +231,8 @@ struct upconn *upconn_get(struct worker *w, struct upstream_peer *p, struct prox
 void upconn_release(struct upconn *uc)
 {
     uc->px = NULL;
-    bytebuf_free(&uc->body); /* an idle connection holds no buffer */
-    bytebuf_free(&uc->sent);
+    buffer_give(&uc->body); /* an idle connection holds no buffer */
+    buffer_give(&uc->sent);
     struct upstream *up = uc->peer->up;
     if (!uc->keep || uc->one_client || uc->conn == NULL || up->idle_count >= up->cfg->max_idle ||
         uc->conn->closed || uc->conn->closing || uc->conn->worker->draining) {
@@ -308,6 +341,7 @@ static int on_headers_complete(llhttp_t *parser)
 static int on_body(llhttp_t *parser, const char *at, size_t len)
 {
     struct upconn *uc = upconn_of(parser);
+    buffer_take(&uc->body);
     return bytebuf_append(&uc->body, at, len) == SK_OK ? 0 : -1;
 }
 
@@ -349,6 +383,7 @@ static void upconn_read_ahead(struct upconn *uc)
 /* What the upstream sends through a tunnel goes down as it comes. */
 static void upconn_tunnel_bytes(struct upconn *uc, const char *data, size_t len)
 {
+    buffer_take(&uc->body);
     if (len > 0 && bytebuf_append(&uc->body, data, len) != SK_OK) {
         proxy_failed(uc->px, PROXY_FAIL_RESET);
         return;

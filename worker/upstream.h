@@ -73,6 +73,9 @@ void upstreams_attach(struct upstreams *ups, struct shm *shm, struct shm_slot *s
  * where every worker reads it before it picks a server. */
 int upstreams_health_start(struct worker *w);
 void upstreams_health_stop(struct upstreams *ups);
+/* Frees the body buffers the proxy keeps for reuse (proxy_conn.c), at
+ * worker teardown once every connection is released. */
+void upconn_free_spares(void);
 /* Frees the table; the connections are the worker's and closed before. */
 void upstreams_destroy(struct upstreams *ups);
 

@@ -61,6 +61,7 @@ void worker_destroy_core(struct worker *w)
     turn_destroy(&w->turn); /* the releases of those closes */
     upstreams_health_stop(&w->upstreams);
     upstreams_destroy(&w->upstreams); /* after them: connections point into it */
+    upconn_free_spares();
     timers_destroy(&w->timers);
     conn_free_cache(w);
     h1_free_spares(w);
