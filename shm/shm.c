@@ -41,6 +41,8 @@
 /* Slots follow the header directly, so the header must keep them aligned. */
 static_assert(sizeof(struct shm_header) % SHM_CACHE_LINE == 0, "header keeps slots aligned");
 static_assert(sizeof(struct shm_slot) % SHM_CACHE_LINE == 0, "slots fill cache lines");
+static_assert(sizeof(struct shm_route_stats) % SHM_CACHE_LINE == 0, "routes fill cache lines");
+static_assert(sizeof(struct shm_conn_list) % SHM_CACHE_LINE == 0, "lists fill cache lines");
 
 /* ---- create, attach, detach ------------------------------------------ */
 
@@ -61,10 +63,21 @@ static void header_init(struct shm_header *h, unsigned slot_count, size_t total)
     atomic_store_explicit(&h->state, SHM_INSTANCE_STARTING, memory_order_relaxed);
 }
 
-static void map_set(struct shm *shm, void *base, size_t size)
+size_t shm_segment_size(unsigned slot_count)
 {
+    return sizeof(struct shm_header) + (size_t)slot_count * sizeof(struct shm_slot) +
+           (size_t)(slot_count + 1) * SHM_MAX_ROUTES * sizeof(struct shm_route_stats) +
+           (size_t)slot_count * sizeof(struct shm_conn_list);
+}
+
+static void map_set(struct shm *shm, void *base, size_t size, unsigned slot_count)
+{
+    char *p = base;
     shm->header = base;
-    shm->slots = (struct shm_slot *)((char *)base + sizeof(struct shm_header));
+    shm->slots = (struct shm_slot *)(p += sizeof(struct shm_header));
+    shm->routes = (struct shm_route_stats *)(p += (size_t)slot_count * sizeof(struct shm_slot));
+    shm->conns = (struct shm_conn_list *)(p + (size_t)(slot_count + 1) * SHM_MAX_ROUTES *
+                                                  sizeof(struct shm_route_stats));
     shm->size = size;
 }
 
@@ -75,7 +88,7 @@ int shm_create(struct shm *shm, const char *path, unsigned slot_count, struct er
         slot_count = SHM_MIN_SLOTS;
     if (slot_count > SHM_MAX_SLOTS)
         return err_set(err, "%s: %u slots, at most %u", path, slot_count, SHM_MAX_SLOTS);
-    size_t total = sizeof(struct shm_header) + (size_t)slot_count * sizeof(struct shm_slot);
+    size_t total = shm_segment_size(slot_count);
 
     /* A new inode rather than truncating the old one: a sakerctl still
      * mapping the previous segment keeps reading it instead of SIGBUS. */
@@ -96,8 +109,9 @@ int shm_create(struct shm *shm, const char *path, unsigned slot_count, struct er
     if (base == MAP_FAILED)
         return err_set_errno(err, e, "mmap(%s, %zu)", path, total);
 
-    /* ftruncate zero-filled the file: counters, pids and states start at 0. */
-    map_set(shm, base, total);
+    /* ftruncate zero-filled the file: counters, pids and states start at 0;
+     * pages nobody writes (most of the connection lists) stay unallocated. */
+    map_set(shm, base, total, slot_count);
     header_init(shm->header, slot_count, total);
     for (unsigned i = 0; i < slot_count; i++)
         atomic_store_explicit(&shm->slots[i].cpu, -1, memory_order_relaxed);
@@ -138,8 +152,8 @@ static int check_sizes(const struct shm_header *h, const char *path, off_t file_
         return err_set(err, "%s: header size %u and slot size %u, expected %zu and %zu "
                        "for layout version %d", path, h->header_size, h->slot_size,
                        sizeof(struct shm_header), sizeof(struct shm_slot), SHM_LAYOUT_VERSION);
-    uint64_t expect = (uint64_t)h->header_size + (uint64_t)h->slot_count * h->slot_size;
-    if (h->slot_count == 0 || h->slot_count > SHM_MAX_SLOTS || h->total_size != expect)
+    if (h->slot_count == 0 || h->slot_count > SHM_MAX_SLOTS ||
+        h->total_size != shm_segment_size(h->slot_count))
         return err_set(err, "%s: inconsistent sizes (%u slots, total %llu bytes)", path,
                        h->slot_count, (unsigned long long)h->total_size);
     if ((uint64_t)file_size < h->total_size)
@@ -163,7 +177,7 @@ static int attach_fd(struct shm *shm, int fd, const char *path, struct err *err)
     void *base = mmap(NULL, (size_t)h.total_size, PROT_READ, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED)
         return err_set_errno(err, errno, "mmap(%s)", path);
-    map_set(shm, base, (size_t)h.total_size);
+    map_set(shm, base, (size_t)h.total_size, h.slot_count);
     return SK_OK;
 }
 
@@ -324,18 +338,59 @@ static void shm_slot_return_permits(struct shm *shm, struct shm_slot *s)
         }
 }
 
+/* Moves a counter of a dead worker into a total (the one writer is gone). */
+static void fold(_Atomic uint64_t *total, _Atomic uint64_t *counter)
+{
+    uint64_t v = atomic_load_explicit(counter, memory_order_relaxed);
+    if (v == 0)
+        return;
+    uint64_t t = atomic_load_explicit(total, memory_order_relaxed);
+    atomic_store_explicit(total, t + v, memory_order_relaxed);
+    atomic_store_explicit(counter, 0, memory_order_relaxed);
+}
+
+static void fold_route(struct shm_route_stats *total, struct shm_route_stats *from)
+{
+    for (int b = 0; b < SHM_DURATION_BUCKETS; b++)
+        fold(&total->buckets[b], &from->buckets[b]);
+    fold(&total->duration_us, &from->duration_us);
+    for (int c = 0; c < 5; c++)
+        fold(&total->responses[c], &from->responses[c]);
+}
+
+static void shm_slot_fold(struct shm *shm, unsigned slot)
+{
+    struct shm_header *h = shm->header;
+    struct shm_slot *s = &shm->slots[slot];
+    for (int c = 0; c < SHM_COUNTER_COUNT; c++)
+        fold(&h->retired[c], &s->counters[c]);
+    for (int r = 0; r < SHM_MAX_RATE_LIMITS; r++)
+        for (int k = 0; k < SHM_RATE_COUNTERS; k++)
+            fold(&h->rate_retired[r][k], &s->rate[r][k]);
+    struct shm_route_stats *routes = shm_routes_of(shm, slot);
+    for (int e = 0; e < SHM_MAX_ROUTES; e++)
+        fold_route(&shm_routes_retired(shm)[e], &routes[e]);
+}
+
+/* The list dies with its worker; entries past `used` are never read, so
+ * the next worker of the slot starts from an empty one. */
+static void shm_slot_forget_conns(struct shm *shm, unsigned slot)
+{
+    struct shm_conn_list *l = shm_conns_of(shm, slot);
+    atomic_store_explicit(&l->enabled, 0, memory_order_relaxed);
+    atomic_store_explicit(&l->used, 0, memory_order_relaxed);
+    atomic_store_explicit(&l->listed, 0, memory_order_relaxed);
+    atomic_store_explicit(&l->unlisted, 0, memory_order_relaxed);
+}
+
 void shm_slot_retire(struct shm *shm, unsigned slot)
 {
     struct shm_header *h = shm->header;
     struct shm_slot *s = &shm->slots[slot];
     seq_begin(&h->retired_seq);
-    for (int c = 0; c < SHM_COUNTER_COUNT; c++) {
-        uint64_t v = atomic_load_explicit(&s->counters[c], memory_order_relaxed);
-        uint64_t r = atomic_load_explicit(&h->retired[c], memory_order_relaxed);
-        atomic_store_explicit(&h->retired[c], r + v, memory_order_relaxed);
-        atomic_store_explicit(&s->counters[c], 0, memory_order_relaxed);
-    }
+    shm_slot_fold(shm, slot);
     shm_slot_return_permits(shm, s);
+    shm_slot_forget_conns(shm, slot);
     /* A killed worker's open connections died with it: drop the gauge. */
     atomic_store_explicit(&s->connections_open, 0, memory_order_relaxed);
     atomic_store_explicit(&s->heartbeat_ms, 0, memory_order_relaxed);
@@ -356,24 +411,61 @@ int shm_slot_find_free(const struct shm *shm)
     return -1;
 }
 
+void shm_rate_policy_set(struct shm *shm, unsigned entry, const char *name,
+                         const char *definition)
+{
+    struct shm_rate_policy *d = &shm->header->rate_policies[entry];
+    seq_begin(&shm->header->header_seq);
+    snprintf(d->name, sizeof d->name, "%s", name);
+    snprintf(d->definition, sizeof d->definition, "%s", definition);
+    seq_end(&shm->header->header_seq);
+}
+
+void shm_rate_policy_clear(struct shm *shm, unsigned entry)
+{
+    struct shm_header *h = shm->header;
+    seq_begin(&h->header_seq);
+    memset(&h->rate_policies[entry], 0, sizeof h->rate_policies[entry]);
+    seq_end(&h->header_seq);
+    seq_begin(&h->retired_seq);
+    for (int c = 0; c < SHM_RATE_COUNTERS; c++)
+        atomic_store_explicit(&h->rate_retired[entry][c], 0, memory_order_relaxed);
+    seq_end(&h->retired_seq);
+}
+
 void shm_header_begin_write(struct shm *shm) { seq_begin(&shm->header->header_seq); }
 
 void shm_header_end_write(struct shm *shm) { seq_end(&shm->header->header_seq); }
 
 /* ---- snapshots (readers) --------------------------------------------- */
 
+static uint64_t load(const _Atomic uint64_t *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static void rate_add(uint64_t out[][SHM_RATE_COUNTERS],
+                     const _Atomic uint64_t from[][SHM_RATE_COUNTERS])
+{
+    for (int r = 0; r < SHM_MAX_RATE_LIMITS; r++)
+        for (int k = 0; k < SHM_RATE_COUNTERS; k++)
+            out[r][k] += load(&from[r][k]);
+}
+
 static void totals_read(const struct shm *shm, struct shm_totals *out)
 {
     const struct shm_header *h = shm->header;
     memset(out, 0, sizeof *out);
     for (int c = 0; c < SHM_COUNTER_COUNT; c++)
-        out->counters[c] = atomic_load_explicit(&h->retired[c], memory_order_relaxed);
+        out->counters[c] = load(&h->retired[c]);
+    rate_add(out->rate, h->rate_retired);
     for (unsigned i = 0; i < h->slot_count; i++) {
         const struct shm_slot *s = &shm->slots[i];
         /* Free slots hold zeros (retire cleared them), so summing every
          * slot needs no pid check and cannot miss a worker just claimed. */
         for (int c = 0; c < SHM_COUNTER_COUNT; c++)
-            out->counters[c] += atomic_load_explicit(&s->counters[c], memory_order_relaxed);
+            out->counters[c] += load(&s->counters[c]);
+        rate_add(out->rate, s->rate);
         /* Liveness by state, not pid: the master may claim with pid 0 and
          * fill it in after fork, and an EXITED worker's gauge is stale. */
         if (!shm_worker_state_live(atomic_load_explicit(&s->state, memory_order_relaxed)))
@@ -406,6 +498,47 @@ int shm_snapshot_totals(const struct shm *shm, struct shm_totals *out)
             continue;
         }
         totals_read(shm, out);
+        if (!seq_read_retry(seq, start))
+            return SK_OK;
+    }
+    return SK_AGAIN;
+}
+
+static void route_add(struct shm_route_totals *out, const struct shm_route_stats *from)
+{
+    for (int b = 0; b < SHM_DURATION_BUCKETS; b++)
+        out->buckets[b] += load(&from->buckets[b]);
+    out->duration_us += load(&from->duration_us);
+    for (int c = 0; c < 5; c++)
+        out->responses[c] += load(&from->responses[c]);
+}
+
+/* A free slot's routes are zero (retire folded them) and may never have
+ * been written: skipping it saves mapping pages of nothing. */
+static void routes_read(const struct shm *shm, struct shm_route_totals *out)
+{
+    memset(out, 0, SHM_MAX_ROUTES * sizeof *out);
+    for (int e = 0; e < SHM_MAX_ROUTES; e++)
+        route_add(&out[e], &shm_routes_retired(shm)[e]);
+    for (unsigned i = 0; i < shm->header->slot_count; i++) {
+        if (atomic_load_explicit(&shm->slots[i].state, memory_order_relaxed) == SHM_WORKER_FREE)
+            continue;
+        const struct shm_route_stats *routes = shm_routes_of(shm, i);
+        for (int e = 0; e < SHM_MAX_ROUTES; e++)
+            route_add(&out[e], &routes[e]);
+    }
+}
+
+int shm_snapshot_routes(const struct shm *shm, struct shm_route_totals *out)
+{
+    const _Atomic uint64_t *seq = &shm->header->retired_seq;
+    for (int attempt = 0; attempt < SNAPSHOT_RETRIES; attempt++) {
+        uint64_t start;
+        if (!seq_read_begin(seq, &start)) {
+            sched_yield();
+            continue;
+        }
+        routes_read(shm, out);
         if (!seq_read_retry(seq, start))
             return SK_OK;
     }

@@ -224,6 +224,54 @@ START_TEST(test_retire_keeps_counters_and_drops_gauges)
 }
 END_TEST
 
+/* Rate limit counters and route statistics are counters too: retiring a
+ * slot moves them into the retired totals, and the connection list goes. */
+START_TEST(test_retire_folds_rate_limits_routes_and_drops_connections)
+{
+    struct shm shm;
+    struct shm_totals before, after;
+    struct shm_route_totals routes[SHM_MAX_ROUTES];
+    create(&shm, 64);
+    ck_assert_uint_eq(shm.size, shm_segment_size(SHM_MIN_SLOTS));
+    for (unsigned slot = 0; slot < 2; slot++) {
+        shm_slot_claim(&shm, slot, 500 + (int)slot, 0, 1, slot);
+        atomic_store(&shm.slots[slot].rate[3][SHM_RATE_LIMITED], 10 + slot);
+        struct shm_route_stats *r = &shm_routes_of(&shm, slot)[SHM_ROUTE_FIRST];
+        atomic_store(&r->buckets[2], 5);
+        atomic_store(&r->duration_us, 1000 * (slot + 1));
+        atomic_store(&r->responses[1], 5);
+    }
+    struct shm_conn_list *conns = shm_conns_of(&shm, 0);
+    atomic_store(&conns->used, 3);
+    atomic_store(&conns->listed, 2);
+    ck_assert_int_eq(shm_snapshot_totals(&shm, &before), SK_OK);
+    ck_assert_uint_eq(before.rate[3][SHM_RATE_LIMITED], 21);
+
+    shm_slot_retire(&shm, 0);
+    ck_assert_int_eq(shm_snapshot_totals(&shm, &after), SK_OK);
+    ck_assert_uint_eq(after.rate[3][SHM_RATE_LIMITED], 21);
+    ck_assert_uint_eq(shm.slots[0].rate[3][SHM_RATE_LIMITED], 0);
+    ck_assert_int_eq(shm_snapshot_routes(&shm, routes), SK_OK);
+    ck_assert_uint_eq(routes[SHM_ROUTE_FIRST].buckets[2], 10);
+    ck_assert_uint_eq(routes[SHM_ROUTE_FIRST].duration_us, 3000);
+    ck_assert_uint_eq(routes[SHM_ROUTE_FIRST].responses[1], 10);
+    ck_assert_uint_eq(shm_routes_retired(&shm)[SHM_ROUTE_FIRST].buckets[2], 5);
+    ck_assert_uint_eq(shm_routes_of(&shm, 0)[SHM_ROUTE_FIRST].buckets[2], 0);
+    ck_assert_uint_eq(conns->used, 0);
+    ck_assert_uint_eq(conns->listed, 0);
+
+    /* A rate limit entry no generation names any more goes with its totals. */
+    shm_rate_policy_set(&shm, 3, "api", "fixed_window 1 per 1s, global");
+    ck_assert_str_eq(shm.header->rate_policies[3].name, "api");
+    shm_slot_retire(&shm, 1);
+    shm_rate_policy_clear(&shm, 3);
+    ck_assert_int_eq(shm_snapshot_totals(&shm, &after), SK_OK);
+    ck_assert_uint_eq(after.rate[3][SHM_RATE_LIMITED], 0);
+    ck_assert_str_eq(shm.header->rate_policies[3].name, "");
+    shm_detach(&shm);
+}
+END_TEST
+
 START_TEST(test_exited_slot_counts_but_holds_no_connections)
 {
     struct shm shm;
@@ -524,6 +572,7 @@ static Suite *shm_suite(void)
     tcase_add_test(tc, test_claim_keeps_state_a_fast_worker_set);
     tcase_add_test(tc, test_claim_before_fork_with_pid_zero);
     tcase_add_test(tc, test_retire_keeps_counters_and_drops_gauges);
+    tcase_add_test(tc, test_retire_folds_rate_limits_routes_and_drops_connections);
     tcase_add_test(tc, test_exited_slot_counts_but_holds_no_connections);
     tcase_add_test(tc, test_attach_reads_what_the_master_wrote);
     tcase_add_test(tc, test_header_snapshot_waits_for_the_writer);
