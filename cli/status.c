@@ -8,6 +8,7 @@
  *     secure  default  /etc/saker/tls/site.pem  expires 2027-02-20 (90 days)
  *   connections 3 open, 1021 accepted
  *   ...
+ *   rate limits  api: 1200 admitted, 31 limited (fixed_window 100 per 1m, ...)
  *   SLOT  PID  GEN  CPU  STATE  HEARTBEAT  OPEN  ACCEPTED  REQUESTS ...
  *
  * Every number comes from one snapshot of shm; totals include workers that
@@ -126,6 +127,25 @@ static void print_limits(const struct shm_header *h)
                pools[i].endpoint ? " on endpoint " : "", pools[i].endpoint ? pools[i].endpoint : "");
 }
 
+static void print_rate_limits(const struct shm_header *h, const struct shm_totals *t)
+{
+    bool first = true;
+    for (int e = 0; e < SHM_MAX_RATE_LIMITS; e++) {
+        const struct shm_rate_policy *p = &h->rate_policies[e];
+        if (p->name[0] == '\0')
+            continue;
+        char name[SHM_RATE_NAME_MAX + 1], definition[SHM_RATE_TEXT_MAX + 1];
+        printf("%s %s: %" PRIu64 " admitted, %" PRIu64 " limited", first ? "rate limits " : "            ",
+               cli_printable(p->name, sizeof p->name, name, sizeof name),
+               t->rate[e][SHM_RATE_ADMITTED], t->rate[e][SHM_RATE_LIMITED]);
+        if (t->rate[e][SHM_RATE_OVERFLOW] > 0)
+            printf(", %" PRIu64 " in the overflow partition", t->rate[e][SHM_RATE_OVERFLOW]);
+        printf(" (%s)\n", cli_printable(p->definition, sizeof p->definition, definition,
+                                        sizeof definition));
+        first = false;
+    }
+}
+
 static void print_reload(const struct shm_header *h)
 {
     if (h->reload_count == 0)
@@ -226,6 +246,7 @@ static void print_status(const struct shm *shm, const char *shm_path)
     print_certificates(&h);
     print_totals(&t);
     print_limits(&h);
+    print_rate_limits(&h, &t);
     print_reload(&h);
     printf("workers      %u live, %" PRIu64 " started, %" PRIu64 " died unexpectedly, %"
            PRIu64 " watchdog kills\n", t.workers_live, (uint64_t)h.worker_starts,

@@ -16,6 +16,7 @@
  *              rejections:{<reason>: n, every reason}},
  *    "master":{worker_starts, worker_deaths, watchdog_kills},
  *    "limits":[{limit, endpoint (null: the instance), permits, in_use}],
+ *    "rate_limits":[{policy, definition, admitted, limited, overflow}],
  *    "workers":[{slot, pid, cpu, generation, index, state, heartbeat_age_ms,
  *                started_at, connections_open, connections_accepted,
  *                requests, responses:{1xx..5xx}, bytes_in, bytes_out}]}
@@ -181,6 +182,26 @@ static void write_limits(FILE *out, const struct shm_header *h)
     fputc(']', out);
 }
 
+static void write_rate_limits(FILE *out, const struct shm_header *h, const struct shm_totals *t)
+{
+    bool first = true;
+    fputs("\"rate_limits\":[", out);
+    for (int e = 0; e < SHM_MAX_RATE_LIMITS; e++) {
+        const struct shm_rate_policy *p = &h->rate_policies[e];
+        if (p->name[0] == '\0')
+            continue;
+        fputs(first ? "{\"policy\":" : ",{\"policy\":", out);
+        cli_json_string(out, p->name, sizeof p->name);
+        fputs(",\"definition\":", out);
+        cli_json_string(out, p->definition, sizeof p->definition);
+        fprintf(out, ",\"admitted\":%" PRIu64 ",\"limited\":%" PRIu64 ",\"overflow\":%" PRIu64
+                "}", t->rate[e][SHM_RATE_ADMITTED], t->rate[e][SHM_RATE_LIMITED],
+                t->rate[e][SHM_RATE_OVERFLOW]);
+        first = false;
+    }
+    fputc(']', out);
+}
+
 void cli_status_json_write(const struct shm *shm, const char *shm_path, FILE *out)
 {
     struct shm_header h;
@@ -201,6 +222,8 @@ void cli_status_json_write(const struct shm *shm, const char *shm_path, FILE *ou
     write_master(out, &h);
     fputc(',', out);
     write_limits(out, &h);
+    fputc(',', out);
+    write_rate_limits(out, &h, &t);
     fputc(',', out);
     write_workers(out, shm);
     fputs("}\n", out);

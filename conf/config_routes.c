@@ -10,6 +10,8 @@
  *     - endpoint: public              # optional: only requests to this endpoint
  *       path: /
  *       redirect_https: { port: 443, status: 308 }
+ *     - path: /api
+ *       rate_limit: [per_client, everyone]   # config_rate_limits.c
  *
  * A route's own keys are here; exactly one other key names its handler
  * kind, whose map is parsed with the kind's options (handler_schema.h:
@@ -175,6 +177,7 @@ static const struct cfg_option route_options[] = {
     {.name = "host", .offset = offsetof(struct route, host), .scalar = parse_host},
     {.name = "max_request_body_size", .offset = 0, .scalar = parse_body_limit},
     {.name = "path", .offset = 0, .scalar = parse_path, .required = true},
+    {.name = "rate_limit", .node = cfg_parse_route_rate_limits},
 };
 #define ROUTE_OPTION_COUNT (sizeof route_options / sizeof route_options[0])
 
@@ -218,6 +221,10 @@ void cfg_route_free(struct route *route)
     free(route->host);
     free(route->path);
     cfg_headers_free(route->headers, route->header_count);
+    for (size_t i = 0; i < route->rate_limit_count; i++)
+        free(route->rate_limit_names[i]);
+    free(route->rate_limit_names);
+    free(route->rate_limits);
     if (route->handler != NULL && route->handler->release != NULL &&
         route->handler_config != NULL)
         route->handler->release(route->handler_config);

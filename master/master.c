@@ -158,6 +158,8 @@ void master_generation_release(struct master *m, struct generation *g)
         m->pending = NULL;
     for (size_t i = 0; i < g->listener_count; i++)
         tls_server_free(g->listeners[i].tls);
+    if (g->config != NULL)
+        generation_shared_release(m, g);
     config_free(g->config);
     free(g->listeners);
     memset(g, 0, sizeof *g);
@@ -175,6 +177,7 @@ static int master_spawn(struct master *m, unsigned slot, struct generation *g, u
         .listeners = g->listeners,
         .listener_count = g->listener_count,
         .start_paused = m->draining,
+        .rate_tables = g->shared.rate_tables,
     };
     int cpu = spawn_cpu_for(g->config, index);
     shm_slot_claim(&m->shm, slot, 0, cpu, g->number, index);
@@ -212,7 +215,7 @@ int master_spawn_generation(struct master *m, struct generation *g, struct err *
         return err_set(err, "no room for %u more workers (%u slots free): wait for the "
                        "previous generation to finish draining", g->config->workers,
                        master_free_slots(m));
-    if (generation_tls(m, g, err) != SK_OK)
+    if (generation_tls(m, g, err) != SK_OK || generation_shared_attach(m, g, err) != SK_OK)
         return SK_ERROR;
     unsigned slot = 0;
     for (unsigned i = 0; i < g->config->workers; i++) {

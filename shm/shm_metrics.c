@@ -239,6 +239,32 @@ static void write_limits(FILE *out, const struct shm_header *h)
         write_pool_labels(out, "saker_limit_permits_in_use", &pools[i], pools[i].used);
 }
 
+/* Each rate limit policy of the live generations, by name. */
+static void write_rate_limits(FILE *out, const struct shm_header *h, const struct shm_totals *t)
+{
+    static const char *const results[] = {"admitted", "limited"};
+    family(out, "saker_rate_limit_requests_total", "counter",
+           "Requests a rate limit policy decided: admitted (by every policy of the route) "
+           "or limited (answered 429 by this one).");
+    for (int e = 0; e < SHM_MAX_RATE_LIMITS; e++)
+        for (int r = 0; r < 2 && h->rate_policies[e].name[0] != '\0'; r++) {
+            fputs("saker_rate_limit_requests_total{policy=\"", out);
+            write_label_value(out, h->rate_policies[e].name, SHM_RATE_NAME_MAX);
+            fprintf(out, "\",result=\"%s\"} %" PRIu64 "\n", results[r],
+                    t->rate[e][r == 0 ? SHM_RATE_ADMITTED : SHM_RATE_LIMITED]);
+        }
+    family(out, "saker_rate_limit_overflow_total", "counter",
+           "Requests charged to a policy's shared overflow partition: its table had no room "
+           "for their key (raise max_partitions).");
+    for (int e = 0; e < SHM_MAX_RATE_LIMITS; e++) {
+        if (h->rate_policies[e].name[0] == '\0')
+            continue;
+        fputs("saker_rate_limit_overflow_total{policy=\"", out);
+        write_label_value(out, h->rate_policies[e].name, SHM_RATE_NAME_MAX);
+        fprintf(out, "\"} %" PRIu64 "\n", t->rate[e][SHM_RATE_OVERFLOW]);
+    }
+}
+
 void shm_metrics_write(const struct shm *shm, FILE *out)
 {
     struct shm_header h;
@@ -254,6 +280,7 @@ void shm_metrics_write(const struct shm *shm, FILE *out)
         write_rejections(out, &t);
         write_tls(out, &t);
         write_http2(out, &t);
+        write_rate_limits(out, &h, &t);
     } else {
         /* A torn sum could go backwards, which Prometheus reads as a counter
          * reset; better a missing scrape of these families. */

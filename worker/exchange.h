@@ -26,6 +26,7 @@
 
 struct worker;
 struct exchange;
+struct sockaddr;
 
 struct header_field {
     const char *name;
@@ -78,6 +79,7 @@ struct exchange {
     size_t header_count;
     size_t header_capacity;
     uint64_t body_bytes_received;
+    const struct sockaddr *peer; /* the client's address; NULL: unknown (unit tests) */
     /* HTTPS with client_certificate: the verified client certificate's
      * subject, RFC 2253 ("CN=alice,O=Example"); NULL when there is none. */
     const char *client_subject;

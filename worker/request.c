@@ -12,6 +12,7 @@
 #include "shm/shm.h"
 #include "worker/access_log.h"
 #include "worker/path.h"
+#include "worker/rate_limit.h"
 #include "worker/router.h"
 #include "worker/worker.h"
 
@@ -111,6 +112,8 @@ void request_dispatch(const struct router_entry *entry, struct exchange *ex)
         exchange_respond_error(ex, 500);
         return;
     }
+    if (rate_limit_admit(ex->worker, route, ex) != SK_OK)
+        return; /* answered 429 */
     entry->ops->handle(ex, route, entry->state);
 }
 

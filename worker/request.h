@@ -48,7 +48,9 @@ const struct router_entry *request_route(struct worker *w, const struct endpoint
                                          const struct config_limits *limits,
                                          const struct exchange *ex, uint64_t *body_limit);
 
-/* Runs the route's handler (OPTIONS * and no route are answered here). */
+/* Runs the route's handler (OPTIONS * and no route are answered here),
+ * once the route's rate limits admit the request (rate_limit.h: 429
+ * otherwise). */
 void request_dispatch(const struct router_entry *entry, struct exchange *ex);
 
 /* 1xx, 204 and 304 carry no content (RFC 9110 section 6.4.1). */

@@ -281,6 +281,7 @@ int worker_main(const struct worker_params *p)
     }
     w.shm = p->shm;
     w.slot = &p->shm->slots[p->slot];
+    w.rate_tables = p->rate_tables;
     if (access_log_open(&w.access_log, p->config, &err) != SK_OK)
         log_msg(LOG_ERROR, "worker %u: access log: %s", p->index, err.message);
     w.index = p->index;

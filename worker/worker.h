@@ -34,6 +34,7 @@ struct event_base;
 struct event;
 struct conn;
 struct h1;
+struct rate_table;
 
 struct worker {
     struct event_base *base;
@@ -45,6 +46,9 @@ struct worker {
     struct router router;
     struct block_pool blocks;
     struct access_log access_log; /* off in unit tests unless opened */
+    /* One table per config->rate_limits, shared with the other workers
+     * (the master's, worker_params); NULL: no rate limiting (unit tests). */
+    struct rate_table **rate_tables;
 
     /* One read buffer for every connection: bytes are parsed as soon as they
      * are read, so a connection never keeps input between reads. */

@@ -1,0 +1,38 @@
+/*
+ * rate_limit.h - a route's rate limits, applied to a request once its
+ * route is known (request_dispatch), the same way over HTTP/1.1 and
+ * HTTP/2.
+ *
+ * Each policy the route names (`rate_limit:`, in order) decides in its
+ * table (shm/rate_table.h), shared by every worker, for the request's
+ * partition: its client's address cut to the policy's prefix (an
+ * IPv4-mapped IPv6 address counts as IPv4; Unix socket clients share one
+ * partition), the value of a header (requests without it share one), or
+ * one for all. The first refusal answers 429 Too Many Requests with
+ * Retry-After (whole seconds, rounded up) and gives back the permits the
+ * policies before it took, so a request refused by one policy is not
+ * charged to the others.
+ */
+#ifndef SAKER_WORKER_RATE_LIMIT_H
+#define SAKER_WORKER_RATE_LIMIT_H
+
+#include <stddef.h>
+
+#include "conf/config.h"
+#include "worker/exchange.h"
+
+struct worker;
+
+/* SK_OK: every policy of route admits ex; SK_DECLINED: one refused, and
+ * ex has been answered. Admissions, refusals and overflow charges are
+ * counted in the worker's slot by the policy's entry. A worker without
+ * tables (unit tests) admits everything. */
+int rate_limit_admit(struct worker *w, const struct route *route, struct exchange *ex);
+
+/* ex's partition key under policy: a pointer into ex or into buf (of
+ * RATE_LIMIT_KEY_MAX bytes), and its length in *len. */
+#define RATE_LIMIT_KEY_MAX 17
+const void *rate_limit_key(const struct rate_limit_policy *policy, const struct exchange *ex,
+                           char *buf, size_t *len);
+
+#endif
