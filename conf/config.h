@@ -90,6 +90,7 @@ enum rate_limit_partition {
 #define CONFIG_SLIDING_LIMIT_MAX 16777215u   /* a sliding window's permit_limit */
 #define CONFIG_SLIDING_SEGMENTS_MAX 64
 #define CONFIG_RATE_PARTITIONS_MAX 16777216u /* max_partitions */
+#define CONFIG_ROUTE_NAME_MAX 127                /* a route's name: (its metrics label) */
 
 struct rate_limit_policy {
     char *name;
@@ -109,6 +110,7 @@ struct rate_limit_policy {
 struct handler_schema;
 
 struct route {
+    char *name;      /* `name:` its label in metrics; NULL: derived (config_route_label) */
     char *host;      /* NULL: any host. Lower-case; exact or "*.example.com" */
     /* `endpoint:` the route serves only requests that came in through the
      * endpoint of that name (NULL: every endpoint). only_endpoint is that
@@ -221,6 +223,11 @@ void config_free(struct config *config);
 bool config_rate_limit_same(const struct rate_limit_policy *a, const struct rate_limit_policy *b);
 /* "fixed_window 100 per 1m by client_address /32 /64" into out. */
 void config_rate_limit_describe(const struct rate_limit_policy *p, char *out, size_t size);
+
+/* The route's label in metrics and top: its name, else
+ * [ENDPOINT:][HOST]PATH ("admin:/metrics", "static.example.com/", "/api"),
+ * cut to size. */
+void config_route_label(const struct route *route, char *out, size_t size);
 
 /* The shm path used when the config names none: /dev/shm/saker-UID.shm. */
 const char *config_default_shm_path(void);

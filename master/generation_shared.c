@@ -1,6 +1,6 @@
 /*
- * generation_shared.c - rate limit tables and directory entries per
- * generation; see generation_shared.h.
+ * generation_shared.c - rate limit tables and the directory entries of
+ * rate limits and routes, per generation; see generation_shared.h.
  */
 #include "master/generation_shared.h"
 
@@ -77,9 +77,44 @@ static int attach_policy(struct master *m, struct generation *g, size_t k, struc
     return SK_OK;
 }
 
+/* The route entry labelled label, else a free one (labelled), else
+ * SHM_ROUTE_OTHER. */
+static uint8_t route_entry(struct shm *shm, const char *label)
+{
+    const struct shm_header *h = shm->header;
+    int free_entry = -1;
+    for (int e = SHM_ROUTE_FIRST; e < SHM_MAX_ROUTES; e++) {
+        if (strcmp(h->routes[e].label, label) == 0)
+            return (uint8_t)e;
+        if (free_entry < 0 && h->routes[e].label[0] == '\0')
+            free_entry = e;
+    }
+    if (free_entry < 0)
+        return SHM_ROUTE_OTHER;
+    shm_route_label_set(shm, (unsigned)free_entry, label);
+    return (uint8_t)free_entry;
+}
+
+static int attach_routes(struct master *m, struct generation *g, struct err *err)
+{
+    size_t n = g->config->route_count;
+    if (n == 0)
+        return SK_OK;
+    if ((g->shared.route_entries = calloc(n, 1)) == NULL)
+        return err_set(err, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        char label[SHM_ROUTE_LABEL_MAX];
+        config_route_label(&g->config->routes[i], label, sizeof label);
+        g->shared.route_entries[i] = route_entry(&m->shm, label);
+    }
+    return SK_OK;
+}
+
 int generation_shared_attach(struct master *m, struct generation *g, struct err *err)
 {
     size_t n = g->config->rate_limit_count;
+    if (attach_routes(m, g, err) != SK_OK)
+        return SK_ERROR;
     if (n == 0)
         return SK_OK;
     if ((g->shared.rate_tables = calloc(n, sizeof *g->shared.rate_tables)) == NULL)
@@ -131,8 +166,31 @@ static void release_policy_entry(struct master *m, const struct generation *g, c
         shm_rate_policy_clear(&m->shm, entry);
 }
 
+static bool route_entry_used(struct master *m, const struct generation *g, uint8_t entry)
+{
+    int i = 0;
+    for (struct generation *o; (o = next_other(m, g, &i)) != NULL;)
+        for (size_t r = 0; o->shared.route_entries != NULL && r < o->config->route_count; r++)
+            if (o->shared.route_entries[r] == entry)
+                return true;
+    return false;
+}
+
+static void release_routes(struct master *m, struct generation *g)
+{
+    for (size_t r = 0; m->shm.header != NULL && g->shared.route_entries != NULL &&
+                       r < g->config->route_count; r++) {
+        uint8_t entry = g->shared.route_entries[r];
+        if (entry >= SHM_ROUTE_FIRST && !route_entry_used(m, g, entry))
+            shm_route_label_clear(&m->shm, entry);
+    }
+    free(g->shared.route_entries);
+    g->shared.route_entries = NULL;
+}
+
 void generation_shared_release(struct master *m, struct generation *g)
 {
+    release_routes(m, g);
     for (size_t k = 0; g->shared.rate_tables != NULL && k < g->config->rate_limit_count; k++) {
         struct rate_table *t = g->shared.rate_tables[k];
         if (t == NULL)

@@ -178,6 +178,7 @@ static int master_spawn(struct master *m, unsigned slot, struct generation *g, u
         .listener_count = g->listener_count,
         .start_paused = m->draining,
         .rate_tables = g->shared.rate_tables,
+        .route_entries = g->shared.route_entries,
     };
     int cpu = spawn_cpu_for(g->config, index);
     shm_slot_claim(&m->shm, slot, 0, cpu, g->number, index);

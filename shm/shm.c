@@ -61,6 +61,8 @@ static void header_init(struct shm_header *h, unsigned slot_count, size_t total)
      * load counts as a successful "last reload" until a real one happens. */
     h->reload_ok = 1;
     atomic_store_explicit(&h->state, SHM_INSTANCE_STARTING, memory_order_relaxed);
+    snprintf(h->routes[SHM_ROUTE_UNROUTED].label, SHM_ROUTE_LABEL_MAX, "_unrouted");
+    snprintf(h->routes[SHM_ROUTE_OTHER].label, SHM_ROUTE_LABEL_MAX, "_other");
 }
 
 size_t shm_segment_size(unsigned slot_count)
@@ -430,6 +432,30 @@ void shm_rate_policy_clear(struct shm *shm, unsigned entry)
     seq_begin(&h->retired_seq);
     for (int c = 0; c < SHM_RATE_COUNTERS; c++)
         atomic_store_explicit(&h->rate_retired[entry][c], 0, memory_order_relaxed);
+    seq_end(&h->retired_seq);
+}
+
+void shm_route_label_set(struct shm *shm, unsigned entry, const char *label)
+{
+    struct shm_route_label *l = &shm->header->routes[entry];
+    seq_begin(&shm->header->header_seq);
+    snprintf(l->label, sizeof l->label, "%s", label);
+    seq_end(&shm->header->header_seq);
+}
+
+void shm_route_label_clear(struct shm *shm, unsigned entry)
+{
+    struct shm_header *h = shm->header;
+    struct shm_route_stats *retired = &shm_routes_retired(shm)[entry];
+    seq_begin(&h->header_seq);
+    memset(&h->routes[entry], 0, sizeof h->routes[entry]);
+    seq_end(&h->header_seq);
+    seq_begin(&h->retired_seq);
+    for (int b = 0; b < SHM_DURATION_BUCKETS; b++)
+        atomic_store_explicit(&retired->buckets[b], 0, memory_order_relaxed);
+    atomic_store_explicit(&retired->duration_us, 0, memory_order_relaxed);
+    for (int c = 0; c < 5; c++)
+        atomic_store_explicit(&retired->responses[c], 0, memory_order_relaxed);
     seq_end(&h->retired_seq);
 }
 

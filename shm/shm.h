@@ -119,6 +119,13 @@ void shm_rate_policy_set(struct shm *shm, unsigned entry, const char *name,
  * (the slots hold none: every worker that counted there has been retired). */
 void shm_rate_policy_clear(struct shm *shm, unsigned entry);
 
+/* Master: labels a route entry (under header_seq); entries
+ * SHM_ROUTE_UNROUTED and SHM_ROUTE_OTHER are labelled at creation. */
+void shm_route_label_set(struct shm *shm, unsigned entry, const char *label);
+/* Master: frees a route entry no live generation uses, with its retired
+ * statistics. */
+void shm_route_label_clear(struct shm *shm, unsigned entry);
+
 /* Master: header strings under header_seq. */
 void shm_header_begin_write(struct shm *shm);
 void shm_header_end_write(struct shm *shm);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "shm/shm_metrics.h"
+#include "shm/shm_routes.h"
 #include "common/clock.h"
 
 struct scalar {
@@ -286,6 +287,7 @@ void shm_metrics_write(const struct shm *shm, FILE *out)
          * reset; better a missing scrape of these families. */
         fputs("# saker: totals were being folded on every read; omitted\n", out);
     }
+    shm_routes_write_metrics(shm, &h, out);
     write_limits(out, &h);
     write_certificates(out, &h);
     write_workers(out, shm);

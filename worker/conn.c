@@ -529,6 +529,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         conn_linger_read(c);
         return;
     }
+    clock_touch(); /* what this read brings starts now */
     if (c->tls_handshaking && !conn_handshake(c))
         return;
     for (int i = 0; i < CONN_READS_PER_WAKEUP && !c->closing; i++) {
@@ -583,6 +584,8 @@ static void conn_log_output(struct conn *c)
     const struct outq *q = &c->out;
     for (size_t i = q->head; i < q->count; i++) {
         const struct outq_segment *s = &q->segments[i];
+        if (s->kind == OUTQ_RELEASE)
+            continue;
         if (s->kind == OUTQ_FILE)
             log_msg(LOG_DEBUG, "conn %d write: file, %zu bytes", c->fd, s->len);
         else

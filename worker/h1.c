@@ -20,6 +20,7 @@
 #include "shm/shm.h"
 #include "worker/file_cache.h"
 #include "worker/request.h"
+#include "worker/route_stats.h"
 #include "worker/worker.h"
 
 static void h1_respond(struct exchange *ex);
@@ -77,6 +78,7 @@ static int on_message_begin(llhttp_t *parser)
     h1->piece_kind = H1_PIECE_NONE;
     h1->header_bytes = 0;
     h1->request_started_ms = clock_monotonic_ms();
+    h1->request_started_us = clock_monotonic_us();
     h1->head_check_state = H1_HEAD_CHECK_IDLE;
     return 0;
 }
@@ -294,6 +296,25 @@ static void h1_body_begin(struct h1 *h1, bool answered_first)
         h1->body_drain_until_ms = h1->body_started_ms + H1_BODY_DRAIN_MS;
 }
 
+/* Host (exactly one), allowed_hosts and the target; false: refused. */
+static bool h1_host_and_target(struct h1 *h1, struct exchange *ex)
+{
+    if (h1_parse_host(h1, ex) != SK_OK) {
+        h1_refuse(h1, 400, SHM_REJECT_MALFORMED);
+        return false;
+    }
+    if (!request_host_allowed(h1->worker, ex)) {
+        h1_refuse(h1, 400, SHM_REJECT_HOST_NOT_ALLOWED);
+        return false;
+    }
+    int status = h1_parse_target(h1, ex);
+    if (status != 0) {
+        h1_refuse(h1, status, SHM_REJECT_MALFORMED);
+        return false;
+    }
+    return true;
+}
+
 static int on_headers_complete(llhttp_t *parser)
 {
     struct h1 *h1 = h1_of(parser);
@@ -308,19 +329,8 @@ static int on_headers_complete(llhttp_t *parser)
     shm_slot_count(h1->worker->slot, SHM_REQUESTS, 1);
     if (ex->method == METHOD_CONNECT)
         h1->closing = true; /* what follows a CONNECT is not HTTP */
-    if (h1_parse_host(h1, ex) != SK_OK) {
-        h1_refuse(h1, 400, SHM_REJECT_MALFORMED);
+    if (!h1_host_and_target(h1, ex))
         return HPE_PAUSED;
-    }
-    if (!request_host_allowed(h1->worker, ex)) {
-        h1_refuse(h1, 400, SHM_REJECT_HOST_NOT_ALLOWED);
-        return HPE_PAUSED;
-    }
-    int status = h1_parse_target(h1, ex);
-    if (status != 0) {
-        h1_refuse(h1, status, SHM_REJECT_MALFORMED);
-        return HPE_PAUSED;
-    }
     h1->entry = request_route(h1->worker, h1->endpoint, h1_limits(h1), ex, &h1->body_limit);
     if ((parser->flags & F_CONTENT_LENGTH) && parser->content_length > h1->body_limit) {
         h1_refuse(h1, 413, SHM_REJECT_BODY_TOO_LARGE);
@@ -663,4 +673,5 @@ static void h1_respond(struct exchange *ex)
     if (outq_commit(h1->out, (size_t)(end - head)) != 0 || h1_queue_body(h1, ex) != 0)
         h1->closing = true;
     request_count_response(h1->worker, ex->status);
+    route_stats_queued(h1->worker, h1->out, h1->entry, ex->status, h1->request_started_us);
 }

@@ -30,6 +30,7 @@
 #include "worker/file_cache.h"
 #include "worker/outq.h"
 #include "worker/request.h"
+#include "worker/route_stats.h"
 #include "worker/worker.h"
 
 /* Frames are produced until this much waits in the output queue: enough
@@ -58,6 +59,7 @@ struct h2_stream {
     const struct router_entry *entry;
     uint64_t body_limit;
     uint64_t started_ms;      /* HEADERS began */
+    uint64_t started_us;      /* ... in the read stamped with this */
     uint64_t body_started_ms; /* the request body is arriving since; 0: not */
     uint64_t header_bytes;    /* names + values of regular fields */
     const char *authority;    /* :authority, or NULL */
@@ -124,6 +126,7 @@ static struct h2_stream *stream_new(struct h2 *h2, int32_t id)
     st->id = id;
     st->body_fd = -1;
     st->started_ms = clock_monotonic_ms();
+    st->started_us = clock_monotonic_us();
     arena_init(&st->arena, &h2->worker->blocks);
     struct exchange *ex = &st->ex;
     ex->arena = &st->arena;
@@ -146,6 +149,10 @@ static struct h2_stream *stream_new(struct h2 *h2, int32_t id)
 
 static void stream_free(struct h2 *h2, struct h2_stream *st)
 {
+    /* Its last frame is queued (or the connection is going): counted
+     * once that has left. */
+    if (st->ex.responded)
+        route_stats_queued(h2->worker, h2->out, st->entry, st->ex.status, st->started_us);
     if (st->ex.body_kind == BODY_FILE && !st->ex.responded)
         file_cache_close(st->ex.body_fd); /* a handler that set a file and never answered */
     if (st->body_fd >= 0)

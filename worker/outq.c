@@ -42,9 +42,13 @@ static void outq_release_memory(struct outq *q)
 
 void outq_clear(struct outq *q)
 {
-    for (size_t i = q->head; i < q->count; i++)
-        if (q->segments[i].kind == OUTQ_FILE && q->segments[i].owns_fd)
-            file_cache_close(q->segments[i].fd);
+    for (size_t i = q->head; i < q->count; i++) {
+        struct outq_segment *s = &q->segments[i];
+        if (s->kind == OUTQ_FILE && s->owns_fd)
+            file_cache_close(s->fd);
+        else if (s->kind == OUTQ_RELEASE)
+            s->release(s->release_arg);
+    }
     outq_release_memory(q);
 }
 
@@ -130,6 +134,21 @@ int outq_add_stable(struct outq *q, const void *data, size_t len)
     return 0;
 }
 
+int outq_add_release(struct outq *q, outq_release_fn *release, void *arg)
+{
+    struct outq_segment *s = outq_empty(q) ? NULL : segment_append(q);
+    if (s == NULL) {
+        release(arg); /* nothing left to wait for, or no room to wait */
+        return outq_empty(q) ? 0 : -1;
+    }
+    s->kind = OUTQ_RELEASE;
+    s->fd = -1;
+    s->release_arg = arg;
+    s->release = release;
+    s->len = 0;
+    return 0;
+}
+
 static int file_append(struct outq *q, int fd, off_t offset, size_t len, bool owns)
 {
     struct outq_segment *s = segment_append(q);
@@ -200,7 +219,17 @@ static const char *segment_bytes(const struct outq *q, const struct outq_segment
     return s->kind == OUTQ_COPY ? q->buffer + s->offset : s->ptr;
 }
 
-/* Marks n bytes sent from the head of the queue. */
+/* Runs the releases at the head of the queue: what they follow is sent. */
+static void outq_run_releases(struct outq *q)
+{
+    while (q->head < q->count && q->segments[q->head].kind == OUTQ_RELEASE) {
+        struct outq_segment *s = &q->segments[q->head++];
+        s->release(s->release_arg);
+    }
+}
+
+/* Marks n bytes sent from the head of the queue. A release is never at
+ * the head between calls: it runs as soon as what precedes it is sent. */
 static void outq_consume(struct outq *q, size_t n)
 {
     q->pending_bytes -= n;
@@ -219,6 +248,7 @@ static void outq_consume(struct outq *q, size_t n)
             if (s->kind == OUTQ_FILE && s->owns_fd)
                 file_cache_close(s->fd);
             q->head++;
+            outq_run_releases(q);
         }
     }
 }
@@ -238,6 +268,8 @@ static ssize_t flush_bytes(struct outq *q, int fd)
         const struct outq_segment *s = &q->segments[i];
         if (s->kind == OUTQ_FILE)
             break;
+        if (s->kind == OUTQ_RELEASE)
+            continue; /* run once the bytes before it are consumed */
         iov[n].iov_base = (void *)segment_bytes(q, s);
         iov[n].iov_len = s->len;
         n++;

@@ -17,6 +17,11 @@
  * with outq_release_fd once it has queued the last one. A descriptor
  * from file_cache_open may be shared by several responses; the queue
  * gives its holds back with file_cache_close, so the last holder closes.
+ *
+ * A release (outq_add_release) is a callback queued after what it follows:
+ * it runs once everything queued before it has been sent, or when the
+ * queue is cleared; this is how a response learns that its last byte
+ * has left.
  */
 #ifndef SAKER_WORKER_OUTQ_H
 #define SAKER_WORKER_OUTQ_H
@@ -26,7 +31,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-enum outq_segment_kind { OUTQ_STABLE, OUTQ_COPY, OUTQ_FILE };
+enum outq_segment_kind { OUTQ_STABLE, OUTQ_COPY, OUTQ_FILE, OUTQ_RELEASE };
+
+/* Called once when the queue is done with what came before it. */
+typedef void outq_release_fn(void *arg);
 
 struct outq_segment {
     enum outq_segment_kind kind;
@@ -36,8 +44,10 @@ struct outq_segment {
         const char *ptr;   /* OUTQ_STABLE */
         size_t offset;     /* OUTQ_COPY: into the buffer */
         off_t file_offset; /* OUTQ_FILE */
+        void *release_arg; /* OUTQ_RELEASE */
     };
-    size_t len;        /* bytes left to send */
+    size_t len;        /* bytes left to send; 0 for OUTQ_RELEASE */
+    outq_release_fn *release; /* OUTQ_RELEASE */
 };
 
 struct outq {
@@ -74,6 +84,11 @@ int outq_add_file_borrowed(struct outq *q, int fd, off_t offset, size_t len);
 /* The caller is done with fd: the last queued segment of it will close it
  * once sent (or cleared), or it is closed now when none is queued. */
 void outq_release_fd(struct outq *q, int fd);
+
+/* release(arg) runs once everything queued before it has been sent, or
+ * when the queue is cleared; at once when nothing is queued. 0, or -1
+ * when out of memory (release has then run). */
+int outq_add_release(struct outq *q, outq_release_fn *release, void *arg);
 
 /* Room for up to `max` bytes at the end of the copy buffer; write into the
  * returned pointer and call outq_commit with what was used. NULL: no memory. */

@@ -49,6 +49,9 @@ struct worker {
     /* One table per config->rate_limits, shared with the other workers
      * (the master's, worker_params); NULL: no rate limiting (unit tests). */
     struct rate_table **rate_tables;
+    /* Each route's entry in the slot's route statistics (worker_params);
+     * NULL: the routes are counted under SHM_ROUTE_OTHER. */
+    const uint8_t *route_entries;
 
     /* One read buffer for every connection: bytes are parsed as soon as they
      * are read, so a connection never keeps input between reads. */

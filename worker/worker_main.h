@@ -40,6 +40,9 @@ struct worker_params {
     /* The generation's rate limit state, one table per config->rate_limits,
      * mapped shared by the master before the fork; NULL when it has none. */
     struct rate_table **rate_tables;
+    /* Each route's entry in the shm header's route directory, which
+     * indexes the slot's route statistics; NULL when it has no routes. */
+    const uint8_t *route_entries;
 };
 
 /* Runs a worker until it stops; returns the process exit status. Called in
