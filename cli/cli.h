@@ -127,6 +127,9 @@ int cli_cmd_reopen(struct cli *cli, int argc, char **argv);
 /* top.c: `top [--interval S] [--iterations N] [--once]` */
 int cli_cmd_top(struct cli *cli, int argc, char **argv);
 
+/* conns.c: `conns [--slot N] [--json]` */
+int cli_cmd_conns(struct cli *cli, int argc, char **argv);
+
 /* status.c: `status [--json]` */
 int cli_cmd_status(struct cli *cli, int argc, char **argv);
 

@@ -44,6 +44,8 @@ static const struct cli_command commands[] = {
     {"top", cli_cmd_top, "[--interval D] [--iterations N] [--once]",
      "live per-worker CPU, connections, rates and status mix; q quits"},
     {"metrics", cmd_metrics, "", "counters in Prometheus text format 0.0.4"},
+    {"conns", cli_cmd_conns, "[--slot N] [--json]",
+     "each worker's connections: client, state, age, bytes, request (connection_list: on)"},
     {"reload", cli_cmd_reload, "[--timeout D]",
      "re-read the config; wait for the new generation or print the error (default 60s)"},
     {"stop", cli_cmd_stop, "[--timeout D] [--now]",

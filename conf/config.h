@@ -190,6 +190,8 @@ struct config {
                              NULL/0: any host */
     size_t allowed_host_count;
 
+    bool connection_list; /* `connection_list: on`: sakerctl conns (default off) */
+
     char *access_log; /* NULL: off; a path, or "stderr" */
     enum access_log_format access_log_format;
 

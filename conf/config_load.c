@@ -410,6 +410,8 @@ static const struct cfg_option top_options[] = {
     {.name = "limits", .node = parse_limits},
     {.name = "allowed_hosts", .node = parse_allowed_hosts},
     {.name = "access_log", .offset = TOP(access_log), .scalar = parse_access_log},
+    {.name = "connection_list", .offset = TOP(connection_list), .scalar = cfg_parse_bool,
+     .def = "false"},
     {.name = "access_log_format", .offset = TOP(access_log_format),
      .scalar = parse_access_log_format, .def = "combined"},
     {.name = "certificates", .node = cfg_tls_config_certificates},

@@ -459,6 +459,10 @@ void shm_route_label_clear(struct shm *shm, unsigned entry)
     seq_end(&h->retired_seq);
 }
 
+void shm_seq_write_begin(_Atomic uint64_t *seq) { seq_begin(seq); }
+
+void shm_seq_write_end(_Atomic uint64_t *seq) { seq_end(seq); }
+
 void shm_header_begin_write(struct shm *shm) { seq_begin(&shm->header->header_seq); }
 
 void shm_header_end_write(struct shm *shm) { seq_end(&shm->header->header_seq); }
@@ -514,7 +518,10 @@ static bool seq_read_retry(const _Atomic uint64_t *seq, uint64_t start)
     return atomic_load_explicit(seq, memory_order_relaxed) != start;
 }
 
-int shm_snapshot_totals(const struct shm *shm, struct shm_totals *out)
+/* Runs read(shm, out) until no fold overlapped it: SK_OK, or SK_AGAIN
+ * when the master kept folding for every retry. */
+static int retired_snapshot(const struct shm *shm, void (*read)(const struct shm *, void *),
+                            void *out)
 {
     const _Atomic uint64_t *seq = &shm->header->retired_seq;
     for (int attempt = 0; attempt < SNAPSHOT_RETRIES; attempt++) {
@@ -523,11 +530,18 @@ int shm_snapshot_totals(const struct shm *shm, struct shm_totals *out)
             sched_yield();
             continue;
         }
-        totals_read(shm, out);
+        read(shm, out);
         if (!seq_read_retry(seq, start))
             return SK_OK;
     }
     return SK_AGAIN;
+}
+
+static void totals_read_any(const struct shm *shm, void *out) { totals_read(shm, out); }
+
+int shm_snapshot_totals(const struct shm *shm, struct shm_totals *out)
+{
+    return retired_snapshot(shm, totals_read_any, out);
 }
 
 static void route_add(struct shm_route_totals *out, const struct shm_route_stats *from)
@@ -555,20 +569,11 @@ static void routes_read(const struct shm *shm, struct shm_route_totals *out)
     }
 }
 
+static void routes_read_any(const struct shm *shm, void *out) { routes_read(shm, out); }
+
 int shm_snapshot_routes(const struct shm *shm, struct shm_route_totals *out)
 {
-    const _Atomic uint64_t *seq = &shm->header->retired_seq;
-    for (int attempt = 0; attempt < SNAPSHOT_RETRIES; attempt++) {
-        uint64_t start;
-        if (!seq_read_begin(seq, &start)) {
-            sched_yield();
-            continue;
-        }
-        routes_read(shm, out);
-        if (!seq_read_retry(seq, start))
-            return SK_OK;
-    }
-    return SK_AGAIN;
+    return retired_snapshot(shm, routes_read_any, out);
 }
 
 int shm_snapshot_header(const struct shm *shm, struct shm_header *out)
@@ -593,6 +598,24 @@ int shm_snapshot_header(const struct shm *shm, struct shm_header *out)
         out->listener_count = SHM_MAX_LISTENERS;
     if (out->certificate_count > SHM_MAX_CERTIFICATES)
         out->certificate_count = SHM_MAX_CERTIFICATES;
+    return SK_AGAIN;
+}
+
+int shm_snapshot_conn(const struct shm_conn *e, struct shm_conn *out)
+{
+    for (int attempt = 0; attempt < SNAPSHOT_RETRIES; attempt++) {
+        uint64_t start;
+        if (!seq_read_begin(&e->seq, &start)) {
+            sched_yield();
+            continue;
+        }
+        /* Plain bytes under the seqlock, as the header's strings. */
+        memcpy(out, e, sizeof *out);
+        if (!seq_read_retry(&e->seq, start)) {
+            out->request[SHM_CONN_REQUEST_MAX - 1] = '\0';
+            return SK_OK;
+        }
+    }
     return SK_AGAIN;
 }
 
@@ -705,6 +728,27 @@ const char *shm_worker_state_name(unsigned state)
     if (state >= sizeof worker_state_names / sizeof worker_state_names[0])
         return "unknown";
     return worker_state_names[state];
+}
+
+const char *shm_conn_state_name(unsigned state)
+{
+    static const char *const names[] = {
+        [SHM_CONN_FREE] = "free", [SHM_CONN_HANDSHAKE] = "handshake",
+        [SHM_CONN_READING_HEAD] = "reading head", [SHM_CONN_READING_BODY] = "reading body",
+        [SHM_CONN_HANDLING] = "handling", [SHM_CONN_WRITING] = "writing",
+        [SHM_CONN_IDLE] = "idle", [SHM_CONN_TUNNEL] = "tunnel", [SHM_CONN_CLOSING] = "closing",
+    };
+    static_assert(sizeof names / sizeof names[0] == SHM_CONN_STATES, "a name for every state");
+    return state < SHM_CONN_STATES ? names[state] : "unknown";
+}
+
+const char *shm_conn_protocol_name(unsigned protocol)
+{
+    switch (protocol) {
+    case SHM_CONN_HTTP1: return "http/1.1";
+    case SHM_CONN_HTTP2: return "h2";
+    }
+    return "-";
 }
 
 const char *shm_listener_kind_name(unsigned kind)

@@ -158,6 +158,17 @@ int shm_snapshot_routes(const struct shm *shm, struct shm_route_totals *out);
 /* Readers: copies one slot (values individually atomic). */
 void shm_snapshot_slot(const struct shm *shm, unsigned slot, struct shm_slot *out);
 
+/* A seqlock's writer side (odd while writing), for entries with one
+ * writer such as a connection list's. */
+void shm_seq_write_begin(_Atomic uint64_t *seq);
+void shm_seq_write_end(_Atomic uint64_t *seq);
+/* Readers: copies a connection entry consistently (retrying while its
+ * writer is in the middle). SK_OK, or SK_AGAIN when it kept changing. */
+int shm_snapshot_conn(const struct shm_conn *e, struct shm_conn *out);
+/* "reading head", "idle", ... and "http/1.1", "h2", "-". */
+const char *shm_conn_state_name(unsigned state);
+const char *shm_conn_protocol_name(unsigned protocol);
+
 /* Metric-style names: "connections_accepted", "reject_malformed"... and
  * for rejections the bare reason ("malformed", "body_too_large"). */
 const char *shm_counter_name(enum shm_counter c);

@@ -223,6 +223,7 @@ struct shm_route_label {
 /* ---- connections --------------------------------------------------------- */
 
 enum shm_conn_state {
+    SHM_CONN_FREE,         /* no connection in the entry */
     SHM_CONN_HANDSHAKE,    /* TLS handshake */
     SHM_CONN_READING_HEAD, /* a request head is arriving */
     SHM_CONN_READING_BODY, /* a request body is arriving */
@@ -240,7 +241,7 @@ enum shm_conn_protocol { SHM_CONN_UNDECIDED, SHM_CONN_HTTP1, SHM_CONN_HTTP2 };
  * The worker writes it under seq (odd while writing); a reader copies it
  * and retries while seq is odd or moved, so it never blocks the worker. */
 struct shm_conn {
-    alignas(SHM_CACHE_LINE) _Atomic uint32_t seq;
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t seq;
     uint8_t state;     /* enum shm_conn_state */
     uint8_t protocol;  /* enum shm_conn_protocol */
     uint8_t tls;       /* 1: over TLS */
@@ -253,8 +254,8 @@ struct shm_conn {
     char request[SHM_CONN_REQUEST_MAX]; /* the last request line, cut, NUL-ended */
 };
 
-/* A worker's connections: entries [0, used) may be live (seq != 0 and
- * state valid); a connection beyond the table is counted in unlisted. */
+/* A worker's connections: entries [0, used) may hold one (state not
+ * SHM_CONN_FREE); a connection beyond the table is counted in unlisted. */
 struct shm_conn_list {
     alignas(SHM_CACHE_LINE) _Atomic uint32_t enabled; /* connection_list: on */
     _Atomic uint32_t used;     /* high-water mark of entries written */

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "shm/shm.h"
 #include "worker/access_log.h"
+#include "worker/conn_list.h"
 #include "worker/conn_tls.h"
 #include "worker/request.h"
 #include "worker/worker.h"
@@ -133,11 +134,36 @@ void conn_free_spare_h1s(struct worker *w)
     w->spare_h1_count = 0;
 }
 
-/* The deadline that applies in the connection's current state. */
+/* The connection's state as `sakerctl conns` shows it. */
+static enum shm_conn_state conn_list_state(const struct conn *c)
+{
+    uint64_t since;
+    if (c->lingering)
+        return SHM_CONN_CLOSING;
+    if (c->tls_handshaking)
+        return SHM_CONN_HANDSHAKE;
+    if (c->upgraded)
+        return SHM_CONN_TUNNEL;
+    if (c->protocol == CONN_PROTOCOL_UNDECIDED)
+        return SHM_CONN_READING_HEAD; /* nothing read yet */
+    if ((c->h1 != NULL && h1_reading_head(c->h1)) ||
+        (c->h2 != NULL && h2_reading_head(c->h2, &since)))
+        return SHM_CONN_READING_HEAD;
+    if (c->h1 != NULL && h1_reading_body(c->h1, &since, &since))
+        return SHM_CONN_READING_BODY;
+    if (!conn_output_empty(c))
+        return SHM_CONN_WRITING;
+    return conn_idle(c) ? SHM_CONN_IDLE : SHM_CONN_HANDLING;
+}
+
+/* The deadline that applies in the connection's current state; runs after
+ * every event on it, so its entry in the connection list is refreshed too. */
 static void conn_update_deadline(struct conn *c)
 {
     const struct config_limits *limits = c->limits;
     uint64_t since;
+    if (c->worker->conn_list_on)
+        conn_list_publish(c, conn_list_state(c));
     if (c->lingering)
         return;
     if (c->tls_handshaking)
@@ -352,6 +378,7 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
 void conn_close(struct conn *c)
 {
     struct worker *w = c->worker;
+    conn_list_close(c);
     event_del(&c->read_event);
     if (c->write_event != NULL) {
         event_free(c->write_event);
@@ -461,6 +488,8 @@ static void conn_consume(struct conn *c, const char *data, size_t len)
 {
     if (c->worker->slot != NULL)
         shm_slot_count(c->worker->slot, SHM_BYTES_IN, len);
+    if (c->worker->conn_list_on)
+        conn_list_bytes(c, len, 0);
     if (c->endpoint != NULL && c->endpoint->connection_logging)
         access_log_hexdump(c->fd, "read", data, len);
     if (c->protocol == CONN_PROTOCOL_UNDECIDED && !conn_choose_protocol(c, data, len)) {
@@ -468,15 +497,16 @@ static void conn_consume(struct conn *c, const char *data, size_t len)
         conn_set_reading(c, false);
         return;
     }
+    c->worker->feeding = c;
+    bool close;
     if (c->h2 != NULL) {
-        if (h2_feed(c->h2, data, len) == H2_CLOSE) {
-            c->closing = true;
-            conn_set_reading(c, false);
-        }
-        return;
+        close = h2_feed(c->h2, data, len) == H2_CLOSE;
+    } else {
+        struct h1 *h1 = conn_h1(c);
+        close = h1 == NULL || h1_feed(h1, data, len) == H1_CLOSE;
     }
-    struct h1 *h1 = conn_h1(c);
-    if (h1 == NULL || h1_feed(h1, data, len) == H1_CLOSE) {
+    c->worker->feeding = NULL;
+    if (close) {
         c->closing = true;
         conn_set_reading(c, false);
     }
@@ -602,6 +632,8 @@ static enum outq_flush_result conn_write(struct conn *c)
     enum outq_flush_result r = c->transport->flush(c, &written);
     if (written > 0 && c->worker->slot != NULL)
         shm_slot_count(c->worker->slot, SHM_BYTES_OUT, written);
+    if (written > 0 && c->worker->conn_list_on)
+        conn_list_bytes(c, 0, written);
     c->out_blocked_bytes += written;
     return r;
 }

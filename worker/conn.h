@@ -107,6 +107,7 @@ struct conn {
     uint8_t permits;          /* CONN_PERMIT_* held in the kind below */
     uint8_t endpoint_pool;    /* the endpoint's pool index in shm */
     uint8_t protocol;         /* enum conn_protocol */
+    uint16_t list_entry;      /* its entry in the connection list (conn_list.c) */
     bool upgraded;            /* permits are in the upgraded pools */
     bool reading;         /* read_event is added */
     bool writing;         /* write_event is added */

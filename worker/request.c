@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "shm/shm.h"
 #include "worker/access_log.h"
+#include "worker/conn_list.h"
 #include "worker/path.h"
 #include "worker/rate_limit.h"
 #include "worker/router.h"
@@ -92,6 +93,8 @@ const struct router_entry *request_route(struct worker *w, const struct endpoint
     *body_limit = limits->max_request_body_size;
     if (entry != NULL && entry->route->has_max_request_body_size)
         *body_limit = entry->route->max_request_body_size;
+    if (w->conn_list_on)
+        conn_list_request(ex);
     return entry;
 }
 

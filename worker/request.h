@@ -43,7 +43,7 @@ bool request_host_allowed(const struct worker *w, const struct exchange *ex);
 
 /* The route for the request (NULL: 404), matched as soon as the head is
  * known; *body_limit gets its max_request_body_size, the route's own when
- * it sets one. */
+ * it sets one. The request line goes into the connection list. */
 const struct router_entry *request_route(struct worker *w, const struct endpoint *endpoint,
                                          const struct config_limits *limits,
                                          const struct exchange *ex, uint64_t *body_limit);

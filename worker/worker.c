@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "worker/conn.h"
+#include "worker/conn_list.h"
 #include "worker/file_cache.h"
 #include "worker/route_stats.h"
 
@@ -297,6 +298,7 @@ int worker_main(const struct worker_params *p)
     }
     worker_heartbeat(&w);
     conn_publish_limits(&w);
+    conn_list_start(&w);
     route_stats_start(&w);
     worker_publish_state(&w, SHM_WORKER_RUNNING);
     event_base_dispatch(w.base);

@@ -68,6 +68,8 @@ struct worker {
     struct h1 *spare_h1s;    /* HTTP/1 states of idle connections, for reuse */
     size_t spare_h1_count;
 
+    bool conn_list_on; /* connection_list: on (conn_list.c) */
+    struct conn *feeding; /* whose bytes the protocol is parsing now (conn_consume) */
     bool draining; /* stopped accepting: answer with Connection: close */
     bool stopping;
     struct event *heartbeat_event;

@@ -16,6 +16,7 @@
 #include "conf/route_redirect.h"
 #include "conf/route_return.h"
 #include "conf/route_static.h"
+#include "tests/unit/config_check.h"
 #include "tests/unit/unit.h"
 
 #ifndef SRCDIR
@@ -56,22 +57,6 @@ static void remove_roots(void)
     rmdir(html);
     rmdir(statics);
     rmdir(tmp);
-}
-
-static struct config *load_ok(const char *text)
-{
-    struct err err = {{0}};
-    struct config *config = config_load_string(text, strlen(text), "t.yaml", &err);
-    ck_assert_msg(config != NULL, "%s", err.message);
-    return config;
-}
-
-static void assert_error(const char *text, const char *message)
-{
-    struct err err = {{0}};
-    struct config *config = config_load_string(text, strlen(text), "t.yaml", &err);
-    ck_assert_msg(config == NULL, "loaded: %s", text);
-    ck_assert_str_eq(err.message, message);
 }
 
 /* A route's handler options, as the struct of its kind. */

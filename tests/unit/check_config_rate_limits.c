@@ -7,27 +7,12 @@
 #include <string.h>
 
 #include "conf/config.h"
+#include "tests/unit/config_check.h"
 #include "tests/unit/unit.h"
 
 #define EP "endpoints:\n  a:\n    url: http://127.0.0.1:8080\n"
 #define ROUTE(limits) "routes:\n  - path: /api\n    rate_limit: " limits "\n" \
                       "    return: { status: 200 }\n"
-
-static struct config *load_ok(const char *text)
-{
-    struct err err = {{0}};
-    struct config *config = config_load_string(text, strlen(text), "t.yaml", &err);
-    ck_assert_msg(config != NULL, "%s", err.message);
-    return config;
-}
-
-static void assert_error(const char *text, const char *message)
-{
-    struct err err = {{0}};
-    struct config *config = config_load_string(text, strlen(text), "t.yaml", &err);
-    ck_assert_msg(config == NULL, "loaded: %s", text);
-    ck_assert_str_eq(err.message, message);
-}
 
 START_TEST(three_algorithms_and_partitions)
 {

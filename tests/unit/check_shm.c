@@ -272,6 +272,47 @@ START_TEST(test_retire_folds_rate_limits_routes_and_drops_connections)
 }
 END_TEST
 
+/* A connection entry copied while its worker rewrites it is never torn:
+ * the reader retries instead, and the writer never waits. */
+START_TEST(test_conn_snapshot_is_never_torn)
+{
+    struct shm shm;
+    create(&shm, 64);
+    struct shm_conn *e = &shm_conns_of(&shm, 0)->entries[0];
+    pid_t writer = fork();
+    if (writer == 0) {
+        for (uint64_t n = 1;; n++) {
+            shm_seq_write_begin(&e->seq);
+            e->bytes_in = n;
+            snprintf(e->request, sizeof e->request, "GET /%llu HTTP/1.1", (unsigned long long)n);
+            e->bytes_out = 2 * n;
+            shm_seq_write_end(&e->seq);
+            for (volatile int spin = 0; spin < 300; spin++) /* a worker's work between */
+                ;
+        }
+    }
+    uint64_t deadline = clock_now_monotonic_ms() + 300, seen = 0, last = 0;
+    while (clock_now_monotonic_ms() < deadline) {
+        struct shm_conn copy;
+        if (shm_snapshot_conn(e, &copy) != SK_OK)
+            continue;
+        char expect[64];
+        snprintf(expect, sizeof expect, "GET /%llu HTTP/1.1", (unsigned long long)copy.bytes_in);
+        ck_assert_uint_eq(copy.bytes_out, 2 * copy.bytes_in);
+        if (copy.bytes_in != 0)
+            ck_assert_str_eq(copy.request, expect);
+        ck_assert_uint_ge(copy.bytes_in, last);
+        last = copy.bytes_in;
+        seen++;
+    }
+    kill(writer, SIGKILL);
+    waitpid(writer, NULL, 0);
+    ck_assert_uint_gt(seen, 100);
+    ck_assert_uint_gt(last, 0);
+    shm_detach(&shm);
+}
+END_TEST
+
 START_TEST(test_exited_slot_counts_but_holds_no_connections)
 {
     struct shm shm;
@@ -573,6 +614,7 @@ static Suite *shm_suite(void)
     tcase_add_test(tc, test_claim_before_fork_with_pid_zero);
     tcase_add_test(tc, test_retire_keeps_counters_and_drops_gauges);
     tcase_add_test(tc, test_retire_folds_rate_limits_routes_and_drops_connections);
+    tcase_add_test(tc, test_conn_snapshot_is_never_torn);
     tcase_add_test(tc, test_exited_slot_counts_but_holds_no_connections);
     tcase_add_test(tc, test_attach_reads_what_the_master_wrote);
     tcase_add_test(tc, test_header_snapshot_waits_for_the_writer);
