@@ -8,6 +8,9 @@ RUNS_TSV rows:  workload round server requests seconds rps cpu_ticks
 IDLE_TSV rows:  server conns pss_before_kb pss_after_kb rss_before_kb
                 rss_after_kb open_conns
 META_JSON:      settings and machine description, copied into the JSON.
+
+A "baseline" server (bench/run --baseline: another saker build, or the
+same one with another option) gets its rows and saker/baseline ratios.
 """
 
 import json
@@ -15,7 +18,7 @@ import sys
 
 from tables import fmt, median, ratio, read_tsv
 
-SERVERS = ("saker", "nginx")
+SERVERS = ("saker", "baseline", "nginx")
 TITLES = {
     "plaintext": "plaintext: GET /plaintext, keep-alive",
     "pipeline": "pipeline: GET /plaintext, keep-alive, pipelined",
@@ -32,9 +35,11 @@ def main():
     workloads = {}
     order = []
     noisy = 0
-    for w, rnd, srv, reqs, secs, rps, ticks, tck, errs, sother, cother in read_tsv(runs_tsv):
+    rows = read_tsv(runs_tsv)
+    servers = [s for s in SERVERS if any(r[2] == s for r in rows)]
+    for w, rnd, srv, reqs, secs, rps, ticks, tck, errs, sother, cother in rows:
         if w not in workloads:
-            workloads[w] = {s: [] for s in SERVERS}
+            workloads[w] = {s: [] for s in servers}
             order.append(w)
         reqs, ticks, tck = int(reqs), int(ticks), int(tck)
         cpu_s = ticks / tck
@@ -74,7 +79,7 @@ def main():
         lines.append("== %s (%d connections%s)" % (TITLES.get(w, w), conns, extra))
         lines.append("  %-14s %16s %20s" % ("", "req/s (median)", "CPU us/req (median)"))
         med = {}
-        for srv in SERVERS:
+        for srv in servers:
             runs = d[srv]
             rps = median([r["requests_per_sec"] for r in runs])
             cpu = median([r["cpu_us_per_request"] for r in runs
@@ -91,6 +96,13 @@ def main():
             "cpu_per_request_saker_over_nginx": r_cpu,
         }
         lines.append("  %-14s %15sx %19sx" % ("saker/nginx", fmt(r_rps, ".3f"), fmt(r_cpu, ".3f")))
+        if "baseline" in med:
+            b_rps = ratio(med["saker"][0], med["baseline"][0])
+            b_cpu = ratio(med["saker"][1], med["baseline"][1])
+            res["ratios"]["requests_per_sec_saker_over_baseline"] = b_rps
+            res["ratios"]["cpu_per_request_saker_over_baseline"] = b_cpu
+            lines.append("  %-14s %15sx %19sx" % ("saker/baseline", fmt(b_rps, ".3f"),
+                                                 fmt(b_cpu, ".3f")))
         verdict = []
         if r_rps is not None:
             verdict.append("req/s %s" % ("saker ahead" if r_rps > 1 else "saker behind"))
@@ -99,9 +111,9 @@ def main():
         lines.append("  (req/s ratio >1 = saker faster; CPU ratio <1 = saker cheaper: %s)"
                      % "; ".join(verdict))
         lines.append("  raw runs:")
-        for srv in SERVERS:
+        for srv in servers:
             for r in sorted(d[srv], key=lambda r: r["round"]):
-                lines.append("    round %d %-6s %10.0f req/s %10d req in %5.2fs  "
+                lines.append("    round %d %-8s %10.0f req/s %10d req in %5.2fs  "
                              "cpu %6.2fs  %7s us/req  other load %4.1f%%/%4.1f%%%s"
                              % (r["round"], srv, r["requests_per_sec"], r["requests"],
                                 r["seconds"], r["cpu_seconds"],
