@@ -63,6 +63,12 @@ static int parse_duration(const char *text, uint64_t *ms, struct err *err)
 static int set_value(const struct cli_arg *a, const char *text, struct err *err)
 {
     struct err why;
+    if (a->type == CLI_ARG_STRING) {
+        if (text[0] == '\0')
+            return err_set(err, "%s: expected a value, got ''", a->name);
+        *(const char **)a->value = text;
+        return SK_OK;
+    }
     int rc = a->type == CLI_ARG_DURATION ? parse_duration(text, a->value, &why)
                                          : parse_uint(text, a->value, &why);
     if (rc != SK_OK)

@@ -32,6 +32,8 @@ enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILED = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_PERMIS
 struct cli_options {
     const char *config_path; /* -c/--config */
     const char *shm_path;    /* --shm */
+    const char *pid;         /* --pid: a master's pid ($MAINPID) */
+    const char *pid_file;    /* --pid-file */
 };
 
 /* What a command works on. A handler first checks its own arguments (so a
@@ -65,11 +67,12 @@ enum cli_arg_type {
     CLI_ARG_FLAG,     /* bool: present or not */
     CLI_ARG_DURATION, /* uint64_t ms: "500ms", "30s", "2m", "0.5"; bare number = s */
     CLI_ARG_UINT,     /* unsigned: a decimal count */
+    CLI_ARG_STRING,   /* const char *: any non-empty text (a path) */
 };
 struct cli_arg {
     const char *name; /* "--timeout" */
     enum cli_arg_type type;
-    void *value;      /* bool *, uint64_t * or unsigned * by type */
+    void *value;      /* bool *, uint64_t *, unsigned * or const char ** by type */
 };
 /* Parses argv[1..] against args: "--name", "--name VALUE" and
  * "--name=VALUE". SK_OK, or SK_ERROR with err saying which argument is
@@ -101,20 +104,25 @@ int cli_parse_options(int argc, char **argv, const struct cli_arg *args, size_t 
 int cli_scan_shm_path(const char *file, char **path, struct err *err);
 
 /* instance.c */
-/* The segment path: --shm, then -c, then $SAKER_SHM, then $SAKER_CONFIG,
- * then config_default_shm_path(). SK_ERROR (err set) when a config does not
- * load. The returned string lives until the process exits. */
+/* The segment path: --shm, then the segment --pid's (or --pid-file's)
+ * process maps, then -c, then $SAKER_SHM, then $SAKER_CONFIG, then
+ * config_default_shm_path(). SK_ERROR (err set) when a config does not
+ * load or the pid maps no segment. The returned string lives until the
+ * process exits. */
 int cli_find_shm_path(const struct cli_options *opts, const char **path, struct err *err);
-/* Finds the segment (cli_find_shm_path), attaches it and checks that the
- * master still lives. Prints what went wrong and returns CLI_EXIT_FAILED,
- * else CLI_EXIT_OK; main detaches when the command is done. */
+/* Finds the segment (cli_find_shm_path), attaches it (shm_attach trusts
+ * only a segment of root or the caller) and checks that its master still
+ * lives (shm_master_verify). Prints what went wrong and returns
+ * CLI_EXIT_FAILED, else CLI_EXIT_OK; main detaches when the command is
+ * done. */
 int cli_open_instance(struct cli *cli);
 /* True when pid no longer runs: ESRCH, or a zombie not reaped yet (a
  * master started by a test or a shell stays a zombie until waited for). */
 bool cli_process_gone(pid_t pid);
 /* kill(), or sigqueue() with value when queue is true, to the master of
- * the opened instance. On failure prints the reason (EPERM: which user to
- * run as) and returns CLI_EXIT_PERMISSION or CLI_EXIT_FAILED. */
+ * the opened instance, once shm_master_verify says the pid is that
+ * master. On failure prints the reason (EPERM: which user to run as) and
+ * returns CLI_EXIT_PERMISSION or CLI_EXIT_FAILED. */
 int cli_signal_master(struct cli *cli, int signo, bool queue, int value);
 
 /* control.c: reload, stop, drain, undrain, reopen */
@@ -123,6 +131,16 @@ int cli_cmd_stop(struct cli *cli, int argc, char **argv);
 int cli_cmd_drain(struct cli *cli, int argc, char **argv);
 int cli_cmd_undrain(struct cli *cli, int argc, char **argv);
 int cli_cmd_reopen(struct cli *cli, int argc, char **argv);
+
+/* control.c: after a signal, polls the header every 20 ms until the
+ * counter at count_offset (reload_count, upgrade_count) passes before,
+ * and returns report(header). Fails (printed, CLI_EXIT_FAILED) when
+ * master exits first or timeout ms pass; what names it ("reload"). */
+int cli_wait_outcome(struct cli *cli, const char *what, size_t count_offset, uint64_t before,
+                     pid_t master, uint64_t timeout, int (*report)(const struct shm_header *h));
+
+/* upgrade.c: `upgrade [--binary PATH] [--timeout D]` */
+int cli_cmd_upgrade(struct cli *cli, int argc, char **argv);
 
 /* top.c: `top [--interval S] [--iterations N] [--once]` */
 int cli_cmd_top(struct cli *cli, int argc, char **argv);

@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -76,17 +77,25 @@ int cli_cmd_reload(struct cli *cli, int argc, char **argv)
         return rc;
     struct shm_header h;
     shm_snapshot_header(&cli->shm, &h);
-    uint64_t before = h.reload_count;
     if ((rc = cli_signal_master(cli, SIGHUP, false, 0)) != CLI_EXIT_OK)
         return rc;
+    return cli_wait_outcome(cli, "reload", offsetof(struct shm_header, reload_count),
+                            h.reload_count, h.master_pid, timeout, report_reload);
+}
+
+int cli_wait_outcome(struct cli *cli, const char *what, size_t count_offset, uint64_t before,
+                     pid_t master, uint64_t timeout, int (*report)(const struct shm_header *h))
+{
+    struct shm_header h;
     uint64_t deadline = clock_now_monotonic_ms() + timeout;
     for (;;) {
         /* SK_AGAIN: mid-write; the count is read again on the next turn. */
-        if (shm_snapshot_header(&cli->shm, &h) == SK_OK && h.reload_count > before)
-            return report_reload(&h);
-        if (cli_process_gone(h.master_pid)) {
-            fprintf(stderr, "sakerctl: saker master pid %d exited during the reload\n",
-                    h.master_pid);
+        if (shm_snapshot_header(&cli->shm, &h) == SK_OK &&
+            *(const uint64_t *)((const char *)&h + count_offset) > before)
+            return report(&h);
+        if (cli_process_gone(master)) {
+            fprintf(stderr, "sakerctl: saker master pid %d exited during the %s\n", (int)master,
+                    what);
             return CLI_EXIT_FAILED;
         }
         if (clock_now_monotonic_ms() >= deadline)
@@ -94,7 +103,7 @@ int cli_cmd_reload(struct cli *cli, int argc, char **argv)
         sleep_ms(POLL_MS);
     }
     char d[32];
-    fprintf(stderr, "sakerctl: no reload outcome after %s (is the master stuck?)\n",
+    fprintf(stderr, "sakerctl: no %s outcome after %s (is the master stuck?)\n", what,
             cli_format_ms(timeout, d, sizeof d));
     return CLI_EXIT_FAILED;
 }

@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@
 #include "conf/config.h"
 
 static bool config_warning_quiet;
+static long pid_named; /* --pid or --pid-file: the process asked for */
 
 /* Keeps a path in a static buffer: sakerctl needs it until it exits. */
 static int keep_path(const char *file, const char *p, const char **path, struct err *err)
@@ -83,12 +85,67 @@ static const char *env(const char *name)
     return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
+/* The segment a master maps read-write and shared: the one line of
+ * /proc/PID/maps with "rw-s" and a path (the ticket keys' anonymous
+ * mapping has none that is not "(deleted)"). So the systemd unit
+ * ($MAINPID) and the init script (the pid file) reach the instance
+ * without reading a config that may have changed since. */
+static int shm_path_from_pid(const char *text, const char **path, struct err *err)
+{
+    char *end;
+    errno = 0;
+    long pid = strtol(text, &end, 10);
+    while (*end == '\n' || *end == ' ')
+        end++;
+    if (errno != 0 || end == text || *end != '\0' || pid <= 0 || pid > INT32_MAX)
+        return err_set(err, "'%s' is not a process id", text);
+    pid_named = pid;
+    char maps[64], line[PATH_MAX + 128];
+    snprintf(maps, sizeof maps, "/proc/%ld/maps", pid);
+    FILE *f = fopen(maps, "re");
+    if (f == NULL)
+        return err_set_errno(err, errno, "pid %ld: %s", pid, maps);
+    int rc = err_set(err, "pid %ld maps no saker shm segment (is it a saker master?)", pid);
+    while (rc != SK_OK && fgets(line, sizeof line, f) != NULL) {
+        char perms[8];
+        int at = 0;
+        line[strcspn(line, "\n")] = '\0';
+        if (sscanf(line, "%*s %7s %*s %*s %*s %n", perms, &at) != 1 || at == 0 ||
+            strcmp(perms, "rw-s") != 0 || line[at] != '/' || strstr(line, " (deleted)"))
+            continue;
+        rc = keep_path(maps, line + at, path, err);
+    }
+    fclose(f);
+    return rc;
+}
+
+/* --pid-file FILE: the pid in it. */
+static int shm_path_from_pid_file(const char *file, const char **path, struct err *err)
+{
+    char text[32] = "";
+    FILE *f = fopen(file, "re");
+    if (f == NULL)
+        return err_set_errno(err, errno, "pid file %s (is saker running?)", file);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    if (shm_path_from_pid(text, path, err) != SK_OK) {
+        struct err inner = *err;
+        return err_set(err, "pid file %s: %s", file, inner.message);
+    }
+    return SK_OK;
+}
+
 int cli_find_shm_path(const struct cli_options *opts, const char **path, struct err *err)
 {
     if (opts->shm_path != NULL) {
         *path = opts->shm_path;
         return SK_OK;
     }
+    if (opts->pid != NULL)
+        return shm_path_from_pid(opts->pid, path, err);
+    if (opts->pid_file != NULL)
+        return shm_path_from_pid_file(opts->pid_file, path, err);
     if (opts->config_path != NULL)
         return shm_path_from_config(opts->config_path, path, err);
     if (env("SAKER_SHM") != NULL) {
@@ -162,10 +219,21 @@ int cli_open_instance(struct cli *cli)
         return CLI_EXIT_FAILED;
     }
     pid_t master = cli->shm.header->master_pid;
-    /* EPERM means the master runs as another user: alive, so carry on. */
-    if (cli_process_gone(master)) {
+    struct err why;
+    int verdict = shm_master_verify(cli->shm.header, &why);
+    /* SK_ERROR: the master runs as another user, whose /proc we may not
+     * read; it is alive unless the kernel says otherwise. */
+    if (verdict == SK_DECLINED || (verdict == SK_ERROR && cli_process_gone(master))) {
         fprintf(stderr, "sakerctl: no saker instance at %s: saker is not running (stale "
-                "segment, master pid %d gone)\n", cli->shm_path, (int)master);
+                "segment: %s)\n", cli->shm_path, verdict == SK_DECLINED ? why.message
+                : "master gone");
+        shm_detach(&cli->shm);
+        return CLI_EXIT_FAILED;
+    }
+    /* A worker maps the segment too: --pid must name the master. */
+    if (pid_named != 0 && pid_named != master) {
+        fprintf(stderr, "sakerctl: pid %ld is not the saker master of %s (its master is pid "
+                "%d)\n", pid_named, cli->shm_path, (int)master);
         shm_detach(&cli->shm);
         return CLI_EXIT_FAILED;
     }
@@ -175,6 +243,21 @@ int cli_open_instance(struct cli *cli)
 int cli_signal_master(struct cli *cli, int signo, bool queue, int value)
 {
     pid_t pid = cli->shm.header->master_pid;
+    struct err why;
+    /* The segment names the process; the process must be the master that
+     * wrote itself there (start time and executable), or a recycled pid
+     * or a forged file would have us signal anyone. */
+    switch (shm_master_verify(cli->shm.header, &why)) {
+    case SK_OK:
+        break;
+    case SK_DECLINED:
+        fprintf(stderr, "sakerctl: not signalling: %s (%s)\n", why.message, cli->shm_path);
+        return CLI_EXIT_FAILED;
+    default: /* its /proc entry is not ours to read: nor is it ours to signal */
+        fprintf(stderr, "sakerctl: permission denied signalling saker master pid %d: run as "
+                "root or as the user that started saker\n", (int)pid);
+        return CLI_EXIT_PERMISSION;
+    }
     int rc = queue ? sigqueue(pid, signo, (union sigval){.sival_int = value})
                    : kill(pid, signo);
     if (rc == 0)

@@ -1,7 +1,9 @@
 /*
  * sakerctl.c - main: global options, the command table, dispatch.
  *
- *   sakerctl [-c CONFIG | --shm PATH] COMMAND [options]
+ *   sakerctl [-c CONFIG | --shm PATH | --pid PID | --pid-file FILE] COMMAND [options]
+ *
+ * The options that find the instance may also follow the command.
  *
  * Exit status: 0 done, 1 failed (no instance, stale segment, bad config,
  * a reload the master refused, a timeout), 2 usage error, 4 permission
@@ -13,7 +15,8 @@
 #ifdef HAVE_CONFIG_H
 #include "build_config.h"
 #endif
-#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +57,9 @@ static const struct cli_command commands[] = {
      "stop accepting new connections, keep serving open ones"},
     {"undrain", cli_cmd_undrain, "[--timeout D]", "accept new connections again"},
     {"reopen", cli_cmd_reopen, "", "reopen the log files (after logrotate)"},
+    {"upgrade", cli_cmd_upgrade, "[--binary PATH] [--timeout D]",
+     "start a new master from PATH (default: the running one's executable) on the same "
+     "sockets and segment; the old one drains once it serves (default 60s)"},
     {"help", cmd_help, "", "this text"},
     {"version", cmd_version, "", "sakerctl's version and shm layout"},
 };
@@ -62,7 +68,8 @@ static const struct cli_command commands[] = {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sakerctl [-c CONFIG | --shm PATH] COMMAND [options]\n"
+            "usage: sakerctl [-c CONFIG | --shm PATH | --pid PID | --pid-file FILE] COMMAND "
+            "[options]\n"
             "\n"
             "commands:\n");
     for (size_t i = 0; i < COMMAND_COUNT; i++) {
@@ -75,11 +82,15 @@ static void usage(FILE *out)
             "options:\n"
             "  -c, --config FILE  find the instance through FILE's shm_path\n"
             "      --shm PATH     read the segment at PATH\n"
+            "      --pid PID      the instance whose master is PID (systemd's $MAINPID)\n"
+            "      --pid-file F   the instance whose master's pid is in F\n"
             "  -h, --help         this text\n"
             "  -V, --version      sakerctl's version\n"
+            "Options may come before or after the command.\n"
             "\n"
-            "The segment is --shm, else -c's shm_path, else $SAKER_SHM, else\n"
-            "$SAKER_CONFIG's shm_path, else %s.\n"
+            "The segment is --shm, else the one --pid's master maps, else -c's\n"
+            "shm_path, else $SAKER_SHM, else $SAKER_CONFIG's shm_path, else\n"
+            "%s.\n"
             "Durations D: 500ms, 30s, 2m, 1h; a bare number is seconds.\n"
             "Exit status: 0 done, 1 failed, 2 usage error, 4 permission denied.\n",
             config_default_shm_path());
@@ -149,35 +160,81 @@ static const struct cli_command *command_find(const char *name)
     return NULL;
 }
 
-enum { OPT_SHM = 256 };
-
-static const struct option long_options[] = {
-    {"config", required_argument, NULL, 'c'},
-    {"shm", required_argument, NULL, OPT_SHM},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    {NULL, 0, NULL, 0},
+/* Options that say where the instance is, taken before or after the
+ * command (`sakerctl -c FILE status` and `sakerctl status -c FILE`), as
+ * most command lines take them. */
+struct global_option {
+    const char *short_name; /* NULL: none */
+    const char *long_name;
+    const char *early;      /* a command it stands for, or NULL */
+    size_t offset;          /* of its value in struct cli_options */
 };
 
-/* Parses the options before COMMAND. Returns the index of COMMAND (with
- * *early naming the command -h or -V stand for), or minus the exit status
- * of a usage error. */
-static int parse_global(int argc, char **argv, struct cli_options *opts, const char **early)
+#define OPT(field) offsetof(struct cli_options, field)
+static const struct global_option globals[] = {
+    {"-c", "--config", NULL, OPT(config_path)},
+    {NULL, "--shm", NULL, OPT(shm_path)},
+    {NULL, "--pid", NULL, OPT(pid)},
+    {NULL, "--pid-file", NULL, OPT(pid_file)},
+    {"-h", "--help", "help", 0},
+    {"-V", "--version", "version", 0},
+};
+#undef OPT
+
+/* The global option arg is, with its value's text in *inline_value when
+ * given as --name=VALUE or -cVALUE; NULL when arg is no global option. */
+static const struct global_option *global_find(const char *arg, const char **inline_value)
 {
-    opterr = 0; /* our own messages, with the usage */
-    int c;
-    /* '+': stop at the command, whose options are its own. */
-    while ((c = getopt_long(argc, argv, "+:c:hV", long_options, NULL)) != -1) {
-        switch (c) {
-        case 'c': opts->config_path = optarg; break;
-        case OPT_SHM: opts->shm_path = optarg; break;
-        case 'h': *early = "help"; return optind;
-        case 'V': *early = "version"; return optind;
-        case ':': return -cli_usage_error("option '%s' needs an argument", argv[optind - 1]);
-        default: return -cli_usage_error("unknown option '%s'", argv[optind - 1]);
+    *inline_value = NULL;
+    for (size_t i = 0; i < sizeof globals / sizeof globals[0]; i++) {
+        const struct global_option *g = &globals[i];
+        size_t n = strlen(g->long_name);
+        if (strcmp(arg, g->long_name) == 0 || (g->short_name && strcmp(arg, g->short_name) == 0))
+            return g;
+        if (g->early == NULL && strncmp(arg, g->long_name, n) == 0 && arg[n] == '=') {
+            *inline_value = arg + n + 1;
+            return g;
+        }
+        if (g->early == NULL && g->short_name && strncmp(arg, g->short_name, 2) == 0 &&
+            arg[2] != '\0') {
+            *inline_value = arg + 2;
+            return g;
         }
     }
-    return optind;
+    return NULL;
+}
+
+/* Takes the global options out of argv wherever they are (up to a "--",
+ * after which everything is the command's), leaving the command and its
+ * own arguments in order at argv[1..]. Returns the new argc (1: no
+ * command), or minus the exit status of a usage error. */
+static int parse_global(int argc, char **argv, struct cli_options *opts, const char **early)
+{
+    int kept = 1;
+    bool literal = false;
+    for (int i = 1; i < argc; i++) {
+        const char *value;
+        const struct global_option *g = literal ? NULL : global_find(argv[i], &value);
+        if (!literal && strcmp(argv[i], "--") == 0) {
+            literal = true;
+            continue;
+        }
+        if (g == NULL) {
+            if (kept == 1 && !literal && argv[i][0] == '-')
+                return -cli_usage_error("unknown option '%s'", argv[i]);
+            argv[kept++] = argv[i];
+            continue;
+        }
+        if (g->early != NULL) {
+            if (*early == NULL)
+                *early = g->early;
+            continue;
+        }
+        if (value == NULL && i + 1 >= argc)
+            return -cli_usage_error("option '%s' needs an argument", argv[i]);
+        *(const char **)((char *)opts + g->offset) = value ? value : argv[++i];
+    }
+    return kept;
 }
 
 static int run_command(const struct cli_command *cmd, const struct cli_options *opts,
@@ -198,17 +255,17 @@ int main(int argc, char **argv)
 {
     struct cli_options opts = {0};
     const char *early = NULL;
-    int first = parse_global(argc, argv, &opts, &early);
-    if (first < 0)
-        exit(-first);
+    argc = parse_global(argc, argv, &opts, &early);
+    if (argc < 0)
+        exit(-argc);
     if (early != NULL) {
         char *early_argv[] = {(char *)early, NULL};
         exit(run_command(command_find(early), &opts, 1, early_argv));
     }
-    if (first >= argc)
+    if (argc < 2)
         exit(cli_usage_error("no command given"));
-    const struct cli_command *cmd = command_find(argv[first]);
+    const struct cli_command *cmd = command_find(argv[1]);
     if (cmd == NULL)
-        exit(cli_usage_error("unknown command '%s'", argv[first]));
-    exit(run_command(cmd, &opts, argc - first, argv + first));
+        exit(cli_usage_error("unknown command '%s'", argv[1]));
+    exit(run_command(cmd, &opts, argc - 1, argv + 1));
 }

@@ -161,6 +161,16 @@ static void print_reload(const struct shm_header *h)
     printf("\n");
 }
 
+static void print_upgrade(const struct shm_header *h)
+{
+    if (h->upgrade_count == 0)
+        return;
+    char message[SHM_MESSAGE_MAX + 1];
+    printf("last upgrade %s (%" PRIu64 " upgrades): %s\n", h->upgrade_ok ? "ok" : "FAILED",
+           h->upgrade_count, cli_printable(h->upgrade_message, sizeof h->upgrade_message,
+                                           message, sizeof message));
+}
+
 static void print_worker(unsigned slot, const struct shm_slot *s, uint64_t now_ms)
 {
     char age[32], in[32], out[32];
@@ -248,6 +258,7 @@ static void print_status(const struct shm *shm, const char *shm_path)
     print_limits(&h);
     print_rate_limits(&h, &t);
     print_reload(&h);
+    print_upgrade(&h);
     printf("workers      %u live, %" PRIu64 " started, %" PRIu64 " died unexpectedly, %"
            PRIu64 " watchdog kills\n", t.workers_live, (uint64_t)h.worker_starts,
            (uint64_t)h.worker_deaths, (uint64_t)h.worker_watchdog_kills);

@@ -11,6 +11,7 @@
  *                     not_before, not_after (Unix seconds, 0: unknown)}],
  *    "certificates_unlisted": n (past the table's SHM_MAX_CERTIFICATES),
  *    "reload":{count, ok, message, duration_ms, finished_at},
+ *    "upgrade":{count, ok, pid, message},
  *    "totals":{connections_accepted, connections_open, requests,
  *              responses:{1xx..5xx}, bytes_in, bytes_out,
  *              rejections:{<reason>: n, every reason}},
@@ -105,6 +106,14 @@ static void write_reload(FILE *out, const struct shm_header *h)
     cli_json_string(out, h->reload_message, sizeof h->reload_message);
     fprintf(out, ",\"duration_ms\":%" PRIu64 ",\"finished_at\":%" PRId64 "}",
             h->reload_duration_ms, h->reload_finished_at);
+}
+
+static void write_upgrade(FILE *out, const struct shm_header *h)
+{
+    fprintf(out, "\"upgrade\":{\"count\":%" PRIu64 ",\"ok\":%s,\"pid\":%d,\"message\":",
+            h->upgrade_count, h->upgrade_ok ? "true" : "false", (int)h->upgrade_pid);
+    cli_json_string(out, h->upgrade_message, sizeof h->upgrade_message);
+    fputc('}', out);
 }
 
 static void write_totals(FILE *out, const struct shm_totals *t)
@@ -237,6 +246,8 @@ void cli_status_json_write(const struct shm *shm, const char *shm_path, FILE *ou
     write_certificates(out, &h);
     fputc(',', out);
     write_reload(out, &h);
+    fputc(',', out);
+    write_upgrade(out, &h);
     fputc(',', out);
     write_totals(out, &t);
     fputc(',', out);

@@ -231,7 +231,13 @@ void config_rate_limit_describe(const struct rate_limit_policy *p, char *out, si
  * cut to size. */
 void config_route_label(const struct route *route, char *out, size_t size);
 
-/* The shm path used when the config names none: /dev/shm/saker-UID.shm. */
+/* Where an instance keeps its files when the config does not say: a
+ * directory only its user may write. /run/saker as root; else the
+ * user's runtime directory ($XDG_RUNTIME_DIR, when absolute), else a
+ * private /dev/shm/saker-UID. The master makes and checks it. */
+const char *config_default_run_dir(void);
+/* The shm path used when the config names none: saker.shm in
+ * config_default_run_dir(), which sakerctl finds without a config. */
 const char *config_default_shm_path(void);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -425,11 +426,25 @@ static const struct cfg_option top_options[] = {
 static const struct cfg_section top_section = {
     .options = top_options, .count = sizeof top_options / sizeof top_options[0]};
 
+const char *config_default_run_dir(void)
+{
+    static char dir[PATH_MAX];
+    const char *runtime = getenv("XDG_RUNTIME_DIR");
+
+    if (geteuid() == 0)
+        snprintf(dir, sizeof dir, "/run/saker");
+    else if (runtime != NULL && runtime[0] == '/' && strlen(runtime) < sizeof dir - 16)
+        snprintf(dir, sizeof dir, "%s", runtime);
+    else
+        snprintf(dir, sizeof dir, "/dev/shm/saker-%u", (unsigned)geteuid());
+    return dir;
+}
+
 const char *config_default_shm_path(void)
 {
-    static char path[64];
+    static char path[PATH_MAX];
 
-    snprintf(path, sizeof path, "/dev/shm/saker-%u.shm", (unsigned)getuid());
+    snprintf(path, sizeof path, "%s/saker.shm", config_default_run_dir());
     return path;
 }
 

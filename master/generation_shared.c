@@ -10,6 +10,16 @@
 #include "master/master.h"
 #include "shm/rate_table.h"
 
+/* Only the master that owns the instance frees directory entries: not a
+ * new master of a binary upgrade before it serves (the old one still
+ * counts there), nor the old one once it has handed over, nor a master
+ * whose segment is gone. An entry a failed candidate claimed stays
+ * labelled, counting nothing. */
+static bool owns_directories(const struct master *m)
+{
+    return m->shm.header != NULL && !m->candidate && !m->handed_over;
+}
+
 /* Every live generation but g, in turn. */
 static struct generation *next_other(struct master *m, const struct generation *g, int *i)
 {
@@ -157,8 +167,8 @@ static const struct rate_limit_policy *named_elsewhere(struct master *m,
 static void release_policy_entry(struct master *m, const struct generation *g, const char *name,
                                  unsigned entry)
 {
-    if (m->shm.header == NULL)
-        return; /* the instance has stopped: the segment is gone */
+    if (!owns_directories(m))
+        return;
     const struct rate_limit_policy *other = named_elsewhere(m, g, name);
     if (other != NULL)
         directory_write(&m->shm, (int)entry, other);
@@ -178,7 +188,7 @@ static bool route_entry_used(struct master *m, const struct generation *g, uint8
 
 static void release_routes(struct master *m, struct generation *g)
 {
-    for (size_t r = 0; m->shm.header != NULL && g->shared.route_entries != NULL &&
+    for (size_t r = 0; owns_directories(m) && g->shared.route_entries != NULL &&
                        r < g->config->route_count; r++) {
         uint8_t entry = g->shared.route_entries[r];
         if (entry >= SHM_ROUTE_FIRST && !route_entry_used(m, g, entry))

@@ -17,6 +17,10 @@
  * (no route, beyond the table): a route whose label finds no room, when
  * the generations alive have more labels than that, is counted under
  * "_other".
+ *
+ * A binary upgrade hands the segment over, directories and counters
+ * included, but not the tables (memory the old master's processes share):
+ * the new master's policies start afresh.
  */
 #ifndef SAKER_MASTER_GENERATION_SHARED_H
 #define SAKER_MASTER_GENERATION_SHARED_H

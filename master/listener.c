@@ -123,14 +123,18 @@ static int bind_unix(struct listener *l, const char *path, struct err *err)
         return SK_ERROR;
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
-    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
-        int saved = errno;
+    /* Any local user may connect, as to a TCP port; restrict with the
+     * directory's permissions. bind() makes the file with the umask's
+     * mode: set it for the call, rather than chmod the path afterwards,
+     * which would follow whatever someone put at the path meanwhile. */
+    mode_t umask_before = umask(0111);
+    int bound = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+    int saved = errno;
+    umask(umask_before);
+    if (bound != 0) {
         close(fd);
         return err_set_errno(err, saved, "unix:%s: bind()", path);
     }
-    /* Any local user may connect, as to a TCP port; restrict with the
-     * directory's permissions. */
-    chmod(path, 0666);
     l->fd = fd;
     l->family = AF_UNIX;
     l->port = 0;
@@ -219,7 +223,7 @@ static void drop_last(struct listener_set *set, struct listener_set *previous)
         return;
     }
     close(l->fd);
-    if (l->family == AF_UNIX)
+    if (l->family == AF_UNIX && !l->keep_path)
         unlink(l->address);
 }
 
@@ -318,13 +322,19 @@ void listeners_close(struct listener_set *set)
         if (l->fd < 0)
             continue;
         close(l->fd);
-        if (l->family == AF_UNIX)
+        if (l->family == AF_UNIX && !l->keep_path)
             unlink(l->address);
         l->fd = -1;
     }
     free(set->items);
     set->items = NULL;
     set->count = 0;
+}
+
+void listeners_keep_paths(struct listener_set *set)
+{
+    for (size_t i = 0; i < set->count; i++)
+        set->items[i].keep_path = true;
 }
 
 void listeners_publish(const struct listener_set *set, struct shm *shm)

@@ -14,6 +14,7 @@
 #ifndef SAKER_MASTER_LISTENER_H
 #define SAKER_MASTER_LISTENER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,7 @@ struct listener {
     uint16_t port;             /* the real port */
     char address[160];         /* "127.0.0.1:8080", "[::1]:8080", "/run/saker.sock" */
     int reused_from;           /* index in the previous set, or -1 */
+    bool keep_path;            /* Unix socket file another master serves: never unlinked */
 };
 
 struct listener_set {
@@ -42,8 +44,12 @@ int listeners_open(struct listener_set *set, const struct config *config,
 /* Undoes listeners_open: sockets taken from previous go back to it, new
  * ones are closed. */
 void listeners_rollback(struct listener_set *set, struct listener_set *previous);
-/* Closes every socket (and removes Unix socket files) that is still open. */
+/* Closes every socket (and removes Unix socket files, but those marked
+ * keep_path) that is still open. */
 void listeners_close(struct listener_set *set);
+/* Marks every socket keep_path: after a binary upgrade the new master
+ * serves the same socket files. */
+void listeners_keep_paths(struct listener_set *set);
 /* Writes the listener table into the shm header. */
 void listeners_publish(const struct listener_set *set, struct shm *shm);
 

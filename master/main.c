@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include "conf/config.h"
 #include "build_config.h"
 #include "master/master.h"
+#include "master/runfiles.h"
 
 struct options {
     const char *config_file;
@@ -78,41 +80,54 @@ static int parse_options(int argc, char **argv, struct options *o)
     return 0;
 }
 
-static int write_pid_file(const char *path, struct err *err)
+/* The first process of `saker -d`: waits for the daemon's word and says
+ * it on the terminal it still has. One NUL byte: serving; anything else:
+ * why the start failed; nothing: the daemon died without a word. */
+static int wait_for_daemon(int ready, bool logs_discarded)
 {
-    if (path == NULL)
-        return SK_OK;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return err_set_errno(err, errno, "pid file %s", path);
-    char text[32];
-    int n = snprintf(text, sizeof text, "%d\n", (int)getpid());
-    bool ok = write(fd, text, (size_t)n) == n;
-    close(fd);
-    return ok ? SK_OK : err_set_errno(err, errno, "pid file %s", path);
+    char text[ERR_MESSAGE_MAX];
+    size_t used = 0;
+    ssize_t n;
+    while (used < sizeof text - 1 &&
+           ((n = read(ready, text + used, sizeof text - 1 - used)) > 0 || (n < 0 && errno == EINTR)))
+        used += n > 0 ? (size_t)n : 0;
+    text[used] = '\0';
+    if (used > 0 && text[0] == '\0') {
+        if (logs_discarded)
+            fprintf(stderr, "saker: serving; no error_log set, so the daemon's log lines "
+                    "are discarded\n");
+        return 0;
+    }
+    fprintf(stderr, "saker: %s\n", used > 0 ? text : "the daemon exited before it served "
+            "(see the error log)");
+    return 1;
 }
 
-/* Forks; the parent waits for the child's "ready" byte and exits with 0 if
- * it came, 1 if the child failed first. Returns the fd the child writes. */
-static int daemonize(void)
+/* Forks. The parent returns the exit status for main (-1 in the child),
+ * the child gets the descriptor it reports through. */
+static int daemonize(bool logs_discarded, int *ready_fd)
 {
     int ready[2];
     if (pipe2(ready, O_CLOEXEC) != 0)
-        return -1;
+        return 1;
     pid_t pid = fork();
     if (pid < 0)
-        return -1;
+        return 1;
     if (pid > 0) {
+        /* This process only waits: Ctrl-C and kill end it as usual, not
+         * through the master's handlers, which have nothing to run. */
+        sigset_t none;
+        sigemptyset(&none);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         close(ready[1]);
-        char byte;
-        ssize_t n = read(ready[0], &byte, 1);
-        _exit(n == 1 ? 0 : 1);
+        return wait_for_daemon(ready[0], logs_discarded);
     }
     close(ready[0]);
     setsid();
     /* A daemon that kept the caller's stdout or stderr open would hang a
-     * caller that reads them to the end (`out=$(saker -d)`). Without an
-     * error_log the log has nowhere else to go, which -d warns about. */
+     * caller that reads them to the end (`out=$(saker -d)`). */
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0) {
         dup2(null, STDIN_FILENO);
@@ -120,7 +135,8 @@ static int daemonize(void)
         dup2(null, STDERR_FILENO);
         close(null);
     }
-    return ready[1];
+    *ready_fd = ready[1];
+    return -1;
 }
 
 /* Each connection is a descriptor: the soft limit (often 1024) would cap a
@@ -136,48 +152,67 @@ static void raise_open_files_limit(void)
 }
 
 /* Everything before the master takes the config over; 0 or an exit status. */
-static int prepare(const struct options *o, const struct config *config, int *ready_fd)
+static int prepare(const struct config *config)
 {
     if (config->log_level != NULL)
         log_set_level((enum log_level)log_level_parse(config->log_level));
+    runfiles_create_logs(config);
     if (config->error_log != NULL && log_open(config->error_log) != SK_OK) {
         fprintf(stderr, "saker: error_log %s: %s\n", config->error_log, strerror(errno));
         return 1;
     }
     raise_open_files_limit();
-    if (o->daemonize && config->error_log == NULL)
-        fprintf(stderr, "saker: no error_log set: in the background, log lines are discarded\n");
-    if (o->daemonize && (*ready_fd = daemonize()) < 0) {
-        log_errno(LOG_ERROR, errno, "daemonize");
-        return 1;
-    }
     return 0;
+}
+
+/* A start error goes to the log and, when the log is a file, to the
+ * terminal too: the person who typed the command must see it. From the
+ * daemon, it goes to the waiting first process instead. */
+static void start_error(const struct master *m, const struct err *err)
+{
+    log_msg(LOG_ERROR, "%s", err->message);
+    if (m->ready_fd >= 0) {
+        ssize_t written = write(m->ready_fd, err->message, strlen(err->message));
+        (void)written;
+    } else if (log_fd() != STDERR_FILENO) {
+        fprintf(stderr, "saker: %s\n", err->message);
+    }
 }
 
 static int run(const struct options *o, struct config *config)
 {
     struct err err;
-    struct master master = {.ready_fd = -1, .config_file = o->config_file, .urls = o->urls};
-    int status = prepare(o, config, &master.ready_fd);
-    char *pid_file = config->pid_file ? strdup(config->pid_file) : NULL;
-    if (status == 0 && (write_pid_file(pid_file, &err) != SK_OK ||
-                        master_start(&master, config, &err) != SK_OK)) {
-        log_msg(LOG_ERROR, "%s", err.message);
-        if (pid_file != NULL)
-            unlink(pid_file);
-        status = 1;
-    }
+    struct master master = {.ready_fd = -1, .config_file = o->config_file, .urls = o->urls,
+                            .pid_file = {.fd = -1}, .upgrade_fd = -1};
+    int status = prepare(config);
     if (status != 0) {
-        if (master.current == NULL) /* else its generation owns it */
-            config_free(config);
-        free(pid_file);
+        config_free(config);
         return status;
     }
-    status = master_run(&master); /* frees the config with its generation */
-    if (pid_file != NULL)
-        unlink(pid_file);
-    free(pid_file);
-    return status;
+    if (master_bind(&master, config, &err) != SK_OK) {
+        start_error(&master, &err);
+        master_abandon(&master);
+        config_free(config);
+        return 1;
+    }
+    if (o->daemonize && !master.candidate) { /* an upgrade's new master stays put */
+        bool discarded = config->error_log == NULL || strcmp(config->error_log, "stderr") == 0;
+        status = daemonize(discarded, &master.ready_fd);
+        if (status >= 0) { /* the first process: the daemon has the instance */
+            master_forget(&master);
+            config_free(config);
+            return status;
+        }
+    }
+    if (master_start(&master, config, &err) != SK_OK) {
+        start_error(&master, &err);
+        bool owned = master.current != NULL; /* else its generation frees it */
+        master_abandon(&master);
+        if (!owned)
+            config_free(config);
+        return 1;
+    }
+    return master_run(&master); /* frees the config with its generation */
 }
 
 int main(int argc, char **argv)
@@ -188,6 +223,11 @@ int main(int argc, char **argv)
         return rc < 0 ? 0 : rc;
     struct err err;
     struct config *config = master_load_config(o.config_file, o.urls, &err);
+    if (config == NULL && !o.test_only && master_upgrade_ready_fd() >= 0) {
+        /* The old master of an upgrade waits for this. */
+        ssize_t written = write(master_upgrade_ready_fd(), err.message, strlen(err.message));
+        (void)written;
+    }
     if (config == NULL) {
         fprintf(stderr, "saker: %s\n", err.message);
         if (o.test_only)

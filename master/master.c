@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "master/certificates.h"
 #include "master/notify.h"
+#include "master/runfiles.h"
 #include "master/spawn.h"
 #include "master/tls_keys.h"
 #include "tls/tls_config.h"
@@ -27,7 +28,7 @@
 #define RESPAWN_BACKOFF_MAX_MS 10000
 #define WORKER_STABLE_MS 10000 /* a worker that lived this long resets the backoff */
 
-enum { DRAIN_REQUEST = 1, UNDRAIN_REQUEST = 2 };
+enum { DRAIN_REQUEST = 1, UNDRAIN_REQUEST = 2, UPGRADE_REQUEST = 3 };
 
 static volatile sig_atomic_t got_child, got_term, got_quit, got_usr1, got_hup, got_tick;
 static volatile sig_atomic_t got_drain_request;
@@ -72,6 +73,12 @@ static void install_signals(sigset_t *wait_mask)
     sigprocmask(SIG_BLOCK, &block, wait_mask);
     for (size_t i = 0; i < sizeof master_signals / sizeof master_signals[0]; i++)
         sigdelset(wait_mask, master_signals[i]);
+}
+
+/* In the process that supervises: timers are not inherited by fork, and
+ * `saker -d` forks between master_bind and master_start. */
+static void start_tick(void)
+{
     struct itimerval tick = {{0, MASTER_TICK_MS * 1000}, {0, MASTER_TICK_MS * 1000}};
     setitimer(ITIMER_REAL, &tick, NULL);
 }
@@ -127,7 +134,7 @@ struct generation *master_generation_new(struct master *m, struct config *config
                                                    .endpoint = set->items[i].endpoint};
     g->listener_count = set->count;
     g->config = config;
-    uint64_t serving = m->current ? m->current->number : 0;
+    uint64_t serving = m->current ? m->current->number : m->generation_floor;
     g->number = (highest > serving ? highest : serving) + 1;
     g->live = 0;
     g->retiring = false;
@@ -197,16 +204,22 @@ static int master_spawn(struct master *m, unsigned slot, struct generation *g, u
     return SK_OK;
 }
 
-static bool slot_is_free(const struct master_worker *w)
+/* Free for us and in the segment: during a binary upgrade two masters
+ * place workers in the same slots table. */
+static bool slot_is_free(const struct master *m, unsigned s)
 {
-    return w->pid == 0 && w->respawn_at_ms == 0;
+    const struct master_worker *w = &m->slots[s];
+    const struct shm_slot *slot = &m->shm.slots[s];
+    return w->pid == 0 && w->respawn_at_ms == 0 &&
+           atomic_load_explicit(&slot->pid, memory_order_relaxed) == 0 &&
+           atomic_load_explicit(&slot->state, memory_order_relaxed) == SHM_WORKER_FREE;
 }
 
 unsigned master_free_slots(const struct master *m)
 {
     unsigned n = 0;
     for (unsigned s = 0; s < m->slot_count; s++)
-        n += slot_is_free(&m->slots[s]);
+        n += slot_is_free(m, s);
     return n;
 }
 
@@ -220,7 +233,7 @@ int master_spawn_generation(struct master *m, struct generation *g, struct err *
         return SK_ERROR;
     unsigned slot = 0;
     for (unsigned i = 0; i < g->config->workers; i++) {
-        while (!slot_is_free(&m->slots[slot]))
+        while (!slot_is_free(m, slot))
             slot++;
         if (master_spawn(m, slot, g, i) != SK_OK)
             return err_set(err, "could not start worker %u of generation %llu", i,
@@ -276,7 +289,10 @@ void master_publish_reload(struct master *m, bool ok, const char *message)
 
 /* A live saker already publishing at path: replacing its segment would
  * blind sakerctl to it, and whichever stopped first would delete the
- * other's. Returns its master pid, or 0. */
+ * other's. Only a segment written by root or by us counts (shm_attach),
+ * and only if its master is the process that wrote itself there: a stale
+ * file, a recycled pid or a forged segment is simply replaced. Returns
+ * its master pid, or 0. */
 static pid_t segment_owner(const char *path)
 {
     struct shm existing;
@@ -284,50 +300,72 @@ static pid_t segment_owner(const char *path)
         return 0;
     pid_t pid = existing.header->master_pid;
     unsigned state = atomic_load(&existing.header->state);
+    int verdict = shm_master_verify(existing.header, NULL);
     shm_detach(&existing);
-    if (pid <= 0 || pid == getpid() || state == SHM_INSTANCE_STOPPED)
+    if (pid == getpid() || state == SHM_INSTANCE_STOPPED || verdict == SK_DECLINED)
         return 0;
-    if (kill(pid, 0) != 0 && errno != EPERM)
-        return 0;
-    char comm_path[64], comm[32] = "";
-    snprintf(comm_path, sizeof comm_path, "/proc/%d/comm", (int)pid);
-    FILE *f = fopen(comm_path, "r");
-    if (f != NULL) {
-        if (fgets(comm, sizeof comm, f) == NULL)
-            comm[0] = '\0';
-        fclose(f);
-    }
-    /* A recycled pid belongs to some other program: the segment is stale. */
-    return strncmp(comm, "saker", 5) == 0 ? pid : 0;
+    return pid;
 }
 
-int master_start(struct master *m, struct config *config, struct err *err)
+static void remember_executable(struct master *m)
+{
+    ssize_t n = readlink("/proc/self/exe", m->exe_path, sizeof m->exe_path - 1);
+    m->exe_path[n > 0 ? n : 0] = '\0';
+}
+
+int master_bind(struct master *m, struct config *config, struct err *err)
 {
     install_signals(&m->wait_mask);
-    unsigned slots = config->workers * 2 > SHM_MIN_SLOTS ? config->workers * 2 : SHM_MIN_SLOTS;
+    remember_executable(m);
+    if (master_upgrade_ready_fd() >= 0) /* started by an upgrade */
+        return master_adopt(m, config, err);
+    if (runfiles_prepare_dir(config->shm_path, err) != SK_OK ||
+        (config->pid_file && runfiles_prepare_dir(config->pid_file, err) != SK_OK) ||
+        pid_file_prepare(&m->pid_file, config->pid_file, err) != SK_OK)
+        return SK_ERROR;
     pid_t owner = segment_owner(config->shm_path);
     if (owner != 0)
         return err_set(err, "shm_path %s is in use by a running saker (master pid %d)",
                        config->shm_path, (int)owner);
-    if (listeners_open(&m->listeners, config, NULL, err) != SK_OK)
+    return listeners_open(&m->listeners, config, NULL, err);
+}
+
+/* A new master of a binary upgrade: the segment is the old master's, and
+ * nothing is published before our workers serve (master_take_over). */
+static int start_candidate(struct master *m, struct config *config, struct err *err)
+{
+    m->slot_count = m->shm.header->slot_count;
+    m->slots = calloc(m->slot_count, sizeof *m->slots);
+    struct generation *g = m->slots ? master_generation_new(m, config, &m->listeners) : NULL;
+    if (g == NULL)
+        return err_set(err, "out of memory");
+    m->current = g;
+    if (tls_keys_start(m, err) != SK_OK)
         return SK_ERROR;
+    for (size_t i = 0; i < m->listeners.count; i++)
+        log_msg(LOG_NOTICE, "listening on %s (endpoint %s, %s%s)", m->listeners.items[i].address,
+                m->listeners.items[i].endpoint->name, m->listeners.items[i].url,
+                m->listeners.items[i].reused_from >= 0 ? ", inherited" : "");
+    return master_spawn_generation(m, g, err);
+}
+
+int master_start(struct master *m, struct config *config, struct err *err)
+{
+    unsigned slots = config->workers * 2 > SHM_MIN_SLOTS ? config->workers * 2 : SHM_MIN_SLOTS;
+    start_tick();
+    if (m->candidate)
+        return start_candidate(m, config, err);
     snprintf(m->shm_path, sizeof m->shm_path, "%s", config->shm_path);
-    if (shm_create(&m->shm, config->shm_path, slots, err) != SK_OK) {
-        listeners_close(&m->listeners);
+    if (shm_create(&m->shm, config->shm_path, slots, err) != SK_OK)
         return SK_ERROR;
-    }
     m->slot_count = slots;
     m->slots = calloc(slots, sizeof *m->slots);
     struct generation *g = m->slots ? master_generation_new(m, config, &m->listeners) : NULL;
-    if (g == NULL) {
-        listeners_close(&m->listeners);
+    if (g == NULL)
         return err_set(err, "out of memory");
-    }
     m->current = g;
-    if (tls_keys_start(m, err) != SK_OK) {
-        listeners_close(&m->listeners);
+    if (tls_keys_start(m, err) != SK_OK)
         return SK_ERROR;
-    }
     listeners_publish(&m->listeners, &m->shm);
     atomic_store(&m->shm.header->generation, g->number);
     atomic_store(&m->shm.header->workers_per_generation, config->workers);
@@ -338,7 +376,7 @@ int master_start(struct master *m, struct config *config, struct err *err)
     if (master_spawn_generation(m, g, err) != SK_OK)
         return SK_ERROR;
     certificates_publish(g, &m->shm);
-    return SK_OK;
+    return pid_file_commit(&m->pid_file, err);
 }
 
 /* ---- reaping and respawning ----------------------------------------------- */
@@ -365,6 +403,36 @@ static void schedule_respawn(struct master_worker *w, uint64_t now)
     log_msg(LOG_NOTICE, "respawning worker %u in %llu ms", w->index, (unsigned long long)delay);
 }
 
+/* Tells whoever waits for the start (saker -d's first process, the old
+ * master of an upgrade) how it went: one NUL byte when the instance
+ * serves, else the reason. Once. */
+static void report_start(struct master *m, const char *failure)
+{
+    if (m->ready_fd < 0)
+        return;
+    const char *text = failure ? failure : "";
+    ssize_t written = write(m->ready_fd, text, strlen(text) + (failure ? 0 : 1));
+    (void)written; /* the parent may have given up waiting */
+    close(m->ready_fd);
+    m->ready_fd = -1;
+}
+
+static void begin_stop(struct master *m, bool now);
+
+/* Before the instance first serves, a worker that dies is a failed start,
+ * not a crash to ride out with respawns: whoever started saker (a
+ * terminal, `saker -d`, systemd) must hear why, and at once. */
+static void fail_start(struct master *m, unsigned index, const char *why)
+{
+    char message[ERR_MESSAGE_MAX];
+    snprintf(message, sizeof message, "start failed: worker %u %s before serving (see the "
+             "error log)", index, why);
+    log_msg(LOG_ERROR, "%s", message);
+    report_start(m, message);
+    m->start_failed = true;
+    begin_stop(m, true);
+}
+
 static void worker_gone(struct master *m, unsigned slot, int status, uint64_t now)
 {
     struct master_worker *w = &m->slots[slot];
@@ -382,6 +450,8 @@ static void worker_gone(struct master *m, unsigned slot, int status, uint64_t no
         atomic_fetch_add_explicit(&m->shm.header->worker_deaths, 1, memory_order_relaxed);
         if (g != NULL && g == m->pending)
             master_reload_abort(m, why);
+        else if (g != NULL && g == m->current && !m->ready_reported)
+            fail_start(m, w->index, why);
         else if (g != NULL && g == m->current)
             schedule_respawn(w, now);
     }
@@ -400,12 +470,15 @@ static void reap_children(struct master *m)
     int status;
     pid_t pid;
     uint64_t now = clock_now_monotonic_ms();
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (master_upgrade_reaped(m, pid, status))
+            continue;
         for (unsigned s = 0; s < m->slot_count; s++)
             if (m->slots[s].pid == pid) {
                 worker_gone(m, s, status, now);
                 break;
             }
+    }
 }
 
 static void respawn_due(struct master *m)
@@ -460,11 +533,15 @@ static void begin_stop(struct master *m, bool now)
     if (!m->stopping) {
         log_msg(LOG_NOTICE, "%s stop: %u workers", now ? "immediate" : "graceful",
                 live_workers(m));
-        notify_systemd("STOPPING=1");
         m->stopping = true;
         m->stop_deadline_ms = clock_now_monotonic_ms() +
                               (m->current ? m->current->config->shutdown_timeout_ms : 0);
-        atomic_store(&m->shm.header->state, SHM_INSTANCE_STOPPING);
+        /* A new master that never served stops alone: the instance, its
+         * state and systemd's view are the old master's. */
+        if (!m->candidate) {
+            notify_systemd("STOPPING=1");
+            atomic_store(&m->shm.header->state, SHM_INSTANCE_STOPPING);
+        }
         if (m->pending != NULL)
             master_reload_abort(m, "the instance is stopping");
     }
@@ -511,6 +588,9 @@ static void set_draining(struct master *m, bool draining)
 static void reopen_logs(struct master *m)
 {
     const char *path = m->current ? m->current->config->error_log : NULL;
+    /* Made here, with the workers' user, before the workers reopen them. */
+    if (m->current != NULL)
+        runfiles_create_logs(m->current->config);
     if (log_open(path) != SK_OK)
         log_errno(LOG_ERROR, errno, "open(%s)", path);
     master_signal_generation(m, NULL, SIGUSR1);
@@ -526,17 +606,18 @@ static void check_ready(struct master *m)
             atomic_load(&m->shm.slots[s].state) != SHM_WORKER_RUNNING)
             return;
     m->ready_reported = true;
+    bool upgraded = m->candidate;
+    if (upgraded)
+        master_take_over(m);
     if (!m->draining)
         atomic_store(&m->shm.header->state, SHM_INSTANCE_RUNNING);
-    log_msg(LOG_NOTICE, "ready: %u workers serving, generation %llu", m->current->live,
-            (unsigned long long)m->current->number);
-    notify_systemd("READY=1");
-    if (m->ready_fd >= 0) {
-        ssize_t written = write(m->ready_fd, "", 1);
-        (void)written; /* the parent may have given up waiting */
-        close(m->ready_fd);
-        m->ready_fd = -1;
-    }
+    log_msg(LOG_NOTICE, "ready: %u workers serving, generation %llu%s", m->current->live,
+            (unsigned long long)m->current->number, upgraded ? " (binary upgrade)" : "");
+    /* After an upgrade the old master, still the main process, names us
+     * to systemd (MAINPID=): a READY=1 from us would be ignored. */
+    if (!upgraded)
+        notify_systemd("READY=1");
+    report_start(m, NULL);
 }
 
 static void handle_flags(struct master *m)
@@ -562,17 +643,33 @@ static void handle_flags(struct master *m)
         got_drain_request = 0;
         if (request == DRAIN_REQUEST || request == UNDRAIN_REQUEST)
             set_draining(m, request == DRAIN_REQUEST);
+        else if (request == UPGRADE_REQUEST && !m->handed_over && !m->candidate)
+            master_upgrade_begin(m);
     }
     if (got_hup) {
         got_hup = 0;
-        if (!m->stopping)
+        if (!m->stopping && !m->candidate)
             master_reload_begin(m);
     }
     got_tick = 0;
 }
 
-static void master_cleanup(struct master *m)
+/* Everything the master made goes, but what belongs to the instance
+ * (the segment, the pid file) only while this master owns it. */
+static void master_finish(struct master *m)
 {
+    /* A new master that never served, or an old one that handed over,
+     * leaves the instance's segment to the master that owns it. */
+    bool owner = !m->candidate && !m->handed_over;
+    if (m->shm.header != NULL && owner) {
+        atomic_store(&m->shm.header->state, SHM_INSTANCE_STOPPED);
+        /* The segment created at start: a reload cannot move it. */
+        unlink(m->shm_path);
+    }
+    if (m->shm.header != NULL)
+        shm_detach(&m->shm);
+    if (m->upgrade_fd >= 0)
+        close(m->upgrade_fd);
     if (m->pending_listeners.items != NULL)
         listeners_close(&m->pending_listeners);
     listeners_close(&m->listeners);
@@ -580,15 +677,19 @@ static void master_cleanup(struct master *m)
         if (m->generations[i].number != 0)
             master_generation_release(m, &m->generations[i]);
     free(m->slots);
+    m->slots = NULL;
     tls_keys_stop(m);
+    pid_file_release(&m->pid_file);
 }
 
 int master_run(struct master *m)
 {
     for (;;) {
         handle_flags(m);
+        master_upgrade_check(m);
         if (!m->stopping) {
-            respawn_due(m);
+            if (m->upgrade_fd < 0) /* a new master is placing its workers */
+                respawn_due(m);
             watchdog(m);
             tls_keys_tick(m);
             master_reload_check(m);
@@ -599,11 +700,33 @@ int master_run(struct master *m)
             break;
         sigsuspend(&m->wait_mask);
     }
-    atomic_store(&m->shm.header->state, SHM_INSTANCE_STOPPED);
-    /* The segment created at start: a reload cannot move it. */
-    unlink(m->shm_path);
-    shm_detach(&m->shm);
-    master_cleanup(m);
-    log_msg(LOG_NOTICE, "stopped");
-    return 0;
+    master_finish(m);
+    log_msg(LOG_NOTICE, m->start_failed ? "start failed: stopped"
+                        : m->handed_over ? "stopped: the new master serves" : "stopped");
+    return m->start_failed ? 1 : 0;
 }
+
+void master_forget(struct master *m)
+{
+    free(m->listeners.items);
+    m->listeners.items = NULL;
+    m->listeners.count = 0;
+    if (m->pid_file.fd >= 0)
+        close(m->pid_file.fd);
+    m->pid_file.fd = -1;
+}
+
+void master_abandon(struct master *m)
+{
+    /* Workers already forked stop at once; none serves yet. */
+    if (live_workers(m) > 0) {
+        begin_stop(m, true);
+        while (live_workers(m) > 0) {
+            handle_flags(m);
+            if (live_workers(m) > 0)
+                sigsuspend(&m->wait_mask);
+        }
+    }
+    master_finish(m);
+}
+

@@ -32,6 +32,7 @@
 #include "conf/config.h"
 #include "master/generation_shared.h"
 #include "master/listener.h"
+#include "master/runfiles.h"
 #include "shm/shm.h"
 #include "worker/worker_main.h"
 
@@ -78,12 +79,24 @@ struct master {
     bool stopping;
     uint64_t stop_deadline_ms;
     bool ready_reported;
+    bool start_failed;       /* a worker died before the first ready */
     int ready_fd;            /* -d: tell the waiting parent we serve; -1 if none */
+    struct pid_file pid_file;
     sigset_t wait_mask;      /* the mask sigsuspend() waits with */
     uint64_t ticket_rotate_at_ms; /* next session ticket key rotation (tls_keys.c) */
     /* The ticket keys: shared with the workers, never in the segment
      * file (tls_keys.h). NULL until tls_keys_start. */
     struct shm_ticket_keys *ticket_keys;
+    /* Binary upgrade (upgrade.c). */
+    char exe_path[PATH_MAX];  /* our executable at start: the default binary */
+    uint64_t generation_floor; /* a new master: the generation the old one served */
+    bool candidate;           /* a new master not serving yet: owns nothing shared */
+    bool handed_over;         /* an old master: the new one owns the instance */
+    pid_t upgrade_pid;        /* the new master we started; 0: none (or reaped) */
+    pid_t upgrade_started;    /* its pid, kept for the outcome's message */
+    int upgrade_fd;           /* its report (read end); -1: none awaited */
+    uint64_t upgrade_deadline_ms;
+    char upgrade_binary[SHM_PATH_MAX];
 };
 
 /* Loads a config as `saker` would: the file (or the built-in default), the
@@ -91,10 +104,23 @@ struct master {
  * users). NULL with err set. */
 struct config *master_load_config(const char *file, const char *urls, struct err *err);
 
-/* Binds, creates shm, forks workers; takes ownership of config. On failure
- * nothing is left behind but the config, which the caller frees. */
+/* The start, in two steps, so that `saker -d` detaches only after the
+ * errors a user makes most (a port in use, an unwritable pid file, a
+ * segment in use) were reported on its terminal, as nginx binds before
+ * it daemonizes. master_bind installs the signal handlers, prepares the
+ * run directory and the pid file's temporary name, refuses a shm_path a
+ * running saker uses, and binds every listener. master_start (in the
+ * process that will be the master) creates the segment, forks the first
+ * generation, which takes ownership of config, and puts the pid file in
+ * place. On failure of either, master_abandon undoes what was done. */
+int master_bind(struct master *m, struct config *config, struct err *err);
 int master_start(struct master *m, struct config *config, struct err *err);
-/* Supervises until the instance has stopped; returns the exit status. */
+void master_abandon(struct master *m);
+/* `saker -d`'s first process, once the daemon has the instance: frees
+ * what master_bind allocated here, leaving the sockets and files alone. */
+void master_forget(struct master *m);
+/* Supervises until the instance has stopped; returns the exit status: 0,
+ * or 1 when the start failed (a worker died before serving). */
 int master_run(struct master *m);
 
 /* reload.c: SIGHUP. Starts a new generation, or publishes why not. */
@@ -113,5 +139,20 @@ unsigned master_free_slots(const struct master *m);
 void master_retire_generation(struct master *m, struct generation *g);
 void master_signal_generation(struct master *m, struct generation *g, int signo);
 void master_publish_reload(struct master *m, bool ok, const char *message);
+
+/* upgrade.c, the old master: SIGUSR2 value 3 starts the new binary; each
+ * loop turn reads its report (commit or abort); a reaped child is looked
+ * at (true when it was the new master). */
+void master_upgrade_begin(struct master *m);
+void master_upgrade_check(struct master *m);
+bool master_upgrade_reaped(struct master *m, pid_t pid, int status);
+/* upgrade.c, the new master: the descriptor to report through when this
+ * process was started by an upgrade (-1: it was not); master_adopt takes
+ * the segment and sockets it was handed, in place of master_bind;
+ * master_take_over, once its workers serve, makes it the instance's
+ * master (header, listeners, certificates, generation, pid file). */
+int master_upgrade_ready_fd(void);
+int master_adopt(struct master *m, struct config *config, struct err *err);
+void master_take_over(struct master *m);
 
 #endif

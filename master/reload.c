@@ -26,6 +26,7 @@
 #include "master/certificates.h"
 #include "master/master.h"
 #include "master/notify.h"
+#include "master/runfiles.h"
 
 #define RELOAD_READY_TIMEOUT_MS 10000
 
@@ -47,6 +48,12 @@ void master_reload_begin(struct master *m)
                 (unsigned long long)m->pending->number);
         return;
     }
+    if (m->upgrade_fd >= 0) {
+        m->reload_started_ms = clock_now_monotonic_ms();
+        master_publish_reload(m, false, "a binary upgrade is in progress; reload when it "
+                                        "has finished");
+        return;
+    }
     m->reload_started_ms = clock_now_monotonic_ms();
     atomic_store(&m->shm.header->state, SHM_INSTANCE_RELOADING);
     notify_systemd("RELOADING=1");
@@ -59,6 +66,7 @@ void master_reload_begin(struct master *m)
         return;
     }
     warn_fixed_options(m->current->config, config);
+    runfiles_create_logs(config); /* the new generation's workers open them */
     if (listeners_open(&m->pending_listeners, config, &m->listeners, &err) != SK_OK) {
         config_free(config);
         master_publish_reload(m, false, err.message);

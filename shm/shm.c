@@ -3,9 +3,10 @@
  *
  * Contract (see shm.h and shm_layout.h):
  *  - shm_create() replaces any file at the path with a fresh, zeroed
- *    segment owned by the calling master; shm_attach() maps an existing one
- *    read-only and refuses anything whose magic, layout version or sizes it
- *    does not know, with a message that names the path.
+ *    segment owned by the calling master, never writing through what was
+ *    there; shm_attach() maps an existing one read-only and refuses a file
+ *    someone else could have written, and anything whose magic, layout
+ *    version or sizes it does not know, with a message that names the path.
  *  - Slot counters have one writer each (their worker). The master alone
  *    claims and retires slots and writes the header's strings, each under
  *    its seqlock, so readers (sakerctl, a metrics endpoint) never lock.
@@ -18,9 +19,12 @@
 #include "shm/shm.h"
 
 #include <assert.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,6 +40,7 @@
 #endif
 
 #define SNAPSHOT_RETRIES 1000
+#define SEQ_LOCK_SPINS 100000
 #define SHM_MAX_SLOTS 65536
 
 /* Slots follow the header directly, so the header must keep them aligned. */
@@ -54,9 +59,6 @@ static void header_init(struct shm_header *h, unsigned slot_count, size_t total)
     h->slot_size = sizeof(struct shm_slot);
     h->slot_count = slot_count;
     h->total_size = total;
-    h->master_pid = (int32_t)getpid();
-    h->started_at = (int64_t)time(NULL);
-    snprintf(h->server_version, sizeof h->server_version, "%s", PACKAGE_VERSION);
     /* The master creates the segment after its config loaded: that first
      * load counts as a successful "last reload" until a real one happens. */
     h->reload_ok = 1;
@@ -83,6 +85,35 @@ static void map_set(struct shm *shm, void *base, size_t size, unsigned slot_coun
     shm->size = size;
 }
 
+static void map_identity(struct shm *shm, const struct stat *st)
+{
+    shm->dev = (uint64_t)st->st_dev;
+    shm->ino = (uint64_t)st->st_ino;
+}
+
+/* Sizes and maps the new file, and fills its header, before anyone can
+ * see it under its real name. */
+static int create_fill(struct shm *shm, int fd, const char *name, unsigned slot_count,
+                       size_t total, struct err *err)
+{
+    struct stat st;
+    /* The umask must not take the group's read access away from operators. */
+    if (fchmod(fd, 0640) < 0 || ftruncate(fd, (off_t)total) < 0 || fstat(fd, &st) < 0)
+        return err_set_errno(err, errno, "ftruncate(%s, %zu)", name, total);
+    void *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED)
+        return err_set_errno(err, errno, "mmap(%s, %zu)", name, total);
+    /* ftruncate zero-filled the file: counters, pids and states start at 0;
+     * pages nobody writes (most of the connection lists) stay unallocated. */
+    map_set(shm, base, total, slot_count);
+    map_identity(shm, &st);
+    header_init(shm->header, slot_count, total);
+    shm_master_publish(shm);
+    for (unsigned i = 0; i < slot_count; i++)
+        atomic_store_explicit(&shm->slots[i].cpu, -1, memory_order_relaxed);
+    return SK_OK;
+}
+
 int shm_create(struct shm *shm, const char *path, unsigned slot_count, struct err *err)
 {
     memset(shm, 0, sizeof *shm);
@@ -92,32 +123,25 @@ int shm_create(struct shm *shm, const char *path, unsigned slot_count, struct er
         return err_set(err, "%s: %u slots, at most %u", path, slot_count, SHM_MAX_SLOTS);
     size_t total = shm_segment_size(slot_count);
 
-    /* A new inode rather than truncating the old one: a sakerctl still
-     * mapping the previous segment keeps reading it instead of SIGBUS. */
-    if (unlink(path) < 0 && errno != ENOENT)
-        return err_set_errno(err, errno, "unlink(%s)", path);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    char name[PATH_MAX];
+    if (snprintf(name, sizeof name, "%s.XXXXXX", path) >= (int)sizeof name)
+        return err_set(err, "%s: path too long", path);
+    /* mkostemp is O_CREAT|O_EXCL: a symlink at the name fails it rather
+     * than being followed, and the random name cannot be planted first. */
+    int fd = mkostemp(name, O_CLOEXEC);
     if (fd < 0)
-        return err_set_errno(err, errno, "open(%s)", path);
-    /* The umask must not take the group's read access away from operators. */
-    if (fchmod(fd, 0640) < 0 || ftruncate(fd, (off_t)total) < 0) {
-        int e = errno;
-        close(fd);
-        return err_set_errno(err, e, "ftruncate(%s, %zu)", path, total);
+        return err_set_errno(err, errno, "creating %s", name);
+    int rc = create_fill(shm, fd, name, slot_count, total, err);
+    /* rename replaces what is at path (a stale segment, a planted
+     * symlink) and never follows it. */
+    if (rc == SK_OK && rename(name, path) != 0) {
+        rc = err_set_errno(err, errno, "rename(%s, %s)", name, path);
+        shm_detach(shm);
     }
-    void *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    int e = errno;
+    if (rc != SK_OK)
+        unlink(name);
     close(fd);
-    if (base == MAP_FAILED)
-        return err_set_errno(err, e, "mmap(%s, %zu)", path, total);
-
-    /* ftruncate zero-filled the file: counters, pids and states start at 0;
-     * pages nobody writes (most of the connection lists) stay unallocated. */
-    map_set(shm, base, total, slot_count);
-    header_init(shm->header, slot_count, total);
-    for (unsigned i = 0; i < slot_count; i++)
-        atomic_store_explicit(&shm->slots[i].cpu, -1, memory_order_relaxed);
-    return SK_OK;
+    return rc;
 }
 
 /* The prefix every layout version shares: enough to say what we found. */
@@ -164,7 +188,7 @@ static int check_sizes(const struct shm_header *h, const char *path, off_t file_
     return SK_OK;
 }
 
-static int attach_fd(struct shm *shm, int fd, const char *path, struct err *err)
+static int map_fd(struct shm *shm, int fd, const char *path, int prot, struct err *err)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
@@ -176,25 +200,105 @@ static int attach_fd(struct shm *shm, int fd, const char *path, struct err *err)
         return err_set_errno(err, errno, "%s: read", path);
     if (check_sizes(&h, path, st.st_size, err) != SK_OK)
         return SK_ERROR;
-    void *base = mmap(NULL, (size_t)h.total_size, PROT_READ, MAP_SHARED, fd, 0);
+    void *base = mmap(NULL, (size_t)h.total_size, prot, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED)
         return err_set_errno(err, errno, "mmap(%s)", path);
     map_set(shm, base, (size_t)h.total_size, h.slot_count);
+    map_identity(shm, &st);
     return SK_OK;
+}
+
+/* A segment names a process to signal: only one written by root or by
+ * us, and by nobody else, is believed. */
+static int check_trusted(int fd, const char *path, struct err *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return err_set_errno(err, errno, "fstat(%s)", path);
+    if (!S_ISREG(st.st_mode))
+        return err_set(err, "%s: not a regular file: not a saker shm segment", path);
+    if (st.st_uid != 0 && st.st_uid != geteuid())
+        return err_set(err, "%s: owned by uid %u, neither root nor you: not trusted (run as "
+                       "that user if it is its saker)", path, (unsigned)st.st_uid);
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return err_set(err, "%s: writable by others (mode %04o): not trusted", path,
+                       (unsigned)(st.st_mode & 07777));
+    return SK_OK;
+}
+
+static int open_trusted(const char *path, int flags, struct err *err)
+{
+    int fd = open(path, flags | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT)
+            err_set(err, "%s: No such file or directory (is saker running?)", path);
+        else if (e == ELOOP)
+            err_set(err, "%s: a symbolic link: not trusted as a saker shm segment", path);
+        else
+            err_set_errno(err, e, "%s", path);
+        errno = e;
+        return -1;
+    }
+    if (check_trusted(fd, path, err) != SK_OK) {
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    return fd;
 }
 
 int shm_attach(struct shm *shm, const char *path, struct err *err)
 {
     memset(shm, 0, sizeof *shm);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return err_set(err, "%s: No such file or directory (is saker running?)", path);
-        return err_set_errno(err, errno, "%s", path);
-    }
-    int rc = attach_fd(shm, fd, path, err);
+    int fd = open_trusted(path, O_RDONLY, err);
+    if (fd < 0)
+        return SK_ERROR;
+    int rc = map_fd(shm, fd, path, PROT_READ, err);
     close(fd);
     return rc;
+}
+
+int shm_adopt(struct shm *shm, int fd, const char *what, struct err *err)
+{
+    memset(shm, 0, sizeof *shm);
+    if (check_trusted(fd, what, err) != SK_OK)
+        return SK_ERROR;
+    return map_fd(shm, fd, what, PROT_READ | PROT_WRITE, err);
+}
+
+int shm_reopen(const struct shm *shm, const char *path, struct err *err)
+{
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        err_set_errno(err, errno, "%s", path);
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_dev != shm->dev ||
+        (uint64_t)st.st_ino != shm->ino) {
+        close(fd);
+        err_set(err, "%s: no longer the segment this master created", path);
+        return -1;
+    }
+    return fd;
+}
+
+int shm_request_upgrade(const char *path, const char *binary, struct err *err)
+{
+    size_t len = strlen(binary);
+    if (binary[0] != '/' || len >= SHM_PATH_MAX)
+        return err_set(err, "%s: the binary must be an absolute path shorter than %d bytes",
+                       binary, SHM_PATH_MAX);
+    int fd = open_trusted(path, O_WRONLY, err);
+    if (fd < 0)
+        return SK_ERROR;
+    ssize_t n = pwrite(fd, binary, len + 1, offsetof(struct shm_header, upgrade_binary));
+    int e = errno;
+    close(fd);
+    if (n != (ssize_t)(len + 1))
+        return err_set_errno(err, n < 0 ? e : EIO, "%s: writing the upgrade request", path);
+    return SK_OK;
 }
 
 void shm_detach(struct shm *shm)
@@ -231,10 +335,23 @@ void shm_slot_claim(struct shm *shm, unsigned slot, int pid, int cpu,
     atomic_store_explicit(&s->pid, pid, memory_order_release);
 }
 
+/* The odd value is also a lock between writers: during a binary upgrade
+ * the old master retires its draining workers' slots while the new one
+ * retires its own. Bounded, so that a master killed mid-write cannot
+ * freeze the other: after that the odd value is taken over as it is. */
 static void seq_begin(_Atomic uint64_t *seq)
 {
+    for (int spin = 0; spin < SEQ_LOCK_SPINS; spin++) {
+        uint64_t v = atomic_load_explicit(seq, memory_order_relaxed);
+        if ((v & 1) == 0 && atomic_compare_exchange_weak_explicit(
+                                seq, &v, v + 1, memory_order_relaxed, memory_order_relaxed))
+            goto locked;
+        sched_yield();
+    }
     uint64_t v = atomic_load_explicit(seq, memory_order_relaxed);
-    atomic_store_explicit(seq, v + 1, memory_order_relaxed);
+    if ((v & 1) == 0)
+        atomic_store_explicit(seq, v + 1, memory_order_relaxed);
+locked:
     /* Orders the odd value before every data store that follows. */
     atomic_thread_fence(memory_order_release);
 }
@@ -466,6 +583,75 @@ void shm_seq_write_end(_Atomic uint64_t *seq) { seq_end(seq); }
 void shm_header_begin_write(struct shm *shm) { seq_begin(&shm->header->header_seq); }
 
 void shm_header_end_write(struct shm *shm) { seq_end(&shm->header->header_seq); }
+
+/* ---- the master's identity ------------------------------------------- */
+
+/* Field 22 of /proc/PID/stat: when the process started, in clock ticks
+ * since boot. A recycled pid has another. */
+static int proc_start_ticks(pid_t pid, uint64_t *ticks)
+{
+    char path[64], text[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return SK_ERROR;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0)
+        return SK_ERROR;
+    text[n] = '\0';
+    /* "pid (comm) S ppid ...": comm may hold ')' itself, so take the last. */
+    const char *p = strrchr(text, ')');
+    for (int field = 2; p != NULL && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    if (p == NULL)
+        return SK_ERROR;
+    *ticks = strtoull(p + 1, NULL, 10);
+    return SK_OK;
+}
+
+void shm_master_publish(struct shm *shm)
+{
+    struct shm_header *h = shm->header;
+    struct stat exe = {0};
+    uint64_t ticks = 0;
+    stat("/proc/self/exe", &exe);
+    proc_start_ticks(getpid(), &ticks);
+    shm_header_begin_write(shm);
+    h->master_pid = (int32_t)getpid();
+    h->started_at = (int64_t)time(NULL);
+    snprintf(h->server_version, sizeof h->server_version, "%s", PACKAGE_VERSION);
+    h->master_start_ticks = ticks;
+    h->master_exe_dev = (uint64_t)exe.st_dev;
+    h->master_exe_ino = (uint64_t)exe.st_ino;
+    shm_header_end_write(shm);
+}
+
+int shm_master_verify(const struct shm_header *h, struct err *err)
+{
+    pid_t pid = h->master_pid;
+    if (pid <= 0)
+        return err_set(err, "no master pid in the segment"), SK_DECLINED;
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return err_set(err, "master pid %d is gone", (int)pid), SK_DECLINED;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+    struct stat exe;
+    uint64_t ticks;
+    if (stat(path, &exe) != 0) {
+        if (errno == EACCES || errno == EPERM)
+            return err_set_errno(err, errno, "cannot check master pid %d (%s)", (int)pid, path);
+        /* A zombie has no executable any more. */
+        return err_set(err, "master pid %d is gone", (int)pid), SK_DECLINED;
+    }
+    if (proc_start_ticks(pid, &ticks) != SK_OK)
+        return err_set(err, "master pid %d is gone", (int)pid), SK_DECLINED;
+    if (ticks != h->master_start_ticks || (uint64_t)exe.st_dev != h->master_exe_dev ||
+        (uint64_t)exe.st_ino != h->master_exe_ino)
+        return err_set(err, "pid %d is not the saker master that wrote the segment (another "
+                       "process, or a stale or forged segment)", (int)pid), SK_DECLINED;
+    return SK_OK;
+}
 
 /* ---- snapshots (readers) --------------------------------------------- */
 

@@ -21,6 +21,7 @@ struct shm {
     struct shm_route_stats *routes; /* retired, then each slot's (shm_routes_of) */
     struct shm_conn_list *conns;    /* one per slot */
     size_t size;
+    uint64_t dev, ino; /* the file mapped by shm_create or shm_adopt */
 };
 
 /* The segment's size for slot_count slots. */
@@ -43,15 +44,41 @@ static inline struct shm_conn_list *shm_conns_of(const struct shm *shm, unsigned
 
 /* Creates (or replaces) the segment file at path, mode 0640, sized for
  * slot_count slots (at least SHM_MIN_SLOTS, so a reload that adds workers
- * still finds room), with a fresh header for master_pid: state STARTING,
- * reload_ok 1 (the config that started us loaded), every slot free with
- * cpu -1. The old file is unlinked, not truncated, so a reader still
- * mapping it is not hit by SIGBUS. */
+ * still finds room), with a fresh header for the calling process as
+ * master (shm_master_publish): state STARTING, reload_ok 1 (the config
+ * that started us loaded), every slot free with cpu -1. The file is made
+ * under a random name beside path with O_EXCL (never through a symlink
+ * someone planted) and renamed over path when complete: whatever was at
+ * path, a symlink included, is replaced, never written through, and a
+ * reader still mapping an old segment is not hit by SIGBUS. */
 int shm_create(struct shm *shm, const char *path, unsigned slot_count, struct err *err);
 /* Maps an existing segment read-only, refusing unknown magic, layout
- * version or sizes with a message that says which. */
+ * version or sizes with a message that says which. Only a regular file
+ * owned by root or the caller and writable by nobody else is read, opened
+ * without following a symlink: a segment is instructions to signal a
+ * process, so a file anyone could have written is refused. */
 int shm_attach(struct shm *shm, const char *path, struct err *err);
+/* Maps the segment open on fd (handed over by the master before a binary
+ * upgrade) read-write, with shm_attach's checks; what names it in
+ * messages. Does not close fd. */
+int shm_adopt(struct shm *shm, int fd, const char *what, struct err *err);
+/* The file shm maps, opened again read-write at path (O_NOFOLLOW): -1
+ * with err set when path is no longer that file. */
+int shm_reopen(const struct shm *shm, const char *path, struct err *err);
 void shm_detach(struct shm *shm);
+
+/* Master: writes the calling process into the header as the master (pid,
+ * start time in ticks, executable's device and inode), under header_seq. */
+void shm_master_publish(struct shm *shm);
+/* Readers: checks that h's master is alive and is the process that wrote
+ * itself there. SK_OK: it is. SK_DECLINED: gone, or some other process (a
+ * recycled pid, a pid written into a forged file); err says which.
+ * SK_ERROR: cannot tell, /proc/PID is not ours to read (err says so). */
+int shm_master_verify(const struct shm_header *h, struct err *err);
+/* sakerctl upgrade --binary: writes binary (absolute, < SHM_PATH_MAX) into
+ * the segment at path, trusted as shm_attach trusts it. The master reads
+ * and clears it when signalled. */
+int shm_request_upgrade(const char *path, const char *binary, struct err *err);
 
 /* Slot writes: only the slot's owner calls these. */
 static inline void shm_slot_count(struct shm_slot *slot, enum shm_counter c, uint64_t n)

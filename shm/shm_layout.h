@@ -40,7 +40,7 @@
 
 
 #define SHM_MAGIC UINT64_C(0x314d48535245414b) /* "KAERSHM1" little-endian */
-#define SHM_LAYOUT_VERSION 7
+#define SHM_LAYOUT_VERSION 8
 #define SHM_CACHE_LINE 64
 #define SHM_MAX_LISTENERS 32
 #define SHM_LISTENER_TEXT_MAX 160
@@ -49,6 +49,7 @@
 #define SHM_VERSION_MAX 32
 #define SHM_MAX_CERTIFICATES 64
 #define SHM_CERTIFICATE_TEXT_MAX 256
+#define SHM_PATH_MAX 4096
 #define SHM_MAX_RATE_LIMITS 64
 #define SHM_RATE_NAME_MAX 64
 #define SHM_RATE_TEXT_MAX 128
@@ -288,10 +289,19 @@ struct shm_header {
     uint32_t slot_size;    /* sizeof(struct shm_slot) */
     uint32_t slot_count;
     uint64_t total_size;
+    /* The master, under header_seq: a binary upgrade hands the segment to
+     * a new master, which writes itself here once it serves. sakerctl
+     * checks the process before it signals it: its start time (field 22
+     * of /proc/PID/stat, clock ticks since boot) and the device and inode
+     * of its /proc/PID/exe must be these, so a recycled pid, or a pid
+     * written into a forged file, is never signalled. */
     int32_t master_pid;
     int32_t reserved0;
     int64_t started_at;    /* wall-clock seconds */
     char server_version[SHM_VERSION_MAX]; /* saker's PACKAGE_VERSION, NUL-ended */
+    uint64_t master_start_ticks;
+    uint64_t master_exe_dev;
+    uint64_t master_exe_ino;
 
     _Atomic uint64_t generation;  /* the generation now serving */
     _Atomic uint32_t state;       /* enum shm_instance_state */
@@ -308,6 +318,16 @@ struct shm_header {
     uint64_t reload_duration_ms;
     int64_t reload_finished_at;  /* wall-clock seconds */
     char reload_message[SHM_MESSAGE_MAX];
+    /* Binary upgrades (sakerctl upgrade), as the reload fields: attempts
+     * finished, the outcome of the last one, and the new master's pid. */
+    uint64_t upgrade_count;
+    int32_t upgrade_ok;
+    int32_t upgrade_pid;
+    char upgrade_message[SHM_MESSAGE_MAX];
+    /* Written by `sakerctl upgrade --binary` (root or the owner) before it
+     * signals; the master reads and clears it. Empty: the master's own
+     * executable. Not under header_seq: one writer at a time by contract. */
+    char upgrade_binary[SHM_PATH_MAX];
     /* The serving generation's certificates, published with its listeners. */
     uint32_t certificate_count;   /* entries used, at most SHM_MAX_CERTIFICATES */
     uint32_t certificates_unlisted; /* more than the table holds */

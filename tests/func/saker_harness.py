@@ -45,7 +45,7 @@ from pathlib import Path
 from rawhttp import wait_for
 
 __all__ = ["Instance", "Harness", "saker_binary", "sakerctl_binary", "run_sakerctl",
-           "parse_metrics", "wait_for"]
+           "parse_metrics", "wait_for", "default_shm_path"]
 
 
 def _binary(env_name, prog):
@@ -101,6 +101,18 @@ def parse_metrics(text):
             raise AssertionError("malformed metrics line: %r" % line)
         out[m.group(1)] = float(m.group(2))
     return out
+
+
+def default_shm_path():
+    """Where saker puts its segment when the config names none (and where
+    sakerctl looks without options): /run/saker as root, else the user's
+    runtime directory, else a private directory in /dev/shm."""
+    if os.geteuid() == 0:
+        return "/run/saker/saker.shm"
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if runtime.startswith("/"):
+        return runtime + "/saker.shm"
+    return "/dev/shm/saker-%d/saker.shm" % os.geteuid()
 
 
 def _has_top_level_key(yaml_text, key):
@@ -433,7 +445,7 @@ class Harness:
             error_log = _top_level_value(text, "error_log")
             cmd = [saker, "-c", str(config_path), *map(str, args)]
         else:
-            shm_path = shm or "/dev/shm/saker-%d.shm" % os.getuid()
+            shm_path = shm or default_shm_path()
             cmd = [saker, *map(str, args)]
         full_env = dict(os.environ)
         full_env.pop("SAKER_URLS", None)

@@ -399,7 +399,8 @@ def test_init_script_lifecycle(tmp_path):
     conf.write_text(config("one") + "shm_path: %s\nerror_log: %s\npid_file: %s\n"
                     % (tmp_path / "saker.shm", tmp_path / "error.log", tmp_path / "saker.pid"))
     env = dict(os.environ, SAKER=saker_binary(), SAKERCTL=sakerctl_binary(),
-               SAKER_CONF=str(conf), SAKER_DEFAULTS=str(tmp_path / "no-defaults"))
+               SAKER_CONF=str(conf), SAKER_PIDFILE=str(tmp_path / "saker.pid"),
+               SAKER_DEFAULTS=str(tmp_path / "no-defaults"))
     for k in ("SAKER_SHM", "SAKER_CONFIG", "SAKER_URLS"):
         env.pop(k, None)
 
@@ -433,6 +434,12 @@ def test_init_script_lifecycle(tmp_path):
         assert rc == 0 and "generation 2" in out, out
         assert get(port).body == b"two"
 
+        # The instance is found through the pid file, not through the
+        # config on disk, which may have changed since the start.
+        conf.write_text(conf.read_text().replace(str(tmp_path / "saker.shm"),
+                                                 str(tmp_path / "moved.shm")))
+        rc, out = run("status")
+        assert rc == 0 and "generation 2" in out, out
         pid = master()
         rc, out = run("stop")
         assert rc == 0 and "stopped: saker master pid %d" % pid in out, out
@@ -448,3 +455,29 @@ def test_init_script_lifecycle(tmp_path):
                 os.kill(master(), signal.SIGQUIT)
             except (ProcessLookupError, ValueError):
                 pass
+
+
+def unit_command(key, mainpid):
+    """The systemd unit's ExecReload= or ExecStop= line, as systemd runs it."""
+    built = Path(saker_binary()).parent / "conf" / "saker.service"
+    text = built.read_text() if built.is_file() else \
+        (SRCDIR / "conf" / "saker.service.in").read_text()
+    line = [l for l in text.splitlines() if l.startswith(key + "=")][0]
+    argv = line.split("=", 1)[1].split()
+    assert argv[0].endswith("/sakerctl"), line
+    return [sakerctl_binary()] + [a.replace("$MAINPID", str(mainpid)) for a in argv[1:]]
+
+
+def test_systemd_unit_reload_and_stop_use_mainpid(saker_factory, tmp_path):
+    inst = saker_factory(config("one"))
+    # The config on disk names another segment now: the unit must not care.
+    rewrite(inst, "shm_path: %s" % inst.shm, "shm_path: %s" % (tmp_path / "moved.shm"))
+    rewrite(inst, '"one"', '"two"')
+    r = subprocess.run(unit_command("ExecReload", inst.pid), capture_output=True, text=True,
+                       timeout=70)
+    assert r.returncode == 0 and "reloaded: generation 2" in r.stdout, (r.stdout, r.stderr)
+    assert get(inst.port).body == b"two"
+    r = subprocess.run(unit_command("ExecStop", inst.pid), capture_output=True, text=True,
+                       timeout=100)
+    assert r.returncode == 0 and "stopped: saker master pid %d" % inst.pid in r.stdout, r.stderr
+    inst.wait_exit(5)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from rawhttp import connect, parse_responses, read_response, recv_closed, send_raw, wait_for
-from saker_harness import process_alive, run_sakerctl
+from saker_harness import default_shm_path, process_alive, run_sakerctl
 
 BIG_SIZE = 50 * 1000 * 1000
 BIG_TAIL = b"END-OF-BIG-FILE!"
@@ -371,7 +371,7 @@ def test_default_config_serves_wwwroot_on_5000(saker_factory, tmp_path):
     free, why = port_free(5000)
     if not free:
         pytest.skip("port 5000 is busy (%s)" % why)
-    default_shm = "/dev/shm/saker-%d.shm" % os.getuid()
+    default_shm = default_shm_path()
     if os.path.exists(default_shm) and \
             run_sakerctl("--shm", default_shm, "status").returncode == 0:
         pytest.skip("a default instance is running (%s)" % default_shm)
@@ -444,9 +444,35 @@ def test_daemon_mode_failing_start_exits_1(saker_factory):
         inst = saker_factory(cfg(url='"http://127.0.0.1:%d"' % port), args=("-d",),
                              expect_ready=False)
         assert inst.wait_exit(10) == 1
-        assert "Address already in use" in inst.messages()
+        # On the terminal, before detaching: the log is a file the user
+        # may not think of reading.
+        assert "Address already in use" in inst.stderr(), inst.stderr()
+        assert "127.0.0.1:%d" % port in inst.stderr()
+        assert "discarded" not in inst.stderr()
     finally:
         busy.close()
+
+
+@pytest.mark.parametrize("daemon", [False, True])
+def test_start_error_after_binding_reaches_the_terminal(saker_factory, daemon):
+    """A failure after the listeners are bound (here the segment cannot be
+    created) reaches stderr too, from the daemon through its first process."""
+    inst = saker_factory(cfg() + "shm_path: /nonexistent-dir/x.shm\n",
+                         args=("-d",) if daemon else (), expect_ready=False)
+    assert inst.wait_exit(10) == 1
+    assert "/nonexistent-dir/x.shm" in inst.stderr(), inst.stderr()
+    assert "No such file or directory" in inst.stderr()
+    assert not os.path.exists(inst.pid_file)
+    assert [p for p in os.listdir(inst.tmp) if p.startswith("saker.pid")] == []
+
+
+def test_daemon_without_error_log_says_where_its_log_went(saker_factory, tmp_path):
+    text = cfg() + "error_log: stderr\n"
+    inst = saker_factory(text, args=("-d",), expect_ready=False)
+    assert inst.wait_exit(10) == 0
+    assert "serving; no error_log set, so the daemon's log lines are discarded" in \
+        inst.stderr()
+    inst.stop()
 
 
 def test_second_instance_with_the_same_shm_path_refuses(saker_factory, tmp_path):

@@ -212,6 +212,45 @@ def test_config_option_finds_the_instance(inst):
     assert r.returncode == 0 and "master pid %d" % inst.pid in r.stdout, r.stderr
 
 
+def test_global_options_before_or_after_the_command(inst):
+    for args in (["-c", inst.config_path, "status", "--json"],
+                 ["status", "-c", inst.config_path, "--json"],
+                 ["status", "--json", "--config=%s" % inst.config_path],
+                 ["status", "--json", "--shm", inst.shm]):
+        r = run_sakerctl(*args)
+        assert r.returncode == 0, (args, r.stderr)
+        assert '"master_pid":%d' % inst.pid in r.stdout, args
+    r = run_sakerctl("status", "-c")
+    assert r.returncode == 2 and "option '-c' needs an argument" in r.stderr, r.stderr
+    r = run_sakerctl("status", "-h")
+    assert r.returncode == 0 and "usage: sakerctl" in r.stdout
+
+
+def test_pid_and_pid_file_find_the_instance_whatever_the_config_says(inst, tmp_path):
+    """systemd's $MAINPID and the init script's pid file: the instance is
+    found through its master, so an edited shm_path loses nothing."""
+    text = inst.config_path.read_text()
+    inst.config_path.write_text(text.replace("shm_path: %s" % inst.shm,
+                                             "shm_path: %s" % (tmp_path / "elsewhere.shm")))
+    try:
+        for args in (["--pid", str(inst.pid)], ["--pid-file", inst.pid_file]):
+            r = run_sakerctl("status", "--json", *args)
+            assert r.returncode == 0, (args, r.stderr)
+            assert '"master_pid":%d' % inst.pid in r.stdout
+        worker = inst.worker_pids()[0]
+        r = run_sakerctl("--pid", str(worker), "stop")
+        assert r.returncode == 1
+        assert "pid %d is not the saker master of %s" % (worker, inst.shm) in r.stderr, r.stderr
+        r = run_sakerctl("--pid", str(os.getpid()), "status")
+        assert r.returncode == 1 and "maps no saker shm segment" in r.stderr, r.stderr
+        r = run_sakerctl("--pid", "12x", "status")
+        assert r.returncode == 1 and "'12x' is not a process id" in r.stderr, r.stderr
+        r = run_sakerctl("--pid-file", tmp_path / "none.pid", "status")
+        assert r.returncode == 1 and "none.pid" in r.stderr, r.stderr
+    finally:
+        inst.config_path.write_text(text)
+
+
 def test_unknown_command_is_usage_error(tmp_path):
     r = run_sakerctl("--shm", tmp_path / "x.shm", "no-such-command")
     assert r.returncode == 2

@@ -6,6 +6,7 @@
  * offending key or value.
  */
 #include <check.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,8 +169,13 @@ END_TEST
 START_TEST(defaults_of_a_minimal_file)
 {
     struct config *c = load_ok(EP);
-    char expected[64];
-    snprintf(expected, sizeof expected, "/dev/shm/saker-%u.shm", (unsigned)getuid());
+    char expected[PATH_MAX];
+    if (geteuid() == 0)
+        snprintf(expected, sizeof expected, "/run/saker/saker.shm");
+    else if (getenv("XDG_RUNTIME_DIR") && getenv("XDG_RUNTIME_DIR")[0] == '/')
+        snprintf(expected, sizeof expected, "%s/saker.shm", getenv("XDG_RUNTIME_DIR"));
+    else
+        snprintf(expected, sizeof expected, "/dev/shm/saker-%u/saker.shm", (unsigned)geteuid());
 
     ck_assert_ptr_null(c->user);
     ck_assert_ptr_null(c->pid_file);

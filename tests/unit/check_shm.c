@@ -121,6 +121,152 @@ START_TEST(test_create_refuses_absurd_slot_count)
 }
 END_TEST
 
+
+/* ---- what a local attacker can put at the path --------------------------- */
+
+static void write_file(const char *name, const char *text)
+{
+    FILE *f = fopen(name, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+START_TEST(test_create_never_writes_through_a_symlink)
+{
+    char victim[160];
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    write_file(victim, "precious\n");
+    chmod(victim, 0600);
+    ck_assert_int_eq(symlink(victim, path), 0);
+    struct shm shm;
+    create(&shm, 64);
+    struct stat st;
+    ck_assert_int_eq(stat(victim, &st), 0);
+    ck_assert_int_eq(st.st_size, 9);               /* not truncated */
+    ck_assert_uint_eq(st.st_mode & 07777, 0600);   /* not chmodded */
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));                /* the link was replaced */
+    ck_assert_uint_eq(st.st_mode & 07777, 0640);
+    shm_detach(&shm);
+    unlink(victim);
+}
+END_TEST
+
+static void assert_attach_refused(const char *expect)
+{
+    struct shm reader;
+    struct err err = {{0}};
+    ck_assert_int_eq(shm_attach(&reader, path, &err), SK_ERROR);
+    ck_assert_msg(strstr(err.message, expect) != NULL, "'%s' lacks '%s'", err.message, expect);
+}
+
+START_TEST(test_attach_trusts_only_root_or_the_caller)
+{
+    struct shm shm;
+    create(&shm, 64);
+    shm_detach(&shm);
+    if (geteuid() == 0) { /* another user's file: only root can make one here */
+        ck_assert_int_eq(chown(path, 65534, 65534), 0);
+        assert_attach_refused("owned by uid 65534, neither root nor you");
+        ck_assert_int_eq(chown(path, 0, 0), 0);
+    }
+    ck_assert_int_eq(chmod(path, 0662), 0);
+    assert_attach_refused("writable by others");
+    ck_assert_int_eq(chmod(path, 0660), 0);
+    assert_attach_refused("writable by others");
+    ck_assert_int_eq(chmod(path, 0640), 0);
+    struct shm reader;
+    struct err err;
+    ck_assert_msg(shm_attach(&reader, path, &err) == SK_OK, "%s", err.message);
+    shm_detach(&reader);
+}
+END_TEST
+
+START_TEST(test_attach_does_not_follow_a_symlink)
+{
+    struct shm shm;
+    char real[160];
+    snprintf(real, sizeof real, "%s/real.shm", dir);
+    ck_assert_int_eq(shm_create(&shm, real, 64, &(struct err){{0}}), SK_OK);
+    ck_assert_int_eq(symlink(real, path), 0);
+    assert_attach_refused("symbolic link");
+    shm_detach(&shm);
+    unlink(real);
+}
+END_TEST
+
+START_TEST(test_master_verify_checks_the_process)
+{
+    struct shm shm;
+    struct err err = {{0}};
+    create(&shm, 64);
+    ck_assert_int_eq(shm_master_verify(shm.header, &err), SK_OK);
+    /* A live process that is not the master that wrote itself there:
+     * another program (a fork of ours may start in the same clock tick). */
+    pid_t other = fork();
+    if (other == 0) {
+        execl("/bin/sleep", "sleep", "30", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500; i++) { /* until the exec is done */
+        char exe[64], link[64];
+        snprintf(link, sizeof link, "/proc/%d/exe", (int)other);
+        ssize_t n = readlink(link, exe, sizeof exe - 1);
+        if (n > 0 && (exe[n] = '\0', strstr(exe, "sleep") != NULL))
+            break;
+        usleep(10000);
+    }
+    shm.header->master_pid = other;
+    ck_assert_int_eq(shm_master_verify(shm.header, &err), SK_DECLINED);
+    ck_assert_msg(strstr(err.message, "not the saker master") != NULL, "%s", err.message);
+    kill(other, SIGKILL);
+    waitpid(other, NULL, 0);
+    ck_assert_int_eq(shm_master_verify(shm.header, &err), SK_DECLINED);
+    ck_assert_msg(strstr(err.message, "gone") != NULL, "%s", err.message);
+    /* The right pid with another start time: a recycled pid. */
+    shm_master_publish(&shm);
+    shm.header->master_start_ticks++;
+    ck_assert_int_eq(shm_master_verify(shm.header, &err), SK_DECLINED);
+    shm_detach(&shm);
+}
+END_TEST
+
+START_TEST(test_request_upgrade_writes_the_binary)
+{
+    struct shm shm;
+    struct err err = {{0}};
+    create(&shm, 64);
+    ck_assert_int_eq(shm_request_upgrade(path, "relative/saker", &err), SK_ERROR);
+    ck_assert_msg(shm_request_upgrade(path, "/usr/sbin/saker", &err) == SK_OK, "%s",
+                  err.message);
+    ck_assert_str_eq(shm.header->upgrade_binary, "/usr/sbin/saker");
+    shm_detach(&shm);
+}
+END_TEST
+
+START_TEST(test_adopt_maps_read_write_and_reopen_finds_the_file)
+{
+    struct shm shm, adopted;
+    struct err err = {{0}};
+    create(&shm, 64);
+    int fd = shm_reopen(&shm, path, &err);
+    ck_assert_msg(fd >= 0, "%s", err.message);
+    ck_assert_msg(shm_adopt(&adopted, fd, "inherited", &err) == SK_OK, "%s", err.message);
+    close(fd);
+    adopted.header->reload_count = 7; /* writable, and the same memory */
+    ck_assert_uint_eq(shm.header->reload_count, 7);
+    shm_detach(&adopted);
+    /* Replaced under the master: reopen refuses the new file. */
+    struct shm other;
+    create(&other, 64);
+    ck_assert_int_lt(shm_reopen(&shm, path, &err), 0);
+    ck_assert_msg(strstr(err.message, "no longer") != NULL, "%s", err.message);
+    shm_detach(&other);
+    shm_detach(&shm);
+}
+END_TEST
+
 /* ---- slots ----------------------------------------------------------- */
 
 START_TEST(test_claim_and_find_free)
@@ -373,6 +519,8 @@ START_TEST(test_header_snapshot_waits_for_the_writer)
     struct shm shm;
     struct shm_header h;
     create(&shm, 64);
+    uint64_t seq = shm.header->header_seq;
+    ck_assert_uint_eq(seq % 2, 0);
     shm_header_begin_write(&shm);
     snprintf(shm.header->reload_message, SHM_MESSAGE_MAX, "half written");
     /* A master stuck mid-write (or dead) costs a bounded wait, not a hang. */
@@ -380,7 +528,7 @@ START_TEST(test_header_snapshot_waits_for_the_writer)
     ck_assert_str_eq(h.reload_message, "half written");
     shm_header_end_write(&shm);
     ck_assert_int_eq(shm_snapshot_header(&shm, &h), SK_OK);
-    ck_assert_uint_eq(shm.header->header_seq, 2);
+    ck_assert_uint_eq(shm.header->header_seq, seq + 2);
     shm_detach(&shm);
 }
 END_TEST
@@ -609,6 +757,12 @@ static Suite *shm_suite(void)
     tcase_add_test(tc, test_create_fills_header);
     tcase_add_test(tc, test_create_replaces_without_disturbing_old_readers);
     tcase_add_test(tc, test_create_refuses_absurd_slot_count);
+    tcase_add_test(tc, test_create_never_writes_through_a_symlink);
+    tcase_add_test(tc, test_attach_trusts_only_root_or_the_caller);
+    tcase_add_test(tc, test_attach_does_not_follow_a_symlink);
+    tcase_add_test(tc, test_master_verify_checks_the_process);
+    tcase_add_test(tc, test_request_upgrade_writes_the_binary);
+    tcase_add_test(tc, test_adopt_maps_read_write_and_reopen_finds_the_file);
     tcase_add_test(tc, test_claim_and_find_free);
     tcase_add_test(tc, test_claim_keeps_state_a_fast_worker_set);
     tcase_add_test(tc, test_claim_before_fork_with_pid_zero);
