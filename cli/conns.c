@@ -22,6 +22,7 @@
 #include "common/clock.h"
 
 struct listing {
+    FILE *out;
     bool json, enabled;
     unsigned count;
     uint64_t unlisted;
@@ -50,18 +51,18 @@ static void print_row(const struct listing *l, unsigned slot, int pid, const str
     client_text(e, client, sizeof client);
     cli_printable(e->request, sizeof e->request, request, sizeof request);
     if (l->json) {
-        fprintf(stdout, "%s{\"slot\":%u,\"pid\":%d,\"client\":", l->count ? "," : "", slot, pid);
-        cli_json_string(stdout, client, sizeof client);
-        printf(",\"protocol\":\"%s\",\"tls\":%s,\"state\":\"%s\",\"age_ms\":%" PRIu64
+        fprintf(l->out, "%s{\"slot\":%u,\"pid\":%d,\"client\":", l->count ? "," : "", slot, pid);
+        cli_json_string(l->out, client, sizeof client);
+        fprintf(l->out, ",\"protocol\":\"%s\",\"tls\":%s,\"state\":\"%s\",\"age_ms\":%" PRIu64
                ",\"state_ms\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
                ",\"request\":", shm_conn_protocol_name(e->protocol), e->tls ? "true" : "false",
                shm_conn_state_name(e->state), age_ms,
                now_ms > e->state_ms ? now_ms - e->state_ms : 0, e->bytes_in, e->bytes_out);
-        cli_json_string(stdout, e->request, sizeof e->request);
-        fputc('}', stdout);
+        cli_json_string(l->out, e->request, sizeof e->request);
+        fputc('}', l->out);
         return;
     }
-    printf("%4u %7d %-23s %-8s%s %-13s %6s %8s %8s  %s\n", slot, pid, client,
+    fprintf(l->out, "%4u %7d %-23s %-8s%s %-13s %6s %8s %8s  %s\n", slot, pid, client,
            shm_conn_protocol_name(e->protocol), e->tls ? "+tls" : "    ",
            shm_conn_state_name(e->state), cli_format_duration((int64_t)(age_ms / 1000), age,
                                                               sizeof age),
@@ -77,11 +78,14 @@ static void list_slot(const struct shm *shm, unsigned slot, int pid, struct list
     if (!atomic_load_explicit(&list->enabled, memory_order_relaxed))
         return;
     l->enabled = true;
-    l->unlisted += atomic_load_explicit(&list->unlisted, memory_order_relaxed);
+    uint64_t unlisted = atomic_load_explicit(&list->unlisted, memory_order_relaxed);
+    l->unlisted = unlisted > UINT64_MAX - l->unlisted ? UINT64_MAX : l->unlisted + unlisted;
     unsigned used = atomic_load_explicit(&list->used, memory_order_acquire);
     for (unsigned i = 0; i < used && i < SHM_CONNS_PER_SLOT; i++) {
         struct shm_conn e;
-        if (shm_snapshot_conn(&list->entries[i], &e) != SK_OK || e.state == SHM_CONN_FREE ||
+        /* A free entry needs no second look: the copy says so. */
+        if (list->entries[i].state == SHM_CONN_FREE ||
+            shm_snapshot_conn(shm, slot, i, &e) != SK_OK || e.state == SHM_CONN_FREE ||
             e.state >= SHM_CONN_STATES)
             continue;
         print_row(l, slot, pid, &e, now_ms);
@@ -93,9 +97,9 @@ static void list_all(const struct shm *shm, int only, struct listing *l)
 {
     uint64_t now_ms = clock_now_monotonic_ms();
     if (l->json)
-        fputs("{\"connections\":[", stdout);
+        fputs("{\"connections\":[", l->out);
     else
-        printf("%4s %7s %-23s %-12s %-13s %6s %8s %8s  %s\n", "SLOT", "PID", "CLIENT", "PROTO",
+        fprintf(l->out, "%4s %7s %-23s %-12s %-13s %6s %8s %8s  %s\n", "SLOT", "PID", "CLIENT", "PROTO",
                "STATE", "AGE", "IN", "OUT", "REQUEST");
     for (unsigned slot = 0; slot < shm->header->slot_count; slot++) {
         struct shm_slot s;
@@ -105,12 +109,29 @@ static void list_all(const struct shm *shm, int only, struct listing *l)
     }
 }
 
+void cli_conns_write(const struct shm *shm, int only, bool json, FILE *out)
+{
+    struct listing l = {.out = out, .json = json};
+    list_all(shm, only, &l);
+    if (l.json) {
+        fprintf(out, "],\"unlisted\":%" PRIu64 ",\"enabled\":%s}\n", l.unlisted,
+                l.enabled ? "true" : "false");
+    } else if (!l.enabled) {
+        fprintf(out, "(no worker keeps a connection list: set connection_list: on and reload)\n");
+    } else {
+        fprintf(out, "%u connections listed", l.count);
+        if (l.unlisted > 0)
+            fprintf(out, ", %" PRIu64 " more not (a worker lists %d)", l.unlisted,
+                    SHM_CONNS_PER_SLOT);
+        fputc('\n', out);
+    }
+}
+
 int cli_cmd_conns(struct cli *cli, int argc, char **argv)
 {
-    struct listing l = {0};
+    bool json = false, one = false;
     unsigned slot = 0;
-    bool one = false;
-    const struct cli_arg args[] = {{"--json", CLI_ARG_FLAG, &l.json},
+    const struct cli_arg args[] = {{"--json", CLI_ARG_FLAG, &json},
                                    {"--slot", CLI_ARG_UINT, &slot}};
     int rc = cli_parse_options(argc, argv, args, sizeof args / sizeof args[0]);
     for (int i = 1; i < argc; i++)
@@ -119,17 +140,6 @@ int cli_cmd_conns(struct cli *cli, int argc, char **argv)
         rc = cli_open_instance(cli);
     if (rc != CLI_EXIT_OK)
         return rc;
-    list_all(&cli->shm, one ? (int)slot : -1, &l);
-    if (l.json) {
-        printf("],\"unlisted\":%" PRIu64 ",\"enabled\":%s}\n", l.unlisted,
-               l.enabled ? "true" : "false");
-    } else if (!l.enabled) {
-        printf("(no worker keeps a connection list: set connection_list: on and reload)\n");
-    } else {
-        printf("%u connections listed", l.count);
-        if (l.unlisted > 0)
-            printf(", %" PRIu64 " more not (a worker lists %d)", l.unlisted, SHM_CONNS_PER_SLOT);
-        printf("\n");
-    }
+    cli_conns_write(&cli->shm, one ? (int)slot : -1, json, stdout);
     return CLI_EXIT_OK;
 }

@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "shm/shm.h"
 #include "worker/conn.h"
+#include "worker/h2.h"
 #include "worker/worker.h"
 
 /* conn->list_entry: 0 no entry yet, UNLISTED counted as unlisted, else
@@ -47,7 +48,7 @@ static struct shm_conn *entry_of(const struct conn *c)
 /* Who the connection is, written once when it takes an entry. */
 static void describe(struct shm_conn *e, const struct conn *c)
 {
-    e->tls = c->ssl != NULL;
+    e->tls = c->transport != NULL && c->transport->handshake != NULL; /* only TLS has one */
     e->family = (uint8_t)c->peer.sa.sa_family;
     e->port = 0;
     memset(e->address, 0, sizeof e->address);
@@ -58,7 +59,7 @@ static void describe(struct shm_conn *e, const struct conn *c)
         memcpy(e->address, &c->peer.in6.sin6_addr, 16);
         e->port = ntohs(c->peer.in6.sin6_port);
     }
-    e->accepted_ms = c->accepted_ms;
+    e->accepted_ms = clock_monotonic_ms(); /* a connection takes its entry at accept */
     e->bytes_in = e->bytes_out = 0;
     e->request[0] = '\0';
 }
@@ -101,9 +102,8 @@ static void request_line(char *out, const struct exchange *ex)
     out[n] = '\0';
 }
 
-void conn_list_request(const struct exchange *ex)
+void conn_list_request(struct conn *c, const struct exchange *ex)
 {
-    struct conn *c = ex->worker->feeding;
     struct shm_conn *e = list != NULL && c != NULL ? entry_of(c) : NULL;
     if (e == NULL || ex->method_name == NULL || ex->target == NULL)
         return;
@@ -112,19 +112,37 @@ void conn_list_request(const struct exchange *ex)
     shm_seq_write_end(&e->seq);
 }
 
-void conn_list_publish(struct conn *c, enum shm_conn_state state)
+/* The handshake, writing and closing are the connection's to tell; the
+ * rest is its protocol's (conn_protocol.state). */
+static enum shm_conn_state state_of(struct conn *c)
 {
-    if (list == NULL || ((c->list_entry == 0 || c->list_entry == UNLISTED) && !claim(c)))
+    if (c->lingering)
+        return SHM_CONN_CLOSING;
+    if (c->handshaking)
+        return SHM_CONN_HANDSHAKE;
+    if (c->proto == NULL)
+        return SHM_CONN_READING_HEAD; /* nothing read yet */
+    enum shm_conn_state s = c->proto->state != NULL ? c->proto->state(c) : SHM_CONN_HANDLING;
+    if ((s == SHM_CONN_HANDLING || s == SHM_CONN_IDLE) && !conn_output_empty(c))
+        return SHM_CONN_WRITING;
+    return s;
+}
+
+void conn_list_publish(struct conn *c)
+{
+    if (list == NULL || c->outbound ||
+        ((c->list_entry == 0 || c->list_entry == UNLISTED) && !claim(c)))
         return;
     struct shm_conn *e = entry_of(c);
+    enum shm_conn_state state = state_of(c);
     uint64_t now = clock_monotonic_ms();
     shm_seq_write_begin(&e->seq);
     if (state != e->state)
         e->state_ms = now;
     e->state = (uint8_t)state;
-    e->protocol = c->protocol == CONN_PROTOCOL_HTTP2   ? SHM_CONN_HTTP2
-                  : c->protocol == CONN_PROTOCOL_HTTP1 ? SHM_CONN_HTTP1
-                                                       : SHM_CONN_UNDECIDED;
+    e->protocol = c->proto == &h2_protocol ? SHM_CONN_HTTP2
+                  : c->proto == NULL     ? SHM_CONN_UNDECIDED
+                                         : SHM_CONN_HTTP1; /* HTTP/1.1, or a tunnel it upgraded */
     shm_seq_write_end(&e->seq);
 }
 

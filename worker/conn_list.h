@@ -15,20 +15,20 @@
 
 #include <stdint.h>
 
-#include "shm/shm_layout.h"
 
 struct worker;
 struct conn;
 
 /* Starts (or keeps off) the worker's list, as its config says. */
 void conn_list_start(struct worker *w);
-/* After each event on c: its state. */
-void conn_list_publish(struct conn *c, enum shm_conn_state state);
-/* A request head is complete (request_route): its line goes into the
- * entry of the connection being fed (worker->feeding), and stays there
- * as the last request while the connection is idle. */
+/* After each event on c: its state (its protocol's conn_protocol.state,
+ * or the handshake, writing, closing). Outbound connections are not
+ * listed. */
+void conn_list_publish(struct conn *c);
+/* A request head is complete (request_head_check): its line goes into
+ * c's entry, and stays there as the last request while c is idle. */
 struct exchange;
-void conn_list_request(const struct exchange *ex);
+void conn_list_request(struct conn *c, const struct exchange *ex);
 /* Bytes read and written on c since the last call (counted where the
  * slot's byte counters are). */
 void conn_list_bytes(struct conn *c, uint64_t in, uint64_t out);

@@ -39,8 +39,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shm/shm_layout.h"
+
 struct worker;
 struct outq;
+struct conn;
 struct endpoint;
 struct config_limits;
 struct sockaddr;
@@ -53,6 +56,7 @@ struct h2;
 struct h2_params {
     struct worker *worker;
     struct outq *out;                   /* the connection's output queue */
+    struct conn *conn;                  /* woken for output made later; NULL in unit tests */
     const struct endpoint *endpoint;    /* NULL in unit tests */
     const struct config_limits *limits; /* the endpoint's */
     const struct sockaddr *peer;        /* for the access log; may be NULL */
@@ -75,6 +79,8 @@ enum h2_result h2_feed(struct h2 *h2, const char *data, size_t len);
 /* Queues frames until the output queue holds the high-water mark or
  * nothing is left. True when frames remain for after the next flush. */
 bool h2_produce(struct h2 *h2);
+/* A stream's response is still coming from its producer. */
+bool h2_owes_later(const struct h2 *h2);
 /* Frames wait to be produced (a ping, a GOAWAY, DATA the window allows). */
 bool h2_want_write(const struct h2 *h2);
 /* Nothing left to read or to send: the session is over. */
@@ -84,6 +90,9 @@ bool h2_idle(const struct h2 *h2);
 /* The client's preface, or a header block, is still arriving (since
  * *since_ms): the request_headers_timeout applies. */
 bool h2_reading_head(const struct h2 *h2, uint64_t *since_ms);
+/* What the session is doing, for the connection list: a head arriving,
+ * a body arriving (for a stream not yet answered), handling, or idle. */
+enum shm_conn_state h2_state(const struct h2 *h2);
 /* Once a second: request body data rates (408 and RST_STREAM for a slow
  * stream) and the keep-alive ping. H2_CLOSE: the client stopped
  * answering pings; close. */
@@ -96,5 +105,12 @@ void h2_shutdown_notice(struct h2 *h2);
 /* The last GOAWAY (NO_ERROR): streams above the last one processed are
  * refused; the session finishes with the streams still open. */
 void h2_goaway(struct h2 *h2);
+
+/* HTTP/2 as a connection's protocol (h2_conn.c), for the rest of its
+ * life. weak: TLS 1.2 with a cipher RFC 9113 forbids, answered with
+ * GOAWAY INADEQUATE_SECURITY. SK_OK, or SK_ERROR when out of memory. */
+struct conn_protocol;
+extern const struct conn_protocol h2_protocol;
+int h2_conn_start(struct conn *c, bool weak);
 
 #endif

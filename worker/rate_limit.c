@@ -4,12 +4,13 @@
 #include "worker/rate_limit.h"
 
 #include <netinet/in.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "common/clock.h"
+#include "common/digits.h"
 #include "shm/rate_table.h"
+#include "worker/router.h"
 #include "worker/worker.h"
 
 /* The first `bits` bits of an address; the rest zero. */
@@ -45,7 +46,7 @@ static const void *address_key(const struct rate_limit_policy *p, const struct s
 }
 
 const void *rate_limit_key(const struct rate_limit_policy *p, const struct exchange *ex,
-                           char *buf, size_t *len)
+                           const struct sockaddr *peer, char *buf, size_t *len)
 {
     switch (p->partition) {
     case RATE_PARTITION_HEADER: {
@@ -58,7 +59,7 @@ const void *rate_limit_key(const struct rate_limit_policy *p, const struct excha
         *len = 0;
         return "";
     default:
-        return address_key(p, ex->peer, buf, len);
+        return address_key(p, peer, buf, len);
     }
 }
 
@@ -71,24 +72,25 @@ static void count(struct worker *w, const struct rate_table *t, enum shm_rate_co
     atomic_store_explicit(&w->slot->rate[entry][c], v + 1, memory_order_relaxed);
 }
 
-/* 429 with Retry-After in whole seconds, rounded up (RFC 6585 section 4,
- * RFC 9110 section 10.2.3). */
-static void refuse(struct exchange *ex, uint64_t retry_after_ms)
+/* Retry-After in whole seconds, rounded up (RFC 6585 section 4, RFC 9110
+ * section 10.2.3), for the 429 to come; the route answers it, so its
+ * headers go with it as with any of its answers. */
+static void refuse(struct exchange *ex, const struct route *route, uint64_t retry_after_ms)
 {
     char seconds[24];
-    snprintf(seconds, sizeof seconds, "%llu", (unsigned long long)((retry_after_ms + 999) / 1000));
+    *digits_decimal(seconds, (retry_after_ms + 999) / 1000) = '\0';
+    exchange_add_config_headers(ex, route->headers, route->header_count);
     exchange_add_header(ex, "Retry-After", seconds);
-    exchange_respond_error(ex, 429);
 }
 
 /* One policy's decision for ex; counts an overflow charge and a refusal. */
 static bool decide(struct worker *w, unsigned policy, const struct exchange *ex,
-                   uint64_t now_ms, struct rate_decision *d)
+                   const struct sockaddr *peer, uint64_t now_ms, struct rate_decision *d)
 {
     struct rate_table *t = w->rate_tables[policy];
     char buf[RATE_LIMIT_KEY_MAX];
     size_t len;
-    const void *key = rate_limit_key(&w->config->rate_limits[policy], ex, buf, &len);
+    const void *key = rate_limit_key(&w->config->rate_limits[policy], ex, peer, buf, &len);
     rate_table_acquire(t, key, len, now_ms, d);
     if (d->overflow)
         count(w, t, SHM_RATE_OVERFLOW);
@@ -97,20 +99,22 @@ static bool decide(struct worker *w, unsigned policy, const struct exchange *ex,
     return d->admitted;
 }
 
-int rate_limit_admit(struct worker *w, const struct route *route, struct exchange *ex)
+int rate_limit_admit(struct worker *w, const struct router_entry *entry, struct exchange *ex,
+                     const struct sockaddr *peer)
 {
     struct rate_decision taken[CONFIG_MAX_ROUTE_RATE_LIMITS];
-    size_t n = route->rate_limit_count;
+    const struct route *route = entry != NULL ? entry->route : NULL;
+    size_t n = route != NULL ? route->rate_limit_count : 0;
     if (w->rate_tables == NULL || n == 0 || n > CONFIG_MAX_ROUTE_RATE_LIMITS)
         return SK_OK;
     uint64_t now_ms = clock_now_monotonic_ms();
     for (size_t i = 0; i < n; i++) {
-        if (decide(w, route->rate_limits[i], ex, now_ms, &taken[i]))
+        if (decide(w, route->rate_limits[i], ex, peer, now_ms, &taken[i]))
             continue;
         uint64_t retry_after_ms = taken[i].retry_after_ms;
         while (i-- > 0)
             rate_table_refund(w->rate_tables[route->rate_limits[i]], &taken[i]);
-        refuse(ex, retry_after_ms);
+        refuse(ex, route, retry_after_ms);
         return SK_DECLINED;
     }
     for (size_t i = 0; i < n; i++)

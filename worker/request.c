@@ -11,9 +11,7 @@
 #include "common/error.h"
 #include "shm/shm.h"
 #include "worker/access_log.h"
-#include "worker/conn_list.h"
 #include "worker/path.h"
-#include "worker/rate_limit.h"
 #include "worker/router.h"
 #include "worker/worker.h"
 
@@ -93,9 +91,12 @@ const struct router_entry *request_route(struct worker *w, const struct endpoint
     *body_limit = limits->max_request_body_size;
     if (entry != NULL && entry->route->has_max_request_body_size)
         *body_limit = entry->route->max_request_body_size;
-    if (w->conn_list_on)
-        conn_list_request(ex);
     return entry;
+}
+
+bool request_reads_body(const struct router_entry *entry)
+{
+    return entry != NULL && entry->ops->reads_body;
 }
 
 void request_dispatch(const struct router_entry *entry, struct exchange *ex)
@@ -115,8 +116,6 @@ void request_dispatch(const struct router_entry *entry, struct exchange *ex)
         exchange_respond_error(ex, 500);
         return;
     }
-    if (rate_limit_admit(ex->worker, route, ex) != SK_OK)
-        return; /* answered 429 */
     entry->ops->handle(ex, route, entry->state);
 }
 
@@ -157,7 +156,9 @@ void request_log_access(struct worker *w, const struct exchange *ex,
         .peer = origin->peer,
         .client_subject = origin->client_subject,
         .endpoint = origin->endpoint != NULL ? origin->endpoint->name : NULL,
-        .bytes_sent = send_body && ex->body_kind != BODY_NONE ? ex->body_len : 0,
+        .bytes_sent = !send_body ? 0
+                      : ex->streaming ? ex->body_sent
+                      : ex->body_kind != BODY_NONE ? ex->body_len : 0,
         .duration_ms = clock_monotonic_ms() - origin->started_ms,
     };
     access_log_record(&w->access_log, &entry);

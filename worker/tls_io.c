@@ -164,8 +164,6 @@ static ssize_t gather(const struct outq *q, char *buf, size_t size, bool stop_at
     for (size_t i = q->head; i < q->count && used < size; i++) {
         const struct outq_segment *s = &q->segments[i];
         size_t take = s->len < size - used ? s->len : size - used;
-        if (s->kind == OUTQ_RELEASE)
-            continue;
         if (s->kind != OUTQ_FILE) {
             memcpy(buf + used, s->kind == OUTQ_COPY ? q->buffer + s->offset : s->ptr, take);
             used += take;

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,18 +19,27 @@
 #include "common/log.h"
 #include "worker/conn.h"
 #include "worker/conn_list.h"
+#include "worker/conn_tls.h"
+#include "worker/h1.h"
 #include "worker/file_cache.h"
 #include "worker/route_stats.h"
 
 #define WORKER_READ_BUFFER_SIZE (64 * 1024)
 #define WORKER_ACCEPTS_PER_WAKEUP 64
 #define WORKER_BLOCKS_KEPT 256
+/* Out of descriptors, a level-triggered listener would wake the loop again
+ * at once for the connection it cannot take: stop watching the listeners
+ * for this long (nginx waits as long), serving the open connections, some
+ * of which close meanwhile. */
+#define WORKER_ACCEPT_BACKOFF_MS 500
 
 int worker_init_core(struct worker *w, const struct config *config, struct err *err)
 {
     memset(w, 0, sizeof *w);
     w->config = config;
     block_pool_init(&w->blocks, WORKER_BLOCKS_KEPT);
+    turn_init(&w->turn);
+    timers_init(&w->timers, clock_now_monotonic_ms);
     access_log_init(&w->access_log);
     w->read_buffer_size = WORKER_READ_BUFFER_SIZE;
     w->read_buffer = malloc(w->read_buffer_size);
@@ -50,8 +58,11 @@ void worker_destroy_core(struct worker *w)
 {
     while (w->conns != NULL)
         conn_close(w->conns);
+    turn_destroy(&w->turn); /* the releases of those closes */
+    timers_destroy(&w->timers);
     conn_free_cache(w);
-    conn_free_spare_h1s(w);
+    h1_free_spares(w);
+    conn_tls_free_scratch();
     access_log_close(&w->access_log);
     router_destroy(&w->router);
     block_pool_destroy(&w->blocks);
@@ -59,31 +70,57 @@ void worker_destroy_core(struct worker *w)
     w->read_buffer = NULL;
 }
 
-static bool listener_is_tcp(int fd)
+/* Watches the listeners unless paused (drain) or backing off. */
+static void worker_watch_listeners(struct worker *w)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
-           (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+    bool watch = !w->accept_paused && !w->accept_backoff;
+    for (size_t i = 0; i < w->listener_count; i++) {
+        struct event *e = w->listeners[i].accept_event;
+        if (e != NULL && watch)
+            event_add(e, NULL);
+        else if (e != NULL)
+            event_del(e);
+    }
 }
 
-static void worker_accept_one(struct worker *w, struct worker_listener *l, int fd, bool tcp,
-                              const struct sockaddr *peer, socklen_t peer_len)
+/* Starts or stops watching the listeners, keeping the sockets (drain). */
+static void worker_set_accepting(struct worker *w, bool accepting)
 {
-    if (tcp) {
-        int one = 1;
-        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
-            log_errno(LOG_WARN, errno, "setsockopt(TCP_NODELAY)");
-    }
-    conn_open(w, fd, l, peer, peer_len);
+    w->accept_paused = !accepting;
+    worker_watch_listeners(w);
+}
+
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    w->accept_backoff = false;
+    worker_watch_listeners(w);
+}
+
+static void worker_accept_backoff(struct worker *w)
+{
+    if (w->accept_backoff || w->accept_resume_event == NULL)
+        return;
+    struct timeval delay = {0, WORKER_ACCEPT_BACKOFF_MS * 1000};
+    w->accept_backoff = true;
+    worker_watch_listeners(w);
+    event_add(w->accept_resume_event, &delay);
 }
 
 /* The listener callback needs both the listener and the worker. */
 struct accept_context {
     struct worker *worker;
     struct worker_listener *listener;
-    bool tcp;
 };
+
+/* accept4 failed for want of a resource that a closing connection gives
+ * back: the connection stays queued for later. */
+static bool accept_error_is_shortage(int error)
+{
+    return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+}
 
 /* Accepts up to max queued connections; returns how many. */
 static int accept_batch(struct accept_context *ctx, int max)
@@ -95,17 +132,17 @@ static int accept_batch(struct accept_context *ctx, int max)
         int fd = accept4(ctx->listener->fd, (struct sockaddr *)&peer, &peer_len,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            worker_accept_one(ctx->worker, ctx->listener, fd, ctx->tcp,
-                              (struct sockaddr *)&peer, peer_len);
+            /* TCP_NODELAY comes from the listening socket (listener.c). */
+            conn_open(ctx->worker, fd, ctx->listener, (struct sockaddr *)&peer, peer_len);
             accepted++;
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
-            /* EMFILE/ENFILE: the connection stays queued; the next wakeup
-             * retries once a connection has closed. */
-            log_errno(LOG_WARN, errno, "accept4()");
+            log_limited(LOG_ERROR, errno, "accept4()");
+        if (accept_error_is_shortage(errno))
+            worker_accept_backoff(ctx->worker);
         break;
     }
     return accepted;
@@ -121,19 +158,6 @@ static void on_accept_ready(evutil_socket_t listen_fd, short what, void *arg)
         accept_batch(ctx, WORKER_ACCEPTS_PER_WAKEUP);
 }
 
-/* Starts or stops watching the listeners, keeping the sockets (drain). */
-static void worker_set_accepting(struct worker *w, bool accepting)
-{
-    w->accept_paused = !accepting;
-    for (size_t i = 0; i < w->listener_count; i++) {
-        struct event *e = w->listeners[i].accept_event;
-        if (e != NULL && accepting)
-            event_add(e, NULL);
-        else if (e != NULL)
-            event_del(e);
-    }
-}
-
 static int worker_listen(struct worker *w, const struct worker_params *p)
 {
     w->listeners = p->listeners;
@@ -143,7 +167,7 @@ static int worker_listen(struct worker *w, const struct worker_params *p)
         struct accept_context *ctx = malloc(sizeof *ctx);
         if (ctx == NULL)
             return SK_ERROR;
-        *ctx = (struct accept_context){w, l, listener_is_tcp(l->fd)};
+        *ctx = (struct accept_context){w, l};
         l->accept_event = event_new(w->base, l->fd, EV_READ | EV_PERSIST, on_accept_ready, ctx);
         if (l->accept_event == NULL) {
             free(ctx);
@@ -181,10 +205,8 @@ static void worker_publish_state(struct worker *w, enum shm_worker_state state)
         atomic_store_explicit(&w->slot->state, state, memory_order_relaxed);
 }
 
-static void worker_heartbeat(struct worker *w)
+void worker_tick(struct worker *w, uint64_t now)
 {
-    clock_update();
-    uint64_t now = clock_monotonic_ms();
     if (w->slot != NULL)
         atomic_store_explicit(&w->slot->heartbeat_ms, now, memory_order_relaxed);
     struct conn *c = w->conns;
@@ -194,8 +216,15 @@ static void worker_heartbeat(struct worker *w)
         c = next;
     }
     access_log_flush(&w->access_log);
-    if (w->draining && w->conn_count == 0)
+    log_limit_flush();
+    if (w->draining && w->conn_count == 0 && w->base != NULL)
         event_base_loopexit(w->base, NULL);
+}
+
+static void worker_heartbeat(struct worker *w)
+{
+    clock_update();
+    worker_tick(w, clock_monotonic_ms());
 }
 
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
@@ -215,7 +244,7 @@ void worker_begin_drain(struct worker *w)
     uint64_t now = clock_monotonic_ms();
     for (struct conn *c = w->conns; c != NULL; c = c->next)
         conn_drain(c, now);
-    if (w->conn_count == 0)
+    if (w->conn_count == 0 && w->base != NULL)
         event_base_loopexit(w->base, NULL);
 }
 
@@ -257,7 +286,8 @@ static int worker_events(struct worker *w)
     w->heartbeat_event = event_new(w->base, -1, EV_PERSIST, on_heartbeat, w);
     if (w->heartbeat_event == NULL || event_add(w->heartbeat_event, &second) != 0)
         return SK_ERROR;
-    return SK_OK;
+    w->accept_resume_event = evtimer_new(w->base, on_accept_resume, w);
+    return w->accept_resume_event != NULL ? SK_OK : SK_ERROR;
 }
 
 static void worker_teardown(struct worker *w)
@@ -268,6 +298,8 @@ static void worker_teardown(struct worker *w)
             event_free(w->signal_events[i]);
     if (w->heartbeat_event != NULL)
         event_free(w->heartbeat_event);
+    if (w->accept_resume_event != NULL)
+        event_free(w->accept_resume_event);
     worker_destroy_core(w);
     route_stats_free_spares(); /* after the connections: their queues hold stamps */
     file_cache_stop(); /* after the connections: they hold its files */
@@ -291,7 +323,9 @@ int worker_main(const struct worker_params *p)
     w.index = p->index;
     w.generation = p->generation;
     w.base = event_base_new();
-    if (w.base == NULL || file_cache_start(w.base) != 0 || worker_events(&w) != SK_OK ||
+    if (w.base == NULL || file_cache_start(w.base) != 0 || turn_attach(&w.turn, w.base) != SK_OK ||
+        timers_attach(&w.timers, w.base) != SK_OK ||
+        worker_events(&w) != SK_OK ||
         worker_listen(&w, p) != SK_OK) {
         log_errno(LOG_ERROR, errno, "worker %u: event loop set-up", p->index);
         return 1;

@@ -28,6 +28,8 @@
 #include "shm/shm.h"
 #include "worker/access_log.h"
 #include "worker/router.h"
+#include "worker/timer.h"
+#include "worker/turn.h"
 #include "worker/worker_main.h"
 
 struct event_base;
@@ -45,6 +47,8 @@ struct worker {
     uint64_t generation;
     struct router router;
     struct block_pool blocks;
+    struct turn turn; /* end-of-turn releases (turn.h) */
+    struct timers timers; /* finer than the heartbeat (timer.h) */
     struct access_log access_log; /* off in unit tests unless opened */
     /* One table per config->rate_limits, shared with the other workers
      * (the master's, worker_params); NULL: no rate limiting (unit tests). */
@@ -69,18 +73,24 @@ struct worker {
     size_t spare_h1_count;
 
     bool conn_list_on; /* connection_list: on (conn_list.c) */
-    struct conn *feeding; /* whose bytes the protocol is parsing now (conn_consume) */
     bool draining; /* stopped accepting: answer with Connection: close */
     bool stopping;
     struct event *heartbeat_event;
     struct event *signal_events[5];
-    bool accept_paused;
+    bool accept_paused;  /* drained: not watching the listeners until undrained */
+    bool accept_backoff; /* out of descriptors: not watching them for a while */
+    struct event *accept_resume_event; /* ends the backoff */
 };
 
 /* Initialises the parts of a worker that the protocols use, without an
  * event loop (for unit tests): config, router, pools, read buffer. */
 int worker_init_core(struct worker *w, const struct config *config, struct err *err);
 void worker_destroy_core(struct worker *w);
+
+/* The heartbeat's work at monotonic time now (ms): the shm heartbeat,
+ * every connection's deadlines and rates, the access log, and the end of
+ * a drain once no connection is left. */
+void worker_tick(struct worker *w, uint64_t now);
 
 /* Stops accepting and starts the graceful drain. */
 void worker_begin_drain(struct worker *w);

@@ -103,7 +103,10 @@ def test_each_connection_with_its_state(saker_factory, tmp_path):
 
 
 def test_connections_past_the_table_are_counted(saker_factory):
-    inst = saker_factory(config())
+    # Opening 300 connections can take longer than the default 30 s
+    # request_headers_timeout on a loaded machine: none may close early.
+    inst = saker_factory(config(extra="connection_list: on\n"
+                                "limits: { request_headers_timeout: 10m }\n"))
     socks = [connect(inst.port) for _ in range(300)]
     listing = wait_for(lambda: (lambda l: l if len(l["connections"]) + l["unlisted"] == 300
                                 else None)(conns(inst)), 10, message="300 connections seen")

@@ -102,6 +102,7 @@ START_TEST(test_create_replaces_without_disturbing_old_readers)
     shm_slot_claim(&first, 0, 4242, 0, 1, 0);
     create(&second, 128);
     /* The old inode lives on for its readers, unchanged. */
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_OK);
     ck_assert(reader.header->magic == SHM_MAGIC);
     ck_assert_int_eq(reader.slots[0].pid, 4242);
     ck_assert_uint_eq(second.header->slot_count, 128);
@@ -419,11 +420,19 @@ START_TEST(test_retire_folds_rate_limits_routes_and_drops_connections)
 END_TEST
 
 /* A connection entry copied while its worker rewrites it is never torn:
- * the reader retries instead, and the writer never waits. */
+ * the reader retries instead, and the writer never waits; so too
+ * sakerctl's reader, whose copy of the file may catch the entry
+ * mid-write (_i 1: through shm_attach and shm_refresh). */
 START_TEST(test_conn_snapshot_is_never_torn)
 {
-    struct shm shm;
+    struct shm shm, copy_reader;
+    struct err err = {{0}};
     create(&shm, 64);
+    const struct shm *reader = &shm;
+    if (_i == 1) {
+        ck_assert_msg(shm_attach(&copy_reader, path, &err) == SK_OK, "%s", err.message);
+        reader = &copy_reader;
+    }
     struct shm_conn *e = &shm_conns_of(&shm, 0)->entries[0];
     pid_t writer = fork();
     if (writer == 0) {
@@ -433,14 +442,22 @@ START_TEST(test_conn_snapshot_is_never_torn)
             snprintf(e->request, sizeof e->request, "GET /%llu HTTP/1.1", (unsigned long long)n);
             e->bytes_out = 2 * n;
             shm_seq_write_end(&e->seq);
-            for (volatile int spin = 0; spin < 300; spin++) /* a worker's work between */
+            /* A worker's work between, and now and then a quiet while,
+             * in which a reader that pays two reads of the file per look
+             * can get one. */
+            for (volatile int spin = 0; spin < (n % 64 == 0 ? 100000 : 300); spin++)
                 ;
         }
     }
-    uint64_t deadline = clock_now_monotonic_ms() + 300, seen = 0, last = 0;
-    while (clock_now_monotonic_ms() < deadline) {
+    /* Copies enough to catch the writer mid-write many times over, with a
+     * deadline for a loaded machine. */
+    uint64_t target = reader == &shm ? 1000 : 50;
+    uint64_t deadline = clock_now_monotonic_ms() + 10000, seen = 0, last = 0;
+    while (seen < target && clock_now_monotonic_ms() < deadline) {
         struct shm_conn copy;
-        if (shm_snapshot_conn(e, &copy) != SK_OK)
+        if (reader == &copy_reader)
+            ck_assert_msg(shm_refresh(&copy_reader, &err) == SK_OK, "%s", err.message);
+        if (shm_snapshot_conn(reader, 0, 0, &copy) != SK_OK)
             continue;
         char expect[64];
         snprintf(expect, sizeof expect, "GET /%llu HTTP/1.1", (unsigned long long)copy.bytes_in);
@@ -449,12 +466,49 @@ START_TEST(test_conn_snapshot_is_never_torn)
             ck_assert_str_eq(copy.request, expect);
         ck_assert_uint_ge(copy.bytes_in, last);
         last = copy.bytes_in;
-        seen++;
+        seen += last != 0; /* once the writer has begun */
     }
     kill(writer, SIGKILL);
     waitpid(writer, NULL, 0);
-    ck_assert_uint_gt(seen, 100);
+    ck_assert_uint_eq(seen, target);
     ck_assert_uint_gt(last, 0);
+    if (reader == &copy_reader)
+        shm_detach(&copy_reader);
+    shm_detach(&shm);
+}
+END_TEST
+
+/* sakerctl's copy of the file can hold an entry torn by a write under
+ * way: its sequence even (read before the write began) and its bytes
+ * half old, half new. The snapshot believes no copy: it reads the entry
+ * from the file between two reads of the sequence there, and an entry
+ * whose writer is mid-write is not shown. */
+START_TEST(test_conn_snapshot_of_a_copy_reads_the_file)
+{
+    struct shm shm, reader;
+    struct err err = {{0}};
+    struct shm_conn copy;
+    create(&shm, 64);
+    ck_assert_msg(shm_attach(&reader, path, &err) == SK_OK, "%s", err.message);
+    struct shm_conn *e = &shm_conns_of(&shm, 0)->entries[0];
+    struct shm_conn *in_copy = &shm_conns_of(&reader, 0)->entries[0];
+    shm_seq_write_begin(&e->seq);
+    e->bytes_in = 1;
+    e->bytes_out = 2;
+    shm_seq_write_end(&e->seq);
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_OK);
+    in_copy->bytes_out = 99; /* torn in the copy; the file is whole */
+    ck_assert_int_eq(shm_snapshot_conn(&reader, 0, 0, &copy), SK_OK);
+    ck_assert_uint_eq(copy.bytes_in, 1);
+    ck_assert_uint_eq(copy.bytes_out, 2);
+    shm_seq_write_begin(&e->seq); /* a worker stuck mid-write */
+    e->bytes_in = 3;
+    ck_assert_int_eq(shm_snapshot_conn(&reader, 0, 0, &copy), SK_AGAIN);
+    e->bytes_out = 6;
+    shm_seq_write_end(&e->seq);
+    ck_assert_int_eq(shm_snapshot_conn(&reader, 0, 0, &copy), SK_OK);
+    ck_assert_uint_eq(copy.bytes_out, 6);
+    shm_detach(&reader);
     shm_detach(&shm);
 }
 END_TEST
@@ -540,6 +594,138 @@ START_TEST(test_totals_snapshot_gives_up_on_a_stuck_fold)
     create(&shm, 64);
     atomic_store(&shm.header->retired_seq, 1); /* a master that died folding */
     ck_assert_int_eq(shm_snapshot_totals(&shm, &t), SK_AGAIN);
+    shm_detach(&shm);
+}
+END_TEST
+
+/* ---- a hostile or shrinking segment (sakerctl reads a private copy) -- */
+
+START_TEST(test_refresh_reads_what_changed)
+{
+    struct shm shm, reader;
+    struct err err;
+    create(&shm, 64);
+    ck_assert_int_eq(shm_attach(&reader, path, &err), SK_OK);
+    ck_assert(reader.copy);
+    shm_slot_claim(&shm, 2, 777, 0, 1, 0);
+    ck_assert_int_eq(reader.slots[2].pid, 0); /* a copy: unchanged until read again */
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_OK);
+    ck_assert_int_eq(reader.slots[2].pid, 777);
+    shm_detach(&reader);
+    shm_detach(&shm);
+}
+END_TEST
+
+/* The file shrinks under a reader: a mapping would take SIGBUS on its next
+ * look; the copy is refused with the reason and stays readable. */
+START_TEST(test_refresh_refuses_a_file_that_shrank)
+{
+    struct shm shm, reader;
+    struct err err;
+    create(&shm, 64);
+    ck_assert_int_eq(shm_attach(&reader, path, &err), SK_OK);
+    size_t size = reader.size;
+    shm_detach(&shm);
+    ck_assert_int_eq(truncate(path, 4096), 0);
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_ERROR);
+    char expect[96];
+    snprintf(expect, sizeof expect, "truncated segment (4096 bytes, expected %zu)", size);
+    ck_assert_str_eq(err.message, expect);
+    struct shm_totals t;
+    ck_assert_int_eq(shm_snapshot_totals(&reader, &t), SK_OK);
+    ck_assert_int_eq(truncate(path, 0), 0);
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_ERROR);
+    shm_detach(&reader);
+}
+END_TEST
+
+/* Sizes say where the slots are: a reader never trusts new ones. */
+START_TEST(test_refresh_refuses_a_changed_layout)
+{
+    struct shm shm, reader;
+    struct err err;
+    create(&shm, 64);
+    ck_assert_int_eq(shm_attach(&reader, path, &err), SK_OK);
+    shm.header->slot_count = 1u << 20;
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_ERROR);
+    ck_assert_ptr_nonnull(strstr(err.message, "changed its layout"));
+    shm.header->slot_count = 64;
+    shm.header->magic = 0;
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_ERROR);
+    shm.header->magic = SHM_MAGIC;
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_OK);
+    shm_detach(&reader);
+    shm_detach(&shm);
+}
+END_TEST
+
+/* A master stuck mid-write: the refresh takes its copy anyway (bounded),
+ * and the header snapshot says the copy may be torn. */
+START_TEST(test_refresh_with_a_stuck_writer)
+{
+    struct shm shm, reader;
+    struct err err;
+    struct shm_header h;
+    create(&shm, 64);
+    ck_assert_int_eq(shm_attach(&reader, path, &err), SK_OK);
+    shm_header_begin_write(&shm);
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_OK);
+    ck_assert_int_eq(shm_snapshot_header(&reader, &h), SK_AGAIN);
+    shm_header_end_write(&shm);
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_OK);
+    ck_assert_int_eq(shm_snapshot_header(&reader, &h), SK_OK);
+    shm_detach(&reader);
+    shm_detach(&shm);
+}
+END_TEST
+
+/* Strings without a NUL and counts past the tables come out bounded. */
+START_TEST(test_header_snapshot_bounds_strings_and_counts)
+{
+    struct shm shm;
+    struct shm_header h;
+    create(&shm, 64);
+    struct shm_header *w = shm.header;
+    w->listener_count = 1000;
+    w->certificate_count = UINT32_MAX;
+    memset(w->server_version, 'v', sizeof w->server_version);
+    memset(w->reload_message, 'm', sizeof w->reload_message);
+    memset(w->listeners, 'l', sizeof w->listeners);
+    memset(w->certificates, 'c', sizeof w->certificates);
+    ck_assert_int_eq(shm_snapshot_header(&shm, &h), SK_OK);
+    ck_assert_uint_eq(h.listener_count, SHM_MAX_LISTENERS);
+    ck_assert_uint_eq(h.certificate_count, SHM_MAX_CERTIFICATES);
+    ck_assert_uint_eq(strlen(h.server_version), SHM_VERSION_MAX - 1);
+    ck_assert_uint_eq(strlen(h.reload_message), SHM_MESSAGE_MAX - 1);
+    const struct shm_listener *l = &h.listeners[SHM_MAX_LISTENERS - 1];
+    ck_assert_uint_eq(strlen(l->endpoint), sizeof l->endpoint - 1);
+    ck_assert_uint_eq(strlen(l->url), sizeof l->url - 1);
+    ck_assert_uint_eq(strlen(l->address), sizeof l->address - 1);
+    const struct shm_certificate *c = &h.certificates[SHM_MAX_CERTIFICATES - 1];
+    ck_assert_uint_eq(strlen(c->subject), sizeof c->subject - 1);
+    struct shm_pool_view pools[4];
+    atomic_store(&w->pools[SHM_POOL_CONNECTIONS][1].limit, 10);
+    ck_assert_int_eq(shm_snapshot_header(&shm, &h), SK_OK);
+    ck_assert_uint_eq(shm_pools_in_force(&h, pools, 4), 1);
+    ck_assert_uint_eq(strlen(pools[0].endpoint), 63);
+    shm_detach(&shm);
+}
+END_TEST
+
+START_TEST(test_totals_saturate)
+{
+    struct shm shm;
+    struct shm_totals t;
+    create(&shm, 64);
+    for (unsigned i = 0; i < 3; i++) {
+        shm_slot_claim(&shm, i, 100 + (int)i, 0, 1, i);
+        atomic_store(&shm.slots[i].counters[SHM_REQUESTS], UINT64_MAX - 1);
+        atomic_store(&shm.slots[i].connections_open, UINT64_MAX / 2);
+    }
+    atomic_store(&shm.header->retired[SHM_REQUESTS], 5);
+    ck_assert_int_eq(shm_snapshot_totals(&shm, &t), SK_OK);
+    ck_assert(t.counters[SHM_REQUESTS] == UINT64_MAX);
+    ck_assert(t.connections_open == UINT64_MAX);
     shm_detach(&shm);
 }
 END_TEST
@@ -674,8 +860,9 @@ static void run_worker(struct shm *shm, unsigned slot)
     _exit(0);
 }
 
-/* sakerctl in a loop: exit 0 if no total ever went down and the last one
- * is exact, 1 on a decrease, 2 on a wrong final sum, 3 on a stuck read. */
+/* sakerctl in a loop, reading the file again each time: exit 0 if no
+ * total ever went down and the last one is exact, 1 on a decrease, 2 on a
+ * wrong final sum, 3 on a stuck read, 5 on a refresh that failed. */
 static void run_reader(void)
 {
     struct shm shm;
@@ -686,6 +873,8 @@ static void run_reader(void)
     memset(&last, 0, sizeof last);
     uint64_t deadline = clock_now_monotonic_ms() + 60000;
     for (;;) {
+        if (shm_refresh(&shm, &err) != SK_OK)
+            _exit(5);
         bool stopped = atomic_load(&shm.header->state) == SHM_INSTANCE_STOPPED;
         if (shm_snapshot_totals(&shm, &now) != SK_OK)
             _exit(3);
@@ -757,6 +946,12 @@ static Suite *shm_suite(void)
     tcase_add_test(tc, test_create_fills_header);
     tcase_add_test(tc, test_create_replaces_without_disturbing_old_readers);
     tcase_add_test(tc, test_create_refuses_absurd_slot_count);
+    tcase_add_test(tc, test_refresh_reads_what_changed);
+    tcase_add_test(tc, test_refresh_refuses_a_file_that_shrank);
+    tcase_add_test(tc, test_refresh_refuses_a_changed_layout);
+    tcase_add_test(tc, test_refresh_with_a_stuck_writer);
+    tcase_add_test(tc, test_header_snapshot_bounds_strings_and_counts);
+    tcase_add_test(tc, test_totals_saturate);
     tcase_add_test(tc, test_create_never_writes_through_a_symlink);
     tcase_add_test(tc, test_attach_trusts_only_root_or_the_caller);
     tcase_add_test(tc, test_attach_does_not_follow_a_symlink);
@@ -768,7 +963,8 @@ static Suite *shm_suite(void)
     tcase_add_test(tc, test_claim_before_fork_with_pid_zero);
     tcase_add_test(tc, test_retire_keeps_counters_and_drops_gauges);
     tcase_add_test(tc, test_retire_folds_rate_limits_routes_and_drops_connections);
-    tcase_add_test(tc, test_conn_snapshot_is_never_torn);
+    tcase_add_loop_test(tc, test_conn_snapshot_is_never_torn, 0, 2);
+    tcase_add_test(tc, test_conn_snapshot_of_a_copy_reads_the_file);
     tcase_add_test(tc, test_exited_slot_counts_but_holds_no_connections);
     tcase_add_test(tc, test_attach_reads_what_the_master_wrote);
     tcase_add_test(tc, test_header_snapshot_waits_for_the_writer);
