@@ -146,9 +146,8 @@ int cli_cmd_upgrade(struct cli *cli, int argc, char **argv);
 /* top.c: `top [--interval S] [--iterations N] [--once]` */
 int cli_cmd_top(struct cli *cli, int argc, char **argv);
 
-/* conns.c: `conns [--slot N] [--json]` */
-int cli_cmd_conns(struct cli *cli, int argc, char **argv);
-/* conns.c: the listing (only: one slot, or -1 for all), text or JSON. */
+/* conns.c: `conns`' listing (only: one slot, or -1 for all), text or
+ * JSON. */
 void cli_conns_write(const struct shm *shm, int only, bool json, FILE *out);
 
 /* status.c: the `status` text. */

@@ -1,6 +1,7 @@
 /*
- * conns.c - `sakerctl conns [--slot N] [--json]`: every worker's current
- * connections, from their connection lists in shm (connection_list: on).
+ * conns.c - what `sakerctl conns [--slot N] [--json]` prints: every
+ * worker's current connections, from their connection lists in shm
+ * (connection_list: on).
  *
  *   SLOT     PID CLIENT                  PROTO    STATE          AGE  IN      OUT     REQUEST
  *      0    1201 127.0.0.1:50432         http/1.1 idle            12s 1.2KiB  3.4KiB  GET / HTTP/1.1
@@ -125,21 +126,4 @@ void cli_conns_write(const struct shm *shm, int only, bool json, FILE *out)
                     SHM_CONNS_PER_SLOT);
         fputc('\n', out);
     }
-}
-
-int cli_cmd_conns(struct cli *cli, int argc, char **argv)
-{
-    bool json = false, one = false;
-    unsigned slot = 0;
-    const struct cli_arg args[] = {{"--json", CLI_ARG_FLAG, &json},
-                                   {"--slot", CLI_ARG_UINT, &slot}};
-    int rc = cli_parse_options(argc, argv, args, sizeof args / sizeof args[0]);
-    for (int i = 1; i < argc; i++)
-        one |= strncmp(argv[i], "--slot", 6) == 0;
-    if (rc == CLI_EXIT_OK)
-        rc = cli_open_instance(cli);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    cli_conns_write(&cli->shm, one ? (int)slot : -1, json, stdout);
-    return CLI_EXIT_OK;
 }
