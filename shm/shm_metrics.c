@@ -185,7 +185,7 @@ static void write_workers(FILE *out, const struct shm *shm)
  * quote and newline escaped (config names and paths may hold any of
  * them), and valid UTF-8, which Prometheus requires of a label value:
  * bytes that are not (a segment may hold anything) become U+FFFD. */
-static void write_label_value(FILE *out, const char *s, size_t max)
+void shm_metrics_label_value(FILE *out, const char *s, size_t max)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t n = strnlen(s, max);
@@ -212,7 +212,7 @@ static void write_pool_labels(FILE *out, const char *family_name, const struct s
     fprintf(out, "%s{limit=\"%s\"", family_name, p->limit_name);
     if (p->endpoint != NULL) {
         fputs(",endpoint=\"", out);
-        write_label_value(out, p->endpoint, SHM_LISTENER_TEXT_MAX);
+        shm_metrics_label_value(out, p->endpoint, SHM_LISTENER_TEXT_MAX);
         fputc('"', out);
     }
     fprintf(out, "} %" PRIu64 "\n", value);
@@ -228,11 +228,11 @@ static void write_certificates(FILE *out, const struct shm_header *h)
         if (c->not_after == 0)
             continue; /* unreadable: no sample rather than a false 1970 */
         fputs("saker_tls_certificate_not_after_seconds{endpoint=\"", out);
-        write_label_value(out, c->endpoint, sizeof c->endpoint);
+        shm_metrics_label_value(out, c->endpoint, sizeof c->endpoint);
         fputs("\",sni=\"", out);
-        write_label_value(out, c->sni, sizeof c->sni);
+        shm_metrics_label_value(out, c->sni, sizeof c->sni);
         fputs("\",path=\"", out);
-        write_label_value(out, c->path, sizeof c->path);
+        shm_metrics_label_value(out, c->path, sizeof c->path);
         fprintf(out, "\"} %" PRId64 "\n", c->not_after);
     }
 }
@@ -262,7 +262,7 @@ static void write_rate_limits(FILE *out, const struct shm_header *h, const struc
     for (int e = 0; e < SHM_MAX_RATE_LIMITS; e++)
         for (int r = 0; r < 2 && h->rate_policies[e].name[0] != '\0'; r++) {
             fputs("saker_rate_limit_requests_total{policy=\"", out);
-            write_label_value(out, h->rate_policies[e].name, SHM_RATE_NAME_MAX);
+            shm_metrics_label_value(out, h->rate_policies[e].name, SHM_RATE_NAME_MAX);
             fprintf(out, "\",result=\"%s\"} %" PRIu64 "\n", results[r],
                     t->rate[e][r == 0 ? SHM_RATE_ADMITTED : SHM_RATE_LIMITED]);
         }
@@ -273,7 +273,7 @@ static void write_rate_limits(FILE *out, const struct shm_header *h, const struc
         if (h->rate_policies[e].name[0] == '\0')
             continue;
         fputs("saker_rate_limit_overflow_total{policy=\"", out);
-        write_label_value(out, h->rate_policies[e].name, SHM_RATE_NAME_MAX);
+        shm_metrics_label_value(out, h->rate_policies[e].name, SHM_RATE_NAME_MAX);
         fprintf(out, "\"} %" PRIu64 "\n", t->rate[e][SHM_RATE_OVERFLOW]);
     }
 }

@@ -3,6 +3,7 @@
  * see shm_routes.h.
  */
 #include "shm/shm_routes.h"
+#include "shm/shm_metrics.h"
 
 #include <inttypes.h>
 
@@ -59,24 +60,10 @@ double shm_duration_quantile(const uint64_t *buckets, double q)
     return (double)shm_duration_bounds_us[SHM_DURATION_BUCKETS - 2] / 1e6;
 }
 
-/* A label value as the exposition format wants it: \, " and newline
- * escaped. */
-static void write_label(FILE *out, const char *s, size_t max)
-{
-    for (size_t i = 0; i < max && s[i] != '\0'; i++) {
-        if (s[i] == '\\' || s[i] == '"')
-            fputc('\\', out);
-        if (s[i] == '\n')
-            fputs("\\n", out);
-        else
-            fputc(s[i], out);
-    }
-}
-
 static void write_series(FILE *out, const char *name, const char *label)
 {
     fprintf(out, "%s{route=\"", name);
-    write_label(out, label, SHM_ROUTE_LABEL_MAX);
+    shm_metrics_label_value(out, label, SHM_ROUTE_LABEL_MAX);
     fputc('"', out);
 }
 

@@ -299,7 +299,11 @@ static int on_headers_complete(llhttp_t *parser)
     bool has_body = (parser->flags & F_CHUNKED) ||
                     ((parser->flags & F_CONTENT_LENGTH) && parser->content_length > 0);
     if (checked == H1_LIMITED) {
-        if (has_body)
+        /* A client that waits for 100 Continue may send the body or not:
+         * the connection cannot tell which, so it closes after the 429. */
+        if (has_body && expect_continue)
+            h1->closing = true;
+        else if (has_body)
             h1_body_begin(h1); /* discarded as it comes, for up to H1_BODY_DRAIN_MS */
         exchange_respond_error(ex, 429);
         return h1->closing ? HPE_PAUSED : 0;

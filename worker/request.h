@@ -82,7 +82,8 @@ struct request_verdict {
  * goes into the connection list. The protocol counts the request,
  * answers a refusal, and dispatches when its framing allows
  * (request_dispatch). A 429 is an answer, not a broken request: the
- * connection stays open (HTTP/1.1 drains the body). */
+ * connection stays open (HTTP/1.1 drains a body, but closes after it
+ * when the client waits for 100 Continue). */
 void request_head_check(struct worker *w, struct exchange *ex, const struct request_head *head,
                         struct request_verdict *v);
 

@@ -244,6 +244,34 @@ def test_refusal_is_429_with_retry_after(saker_factory):
     assert st.status == 429 and int(st.headers["retry-after"]) >= 1
 
 
+def test_refusal_comes_before_the_body_and_keeps_the_connection(saker_factory):
+    """The head pipeline refuses before any body: a body sent anyway is
+    drained (not parsed as the next request) and the connection kept; a
+    client waiting for 100 Continue gets none, and the connection closes;
+    HTTP/2 answers the same way, with the route's headers."""
+    inst = saker_factory(config(
+        "  few:\n    fixed_window: { permit_limit: 1, window: 1h }\n",
+        route("/", "few"), workers=1))
+    s = connect(inst.port)
+    assert get(s, "/").status == 200
+    s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nGET /x HTTP")
+    r = read_response(s)
+    assert r.status == 429 and r.h["x-route"] == "yes"
+    assert "close" not in r.h.get("connection", "")
+    assert get(s, "/").status == 429  # the body was drained, not taken for a request
+    # A client waiting for 100 Continue gets none, and may send the body
+    # or not: the connection closes after the 429, whichever it does.
+    s.sendall(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+              b"Expect: 100-continue\r\n\r\n")
+    r = read_response(s)
+    assert r.status == 429 and r.h["connection"] == "close"
+    s.close()
+    c = H2Client(inst.port)
+    st = c.get("/", end_stream=False)  # a body would follow: refused at the head
+    assert st.status == 429 and st.headers["x-route"] == "yes"
+    assert c.get("/").status == 429  # the session goes on
+
+
 def test_retry_after_is_the_seconds_left_rounded_up(saker_factory):
     inst = saker_factory(config(
         "  bucket:\n    token_bucket: { token_limit: 1, tokens_per_period: 1, "
