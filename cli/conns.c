@@ -52,23 +52,24 @@ static void print_row(const struct listing *l, unsigned slot, int pid, const str
     client_text(e, client, sizeof client);
     cli_printable(e->request, sizeof e->request, request, sizeof request);
     if (l->json) {
-        fprintf(l->out, "%s{\"slot\":%u,\"pid\":%d,\"client\":", l->count ? "," : "", slot, pid);
+        fprintf(l->out, "%s{\"slot\":%u,\"pid\":%d,\"client\":", l->count ? "," : "", slot,
+                pid);
         cli_json_string(l->out, client, sizeof client);
         fprintf(l->out, ",\"protocol\":\"%s\",\"tls\":%s,\"state\":\"%s\",\"age_ms\":%" PRIu64
-               ",\"state_ms\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
-               ",\"request\":", shm_conn_protocol_name(e->protocol), e->tls ? "true" : "false",
-               shm_conn_state_name(e->state), age_ms,
-               now_ms > e->state_ms ? now_ms - e->state_ms : 0, e->bytes_in, e->bytes_out);
+                ",\"state_ms\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+                ",\"request\":", shm_conn_protocol_name(e->protocol), e->tls ? "true" : "false",
+                shm_conn_state_name(e->state), age_ms,
+                now_ms > e->state_ms ? now_ms - e->state_ms : 0, e->bytes_in, e->bytes_out);
         cli_json_string(l->out, e->request, sizeof e->request);
         fputc('}', l->out);
         return;
     }
     fprintf(l->out, "%4u %7d %-23s %-8s%s %-13s %6s %8s %8s  %s\n", slot, pid, client,
-           shm_conn_protocol_name(e->protocol), e->tls ? "+tls" : "    ",
-           shm_conn_state_name(e->state), cli_format_duration((int64_t)(age_ms / 1000), age,
-                                                              sizeof age),
-           cli_format_bytes(e->bytes_in, in, sizeof in),
-           cli_format_bytes(e->bytes_out, out, sizeof out), request);
+            shm_conn_protocol_name(e->protocol), e->tls ? "+tls" : "    ",
+            shm_conn_state_name(e->state),
+            cli_format_duration((int64_t)(age_ms / 1000), age, sizeof age),
+            cli_format_bytes(e->bytes_in, in, sizeof in),
+            cli_format_bytes(e->bytes_out, out, sizeof out), request);
 }
 
 /* One worker's list: the entries in use below its high-water mark. */
@@ -100,8 +101,8 @@ static void list_all(const struct shm *shm, int only, struct listing *l)
     if (l->json)
         fputs("{\"connections\":[", l->out);
     else
-        fprintf(l->out, "%4s %7s %-23s %-12s %-13s %6s %8s %8s  %s\n", "SLOT", "PID", "CLIENT", "PROTO",
-               "STATE", "AGE", "IN", "OUT", "REQUEST");
+        fprintf(l->out, "%4s %7s %-23s %-12s %-13s %6s %8s %8s  %s\n", "SLOT", "PID", "CLIENT",
+                "PROTO", "STATE", "AGE", "IN", "OUT", "REQUEST");
     for (unsigned slot = 0; slot < shm->header->slot_count; slot++) {
         struct shm_slot s;
         shm_snapshot_slot(shm, slot, &s);

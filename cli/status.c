@@ -147,13 +147,15 @@ static void print_rate_limits(FILE *out, const struct shm_header *h, const struc
         if (p->name[0] == '\0')
             continue;
         char name[SHM_RATE_NAME_MAX + 1], definition[SHM_RATE_TEXT_MAX + 1];
-        fprintf(out, "%s %s: %" PRIu64 " admitted, %" PRIu64 " limited", first ? "rate limits " : "            ",
-               cli_printable(p->name, sizeof p->name, name, sizeof name),
-               t->rate[e][SHM_RATE_ADMITTED], t->rate[e][SHM_RATE_LIMITED]);
+        fprintf(out, "%s %s: %" PRIu64 " admitted, %" PRIu64 " limited",
+                first ? "rate limits " : "            ",
+                cli_printable(p->name, sizeof p->name, name, sizeof name),
+                t->rate[e][SHM_RATE_ADMITTED], t->rate[e][SHM_RATE_LIMITED]);
         if (t->rate[e][SHM_RATE_OVERFLOW] > 0)
-            fprintf(out, ", %" PRIu64 " in the overflow partition", t->rate[e][SHM_RATE_OVERFLOW]);
+            fprintf(out, ", %" PRIu64 " in the overflow partition",
+                    t->rate[e][SHM_RATE_OVERFLOW]);
         fprintf(out, " (%s)\n", cli_printable(p->definition, sizeof p->definition, definition,
-                                        sizeof definition));
+                                              sizeof definition));
         first = false;
     }
 }

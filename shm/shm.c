@@ -982,7 +982,7 @@ static int conn_look(const struct shm *shm, const struct shm_conn *e, struct shm
 
 /* A worker writes an entry in a few stores; a copy's reader, which pays
  * a read of the file per look, does not wait as long for it. */
-#define CONN_COPY_TRIES 100
+#define CONN_COPY_TRIES 16
 
 int shm_snapshot_conn(const struct shm *shm, unsigned slot, unsigned index, struct shm_conn *out)
 {

@@ -10,7 +10,6 @@
 #include "common/clock.h"
 #include "common/digits.h"
 #include "shm/rate_table.h"
-#include "worker/router.h"
 #include "worker/worker.h"
 
 /* The first `bits` bits of an address; the rest zero. */
@@ -99,12 +98,11 @@ static bool decide(struct worker *w, unsigned policy, const struct exchange *ex,
     return d->admitted;
 }
 
-int rate_limit_admit(struct worker *w, const struct router_entry *entry, struct exchange *ex,
-                     const struct sockaddr *peer)
+int rate_limit_decide(struct worker *w, const struct route *route, struct exchange *ex,
+                      const struct sockaddr *peer)
 {
     struct rate_decision taken[CONFIG_MAX_ROUTE_RATE_LIMITS];
-    const struct route *route = entry != NULL ? entry->route : NULL;
-    size_t n = route != NULL ? route->rate_limit_count : 0;
+    size_t n = route->rate_limit_count;
     if (w->rate_tables == NULL || n == 0 || n > CONFIG_MAX_ROUTE_RATE_LIMITS)
         return SK_OK;
     uint64_t now_ms = clock_now_monotonic_ms();

@@ -18,21 +18,30 @@
 
 #include <stddef.h>
 
+#include "common/error.h"
 #include "conf/config.h"
 #include "worker/exchange.h"
+#include "worker/router.h"
 
 struct worker;
-struct router_entry;
 struct sockaddr;
 
-/* SK_OK: every policy of entry's route admits ex from peer (entry NULL:
- * no route, nothing to limit); SK_DECLINED: one refused, and ex has its
- * Retry-After header for the 429 the protocol answers. Admissions,
- * refusals and overflow charges are counted in the worker's slot by the
- * policy's entry. A worker without tables (unit tests) admits
- * everything. */
-int rate_limit_admit(struct worker *w, const struct router_entry *entry, struct exchange *ex,
-                     const struct sockaddr *peer);
+/* SK_OK: every policy of route admits ex from peer; SK_DECLINED: one
+ * refused, and ex has its Retry-After header (and the route's headers)
+ * for the 429 the protocol answers. Admissions, refusals and overflow
+ * charges are counted in the worker's slot by the policy's entry. A
+ * worker without tables (unit tests) admits everything. */
+int rate_limit_decide(struct worker *w, const struct route *route, struct exchange *ex,
+                      const struct sockaddr *peer);
+/* The same for entry's route (entry NULL: no route, nothing to limit);
+ * inline, since every request asks and most routes have no limit. */
+static inline int rate_limit_admit(struct worker *w, const struct router_entry *entry,
+                                   struct exchange *ex, const struct sockaddr *peer)
+{
+    if (entry == NULL || entry->route->rate_limit_count == 0)
+        return SK_OK;
+    return rate_limit_decide(w, entry->route, ex, peer);
+}
 
 /* ex's partition key under policy, for a request from peer (NULL:
  * unknown): a pointer into ex or into buf (of RATE_LIMIT_KEY_MAX bytes),
