@@ -130,7 +130,7 @@ static enum shm_conn_state state_of(struct conn *c)
 
 void conn_list_publish(struct conn *c)
 {
-    if (list == NULL || c->outbound ||
+    if (list == NULL || c->outbound || c->closed ||
         ((c->list_entry == 0 || c->list_entry == UNLISTED) && !claim(c)))
         return;
     struct shm_conn *e = entry_of(c);

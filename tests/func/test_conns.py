@@ -10,11 +10,14 @@ turn it on.
 
 import json
 import socket
+import subprocess
 import time
+
+import pytest
 
 from h2client import H2Client
 from rawhttp import connect, read_response, wait_for
-from saker_harness import run_sakerctl
+from saker_harness import run_sakerctl, saker_binary
 
 
 def config(extra="connection_list: on\n", workers=1, root=None):
@@ -136,3 +139,33 @@ def test_off_by_default(saker_factory):
     s.close()
     r = run_sakerctl("--shm", inst.shm, "conns", "--slot")
     assert r.returncode == 2 and "--slot needs a value" in r.stderr
+
+
+def test_states_come_from_each_protocol(saker_factory, tmp_path):
+    """A handler still at work is handling (HTTP/1.1 and an HTTP/2
+    stream alike), an upgraded connection is a tunnel: the states come
+    from the protocol speaking over the connection. Needs the test handler
+    kinds (configure --enable-test-handlers)."""
+    probe = tmp_path / "probe.yaml"
+    probe.write_text("endpoints:\n  a: {url: \"http://127.0.0.1:0\"}\n"
+                     "routes:\n  - path: /\n    test_stream: {bytes: 1}\n")
+    r = subprocess.run([saker_binary(), "-t", "-c", str(probe)], capture_output=True,
+                       text=True, timeout=10)
+    if r.returncode != 0:
+        pytest.skip("saker was built without --enable-test-handlers")
+    inst = saker_factory("workers: 1\nconnection_list: on\n"
+                         "endpoints:\n  main: { url: \"http://127.0.0.1:0\" }\nroutes:\n"
+                         "  - path: /slow\n    test_stream: {delay: 60s, bytes: 10}\n"
+                         "  - path: /up\n    test_upgrade: {}\n")
+    slow = connect(inst.port)
+    slow.sendall(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert entry(inst, slow, "handling")["request"] == "GET /slow HTTP/1.1"
+    h2 = H2Client(inst.port)
+    h2.request("/slow")
+    c = entry(inst, h2.sock, "handling")
+    assert c["protocol"] == "h2" and c["request"] == "GET /slow HTTP/2"
+    up = connect(inst.port)
+    up.sendall(b"GET /up HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+    assert entry(inst, up, "tunnel")["request"] == "GET /up HTTP/1.1"
+    for s in (slow, h2.sock, up):
+        s.close()
