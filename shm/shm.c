@@ -81,6 +81,7 @@ static void map_set(struct shm *shm, void *base, size_t size, unsigned slot_coun
     char *p = base;
     shm->header = base;
     shm->slots = (struct shm_slot *)(p += sizeof(struct shm_header));
+    shm->slot_count = slot_count;
     shm->routes = (struct shm_route_stats *)(p += (size_t)slot_count * sizeof(struct shm_slot));
     shm->conns = (struct shm_conn_list *)(p + (size_t)(slot_count + 1) * SHM_MAX_ROUTES *
                                                   sizeof(struct shm_route_stats));
@@ -225,9 +226,12 @@ static int copy_fd(struct shm *shm, int fd, const char *path, struct err *err)
     struct shm_header h;
     if (check_file(fd, path, &st, &h, err) != SK_OK)
         return SK_ERROR;
-    /* Aligned as the mapping was: the slots hold atomics. */
-    void *copy = aligned_alloc(SHM_CACHE_LINE, (size_t)h.total_size);
-    if (copy == NULL)
+    /* Page-aligned, as the mapping was (the slots hold atomics), and zero
+     * until read: a refresh reads only what readers look at (read_copy),
+     * and pages it never touches cost nothing. */
+    void *copy = mmap(NULL, (size_t)h.total_size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy == MAP_FAILED)
         return err_set(err, "%s: out of memory for a %llu-byte segment", path,
                        (unsigned long long)h.total_size);
     map_set(shm, copy, (size_t)h.total_size, h.slot_count);
@@ -235,7 +239,7 @@ static int copy_fd(struct shm *shm, int fd, const char *path, struct err *err)
     shm->copy = true;
     shm->fd = fd;
     if (shm_refresh(shm, err) != SK_OK) {
-        free(copy);
+        munmap(copy, (size_t)h.total_size);
         memset(shm, 0, sizeof *shm);
         /* The message names no path yet: shm_refresh has none to give. */
         struct err why = *err;
@@ -341,7 +345,7 @@ int shm_request_upgrade(const char *path, const char *binary, struct err *err)
 void shm_detach(struct shm *shm)
 {
     if (shm->copy) {
-        free(shm->header);
+        munmap(shm->header, shm->size);
         close(shm->fd);
     } else if (shm->header != NULL) {
         munmap(shm->header, shm->size);
@@ -369,6 +373,43 @@ static int read_at(const struct shm *shm, void *to, size_t len, off_t offset, st
                            shm->size);
         }
         done += (size_t)n;
+    }
+    return SK_OK;
+}
+
+/* A region of the copy read again from the same place in the file. */
+static int read_region(const struct shm *shm, void *region, size_t len, struct err *err)
+{
+    return read_at(shm, region, len, (off_t)((char *)region - (char *)shm->header), err);
+}
+
+/* What readers look at: the header and the slots, the retired routes,
+ * and for each slot in use its routes and the used part of its
+ * connection list. Readers skip free slots, so their regions are not
+ * read: a segment of 64 slots with two workers is a few hundred KB to
+ * read, not its 5 MB. The slot count is the one attach found (the copy's
+ * header may say otherwise until check_copy refuses it). */
+static int read_copy(struct shm *shm, struct err *err)
+{
+    unsigned slots = shm->slot_count;
+    if (read_at(shm, shm->header, (size_t)((char *)shm->routes - (char *)shm->header), 0,
+                err) != SK_OK ||
+        read_region(shm, shm_routes_retired(shm), SHM_MAX_ROUTES * sizeof(struct shm_route_stats),
+                    err) != SK_OK)
+        return SK_ERROR;
+    for (unsigned i = 0; i < slots; i++) {
+        if (atomic_load_explicit(&shm->slots[i].state, memory_order_relaxed) == SHM_WORKER_FREE)
+            continue;
+        struct shm_conn_list *list = shm_conns_of(shm, i);
+        if (read_region(shm, shm_routes_of(shm, i),
+                        SHM_MAX_ROUTES * sizeof(struct shm_route_stats), err) != SK_OK ||
+            read_region(shm, list, offsetof(struct shm_conn_list, entries), err) != SK_OK)
+            return SK_ERROR;
+        unsigned used = atomic_load_explicit(&list->used, memory_order_relaxed);
+        if (used > SHM_CONNS_PER_SLOT)
+            used = SHM_CONNS_PER_SLOT;
+        if (used > 0 && read_region(shm, list->entries, used * sizeof list->entries[0], err) != SK_OK)
+            return SK_ERROR;
     }
     return SK_OK;
 }
@@ -415,7 +456,7 @@ int shm_refresh(struct shm *shm, struct err *err)
     for (int copies = 0; copies < REFRESH_COPIES; copies++) {
         uint64_t before[2], after[2];
         int even = read_even_sequences(shm, before, err);
-        if (even == SK_ERROR || read_at(shm, shm->header, shm->size, 0, err) != SK_OK ||
+        if (even == SK_ERROR || read_copy(shm, err) != SK_OK ||
             read_sequences(shm, after, err) != SK_OK)
             return SK_ERROR;
         /* Unchanged around the copy: neither the header strings nor the

@@ -29,6 +29,7 @@ struct shm {
     struct shm_slot *slots;
     struct shm_route_stats *routes; /* retired, then each slot's (shm_routes_of) */
     struct shm_conn_list *conns;    /* one per slot */
+    unsigned slot_count;            /* as mapped or copied: where the regions are */
     size_t size;
     uint64_t dev, ino; /* the file mapped or copied */
     /* shm_attach: header and slots are a private copy of the file at fd,
