@@ -75,6 +75,21 @@ struct header_field {
     size_t value_len;
 };
 
+/* True when h's name is lower (a lower-case field name of len bytes) in
+ * any case. Inline: the length rules out most fields, and a byte loop
+ * over a short name costs less than a call to strncasecmp. */
+static inline bool exchange_field_is(const struct header_field *h, const char *lower, size_t len)
+{
+    if (h->name_len != len)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = h->name[i];
+        if ((c >= 'A' && c <= 'Z' ? (char)(c + 32) : c) != lower[i])
+            return false;
+    }
+    return true;
+}
+
 enum exchange_method {
     METHOD_OTHER,
     METHOD_GET,

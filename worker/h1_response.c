@@ -9,7 +9,6 @@
  * mark again (h1_produce), which is the backpressure.
  */
 #include <string.h>
-#include <strings.h>
 
 #include "common/clock.h"
 #include "common/digits.h"
@@ -48,8 +47,8 @@ static char *put_content_length(char *p, uint64_t n)
  * goes out, and its Content-Length only on a streamed response. */
 static bool framing_field(const struct exchange *ex, const struct header_field *h)
 {
-    return (h->name_len == 17 && strncasecmp(h->name, "transfer-encoding", 17) == 0) ||
-           (!ex->streaming && h->name_len == 14 && strncasecmp(h->name, "content-length", 14) == 0);
+    return exchange_field_is(h, "transfer-encoding", 17) ||
+           (!ex->streaming && exchange_field_is(h, "content-length", 14));
 }
 
 static char *put_fields(char *p, const struct exchange *ex)

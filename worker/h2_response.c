@@ -7,7 +7,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "common/clock.h"
 #include "common/digits.h"
@@ -25,14 +24,11 @@ static ssize_t on_read_body(nghttp2_session *session, int32_t stream_id, uint8_t
 
 /* RFC 9113 section 8.2.2: connection-specific fields are malformed in
  * HTTP/2; a handler's are dropped rather than break the stream. */
-static bool connection_specific(const char *name, size_t len)
+static bool connection_specific(const struct header_field *h)
 {
-    static const char *const fields[] = {"connection", "keep-alive", "proxy-connection",
-                                         "transfer-encoding", "upgrade"};
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        if (strlen(fields[i]) == len && strncasecmp(fields[i], name, len) == 0)
-            return true;
-    return false;
+    return exchange_field_is(h, "connection", 10) || exchange_field_is(h, "keep-alive", 10) ||
+           exchange_field_is(h, "proxy-connection", 16) ||
+           exchange_field_is(h, "transfer-encoding", 17) || exchange_field_is(h, "upgrade", 7);
 }
 
 static nghttp2_nv nv_of(const char *name, size_t name_len, const char *value, size_t value_len)
@@ -85,8 +81,7 @@ static nghttp2_nv *response_fields(struct h2_stream *st, size_t *count_out)
     }
     for (size_t i = 0; i < ex->response_header_count; i++) {
         const struct header_field *h = &ex->response_headers[i];
-        if (connection_specific(h->name, h->name_len) ||
-            (!ex->streaming && h->name_len == 14 && strncasecmp(h->name, "content-length", 14) == 0))
+        if (connection_specific(h) || (!ex->streaming && exchange_field_is(h, "content-length", 14)))
             continue;
         char *name = lower_copy(&st->arena, h->name, h->name_len);
         if (name == NULL)
@@ -236,7 +231,7 @@ static bool submit_trailers(struct h2_stream *st)
         char *name = lower_copy(&st->arena, h->name, h->name_len);
         if (name == NULL)
             return false;
-        if (!connection_specific(h->name, h->name_len))
+        if (!connection_specific(h))
             nva[n++] = nv_of(name, h->name_len, h->value, h->value_len);
     }
     return nghttp2_submit_trailer(st->h2->session, st->id, nva, n) == 0;
