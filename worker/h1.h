@@ -163,8 +163,12 @@ void h1_free_spares(struct worker *w);
 
 /* Between h1.c and h1_response.c. */
 extern const struct exchange_ops h1_exchange_ops;
-/* The exchange is given up, or its connection closed. */
-bool h1_gone(const struct h1 *h1);
+/* The exchange is given up, or its connection closed. Inline: every
+ * response and every produce asks. */
+static inline bool h1_gone(const struct h1 *h1)
+{
+    return (h1->ex != NULL && h1->ex->abandoned) || (h1->conn != NULL && h1->conn->closed);
+}
 /* Output was made: the connection flushes it. */
 void h1_wake(struct h1 *h1);
 /* The response cannot be finished: the connection resets, so the client
