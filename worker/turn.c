@@ -29,7 +29,10 @@ void turn_init(struct turn *t)
 
 int turn_attach(struct turn *t, struct event_base *base)
 {
-    t->event = event_new(base, -1, 0, on_turn_end, t);
+    /* EV_PERSIST on an event never added: libevent takes it off the
+     * active queue after the callback instead of running a whole
+     * event_del, once a turn. */
+    t->event = event_new(base, -1, EV_PERSIST, on_turn_end, t);
     if (t->event == NULL)
         return SK_ERROR;
     if (t->head != NULL)
