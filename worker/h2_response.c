@@ -37,13 +37,26 @@ static nghttp2_nv nv_of(const char *name, size_t name_len, const char *value, si
                         NGHTTP2_NV_FLAG_NONE};
 }
 
-/* HTTP/2 field names are lower case (RFC 9113 section 8.2.1). */
+/* HTTP/2 field names are lower case (RFC 9113 section 8.2.1). Eight
+ * bytes at a time: bit 7 of each byte of ge_a and gt_z says whether its
+ * low seven bits are at least 'A' and above 'Z', so a byte below 0x80 in
+ * 'A'..'Z' gets its 0x20 bit and no other byte changes. */
 static char *lower_copy(struct arena *arena, const char *name, size_t len)
 {
+    const uint64_t high = 0x8080808080808080u;
     char *copy = arena_alloc(arena, len + 1);
     if (copy == NULL)
         return NULL;
-    for (size_t i = 0; i < len; i++)
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, name + i, 8);
+        uint64_t low7 = x & ~high;
+        uint64_t ge_a = low7 + 0x3f3f3f3f3f3f3f3fu, gt_z = low7 + 0x2525252525252525u;
+        x |= (ge_a & ~gt_z & ~x & high) >> 2;
+        memcpy(copy + i, &x, 8);
+    }
+    for (; i < len; i++)
         copy[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
     copy[len] = '\0';
     return copy;
@@ -62,13 +75,17 @@ static nghttp2_nv *response_fields(struct h2_stream *st, size_t *count_out)
 {
     struct exchange *ex = &st->ex;
     const struct endpoint *endpoint = st->h2->endpoint;
-    nghttp2_nv *nva = arena_alloc(&st->arena, (ex->response_header_count + 5) * sizeof *nva);
-    char *status = arena_alloc(&st->arena, 4);
-    char *length = arena_alloc(&st->arena, 21);
-    if (nva == NULL || status == NULL || length == NULL)
+    /* One allocation: the array, then the status and length digits. */
+    size_t nva_size = (ex->response_header_count + 5) * sizeof(nghttp2_nv);
+    nghttp2_nv *nva = arena_alloc(&st->arena, nva_size + 4 + 21);
+    if (nva == NULL)
         return NULL;
+    char *status = (char *)nva + nva_size, *length = status + 4;
     size_t n = 0;
-    put_number(status, (uint64_t)ex->status);
+    status[0] = (char)('0' + ex->status / 100); /* 200..599 */
+    status[1] = (char)('0' + ex->status / 10 % 10);
+    status[2] = (char)('0' + ex->status % 10);
+    status[3] = '\0';
     nva[n++] = nv_of(":status", 7, status, 3);
     nva[n++] = nv_of("server", 6, "saker", 5);
     nva[n++] = nv_of("date", 4, clock_http_date(), CLOCK_HTTP_DATE_LEN);
