@@ -436,10 +436,6 @@ void h1_destroy(struct h1 *h1)
         bytebuf_free(&h1->held);
 }
 
-bool h1_idle(const struct h1 *h1) { return !h1->in_message; }
-
-bool h1_reading_head(const struct h1 *h1) { return h1->in_message && !h1->headers_done; }
-
 /* Maps an llhttp error to the status and counter of the refusal. */
 static void h1_parse_failed(struct h1 *h1, llhttp_errno_t error)
 {

@@ -138,9 +138,15 @@ bool h1_on_eof(struct h1 *h1);
  * producer its proceed while the queue is below the high-water mark. */
 enum conn_owed h1_produce(struct h1 *h1);
 /* No request in progress: the connection is idle (keep-alive). */
-bool h1_idle(const struct h1 *h1);
+static inline bool h1_idle(const struct h1 *h1)
+{
+    return !h1->in_message;
+}
 /* Headers of the current request are still arriving (for the timeout). */
-bool h1_reading_head(const struct h1 *h1);
+static inline bool h1_reading_head(const struct h1 *h1)
+{
+    return h1->in_message && !h1->headers_done;
+}
 /* Answers 408 to a request whose head timed out and marks closing. */
 void h1_timeout(struct h1 *h1);
 /* A request body is arriving: when it started and how much has come. */

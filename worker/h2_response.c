@@ -41,12 +41,9 @@ static nghttp2_nv nv_of(const char *name, size_t name_len, const char *value, si
  * bytes at a time: bit 7 of each byte of ge_a and gt_z says whether its
  * low seven bits are at least 'A' and above 'Z', so a byte below 0x80 in
  * 'A'..'Z' gets its 0x20 bit and no other byte changes. */
-static char *lower_copy(struct arena *arena, const char *name, size_t len)
+static char *lower_into(char *copy, const char *name, size_t len)
 {
     const uint64_t high = 0x8080808080808080u;
-    char *copy = arena_alloc(arena, len + 1);
-    if (copy == NULL)
-        return NULL;
     size_t i = 0;
     for (; i + 8 <= len; i += 8) {
         uint64_t x;
@@ -62,6 +59,12 @@ static char *lower_copy(struct arena *arena, const char *name, size_t len)
     return copy;
 }
 
+static char *lower_copy(struct arena *arena, const char *name, size_t len)
+{
+    char *copy = arena_alloc(arena, len + 1);
+    return copy != NULL ? lower_into(copy, name, len) : NULL;
+}
+
 static size_t put_number(char *out, uint64_t n)
 {
     char *end = digits_decimal(out, n);
@@ -75,12 +78,15 @@ static nghttp2_nv *response_fields(struct h2_stream *st, size_t *count_out)
 {
     struct exchange *ex = &st->ex;
     const struct endpoint *endpoint = st->h2->endpoint;
-    /* One allocation: the array, then the status and length digits. */
-    size_t nva_size = (ex->response_header_count + 5) * sizeof(nghttp2_nv);
-    nghttp2_nv *nva = arena_alloc(&st->arena, nva_size + 4 + 21);
+    /* One allocation: the array, the status and length digits, then the
+     * lower-cased names. */
+    size_t nva_size = (ex->response_header_count + 5) * sizeof(nghttp2_nv), names = 0;
+    for (size_t i = 0; i < ex->response_header_count; i++)
+        names += ex->response_headers[i].name_len + 1;
+    nghttp2_nv *nva = arena_alloc(&st->arena, nva_size + 4 + 21 + names);
     if (nva == NULL)
         return NULL;
-    char *status = (char *)nva + nva_size, *length = status + 4;
+    char *status = (char *)nva + nva_size, *length = status + 4, *name = length + 21;
     size_t n = 0;
     status[0] = (char)('0' + ex->status / 100); /* 200..599 */
     status[1] = (char)('0' + ex->status / 10 % 10);
@@ -100,10 +106,9 @@ static nghttp2_nv *response_fields(struct h2_stream *st, size_t *count_out)
         const struct header_field *h = &ex->response_headers[i];
         if (connection_specific(h) || (!ex->streaming && exchange_field_is(h, "content-length", 14)))
             continue;
-        char *name = lower_copy(&st->arena, h->name, h->name_len);
-        if (name == NULL)
-            return NULL;
-        nva[n++] = nv_of(name, h->name_len, h->value, h->value_len);
+        nva[n++] = nv_of(lower_into(name, h->name, h->name_len), h->name_len, h->value,
+                         h->value_len);
+        name += h->name_len + 1;
     }
     if (!ex->streaming && request_status_has_body(ex->status)) {
         size_t len = put_number(length, ex->body_kind == BODY_NONE ? 0 : ex->body_len);
