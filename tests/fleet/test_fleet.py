@@ -66,7 +66,10 @@ def wait(what, predicate, timeout, interval=0.1):
         time.sleep(interval)
 
 
-def saker_config(d, i, body):
+def saker_config(d, i, body, proxy=None):
+    public = '"http://%s:8080"' % host_address(i)
+    if proxy:
+        public += ", " + proxy % ("10.77.%d.1" % i)  # the balancer's side of the link
     return """workers: 2
 shutdown_timeout: 10s
 shm_path: {d}/saker.shm
@@ -74,7 +77,7 @@ pid_file: {d}/saker.pid
 error_log: {d}/error.log
 access_log: {d}/access.log
 endpoints:
-  public: {{ url: "http://{a}:8080" }}
+  public: {{ url: {public} }}
   admin: {{ url: "http://{a}:9100" }}
 routes:
   - endpoint: admin
@@ -84,7 +87,7 @@ routes:
     status: {{ kind: readiness }}
   - path: /
     return: {{ status: 200, body: "h{i} {body}" }}
-""".format(d=d, a=host_address(i), i=i, body=body)
+""".format(d=d, a=host_address(i), i=i, body=body, public=public)
 
 
 class Fleet:
@@ -93,6 +96,7 @@ class Fleet:
         self.ns = netns.Namespaces("skf%d" % os.getpid())
         self.procs = []
         self.haproxy_socket = str(tmp / "haproxy.sock")
+        self.proxy = None  # the endpoint's PROXY protocol option, when on
 
     def build(self):
         for short in ("cl", "lb") + HOSTS:
@@ -116,7 +120,7 @@ class Fleet:
     def write_config(self, h, body, path=None):
         i = HOSTS.index(h) + 1
         (path or self.host_dir(h) / "saker.yaml").write_text(
-            saker_config(self.host_dir(h), i, body))
+            saker_config(self.host_dir(h), i, body, self.proxy))
 
     def start_hosts(self):
         for h in HOSTS:
@@ -231,10 +235,21 @@ class Fleet:
         self.ns.remove()  # and whatever an upgrade started in them
 
 
-def proxy_protocol_key():
-    """The listener option that accepts PROXY protocol from trusted
-    addresses, when this saker has one (saker -t accepts it), else None."""
-    return None
+# How an endpoint accepts the PROXY protocol, from the balancer's address
+# only. Switched on when this saker's `saker -t` accepts it; until saker
+# reads the PROXY protocol the access-log check is skipped with the reason.
+PROXY_OPTION = 'proxy_protocol: { trusted: ["%s"] }'
+
+
+def proxy_protocol_key(tmp):
+    """The endpoint option for PROXY v2 from the balancer, or None."""
+    option = PROXY_OPTION % "10.77.1.1"
+    config = tmp / "proxy-probe.yaml"
+    config.write_text('endpoints:\n  public: { url: "http://127.0.0.1:0", %s }\n'
+                      'routes:\n  - path: /\n    return: { status: 200, body: ok }\n' % option)
+    r = subprocess.run([SAKER, "-t", "-c", str(config)], capture_output=True, text=True,
+                       timeout=30)
+    return PROXY_OPTION if r.returncode == 0 else None
 
 
 def figures(title, rows):
@@ -276,9 +291,9 @@ def phase(load, name):
 
 
 def run_phases(fleet, tmp_path, results):
+    fleet.proxy = results["proxy_key"]
     fleet.start_hosts()
-    key = results["proxy_key"]
-    fleet.start_haproxy(send_proxy=key is not None)
+    fleet.start_haproxy(send_proxy=fleet.proxy is not None)
     if results["prometheus"]:
         fleet.start_prometheus()
     with Load(fleet.ns.name("cl"), LB, 8080) as load:
@@ -376,7 +391,7 @@ def fleet_run(tmp_path_factory):
         if shutil.which(tool) is None:
             pytest.skip("%s is not installed (scripts/deps --fleet)" % tool)
     tmp_path = tmp_path_factory.mktemp("fleet")
-    results = {"proxy_key": proxy_protocol_key(),
+    results = {"proxy_key": proxy_protocol_key(tmp_path),
                "prometheus": shutil.which("prometheus") is not None}
     fleet = Fleet(tmp_path)
     try:
@@ -425,7 +440,8 @@ def test_prometheus_scrapes_every_host_and_rates_match_the_client(fleet_run):
 
 def test_access_logs_show_the_client_through_proxy_v2(fleet_run):
     if fleet_run["proxy_key"] is None:
-        pytest.skip("saker has no PROXY protocol listener option yet: h1 logged %s (the "
-                    "balancer), not the client %s"
-                    % (", ".join(sorted(fleet_run["addresses"])), CLIENT))
+        pytest.skip("saker -t refuses the endpoint option %s (no PROXY protocol yet): h1 "
+                    "logged %s (the balancer), not the client %s"
+                    % (PROXY_OPTION % "ADDRESS", ", ".join(sorted(fleet_run["addresses"])),
+                       CLIENT))
     assert fleet_run["addresses"] == {CLIENT}
