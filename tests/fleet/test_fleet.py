@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -152,7 +153,6 @@ class Fleet:
              lambda: all(self.haproxy_status(h).startswith("UP") for h in HOSTS), 20)
 
     def haproxy(self, line):
-        import socket
         with socket.socket(socket.AF_UNIX) as s:
             s.settimeout(5)
             s.connect(self.haproxy_socket)
@@ -301,55 +301,63 @@ def run_phases(fleet, tmp_path, results):
         phase(load, "steady")
         if results["prometheus"]:
             results["scrape"] = measure_prometheus(fleet, load)
-
-        phase(load, "roll")
-        for h in HOSTS:
-            fleet.write_config(h, "v2", tmp_path / ("next-%s.yaml" % h))
-        r = fleet.roll("--before", "cp %s/next-{host}.yaml %s/{host}/saker.yaml"
-                       % (tmp_path, tmp_path), "reload", *HOSTS)
-        assert r.returncode == 0
-        results["roll_drains"] = drain_times(r.stdout)
-        results["roll_bodies"] = [fleet.body(h) for h in HOSTS]
-
-        phase(load, "upgrade")
-        masters = [fleet.status(h)["instance"]["master_pid"] for h in HOSTS]
-        new_binary = tmp_path / "saker-new"
-        shutil.copy(SAKER, new_binary)
-        r = fleet.roll("upgrade", "--binary", str(new_binary), *HOSTS)
-        assert r.returncode == 0
-        results["upgrade_drains"] = drain_times(r.stdout)
-        results["masters"] = (masters, [fleet.status(h)["instance"]["master_pid"]
-                                        for h in HOSTS])
-
-        phase(load, "bad-roll")
-        fleet.write_config("h1", "v3", tmp_path / "next-h1.yaml")
-        (tmp_path / "next-h2.yaml").write_text("workers: 2\nendpoints: [broken\n")
-        r = fleet.roll("--before", "cp %s/next-{host}.yaml %s/{host}/saker.yaml"
-                       % (tmp_path, tmp_path), "reload", *HOSTS)
-        results["bad_roll"] = (r.returncode, r.stderr)
-        results["bad_roll_bodies"] = [fleet.body(h) for h in HOSTS]
-        wait("h2 back UP", lambda: fleet.haproxy_status("h2").startswith("UP"), 20)
-
-        phase(load, "kill-worker")
-        victim = fleet.status("h1")["workers"][0]["pid"]
-        os.kill(victim, signal.SIGKILL)
-        wait("h1's worker respawned", lambda: len([
-            w for w in fleet.status("h1")["workers"] if w["state"] == "running"]) == 2, 20)
-
-        phase(load, "kill-host")
-        st = fleet.status("h3")
-        for pid in [st["instance"]["master_pid"]] + [w["pid"] for w in st["workers"]]:
-            os.kill(pid, signal.SIGKILL)
-        killed = time.monotonic()
-        wait("HAProxy to take h3 out",
-             lambda: fleet.haproxy_status("h3").startswith("DOWN"), 20)
-        results["down_after"] = time.monotonic() - killed
-        phase(load, "after-kill")
-        settled = load.total_ok()
-        wait("load after the kill", lambda: load.total_ok() >= settled + 500, 30)
+        run_rolls(fleet, load, tmp_path, results)
+        run_kills(fleet, load, results)
     log = (fleet.host_dir("h1") / "access.log").read_text()
     results["addresses"] = {line.split(" ", 1)[0] for line in log.splitlines()
                             if '"GET / ' in line}
+
+
+def run_rolls(fleet, load, tmp_path, results):
+    """A config change, a binary upgrade, a roll that fails on h2."""
+    phase(load, "roll")
+    for h in HOSTS:
+        fleet.write_config(h, "v2", tmp_path / ("next-%s.yaml" % h))
+    r = fleet.roll("--before", "cp %s/next-{host}.yaml %s/{host}/saker.yaml"
+                   % (tmp_path, tmp_path), "reload", *HOSTS)
+    assert r.returncode == 0
+    results["roll_drains"] = drain_times(r.stdout)
+    results["roll_bodies"] = [fleet.body(h) for h in HOSTS]
+
+    phase(load, "upgrade")
+    masters = [fleet.status(h)["instance"]["master_pid"] for h in HOSTS]
+    new_binary = tmp_path / "saker-new"
+    shutil.copy(SAKER, new_binary)
+    r = fleet.roll("upgrade", "--binary", str(new_binary), *HOSTS)
+    assert r.returncode == 0
+    results["upgrade_drains"] = drain_times(r.stdout)
+    results["masters"] = (masters, [fleet.status(h)["instance"]["master_pid"]
+                                    for h in HOSTS])
+
+    phase(load, "bad-roll")
+    fleet.write_config("h1", "v3", tmp_path / "next-h1.yaml")
+    (tmp_path / "next-h2.yaml").write_text("workers: 2\nendpoints: [broken\n")
+    r = fleet.roll("--before", "cp %s/next-{host}.yaml %s/{host}/saker.yaml"
+                   % (tmp_path, tmp_path), "reload", *HOSTS)
+    results["bad_roll"] = (r.returncode, r.stderr)
+    results["bad_roll_bodies"] = [fleet.body(h) for h in HOSTS]
+    wait("h2 back UP", lambda: fleet.haproxy_status("h2").startswith("UP"), 20)
+
+
+def run_kills(fleet, load, results):
+    """SIGKILL to a worker of h1, then to every process of h3."""
+    phase(load, "kill-worker")
+    victim = [w["pid"] for w in fleet.status("h1")["workers"] if w["state"] == "running"][0]
+    os.kill(victim, signal.SIGKILL)
+    wait("h1's worker respawned", lambda: len([
+        w for w in fleet.status("h1")["workers"] if w["state"] == "running"]) == 2, 20)
+
+    phase(load, "kill-host")
+    st = fleet.status("h3")
+    for pid in [st["instance"]["master_pid"]] + [w["pid"] for w in st["workers"]]:
+        os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    wait("HAProxy to take h3 out",
+         lambda: fleet.haproxy_status("h3").startswith("DOWN"), 20)
+    results["down_after"] = time.monotonic() - killed
+    phase(load, "after-kill")
+    settled = load.total_ok()
+    wait("load after the kill", lambda: load.total_ok() >= settled + 500, 30)
 
 
 def print_figures(results):
