@@ -16,6 +16,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "master/activation.h"
 #include "master/certificates.h"
 #include "master/notify.h"
 #include "master/runfiles.h"
@@ -371,6 +372,9 @@ int master_bind(struct master *m, struct config *config, struct err *err)
 {
     install_signals(&m->wait_mask);
     remember_executable(m);
+    if (activation_take(err) != SK_OK)
+        return SK_ERROR;
+    activation_warn_unused(config);
     if (master_upgrade_ready_fd() >= 0) /* started by an upgrade */
         return master_adopt(m, config, err);
     if (runfiles_prepare_dir(config->shm_path, err) != SK_OK ||
@@ -428,7 +432,9 @@ int master_start(struct master *m, struct config *config, struct err *err)
         const struct listener *l = &m->listeners.items[i];
         log_msg(LOG_NOTICE, "listening on %s (endpoint %s, %s; %u socket%s, %s)", l->address,
                 l->endpoint->name, l->url, l->group.count, l->group.count == 1 ? "" : "s",
-                l->group.steered ? steering_name(&l->steering) : "shared");
+                l->group.steered                  ? steering_name(&l->steering)
+                : activation_owns(l->group.fds[0]) ? "shared, passed by systemd"
+                                                   : "shared");
     }
     if (master_spawn_generation(m, g, err) != SK_OK)
         return SK_ERROR;
