@@ -20,7 +20,6 @@
 #include "shm/shm.h"
 #include "worker/access_log.h"
 #include "worker/conn_tls.h"
-#include "worker/conn_uring.h"
 #include "worker/request.h"
 #include "worker/worker.h"
 
@@ -40,10 +39,6 @@ static void conn_set_reading(struct conn *c, bool on)
 {
     if (on == c->reading)
         return;
-    if (c->uring != NULL) { /* the multishot receive stays armed */
-        c->reading = on;
-        return;
-    }
     c->reading = on;
     if (on)
         event_add(&c->read_event, NULL);
@@ -55,7 +50,7 @@ static void conn_set_reading(struct conn *c, bool on)
  * never need it, and an idle one should not carry its 128 bytes. */
 static void conn_set_writing(struct conn *c, bool on)
 {
-    if (on == c->writing || c->uring != NULL)
+    if (on == c->writing)
         return;
     if (on && c->write_event == NULL) {
         c->write_event = event_new(c->worker->base, c->fd, EV_WRITE | EV_PERSIST, on_writable, c);
@@ -351,8 +346,6 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
         conn_close(c);
         return SK_ERROR;
     }
-    if (w->uring != NULL && c->ssl == NULL && conn_uring_attach(c) != SK_OK)
-        log_limited(LOG_ERROR, errno, "io_uring: a connection stays on epoll");
     conn_set_reading(c, true);
     conn_update_deadline(c);
     return SK_OK;
@@ -529,22 +522,6 @@ static bool conn_handshake(struct conn *c)
     }
 }
 
-/* EOF or a reset: nothing more will be read. An incomplete request gets
- * no response; complete ones already queued theirs. False when c closed. */
-static bool conn_on_eof(struct conn *c, ssize_t n)
-{
-    if (c->h1 != NULL)
-        h1_on_eof(c->h1);
-    /* HTTP/2 answers may be frames still to make: the flush makes them. */
-    if (n == 0 && (c->h2 != NULL || !conn_output_empty(c))) {
-        c->closing = true;
-        conn_set_reading(c, false);
-        return true;
-    }
-    conn_close(c);
-    return false;
-}
-
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
@@ -570,31 +547,19 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
             continue;
         if (n < 0 && errno == EAGAIN)
             break;
-        if (!conn_on_eof(c, n))
-            return;
-        break;
-    }
-    conn_flush(c);
-}
-
-void conn_received(struct conn *c, const char *data, ssize_t n)
-{
-    if (c->lingering) {
-        if (n <= 0)
-            conn_close(c);
+        /* EOF or a reset: nothing more will be read. An incomplete request
+         * gets no response; complete ones already queued theirs. */
+        if (c->h1 != NULL)
+            h1_on_eof(c->h1);
+        /* HTTP/2 answers may be frames still to make: the flush makes them. */
+        if (n == 0 && (c->h2 != NULL || !conn_output_empty(c))) {
+            c->closing = true;
+            conn_set_reading(c, false);
+            break;
+        }
+        conn_close(c);
         return;
     }
-    if (c->closing && n > 0)
-        return; /* no more requests: what follows is dropped */
-    if (n > 0)
-        conn_consume(c, data, (size_t)n);
-    else if (!conn_on_eof(c, n == 0 ? 0 : -1))
-        return;
-    conn_flush(c);
-}
-
-void conn_output_resume(struct conn *c)
-{
     conn_flush(c);
 }
 

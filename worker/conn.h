@@ -53,7 +53,6 @@ struct endpoint;
 struct config_limits;
 struct conn;
 struct ssl_st;
-struct conn_uring_handle;
 
 /* How a connection moves bytes: the plain socket, or TLS (conn_tls.c).
  * h1 and the handlers never know which; they see only the output queue. */
@@ -103,7 +102,6 @@ struct conn {
     uint64_t deadline_ms; /* 0: none */
     const struct conn_transport *transport;
     struct ssl_st *ssl;       /* TLS only (conn_tls.c) */
-    struct conn_uring_handle *uring; /* on the worker's io_uring (conn_uring.c) */
     char *client_subject;     /* TLS: the verified client certificate's subject, or NULL */
     uint64_t accepted_ms;     /* the TLS handshake is bounded by request_headers_timeout from here */
     uint64_t out_blocked_ms;    /* when output last became blocked; 0: it is not */
@@ -133,10 +131,6 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
  * (max_concurrent_upgraded_connections). False, with nothing changed, when
  * the upgraded limit is reached: the caller refuses the upgrade. */
 bool conn_upgrade_begin(struct conn *c);
-/* The io_uring transport's completions: n bytes received into data (n
- * <= 0: EOF or -errno), and the end of a send. */
-void conn_received(struct conn *c, const char *data, ssize_t n);
-void conn_output_resume(struct conn *c);
 /* Closes at once, dropping queued output. */
 void conn_close(struct conn *c);
 /* Called once a second by the heartbeat with the cached monotonic time. */

@@ -18,7 +18,6 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "worker/conn.h"
-#include "worker/conn_uring.h"
 #include "worker/file_cache.h"
 
 #define WORKER_READ_BUFFER_SIZE (64 * 1024)
@@ -289,7 +288,6 @@ static void worker_teardown(struct worker *w)
     if (w->accept_resume_event != NULL)
         event_free(w->accept_resume_event);
     worker_destroy_core(w);
-    conn_uring_stop(w);
     file_cache_stop(); /* after the connections: they hold its files */
     event_base_free(w->base);
 }
@@ -314,7 +312,6 @@ int worker_main(const struct worker_params *p)
         log_errno(LOG_ERROR, errno, "worker %u: event loop set-up", p->index);
         return 1;
     }
-    conn_uring_start(&w);
     worker_heartbeat(&w);
     conn_publish_limits(&w);
     worker_publish_state(&w, SHM_WORKER_RUNNING);

@@ -34,11 +34,9 @@ struct event_base;
 struct event;
 struct conn;
 struct h1;
-struct conn_uring;
 
 struct worker {
     struct event_base *base;
-    struct conn_uring *uring; /* the io_uring transport, or NULL: epoll */
     const struct config *config;
     struct shm *shm;
     struct shm_slot *slot; /* NULL in unit tests */
