@@ -28,6 +28,9 @@
 #include "build_config.h"
 #include "master/master.h"
 #include "master/runfiles.h"
+#ifdef SAKER_TEST_HANDLERS
+#include "tests/handlers/test_handlers.h"
+#endif
 
 struct options {
     const char *config_file;
@@ -222,6 +225,12 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc < 0 ? 0 : rc;
     struct err err;
+#ifdef SAKER_TEST_HANDLERS
+    if (test_handlers_register(&err) != SK_OK) {
+        fprintf(stderr, "saker: %s\n", err.message);
+        return 1;
+    }
+#endif
     struct config *config = master_load_config(o.config_file, o.urls, &err);
     if (config == NULL && !o.test_only && master_upgrade_ready_fd() >= 0) {
         /* The old master of an upgrade waits for this. */

@@ -20,6 +20,18 @@
 #include "conf/config.h"
 #include "shm/shm.h"
 
+/* Workers leave with _exit (no atexit handlers of the master's), which
+ * skips LeakSanitizer's check at exit: a sanitizer build runs it first. */
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#include <sanitizer/lsan_interface.h>
+#define WORKER_LEAK_CHECK() __lsan_do_leak_check()
+#else
+#define WORKER_LEAK_CHECK() ((void)0)
+#endif
+
 int spawn_cpu_for(const struct config *config, unsigned index)
 {
     if (config->cpu_affinity == CPU_AFFINITY_OFF)
@@ -153,5 +165,7 @@ pid_t spawn_worker(const struct worker_params *params, int cpu)
     if (drop_privileges(params->config) != SK_OK)
         _exit(2);
     set_title(params->index, params->generation);
-    _exit(worker_main(params));
+    int status = worker_main(params);
+    WORKER_LEAK_CHECK();
+    _exit(status);
 }

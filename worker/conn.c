@@ -8,6 +8,7 @@
 #include "worker/conn.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,6 +21,8 @@
 #include "shm/shm.h"
 #include "worker/access_log.h"
 #include "worker/conn_tls.h"
+#include "worker/h1.h"
+#include "worker/h2.h"
 #include "worker/request.h"
 #include "worker/worker.h"
 
@@ -27,12 +30,13 @@
 #define CONN_DRAIN_GRACE_MS 1000
 #define CONN_READS_PER_WAKEUP 16
 #define CONN_FREE_MAX 1024
-/* HTTP/2 output rounds (produce up to the high-water mark, write) per
- * wakeup before yielding to other connections until writable again. */
+/* Output rounds (produce up to the high-water mark, write) per wakeup
+ * before yielding to other connections until writable again. */
 #define CONN_FLUSH_ROUNDS 4
 
 static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
+static void on_turn(struct turn_job *job);
 static void conn_flush(struct conn *c);
 
 static void conn_set_reading(struct conn *c, bool on)
@@ -66,92 +70,35 @@ static void conn_set_writing(struct conn *c, bool on)
         event_del(c->write_event);
 }
 
-/*
- * The HTTP/1 state (parser, arena, header bookkeeping: ~400 bytes) belongs
- * to a connection only while a request is in progress: it is taken from the
- * worker's spares when bytes arrive and given back once the connection is
- * idle with its output flushed, so an idle keep-alive connection is just
- * its struct conn.
- */
-static struct h1 *conn_h1(struct conn *c)
+bool conn_output_empty(const struct conn *c)
 {
-    if (c->h1 != NULL)
-        return c->h1;
-    struct worker *w = c->worker;
-    struct h1 *h1 = w->spare_h1s;
-    if (h1 != NULL) {
-        memcpy(&w->spare_h1s, h1, sizeof w->spare_h1s); /* the link kept in its first bytes */
-        w->spare_h1_count--;
-    } else if ((h1 = malloc(sizeof *h1)) == NULL) {
-        log_limited(LOG_ERROR, errno, "malloc(h1)");
-        return NULL;
-    }
-    h1_init(h1, w, &c->out);
-    h1_set_connection(h1, c->endpoint, c->limits, &c->peer.sa);
-    h1->client_subject = c->client_subject;
-    c->h1 = h1;
-    return h1;
+    return outq_empty(&c->out) && !c->transport->output_waiting(c);
 }
 
-static void conn_h1_release(struct conn *c)
+/* No exchange in progress and nothing left to send. */
+static bool conn_idle(struct conn *c)
 {
-    struct h1 *h1 = c->h1;
-    if (h1 == NULL)
-        return;
-    h1_destroy(h1);
-    c->h1 = NULL;
-    struct worker *w = c->worker;
-    if (w->spare_h1_count >= CONN_FREE_MAX) {
-        free(h1);
-        return;
-    }
-    memcpy(h1, &w->spare_h1s, sizeof w->spare_h1s);
-    w->spare_h1s = h1;
-    w->spare_h1_count++;
+    return (c->proto == NULL || c->proto->idle(c)) && conn_output_empty(c);
 }
 
-/* Nothing queued, and nothing the transport still holds. */
-static bool conn_output_empty(const struct conn *c)
+const char *conn_peer_subject(const struct conn *c)
 {
-    return outq_empty(&c->out) && !conn_tls_output_waiting(c);
-}
-
-/* No request in progress and nothing left to send. */
-static bool conn_idle(const struct conn *c)
-{
-    return (c->h1 == NULL || h1_idle(c->h1)) && (c->h2 == NULL || h2_idle(c->h2)) &&
-           conn_output_empty(c);
-}
-
-void conn_free_spare_h1s(struct worker *w)
-{
-    while (w->spare_h1s != NULL) {
-        struct h1 *h1 = w->spare_h1s;
-        memcpy(&w->spare_h1s, h1, sizeof w->spare_h1s);
-        free(h1);
-    }
-    w->spare_h1_count = 0;
+    return c->transport->peer_subject(c);
 }
 
 /* The deadline that applies in the connection's current state. */
 static void conn_update_deadline(struct conn *c)
 {
-    const struct config_limits *limits = c->limits;
-    uint64_t since;
+    uint64_t now = clock_monotonic_ms();
     if (c->lingering)
         return;
-    if (c->tls_handshaking)
-        c->deadline_ms = c->accepted_ms + limits->request_headers_timeout_ms;
-    else if (c->h1 != NULL && h1_reading_head(c->h1))
-        c->deadline_ms = c->h1->request_started_ms + limits->request_headers_timeout_ms;
-    else if (c->h2 != NULL && h2_reading_head(c->h2, &since))
-        c->deadline_ms = since + limits->request_headers_timeout_ms;
-    else if (!c->spoke) /* a client that never sends holds a descriptor for this long only */
-        c->deadline_ms = c->accepted_ms + limits->request_headers_timeout_ms;
-    else /* idle, or waiting for the peer to read or send: no progress for this long closes */
-        c->deadline_ms = clock_monotonic_ms() + limits->keep_alive_timeout_ms;
+    /* A connection that has sent nothing yet (Kestrel's rule) keeps the
+     * deadline it got at accept: request_headers_timeout, handshake
+     * included. */
+    if (!c->handshaking && !c->fresh && c->proto != NULL)
+        c->deadline_ms = c->proto->deadline(c, now);
     if (c->worker->draining)
-        conn_drain(c, clock_monotonic_ms());
+        conn_drain(c, now);
 }
 
 /* ---- the plain transport ------------------------------------------------- */
@@ -168,121 +115,97 @@ static enum outq_flush_result plain_flush(struct conn *c, uint64_t *written)
     return outq_flush(&c->out, c->fd, written);
 }
 
+static bool plain_nothing_held(const struct conn *c)
+{
+    (void)c;
+    return false;
+}
+
+static const char *plain_alpn(const struct conn *c, size_t *len, bool *weak)
+{
+    (void)c;
+    *len = 0;
+    *weak = false;
+    return NULL;
+}
+
+static const char *plain_subject(const struct conn *c)
+{
+    (void)c;
+    return NULL;
+}
+
 static void plain_nothing(struct conn *c)
 {
     (void)c;
 }
 
 static const struct conn_transport plain_transport = {
+    .handshake = NULL,
     .read = plain_read,
     .flush = plain_flush,
+    .pending = plain_nothing_held,
+    .output_waiting = plain_nothing_held,
+    .alpn = plain_alpn,
+    .peer_subject = plain_subject,
     .shutdown = plain_nothing,
     .close = plain_nothing,
 };
 
-static struct conn *conn_take(struct worker *w)
+/* ---- open and close ---------------------------------------------------- */
+
+static struct conn *conn_take(struct worker *w, int fd)
 {
     struct conn *c = w->free_conns;
     if (c != NULL) {
         w->free_conns = c->next;
         w->free_conn_count--;
-        return c;
+    } else if ((c = malloc(sizeof *c)) == NULL) {
+        log_limited(LOG_ERROR, errno, "malloc(conn)");
+        close(fd);
+        return NULL;
     }
-    return malloc(sizeof *c);
+    memset(c, 0, sizeof *c);
+    c->worker = w;
+    c->fd = fd;
+    c->transport = &plain_transport;
+    c->limits = &w->config->limits;
+    c->job.run = on_turn;
+    outq_init(&c->out);
+    return c;
 }
 
-/* ---- admission: permit pools ------------------------------------------ */
-
-/* The endpoint's own pool is used only when its limit differs from the
- * instance-wide one it inherits: an equal limit is already enforced by the
- * global pool, and an accept then costs one compare-and-swap, not two. */
-static uint64_t endpoint_limit(const struct worker *w, const struct config_limits *mine,
-                               enum shm_pool_kind kind)
+static void conn_give_back(struct conn *c)
 {
-    const struct config_limits *all = &w->config->limits;
-    uint64_t own = kind == SHM_POOL_CONNECTIONS ? mine->max_concurrent_connections
-                                                : mine->max_concurrent_upgraded_connections;
-    uint64_t global = kind == SHM_POOL_CONNECTIONS ? all->max_concurrent_connections
-                                                   : all->max_concurrent_upgraded_connections;
-    return own == global ? 0 : own;
-}
-
-static uint64_t global_limit(const struct worker *w, enum shm_pool_kind kind)
-{
-    return kind == SHM_POOL_CONNECTIONS ? w->config->limits.max_concurrent_connections
-                                        : w->config->limits.max_concurrent_upgraded_connections;
-}
-
-/* Takes the permits of kind the connection needs; all or none. */
-void conn_publish_limits(struct worker *w)
-{
-    if (w->shm == NULL)
+    struct worker *w = c->worker;
+    if (w->free_conn_count >= CONN_FREE_MAX) {
+        free(c);
         return;
-    for (int kind = 0; kind < SHM_POOL_KINDS; kind++) {
-        shm_pool_publish_limit(w->shm, kind, SHM_POOL_GLOBAL, global_limit(w, kind));
-        for (unsigned pool = 1; pool < SHM_POOLS; pool++) {
-            size_t i = pool - 1;
-            uint64_t own = i < w->config->endpoint_count
-                               ? endpoint_limit(w, &w->config->endpoints[i].limits, kind)
-                               : 0;
-            shm_pool_publish_limit(w->shm, kind, pool, own);
-        }
     }
+    c->next = w->free_conns;
+    w->free_conns = c;
+    w->free_conn_count++;
 }
 
-static bool permits_take(struct conn *c, enum shm_pool_kind kind, uint8_t *held)
+/* Into the worker's list, reading, with its first deadline. */
+static void conn_enlist(struct conn *c)
 {
     struct worker *w = c->worker;
-    uint64_t global = global_limit(w, kind), own = endpoint_limit(w, c->limits, kind);
-    *held = 0;
-    if (global != 0) {
-        if (!shm_permit_take(w->shm, w->slot, kind, SHM_POOL_GLOBAL, global))
-            return false;
-        *held |= CONN_PERMIT_GLOBAL;
-    }
-    if (own != 0) {
-        if (!shm_permit_take(w->shm, w->slot, kind, 1u + c->endpoint_pool, own)) {
-            if (*held & CONN_PERMIT_GLOBAL)
-                shm_permit_give(w->shm, w->slot, kind, SHM_POOL_GLOBAL);
-            *held = 0;
-            return false;
-        }
-        *held |= CONN_PERMIT_ENDPOINT;
-    }
-    return true;
+    c->deadline_ms = clock_monotonic_ms() + c->limits->request_headers_timeout_ms;
+    event_assign(&c->read_event, w->base, c->fd, EV_READ | EV_PERSIST, on_readable, c);
+    c->next = w->conns;
+    if (w->conns != NULL)
+        w->conns->prev = c;
+    w->conns = c;
+    w->conn_count++;
 }
-
-static void permits_give(struct conn *c, enum shm_pool_kind kind, uint8_t held)
-{
-    struct worker *w = c->worker;
-    if (held & CONN_PERMIT_GLOBAL)
-        shm_permit_give(w->shm, w->slot, kind, SHM_POOL_GLOBAL);
-    if (held & CONN_PERMIT_ENDPOINT)
-        shm_permit_give(w->shm, w->slot, kind, 1u + c->endpoint_pool);
-}
-
-bool conn_upgrade_begin(struct conn *c)
-{
-    uint8_t held;
-    if (c->upgraded)
-        return true;
-    if (!permits_take(c, SHM_POOL_UPGRADED, &held))
-        return false;
-    /* Kestrel: an upgraded connection no longer counts against
-     * MaxConcurrentConnections, only against the upgraded limit. */
-    permits_give(c, SHM_POOL_CONNECTIONS, c->permits);
-    c->permits = held;
-    c->upgraded = true;
-    return true;
-}
-
-/* ---- open and close ---------------------------------------------------- */
 
 static void conn_set_endpoint(struct conn *c, const struct worker_listener *listener)
 {
     const struct config *config = c->worker->config;
     c->endpoint = listener != NULL ? listener->endpoint : NULL;
-    c->limits = c->endpoint != NULL ? &c->endpoint->limits : &config->limits;
+    if (c->endpoint != NULL)
+        c->limits = &c->endpoint->limits;
     if (c->endpoint != NULL && config->endpoints != NULL)
         c->endpoint_pool = (uint8_t)(c->endpoint - config->endpoints);
     if (c->endpoint_pool >= SHM_POOLS - 1)
@@ -298,45 +221,25 @@ static void conn_set_peer(struct conn *c, const struct sockaddr *peer, socklen_t
         c->peer.sa.sa_family = AF_UNIX;
 }
 
-/* Over the limit: closed before anything is read, so the refusal costs a
- * close and never a response (Kestrel does the same). */
-static int conn_refuse(struct conn *c, int fd)
-{
-    struct worker *w = c->worker;
-    if (w->slot != NULL)
-        shm_slot_count(w->slot, SHM_REJECT_CONNECTION_LIMIT, 1);
-    close(fd);
-    c->next = w->free_conns;
-    w->free_conns = c;
-    w->free_conn_count++;
-    return SK_DECLINED;
-}
-
 int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
               const struct sockaddr *peer, socklen_t peer_len)
 {
-    struct conn *c = conn_take(w);
-    if (c == NULL) {
-        log_limited(LOG_ERROR, errno, "malloc(conn)");
-        close(fd);
+    struct conn *c = conn_take(w, fd);
+    if (c == NULL)
         return SK_ERROR;
-    }
-    memset(c, 0, sizeof *c);
-    c->worker = w;
-    c->fd = fd;
     conn_set_endpoint(c, listener);
-    if (!permits_take(c, SHM_POOL_CONNECTIONS, &c->permits))
-        return conn_refuse(c, fd);
+    if (!conn_admit(c)) {
+        /* Closed before anything is read, so the refusal costs a close
+         * and never a response (Kestrel does the same). */
+        if (w->slot != NULL)
+            shm_slot_count(w->slot, SHM_REJECT_CONNECTION_LIMIT, 1);
+        close(fd);
+        conn_give_back(c);
+        return SK_DECLINED;
+    }
     conn_set_peer(c, peer, peer_len);
-    c->transport = &plain_transport;
-    c->accepted_ms = clock_monotonic_ms();
-    outq_init(&c->out);
-    event_assign(&c->read_event, w->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-    c->next = w->conns;
-    if (w->conns != NULL)
-        w->conns->prev = c;
-    w->conns = c;
-    w->conn_count++;
+    c->fresh = true;
+    conn_enlist(c);
     if (w->slot != NULL) {
         shm_slot_count(w->slot, SHM_CONNECTIONS_ACCEPTED, 1);
         shm_slot_gauge_add(&w->slot->connections_open, 1);
@@ -351,40 +254,115 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
     return SK_OK;
 }
 
+struct conn *conn_start(struct worker *w, int fd, const struct conn_protocol *proto,
+                        void *proto_state)
+{
+    struct conn *c = conn_take(w, fd);
+    if (c == NULL)
+        return NULL;
+    c->outbound = true;
+    c->peer.sa.sa_family = AF_UNIX;
+    c->proto = proto;
+    c->proto_state = proto_state;
+    conn_enlist(c);
+    conn_set_reading(c, true);
+    conn_update_deadline(c);
+    return c;
+}
+
+/* At the end of the turn the connection closed in: nothing above the
+ * close still runs, so its memory and its descriptor can go. The
+ * descriptor is closed only now, so that its number cannot be reused by
+ * a connection accepted in the same turn while the old one is still
+ * referenced. */
+static void conn_release(struct conn *c)
+{
+    if (c->proto != NULL)
+        c->proto->free(c); /* producers still open are told first */
+    c->transport->close(c);
+    close(c->fd);
+    outq_clear(&c->out);
+    conn_give_back(c);
+}
+
+static void on_turn(struct turn_job *job)
+{
+    struct conn *c = (struct conn *)((char *)job - offsetof(struct conn, job));
+    if (c->closed)
+        conn_release(c);
+    else
+        conn_flush(c);
+}
+
 void conn_close(struct conn *c)
 {
+    if (c->closed)
+        return;
     struct worker *w = c->worker;
+    c->closed = true;
     event_del(&c->read_event);
     if (c->write_event != NULL) {
         event_free(c->write_event);
         c->write_event = NULL;
     }
-    c->transport->close(c);
-    close(c->fd);
-    outq_clear(&c->out);
-    conn_h1_release(c);
-    h2_free(c->h2);
-    c->h2 = NULL;
-    permits_give(c, c->upgraded ? SHM_POOL_UPGRADED : SHM_POOL_CONNECTIONS, c->permits);
-    c->permits = 0;
+    c->reading = c->writing = false;
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
         w->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
+    /* c->next is kept: a walk of the list that stands on c goes on from it. */
     w->conn_count--;
-    if (w->slot != NULL)
-        shm_slot_gauge_add(&w->slot->connections_open, -1);
-    /* Kept on a free list, so a callback further up the stack that still
-     * holds the pointer reads valid (if dead) memory, never freed memory. */
-    if (w->free_conn_count < CONN_FREE_MAX) {
-        c->next = w->free_conns;
-        w->free_conns = c;
-        w->free_conn_count++;
-    } else {
-        free(c);
+    if (!c->outbound) {
+        conn_release_permits(c);
+        if (w->slot != NULL)
+            shm_slot_gauge_add(&w->slot->connections_open, -1);
     }
+    turn_defer(&w->turn, &c->job);
+}
+
+void conn_abort(struct conn *c)
+{
+    struct linger reset = {.l_onoff = 1, .l_linger = 0};
+    if (!c->closed)
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    conn_close(c);
+}
+
+void conn_end(struct conn *c)
+{
+    c->closing = true;
+    conn_set_reading(c, false);
+}
+
+void conn_wake(struct conn *c)
+{
+    if (c->closed)
+        return;
+    c->wake = true;
+    if (!c->in_io) /* else the flush that ends the callback sees it */
+        turn_defer(&c->worker->turn, &c->job);
+}
+
+void conn_pause_input(struct conn *c, bool paused)
+{
+    c->input_paused = paused;
+    if (paused) {
+        conn_set_reading(c, false);
+        return;
+    }
+    if (c->closed || c->closing || c->lingering || c->out_blocked_ms != 0)
+        return; /* the flush that unblocks output resumes reading */
+    conn_set_reading(c, true);
+    if (c->transport->pending(c))
+        event_active(&c->read_event, EV_READ, 1);
+}
+
+void conn_switch_protocol(struct conn *c, const struct conn_protocol *proto, void *state)
+{
+    c->proto = proto;
+    c->proto_state = state;
 }
 
 void conn_free_cache(struct worker *w)
@@ -424,23 +402,21 @@ static void conn_linger_read(struct conn *c)
     conn_close(c);
 }
 
-/* HTTP/2 for the rest of the connection's life. False when out of memory. */
-static bool conn_start_h2(struct conn *c, bool inadequate_security)
+/* ---- the protocol ------------------------------------------------------ */
+
+/* HTTP/2 when ALPN agreed on h2 or the endpoint speaks nothing else,
+ * HTTP/1.1 otherwise. */
+static void conn_choose_after_handshake(struct conn *c)
 {
-    struct h2_params params = {
-        .worker = c->worker,
-        .out = &c->out,
-        .endpoint = c->endpoint,
-        .limits = c->limits,
-        .peer = &c->peer.sa,
-        .client_subject = c->client_subject,
-        .inadequate_security = inadequate_security,
-    };
-    c->protocol = CONN_PROTOCOL_HTTP2;
-    c->h2 = h2_new(&params);
-    if (c->h2 == NULL)
-        log_limited(LOG_ERROR, 0, "HTTP/2 session: out of memory");
-    return c->h2 != NULL;
+    size_t len;
+    bool weak;
+    const char *alpn = c->transport->alpn(c, &len, &weak);
+    bool h2 = (alpn != NULL && len == 2 && memcmp(alpn, "h2", 2) == 0) ||
+              (c->endpoint != NULL && c->endpoint->protocols == PROTOCOLS_HTTP2);
+    if (!h2)
+        conn_switch_protocol(c, &h1_protocol, NULL);
+    else if (h2_conn_start(c, weak) != SK_OK)
+        conn_close(c);
 }
 
 /* In clear text the endpoint's protocols decide; http1_and_http2 tells
@@ -454,8 +430,8 @@ static bool conn_choose_protocol(struct conn *c, const char *data, size_t len)
     bool h2 = allowed == PROTOCOLS_HTTP2 ||
               (allowed == PROTOCOLS_HTTP1_AND_HTTP2 && len >= 4 && memcmp(data, "PRI ", 4) == 0);
     if (h2)
-        return conn_start_h2(c, false);
-    c->protocol = CONN_PROTOCOL_HTTP1;
+        return h2_conn_start(c, false) == SK_OK;
+    conn_switch_protocol(c, &h1_protocol, NULL);
     return true;
 }
 
@@ -465,53 +441,36 @@ static void conn_consume(struct conn *c, const char *data, size_t len)
         shm_slot_count(c->worker->slot, SHM_BYTES_IN, len);
     if (c->endpoint != NULL && c->endpoint->connection_logging)
         access_log_hexdump(c->fd, "read", data, len);
-    c->spoke = true;
-    if (c->protocol == CONN_PROTOCOL_UNDECIDED && !conn_choose_protocol(c, data, len)) {
-        c->closing = true;
-        conn_set_reading(c, false);
+    c->fresh = false;
+    if (c->proto == NULL && !conn_choose_protocol(c, data, len)) {
+        conn_end(c);
         return;
     }
-    if (c->h2 != NULL) {
-        if (h2_feed(c->h2, data, len) == H2_CLOSE) {
-            c->closing = true;
-            conn_set_reading(c, false);
-        }
-        return;
-    }
-    struct h1 *h1 = conn_h1(c);
-    if (h1 == NULL || h1_feed(h1, data, len) == H1_CLOSE) {
-        c->closing = true;
-        conn_set_reading(c, false);
-    }
+    c->proto->feed(c, data, len);
 }
 
-/* One step of the TLS handshake, from either event. True when it is done
+/* One step of the handshake, from either event. True when it is done
  * and application data may be read (some may already be decrypted). */
 static bool conn_handshake(struct conn *c)
 {
-    switch (conn_tls_handshake(c)) {
-    case CONN_TLS_READY:
+    switch (c->transport->handshake(c)) {
+    case CONN_HANDSHAKE_DONE:
         conn_set_writing(c, false);
         conn_set_reading(c, true);
-        if (conn_tls_wants_h2(c) && !conn_start_h2(c, conn_tls_inadequate_for_h2(c))) {
-            conn_close(c);
+        conn_choose_after_handshake(c);
+        if (c->closed)
             return false;
-        }
-        if (c->protocol == CONN_PROTOCOL_UNDECIDED)
-            c->protocol = CONN_PROTOCOL_HTTP1;
         conn_update_deadline(c);
         return true; /* the caller reads and flushes: saker's SETTINGS leave then */
-
-    case CONN_TLS_WAIT_READ:
+    case CONN_HANDSHAKE_WAIT_READ:
         conn_set_writing(c, false);
         conn_set_reading(c, true);
         return false;
-    case CONN_TLS_WAIT_WRITE:
+    case CONN_HANDSHAKE_WAIT_WRITE:
         conn_set_reading(c, false);
         conn_set_writing(c, true);
         return false;
-    case CONN_TLS_PLAIN_HTTP:
-        conn_tls_answer_plain_http(c);
+    case CONN_HANDSHAKE_ANSWERED:
         /* Lingering: the unread rest of the request must not turn the
          * close into a reset that destroys the answer. */
         conn_linger(c);
@@ -522,19 +481,25 @@ static bool conn_handshake(struct conn *c)
     }
 }
 
-static void on_readable(evutil_socket_t fd, short what, void *arg)
+/* EOF or a reset: nothing more will be read. An incomplete request gets
+ * no response; complete ones already queued theirs, and what the
+ * protocol still owes is made by the flush. */
+static void conn_peer_closed(struct conn *c, bool eof)
 {
-    struct conn *c = arg;
+    bool owed = c->proto != NULL && c->proto->eof(c);
+    if (c->closed)
+        return;
+    if (eof && (owed || !conn_output_empty(c)))
+        conn_end(c);
+    else
+        conn_close(c);
+}
+
+static void conn_read(struct conn *c)
+{
     struct worker *w = c->worker;
-    (void)fd; /* the transport reads c->fd */
-    (void)what;
-    if (c->lingering) {
-        conn_linger_read(c);
-        return;
-    }
-    if (c->tls_handshaking && !conn_handshake(c))
-        return;
-    for (int i = 0; i < CONN_READS_PER_WAKEUP && !c->closing; i++) {
+    for (int i = 0; i < CONN_READS_PER_WAKEUP && !c->closing && !c->input_paused && !c->closed;
+         i++) {
         bool drained;
         ssize_t n = c->transport->read(c, w->read_buffer, w->read_buffer_size, &drained);
         if (n > 0) {
@@ -547,38 +512,53 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
             continue;
         if (n < 0 && errno == EAGAIN)
             break;
-        /* EOF or a reset: nothing more will be read. An incomplete request
-         * gets no response; complete ones already queued theirs. */
-        if (c->h1 != NULL)
-            h1_on_eof(c->h1);
-        /* HTTP/2 answers may be frames still to make: the flush makes them. */
-        if (n == 0 && (c->h2 != NULL || !conn_output_empty(c))) {
-            c->closing = true;
-            conn_set_reading(c, false);
-            break;
-        }
-        conn_close(c);
+        conn_peer_closed(c, n == 0);
         return;
     }
-    conn_flush(c);
+}
+
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    (void)fd; /* the transport reads c->fd */
+    (void)what;
+    if (c->closed)
+        return;
+    if (c->lingering) {
+        conn_linger_read(c);
+        return;
+    }
+    c->in_io = true;
+    if (!c->handshaking || conn_handshake(c)) {
+        conn_read(c);
+        conn_flush(c);
+    }
+    c->in_io = false;
 }
 
 static void on_writable(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
-    if (c->tls_handshaking) {
-        if (conn_handshake(c))
+    if (c->closed)
+        return;
+    if (c->handshaking) {
+        c->in_io = true;
+        bool done = conn_handshake(c);
+        c->in_io = false;
+        if (done)
             on_readable(fd, what, c);
         return;
     }
-    if (c->tls_read_wants_write) { /* TLS: a read had to write first */
-        c->tls_read_wants_write = false;
+    if (c->read_wants_write) { /* TLS: a read had to write first */
+        c->read_wants_write = false;
         conn_set_writing(c, false);
         on_readable(fd, what, c);
         return;
     }
     conn_flush(c);
 }
+
+/* ---- output ------------------------------------------------------------ */
 
 /* Dumps the byte segments about to be written (connection_logging). */
 static void conn_log_output(struct conn *c)
@@ -606,20 +586,9 @@ static enum outq_flush_result conn_write(struct conn *c)
     return r;
 }
 
-static void conn_flush(struct conn *c)
+/* What follows a write: wait for writability, linger, or read again. */
+static void conn_after_write(struct conn *c, enum outq_flush_result r, enum conn_owed owed)
 {
-    /* HTTP/2 makes its frames as the queue drains, a high-water mark at a
-     * time; after a few rounds the connection waits for writability, so
-     * one large response does not hold the worker. */
-    bool more = false;
-    enum outq_flush_result r = OUTQ_FLUSHED;
-    for (int round = 0; round < CONN_FLUSH_ROUNDS; round++) {
-        if (c->h2 != NULL)
-            more = h2_produce(c->h2);
-        r = conn_write(c);
-        if (r != OUTQ_FLUSHED || !more)
-            break;
-    }
     switch (r) {
     case OUTQ_FAILED:
         conn_close(c);
@@ -637,138 +606,91 @@ static void conn_flush(struct conn *c)
         break;
     case OUTQ_FLUSHED:
         c->out_blocked_ms = 0;
-        if (c->h2 != NULL && h2_finished(c->h2))
-            c->closing = true;
-        conn_set_writing(c, c->tls_read_wants_write || more);
-        if (c->closing && !more) {
+        conn_set_writing(c, c->read_wants_write || owed == CONN_OWES_MORE);
+        if (c->closing && owed == CONN_OWES_NOTHING) {
             conn_linger(c);
             return;
         }
-        if (c->closing)
-            break; /* the rest of HTTP/2's frames, once writable */
+        if (c->closing || c->input_paused)
+            break; /* the rest of what is owed, once writable */
         conn_set_reading(c, true);
-        if (c->h1 != NULL && h1_idle(c->h1))
-            conn_h1_release(c);
-        /* TLS may hold decrypted or read-ahead records that the socket
-         * will never signal again (reading stopped while output was
-         * blocked, or the per-wakeup cap was hit): read them now. */
-        if (conn_tls_pending(c))
+        c->proto->idle(c); /* lets the protocol give back per-exchange memory */
+        /* The transport may hold input that the socket will never signal
+         * again (reading stopped while output was blocked, or the
+         * per-wakeup cap was hit): read it now. */
+        if (c->transport->pending(c))
             event_active(&c->read_event, EV_READ, 1);
         break;
     }
     conn_update_deadline(c);
 }
 
-/* Data rates and the body drain limit. True when c was closed or is
- * closing because of them. */
-static bool conn_check_rates(struct conn *c, uint64_t now_ms)
+static void conn_flush(struct conn *c)
 {
-    if (request_too_slow(&c->limits->min_response_data_rate, c->out_blocked_ms, c->out_blocked_bytes,
-                 now_ms)) {
-        if (c->worker->slot != NULL)
-            shm_slot_count(c->worker->slot, SHM_REJECT_RESPONSE_RATE, 1);
-        conn_close(c);
-        return true;
+    /* The protocol makes its output as the queue drains (HTTP/2 frames, a
+     * producer's next piece), a high-water mark at a time; after a few
+     * rounds the connection waits for writability, so one large response
+     * does not hold the worker. */
+    bool was_in_io = c->in_io;
+    enum conn_owed owed = CONN_OWES_NOTHING;
+    enum outq_flush_result r = OUTQ_FLUSHED;
+    if (c->closed || c->lingering || c->proto == NULL)
+        return;
+    c->in_io = true;
+    c->wake = false; /* this flush is the one asked for */
+    for (int round = 0; round < CONN_FLUSH_ROUNDS && !c->closed; round++) {
+        owed = c->proto->produce(c);
+        if (c->closed)
+            break;
+        r = conn_write(c);
+        if (r != OUTQ_FLUSHED || owed != CONN_OWES_MORE)
+            break;
     }
-    if (c->closing)
-        return false;
-    if (c->h2 != NULL) {
-        if (h2_tick(c->h2, now_ms) == H2_CLOSE) {
-            conn_close(c); /* the keep-alive ping went unanswered */
-            return true;
-        }
-        if (h2_want_write(c->h2))
-            conn_flush(c); /* a 408, a reset or a ping to send */
-        return false;
-    }
-    if (c->h1 == NULL)
-        return false; /* idle: nothing to measure */
-    if (h1_body_expired(c->h1, now_ms)) {
-        conn_close(c); /* a body nobody reads, still coming after the drain limit */
-        return true;
-    }
-    uint64_t body_start, body_bytes;
-    if (h1_reading_body(c->h1, &body_start, &body_bytes) &&
-        request_too_slow(&c->limits->min_request_body_data_rate, body_start, body_bytes, now_ms)) {
-        h1_body_too_slow(c->h1);
-        c->closing = true;
-        conn_set_reading(c, false);
-        conn_flush(c);
-        return true;
-    }
-    return false;
+    if (!c->closed)
+        conn_after_write(c, r, owed);
+    c->in_io = was_in_io;
+    if (c->wake && !c->closed) /* output made after this flush's last produce */
+        turn_defer(&c->worker->turn, &c->job);
 }
 
-/* Ends an HTTP/2 connection with a GOAWAY, once what is queued is sent. */
-static void conn_h2_end(struct conn *c)
-{
-    h2_goaway(c->h2);
-    c->closing = true;
-    conn_set_reading(c, false);
-    conn_flush(c);
-}
+/* ---- deadlines ----------------------------------------------------------- */
 
-/* The preface or a header block that never finished (nothing else can
- * arrive while a header block is open: RFC 9113 section 6.2), an idle
- * connection past keep_alive_timeout or its drain grace, or one whose
- * client took nothing for as long. */
-static void conn_h2_deadline(struct conn *c)
+/* Past the deadline before a protocol runs: a handshake or a first read
+ * that never came, or the end of a linger. */
+static void conn_expire(struct conn *c)
 {
-    uint64_t since;
-    if (h2_reading_head(c->h2, &since)) {
-        if (c->worker->slot != NULL)
-            shm_slot_count(c->worker->slot, SHM_REJECT_HEADERS_TIMEOUT, 1);
-        conn_h2_end(c);
-    } else if (conn_idle(c)) {
-        conn_h2_end(c);
-    } else {
+    if (!c->lingering && c->worker->draining && conn_idle(c) && !c->handshaking)
+        conn_linger(c); /* the end of the lame-duck grace */
+    else
         conn_close(c);
-    }
 }
 
 void conn_check_deadline(struct conn *c, uint64_t now_ms)
 {
-    if (!c->lingering && conn_check_rates(c, now_ms))
+    if (c->closed)
         return;
-    if (c->deadline_ms == 0 || now_ms < c->deadline_ms)
+    bool expired = c->deadline_ms != 0 && now_ms >= c->deadline_ms;
+    if (c->lingering || c->handshaking || c->proto == NULL) {
+        if (expired)
+            conn_expire(c);
         return;
-    if (c->lingering) {
+    }
+    if (request_too_slow(&c->limits->min_response_data_rate, c->out_blocked_ms,
+                         c->out_blocked_bytes, now_ms)) {
+        if (c->worker->slot != NULL)
+            shm_slot_count(c->worker->slot, SHM_REJECT_RESPONSE_RATE, 1);
         conn_close(c);
         return;
     }
-    if (c->h2 != NULL) {
-        conn_h2_deadline(c);
-        return;
-    }
-    if (conn_idle(c)) {
-        if (c->worker->draining)
-            conn_linger(c); /* the end of the lame-duck grace */
-        else
-            conn_close(c);
-        return;
-    }
-    if (c->h1 != NULL && h1_reading_head(c->h1)) {
-        h1_timeout(c->h1);
-        c->closing = true;
-        conn_set_reading(c, false);
-        conn_flush(c);
-        return;
-    }
-    /* A response the client does not read, or a body that does not come. */
-    conn_close(c);
+    c->proto->tick(c, now_ms, expired);
 }
 
 void conn_drain(struct conn *c, uint64_t now_ms)
 {
-    if (c->lingering || c->closing)
+    if (c->closed || c->lingering || c->closing)
         return;
-    if (c->h2 != NULL) {
-        /* Told once; the write event sends it (this runs inside a flush,
-         * too, which must not recurse). */
-        h2_shutdown_notice(c->h2);
-        if (h2_want_write(c->h2))
-            conn_set_writing(c, true);
-    }
+    if (c->proto != NULL)
+        c->proto->drain(c);
     if (conn_idle(c)) {
         /* Lame-duck grace: a request already on its way is still answered
          * (with Connection: close) before the half-close. */

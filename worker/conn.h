@@ -1,36 +1,47 @@
 /*
- * conn.h - one client connection: its socket, I/O and deadlines.
+ * conn.h - one connection: its socket, its transport (plain or TLS), its
+ * output queue, its deadlines, and the protocol that speaks over it.
  *
  * A connection reads into the worker's shared read buffer until a short
  * read, feeds the protocol everything it read, then flushes all responses
  * in one go. It asks for write readiness only after a write returned
  * EAGAIN, and stops reading while output is blocked (backpressure).
  *
- * Deadlines are checked by the worker's once-a-second heartbeat
- * (conn_check_deadline), not by a timer per connection: an idle keep-alive
- * connection closes after keep_alive_timeout, a request head still arriving
- * after request_headers_timeout gets 408, and a connection that has sent
- * nothing at all (nor finished its TLS handshake) since it was accepted is
- * closed after request_headers_timeout, as nginx's client_header_timeout.
+ * Two ops tables, as HAProxy's xprt_ops and mux_ops: the transport
+ * (conn_transport: plain, or TLS in conn_tls.c) moves bytes and knows
+ * nothing of HTTP; the protocol (conn_protocol: HTTP/1.1 in h1_conn.c,
+ * HTTP/2 in h2_conn.c, the tunnel of an upgraded connection in tunnel.c)
+ * turns bytes into exchanges and knows nothing of sockets. conn.c never
+ * asks which protocol runs. The protocol is chosen once: by ALPN over TLS,
+ * and in clear text by the endpoint's `protocols`, where http1_and_http2
+ * looks at the first bytes (the HTTP/2 preface "PRI ", or HTTP/1.1); an
+ * upgrade replaces it (conn_switch_protocol).
  *
- * The heartbeat also enforces the data rates: a request body arriving
- * slower than min_request_body_data_rate gets 408 and the connection
- * closes; a client reading a blocked response slower than
- * min_response_data_rate is disconnected. Both after their grace period.
+ * Deadlines are checked by the worker's once-a-second heartbeat
+ * (conn_check_deadline), not by a timer per connection: the protocol
+ * names the deadline of its state (a head arriving: request_headers_timeout;
+ * otherwise no progress for keep_alive_timeout) and what to do at it; a
+ * connection that has sent nothing yet is held to request_headers_timeout
+ * from accept, TLS handshake included. A client reading a blocked response
+ * slower than min_response_data_rate is disconnected (after its grace).
  *
  * Admission: max_concurrent_connections (instance-wide and per endpoint) is
  * a permit taken from the shm pools before a connection is served; a
  * connection over the limit is closed at once, unread. Permits go back at
- * close, or through the master if the worker dies.
- *
- * The protocol is HTTP/1.1 (h1.h) or HTTP/2 (h2.h): chosen by ALPN over
- * TLS, and in clear text by the endpoint's `protocols`, where
- * http1_and_http2 looks at the first bytes: the HTTP/2 preface ("PRI ")
- * or anything else, HTTP/1.1.
+ * close, or through the master if the worker dies (conn_admit.c).
  *
  * Closing after a response is a half-close (shutdown SHUT_WR) followed by a
  * short linger that reads and discards, so a client that is still sending
  * does not get a reset that destroys the response it has not read yet.
+ *
+ * Lifetime: conn_close takes the connection out of service at once, and
+ * its memory, descriptor and protocol state are released at the end of
+ * the loop turn (turn.h), where the protocol tells the producers of
+ * exchanges still open that they are abandoned.
+ *
+ * Outbound connections (an upstream of the reverse proxy) are the same
+ * struct on the same loop: conn_start takes a connected socket, a
+ * transport and a protocol, without admission; see docs/architecture.md.
  */
 #ifndef SAKER_WORKER_CONN_H
 #define SAKER_WORKER_CONN_H
@@ -43,30 +54,86 @@
 
 #include <event2/event_struct.h>
 
-#include "worker/h1.h"
-#include "worker/h2.h"
 #include "worker/outq.h"
+#include "worker/turn.h"
 
 struct worker;
 struct worker_listener;
 struct endpoint;
 struct config_limits;
 struct conn;
-struct ssl_st;
+
+/* Where a transport's handshake stands. */
+enum conn_handshake {
+    CONN_HANDSHAKE_DONE,       /* application data may flow */
+    CONN_HANDSHAKE_WAIT_READ,  /* call again once readable */
+    CONN_HANDSHAKE_WAIT_WRITE, /* call again once writable */
+    CONN_HANDSHAKE_FAILED,     /* counted; close at once */
+    CONN_HANDSHAKE_ANSWERED,   /* refused with an answer already sent: close lingering */
+};
 
 /* How a connection moves bytes: the plain socket, or TLS (conn_tls.c).
- * h1 and the handlers never know which; they see only the output queue. */
+ * Protocols and handlers never know which; they see only the output
+ * queue. The transport's own state is behind c->transport_state. */
 struct conn_transport {
+    /* Drives the handshake one step; NULL: there is none. */
+    enum conn_handshake (*handshake)(struct conn *c);
     /* Reads up to len bytes into buf: the count (> 0), 0 at EOF, or -1
      * with errno (EAGAIN: nothing waiting now). *drained: nothing more is
      * waiting, so the caller stops reading until the next wakeup. */
     ssize_t (*read)(struct conn *c, char *buf, size_t len, bool *drained);
     /* Writes the output queue, as outq_flush does. */
     enum outq_flush_result (*flush)(struct conn *c, uint64_t *written);
+    /* Input already read from the socket but not yet returned, which the
+     * socket will not signal again. */
+    bool (*pending)(const struct conn *c);
+    /* Output taken from the queue but not yet on the socket. */
+    bool (*output_waiting)(const struct conn *c);
+    /* After the handshake: the application protocol agreed (ALPN), or
+     * NULL; *weak: too weak a cipher for HTTP/2 (RFC 9113 section 9.2.2). */
+    const char *(*alpn)(const struct conn *c, size_t *len, bool *weak);
+    /* The verified client certificate's subject, or NULL. */
+    const char *(*peer_subject)(const struct conn *c);
     /* Before the half-close of a graceful close (TLS: close_notify). */
     void (*shutdown)(struct conn *c);
-    /* At close: frees the transport's state. */
+    /* At release: frees the transport's state. */
     void (*close)(struct conn *c);
+};
+
+/* What a protocol still owes once it has made its output. */
+enum conn_owed {
+    CONN_OWES_NOTHING, /* all made: a closing connection may close */
+    CONN_OWES_MORE,    /* more to make once the queue drains: keep writing */
+    CONN_OWES_LATER,   /* a response is not ready yet: its producer works on it */
+};
+
+/* What speaks over a connection (HAProxy's mux_ops). Every op gets the
+ * connection; its state is c->proto_state. Ops may call conn_end,
+ * conn_close and conn_wake; none is called on a closed connection
+ * except free. */
+struct conn_protocol {
+    const char *name;
+    /* Bytes from the peer, valid during the call only. */
+    void (*feed)(struct conn *c, const char *data, size_t len);
+    /* Makes output (frames, a producer's next piece) until the queue
+     * holds its high-water mark, and says what is still owed. */
+    enum conn_owed (*produce)(struct conn *c);
+    /* No exchange in progress: the connection is idle. The protocol may
+     * give back per-exchange memory then. */
+    bool (*idle)(struct conn *c);
+    /* The deadline of the protocol's present state, in monotonic ms. */
+    uint64_t (*deadline)(struct conn *c, uint64_t now_ms);
+    /* Once a heartbeat: rates, pings; expired: the deadline has passed. */
+    void (*tick)(struct conn *c, uint64_t now_ms, bool expired);
+    /* A graceful stop begins (HTTP/2: the shutdown notice). */
+    void (*drain)(struct conn *c);
+    /* The peer closed its side. True: output is still owed (frames to
+     * make), so the connection ends once it is flushed. */
+    bool (*eof)(struct conn *c);
+    /* At release, once per connection (and before a protocol switch):
+     * tells every producer still open that its exchange is abandoned,
+     * then frees the state. */
+    void (*free)(struct conn *c);
 };
 
 /* The peer's address, compact: an IPv4 or IPv6 socket address, or AF_UNIX
@@ -75,12 +142,6 @@ union conn_peer {
     struct sockaddr sa;
     struct sockaddr_in in;
     struct sockaddr_in6 in6;
-};
-
-enum conn_protocol {
-    CONN_PROTOCOL_UNDECIDED, /* nothing read yet */
-    CONN_PROTOCOL_HTTP1,
-    CONN_PROTOCOL_HTTP2,
 };
 
 /* Which permit pools a connection holds (see shm_permit_take). */
@@ -94,31 +155,32 @@ struct conn {
     struct event read_event;
     struct event *write_event; /* created when a write first blocks */
     struct outq out;
-    struct h1 *h1;            /* while a request is in progress; NULL when idle */
-    struct h2 *h2;            /* HTTP/2: the session, for the connection's life */
-    const struct endpoint *endpoint; /* NULL in unit tests */
+    const struct conn_protocol *proto; /* NULL until chosen */
+    void *proto_state;
+    const struct conn_transport *transport;
+    void *transport_state;
+    const struct endpoint *endpoint; /* NULL in unit tests and outbound */
     const struct config_limits *limits; /* the endpoint's, else the config's */
     union conn_peer peer;
     uint64_t deadline_ms; /* 0: none */
-    const struct conn_transport *transport;
-    struct ssl_st *ssl;       /* TLS only (conn_tls.c) */
-    char *client_subject;     /* TLS: the verified client certificate's subject, or NULL */
-    uint64_t accepted_ms;     /* the TLS handshake is bounded by request_headers_timeout from here */
     uint64_t out_blocked_ms;    /* when output last became blocked; 0: it is not */
     uint64_t out_blocked_bytes; /* written since then */
+    struct turn_job job;  /* a flush asked for (conn_wake), or the release */
     uint8_t permits;          /* CONN_PERMIT_* held in the kind below */
     uint8_t endpoint_pool;    /* the endpoint's pool index in shm */
-    uint8_t protocol;         /* enum conn_protocol */
     bool upgraded;            /* permits are in the upgraded pools */
+    bool outbound;            /* conn_start: no permits, not in the open gauge */
     bool reading;         /* read_event is added */
     bool writing;         /* write_event is added */
-    bool closing;         /* no more requests: close once output is flushed */
+    bool closing;         /* no more input: close once output is flushed */
     bool lingering;       /* half-closed, discarding input until EOF or deadline */
-    bool tls_handshaking; /* TLS: no application data yet */
-    bool spoke;           /* bytes of a request came: idle time is keep-alive time */
-    bool tls_read_wants_write; /* TLS: a read must wait until the socket is writable */
-    uint8_t tls_end;      /* TLS: EOF or error found behind data, reported by the next read */
-    bool tls_more;        /* TLS: the last read stopped before the socket said EAGAIN */
+    bool handshaking;     /* the transport's handshake is under way */
+    bool read_wants_write; /* a read must wait until the socket is writable */
+    bool input_paused;    /* the protocol reads no more for now (conn_pause_input) */
+    bool fresh;           /* nothing read yet: request_headers_timeout from accept */
+    bool in_io;           /* inside one of its own callbacks, which flushes at its end */
+    bool wake;            /* a flush is asked for at the end of the turn */
+    bool closed;          /* closed; released at the end of the turn (turn.h) */
 };
 
 /* Takes over an accepted socket: admits it (max_concurrent_connections)
@@ -126,24 +188,58 @@ struct conn {
  * the limit: fd closed unread, counted), or SK_ERROR (fd closed). */
 int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
               const struct sockaddr *peer, socklen_t peer_len);
+/* Serves a connected socket that needs no admission (an outbound
+ * connection): the plain transport, the given protocol (its state may
+ * be NULL), the config's limits. NULL (fd closed) when out of memory. */
+struct conn *conn_start(struct worker *w, int fd, const struct conn_protocol *proto,
+                        void *proto_state);
+
 /* A protocol switch (WebSocket, CONNECT tunnel): moves the connection's
  * permits from the connection pools to the upgraded pools
  * (max_concurrent_upgraded_connections). False, with nothing changed, when
  * the upgraded limit is reached: the caller refuses the upgrade. */
 bool conn_upgrade_begin(struct conn *c);
-/* Closes at once, dropping queued output. */
+/* From now on proto speaks over c, with state; the protocol that ran
+ * has handed over whatever it still owned (its free is not called). */
+void conn_switch_protocol(struct conn *c, const struct conn_protocol *proto, void *state);
+
+/* No more input: stop reading, and close (lingering) once the output is
+ * flushed. */
+void conn_end(struct conn *c);
+/* Closes at once, dropping queued output: the connection stops serving
+ * and leaves the worker's list and counts now; its memory and descriptor
+ * are released at the end of the turn (turn.h), so whatever still holds
+ * it may look at c->closed. Closing again does nothing. */
 void conn_close(struct conn *c);
+/* Closes with a reset (SO_LINGER 0): a response that cannot be finished
+ * must not look complete to the client, not even a close-delimited one. */
+void conn_abort(struct conn *c);
+/* Output was made outside the connection's own callbacks (a timer, an
+ * upstream): flush it at the end of the turn. */
+void conn_wake(struct conn *c);
+/* The protocol stops (or resumes) taking input; the transport's pending
+ * input waits with the socket's. */
+void conn_pause_input(struct conn *c, bool paused);
+/* Nothing queued, and nothing the transport still holds. */
+bool conn_output_empty(const struct conn *c);
+/* The verified TLS client certificate's subject, or NULL. */
+const char *conn_peer_subject(const struct conn *c);
+
 /* Called once a second by the heartbeat with the cached monotonic time. */
 void conn_check_deadline(struct conn *c, uint64_t now_ms);
 /* Graceful stop: an idle connection is half-closed after a short grace;
  * a busy one closes after its current response. */
 void conn_drain(struct conn *c, uint64_t now_ms);
+/* Frees the connections kept for reuse. */
+void conn_free_cache(struct worker *w);
+
+/* Admission (conn_admit.c). */
 /* Writes this generation's cross-worker limits into the shm pools, so that
  * status and metrics show them before the first connection takes one. */
 void conn_publish_limits(struct worker *w);
-/* Frees the idle HTTP/1 states kept for reuse. */
-void conn_free_spare_h1s(struct worker *w);
-/* Frees the connections kept for reuse. */
-void conn_free_cache(struct worker *w);
+/* Takes the connection permits c needs (all or none); false: over a limit. */
+bool conn_admit(struct conn *c);
+/* Gives back what c holds. */
+void conn_release_permits(struct conn *c);
 
 #endif

@@ -35,6 +35,27 @@ static const enum shm_counter failure_counter[TLS_FAIL_COUNT] = {
     [TLS_FAIL_OTHER] = SHM_TLS_FAIL_OTHER,
 };
 
+/* What TLS holds for one connection. */
+struct conn_tls {
+    SSL *ssl;
+    char *subject;  /* the verified client certificate's subject, or NULL */
+    uint8_t end;    /* EOF or error found behind data, reported by the next read */
+    bool more;      /* the last read stopped before the socket said EAGAIN */
+};
+
+static struct conn_tls *tls_of(const struct conn *c) { return c->transport_state; }
+
+/* The gather buffer of every flush: one SSL_write, no allocation, per
+ * batch. A flush writes synchronously, so one per worker serves all. */
+#define CONN_TLS_SCRATCH (64 * 1024)
+static char *scratch;
+
+void conn_tls_free_scratch(void)
+{
+    free(scratch);
+    scratch = NULL;
+}
+
 /* A TLS read stops at a record boundary, so "short" says nothing: the
  * source is drained when OpenSSL holds nothing more to decrypt. An
  * EOF or error behind data already decrypted is kept for the next call,
@@ -42,20 +63,21 @@ static const enum shm_counter failure_counter[TLS_FAIL_COUNT] = {
  * a TCP close). */
 static ssize_t tls_transport_read(struct conn *c, char *buf, size_t len, bool *drained)
 {
-    if (c->tls_end != 0) {
+    struct conn_tls *t = tls_of(c);
+    if (t->end != 0) {
         *drained = true;
-        errno = c->tls_end == TLS_CLOSED ? 0 : EPROTO;
-        return c->tls_end == TLS_CLOSED ? 0 : -1;
+        errno = t->end == TLS_CLOSED ? 0 : EPROTO;
+        return t->end == TLS_CLOSED ? 0 : -1;
     }
     size_t got = 0;
-    enum tls_status st = tls_read(c->ssl, buf, len, &got);
+    enum tls_status st = tls_read(t->ssl, buf, len, &got);
     *drained = st != TLS_DONE;
-    c->tls_more = st == TLS_DONE;
+    t->more = st == TLS_DONE;
     switch (st) {
     case TLS_DONE:
         return (ssize_t)got;
     case TLS_WANT_WRITE:
-        c->tls_read_wants_write = true;
+        c->read_wants_write = true;
         /* fall through */
     case TLS_WANT_READ:
         if (got > 0)
@@ -64,7 +86,7 @@ static ssize_t tls_transport_read(struct conn *c, char *buf, size_t len, bool *d
         return -1;
     default: /* TLS_CLOSED, TLS_FAILED */
         if (got > 0) {
-            c->tls_end = (uint8_t)st;
+            t->end = (uint8_t)st;
             *drained = false; /* come back for the end */
             return (ssize_t)got;
         }
@@ -73,51 +95,89 @@ static ssize_t tls_transport_read(struct conn *c, char *buf, size_t len, bool *d
     }
 }
 
-/* The worker's read buffer is free while output is flushed (everything
- * read was parsed before), so it doubles as the gather buffer: one
- * SSL_write, no allocation, per batch. */
 static enum outq_flush_result tls_transport_flush(struct conn *c, uint64_t *written)
 {
     bool want_read;
-    return tls_write_batch(c->ssl, &c->out, c->worker->read_buffer,
-                           c->worker->read_buffer_size, written, &want_read);
+    if (scratch == NULL && (scratch = malloc(CONN_TLS_SCRATCH)) == NULL) {
+        *written = 0;
+        return OUTQ_FAILED;
+    }
+    return tls_write_batch(tls_of(c)->ssl, &c->out, scratch, CONN_TLS_SCRATCH, written,
+                           &want_read);
+}
+
+/* After a read that ended in WANT_READ, what OpenSSL holds is at most
+ * part of a record, and the socket signals the rest: no busy loop. */
+static bool tls_transport_pending(const struct conn *c)
+{
+    const struct conn_tls *t = tls_of(c);
+    return !c->handshaking && (t->end != 0 || (t->more && SSL_has_pending(t->ssl) == 1));
+}
+
+static bool tls_transport_output_waiting(const struct conn *c)
+{
+    return tls_write_pending(tls_of(c)->ssl);
+}
+
+/* TLS 1.2 with a cipher that is not AEAD is weak for HTTP/2: RFC 9113
+ * section 9.2.2 forbids it (only a configured `ciphers` list can allow
+ * one), and the session then ends with INADEQUATE_SECURITY. */
+static const char *tls_transport_alpn(const struct conn *c, size_t *len, bool *weak)
+{
+    SSL *ssl = tls_of(c)->ssl;
+    *weak = tls_version(ssl) == 12 && tls_cipher(ssl) == TLS_CIPHER_OTHER;
+    return tls_alpn(ssl, len);
+}
+
+static const char *tls_transport_subject(const struct conn *c)
+{
+    return tls_of(c)->subject;
 }
 
 static void tls_transport_shutdown(struct conn *c)
 {
-    tls_shutdown(c->ssl);
+    tls_shutdown(tls_of(c)->ssl);
 }
 
 static void tls_transport_close(struct conn *c)
 {
-    if (c->tls_handshaking)
+    struct conn_tls *t = tls_of(c);
+    if (c->handshaking)
         count(c, SHM_TLS_FAIL_OTHER); /* timeout, EOF or drain mid-handshake */
-    tls_free(c->ssl);
-    c->ssl = NULL;
-    free(c->client_subject);
-    c->client_subject = NULL;
-    if (c->h1 != NULL)
-        c->h1->client_subject = NULL;
-    c->tls_handshaking = false;
+    c->handshaking = false;
+    tls_free(t->ssl);
+    free(t->subject);
+    free(t);
+    c->transport_state = NULL;
 }
 
+static enum conn_handshake tls_transport_handshake(struct conn *c);
+
 static const struct conn_transport tls_transport = {
+    .handshake = tls_transport_handshake,
     .read = tls_transport_read,
     .flush = tls_transport_flush,
+    .pending = tls_transport_pending,
+    .output_waiting = tls_transport_output_waiting,
+    .alpn = tls_transport_alpn,
+    .peer_subject = tls_transport_subject,
     .shutdown = tls_transport_shutdown,
     .close = tls_transport_close,
 };
 
 int conn_tls_open(struct conn *c, struct tls_server *server)
 {
-    c->ssl = tls_conn_new(server, c->fd);
-    if (c->ssl == NULL)
+    struct conn_tls *t = calloc(1, sizeof *t);
+    if (t == NULL)
         return SK_ERROR;
+    t->ssl = tls_conn_new(server, c->fd);
+    if (t->ssl == NULL) {
+        free(t);
+        return SK_ERROR;
+    }
+    c->transport_state = t;
     c->transport = &tls_transport;
-    c->tls_handshaking = true;
-    c->tls_end = 0;
-    c->tls_more = false;
-    c->tls_read_wants_write = false;
+    c->handshaking = true;
     return SK_OK;
 }
 
@@ -126,25 +186,25 @@ int conn_tls_open(struct conn *c, struct tls_server *server)
 static void keep_subject(struct conn *c)
 {
     char subject[512];
+    struct conn_tls *t = tls_of(c);
     if (c->endpoint == NULL || c->endpoint->tls.client_mode == TLS_CLIENT_NONE ||
-        tls_peer_subject(c->ssl, subject, sizeof subject) == 0)
+        tls_peer_subject(t->ssl, subject, sizeof subject) == 0)
         return;
-    c->client_subject = strdup(subject);
-    if (c->h1 != NULL) /* else conn_h1 passes it on when a request starts */
-        c->h1->client_subject = c->client_subject; /* NULL when out of memory: none */
+    t->subject = strdup(subject); /* NULL when out of memory: none */
 }
 
 static void count_success(struct conn *c)
 {
+    SSL *ssl = tls_of(c)->ssl;
     count(c, SHM_TLS_HANDSHAKES_OK);
-    if (tls_resumed(c->ssl))
+    if (tls_resumed(ssl))
         count(c, SHM_TLS_RESUMED);
-    int version = tls_version(c->ssl);
+    int version = tls_version(ssl);
     if (version == 13)
         count(c, SHM_TLS_13);
     else if (version == 12)
         count(c, SHM_TLS_12);
-    count(c, (enum shm_counter)(SHM_TLS_CIPHER_AES128_GCM + tls_cipher(c->ssl)));
+    count(c, (enum shm_counter)(SHM_TLS_CIPHER_AES128_GCM + tls_cipher(ssl)));
 }
 
 /* Which client failed and why, for an operator chasing one client
@@ -160,29 +220,36 @@ static void log_failure(const struct conn *c, enum tls_failure why, const char *
             shm_tls_result(failure_counter[why]), detail);
 }
 
-enum conn_tls_step conn_tls_handshake(struct conn *c)
+static void answer_plain_http(struct conn *c);
+
+static enum conn_handshake tls_transport_handshake(struct conn *c)
 {
     enum tls_failure why = TLS_FAIL_OTHER;
     const char *detail = "";
-    switch (tls_handshake(c->ssl, &why, &detail)) {
+    switch (tls_handshake(tls_of(c)->ssl, &why, &detail)) {
     case TLS_DONE:
-        c->tls_handshaking = false;
+        c->handshaking = false;
         count_success(c);
         keep_subject(c);
-        return CONN_TLS_READY;
+        return CONN_HANDSHAKE_DONE;
     case TLS_WANT_READ:
-        return CONN_TLS_WAIT_READ;
+        return CONN_HANDSHAKE_WAIT_READ;
     case TLS_WANT_WRITE:
-        return CONN_TLS_WAIT_WRITE;
+        return CONN_HANDSHAKE_WAIT_WRITE;
     default:
-        c->tls_handshaking = false; /* counted here, not again at close */
+        c->handshaking = false; /* counted here, not again at close */
         count(c, failure_counter[why]);
         log_failure(c, why, detail);
-        return why == TLS_FAIL_PLAIN_HTTP ? CONN_TLS_PLAIN_HTTP : CONN_TLS_FAILED;
+        if (why != TLS_FAIL_PLAIN_HTTP)
+            return CONN_HANDSHAKE_FAILED;
+        answer_plain_http(c);
+        return CONN_HANDSHAKE_ANSWERED;
     }
 }
 
-void conn_tls_answer_plain_http(struct conn *c)
+/* OpenSSL recognised a plain HTTP request (and sent nothing): a
+ * clear-text 400 that says this is an HTTPS port. */
+static void answer_plain_http(struct conn *c)
 {
     static const char body[] = "This is an HTTPS port: the plain HTTP request was refused. "
                                "Use https:// to reach it.\n";
@@ -199,41 +266,4 @@ void conn_tls_answer_plain_http(struct conn *c)
     ssize_t sent = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (sent > 0)
         shm_slot_count(c->worker->slot, SHM_BYTES_OUT, (uint64_t)sent);
-}
-
-bool conn_tls_wants_h2(const struct conn *c)
-{
-    if (c->ssl == NULL || c->endpoint == NULL)
-        return false;
-    size_t len;
-    const char *alpn = tls_alpn(c->ssl, &len);
-    return (len == 2 && memcmp(alpn, "h2", 2) == 0) || c->endpoint->protocols == PROTOCOLS_HTTP2;
-}
-
-bool conn_tls_inadequate_for_h2(const struct conn *c)
-{
-    return tls_version(c->ssl) == 12 && tls_cipher(c->ssl) == TLS_CIPHER_OTHER;
-}
-
-bool conn_tls_pending(const struct conn *c)
-{
-    /* After a read that ended in WANT_READ, what OpenSSL holds is at most
-     * part of a record, and the socket signals the rest: no busy loop. */
-    return c->ssl != NULL && !c->tls_handshaking &&
-           (c->tls_end != 0 || (c->tls_more && SSL_has_pending(c->ssl) == 1));
-}
-
-bool conn_tls_output_waiting(const struct conn *c)
-{
-    return c->ssl != NULL && tls_write_pending(c->ssl);
-}
-
-size_t conn_tls_peer_subject(const struct conn *c, char *out, size_t size)
-{
-    if (c->ssl == NULL || c->tls_handshaking) {
-        if (size > 0)
-            out[0] = '\0';
-        return 0;
-    }
-    return tls_peer_subject(c->ssl, out, size);
 }

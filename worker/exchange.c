@@ -3,6 +3,7 @@
  */
 #include "worker/exchange.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -10,7 +11,6 @@
 
 #include "common/error.h"
 #include "conf/config.h"
-#include "worker/file_cache.h"
 
 const char *exchange_header(const struct exchange *ex, const char *name, size_t *len)
 {
@@ -25,9 +25,8 @@ const char *exchange_header(const struct exchange *ex, const char *name, size_t 
     return NULL;
 }
 
-/* Appends to an arena-grown array of fields, doubling it when full. */
-static int fields_push(struct arena *arena, struct header_field **fields, size_t *count,
-                       size_t *capacity, const struct header_field *field)
+int exchange_push_field(struct arena *arena, struct header_field **fields, size_t *count,
+                        size_t *capacity, const struct header_field *field)
 {
     if (*count == *capacity) {
         size_t grown_capacity = *capacity ? *capacity * 2 : 16;
@@ -44,7 +43,7 @@ static int fields_push(struct arena *arena, struct header_field **fields, size_t
 
 int exchange_push_request_header(struct exchange *ex, const struct header_field *field)
 {
-    return fields_push(ex->arena, &ex->headers, &ex->header_count, &ex->header_capacity, field);
+    return exchange_push_field(ex->arena, &ex->headers, &ex->header_count, &ex->header_capacity, field);
 }
 
 int exchange_add_header_n(struct exchange *ex, const char *name, size_t name_len,
@@ -55,7 +54,7 @@ int exchange_add_header_n(struct exchange *ex, const char *name, size_t name_len
     if (n == NULL || v == NULL)
         return SK_ERROR;
     struct header_field field = {n, name_len, v, value_len};
-    return fields_push(ex->arena, &ex->response_headers, &ex->response_header_count,
+    return exchange_push_field(ex->arena, &ex->response_headers, &ex->response_header_count,
                        &ex->response_header_capacity, &field);
 }
 
@@ -70,38 +69,70 @@ int exchange_add_config_headers(struct exchange *ex, const struct config_header 
     for (size_t i = 0; i < count; i++) {
         const struct config_header *h = &headers[i];
         struct header_field field = {h->name, h->name_len, h->value, h->value_len};
-        if (fields_push(ex->arena, &ex->response_headers, &ex->response_header_count,
+        if (exchange_push_field(ex->arena, &ex->response_headers, &ex->response_header_count,
                         &ex->response_header_capacity, &field) != SK_OK)
             return SK_ERROR;
     }
     return SK_OK;
 }
 
+static void close_fd(void *arg)
+{
+    close((int)(intptr_t)arg);
+}
+
+void exchange_drop_body(struct exchange *ex)
+{
+    if (ex->body_kind == BODY_FILE && ex->body_release != NULL)
+        ex->body_release(ex->body_release_arg);
+    ex->body_kind = BODY_NONE;
+    ex->body_release = NULL;
+}
+
 void exchange_set_body(struct exchange *ex, const char *body, size_t len, unsigned flags)
 {
-    if (ex->body_kind == BODY_FILE)
-        file_cache_close(ex->body_fd);
+    exchange_drop_body(ex);
     ex->body_kind = BODY_BYTES;
     ex->body = body;
     ex->body_len = len;
     ex->body_flags = flags;
 }
 
-void exchange_set_file(struct exchange *ex, int fd, off_t offset, size_t len)
+void exchange_set_file(struct exchange *ex, const struct exchange_file *file)
 {
-    if (ex->body_kind == BODY_FILE)
-        file_cache_close(ex->body_fd);
+    exchange_drop_body(ex);
     ex->body_kind = BODY_FILE;
-    ex->body_fd = fd;
-    ex->body_offset = offset;
-    ex->body_len = len;
+    ex->body_fd = file->fd;
+    ex->body_offset = file->offset;
+    ex->body_len = file->len;
+    ex->body = file->contents;
+    ex->body_release = file->release != NULL ? file->release : close_fd;
+    ex->body_release_arg = file->release != NULL ? file->arg : (void *)(intptr_t)file->fd;
+}
+
+/* A bytes body with filters goes through them as a stream of one piece. */
+static void respond_through_filters(struct exchange *ex)
+{
+    static const struct exchange_generator none = {NULL, NULL};
+    struct exchange_buf buf = {ex->body_kind == BODY_BYTES ? ex->body : "",
+                               ex->body_kind == BODY_BYTES ? ex->body_len : 0};
+    ex->body_kind = BODY_NONE;
+    if (ex->generator == NULL)
+        exchange_set_generator(ex, &none, NULL);
+    if (exchange_start(ex) != SK_OK || exchange_send(ex, &buf, 1, EXCHANGE_FINAL) != SK_OK)
+        exchange_abandon(ex);
 }
 
 void exchange_respond(struct exchange *ex)
 {
-    if (ex->responded)
+    if (ex->responded || ex->abandoned)
         return;
+    if (ex->filter != NULL && ex->body_kind != BODY_FILE) {
+        respond_through_filters(ex);
+        return;
+    }
     ex->responded = true;
+    ex->finished = true;
     ex->ops->respond(ex);
 }
 

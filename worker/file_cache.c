@@ -1,11 +1,10 @@
 /*
  * file_cache.c - response files opened once per turn; see file_cache.h.
  *
- * The holds are counted in a table indexed by descriptor: only the extra
- * holders, so a descriptor nobody shares has no entry and closes at once.
  * The kept files are a short array searched in order: one turn opens a
  * handful of distinct files, and a turn that opens more than fit simply
- * opens the rest each time.
+ * opens the rest each time. Refs come from a free list, so a static
+ * response allocates nothing in steady state.
  */
 #include "worker/file_cache.h"
 
@@ -30,10 +29,7 @@
 struct kept_file {
     int root_fd;
     int flags;
-    int fd;
-    struct stat st;
-    char *contents;      /* read on first demand; NULL: not (yet) read */
-    bool contents_tried; /* a read failed or came up short: do not retry */
+    struct file_ref *ref; /* the cache's hold */
     size_t path_len;
     char path[FILE_CACHE_PATH_MAX];
 };
@@ -41,45 +37,24 @@ struct kept_file {
 static struct kept_file kept[FILE_CACHE_ENTRIES];
 static size_t kept_count;
 static struct event *end_of_turn; /* NULL: caching off */
+static struct spare_list spare_refs = {.keep = SPARE_LIST_MAX};
 
 static struct spare_list spare_contents = {.keep = FILE_CACHE_CONTENTS_KEPT};
 
-static unsigned *extra_holds; /* by descriptor: holders beyond the first */
-static size_t extra_holds_size;
-
-static bool hold(int fd)
+void file_ref_release(void *arg)
 {
-    if ((size_t)fd >= extra_holds_size) {
-        size_t size = extra_holds_size ? extra_holds_size : 64;
-        while (size <= (size_t)fd)
-            size *= 2;
-        unsigned *grown = realloc(extra_holds, size * sizeof *grown);
-        if (grown == NULL)
-            return false;
-        memset(grown + extra_holds_size, 0, (size - extra_holds_size) * sizeof *grown);
-        extra_holds = grown;
-        extra_holds_size = size;
-    }
-    extra_holds[fd]++;
-    return true;
-}
-
-void file_cache_close(int fd)
-{
-    if (fd < 0)
+    struct file_ref *f = arg;
+    if (f == NULL || --f->holds > 0)
         return;
-    if ((size_t)fd < extra_holds_size && extra_holds[fd] > 0)
-        extra_holds[fd]--;
-    else
-        close(fd);
+    close(f->fd);
+    spare_give(&spare_contents, f->contents, true);
+    spare_give(&spare_refs, f, true);
 }
 
 void file_cache_flush(void)
 {
-    for (size_t i = 0; i < kept_count; i++) {
-        file_cache_close(kept[i].fd); /* the cache's own hold */
-        spare_give(&spare_contents, kept[i].contents, true);
-    }
+    for (size_t i = 0; i < kept_count; i++)
+        file_ref_release(kept[i].ref);
     kept_count = 0;
 }
 
@@ -102,11 +77,10 @@ void file_cache_stop(void)
     if (end_of_turn != NULL)
         event_free(end_of_turn);
     end_of_turn = NULL;
+    while (spare_refs.count > 0)
+        free(spare_take(&spare_refs, 0));
     while (spare_contents.count > 0)
-        free(spare_contents.items[--spare_contents.count]);
-    free(extra_holds);
-    extra_holds = NULL;
-    extra_holds_size = 0;
+        free(spare_take(&spare_contents, 0));
 }
 
 static struct kept_file *find(int root_fd, const char *rel, size_t len, int flags)
@@ -121,70 +95,66 @@ static struct kept_file *find(int root_fd, const char *rel, size_t len, int flag
 }
 
 /* Keeps a fresh open for the rest of the turn, when there is room. */
-static void keep(int root_fd, const char *rel, size_t len, int flags, int fd,
-                 const struct stat *st)
+static void keep(int root_fd, const char *rel, size_t len, int flags, struct file_ref *ref)
 {
-    if (end_of_turn == NULL || kept_count == FILE_CACHE_ENTRIES || len >= FILE_CACHE_PATH_MAX ||
-        !hold(fd))
+    if (end_of_turn == NULL || kept_count == FILE_CACHE_ENTRIES || len >= FILE_CACHE_PATH_MAX)
         return;
     struct kept_file *k = &kept[kept_count++];
     k->root_fd = root_fd;
     k->flags = flags;
-    k->fd = fd;
-    k->st = *st;
-    k->contents = NULL;
-    k->contents_tried = false;
+    k->ref = ref;
+    ref->holds++;
     k->path_len = len;
     memcpy(k->path, rel, len + 1);
     if (kept_count == 1)
         event_active(end_of_turn, 0, 0); /* runs after the callbacks already queued */
 }
 
-int file_cache_open(int root_fd, const char *rel, int flags, struct stat *st)
+int file_cache_open(int root_fd, const char *rel, int flags, struct file_ref **out)
 {
     size_t len = strlen(rel);
     struct kept_file *k = end_of_turn != NULL ? find(root_fd, rel, len, flags) : NULL;
-    if (k != NULL && hold(k->fd)) {
-        *st = k->st;
-        return k->fd;
+    if (k != NULL) {
+        k->ref->holds++;
+        *out = k->ref;
+        return 0;
     }
-    int fd = path_open_beneath(root_fd, rel, flags);
-    if (fd < 0)
-        return fd;
-    if (fstat(fd, st) != 0) {
-        int e = errno;
-        close(fd);
+    struct file_ref *f = spare_take(&spare_refs, sizeof *f);
+    if (f == NULL)
+        return -ENOMEM;
+    memset(f, 0, sizeof *f);
+    f->fd = path_open_beneath(root_fd, rel, flags);
+    if (f->fd < 0 || fstat(f->fd, &f->st) != 0) {
+        int e = f->fd < 0 ? -f->fd : errno;
+        if (f->fd >= 0)
+            close(f->fd);
+        spare_give(&spare_refs, f, true);
         return -e;
     }
-    keep(root_fd, rel, len, flags, fd, st);
-    return fd;
+    f->holds = 1;
+    keep(root_fd, rel, len, flags, f);
+    *out = f;
+    return 0;
 }
 
-const char *file_cache_contents(int fd, size_t *size_out)
+const char *file_ref_contents(struct file_ref *f)
 {
-    struct kept_file *k = NULL;
-    for (size_t i = 0; i < kept_count && k == NULL; i++)
-        if (kept[i].fd == fd)
-            k = &kept[i];
-    if (k == NULL)
+    if (f->contents != NULL || f->contents_tried)
+        return f->contents;
+    f->contents_tried = true;
+    if (!S_ISREG(f->st.st_mode) || f->st.st_size > FILE_CACHE_SMALL_FILE)
         return NULL;
-    size_t size = (size_t)k->st.st_size;
-    *size_out = size;
-    if (k->contents != NULL || k->contents_tried)
-        return k->contents;
-    k->contents_tried = true;
-    if (!S_ISREG(k->st.st_mode) || k->st.st_size > FILE_CACHE_SMALL_FILE)
-        return NULL;
+    size_t size = (size_t)f->st.st_size;
     char *contents = spare_take(&spare_contents, FILE_CACHE_CONTENTS_SIZE);
     if (contents == NULL)
         return NULL;
     /* One byte more than the stat said: a file that grew since is read
      * from the descriptor, where the response's length still rules. */
-    ssize_t n = pread(fd, contents, size + 1, 0);
+    ssize_t n = pread(f->fd, contents, size + 1, 0);
     if (n != (ssize_t)size) {
         spare_give(&spare_contents, contents, true);
         return NULL;
     }
-    k->contents = contents;
+    f->contents = contents;
     return contents;
 }

@@ -12,10 +12,13 @@
  * next turn, so the view is never older than the callbacks already queued
  * when it was opened (h2o's file cache has the same lifetime).
  *
- * A descriptor from file_cache_open may be held by several responses at
- * once: each holder gives its hold back with file_cache_close, and the
- * last one closes it. Every holder must use file_cache_close, never
- * close(2). For a descriptor that was never shared it is close(2).
+ * What file_cache_open returns is a file_ref: the descriptor, its stat
+ * and, for a small file, its bytes, shared by every response that holds
+ * it. Each holder gives its hold back with file_ref_release (which is
+ * also the release callback an output segment or an exchange body
+ * carries, see outq.h), and the last one closes the file: one ownership
+ * rule, whoever holds the ref. The cache's own hold goes at the end of
+ * the turn.
  *
  * Without file_cache_start (unit tests, the master) nothing is kept and
  * every open is a real one. Per process; not thread-safe.
@@ -23,6 +26,7 @@
 #ifndef SAKER_WORKER_FILE_CACHE_H
 #define SAKER_WORKER_FILE_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
 
@@ -34,22 +38,32 @@ int file_cache_start(struct event_base *base);
 /* Lets go of everything kept and turns caching off. */
 void file_cache_stop(void);
 
-/* rel beneath root_fd (path_open_beneath), opened with flags, and its
- * stat: a descriptor the caller holds, or -errno. */
-int file_cache_open(int root_fd, const char *rel, int flags, struct stat *st);
-/* The contents of fd, a descriptor from file_cache_open, when it is a
- * regular file of FILE_CACHE_SMALL_FILE bytes or fewer kept for this
- * turn, and in *size their length (the file's size at the open): read
- * with one pread the first time they are asked for in the turn, and
- * valid until the caller returns to the loop. NULL otherwise (not kept,
- * too large, or the file changed size since): read the descriptor. The
- * output queue copies from here (outq_add_file), so a hundred responses
- * of one small file cost one read and no sendfile each. */
+/* A small regular file's bytes are read once and copied into responses
+ * (outq_add_file): one pread for a hundred responses in a turn, no
+ * sendfile each. */
 #define FILE_CACHE_SMALL_FILE (16 * 1024)
-const char *file_cache_contents(int fd, size_t *size);
 
-/* Gives back one hold of fd; the last closes it. */
-void file_cache_close(int fd);
+struct file_ref {
+    int fd;
+    struct stat st;        /* at the open */
+    unsigned holds;        /* the last release closes fd */
+    char *contents;        /* a small file's bytes, once read; NULL: not (yet) */
+    bool contents_tried;   /* a read failed or came up short: do not retry */
+};
+
+/* rel beneath root_fd (path_open_beneath), opened with flags and
+ * fstat()ed: 0 with *out holding one hold, or -errno. */
+int file_cache_open(int root_fd, const char *rel, int flags, struct file_ref **out);
+/* Gives back one hold of ref (a struct file_ref *); the last closes the
+ * file and frees the ref. The signature of a release callback. */
+void file_ref_release(void *ref);
+/* The bytes of a regular file of FILE_CACHE_SMALL_FILE bytes or fewer,
+ * read with one pread the first time they are asked for and valid while
+ * the caller holds f; NULL otherwise (too large, or the file changed
+ * size since the stat: read the descriptor, where the response's length
+ * still rules). */
+const char *file_ref_contents(struct file_ref *f);
+
 /* Lets go of everything kept now (a root is about to be closed). */
 void file_cache_flush(void);
 

@@ -4,12 +4,21 @@
  * The request head is accumulated piece by piece into the exchange arena
  * (llhttp hands out spans of the read buffer, which is reused by the next
  * read), the handler runs as soon as the head is complete, and the body is
- * consumed (and for now discarded) as it arrives. The response is rendered
- * straight into the connection's output queue.
+ * consumed (and for now discarded) as it arrives. Responses are rendered
+ * by h1_response.c.
+ *
+ * One exchange at a time: while a response is still coming (a handler
+ * that answers later, or streams), parsing pauses after its request and
+ * the unparsed rest of the read waits in a stash, with the socket's
+ * reading paused, so pipelined responses keep their order. The exchange
+ * ends when both its request has been read and its response has ended;
+ * if that happens outside the parser, at the connection's next flush
+ * (h1_produce), which then parses on.
  */
 #include "worker/h1.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -18,12 +27,10 @@
 #include "common/digits.h"
 #include "common/log.h"
 #include "shm/shm.h"
-#include "worker/file_cache.h"
+#include "worker/conn.h"
 #include "worker/request.h"
+#include "worker/tunnel.h"
 #include "worker/worker.h"
-
-static void h1_respond(struct exchange *ex);
-static const struct exchange_ops h1_exchange_ops = {.respond = h1_respond};
 
 static struct h1 *h1_of(llhttp_t *parser) { return parser->data; }
 
@@ -137,7 +144,8 @@ static int on_header_field_complete(llhttp_t *parser)
 {
     struct h1 *h1 = h1_of(parser);
     struct exchange *ex = h1->ex;
-    if (ex->header_count >= h1_limits(h1)->max_request_header_count)
+    size_t count = h1->headers_done ? ex->request_trailer_count : ex->header_count;
+    if (count >= h1_limits(h1)->max_request_header_count)
         return h1_reject(h1, 431, SHM_REJECT_TOO_MANY_HEADERS);
     h1->field_name = h1->piece;
     h1->field_name_len = h1->piece_len;
@@ -163,71 +171,19 @@ static int on_header_value(llhttp_t *parser, const char *at, size_t len)
 static int on_header_value_complete(llhttp_t *parser)
 {
     struct h1 *h1 = h1_of(parser);
+    struct exchange *ex = h1->ex;
     bool has_value = h1->piece_kind == H1_PIECE_VALUE;
     struct header_field field = {h1->field_name, h1->field_name_len,
                                  has_value ? h1->piece : "", has_value ? h1->piece_len : 0};
     h1->piece_kind = H1_PIECE_NONE;
-    if (exchange_push_request_header(h1->ex, &field) != SK_OK)
-        return h1_reject(h1, 500, SHM_REJECT_MALFORMED);
-    return 0;
-}
-
-/* RFC 9112 section 3.2: exactly one Host in HTTP/1.1. */
-static int h1_parse_host(struct h1 *h1, struct exchange *ex)
-{
-    const char *value = NULL;
-    size_t len = 0, count = 0;
-    for (size_t i = 0; i < ex->header_count; i++)
-        if (ex->headers[i].name_len == 4 && strncasecmp(ex->headers[i].name, "host", 4) == 0) {
-            value = ex->headers[i].value;
-            len = ex->headers[i].value_len;
-            count++;
-        }
-    if (count > 1 || (count == 0 && ex->version_major == 1 && ex->version_minor >= 1))
-        return SK_ERROR;
-    if (value == NULL) { /* HTTP/1.0 without Host */
-        ex->host = "";
-        ex->host_len = 0;
-        return SK_OK;
-    }
-    return request_set_host(&h1->arena, ex, value, len);
-}
-
-/* absolute-form (RFC 9112 section 3.2.2): the authority must carry no
- * userinfo (RFC 9110 section 4.2.4) and, as Kestrel requires, must name the
- * same host as the Host header, so that routing, host filtering and any
- * proxy behind us cannot disagree on which host was asked for. Returns the
- * path part (NULL: refuse) and its length. */
-static const char *h1_absolute_path(const struct exchange *ex, const char *target,
-                                    size_t *len)
-{
-    const char *authority = strstr(target, "//") + 2;
-    size_t authority_len = strcspn(authority, "/?");
-    size_t host_len;
-    const char *host = exchange_header(ex, "host", &host_len);
-    if (memchr(authority, '@', authority_len) != NULL || authority_len == 0 ||
-        host == NULL || host_len != authority_len ||
-        strncasecmp(host, authority, authority_len) != 0)
-        return NULL;
-    const char *path = authority + authority_len;
-    *len -= (size_t)(path - target);
-    return path;
-}
-
-/* absolute-form is HTTP/1.1's alone; the rest is request_set_target.
- * Returns 0 or the status to answer. */
-static int h1_parse_target(struct h1 *h1, struct exchange *ex)
-{
-    const char *target = ex->target;
-    size_t len = ex->target_len;
-    if (len > 7 && (strncasecmp(target, "http://", 7) == 0 || strncasecmp(target, "https://", 8) == 0)) {
-        target = h1_absolute_path(ex, target, &len);
-        if (target == NULL)
-            return 400;
-    } else if (target[0] != '/' && !(len == 1 && target[0] == '*')) {
-        return 400; /* origin-form starts with '/' (RFC 9112 section 3.2.1) */
-    }
-    return request_set_target(&h1->arena, ex, target, len);
+    /* A chunked body's trailer section: the request's trailers, never its
+     * headers (a Range or If-None-Match there must not change the answer). */
+    int rc = h1->headers_done
+                 ? exchange_push_field(ex->arena, &ex->request_trailers,
+                                       &ex->request_trailer_count, &ex->request_trailer_capacity,
+                                       &field)
+                 : exchange_push_request_header(ex, &field);
+    return rc == SK_OK ? 0 : h1_reject(h1, 500, SHM_REJECT_MALFORMED);
 }
 
 static void h1_count_rejection(struct h1 *h1, enum shm_counter counter)
@@ -235,30 +191,22 @@ static void h1_count_rejection(struct h1 *h1, enum shm_counter counter)
     shm_slot_count(h1->worker->slot, counter, 1);
 }
 
-/* Refuses the request being parsed with status, and stops reading. */
-static void h1_refuse(struct h1 *h1, int status, enum shm_counter counter)
+void h1_refuse(struct h1 *h1, int status, enum shm_counter counter)
 {
-    h1_count_rejection(h1, counter);
+    if (counter != SHM_COUNTER_COUNT)
+        h1_count_rejection(h1, counter);
     h1->closing = true;
     struct exchange *ex = h1->ex;
-    if (ex == NULL || ex->responded)
+    if (ex == NULL)
+        return;
+    exchange_body_error(ex, status); /* a reader hears first, and may answer */
+    if (ex->responded && !ex->finished)
+        h1_abort(h1); /* a response under way cannot be finished well */
+    if (ex->responded)
         return;
     if (ex->method_name == NULL)
         ex->method_name = "";
     exchange_respond_error(ex, status);
-}
-
-enum h1_expect { H1_EXPECT_NONE, H1_EXPECT_CONTINUE, H1_EXPECT_UNKNOWN };
-
-static enum h1_expect h1_expectation(const struct exchange *ex)
-{
-    size_t len;
-    const char *expect = exchange_header(ex, "expect", &len);
-    if (expect == NULL)
-        return H1_EXPECT_NONE;
-    /* RFC 9110 section 10.1.1: 100-continue is the only expectation defined. */
-    return len == 12 && strncasecmp(expect, "100-continue", 12) == 0 ? H1_EXPECT_CONTINUE
-                                                                     : H1_EXPECT_UNKNOWN;
 }
 
 /* llhttp's method number to ours, without going through its name. */
@@ -283,20 +231,48 @@ static void h1_dispatch(struct h1 *h1, struct exchange *ex)
     request_dispatch(h1->entry, ex);
 }
 
-/* The body of a request about to be answered starts now: its data rate is
- * measured from here, and if the answer comes first the rest is drained. */
-static void h1_body_begin(struct h1 *h1, bool answered_first)
+/* The head's checks (request_head_check) and the framing's (h1's own):
+ * 0 to go on, or the refusal already answered. */
+static int h1_check_request(struct h1 *h1, struct exchange *ex, bool *expect_continue)
 {
-    h1->reading_body = true;
-    h1->body_started_ms = clock_now_monotonic_ms();
-    if (answered_first)
-        h1->body_drain_until_ms = h1->body_started_ms + H1_BODY_DRAIN_MS;
+    llhttp_t *parser = &h1->parser;
+    struct request_head head = {
+        .endpoint = h1->endpoint,
+        .limits = h1_limits(h1),
+        .absolute_form = true,
+        .content_length = (parser->flags & F_CONTENT_LENGTH) ? (int64_t)parser->content_length : -1,
+    };
+    struct request_verdict v;
+    request_head_check(h1->worker, ex, &head, &v);
+    h1->entry = v.entry;
+    h1->body_limit = v.body_limit;
+    *expect_continue = v.expect_continue;
+    if (v.status == 417) {
+        h1->closing = true; /* the client may send the body anyway */
+        exchange_respond_error(ex, 417);
+        return -1;
+    }
+    if (v.status != 0) {
+        h1_refuse(h1, v.status, (enum shm_counter)v.counter);
+        return -1;
+    }
+    /* RFC 9112 section 6.3: a request Transfer-Encoding whose final coding
+     * is not chunked cannot be framed; llhttp only says so after this
+     * callback, so refuse it here, before any handler answers. Section
+     * 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing. */
+    if ((parser->flags & F_TRANSFER_ENCODING) &&
+        (!(parser->flags & F_CHUNKED) || (ex->version_major == 1 && ex->version_minor == 0))) {
+        h1_refuse(h1, 400, SHM_REJECT_MALFORMED);
+        return -1;
+    }
+    return 0;
 }
 
 static int on_headers_complete(llhttp_t *parser)
 {
     struct h1 *h1 = h1_of(parser);
     struct exchange *ex = h1->ex;
+    bool expect_continue;
     h1->headers_done = true;
     h1->head_mark = NULL;
     ex->version_major = parser->http_major;
@@ -307,81 +283,57 @@ static int on_headers_complete(llhttp_t *parser)
     shm_slot_count(h1->worker->slot, SHM_REQUESTS, 1);
     if (ex->method == METHOD_CONNECT)
         h1->closing = true; /* what follows a CONNECT is not HTTP */
-    if (h1_parse_host(h1, ex) != SK_OK) {
-        h1_refuse(h1, 400, SHM_REJECT_MALFORMED);
+    if (h1_check_request(h1, ex, &expect_continue) != 0)
         return HPE_PAUSED;
-    }
-    if (!request_host_allowed(h1->worker, ex)) {
-        h1_refuse(h1, 400, SHM_REJECT_HOST_NOT_ALLOWED);
-        return HPE_PAUSED;
-    }
-    int status = h1_parse_target(h1, ex);
-    if (status != 0) {
-        h1_refuse(h1, status, SHM_REJECT_MALFORMED);
-        return HPE_PAUSED;
-    }
-    h1->entry = request_route(h1->worker, h1->endpoint, h1_limits(h1), ex, &h1->body_limit);
-    if ((parser->flags & F_CONTENT_LENGTH) && parser->content_length > h1->body_limit) {
-        h1_refuse(h1, 413, SHM_REJECT_BODY_TOO_LARGE);
-        return HPE_PAUSED;
-    }
-    enum h1_expect expect = h1_expectation(ex);
-    if (expect == H1_EXPECT_UNKNOWN) {
-        h1->closing = true; /* the client may send the body anyway */
-        exchange_respond_error(ex, 417);
-        return HPE_PAUSED;
-    }
-    /* RFC 9112 section 6.3: a request Transfer-Encoding whose final coding
-     * is not chunked cannot be framed; llhttp only says so after this
-     * callback, so refuse it here, before any handler answers. Section
-     * 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing. */
-    if ((parser->flags & F_TRANSFER_ENCODING) &&
-        (!(parser->flags & F_CHUNKED) || (ex->version_major == 1 && ex->version_minor == 0))) {
-        h1_refuse(h1, 400, SHM_REJECT_MALFORMED);
-        return HPE_PAUSED;
-    }
     bool has_body = (parser->flags & F_CHUNKED) ||
                     ((parser->flags & F_CONTENT_LENGTH) && parser->content_length > 0);
+    ex->expect_continue = expect_continue && has_body;
+    h1->early = has_body && request_reads_body(h1->entry);
     /* A request with a body is answered once the body has arrived and its
-     * framing proved sound, so a bad chunk gets 400 rather than a response
-     * followed by a reset. A client that asked to be told first
-     * (Expect: 100-continue) is answered now, and the body it may still
-     * send is read and discarded. */
-    bool answer_first = expect == H1_EXPECT_CONTINUE;
+     * framing proved sound, so a bad chunk gets a 400 rather than a
+     * response followed by a reset; unless its handler reads the body
+     * itself, or the client asked to be told first (Expect: 100-continue:
+     * a handler that does not ask for the body answers now, which RFC 9110
+     * section 10.1.1 allows, and what is sent anyway is drained). */
     if (has_body)
-        h1_body_begin(h1, answer_first);
-    if (has_body && !answer_first) {
+        h1_body_begin(h1);
+    if (has_body && !expect_continue && !h1->early) {
         h1->dispatch_pending = true;
         return 0;
     }
-    /* Expect: 100-continue: no handler reads request bodies yet, so none
-     * asks for the body (EXCHANGE hook: ex->body_wanted) and the client
-     * gets the final response instead of 100 Continue (RFC 9110 section
-     * 10.1.1 allows this); what it sends anyway is drained. */
     h1_dispatch(h1, ex);
-    if (answer_first && has_body && !ex->responded && ex->body_wanted)
-        outq_add_stable(h1->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    /* Its body waits for its reader, or for its answer (then drained). */
+    if (h1->early && ex->body_reader == NULL && !ex->finished && !h1->closing) {
+        h1->waiting = true;
+        return HPE_PAUSED;
+    }
     /* Closing: stop here rather than parse a body nobody will read. */
     return h1->closing ? HPE_PAUSED : 0;
 }
 
 static int on_body(llhttp_t *parser, const char *at, size_t len)
 {
-    (void)at; /* the body is not kept: only its size counts */
     struct h1 *h1 = h1_of(parser);
-    struct exchange *ex = h1->ex;
-    ex->body_bytes_received += len;
-    if (ex->body_bytes_received > h1->body_limit)
+    h1->ex->body_bytes_received += len;
+    if (h1->ex->body_bytes_received > h1->body_limit)
         return h1_reject(h1, 413, SHM_REJECT_BODY_TOO_LARGE);
-    return 0;
+    return h1_body_piece(h1, at, len) ? HPE_PAUSED : 0;
 }
 
 static void h1_end_exchange(struct h1 *h1)
 {
     struct exchange *ex = h1->ex;
-    if (ex != NULL && ex->body_kind == BODY_FILE && !ex->responded)
-        file_cache_close(ex->body_fd);
+    if (ex != NULL && !ex->responded)
+        exchange_drop_body(ex); /* a handler that set a file and never answered */
     h1->ex = NULL;
+    h1->message_complete = false;
+    h1->exchange_done = false;
+    h1->proceed_owed = false;
+    h1->chunked = false;
+    h1->early = false;
+    h1->body_owed = false;
+    h1->continue_sent = false;
+    h1->held.len = 0;
     h1->entry = NULL;
     h1->head_check_state = H1_HEAD_CHECK_IDLE;
     h1->reading_body = false;
@@ -398,21 +350,34 @@ static void h1_end_exchange(struct h1 *h1)
     arena_reset(&h1->arena);
 }
 
+/* The request was read and its response has ended. True: parse on. */
+static bool h1_finish_message(struct h1 *h1)
+{
+    h1_end_exchange(h1);
+    if (!h1->keep_alive || h1->closing)
+        h1->closing = true;
+    return !h1->closing;
+}
+
 static int on_message_complete(llhttp_t *parser)
 {
     struct h1 *h1 = h1_of(parser);
+    struct exchange *ex = h1->ex;
+    h1->message_complete = true;
+    h1->reading_body = false;
+    if (ex != NULL && !h1->upgrading)
+        exchange_body_end(ex); /* an upgrade's reader reads the tunnel */
     if (h1->dispatch_pending) {
         h1->dispatch_pending = false;
-        h1_dispatch(h1, h1->ex);
+        h1_dispatch(h1, ex);
     }
-    if (h1->ex != NULL && !h1->ex->responded)
-        exchange_respond_error(h1->ex, 500); /* a handler that never answered */
-    h1_end_exchange(h1);
-    if (!h1->keep_alive || h1->closing) {
-        h1->closing = true;
+    if (ex != NULL && !ex->responded && ex->generator == NULL)
+        exchange_respond_error(ex, 500); /* a handler that never answered */
+    if (ex != NULL && !ex->finished && !ex->abandoned) {
+        h1->waiting = true; /* its response comes later: parse no further */
         return HPE_PAUSED;
     }
-    return 0;
+    return h1_finish_message(h1) ? 0 : HPE_PAUSED;
 }
 
 static const llhttp_settings_t h1_settings = {
@@ -450,29 +415,16 @@ void h1_set_connection(struct h1 *h1, const struct endpoint *endpoint,
     h1->peer = peer;
 }
 
-bool h1_reading_body(const struct h1 *h1, uint64_t *started_ms, uint64_t *bytes)
+void h1_destroy(struct h1 *h1)
 {
-    if (!h1->reading_body || h1->ex == NULL || h1->closing)
-        return false;
-    *started_ms = h1->body_started_ms;
-    *bytes = h1->ex->body_bytes_received;
-    return true;
+    if (h1->tunnel != NULL)
+        tunnel_discard(h1->tunnel);
+    h1->tunnel = NULL;
+    h1->upgrading = false;
+    h1_end_exchange(h1);
+    bytebuf_free(&h1->stash);
+    bytebuf_free(&h1->held);
 }
-
-void h1_body_too_slow(struct h1 *h1)
-{
-    shm_slot_count(h1->worker->slot, SHM_REJECT_BODY_RATE, 1);
-    h1->closing = true;
-    if (h1->ex != NULL && !h1->ex->responded)
-        exchange_respond_error(h1->ex, 408);
-}
-
-bool h1_body_expired(const struct h1 *h1, uint64_t now_ms)
-{
-    return h1->reading_body && h1->body_drain_until_ms != 0 && now_ms >= h1->body_drain_until_ms;
-}
-
-void h1_destroy(struct h1 *h1) { h1_end_exchange(h1); }
 
 bool h1_idle(const struct h1 *h1) { return !h1->in_message; }
 
@@ -510,17 +462,31 @@ static bool h1_head_too_large(struct h1 *h1, const char *data, size_t len)
            limits->max_request_line_size + limits->max_request_headers_total_size + 4096;
 }
 
-enum h1_result h1_feed(struct h1 *h1, const char *data, size_t len)
+/* Appends [from, from + len) to the stash, from may lie in the stash
+ * itself (a resumed parse that paused again). Reading goes on (a client
+ * that closes is noticed) until the stash holds H1_STASH_MAX. */
+static void h1_stash_append(struct h1 *h1, const char *from, size_t len)
 {
-    h1->feed_count++;
-    h1->feed_end = data + len;
-    if (h1->head_check_state == H1_HEAD_CHECK_RUNNING && !h1->closing &&
-        h1_check_head(h1, data, data + len) != 0) {
-        h1_refuse(h1, h1->reject_status, (enum shm_counter)h1->reject_counter);
-        return H1_CLOSE;
+    if (len == 0)
+        return;
+    if (bytebuf_holds(&h1->stash, from)) {
+        bytebuf_keep(&h1->stash, from, len); /* what was parsed goes */
+        return;
     }
+    if (bytebuf_append(&h1->stash, from, len) != SK_OK) {
+        h1->closing = true; /* cannot keep what follows: stop after this one */
+        return;
+    }
+    if (h1->stash.len >= H1_STASH_MAX && h1->conn != NULL)
+        conn_pause_input(h1->conn, true);
+}
+
+static void h1_execute(struct h1 *h1, const char *data, size_t len)
+{
     while (!h1->closing) {
+        h1->in_parse = true;
         llhttp_errno_t error = llhttp_execute(&h1->parser, data, len);
+        h1->in_parse = false;
         if (error == HPE_OK) {
             if (h1_head_too_large(h1, data, len))
                 h1_refuse(h1, 431, SHM_REJECT_HEADERS_TOO_LARGE);
@@ -535,17 +501,146 @@ enum h1_result h1_feed(struct h1 *h1, const char *data, size_t len)
             data = resume;
             continue;
         }
-        if (error != HPE_PAUSED)
+        if (error == HPE_PAUSED && h1->waiting && !h1->closing) {
+            const char *rest = llhttp_get_error_pos(&h1->parser);
+            h1->stash.len = 0;
+            h1_stash_append(h1, rest, (size_t)(data + len - rest));
+        } else if (error != HPE_PAUSED) {
             h1_parse_failed(h1, error);
+        }
         break;
     }
+}
+
+/* What was stashed while parsing was paused, parsed now. */
+void h1_resume(struct h1 *h1)
+{
+    llhttp_resume(&h1->parser);
+    /* Even with nothing stashed: llhttp goes on from where it paused
+     * (the end of a message, after a body's last piece) without input. */
+    if (!h1->closing)
+        h1_feed(h1, h1->stash.data != NULL ? h1->stash.data : "", h1->stash.len);
+    if (h1->waiting && !h1->closing)
+        return; /* paused again: the rest stays stashed */
+    bytebuf_free(&h1->stash); /* held only while paused */
+    if (h1->conn != NULL)
+        conn_pause_input(h1->conn, false);
+}
+
+enum h1_result h1_feed(struct h1 *h1, const char *data, size_t len)
+{
+    if (h1->waiting) { /* parsing is paused: kept for when it resumes */
+        h1_stash_append(h1, data, len);
+        return h1->closing ? H1_CLOSE : H1_CONTINUE;
+    }
+    h1->stash.len = 0;
+    h1->feed_count++;
+    h1->feed_end = data + len;
+    if (h1->head_check_state == H1_HEAD_CHECK_RUNNING && !h1->closing &&
+        h1_check_head(h1, data, data + len) != 0) {
+        h1_refuse(h1, h1->reject_status, (enum shm_counter)h1->reject_counter);
+        return H1_CLOSE;
+    }
+    h1_execute(h1, data, len);
     return h1->closing ? H1_CLOSE : H1_CONTINUE;
 }
 
-void h1_on_eof(struct h1 *h1)
+bool h1_on_eof(struct h1 *h1)
 {
+    struct exchange *ex = h1->ex;
     h1->closing = true;
+    if (ex != NULL && !h1->message_complete)
+        exchange_body_error(ex, 0); /* the client went away mid-body */
+    if (ex != NULL && ex->generator != NULL && !ex->finished) {
+        exchange_abandon(ex); /* its memory stays until the producer is told */
+        return true;
+    }
     h1_end_exchange(h1);
+    return false;
+}
+
+/* ---- the exchange's course, between the parser and the connection ------ */
+
+bool h1_gone(const struct h1 *h1)
+{
+    return (h1->ex != NULL && h1->ex->abandoned) || (h1->conn != NULL && h1->conn->closed);
+}
+
+void h1_wake(struct h1 *h1)
+{
+    if (h1->conn != NULL)
+        conn_wake(h1->conn);
+}
+
+void h1_abort(struct h1 *h1)
+{
+    if (h1->ex != NULL)
+        exchange_abandon(h1->ex);
+    h1->closing = true;
+    if (h1->conn != NULL)
+        conn_abort(h1->conn);
+}
+
+void h1_response_ended(struct h1 *h1)
+{
+    h1->proceed_owed = false;
+    if (!h1->message_complete) {
+        h1_body_answered(h1); /* the rest of a body nobody reads is drained */
+        return; /* on_message_complete ends the exchange */
+    }
+    if (h1->in_parse)
+        return;
+    h1->exchange_done = true;
+    h1_wake(h1);
+}
+
+/* The request of an accepted upgrade has been read: the tunnel takes the
+ * connection over, with what was read after the request, and this state
+ * (the exchange lives in its arena) until the release. */
+static void h1_hand_over(struct h1 *h1)
+{
+    struct tunnel *t = h1->tunnel;
+    h1->tunnel = NULL;
+    h1->upgrading = false;
+    h1->waiting = false;
+    size_t len = h1->stash.len;
+    h1->stash.len = 0;
+    tunnel_switch(t, h1, h1_state_free, h1->stash.data, len);
+}
+
+/* What a waiting exchange is owed, run at the connection's flush. */
+enum conn_owed h1_produce(struct h1 *h1)
+{
+    if (h1->upgrading && h1->message_complete && h1->conn != NULL) {
+        h1_hand_over(h1);
+        return CONN_OWES_LATER; /* the tunnel speaks from the next round */
+    }
+    for (;;) {
+        if (h1->exchange_done) {
+            h1->exchange_done = false;
+            h1->waiting = false;
+            h1_finish_message(h1);
+            h1_resume(h1);
+            continue;
+        }
+        if (h1->body_owed) {
+            h1->body_owed = false;
+            h1_body_flush(h1);
+            continue;
+        }
+        if (h1->proceed_owed && h1->out->pending_bytes < OUTQ_HIGH_WATER && !h1_gone(h1)) {
+            h1->proceed_owed = false;
+            exchange_proceed(h1->ex);
+            continue;
+        }
+        break;
+    }
+    if (h1->proceed_owed && !h1_gone(h1))
+        return CONN_OWES_MORE;
+    struct exchange *ex = h1->ex;
+    if (ex != NULL && ex->generator != NULL && !ex->finished && !h1_gone(h1))
+        return CONN_OWES_LATER;
+    return CONN_OWES_NOTHING;
 }
 
 void h1_timeout(struct h1 *h1)
@@ -553,113 +648,4 @@ void h1_timeout(struct h1 *h1)
     if (h1->in_message && h1->ex != NULL && !h1->ex->responded)
         h1_refuse(h1, 408, SHM_REJECT_HEADERS_TIMEOUT);
     h1->closing = true;
-}
-
-/* ---- Response rendering ------------------------------------------------ */
-
-static size_t h1_head_size(const struct exchange *ex, size_t hsts_len)
-{
-    size_t size = 128 + sizeof(H1_SERVER_HEADER) + CLOCK_HTTP_DATE_LEN + 64 + hsts_len;
-    for (size_t i = 0; i < ex->response_header_count; i++)
-        size += ex->response_headers[i].name_len + ex->response_headers[i].value_len + 4;
-    return size;
-}
-
-static char *put(char *p, const char *s, size_t len)
-{
-    memcpy(p, s, len);
-    return p + len;
-}
-
-#define PUT_LITERAL(p, s) put((p), (s), sizeof(s) - 1)
-
-/* printf is a measurable share of a small response; digits by hand are not. */
-static char *put_content_length(char *p, uint64_t n)
-{
-    p = PUT_LITERAL(p, "Content-Length: ");
-    p = digits_decimal(p, n);
-    return PUT_LITERAL(p, "\r\n");
-}
-
-static char *h1_render_head(struct h1 *h1, const struct exchange *ex, char *p)
-{
-    const char *reason = exchange_status_reason(ex->status);
-    p = PUT_LITERAL(p, "HTTP/1.1 ");
-    *p++ = (char)('0' + ex->status / 100);
-    *p++ = (char)('0' + ex->status / 10 % 10);
-    *p++ = (char)('0' + ex->status % 10);
-    *p++ = ' ';
-    p = put(p, reason, strlen(reason));
-    p = PUT_LITERAL(p, "\r\n");
-    p = PUT_LITERAL(p, H1_SERVER_HEADER "Date: ");
-    p = put(p, clock_http_date(), CLOCK_HTTP_DATE_LEN);
-    p = PUT_LITERAL(p, "\r\n");
-    if (h1->endpoint != NULL && h1->endpoint->tls.hsts_header != NULL)
-        p = put(p, h1->endpoint->tls.hsts_header, h1->endpoint->tls.hsts_header_len);
-    for (size_t i = 0; i < ex->response_header_count; i++) {
-        const struct header_field *h = &ex->response_headers[i];
-        p = put(p, h->name, h->name_len);
-        p = PUT_LITERAL(p, ": ");
-        p = put(p, h->value, h->value_len);
-        p = PUT_LITERAL(p, "\r\n");
-    }
-    if (request_status_has_body(ex->status))
-        p = put_content_length(p, ex->body_kind == BODY_NONE ? 0 : ex->body_len);
-    if (h1->closing || !h1->keep_alive)
-        p = PUT_LITERAL(p, "Connection: close\r\n");
-    else if (ex->version_major == 1 && ex->version_minor == 0)
-        p = PUT_LITERAL(p, "Connection: keep-alive\r\n");
-    return PUT_LITERAL(p, "\r\n");
-}
-
-static int h1_queue_body(struct h1 *h1, struct exchange *ex)
-{
-    bool send_body = request_status_has_body(ex->status) && ex->method != METHOD_HEAD;
-    if (ex->body_kind == BODY_FILE) {
-        int fd = ex->body_fd;
-        ex->body_kind = BODY_NONE; /* the queue owns (or has closed) it now */
-        if (!send_body) {
-            file_cache_close(fd);
-            return 0;
-        }
-        return outq_add_file(h1->out, fd, ex->body_offset, ex->body_len);
-    }
-    if (ex->body_kind != BODY_BYTES || !send_body)
-        return 0;
-    if (ex->body_flags & EXCHANGE_BODY_STABLE)
-        return outq_add_stable(h1->out, ex->body, ex->body_len);
-    return outq_add_copy(h1->out, ex->body, ex->body_len);
-}
-
-static void h1_log_access(struct h1 *h1, const struct exchange *ex)
-{
-    struct request_origin origin = {
-        .endpoint = h1->endpoint,
-        .peer = h1->peer,
-        .client_subject = h1->client_subject,
-        .started_ms = h1->request_started_ms,
-    };
-    request_log_access(h1->worker, ex, &origin);
-}
-
-static void h1_respond(struct exchange *ex)
-{
-    struct h1 *h1 = ex->protocol;
-    if (ex->status < 100 || ex->status > 599)
-        ex->status = 500;
-    if (ex->status >= 400 && !h1->headers_done)
-        h1->closing = true; /* the request itself was refused: framing is in doubt */
-    char *head = outq_reserve(h1->out, h1_head_size(ex, h1->endpoint != NULL
-                                                       ? h1->endpoint->tls.hsts_header_len
-                                                       : 0));
-    if (head == NULL) {
-        h1->closing = true;
-        return;
-    }
-    char *end = h1_render_head(h1, ex, head);
-    /* Logged before the body is queued: a file body's kind is reset then. */
-    h1_log_access(h1, ex);
-    if (outq_commit(h1->out, (size_t)(end - head)) != 0 || h1_queue_body(h1, ex) != 0)
-        h1->closing = true;
-    request_count_response(h1->worker, ex->status);
 }

@@ -37,9 +37,12 @@
 #include <llhttp.h>
 
 #include "common/arena.h"
+#include "common/bytebuf.h"
+#include "worker/conn.h"
 #include "worker/exchange.h"
 #include "worker/h1_head.h"
 #include "worker/outq.h"
+#include "shm/shm_layout.h"
 
 struct worker;
 struct endpoint;
@@ -48,6 +51,9 @@ struct router_entry;
 struct sockaddr;
 
 #define H1_BODY_DRAIN_MS 5000
+/* Bytes read while parsing is paused (a response still coming) that are
+ * kept before reading pauses too. */
+#define H1_STASH_MAX (64 * 1024)
 /* Every response's Server header line. */
 #define H1_SERVER_HEADER "Server: saker\r\n"
 
@@ -57,6 +63,7 @@ enum { H1_HEAD_CHECK_IDLE, H1_HEAD_CHECK_RUNNING, H1_HEAD_CHECK_DONE };
 struct h1 {
     llhttp_t parser;
     struct worker *worker;
+    struct conn *conn;        /* the connection it speaks over; NULL in unit tests */
     const struct endpoint *endpoint;     /* NULL: no endpoint (unit tests) */
     const struct config_limits *limits;  /* the endpoint's or the config's */
     const struct sockaddr *peer;         /* for the access log; may be NULL */
@@ -90,6 +97,26 @@ struct h1 {
     bool headers_done;
     bool keep_alive;
     bool closing;             /* answer no more requests on this connection */
+    /* The exchange's course (see h1.c). */
+    bool in_parse;            /* llhttp's callbacks are on the stack */
+    bool message_complete;    /* the request has been read to its end */
+    bool waiting;             /* parsing paused until the exchange ends */
+    bool exchange_done;       /* it ended outside the parser: end it at the next produce */
+    struct bytebuf stash;     /* what was read but not parsed while waiting */
+    /* A streamed response (h1_response.c). */
+    /* The request body (h1_body.c). */
+    bool early;               /* its handler reads it: dispatched at the head */
+    bool body_owed;           /* held pieces, the end, or parsing on: at the next produce */
+    bool continue_sent;       /* 100 Continue */
+    struct bytebuf held;      /* a piece that came while the reader was paused */
+    uint64_t body_rate_base;  /* bytes already in when the rate was last restarted */
+    /* An upgrade (exchange_upgrade): the tunnel takes over once the
+     * request has been read to its end. */
+    bool upgrading;
+    struct tunnel *tunnel;
+    bool chunked;             /* Transfer-Encoding: chunked */
+    bool proceed_owed;        /* a MORE send was taken: proceed once there is room */
+    int64_t length_left;      /* of a Content-Length the handler declared; -1: none */
 };
 
 enum h1_result { H1_CONTINUE, H1_CLOSE };
@@ -102,10 +129,14 @@ void h1_set_connection(struct h1 *h1, const struct endpoint *endpoint,
 /* Parses len bytes, queueing responses on the output queue. H1_CLOSE: stop
  * reading; close once the queue is flushed. */
 enum h1_result h1_feed(struct h1 *h1, const char *data, size_t len);
-/* The peer closed its side: H1_CLOSE always; answers a request cut short
- * only if the protocol says so (it does not: an incomplete request gets no
- * response). */
-void h1_on_eof(struct h1 *h1);
+/* The peer closed its side: no more requests; a request cut short gets
+ * no response. True when an exchange whose response was still coming is
+ * abandoned by it (as nginx does): the connection closes. */
+bool h1_on_eof(struct h1 *h1);
+/* At the connection's flush: ends an exchange whose response ended
+ * outside the parser and parses on, and gives a streamed response's
+ * producer its proceed while the queue is below the high-water mark. */
+enum conn_owed h1_produce(struct h1 *h1);
 /* No request in progress: the connection is idle (keep-alive). */
 bool h1_idle(const struct h1 *h1);
 /* Headers of the current request are still arriving (for the timeout). */
@@ -121,5 +152,47 @@ void h1_body_too_slow(struct h1 *h1);
  * than H1_BODY_DRAIN_MS: the connection should close. */
 bool h1_body_expired(const struct h1 *h1, uint64_t now_ms);
 void h1_destroy(struct h1 *h1);
+
+/* HTTP/1.1 as a connection's protocol (h1_conn.c). Its state is taken
+ * from the worker's spares when bytes arrive and given back once the
+ * connection is idle, so an idle keep-alive connection is only its
+ * struct conn. */
+extern const struct conn_protocol h1_protocol;
+/* Frees the idle HTTP/1 states kept for reuse. */
+void h1_free_spares(struct worker *w);
+
+/* Between h1.c and h1_response.c. */
+extern const struct exchange_ops h1_exchange_ops;
+/* The exchange is given up, or its connection closed. */
+bool h1_gone(const struct h1 *h1);
+/* Output was made: the connection flushes it. */
+void h1_wake(struct h1 *h1);
+/* The response cannot be finished: the connection resets, so the client
+ * sees it incomplete. */
+void h1_abort(struct h1 *h1);
+/* The response has ended (respond, or a FINAL send). */
+void h1_response_ended(struct h1 *h1);
+/* Refuses the request being parsed with status (counted unless counter
+ * is SHM_COUNTER_COUNT), telling its body's reader, and stops reading. */
+void h1_refuse(struct h1 *h1, int status, enum shm_counter counter);
+/* Parses what was stashed while paused; reading resumes if it all was. */
+void h1_resume(struct h1 *h1);
+
+/* Between h1.c and h1_body.c. */
+/* A body starts arriving: its data rate is measured from now. */
+void h1_body_begin(struct h1 *h1);
+/* A piece of the body from llhttp: to its reader, or discarded. True:
+ * parsing pauses (the reader paused). */
+bool h1_body_piece(struct h1 *h1, const char *at, size_t len);
+/* At the flush: held pieces, the end, or parsing on. */
+void h1_body_flush(struct h1 *h1);
+/* The response ended before the body: drain it (bounded in time). */
+void h1_body_answered(struct h1 *h1);
+int h1_read_body(struct exchange *ex);
+int h1_upgrade(struct exchange *ex, const char *protocol);
+/* Gives an HTTP/1 state back to the worker's spares (h1_conn.c): what a
+ * tunnel that took one over calls at its release. */
+void h1_state_free(void *h1);
+void h1_pause_body(struct exchange *ex, bool paused);
 
 #endif

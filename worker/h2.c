@@ -5,8 +5,8 @@
  * this file turns its callbacks into exchanges (one per request stream,
  * each with its own arena) and exchanges into responses. Bytes go in with
  * nghttp2_session_mem_recv and come out with nghttp2_session_mem_send into
- * the connection's output queue; DATA frames are written by
- * on_send_data, header and body straight into the queue.
+ * the connection's output queue; responses and their DATA frames are
+ * h2_response.c's.
  */
 #include "worker/h2.h"
 
@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <nghttp2/nghttp2.h>
@@ -26,16 +25,13 @@
 #include "common/log.h"
 #include "conf/config.h"
 #include "shm/shm.h"
+#include "worker/conn.h"
 #include "worker/exchange.h"
-#include "worker/file_cache.h"
+#include "worker/h2_stream.h"
 #include "worker/outq.h"
 #include "worker/request.h"
 #include "worker/worker.h"
 
-/* Frames are produced until this much waits in the output queue: enough
- * for several 16 KiB records or one large writev, small enough that a
- * slow reader pins little memory. */
-#define H2_HIGH_WATER (256 * 1024)
 /* Empty DATA frames without END_STREAM carry nothing and cost a frame's
  * work each (CVE-2019-9518): this many on one connection is an attack. */
 #define H2_EMPTY_FRAMES_MAX 1000
@@ -49,63 +45,25 @@
  * they are served rather than refused. */
 #define H2_NOTICE_GRACE_MS 1000
 
-struct h2_stream {
-    struct h2_stream *prev, *next; /* the session's streams */
-    struct h2 *h2;
-    int32_t id;
-    struct arena arena;
-    struct exchange ex;
-    const struct router_entry *entry;
-    uint64_t body_limit;
-    uint64_t started_ms;      /* HEADERS began */
-    uint64_t body_started_ms; /* the request body is arriving since; 0: not */
-    uint64_t header_bytes;    /* names + values of regular fields */
-    const char *authority;    /* :authority, or NULL */
-    size_t authority_len;
-    unsigned host_count;      /* Host header fields */
-    int reject_status;        /* decided while the head arrived; 0: none */
-    enum shm_counter reject_counter;
-    /* The response body, handed to nghttp2 frame by frame. */
-    const char *body;         /* bytes */
-    int body_fd;              /* a file (owned until queued to the end); -1: none */
-    off_t body_offset;
-    size_t body_left;
-    bool body_stable;         /* body outlives the stream: reference it */
-    bool dispatch_pending;    /* answer at END_STREAM */
-    bool request_complete;    /* END_STREAM received */
-};
-
-struct h2 {
-    nghttp2_session *session;
-    struct worker *worker;
-    struct outq *out;
-    const struct endpoint *endpoint;
-    const struct config_limits *limits;
-    const struct sockaddr *peer;
-    const char *client_subject;
-    struct h2_stream *streams; /* every stream with state of ours */
-    uint64_t started_ms;       /* the preface is due request_headers_timeout from here */
-    uint64_t head_since_ms;    /* a header block is arriving since; 0: none */
-    uint64_t last_frame_ms;    /* for the keep-alive ping */
-    uint64_t ping_sent_ms;     /* a keep-alive ping waits for any frame; 0: none */
-    uint64_t empty_frames;
-    uint64_t notice_ms;        /* when the shutdown notice was queued */
-    bool preface_done;         /* the client's SETTINGS arrived */
-    bool notice_sent;
-    bool goaway_sent;
-    bool failed;               /* nghttp2 failed: nothing more can be sent */
-};
-
-static void h2_respond(struct exchange *ex);
-static const struct exchange_ops h2_exchange_ops = {.respond = h2_respond};
-
 /* A worker is one thread: a plain free list, like outq's. */
 static struct h2_stream *spare_streams;
 static size_t spare_stream_count;
 
-static void count(const struct h2 *h2, enum shm_counter counter)
+void h2_count(const struct h2 *h2, enum shm_counter counter)
 {
     shm_slot_count(h2->worker->slot, counter, 1);
+}
+
+void h2_wake(struct h2 *h2)
+{
+    if (h2->conn != NULL)
+        conn_wake(h2->conn);
+}
+
+bool h2_stream_gone(const struct h2_stream *st)
+{
+    return st->dead || st->ex.abandoned || st->h2->failed ||
+           (st->h2->conn != NULL && st->h2->conn->closed);
 }
 
 /* ---- streams ------------------------------------------------------------- */
@@ -143,19 +101,34 @@ static struct h2_stream *stream_new(struct h2 *h2, int32_t id)
     return st;
 }
 
-static void stream_free(struct h2 *h2, struct h2_stream *st)
+static void stream_unlink(struct h2_stream **list, struct h2_stream *st)
 {
-    if (st->ex.body_kind == BODY_FILE && !st->ex.responded)
-        file_cache_close(st->ex.body_fd); /* a handler that set a file and never answered */
-    if (st->body_fd >= 0)
-        outq_release_fd(h2->out, st->body_fd); /* frames of it may still be queued */
-    arena_reset(&st->arena);
     if (st->prev != NULL)
         st->prev->next = st->next;
     else
-        h2->streams = st->next;
+        *list = st->next;
     if (st->next != NULL)
         st->next->prev = st->prev;
+    st->prev = st->next = NULL;
+}
+
+/* The end of a stream: a producer still at work is told first, then
+ * its memory goes. Only at the end of a turn, or with the session. */
+static void stream_free(struct h2 *h2, struct h2_stream *st)
+{
+    exchange_body_error(&st->ex, 0); /* a body cut short: the client reset or left */
+    exchange_stop(&st->ex);
+    if (!st->ex.responded)
+        exchange_drop_body(&st->ex); /* a handler that set a file and never answered */
+    if (st->body_release != NULL) /* after the frames of it still queued */
+        outq_add_release(h2->out, st->body_release, st->body_release_arg);
+    if (st->proceed_owed)
+        h2->proceeds_owed--;
+    if (st->delivery_owed)
+        h2->deliveries_owed--;
+    free(st->pieces);
+    bytebuf_free(&st->held);
+    arena_reset(&st->arena);
     if (spare_stream_count >= H2_SPARE_STREAMS_MAX) {
         free(st);
         return;
@@ -163,6 +136,30 @@ static void stream_free(struct h2 *h2, struct h2_stream *st)
     st->next = spare_streams;
     spare_streams = st;
     spare_stream_count++;
+}
+
+static void on_reap(struct turn_job *job)
+{
+    struct h2 *h2 = (struct h2 *)((char *)job - offsetof(struct h2, reap));
+    while (h2->dead != NULL) {
+        struct h2_stream *st = h2->dead;
+        stream_unlink(&h2->dead, st);
+        stream_free(h2, st);
+    }
+}
+
+/* nghttp2 closed the stream: it leaves the session's streams now and is
+ * freed at the end of the turn (h2_stream.h). */
+static void stream_close(struct h2 *h2, struct h2_stream *st)
+{
+    st->dead = true;
+    exchange_abandon(&st->ex);
+    stream_unlink(&h2->streams, st);
+    st->next = h2->dead;
+    if (h2->dead != NULL)
+        h2->dead->prev = st;
+    h2->dead = st;
+    turn_defer(&h2->worker->turn, &h2->reap);
 }
 
 static struct h2_stream *stream_of(nghttp2_session *session, int32_t id)
@@ -175,10 +172,16 @@ static struct h2_stream *stream_of(nghttp2_session *session, int32_t id)
 /* Refuses the stream's request with status (counted under counter). */
 static void stream_refuse(struct h2_stream *st, int status, enum shm_counter counter)
 {
-    count(st->h2, counter);
+    h2_count(st->h2, counter);
     st->dispatch_pending = false;
-    if (!st->ex.responded)
+    exchange_body_error(&st->ex, status); /* a reader hears first, and may answer */
+    if (!st->ex.responded) {
         exchange_respond_error(&st->ex, status);
+    } else if (!st->ex.finished) { /* a response under way cannot be finished well */
+        exchange_abandon(&st->ex);
+        nghttp2_submit_rst_stream(st->h2->session, NGHTTP2_FLAG_NONE, st->id,
+                                  NGHTTP2_INTERNAL_ERROR);
+    }
 }
 
 /* The first refusal found while the head arrives is the answer. */
@@ -214,6 +217,25 @@ static int stream_add_field(struct h2_stream *st, const char *name, size_t name_
     return exchange_push_request_header(&st->ex, &field);
 }
 
+/* A trailer field (nghttp2 has validated it); past the header limits it
+ * resets the stream. */
+static int stream_add_trailer(struct h2_stream *st, const uint8_t *name, size_t name_len,
+                              const uint8_t *value, size_t value_len)
+{
+    struct exchange *ex = &st->ex;
+    char *n = arena_strndup(&st->arena, (const char *)name, name_len);
+    char *v = arena_strndup(&st->arena, (const char *)value, value_len);
+    st->header_bytes += name_len + value_len;
+    if (n == NULL || v == NULL || st->header_bytes > st->h2->limits->max_request_headers_total_size ||
+        ex->request_trailer_count >= st->h2->limits->max_request_header_count)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    struct header_field field = {n, name_len, v, value_len};
+    if (exchange_push_field(&st->arena, &ex->request_trailers, &ex->request_trailer_count,
+                            &ex->request_trailer_capacity, &field) != SK_OK)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    return 0;
+}
+
 /* :method, :path and :authority; nghttp2 has checked that the set is
  * complete and well-formed (RFC 9113 section 8.3.1). */
 static void stream_pseudo_field(struct h2_stream *st, const char *name, size_t name_len,
@@ -245,11 +267,13 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
 {
     struct h2 *h2 = user_data;
     (void)flags;
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* trailers: nghttp2 validates them; nothing reads them */
+    if (frame->hd.type != NGHTTP2_HEADERS)
+        return 0;
     struct h2_stream *st = stream_of(session, frame->hd.stream_id);
     if (st == NULL || st->reject_status != 0)
         return 0;
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) /* trailers: never the request's headers */
+        return stream_add_trailer(st, name_bytes, name_len, value_bytes, value_len);
     const char *name = (const char *)name_bytes, *value = (const char *)value_bytes;
     const struct config_limits *limits = h2->limits;
     if (name_len + value_len > limits->http2.max_request_header_field_size) {
@@ -267,99 +291,75 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
         stream_reject(st, 431, SHM_REJECT_TOO_MANY_HEADERS);
     else if (stream_add_field(st, name, name_len, value, value_len) != SK_OK)
         stream_reject(st, 500, SHM_REJECT_MALFORMED);
-    else if (name_len == 4 && memcmp(name, "host", 4) == 0)
-        st->host_count++;
     return 0;
-}
-
-/* :authority, else Host (RFC 9113 section 8.3.1); when both are there
- * they must name the same host, so that routing and host filtering cannot
- * disagree with what a proxy behind us would read. */
-static int stream_set_host(struct h2_stream *st)
-{
-    struct exchange *ex = &st->ex;
-    size_t host_len = 0;
-    const char *host = st->host_count > 0 ? exchange_header(ex, "host", &host_len) : NULL;
-    if (st->host_count > 1)
-        return SK_ERROR;
-    if (st->authority != NULL && host != NULL &&
-        (host_len != st->authority_len || strncasecmp(host, st->authority, host_len) != 0))
-        return SK_ERROR;
-    if (st->authority != NULL)
-        return request_set_host(&st->arena, ex, st->authority, st->authority_len);
-    if (host != NULL)
-        return request_set_host(&st->arena, ex, host, host_len);
-    return SK_OK; /* neither: "" (allowed_hosts lets it through, as for HTTP/1.0) */
 }
 
 static void stream_dispatch(struct h2_stream *st)
 {
     st->dispatch_pending = false;
     request_dispatch(st->entry, &st->ex);
-    if (!st->ex.responded)
+    if (!st->ex.responded && st->ex.generator == NULL)
         exchange_respond_error(&st->ex, 500); /* a handler that never answered */
 }
 
-static bool expects_continue(const struct exchange *ex)
+/* A declared content-length, or -1 (nghttp2 has checked its form). */
+static int64_t declared_length(const struct exchange *ex)
 {
     size_t len;
-    const char *expect = exchange_header(ex, "expect", &len);
-    return expect != NULL && len == 12 && strncasecmp(expect, "100-continue", 12) == 0;
+    const char *length = exchange_header(ex, "content-length", &len);
+    return length != NULL ? (int64_t)strtoll(length, NULL, 10) : -1;
 }
 
-/* The whole head is in: the same checks, in the same order, as h1's
- * on_headers_complete. */
+/* The whole head is in: the pipeline every request head goes through
+ * (request_head_check), then dispatch when the framing allows. */
 static void stream_head_complete(struct h2 *h2, struct h2_stream *st, bool end_stream)
 {
     struct exchange *ex = &st->ex;
     st->request_complete = end_stream;
-    count(h2, SHM_REQUESTS);
-    count(h2, SHM_H2_STREAMS);
+    h2_count(h2, SHM_REQUESTS);
+    h2_count(h2, SHM_H2_STREAMS);
     if (st->reject_status != 0) {
+        if (ex->target == NULL)
+            ex->target = "";
         stream_refuse(st, st->reject_status, st->reject_counter);
         return;
     }
-    if (stream_set_host(st) != SK_OK) {
-        stream_refuse(st, 400, SHM_REJECT_MALFORMED);
+    struct request_head head = {
+        .endpoint = h2->endpoint,
+        .limits = h2->limits,
+        .authority = st->authority,
+        .authority_len = st->authority_len,
+        .content_length = declared_length(ex),
+    };
+    struct request_verdict v;
+    request_head_check(h2->worker, ex, &head, &v);
+    st->entry = v.entry;
+    st->body_limit = v.body_limit;
+    if (v.status != 0) {
+        if (v.counter != SHM_COUNTER_COUNT)
+            h2_count(h2, (enum shm_counter)v.counter);
+        st->dispatch_pending = false;
+        exchange_respond_error(ex, v.status);
         return;
     }
-    if (!request_host_allowed(h2->worker, ex)) {
-        stream_refuse(st, 400, SHM_REJECT_HOST_NOT_ALLOWED);
-        return;
-    }
-    /* CONNECT has no :path, and what it asks for is no file of ours. */
-    int status = ex->target == NULL || (ex->target[0] != '/' && strcmp(ex->target, "*") != 0)
-                     ? 400
-                     : request_set_target(&st->arena, ex, ex->target, ex->target_len);
-    if (status != 0) {
-        if (ex->target == NULL)
-            ex->target = "";
-        stream_refuse(st, status, SHM_REJECT_MALFORMED);
-        return;
-    }
-    st->entry = request_route(h2->worker, h2->endpoint, h2->limits, ex, &st->body_limit);
-    size_t len;
-    const char *length = exchange_header(ex, "content-length", &len);
-    if (length != NULL && strtoull(length, NULL, 10) > st->body_limit) {
-        stream_refuse(st, 413, SHM_REJECT_BODY_TOO_LARGE);
-        return;
-    }
-    if (end_stream || expects_continue(ex)) {
-        /* No handler reads bodies yet, so one that was announced with
-         * 100-continue gets its final answer at once (as in h1). */
-        if (!end_stream)
-            st->body_started_ms = clock_monotonic_ms();
+    ex->expect_continue = v.expect_continue && !end_stream;
+    st->early = !end_stream && request_reads_body(st->entry);
+    if (!end_stream)
+        st->body_started_ms = clock_monotonic_ms();
+    /* As in h1: a body is answered once it is all in, unless its handler
+     * reads it, or the client asked to be told first (a handler that
+     * does not ask for the body then answers at once). */
+    if (end_stream || v.expect_continue || st->early)
         stream_dispatch(st);
-        return;
-    }
-    st->dispatch_pending = true;
-    st->body_started_ms = clock_monotonic_ms();
+    else
+        st->dispatch_pending = true;
 }
 
 static void stream_request_complete(struct h2_stream *st)
 {
     st->request_complete = true;
     st->body_started_ms = 0;
+    h2_body_end(st);
     if (st->dispatch_pending)
         stream_dispatch(st);
 }
@@ -422,7 +422,7 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
         on_data_frame(h2, frame, st);
         break;
     case NGHTTP2_RST_STREAM:
-        count(h2, SHM_H2_RESETS_RECEIVED);
+        h2_count(h2, SHM_H2_RESETS_RECEIVED);
         break;
     default:
         break;
@@ -434,15 +434,19 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
                               const uint8_t *data, size_t len, void *user_data)
 {
     (void)flags;
-    (void)data; /* no handler reads bodies yet: only their size counts */
     (void)user_data;
     struct h2_stream *st = stream_of(session, stream_id);
-    if (st == NULL)
+    if (st == NULL) {
+        nghttp2_session_consume_connection(session, len);
         return 0;
+    }
     uint64_t received = st->ex.body_bytes_received += len;
-    if (received <= st->body_limit)
+    if (received <= st->body_limit) {
+        h2_body_data(st, data, len);
         return 0;
-    if (!st->ex.responded) {
+    }
+    nghttp2_session_consume(session, stream_id, len); /* over the limit: not read */
+    if (!st->ex.responded || (st->ex.body_reader != NULL && !st->ex.body_ended)) {
         stream_refuse(st, 413, SHM_REJECT_BODY_TOO_LARGE);
     } else if (received - st->body_limit > H2_BODY_OVERRUN_MAX) {
         st->body_started_ms = 0;
@@ -458,7 +462,7 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
     struct h2_stream *st = stream_of(session, stream_id);
     if (st != NULL) {
         nghttp2_session_set_stream_user_data(session, stream_id, NULL);
-        stream_free(user_data, st);
+        stream_close(user_data, st);
     }
     return 0;
 }
@@ -470,11 +474,11 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
     struct h2 *h2 = user_data;
     switch (frame->hd.type) {
     case NGHTTP2_RST_STREAM:
-        count(h2, SHM_H2_RESETS_SENT);
+        h2_count(h2, SHM_H2_RESETS_SENT);
         break;
     case NGHTTP2_GOAWAY:
         if (frame->goaway.error_code != NGHTTP2_NO_ERROR)
-            count(h2, SHM_H2_CONNECTION_ERRORS);
+            h2_count(h2, SHM_H2_CONNECTION_ERRORS);
         break;
     case NGHTTP2_HEADERS:
     case NGHTTP2_DATA:
@@ -491,53 +495,6 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
     return 0;
 }
 
-/* How much of the body the next DATA frame carries; the bytes themselves
- * are written by on_send_data (NO_COPY). */
-static ssize_t on_read_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
-                            size_t length, uint32_t *data_flags, nghttp2_data_source *source,
-                            void *user_data)
-{
-    (void)session;
-    (void)stream_id;
-    (void)buf;
-    (void)user_data;
-    struct h2_stream *st = source->ptr;
-    size_t n = st->body_left < length ? st->body_left : length;
-    *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-    if (n == st->body_left)
-        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-    return (ssize_t)n;
-}
-
-static int on_send_data(nghttp2_session *session, nghttp2_frame *frame, const uint8_t *framehd,
-                        size_t length, nghttp2_data_source *source, void *user_data)
-{
-    (void)session;
-    (void)frame; /* no padding is ever asked for: the frame is head + data */
-    struct h2 *h2 = user_data;
-    struct h2_stream *st = source->ptr;
-    int rc = outq_add_copy(h2->out, framehd, 9);
-    if (rc == 0 && st->body_fd >= 0) {
-        rc = outq_add_file_borrowed(h2->out, st->body_fd, st->body_offset, length);
-        st->body_offset += (off_t)length;
-    } else if (rc == 0) {
-        rc = st->body_stable ? outq_add_stable(h2->out, st->body, length)
-                             : outq_add_copy(h2->out, st->body, length);
-        st->body += length;
-    }
-    if (rc != 0)
-        return NGHTTP2_ERR_CALLBACK_FAILURE; /* half a frame queued: the session is lost */
-    st->body_left -= length;
-    if (st->body_left == 0 && st->body_fd >= 0) {
-        outq_release_fd(h2->out, st->body_fd);
-        st->body_fd = -1;
-    }
-    /* nghttp2 goes on to the next DATA frame within the same mem_send
-     * call, which returns only once it has bytes of its own to hand out:
-     * a file's frames would all be queued at once without this pause. */
-    return h2->out->pending_bytes >= H2_HIGH_WATER ? NGHTTP2_ERR_PAUSE : 0;
-}
-
 static int on_error(nghttp2_session *session, int lib_error_code, const char *msg, size_t len,
                     void *user_data)
 {
@@ -547,222 +504,6 @@ static int on_error(nghttp2_session *session, int lib_error_code, const char *ms
     log_msg(LOG_DEBUG, "HTTP/2: %.*s", (int)len, msg);
     return 0;
 }
-
-/* ---- responses --------------------------------------------------------------- */
-
-/* RFC 9113 section 8.2.2: connection-specific fields are malformed in
- * HTTP/2; a handler's are dropped rather than break the stream. */
-static bool connection_specific(const char *name, size_t len)
-{
-    static const char *const fields[] = {"connection", "keep-alive", "proxy-connection",
-                                         "transfer-encoding", "upgrade"};
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        if (strlen(fields[i]) == len && strncasecmp(fields[i], name, len) == 0)
-            return true;
-    return false;
-}
-
-static nghttp2_nv nv_of(const char *name, size_t name_len, const char *value, size_t value_len)
-{
-    return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, name_len, value_len,
-                        NGHTTP2_NV_FLAG_NONE};
-}
-
-/* HTTP/2 field names are lower case (RFC 9113 section 8.2.1). */
-static char *lower_copy(struct arena *arena, const char *name, size_t len)
-{
-    char *copy = arena_alloc(arena, len + 1);
-    if (copy == NULL)
-        return NULL;
-    for (size_t i = 0; i < len; i++)
-        copy[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
-    copy[len] = '\0';
-    return copy;
-}
-
-static size_t put_number(char *out, uint64_t n)
-{
-    char *end = digits_decimal(out, n);
-    *end = '\0';
-    return (size_t)(end - out);
-}
-
-/* The response's fields, in nghttp2's form; NULL when out of memory.
- * nghttp2 copies them when the response is submitted. */
-static nghttp2_nv *response_fields(struct h2_stream *st, size_t *count_out)
-{
-    struct exchange *ex = &st->ex;
-    const struct endpoint *endpoint = st->h2->endpoint;
-    nghttp2_nv *nva = arena_alloc(&st->arena, (ex->response_header_count + 5) * sizeof *nva);
-    char *status = arena_alloc(&st->arena, 4);
-    char *length = arena_alloc(&st->arena, 21);
-    if (nva == NULL || status == NULL || length == NULL)
-        return NULL;
-    size_t n = 0;
-    put_number(status, (uint64_t)ex->status);
-    nva[n++] = nv_of(":status", 7, status, 3);
-    nva[n++] = nv_of("server", 6, "saker", 5);
-    nva[n++] = nv_of("date", 4, clock_http_date(), CLOCK_HTTP_DATE_LEN);
-    if (endpoint != NULL && endpoint->tls.hsts_header != NULL) {
-        /* Rendered for HTTP/1.1 as "Strict-Transport-Security: VALUE\r\n". */
-        const char *line = endpoint->tls.hsts_header;
-        size_t name_len = (size_t)(strchr(line, ':') - line);
-        nva[n++] = nv_of("strict-transport-security", 25, line + name_len + 2,
-                         endpoint->tls.hsts_header_len - name_len - 4);
-    }
-    for (size_t i = 0; i < ex->response_header_count; i++) {
-        const struct header_field *h = &ex->response_headers[i];
-        if (connection_specific(h->name, h->name_len))
-            continue;
-        char *name = lower_copy(&st->arena, h->name, h->name_len);
-        if (name == NULL)
-            return NULL;
-        nva[n++] = nv_of(name, h->name_len, h->value, h->value_len);
-    }
-    if (request_status_has_body(ex->status)) {
-        size_t len = put_number(length, ex->body_kind == BODY_NONE ? 0 : ex->body_len);
-        nva[n++] = nv_of("content-length", 14, length, len);
-    }
-    *count_out = n;
-    return nva;
-}
-
-/* Takes the body over from the exchange: a file's descriptor, or bytes
- * (copied into the stream's arena unless they are stable). */
-static int stream_take_body(struct h2_stream *st)
-{
-    struct exchange *ex = &st->ex;
-    bool send = request_status_has_body(ex->status) && ex->method != METHOD_HEAD &&
-                ex->body_len > 0;
-    if (ex->body_kind == BODY_FILE) {
-        ex->body_kind = BODY_NONE; /* the stream owns the descriptor now */
-        if (!send) {
-            file_cache_close(ex->body_fd);
-            return SK_OK;
-        }
-        st->body_fd = ex->body_fd;
-        st->body_offset = ex->body_offset;
-        st->body_left = ex->body_len;
-        return SK_OK;
-    }
-    if (ex->body_kind != BODY_BYTES || !send)
-        return SK_OK;
-    st->body_stable = ex->body_flags & EXCHANGE_BODY_STABLE;
-    st->body = ex->body;
-    if (!st->body_stable && (st->body = arena_strndup(&st->arena, ex->body, ex->body_len)) == NULL)
-        return SK_ERROR;
-    st->body_left = ex->body_len;
-    return SK_OK;
-}
-
-static void h2_respond(struct exchange *ex)
-{
-    struct h2_stream *st = ex->protocol;
-    struct h2 *h2 = st->h2;
-    if (ex->status < 200 || ex->status > 599)
-        ex->status = 500; /* no interim responses from handlers */
-    size_t n = 0;
-    nghttp2_nv *nva = response_fields(st, &n);
-    struct request_origin origin = {h2->endpoint, h2->peer, h2->client_subject, st->started_ms};
-    request_log_access(h2->worker, ex, &origin);
-    request_count_response(h2->worker, ex->status);
-    if (nva == NULL || stream_take_body(st) != SK_OK) {
-        nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
-        return;
-    }
-    nghttp2_data_provider body = {.source.ptr = st, .read_callback = on_read_body};
-    int rc = nghttp2_submit_response(h2->session, st->id, nva, n,
-                                     st->body_left > 0 ? &body : NULL);
-    if (rc != 0)
-        log_msg(LOG_DEBUG, "HTTP/2: nghttp2_submit_response() failed: %s", nghttp2_strerror(rc));
-}
-
-/* ---- nghttp2's memory ------------------------------------------------------------ */
-
-/*
- * nghttp2 gives every session a 16 KiB frame buffer for its whole life,
- * of which small frames touch the first page. From malloc, a buffer
- * reused after another connection is all resident, so an idle session
- * would hold 16 KiB; mapped on its own, it holds the pages frames have
- * touched, and munmap gives it back whole. Smaller allocations stay with
- * malloc. Every block starts with a header saying which it is.
- */
-#define H2_MAP_MIN (8 * 1024)
-
-struct mem_header {
-    size_t size;          /* what the caller asked for */
-    size_t mapped;        /* the mapping's length; 0: from malloc */
-};
-#define MEM_HEADER sizeof(struct mem_header) /* 16: keeps malloc's alignment */
-
-static struct mem_header *header_of(void *p)
-{
-    return (struct mem_header *)((char *)p - MEM_HEADER);
-}
-
-static void *mem_alloc(size_t size, bool zeroed)
-{
-    if (size > SIZE_MAX - MEM_HEADER - 4096)
-        return NULL;
-    struct mem_header *h;
-    size_t mapped = 0;
-    if (size >= H2_MAP_MIN) {
-        mapped = (size + MEM_HEADER + 4095) & ~(size_t)4095;
-        h = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (h == MAP_FAILED)
-            return NULL;
-    } else if ((h = zeroed ? calloc(1, size + MEM_HEADER) : malloc(size + MEM_HEADER)) == NULL) {
-        return NULL;
-    }
-    h->size = size;
-    h->mapped = mapped;
-    return (char *)h + MEM_HEADER;
-}
-
-static void *h2_malloc(size_t size, void *user) { (void)user; return mem_alloc(size, false); }
-
-static void h2_mem_free(void *p, void *user)
-{
-    (void)user;
-    if (p == NULL)
-        return;
-    struct mem_header *h = header_of(p);
-    if (h->mapped != 0)
-        munmap(h, h->mapped);
-    else
-        free(h);
-}
-
-static void *h2_calloc(size_t count, size_t size, void *user)
-{
-    (void)user;
-    if (size != 0 && count > SIZE_MAX / size)
-        return NULL;
-    return mem_alloc(count * size, true); /* a fresh mapping is zeroed */
-}
-
-static void *h2_realloc(void *p, size_t size, void *user)
-{
-    if (p == NULL)
-        return h2_malloc(size, user);
-    struct mem_header *h = header_of(p);
-    if (h->mapped == 0 && size < H2_MAP_MIN) {
-        struct mem_header *grown = realloc(h, size + MEM_HEADER);
-        if (grown == NULL)
-            return NULL;
-        grown->size = size;
-        return (char *)grown + MEM_HEADER;
-    }
-    void *moved = h2_malloc(size, user);
-    if (moved == NULL)
-        return NULL;
-    memcpy(moved, p, h->size < size ? h->size : size);
-    h2_mem_free(p, user);
-    return moved;
-}
-
-static nghttp2_mem h2_mem = {
-    .malloc = h2_malloc, .free = h2_mem_free, .calloc = h2_calloc, .realloc = h2_realloc};
 
 /* ---- the session --------------------------------------------------------------- */
 
@@ -777,7 +518,7 @@ static nghttp2_session_callbacks *callbacks(void)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
-    nghttp2_session_callbacks_set_send_data_callback(cb, on_send_data);
+    nghttp2_session_callbacks_set_send_data_callback(cb, h2_on_send_data);
     nghttp2_session_callbacks_set_error_callback2(cb, on_error);
     return cb;
 }
@@ -788,8 +529,10 @@ static nghttp2_session_callbacks *callbacks(void)
 static nghttp2_option *session_options(void)
 {
     static nghttp2_option *options;
-    if (options == NULL && nghttp2_option_new(&options) == 0)
+    if (options == NULL && nghttp2_option_new(&options) == 0) {
         nghttp2_option_set_no_closed_streams(options, 1);
+        nghttp2_option_set_no_auto_window_update(options, 1); /* h2_body.c gives it back */
+    }
     return options;
 }
 
@@ -830,8 +573,10 @@ struct h2 *h2_new(const struct h2_params *params)
     h2->limits = params->limits;
     h2->peer = params->peer;
     h2->client_subject = params->client_subject;
+    h2->conn = params->conn;
+    h2->reap.run = on_reap;
     h2->started_ms = h2->last_frame_ms = clock_monotonic_ms();
-    if (nghttp2_session_server_new3(&h2->session, cb, h2, options, &h2_mem) != 0) {
+    if (nghttp2_session_server_new3(&h2->session, cb, h2, options, h2_memory()) != 0) {
         free(h2);
         return NULL;
     }
@@ -841,7 +586,7 @@ struct h2 *h2_new(const struct h2_params *params)
     }
     if (params->inadequate_security)
         nghttp2_session_terminate_session(h2->session, NGHTTP2_INADEQUATE_SECURITY);
-    count(h2, SHM_H2_CONNECTIONS);
+    h2_count(h2, SHM_H2_CONNECTIONS);
     return h2;
 }
 
@@ -850,8 +595,13 @@ void h2_free(struct h2 *h2)
     if (h2 == NULL)
         return;
     nghttp2_session_del(h2->session); /* calls no callback: our streams go below */
-    while (h2->streams != NULL)
-        stream_free(h2, h2->streams);
+    turn_cancel(&h2->worker->turn, &h2->reap);
+    on_reap(&h2->reap);
+    while (h2->streams != NULL) {
+        struct h2_stream *st = h2->streams;
+        stream_unlink(&h2->streams, st);
+        stream_free(h2, st);
+    }
     free(h2);
 }
 
@@ -863,10 +613,10 @@ enum h2_result h2_feed(struct h2 *h2, const char *data, size_t len)
     if (n < 0) {
         log_msg(LOG_DEBUG, "HTTP/2: %s", nghttp2_strerror((int)n));
         if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
-            count(h2, SHM_REJECT_MALFORMED); /* not HTTP/2 at all: nothing to answer */
+            h2_count(h2, SHM_REJECT_MALFORMED); /* not HTTP/2 at all: nothing to answer */
             h2->failed = true;
         } else {
-            count(h2, SHM_H2_CONNECTION_ERRORS);
+            h2_count(h2, SHM_H2_CONNECTION_ERRORS);
             nghttp2_session_terminate_session(h2->session, NGHTTP2_INTERNAL_ERROR);
         }
         return H2_CLOSE;
@@ -874,9 +624,9 @@ enum h2_result h2_feed(struct h2 *h2, const char *data, size_t len)
     return nghttp2_session_want_read(h2->session) ? H2_CONTINUE : H2_CLOSE;
 }
 
-bool h2_produce(struct h2 *h2)
+static void h2_make_frames(struct h2 *h2)
 {
-    while (!h2->failed && h2->out->pending_bytes < H2_HIGH_WATER) {
+    while (!h2->failed && h2->out->pending_bytes < OUTQ_HIGH_WATER) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(h2->session, &data);
         if (n == 0)
@@ -887,7 +637,26 @@ bool h2_produce(struct h2 *h2)
             h2->failed = true;
         }
     }
-    return !h2->failed && nghttp2_session_want_write(h2->session);
+}
+
+bool h2_produce(struct h2 *h2)
+{
+    if (h2->deliveries_owed > 0)
+        h2_body_deliver_owed(h2);
+    do
+        h2_make_frames(h2);
+    while (!h2->failed && h2->proceeds_owed > 0 && h2_deliver_proceeds(h2));
+    return !h2->failed &&
+           (nghttp2_session_want_write(h2->session) ||
+            (h2->proceeds_owed > 0 && h2->out->pending_bytes >= OUTQ_HIGH_WATER));
+}
+
+bool h2_owes_later(const struct h2 *h2)
+{
+    for (const struct h2_stream *st = h2->streams; st != NULL; st = st->next)
+        if (st->ex.generator != NULL && !st->ex.finished && !st->ex.abandoned)
+            return true;
+    return false;
 }
 
 bool h2_want_write(const struct h2 *h2)
@@ -918,16 +687,16 @@ bool h2_reading_head(const struct h2 *h2, uint64_t *since_ms)
 
 static void stream_check_rate(struct h2 *h2, struct h2_stream *st, uint64_t now_ms)
 {
-    if (st->request_complete ||
+    if (st->request_complete || st->ex.body_paused || st->held.len > 0 ||
         !request_too_slow(&h2->limits->min_request_body_data_rate, st->body_started_ms,
-                          st->ex.body_bytes_received, now_ms))
+                          st->ex.body_bytes_received - st->body_rate_base, now_ms))
         return;
     st->body_started_ms = 0;
-    if (!st->ex.responded) {
-        stream_refuse(st, 408, SHM_REJECT_BODY_RATE); /* then RST_STREAM NO_ERROR */
+    if (!st->ex.responded || st->ex.body_reader != NULL) {
+        stream_refuse(st, 408, SHM_REJECT_BODY_RATE); /* then RST_STREAM */
         return;
     }
-    count(h2, SHM_REJECT_BODY_RATE);
+    h2_count(h2, SHM_REJECT_BODY_RATE);
     nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
 }
 

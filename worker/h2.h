@@ -41,6 +41,7 @@
 
 struct worker;
 struct outq;
+struct conn;
 struct endpoint;
 struct config_limits;
 struct sockaddr;
@@ -53,6 +54,7 @@ struct h2;
 struct h2_params {
     struct worker *worker;
     struct outq *out;                   /* the connection's output queue */
+    struct conn *conn;                  /* woken for output made later; NULL in unit tests */
     const struct endpoint *endpoint;    /* NULL in unit tests */
     const struct config_limits *limits; /* the endpoint's */
     const struct sockaddr *peer;        /* for the access log; may be NULL */
@@ -75,6 +77,8 @@ enum h2_result h2_feed(struct h2 *h2, const char *data, size_t len);
 /* Queues frames until the output queue holds the high-water mark or
  * nothing is left. True when frames remain for after the next flush. */
 bool h2_produce(struct h2 *h2);
+/* A stream's response is still coming from its producer. */
+bool h2_owes_later(const struct h2 *h2);
 /* Frames wait to be produced (a ping, a GOAWAY, DATA the window allows). */
 bool h2_want_write(const struct h2 *h2);
 /* Nothing left to read or to send: the session is over. */
@@ -96,5 +100,12 @@ void h2_shutdown_notice(struct h2 *h2);
 /* The last GOAWAY (NO_ERROR): streams above the last one processed are
  * refused; the session finishes with the streams still open. */
 void h2_goaway(struct h2 *h2);
+
+/* HTTP/2 as a connection's protocol (h2_conn.c), for the rest of its
+ * life. weak: TLS 1.2 with a cipher RFC 9113 forbids, answered with
+ * GOAWAY INADEQUATE_SECURITY. SK_OK, or SK_ERROR when out of memory. */
+struct conn_protocol;
+extern const struct conn_protocol h2_protocol;
+int h2_conn_start(struct conn *c, bool weak);
 
 #endif

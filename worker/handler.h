@@ -12,9 +12,11 @@
  *
  * init() runs once per worker per config generation, after privileges are
  * dropped (so a handler opens its files as the worker user), and may keep
- * per-worker state. handle() serves one exchange and must end with
- * exchange_respond() (or exchange_respond_error()). The route's parsed
- * options are route->handler_config, a struct of the kind's own.
+ * per-worker state. handle() serves one exchange: it answers before it
+ * returns (exchange_respond, exchange_respond_error), or sets a generator
+ * and answers later or streams (exchange.h); deferral is simply returning
+ * without an answer. The route's parsed options are route->handler_config,
+ * a struct of the kind's own.
  */
 #ifndef SAKER_WORKER_HANDLER_H
 #define SAKER_WORKER_HANDLER_H
@@ -29,6 +31,10 @@ struct handler_ops {
     int (*init)(const struct route *route, void **state, struct err *err); /* may be NULL */
     void (*handle)(struct exchange *ex, const struct route *route, void *state);
     void (*fini)(void *state); /* may be NULL */
+    /* handle() runs as soon as the request head is in, and reads the body
+     * with exchange_read_body; otherwise it runs once the body has
+     * arrived (and was discarded). */
+    bool reads_body;
 };
 
 extern const struct handler_ops handler_return_ops;

@@ -53,7 +53,7 @@ struct static_state {
 
 /* The file being served and its validators. */
 struct static_file {
-    int fd;
+    struct file_ref *ref; /* a hold, given to the exchange or back */
     struct stat st;
     struct conditional_validators rep; /* rep.etag points at etag */
     char etag[64];
@@ -87,8 +87,11 @@ static int open_file(const struct static_state *s, const char *rel, struct stati
 {
     /* O_NONBLOCK: a FIFO in the tree would otherwise block the worker in
      * open() until a writer came; regular files ignore the flag. */
-    f->fd = file_cache_open(s->root_fd, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, &f->st);
-    return f->fd < 0 ? open_error_status(-f->fd, s) : 0;
+    int rc = file_cache_open(s->root_fd, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY, &f->ref);
+    if (rc < 0)
+        return open_error_status(-rc, s);
+    f->st = f->ref->st;
+    return 0;
 }
 
 /* Appends "/index" (or "index" at the root) to rel. false if too long. */
@@ -108,11 +111,11 @@ static int open_target(const struct static_state *s, char *rel, size_t rel_size,
     if (status != 0)
         return status;
     if (trailing_slash && !S_ISDIR(f->st.st_mode)) {
-        file_cache_close(f->fd); /* "/a.txt/" names a directory that is not there */
+        file_ref_release(f->ref); /* "/a.txt/" names a directory that is not there */
         return 404;
     }
     if (S_ISDIR(f->st.st_mode)) {
-        file_cache_close(f->fd);
+        file_ref_release(f->ref);
         if (!trailing_slash)
             return 301;
         if (!append_index(rel, rel_size, s->index))
@@ -121,7 +124,7 @@ static int open_target(const struct static_state *s, char *rel, size_t rel_size,
             return status;
     }
     if (!S_ISREG(f->st.st_mode)) {
-        file_cache_close(f->fd);
+        file_ref_release(f->ref);
         return 404;
     }
     return 0;
@@ -230,7 +233,7 @@ static int add_validators(struct exchange *ex, const struct static_file *f)
 /* 304: no body, but the validators a 200 would carry (section 15.4.5). */
 static void respond_not_modified(struct exchange *ex, struct static_file *f)
 {
-    file_cache_close(f->fd);
+    file_ref_release(f->ref);
     if (add_validators(ex, f) != SK_OK) {
         exchange_respond_error(ex, 500);
         return;
@@ -244,7 +247,7 @@ static void respond_unsatisfiable(struct exchange *ex, struct static_file *f)
 {
     char value[48];
     snprintf(value, sizeof value, "bytes */%jd", (intmax_t)f->st.st_size);
-    file_cache_close(f->fd);
+    file_ref_release(f->ref);
     if (exchange_add_header(ex, "Content-Range", value) != SK_OK) {
         exchange_respond_error(ex, 500);
         return;
@@ -269,15 +272,23 @@ static void respond_file(struct exchange *ex, struct static_file *f, const char 
         add_validators(ex, f) != SK_OK ||
         exchange_add_header(ex, "Accept-Ranges", "bytes") != SK_OK ||
         (range == CONDITIONAL_RANGE_ONE && exchange_add_header(ex, "Content-Range", content_range) != SK_OK)) {
-        file_cache_close(f->fd);
+        file_ref_release(f->ref);
         exchange_respond_error(ex, 500);
         return;
     }
     ex->status = range == CONDITIONAL_RANGE_ONE ? 206 : 200;
-    if (range == CONDITIONAL_RANGE_ONE)
-        exchange_set_file(ex, f->fd, (off_t)first, (size_t)(last - first + 1));
-    else
-        exchange_set_file(ex, f->fd, 0, (size_t)size); /* HEAD too: it sizes Content-Length */
+    if (range != CONDITIONAL_RANGE_ONE)
+        last = size - 1; /* HEAD too: the length sizes Content-Length */
+    const char *contents = ex->method == METHOD_GET ? file_ref_contents(f->ref) : NULL;
+    struct exchange_file file = {
+        .fd = f->ref->fd,
+        .offset = (off_t)first,
+        .len = size == 0 ? 0 : (size_t)(last - first + 1),
+        .contents = contents != NULL ? contents + first : NULL,
+        .release = file_ref_release,
+        .arg = f->ref,
+    };
+    exchange_set_file(ex, &file);
     exchange_respond(ex);
 }
 
@@ -313,7 +324,7 @@ static void static_handle(struct exchange *ex, const struct route *route, void *
     if (status == 304) {
         respond_not_modified(ex, &f);
     } else if (status != 0) {
-        file_cache_close(f.fd);
+        file_ref_release(f.ref);
         exchange_respond_error(ex, status);
     } else {
         respond_file(ex, &f, rel);

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "common/spare.h"
-#include "worker/file_cache.h"
 
 #define OUTQ_IOV_MAX 64
 #define OUTQ_MIN_BUFFER 16384
@@ -40,11 +39,19 @@ static void outq_release_memory(struct outq *q)
     memset(q, 0, sizeof *q);
 }
 
+static void segment_release(struct outq_segment *s)
+{
+    outq_release_fn *release = s->release;
+    if (release != NULL) {
+        s->release = NULL;
+        release(s->release_arg);
+    }
+}
+
 void outq_clear(struct outq *q)
 {
     for (size_t i = q->head; i < q->count; i++)
-        if (q->segments[i].kind == OUTQ_FILE && q->segments[i].owns_fd)
-            file_cache_close(q->segments[i].fd);
+        segment_release(&q->segments[i]);
     outq_release_memory(q);
 }
 
@@ -60,7 +67,9 @@ static struct outq_segment *segment_append(struct outq *q)
         q->segments = s;
         q->capacity = capacity;
     }
-    return &q->segments[q->count++];
+    struct outq_segment *s = &q->segments[q->count++];
+    s->release = NULL;
+    return s;
 }
 
 char *outq_reserve(struct outq *q, size_t max)
@@ -115,84 +124,87 @@ int outq_add_copy(struct outq *q, const void *data, size_t len)
     return outq_commit(q, len);
 }
 
+/* A segment of borrowed bytes or a file range; the release runs at once
+ * when there is no room for it. */
+static int lent_append(struct outq *q, enum outq_segment_kind kind, const void *data, int fd,
+                       off_t offset, size_t len, outq_release_fn *release, void *arg)
+{
+    struct outq_segment *s = segment_append(q);
+    if (s == NULL) {
+        if (release != NULL)
+            release(arg);
+        return -1;
+    }
+    s->kind = kind;
+    s->fd = fd;
+    if (kind == OUTQ_FILE)
+        s->file_offset = offset;
+    else
+        s->ptr = data;
+    s->len = len;
+    s->release = release;
+    s->release_arg = arg;
+    q->pending_bytes += len;
+    return 0;
+}
+
 int outq_add_stable(struct outq *q, const void *data, size_t len)
 {
+    return len == 0 ? 0 : lent_append(q, OUTQ_STABLE, data, -1, 0, len, NULL, NULL);
+}
+
+int outq_add_ref(struct outq *q, const void *data, size_t len, outq_release_fn *release,
+                 void *arg)
+{
     if (len == 0)
+        return outq_add_release(q, release, arg);
+    return lent_append(q, OUTQ_STABLE, data, -1, 0, len, release, arg);
+}
+
+int outq_add_release(struct outq *q, outq_release_fn *release, void *arg)
+{
+    if (release == NULL)
         return 0;
+    if (outq_empty(q)) { /* nothing queued before it: its moment is now */
+        release(arg);
+        return 0;
+    }
     struct outq_segment *s = segment_append(q);
-    if (s == NULL)
+    if (s == NULL) {
+        /* No room: the last segment without a release takes it, which is
+         * as late (what it guards may be referenced before it). */
+        for (size_t i = q->count; i > q->head; i--)
+            if (q->segments[i - 1].release == NULL) {
+                q->segments[i - 1].release = release;
+                q->segments[i - 1].release_arg = arg;
+                return 0;
+            }
+        release(arg);
         return -1;
+    }
     s->kind = OUTQ_STABLE;
     s->fd = -1;
-    s->ptr = data;
-    s->len = len;
-    q->pending_bytes += len;
+    s->ptr = "";
+    s->len = 0;
+    s->release = release;
+    s->release_arg = arg;
     return 0;
 }
 
-static int file_append(struct outq *q, int fd, off_t offset, size_t len, bool owns)
+/* Bytes of a small file in memory are copied while the queue is short:
+ * they leave with the heads in one write and nothing reads the file
+ * again. A long queue (deep pipelining, a client that does not read)
+ * gets file segments, which hold no memory. */
+int outq_add_file(struct outq *q, int fd, off_t offset, size_t len, const char *contents,
+                  outq_release_fn *release, void *arg)
 {
-    struct outq_segment *s = segment_append(q);
-    if (s == NULL)
-        return -1;
-    s->kind = OUTQ_FILE;
-    s->fd = fd;
-    s->owns_fd = owns;
-    s->file_offset = offset;
-    s->len = len;
-    q->pending_bytes += len;
-    return 0;
-}
-
-/* A small file read this turn (file_cache_contents) is copied while the
- * queue is short: its bytes leave with the heads in one write and nothing
- * reads the file again. A long queue (deep pipelining, a client that does
- * not read) gets file segments, which hold no memory. */
-static bool copy_from_file_cache(struct outq *q, int fd, off_t offset, size_t len)
-{
-    size_t size;
-    const char *contents;
-    if (q->pending_bytes >= OUTQ_COPY_FILES_BELOW ||
-        (contents = file_cache_contents(fd, &size)) == NULL || offset < 0 ||
-        (uint64_t)offset > size || len > size - (size_t)offset)
-        return false;
-    return outq_add_copy(q, contents + offset, len) == 0;
-}
-
-int outq_add_file(struct outq *q, int fd, off_t offset, size_t len)
-{
-    if (len > 0 && copy_from_file_cache(q, fd, offset, len)) {
-        file_cache_close(fd);
-        return 0;
+    if (len == 0 || (contents != NULL && q->pending_bytes < OUTQ_COPY_FILES_BELOW)) {
+        int rc = len == 0 ? 0 : outq_add_copy(q, contents, len);
+        if (release != NULL)
+            release(arg);
+        return rc;
     }
-    if (len == 0 || file_append(q, fd, offset, len, true) != 0) {
-        file_cache_close(fd);
-        return len == 0 ? 0 : -1;
-    }
-    return 0;
-}
-
-int outq_add_file_borrowed(struct outq *q, int fd, off_t offset, size_t len)
-{
-    if (len == 0 || copy_from_file_cache(q, fd, offset, len))
-        return 0;
-    return file_append(q, fd, offset, len, false);
-}
-
-/* The hold goes to the last segment of fd that carries none. Streams that
- * share one descriptor (file_cache.h) each give theirs after queuing
- * their last frame, so the queue's last segment of fd always carries one
- * and the descriptor stays open until it is sent. */
-void outq_release_fd(struct outq *q, int fd)
-{
-    for (size_t i = q->count; i > q->head; i--) {
-        struct outq_segment *s = &q->segments[i - 1];
-        if (s->kind == OUTQ_FILE && s->fd == fd && !s->owns_fd) {
-            s->owns_fd = true;
-            return;
-        }
-    }
-    file_cache_close(fd);
+    return lent_append(q, OUTQ_FILE, NULL, fd, offset, len, release, arg);
 }
 
 static const char *segment_bytes(const struct outq *q, const struct outq_segment *s)
@@ -216,11 +228,13 @@ static void outq_consume(struct outq *q, size_t n)
         s->len -= take;
         n -= take;
         if (s->len == 0) {
-            if (s->kind == OUTQ_FILE && s->owns_fd)
-                file_cache_close(s->fd);
+            segment_release(s);
             q->head++;
         }
     }
+    /* Releases queued alone (and anything empty) are reached now. */
+    while (q->head < q->count && q->segments[q->head].len == 0)
+        segment_release(&q->segments[q->head++]);
 }
 
 void outq_advance(struct outq *q, size_t n)

@@ -7,16 +7,20 @@
  * call when they are bytes (deferred send, pipelining).
  *
  * Byte segments either point at memory that outlives the queue
- * (outq_add_stable: config-owned bodies) or at a copy in the queue's own
- * buffer (outq_add_copy, outq_reserve/outq_commit). The buffer is taken
- * only while the queue holds data and given back when it empties, so an
- * idle connection holds no output memory. File segments own their
- * descriptor and close it when sent or when the queue is cleared, except
- * borrowed ones (outq_add_file_borrowed): HTTP/2 sends one file as many
- * DATA frames, each a segment of the same descriptor, and hands it over
- * with outq_release_fd once it has queued the last one. A descriptor
- * from file_cache_open may be shared by several responses; the queue
- * gives its holds back with file_cache_close, so the last holder closes.
+ * (outq_add_stable: config-owned bodies), at memory lent with a release
+ * (outq_add_ref), or at a copy in the queue's own buffer (outq_add_copy,
+ * outq_reserve/outq_commit). The buffer is taken only while the queue
+ * holds data and given back when it empties, so an idle connection holds
+ * no output memory.
+ *
+ * One ownership rule: a segment may carry a release callback and its
+ * argument (a file's hold, a handler's buffer), which the queue calls
+ * exactly once: when the segment has been sent, when the queue is
+ * cleared, or at once when the segment could not be queued. A file sent
+ * as many pieces (HTTP/2 DATA frames) gives its release to the last
+ * piece; a sender that stops before that queues the release alone
+ * (outq_add_release), so it runs once the pieces before it have left.
+ * The queue knows no handler and no file cache.
  */
 #ifndef SAKER_WORKER_OUTQ_H
 #define SAKER_WORKER_OUTQ_H
@@ -28,16 +32,20 @@
 
 enum outq_segment_kind { OUTQ_STABLE, OUTQ_COPY, OUTQ_FILE };
 
+/* Called once when the queue is done with what a segment lent it. */
+typedef void outq_release_fn(void *arg);
+
 struct outq_segment {
     enum outq_segment_kind kind;
     int fd;            /* OUTQ_FILE */
-    bool owns_fd;      /* OUTQ_FILE: closed when sent or cleared */
     union {
-        const char *ptr;   /* OUTQ_STABLE */
+        const char *ptr;   /* OUTQ_STABLE (referenced bytes) */
         size_t offset;     /* OUTQ_COPY: into the buffer */
         off_t file_offset; /* OUTQ_FILE */
     };
     size_t len;        /* bytes left to send */
+    outq_release_fn *release; /* NULL: nothing to give back */
+    void *release_arg;
 };
 
 struct outq {
@@ -58,22 +66,34 @@ enum outq_flush_result {
     OUTQ_FAILED,   /* the peer is gone or a file read failed; errno set */
 };
 
+/* Protocols make output until this much waits in the queue: enough for
+ * several 16 KiB TLS records or one large writev, small enough that a
+ * slow reader pins little memory. */
+#define OUTQ_HIGH_WATER (256 * 1024)
+
 void outq_init(struct outq *q);
-/* Drops everything, closing file descriptors, and frees memory. */
+/* Drops everything, running every release, and frees memory. */
 void outq_clear(struct outq *q);
 bool outq_empty(const struct outq *q);
 
-/* Each returns 0, or -1 when out of memory (nothing queued). */
+/* Each returns 0, or -1 when out of memory (nothing queued; a release
+ * passed in has run). */
 int outq_add_copy(struct outq *q, const void *data, size_t len);
 int outq_add_stable(struct outq *q, const void *data, size_t len);
-/* Takes ownership of fd (closed on failure too). */
-int outq_add_file(struct outq *q, int fd, off_t offset, size_t len);
-/* A range of a file the caller still owns; fd must stay open until
- * outq_release_fd hands it over. -1 when out of memory. */
-int outq_add_file_borrowed(struct outq *q, int fd, off_t offset, size_t len);
-/* The caller is done with fd: the last queued segment of it will close it
- * once sent (or cleared), or it is closed now when none is queued. */
-void outq_release_fd(struct outq *q, int fd);
+/* Bytes lent until release(arg) runs (release may be NULL: the caller
+ * keeps them valid until the queue has sent them). */
+int outq_add_ref(struct outq *q, const void *data, size_t len, outq_release_fn *release,
+                 void *arg);
+/* len bytes of fd from offset, sent with sendfile; release(arg) gives
+ * the descriptor back (NULL: the caller keeps fd open until sent).
+ * contents, when not NULL, are the same bytes in memory (a small file
+ * read once, see file_cache.h): the queue copies them instead while it is
+ * short, so a response leaves with its head in one writev. */
+int outq_add_file(struct outq *q, int fd, off_t offset, size_t len, const char *contents,
+                  outq_release_fn *release, void *arg);
+/* release(arg) runs once everything queued before it has been sent (or
+ * the queue is cleared). */
+int outq_add_release(struct outq *q, outq_release_fn *release, void *arg);
 
 /* Room for up to `max` bytes at the end of the copy buffer; write into the
  * returned pointer and call outq_commit with what was used. NULL: no memory. */
@@ -81,8 +101,8 @@ char *outq_reserve(struct outq *q, size_t max);
 int outq_commit(struct outq *q, size_t used);
 
 /* For a transport that writes the queue itself (TLS): marks n bytes from
- * the head as sent, closing finished files, and gives the memory back
- * once the queue is empty, as outq_flush does. */
+ * the head as sent, releasing finished segments, and gives the memory
+ * back once the queue is empty, as outq_flush does. */
 void outq_advance(struct outq *q, size_t n);
 
 /* Writes as much as the socket takes. *written gets the bytes sent. */

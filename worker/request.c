@@ -94,6 +94,11 @@ const struct router_entry *request_route(struct worker *w, const struct endpoint
     return entry;
 }
 
+bool request_reads_body(const struct router_entry *entry)
+{
+    return entry != NULL && entry->ops->reads_body;
+}
+
 void request_dispatch(const struct router_entry *entry, struct exchange *ex)
 {
     if (ex->method == METHOD_OPTIONS && ex->path[0] == '*') {
@@ -151,7 +156,9 @@ void request_log_access(struct worker *w, const struct exchange *ex,
         .peer = origin->peer,
         .client_subject = origin->client_subject,
         .endpoint = origin->endpoint != NULL ? origin->endpoint->name : NULL,
-        .bytes_sent = send_body && ex->body_kind != BODY_NONE ? ex->body_len : 0,
+        .bytes_sent = !send_body ? 0
+                      : ex->streaming ? ex->body_sent
+                      : ex->body_kind != BODY_NONE ? ex->body_len : 0,
         .duration_ms = clock_monotonic_ms() - origin->started_ms,
     };
     access_log_record(&w->access_log, &entry);

@@ -48,6 +48,40 @@ const struct router_entry *request_route(struct worker *w, const struct endpoint
                                          const struct config_limits *limits,
                                          const struct exchange *ex, uint64_t *body_limit);
 
+/* What the protocol knows of a request head beyond the exchange. */
+struct request_head {
+    const struct endpoint *endpoint;    /* may be NULL */
+    const struct config_limits *limits; /* the connection's */
+    const char *authority;  /* HTTP/2's :authority, or NULL */
+    size_t authority_len;
+    bool absolute_form;     /* the target may be absolute-form (HTTP/1.1) */
+    int64_t content_length; /* declared, or -1 */
+};
+
+/* What the pipeline decided. */
+struct request_verdict {
+    int status;               /* 0: serve it; else refuse it with this status */
+    int counter;              /* enum shm_counter of the refusal; SHM_COUNTER_COUNT: none */
+    const struct router_entry *entry; /* the route (NULL: 404 at dispatch) */
+    uint64_t body_limit;      /* max_request_body_size for this request */
+    bool expect_continue;     /* Expect: 100-continue */
+};
+
+/* The one pipeline every request head goes through, for HTTP/1.1 and
+ * HTTP/2 alike, in this order: the host (one Host at most, required in
+ * HTTP/1.1, and equal to the authority when both are given), the
+ * target (absolute-form where head allows it, origin-form, "*"; the path
+ * normalised), allowed_hosts, the route and its body limit, a declared
+ * Content-Length over it (413), and the expectation (100-continue, or
+ * 417 for any other). The protocol counts the request, answers a
+ * refusal, and dispatches when its framing allows (request_dispatch). */
+void request_head_check(struct worker *w, struct exchange *ex, const struct request_head *head,
+                        struct request_verdict *v);
+
+/* The route's handler reads request bodies itself (handler_ops.reads_body):
+ * it runs at the head, not once the body is in. */
+bool request_reads_body(const struct router_entry *entry);
+
 /* Runs the route's handler (OPTIONS * and no route are answered here). */
 void request_dispatch(const struct router_entry *entry, struct exchange *ex);
 

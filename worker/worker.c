@@ -18,6 +18,8 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "worker/conn.h"
+#include "worker/conn_tls.h"
+#include "worker/h1.h"
 #include "worker/file_cache.h"
 
 #define WORKER_READ_BUFFER_SIZE (64 * 1024)
@@ -34,6 +36,8 @@ int worker_init_core(struct worker *w, const struct config *config, struct err *
     memset(w, 0, sizeof *w);
     w->config = config;
     block_pool_init(&w->blocks, WORKER_BLOCKS_KEPT);
+    turn_init(&w->turn);
+    timers_init(&w->timers, clock_now_monotonic_ms);
     access_log_init(&w->access_log);
     w->read_buffer_size = WORKER_READ_BUFFER_SIZE;
     w->read_buffer = malloc(w->read_buffer_size);
@@ -52,8 +56,11 @@ void worker_destroy_core(struct worker *w)
 {
     while (w->conns != NULL)
         conn_close(w->conns);
+    turn_destroy(&w->turn); /* the releases of those closes */
+    timers_destroy(&w->timers);
     conn_free_cache(w);
-    conn_free_spare_h1s(w);
+    h1_free_spares(w);
+    conn_tls_free_scratch();
     access_log_close(&w->access_log);
     router_destroy(&w->router);
     block_pool_destroy(&w->blocks);
@@ -196,10 +203,8 @@ static void worker_publish_state(struct worker *w, enum shm_worker_state state)
         atomic_store_explicit(&w->slot->state, state, memory_order_relaxed);
 }
 
-static void worker_heartbeat(struct worker *w)
+void worker_tick(struct worker *w, uint64_t now)
 {
-    clock_update();
-    uint64_t now = clock_monotonic_ms();
     if (w->slot != NULL)
         atomic_store_explicit(&w->slot->heartbeat_ms, now, memory_order_relaxed);
     struct conn *c = w->conns;
@@ -210,8 +215,14 @@ static void worker_heartbeat(struct worker *w)
     }
     access_log_flush(&w->access_log);
     log_limit_flush();
-    if (w->draining && w->conn_count == 0)
+    if (w->draining && w->conn_count == 0 && w->base != NULL)
         event_base_loopexit(w->base, NULL);
+}
+
+static void worker_heartbeat(struct worker *w)
+{
+    clock_update();
+    worker_tick(w, clock_monotonic_ms());
 }
 
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
@@ -231,7 +242,7 @@ void worker_begin_drain(struct worker *w)
     uint64_t now = clock_monotonic_ms();
     for (struct conn *c = w->conns; c != NULL; c = c->next)
         conn_drain(c, now);
-    if (w->conn_count == 0)
+    if (w->conn_count == 0 && w->base != NULL)
         event_base_loopexit(w->base, NULL);
 }
 
@@ -307,7 +318,9 @@ int worker_main(const struct worker_params *p)
     w.index = p->index;
     w.generation = p->generation;
     w.base = event_base_new();
-    if (w.base == NULL || file_cache_start(w.base) != 0 || worker_events(&w) != SK_OK ||
+    if (w.base == NULL || file_cache_start(w.base) != 0 || turn_attach(&w.turn, w.base) != SK_OK ||
+        timers_attach(&w.timers, w.base) != SK_OK ||
+        worker_events(&w) != SK_OK ||
         worker_listen(&w, p) != SK_OK) {
         log_errno(LOG_ERROR, errno, "worker %u: event loop set-up", p->index);
         return 1;

@@ -28,6 +28,8 @@
 #include "shm/shm.h"
 #include "worker/access_log.h"
 #include "worker/router.h"
+#include "worker/timer.h"
+#include "worker/turn.h"
 #include "worker/worker_main.h"
 
 struct event_base;
@@ -44,6 +46,8 @@ struct worker {
     uint64_t generation;
     struct router router;
     struct block_pool blocks;
+    struct turn turn; /* end-of-turn releases (turn.h) */
+    struct timers timers; /* finer than the heartbeat (timer.h) */
     struct access_log access_log; /* off in unit tests unless opened */
 
     /* One read buffer for every connection: bytes are parsed as soon as they
@@ -74,6 +78,11 @@ struct worker {
  * event loop (for unit tests): config, router, pools, read buffer. */
 int worker_init_core(struct worker *w, const struct config *config, struct err *err);
 void worker_destroy_core(struct worker *w);
+
+/* The heartbeat's work at monotonic time now (ms): the shm heartbeat,
+ * every connection's deadlines and rates, the access log, and the end of
+ * a drain once no connection is left. */
+void worker_tick(struct worker *w, uint64_t now);
 
 /* Stops accepting and starts the graceful drain. */
 void worker_begin_drain(struct worker *w);

@@ -1,7 +1,7 @@
 /*
  * check_file_cache.c - worker/file_cache.c on a scratch directory and a real
- * libevent base: opens shared within one loop turn and not beyond it, holds
- * counted so the last holder closes, and nothing kept without a start.
+ * libevent base: opens shared within one loop turn and not beyond it, refs
+ * held so the last holder closes, and nothing kept without a start.
  */
 #include <check.h>
 #include <errno.h>
@@ -65,19 +65,27 @@ static void run_one_turn(struct event_base *base)
     ck_assert_int_ge(event_base_loop(base, EVLOOP_NONBLOCK), 0);
 }
 
+/* An open that must succeed: its ref. */
+static struct file_ref *open_ok(int root, const char *rel, int flags)
+{
+    struct file_ref *f = NULL;
+    ck_assert_int_eq(file_cache_open(root, rel, flags, &f), 0);
+    ck_assert_ptr_nonnull(f);
+    return f;
+}
+
 START_TEST(without_start_every_open_is_its_own)
 {
-    struct stat st1, st2;
-    int fd1 = file_cache_open(root_fd, "a.txt", FLAGS, &st1);
-    int fd2 = file_cache_open(root_fd, "a.txt", FLAGS, &st2);
-    ck_assert_int_ge(fd1, 0);
-    ck_assert_int_ge(fd2, 0);
-    ck_assert_int_ne(fd1, fd2);
-    ck_assert_int_eq(st1.st_size, 5);
-    file_cache_close(fd1);
+    struct file_ref *f1 = open_ok(root_fd, "a.txt", FLAGS);
+    struct file_ref *f2 = open_ok(root_fd, "a.txt", FLAGS);
+    ck_assert_ptr_ne(f1, f2);
+    ck_assert_int_ne(f1->fd, f2->fd);
+    ck_assert_int_eq(f1->st.st_size, 5);
+    int fd1 = f1->fd, fd2 = f2->fd;
+    file_ref_release(f1);
     ck_assert(!is_open(fd1)); /* never shared: closed at once */
     ck_assert(is_open(fd2));
-    file_cache_close(fd2);
+    file_ref_release(f2);
     ck_assert(!is_open(fd2));
 }
 END_TEST
@@ -86,27 +94,25 @@ START_TEST(opens_in_one_turn_share_a_descriptor_and_its_stat)
 {
     struct event_base *base = event_base_new();
     ck_assert_int_eq(file_cache_start(base), 0);
-    struct stat st1, st2;
-    int fd1 = file_cache_open(root_fd, "a.txt", FLAGS, &st1);
-    ck_assert_int_ge(fd1, 0);
+    struct file_ref *f1 = open_ok(root_fd, "a.txt", FLAGS);
+    int fd = f1->fd;
     /* Renamed away: the same turn still sees what it opened first. */
     char from[128], to[128];
     snprintf(from, sizeof from, "%s/a.txt", dir);
     snprintf(to, sizeof to, "%s/c.txt", dir);
     ck_assert_int_eq(rename(from, to), 0);
-    int fd2 = file_cache_open(root_fd, "a.txt", FLAGS, &st2);
-    ck_assert_int_eq(fd2, fd1);
-    ck_assert_int_eq(st2.st_ino, st1.st_ino);
-    ck_assert_int_eq(st2.st_size, 5);
+    struct file_ref *f2 = open_ok(root_fd, "a.txt", FLAGS);
+    ck_assert_ptr_eq(f2, f1);
+    ck_assert_int_eq(f2->st.st_size, 5);
     run_one_turn(base);
     /* The next turn looks again, and the file is gone. */
-    struct stat st3;
-    ck_assert_int_eq(file_cache_open(root_fd, "a.txt", FLAGS, &st3), -ENOENT);
-    ck_assert(is_open(fd1)); /* two holders remain */
-    file_cache_close(fd1);
-    ck_assert(is_open(fd1));
-    file_cache_close(fd2);
-    ck_assert(!is_open(fd1));
+    struct file_ref *f3 = NULL;
+    ck_assert_int_eq(file_cache_open(root_fd, "a.txt", FLAGS, &f3), -ENOENT);
+    ck_assert(is_open(fd)); /* two holders remain */
+    file_ref_release(f1);
+    ck_assert(is_open(fd));
+    file_ref_release(f2);
+    ck_assert(!is_open(fd));
     file_cache_stop();
     event_base_free(base);
 }
@@ -116,19 +122,19 @@ START_TEST(the_last_holder_closes_whatever_the_order)
 {
     struct event_base *base = event_base_new();
     ck_assert_int_eq(file_cache_start(base), 0);
-    struct stat st;
-    int fds[3];
+    struct file_ref *f[3];
     for (int i = 0; i < 3; i++)
-        fds[i] = file_cache_open(root_fd, "b.txt", FLAGS, &st);
-    ck_assert_int_eq(fds[0], fds[1]);
-    ck_assert_int_eq(fds[1], fds[2]);
-    file_cache_close(fds[1]);
+        f[i] = open_ok(root_fd, "b.txt", FLAGS);
+    ck_assert_ptr_eq(f[0], f[1]);
+    ck_assert_ptr_eq(f[1], f[2]);
+    int fd = f[0]->fd;
+    file_ref_release(f[1]);
     run_one_turn(base); /* the cache's own hold goes */
-    ck_assert(is_open(fds[0]));
-    file_cache_close(fds[0]);
-    ck_assert(is_open(fds[0]));
-    file_cache_close(fds[2]);
-    ck_assert(!is_open(fds[2]));
+    ck_assert(is_open(fd));
+    file_ref_release(f[0]);
+    ck_assert(is_open(fd));
+    file_ref_release(f[2]);
+    ck_assert(!is_open(fd));
     file_cache_stop();
     event_base_free(base);
 }
@@ -140,25 +146,22 @@ START_TEST(root_and_flags_are_part_of_what_is_shared)
     ck_assert_int_eq(file_cache_start(base), 0);
     int other_root = open(dir, O_RDONLY | O_DIRECTORY);
     ck_assert_int_ge(other_root, 0);
-    struct stat st;
-    int a = file_cache_open(root_fd, "a.txt", FLAGS, &st);
-    int b = file_cache_open(root_fd, "b.txt", FLAGS, &st);
-    int other = file_cache_open(other_root, "a.txt", FLAGS, &st);
-    int plain = file_cache_open(root_fd, "a.txt", O_RDONLY, &st);
-    ck_assert_int_ge(a, 0);
-    ck_assert_int_ne(a, b);
-    ck_assert_int_ne(a, other);
-    ck_assert_int_ne(a, plain);
-    ck_assert_int_eq(st.st_size, 5);
-    file_cache_close(a);
-    file_cache_close(b);
-    file_cache_close(other);
-    file_cache_close(plain);
+    struct file_ref *a = open_ok(root_fd, "a.txt", FLAGS);
+    struct file_ref *b = open_ok(root_fd, "b.txt", FLAGS);
+    struct file_ref *other = open_ok(other_root, "a.txt", FLAGS);
+    struct file_ref *plain = open_ok(root_fd, "a.txt", O_RDONLY);
+    ck_assert_ptr_ne(a, b);
+    ck_assert_ptr_ne(a, other);
+    ck_assert_ptr_ne(a, plain);
+    ck_assert_int_eq(plain->st.st_size, 5);
+    int fds[] = {a->fd, b->fd, other->fd, plain->fd};
+    file_ref_release(a);
+    file_ref_release(b);
+    file_ref_release(other);
+    file_ref_release(plain);
     file_cache_flush(); /* a root is about to go: nothing kept survives it */
-    ck_assert(!is_open(a));
-    ck_assert(!is_open(b));
-    ck_assert(!is_open(other));
-    ck_assert(!is_open(plain));
+    for (int i = 0; i < 4; i++)
+        ck_assert(!is_open(fds[i]));
     close(other_root);
     file_cache_stop();
     event_base_free(base);
@@ -169,15 +172,16 @@ START_TEST(failed_opens_are_not_kept)
 {
     struct event_base *base = event_base_new();
     ck_assert_int_eq(file_cache_start(base), 0);
-    struct stat st;
-    ck_assert_int_eq(file_cache_open(root_fd, "c.txt", FLAGS, &st), -ENOENT);
+    struct file_ref *f = NULL;
+    ck_assert_int_eq(file_cache_open(root_fd, "c.txt", FLAGS, &f), -ENOENT);
     write_file("c.txt", "charlie");
-    int fd = file_cache_open(root_fd, "c.txt", FLAGS, &st); /* same turn */
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(st.st_size, 7);
-    int escape = file_cache_open(root_fd, "../etc/passwd", FLAGS, &st);
-    ck_assert(escape == -EXDEV || escape == -ELOOP);
-    file_cache_close(fd);
+    f = open_ok(root_fd, "c.txt", FLAGS); /* same turn */
+    ck_assert_int_eq(f->st.st_size, 7);
+    struct file_ref *escape = NULL;
+    int rc = file_cache_open(root_fd, "../etc/passwd", FLAGS, &escape);
+    ck_assert(rc == -EXDEV || rc == -ELOOP);
+    int fd = f->fd;
+    file_ref_release(f);
     file_cache_stop(); /* lets go of what it kept */
     ck_assert(!is_open(fd));
     event_base_free(base);
@@ -195,13 +199,10 @@ START_TEST(many_distinct_files_in_one_turn_all_open)
         char name[16];
         snprintf(name, sizeof name, "f%02d", i);
         write_file(name, name);
-        struct stat st;
-        fds[i] = file_cache_open(root_fd, name, FLAGS, &st);
-        ck_assert_int_ge(fds[i], 0);
-        ck_assert_int_eq(st.st_size, 3);
-    }
-    for (int i = 0; i < FILES; i++) {
-        file_cache_close(fds[i]);
+        struct file_ref *f = open_ok(root_fd, name, FLAGS);
+        ck_assert_int_eq(f->st.st_size, 3);
+        fds[i] = f->fd;
+        file_ref_release(f);
         char path[128];
         snprintf(path, sizeof path, "%s/f%02d", dir, i);
         unlink(path);
@@ -217,26 +218,23 @@ END_TEST
 START_TEST(small_files_are_read_once_a_turn)
 {
     struct event_base *base = event_base_new();
-    struct stat st;
-    size_t size = 0;
-    int plain = file_cache_open(root_fd, "a.txt", FLAGS, &st);
-    ck_assert_ptr_null(file_cache_contents(plain, &size)); /* not started: nothing kept */
-    file_cache_close(plain);
-
     ck_assert_int_eq(file_cache_start(base), 0);
-    int fd = file_cache_open(root_fd, "a.txt", FLAGS, &st);
-    const char *contents = file_cache_contents(fd, &size);
+    struct file_ref *f = open_ok(root_fd, "a.txt", FLAGS);
+    const char *contents = file_ref_contents(f);
     ck_assert_ptr_nonnull(contents);
-    ck_assert_uint_eq(size, 5);
     ck_assert_int_eq(memcmp(contents, "alpha", 5), 0);
     write_file("a.txt", "ALPHA"); /* same size, new bytes: this turn keeps its read */
-    ck_assert_ptr_eq(file_cache_contents(fd, &size), contents);
-    ck_assert_int_eq(memcmp(file_cache_contents(fd, &size), "alpha", 5), 0);
-    file_cache_close(fd);
+    struct file_ref *again = open_ok(root_fd, "a.txt", FLAGS);
+    ck_assert_ptr_eq(file_ref_contents(again), contents);
+    file_ref_release(again);
     run_one_turn(base);
-    fd = file_cache_open(root_fd, "a.txt", FLAGS, &st);
-    ck_assert_int_eq(memcmp(file_cache_contents(fd, &size), "ALPHA", 5), 0); /* the next turn reads again */
-    file_cache_close(fd);
+    /* A holder keeps what it was given beyond the turn... */
+    ck_assert_int_eq(memcmp(file_ref_contents(f), "alpha", 5), 0);
+    /* ...and the next turn reads again. */
+    struct file_ref *next = open_ok(root_fd, "a.txt", FLAGS);
+    ck_assert_int_eq(memcmp(file_ref_contents(next), "ALPHA", 5), 0);
+    file_ref_release(next);
+    file_ref_release(f);
 
     /* Larger than FILE_CACHE_SMALL_FILE: read from the descriptor. */
     char *big = malloc(FILE_CACHE_SMALL_FILE + 2);
@@ -244,11 +242,10 @@ START_TEST(small_files_are_read_once_a_turn)
     big[FILE_CACHE_SMALL_FILE + 1] = '\0';
     write_file("c.txt", big);
     free(big);
-    fd = file_cache_open(root_fd, "c.txt", FLAGS, &st);
-    ck_assert_int_eq(st.st_size, FILE_CACHE_SMALL_FILE + 1);
-    ck_assert_ptr_null(file_cache_contents(fd, &size));
-    file_cache_close(fd);
-    ck_assert_ptr_null(file_cache_contents(-1, &size));
+    f = open_ok(root_fd, "c.txt", FLAGS);
+    ck_assert_int_eq(f->st.st_size, FILE_CACHE_SMALL_FILE + 1);
+    ck_assert_ptr_null(file_ref_contents(f));
+    file_ref_release(f);
     file_cache_stop();
     event_base_free(base);
 }
@@ -258,13 +255,11 @@ START_TEST(a_file_that_changed_size_is_read_from_the_descriptor)
 {
     struct event_base *base = event_base_new();
     ck_assert_int_eq(file_cache_start(base), 0);
-    struct stat st;
-    size_t size;
-    int fd = file_cache_open(root_fd, "b.txt", FLAGS, &st);
-    ck_assert_int_eq(st.st_size, 6);
+    struct file_ref *f = open_ok(root_fd, "b.txt", FLAGS);
+    ck_assert_int_eq(f->st.st_size, 6);
     write_file("b.txt", "bravo, longer now"); /* grew after the stat */
-    ck_assert_ptr_null(file_cache_contents(fd, &size));
-    file_cache_close(fd);
+    ck_assert_ptr_null(file_ref_contents(f));
+    file_ref_release(f);
     file_cache_stop();
     event_base_free(base);
 }

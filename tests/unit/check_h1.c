@@ -412,6 +412,26 @@ START_TEST(options_asterisk_and_absolute_form)
 }
 END_TEST
 
+/* absolute-form: the authority is the host; a Host that names another
+ * is a 400, as is an authority with userinfo. */
+START_TEST(absolute_form_authority_must_match_host)
+{
+    ck_assert_int_eq(feed("GET http://a/plaintext HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
+                     H1_CONTINUE);
+    ck_assert_ptr_nonnull(strstr(output(), "HTTP/1.1 200 OK"));
+    ck_assert_int_eq(feed("GET http://u@a/plaintext HTTP/1.1\r\nHost: u@a\r\n\r\n"), H1_CLOSE);
+    ck_assert_ptr_nonnull(strstr(output(), "HTTP/1.1 400 "));
+}
+END_TEST
+
+START_TEST(other_host_than_the_authority_is_refused)
+{
+    ck_assert_int_eq(feed("GET http://a/plaintext HTTP/1.1\r\nHost: b\r\n\r\n"), H1_CLOSE);
+    ck_assert_ptr_nonnull(strstr(output(), "HTTP/1.1 400 "));
+    ck_assert_uint_eq(counter(SHM_REJECT_MALFORMED), 1);
+}
+END_TEST
+
 START_TEST(allowed_hosts_refuse_others)
 {
     char *hosts[] = {"example.com", "*.example.org"};
@@ -519,6 +539,8 @@ int main(void)
     tcase_add_test(t, draining_worker_answers_with_close);
     tcase_add_test(t, head_split_byte_by_byte_is_still_checked);
     tcase_add_test(t, options_asterisk_and_absolute_form);
+    tcase_add_test(t, absolute_form_authority_must_match_host);
+    tcase_add_test(t, other_host_than_the_authority_is_refused);
     tcase_add_test(t, allowed_hosts_refuse_others);
     tcase_add_test(t, route_body_limit_applies_before_the_body);
     tcase_add_test(t, endpoint_limits_replace_the_config_ones);

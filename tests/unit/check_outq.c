@@ -1,7 +1,7 @@
 /* check_outq.c - worker/outq.c: ordered flushing of bytes and file ranges
  * through a real socket pair, including a peer that reads slowly. */
 #include <check.h>
-#include <event2/event.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "worker/file_cache.h"
 #include "worker/outq.h"
 #include "tests/unit/unit.h"
 
@@ -24,6 +23,8 @@ static int temp_file_with(const char *text)
     ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     return fd;
 }
+
+static void close_release(void *arg);
 
 static size_t drain(int fd, char *buf, size_t size)
 {
@@ -42,7 +43,8 @@ START_TEST(mixed_segments_leave_in_order)
     outq_init(&q);
     ck_assert_int_eq(outq_add_copy(&q, "head1 ", 6), 0);
     ck_assert_int_eq(outq_add_stable(&q, "stable ", 7), 0);
-    ck_assert_int_eq(outq_add_file(&q, temp_file_with("0123456789"), 2, 5), 0);
+    int fd = temp_file_with("0123456789");
+    ck_assert_int_eq(outq_add_file(&q, fd, 2, 5, NULL, close_release, (void *)(intptr_t)fd), 0);
     ck_assert_int_eq(outq_add_copy(&q, " tail", 5), 0);
     uint64_t written;
     ck_assert_int_eq(outq_flush(&q, sv[0], &written), OUTQ_FLUSHED);
@@ -117,120 +119,101 @@ START_TEST(peer_gone_is_a_failure)
 }
 END_TEST
 
-START_TEST(clear_closes_file_descriptors)
+/* A release that records its calls: how many, and in which order. */
+static int released[8];
+static int release_order[8];
+static int release_count;
+
+static void count_release(void *arg)
 {
+    int i = (int)(intptr_t)arg;
+    released[i]++;
+    release_order[release_count++] = i;
+}
+
+static void close_release(void *arg)
+{
+    close((int)(intptr_t)arg);
+}
+
+static void reset_releases(void)
+{
+    memset(released, 0, sizeof released);
+    release_count = 0;
+}
+
+START_TEST(clear_runs_every_release_once)
+{
+    reset_releases();
     struct outq q;
     outq_init(&q);
     int fd = temp_file_with("abc");
-    ck_assert_int_eq(outq_add_file(&q, fd, 0, 3), 0);
+    ck_assert_int_eq(outq_add_file(&q, fd, 0, 3, NULL, close_release, (void *)(intptr_t)fd), 0);
+    ck_assert_int_eq(outq_add_ref(&q, "lent", 4, count_release, (void *)1), 0);
+    ck_assert_int_eq(outq_add_release(&q, count_release, (void *)2), 0);
     outq_clear(&q);
     ck_assert_int_eq(fcntl(fd, F_GETFD), -1); /* closed */
+    ck_assert_int_eq(released[1], 1);
+    ck_assert_int_eq(released[2], 1);
+    outq_clear(&q);
+    ck_assert_int_eq(release_count, 2);
 }
 END_TEST
 
-/* A directory holding one file, f, opened as a root for file_cache_open. */
-struct scratch_root {
-    char dir[32];
-    char path[64];
-    int fd;
-};
-
-static void write_text(const char *path, const char *text)
+/* Two HTTP/2 streams sending one file: their frames interleave; each
+ * gives the last of its frames its release, or queues the release alone
+ * when it stops early. A release runs once what it guards has left. */
+START_TEST(releases_run_when_their_segment_has_left)
 {
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-static void scratch_root_make(struct scratch_root *r, const char *text)
-{
-    snprintf(r->dir, sizeof r->dir, "/tmp/check_outq_dir_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(r->dir));
-    snprintf(r->path, sizeof r->path, "%s/f", r->dir);
-    write_text(r->path, text);
-    r->fd = open(r->dir, O_RDONLY | O_DIRECTORY);
-    ck_assert_int_ge(r->fd, 0);
-}
-
-static void scratch_root_remove(struct scratch_root *r)
-{
-    close(r->fd);
-    unlink(r->path);
-    rmdir(r->dir);
-}
-
-/* Two HTTP/2 streams sending one file through one shared descriptor
- * (file_cache.h): their frames interleave, and each gives its hold back
- * after queuing its last one. The descriptor outlives every frame. */
-START_TEST(shared_descriptor_stays_open_until_its_last_frame_is_sent)
-{
-    struct event_base *base = event_base_new();
-    ck_assert_int_eq(file_cache_start(base), 0);
-    struct scratch_root r;
-    scratch_root_make(&r, "0123456789");
-    int root = r.fd;
-    struct stat st;
-    int a = file_cache_open(root, "f", O_RDONLY, &st);
-    int b = file_cache_open(root, "f", O_RDONLY, &st);
-    ck_assert_int_eq(a, b);
-    ck_assert_int_ge(event_base_loop(base, EVLOOP_NONBLOCK), 0); /* the cache lets go */
-    scratch_root_remove(&r);
-
+    reset_releases();
+    int fd = temp_file_with("0123456789");
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     struct outq q;
     outq_init(&q);
-    ck_assert_int_eq(outq_add_file_borrowed(&q, a, 0, 2), 0);  /* A: 01 */
-    ck_assert_int_eq(outq_add_file_borrowed(&q, b, 5, 2), 0);  /* B: 56 */
-    ck_assert_int_eq(outq_add_file_borrowed(&q, a, 2, 2), 0);  /* A: 23, its last */
-    outq_release_fd(&q, a);
-    ck_assert_int_eq(outq_add_file_borrowed(&q, b, 7, 3), 0);  /* B: 789, its last */
-    outq_release_fd(&q, b);
-    ck_assert(fcntl(a, F_GETFD) != -1);
-    outq_advance(&q, 6); /* A's last frame is sent; B's is still queued */
-    ck_assert(fcntl(a, F_GETFD) != -1);
+    ck_assert_int_eq(outq_add_file(&q, fd, 0, 2, NULL, NULL, NULL), 0);              /* A: 01 */
+    ck_assert_int_eq(outq_add_file(&q, fd, 5, 2, NULL, NULL, NULL), 0);              /* B: 56 */
+    ck_assert_int_eq(outq_add_file(&q, fd, 2, 2, NULL, count_release, (void *)1), 0); /* A's last */
+    ck_assert_int_eq(outq_add_release(&q, count_release, (void *)2), 0); /* B stopped early */
+    ck_assert_int_eq(outq_add_copy(&q, "x", 1), 0);
+    outq_advance(&q, 5);
+    ck_assert_int_eq(release_count, 0); /* one byte of A's last frame is still queued */
+    outq_advance(&q, 1);
+    ck_assert_int_eq(release_count, 2); /* A's, then B's, which waited behind it */
+    ck_assert_int_eq(release_order[0], 1);
+    ck_assert_int_eq(release_order[1], 2);
     uint64_t written;
     ck_assert_int_eq(outq_flush(&q, sv[0], &written), OUTQ_FLUSHED);
-    ck_assert_uint_eq(written, 3);
-    ck_assert_int_eq(fcntl(a, F_GETFD), -1); /* the last holder closed it */
-    char buf[8] = {0};
-    ck_assert_uint_eq(read(sv[1], buf, sizeof buf - 1), 3);
-    ck_assert_str_eq(buf, "789");
-    outq_clear(&q);
+    ck_assert_uint_eq(written, 1);
+    ck_assert_int_eq(release_count, 2);
+    /* Alone on an empty queue, a release runs at once. */
+    ck_assert_int_eq(outq_add_release(&q, count_release, (void *)3), 0);
+    ck_assert_int_eq(released[3], 1);
+    close(fd);
     close(sv[0]);
     close(sv[1]);
-    file_cache_stop();
-    event_base_free(base);
 }
 END_TEST
 
-/* A small file this turn has read goes into the queue as a copy: the
- * bytes sent are the turn's, whatever the file holds by the time they
- * leave, and the descriptor is given back at once. A queue already long
+/* A small file's bytes in memory go into the queue as a copy while it is
+ * short: the bytes sent are those given, whatever the file holds by the
+ * time they leave, and the release runs at once. A queue already long
  * gets the file as a segment instead, which holds no memory. */
-START_TEST(small_files_read_this_turn_are_copied_while_the_queue_is_short)
+START_TEST(file_contents_are_copied_while_the_queue_is_short)
 {
-    struct event_base *base = event_base_new();
-    ck_assert_int_eq(file_cache_start(base), 0);
-    struct scratch_root r;
-    scratch_root_make(&r, "0123456789");
-    int root = r.fd;
-    struct stat st;
+    reset_releases();
+    int fd = temp_file_with("0123456789");
     struct outq q;
     outq_init(&q);
-    int fd = file_cache_open(root, "f", O_RDONLY, &st);
-    ck_assert_int_eq(outq_add_file(&q, fd, 2, 5), 0);
+    ck_assert_int_eq(outq_add_file(&q, fd, 2, 5, "23456", count_release, (void *)1), 0);
     ck_assert_int_eq(q.segments[q.count - 1].kind, OUTQ_COPY);
+    ck_assert_int_eq(released[1], 1);
     static char filler[300 * 1024];
     ck_assert_int_eq(outq_add_stable(&q, filler, sizeof filler), 0);
-    fd = file_cache_open(root, "f", O_RDONLY, &st);
-    ck_assert_int_eq(outq_add_file(&q, fd, 0, 3), 0); /* the queue is long now */
-    ck_assert_int_eq(q.segments[q.count - 1].kind, OUTQ_FILE);
-    ck_assert_int_ge(event_base_loop(base, EVLOOP_NONBLOCK), 0); /* the turn ends */
-    size_t size;
-    ck_assert_ptr_null(file_cache_contents(fd, &size)); /* nothing kept past it */
-    write_text(r.path, "abcdefghij");
+    ck_assert_int_eq(outq_add_file(&q, fd, 0, 3, "012", count_release, (void *)2), 0);
+    ck_assert_int_eq(q.segments[q.count - 1].kind, OUTQ_FILE); /* the queue is long now */
+    ck_assert_int_eq(released[2], 0);
+    ck_assert_int_eq(pwrite(fd, "abc", 3, 0), 3);
 
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
@@ -246,13 +229,11 @@ START_TEST(small_files_read_this_turn_are_copied_while_the_queue_is_short)
     close(sv[0]);
     got += drain(sv[1], out + got, sizeof out - got);
     ck_assert_uint_eq(got, 5 + sizeof filler + 3);
-    ck_assert_int_eq(memcmp(out, "23456", 5), 0);            /* the copy: the turn's bytes */
+    ck_assert_int_eq(memcmp(out, "23456", 5), 0);                   /* the copy */
     ck_assert_int_eq(memcmp(out + 5 + sizeof filler, "abc", 3), 0); /* the segment: read at send */
-    ck_assert_int_eq(fcntl(fd, F_GETFD), -1); /* sent, so closed */
+    ck_assert_int_eq(released[2], 1); /* sent, so released */
+    close(fd);
     close(sv[1]);
-    scratch_root_remove(&r);
-    file_cache_stop();
-    event_base_free(base);
 }
 END_TEST
 
@@ -263,9 +244,9 @@ int main(void)
     tcase_add_test(t, mixed_segments_leave_in_order);
     tcase_add_test(t, blocked_socket_resumes_where_it_stopped);
     tcase_add_test(t, peer_gone_is_a_failure);
-    tcase_add_test(t, clear_closes_file_descriptors);
-    tcase_add_test(t, shared_descriptor_stays_open_until_its_last_frame_is_sent);
-    tcase_add_test(t, small_files_read_this_turn_are_copied_while_the_queue_is_short);
+    tcase_add_test(t, clear_runs_every_release_once);
+    tcase_add_test(t, releases_run_when_their_segment_has_left);
+    tcase_add_test(t, file_contents_are_copied_while_the_queue_is_short);
     suite_add_tcase(s, t);
     return unit_run(s);
 }

@@ -1,0 +1,177 @@
+/*
+ * exchange_stream.c - responses given later or piece by piece: the
+ * generator, the filters between it and the protocol, and the end of an
+ * abandoned exchange; see exchange.h and exchange_filter.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/error.h"
+#include "worker/exchange.h"
+#include "worker/exchange_filter.h"
+
+void exchange_set_generator(struct exchange *ex, const struct exchange_generator *gen,
+                            void *arg)
+{
+    ex->generator = gen;
+    ex->generator_arg = arg;
+}
+
+void exchange_add_filter(struct exchange *ex, struct exchange_filter *f)
+{
+    f->next = NULL;
+    f->prev = ex->filter_last;
+    if (ex->filter_last != NULL)
+        ex->filter_last->next = f;
+    else
+        ex->filter = f;
+    ex->filter_last = f;
+}
+
+/* Every filter sees the head before the protocol sends it. */
+static int filters_start(struct exchange *ex)
+{
+    for (struct exchange_filter *f = ex->filter; f != NULL; f = f->next)
+        if (f->ops->start != NULL && f->ops->start(ex, f) != SK_OK)
+            return SK_ERROR;
+    return SK_OK;
+}
+
+int exchange_start(struct exchange *ex)
+{
+    if (ex->responded || ex->abandoned || ex->generator == NULL)
+        return SK_ERROR;
+    if (filters_start(ex) != SK_OK)
+        return SK_ERROR;
+    ex->responded = true;
+    ex->streaming = true;
+    return ex->ops->start(ex);
+}
+
+int exchange_upgrade(struct exchange *ex, const char *protocol)
+{
+    if (ex->responded || ex->abandoned || ex->generator == NULL)
+        return SK_ERROR;
+    if (ex->ops->upgrade == NULL)
+        return SK_DECLINED;
+    int rc = ex->ops->upgrade(ex, protocol);
+    if (rc == SK_OK) {
+        ex->responded = true;
+        ex->streaming = true;
+    }
+    return rc;
+}
+
+int exchange_filter_send(struct exchange *ex, struct exchange_filter *f,
+                         const struct exchange_buf *bufs, size_t n,
+                         enum exchange_send_state state)
+{
+    if (ex->abandoned)
+        return SK_ERROR;
+    if (f->next != NULL)
+        return f->next->ops->send(ex, f->next, bufs, n, state);
+    return ex->ops->send(ex, bufs, n, state);
+}
+
+int exchange_send(struct exchange *ex, const struct exchange_buf *bufs, size_t n,
+                  enum exchange_send_state state)
+{
+    if (!ex->streaming || ex->finished || ex->abandoned)
+        return SK_ERROR;
+    int rc = ex->filter != NULL ? ex->filter->ops->send(ex, ex->filter, bufs, n, state)
+                                : ex->ops->send(ex, bufs, n, state);
+    if (rc == SK_OK && state != EXCHANGE_MORE)
+        ex->finished = true;
+    return rc;
+}
+
+void exchange_filter_proceed(struct exchange *ex, struct exchange_filter *f)
+{
+    if (ex->abandoned)
+        return;
+    if (f->prev != NULL) {
+        if (f->prev->ops->proceed != NULL)
+            f->prev->ops->proceed(ex, f->prev);
+        else
+            exchange_filter_proceed(ex, f->prev);
+    } else if (ex->generator != NULL && ex->generator->proceed != NULL) {
+        ex->generator->proceed(ex, ex->generator_arg);
+    }
+}
+
+void exchange_proceed(struct exchange *ex)
+{
+    struct exchange_filter *f = ex->filter_last;
+    if (ex->abandoned || ex->finished)
+        return;
+    if (f != NULL && f->ops->proceed != NULL)
+        f->ops->proceed(ex, f);
+    else if (f != NULL)
+        exchange_filter_proceed(ex, f);
+    else if (ex->generator != NULL && ex->generator->proceed != NULL)
+        ex->generator->proceed(ex, ex->generator_arg);
+}
+
+void exchange_abandon(struct exchange *ex)
+{
+    ex->abandoned = true;
+}
+
+/* Filters may still hold what the handler finished with, so all of
+ * them hear it; the generator only when its final call never came. */
+void exchange_stop(struct exchange *ex)
+{
+    if (ex->stopped)
+        return;
+    ex->abandoned = true;
+    ex->stopped = true;
+    for (struct exchange_filter *f = ex->filter; f != NULL; f = f->next)
+        if (f->ops->stop != NULL)
+            f->ops->stop(ex, f);
+    if (!ex->finished && ex->generator != NULL && ex->generator->stop != NULL)
+        ex->generator->stop(ex, ex->generator_arg);
+}
+
+int exchange_add_trailer(struct exchange *ex, const char *name, const char *value)
+{
+    size_t name_len = strlen(name), value_len = strlen(value);
+    char *n = arena_strndup(ex->arena, name, name_len);
+    char *v = arena_strndup(ex->arena, value, value_len);
+    if (n == NULL || v == NULL)
+        return SK_ERROR;
+    struct header_field field = {n, name_len, v, value_len};
+    return exchange_push_field(ex->arena, &ex->trailers, &ex->trailer_count,
+                               &ex->trailer_capacity, &field);
+}
+
+size_t exchange_bufs_len(const struct exchange_buf *bufs, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += bufs[i].len;
+    return total;
+}
+
+bool exchange_length_kept(int64_t *left, size_t total, enum exchange_send_state state)
+{
+    if (*left < 0)
+        return true;
+    if ((uint64_t)total > (uint64_t)*left)
+        return false;
+    *left -= (int64_t)total;
+    return state != EXCHANGE_FINAL || *left == 0;
+}
+
+int64_t exchange_response_length(const struct exchange *ex)
+{
+    for (size_t i = 0; i < ex->response_header_count; i++) {
+        const struct header_field *h = &ex->response_headers[i];
+        if (h->name_len == 14 && strncasecmp(h->name, "content-length", 14) == 0) {
+            char *end;
+            unsigned long long n = strtoull(h->value, &end, 10);
+            return end == h->value ? -1 : (int64_t)n;
+        }
+    }
+    return -1;
+}
