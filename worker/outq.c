@@ -244,20 +244,16 @@ void outq_advance(struct outq *q, size_t n)
         outq_release_memory(q);
 }
 
-/* One writev of the run of byte segments at the head; *asked gets its
- * length. */
-static ssize_t flush_bytes(struct outq *q, int fd, size_t *asked)
+static ssize_t flush_bytes(struct outq *q, int fd)
 {
     struct iovec iov[OUTQ_IOV_MAX];
     int n = 0;
-    *asked = 0;
     for (size_t i = q->head; i < q->count && n < OUTQ_IOV_MAX; i++) {
         const struct outq_segment *s = &q->segments[i];
         if (s->kind == OUTQ_FILE)
             break;
         iov[n].iov_base = (void *)segment_bytes(q, s);
         iov[n].iov_len = s->len;
-        *asked += s->len;
         n++;
     }
     ssize_t w;
@@ -267,11 +263,10 @@ static ssize_t flush_bytes(struct outq *q, int fd, size_t *asked)
     return w;
 }
 
-static ssize_t flush_file(struct outq_segment *s, int fd, size_t *asked)
+static ssize_t flush_file(struct outq_segment *s, int fd)
 {
     off_t offset = s->file_offset;
     size_t chunk = s->len < (size_t)INT_MAX ? s->len : (size_t)INT_MAX;
-    *asked = chunk;
     ssize_t w;
     do
         w = sendfile(fd, s->fd, &offset, chunk);
@@ -289,8 +284,7 @@ enum outq_flush_result outq_flush(struct outq *q, int fd, uint64_t *written)
     *written = 0;
     while (!outq_empty(q)) {
         struct outq_segment *s = &q->segments[q->head];
-        size_t asked;
-        ssize_t w = s->kind == OUTQ_FILE ? flush_file(s, fd, &asked) : flush_bytes(q, fd, &asked);
+        ssize_t w = s->kind == OUTQ_FILE ? flush_file(s, fd) : flush_bytes(q, fd);
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return OUTQ_BLOCKED;
@@ -298,11 +292,6 @@ enum outq_flush_result outq_flush(struct outq *q, int fd, uint64_t *written)
         }
         *written += (uint64_t)w;
         outq_consume(q, (size_t)w);
-        /* A short write means the socket took all it would (its buffer, or
-         * TCP_NOTSENT_LOWAT's share of it): trying again now would cost a
-         * system call that fails with EAGAIN. */
-        if ((size_t)w < asked)
-            return OUTQ_BLOCKED;
     }
     outq_release_memory(q);
     return OUTQ_FLUSHED;
