@@ -23,6 +23,12 @@
 
 #define LISTEN_BACKLOG 4096 /* capped by net.core.somaxconn */
 #define PORT_ZERO_ATTEMPTS 16
+/* Unsent bytes a TCP socket may hold before it stops being writable: a
+ * large file goes out in sends of about this size, each paid for in the
+ * worker, instead of one sendfile that leaves the rest of the transmit
+ * work to run in the receiver's context as its ACKs come in (on loopback
+ * that starved the client: see bench/README.md, "Large files"). */
+#define LISTEN_NOTSENT_LOWAT (128 * 1024)
 
 struct bind_target {
     int family;
@@ -81,11 +87,17 @@ static int socket_for(int family, bool reuseport, struct err *err)
     int one = 1;
     if (family != AF_UNIX) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        /* Accepted sockets inherit it: no setsockopt per connection. */
+        /* Accepted sockets inherit these: no setsockopt per connection. */
         if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
             int saved = errno;
             close(fd);
             return err_set_errno(err, saved, "setsockopt(TCP_NODELAY)");
+        }
+        int lowat = LISTEN_NOTSENT_LOWAT;
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat) != 0) {
+            int saved = errno;
+            close(fd);
+            return err_set_errno(err, saved, "setsockopt(TCP_NOTSENT_LOWAT)");
         }
     }
     if (family == AF_INET6)
