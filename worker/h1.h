@@ -7,9 +7,13 @@
  * read leaves in one write, in request order (pipelining). Unit tests feed
  * bytes and read the queue without an event loop.
  *
- * Strictness: llhttp's lenient flags stay off, so framing it doubts (both
- * Content-Length and Transfer-Encoding, bad chunk sizes, bare LF, obs-fold,
- * invalid tokens...) is a 400 and the connection closes after the response.
+ * Strictness: llhttp (built strict) keeps its lenient flags off but the
+ * version's, so framing it doubts (both Content-Length and
+ * Transfer-Encoding, bad chunk sizes or delimiters, bare LF, obs-fold,
+ * invalid tokens...) is a 400 and the connection closes after the response;
+ * so is any CONNECT. A coding before the final chunked, or an unknown
+ * method in a well-formed request line: 501; HTTP/2.0 or any major
+ * version but 1: 505 (HTTP/1.2 and later minors are served as 1.1).
  * Request line over max_request_line_size: 414; headers over
  * max_request_headers_total_size or max_request_header_count: 431; a
  * Content-Length over max_request_body_size: 413 (close); HTTP/1.1 without
@@ -91,6 +95,8 @@ struct h1 {
     int reject_counter;       /* enum shm_counter for that rejection */
     uint64_t feed_count;      /* h1_feed calls, to tell a fold from a split */
     uint64_t value_feed;      /* the feed the current value's last piece came in */
+    uint64_t message_feed;    /* the feed the current request began in */
+    bool trailer_pause;       /* paused at the last chunk: check the trailer section */
     bool dispatch_pending;    /* the handler runs when the body is complete */
     bool reading_body;        /* between the head and the end of a body */
     bool in_message;
