@@ -187,10 +187,12 @@ static void stream_refuse(struct h2_stream *st, int status, enum shm_counter cou
 /* The first refusal found while the head arrives is the answer. */
 static void stream_reject(struct h2_stream *st, int status, enum shm_counter counter)
 {
-    if (st->reject_status == 0) {
-        st->reject_status = status;
-        st->reject_counter = counter;
-    }
+    if (st->reject_status != 0)
+        return;
+    st->reject_status = status;
+    st->reject_counter = counter;
+    if (status == 431)
+        h2_guard_oversize(st->h2);
 }
 
 static enum exchange_method method_of(const char *name, size_t len)
@@ -270,7 +272,13 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
     if (frame->hd.type != NGHTTP2_HEADERS)
         return 0;
     struct h2_stream *st = stream_of(session, frame->hd.stream_id);
-    if (st == NULL || st->reject_status != 0)
+    if (st == NULL)
+        return 0;
+    /* Far past the limits: stop here, nghttp2 then decodes the rest of
+     * the block without checking each field, and resets the stream. */
+    if (h2_guard_header_over(st, name_len + value_len))
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (st->reject_status != 0)
         return 0;
     if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) /* trailers: never the request's headers */
         return stream_add_trailer(st, name_bytes, name_len, value_bytes, value_len);
@@ -388,9 +396,7 @@ static void on_data_frame(struct h2 *h2, const nghttp2_frame *frame, struct h2_s
 {
     bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (frame->hd.length == 0 && !end && ++h2->empty_frames > H2_EMPTY_FRAMES_MAX) {
-        log_msg(LOG_DEBUG, "HTTP/2: %d empty DATA frames: ending the connection",
-                H2_EMPTY_FRAMES_MAX);
-        nghttp2_session_terminate_session(h2->session, NGHTTP2_ENHANCE_YOUR_CALM);
+        h2_calm_down(h2, "empty DATA frames");
         return;
     }
     if (end && st != NULL)
@@ -423,6 +429,7 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
         break;
     case NGHTTP2_RST_STREAM:
         h2_count(h2, SHM_H2_RESETS_RECEIVED);
+        h2_guard_reset_received(h2);
         break;
     default:
         break;
@@ -460,6 +467,7 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
 {
     (void)error_code;
     struct h2_stream *st = stream_of(session, stream_id);
+    h2_guard_stream_closed(user_data, stream_id);
     if (st != NULL) {
         nghttp2_session_set_stream_user_data(session, stream_id, NULL);
         stream_close(user_data, st);
@@ -475,6 +483,7 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
     switch (frame->hd.type) {
     case NGHTTP2_RST_STREAM:
         h2_count(h2, SHM_H2_RESETS_SENT);
+        h2_guard_reset_sent(h2, frame->hd.stream_id);
         break;
     case NGHTTP2_GOAWAY:
         if (frame->goaway.error_code != NGHTTP2_NO_ERROR)
@@ -532,6 +541,9 @@ static nghttp2_option *session_options(void)
     if (options == NULL && nghttp2_option_new(&options) == 0) {
         nghttp2_option_set_no_closed_streams(options, 1);
         nghttp2_option_set_no_auto_window_update(options, 1); /* h2_body.c gives it back */
+        /* h2_guard.c's bucket ends a rapid reset first, and says why. */
+        nghttp2_option_set_stream_reset_rate_limit(options, 2 * H2_RESET_BURST,
+                                                   2 * H2_RESET_RATE);
     }
     return options;
 }
@@ -575,6 +587,7 @@ struct h2 *h2_new(const struct h2_params *params)
     h2->client_subject = params->client_subject;
     h2->conn = params->conn;
     h2->reap.run = on_reap;
+    h2_guard_init(h2);
     h2->started_ms = h2->last_frame_ms = clock_monotonic_ms();
     if (nghttp2_session_server_new3(&h2->session, cb, h2, options, h2_memory()) != 0) {
         free(h2);
@@ -605,11 +618,26 @@ void h2_free(struct h2 *h2)
     free(h2);
 }
 
+/* The GOAWAY code for an error nghttp2_session_mem_recv returned: a flood
+ * (of frames to answer, CONTINUATION or SETTINGS) is the peer's abuse,
+ * ENHANCE_YOUR_CALM, not our failure. */
+static uint32_t h2_error_code(int error)
+{
+    switch (error) {
+    case NGHTTP2_ERR_FLOODED:
+    case NGHTTP2_ERR_TOO_MANY_CONTINUATIONS:
+    case NGHTTP2_ERR_TOO_MANY_SETTINGS:
+        return NGHTTP2_ENHANCE_YOUR_CALM;
+    default:
+        return NGHTTP2_INTERNAL_ERROR;
+    }
+}
+
 enum h2_result h2_feed(struct h2 *h2, const char *data, size_t len)
 {
     if (h2->failed)
         return H2_CLOSE;
-    ssize_t n = nghttp2_session_mem_recv(h2->session, (const uint8_t *)data, len);
+    ssize_t n = h2_guard_recv(h2, (const uint8_t *)data, len);
     if (n < 0) {
         log_msg(LOG_DEBUG, "HTTP/2: %s", nghttp2_strerror((int)n));
         if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
@@ -617,7 +645,7 @@ enum h2_result h2_feed(struct h2 *h2, const char *data, size_t len)
             h2->failed = true;
         } else {
             h2_count(h2, SHM_H2_CONNECTION_ERRORS);
-            nghttp2_session_terminate_session(h2->session, NGHTTP2_INTERNAL_ERROR);
+            nghttp2_session_terminate_session(h2->session, h2_error_code((int)n));
         }
         return H2_CLOSE;
     }

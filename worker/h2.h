@@ -28,9 +28,12 @@
  * over max_request_header_field_size, is 431; a :path over
  * max_request_line_size 414; a body over max_request_body_size 413.
  * nghttp2 refuses malformed frames and messages (RST_STREAM or GOAWAY with
- * PROTOCOL_ERROR), limits CONTINUATION frames and rapid resets; h2 adds a
- * bound on frames that carry nothing (empty DATA): past it the connection
- * ends with ENHANCE_YOUR_CALM.
+ * PROTOCOL_ERROR) and limits CONTINUATION frames; h2 adds bounds on
+ * frames that carry nothing (empty DATA), on RST_STREAM (rapid reset) and
+ * on header blocks far over the limits (HPACK amplification): past them
+ * the connection ends with ENHANCE_YOUR_CALM. DATA or HEADERS on a stream
+ * the peer closed gets RST_STREAM STREAM_CLOSED, a HEADERS on a lower
+ * stream id than one used PROTOCOL_ERROR (h2_guard.c).
  */
 #ifndef SAKER_WORKER_H2_H
 #define SAKER_WORKER_H2_H

@@ -15,7 +15,7 @@ import pytest
 
 from certs import make_ca, make_leaf
 from h2client import (CANCEL, ENHANCE_YOUR_CALM, INTERNAL_ERROR, NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM,
-                      H2Client)
+                      STREAM_CLOSED, H2Client)
 from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, SettingsFrame
 from rawhttp import connect, send_raw, wait_for
 
@@ -113,7 +113,7 @@ def test_http2_only_endpoint(saker_factory, docroot):
 def test_http1_only_endpoint_refuses_the_preface(saker_factory, docroot):
     inst = saker_factory(config(docroot, endpoint="    protocols: http1\n"))
     reply = send_raw(inst.port, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-    assert reply.startswith(b"HTTP/1.1 400 "), reply
+    assert reply.startswith(b"HTTP/1.1 505 "), reply  # HTTP/2.0 is no HTTP/1 version
 
 
 def test_http2_only_https_endpoint_refuses_http11_clients(saker_factory, docroot, certs):
@@ -349,8 +349,8 @@ def test_rapid_reset_is_cut_off(saker_factory, docroot):
         except OSError:
             pass
         assert c.wait_closed(10)
-        # nghttp2's rate limit on RST_STREAM (1000 at once, then 33 a second)
-        assert c.goaway is not None and c.goaway[1] == INTERNAL_ERROR, c.goaways
+        # a rate limit on RST_STREAM (1000 at once, then 33 a second): a flood
+        assert c.goaway is not None and c.goaway[1] == ENHANCE_YOUR_CALM, c.goaways
     assert counter(inst, "saker_http2_resets_total", {"by": "client"}) >= 1000
     assert counter(inst, "saker_http2_connection_errors_total") == 1
     with H2Client(inst.port) as c:
@@ -369,8 +369,112 @@ def test_continuation_flood_is_cut_off(saker_factory, docroot):
         except OSError:
             pass
         assert c.wait_closed(5)
+        assert c.goaway is not None and c.goaway[1] == ENHANCE_YOUR_CALM, c.goaways
     with H2Client(inst.port) as c:
         assert c.get("/plaintext").status == 200
+
+
+def send_block(c, sid, block, end_stream=True):
+    """A header block as HEADERS and as many CONTINUATION frames as it takes."""
+    pieces = [block[i:i + 16384] for i in range(0, len(block), 16384)] or [b""]
+    data = b""
+    for i, piece in enumerate(pieces):
+        last = ["END_HEADERS"] if i == len(pieces) - 1 else []
+        if i == 0:
+            data += HeadersFrame(sid, data=piece,
+                                 flags=last + (["END_STREAM"] if end_stream else [])).serialize()
+        else:
+            data += ContinuationFrame(sid, data=piece, flags=last).serialize()
+    c.send(data)
+
+
+def test_hpack_amplification_is_cut_off(saker_factory, docroot):
+    """A 3.9 KB field inserted once and referenced 16,000 times per block
+    (1 byte each): saker stops decoding the stream past the limits (reset,
+    no 431 built from 60 MB of fields), and ends the connection with
+    ENHANCE_YOUR_CALM after a few such blocks."""
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        c.wait(lambda: c.server_settings, 5, "SETTINGS")
+        big = [("x-big", "b" * 3900)]
+        sids = []
+        try:
+            for _ in range(6):
+                sid = c.new_stream_id()
+                sids.append(sid)
+                send_block(c, sid, c.header_block("/plaintext", extra=big * 16000))
+        except OSError:
+            pass
+        assert c.wait_closed(10)
+        assert c.goaway is not None and c.goaway[1] == ENHANCE_YOUR_CALM, c.goaways
+        assert c.streams[sids[0]].status is None and c.streams[sids[0]].reset is not None
+    with H2Client(inst.port) as c:
+        assert c.get("/plaintext").status == 200
+
+
+def test_one_oversize_header_block_is_431_and_the_connection_stays(saker_factory, docroot):
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        fields = [("x-%d" % i, "v" * 400) for i in range(90)]  # 36 KB: over 32 KB
+        sid = c.new_stream_id()
+        send_block(c, sid, c.header_block("/plaintext", extra=fields))
+        assert c.response(sid).status == 431
+        assert c.get("/plaintext").status == 200
+
+
+# ---- closed streams (RFC 9113 sections 5.1, 5.1.1) ---------------------------------
+
+def wait_reset(c, sid, code):
+    c.wait(lambda: c.streams.get(sid) is not None and c.streams[sid].reset == code, 5,
+           "RST_STREAM %d on stream %d" % (code, sid))
+
+
+def test_data_after_end_stream_gets_stream_closed(saker_factory, docroot):
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        sid = c.request("/plaintext")
+        assert c.response(sid).status == 200
+        c.data(sid, b"late")
+        wait_reset(c, sid, STREAM_CLOSED)
+        c.send_frame(HeadersFrame(sid, data=c.encoder.encode([("x-trailer", "1")]),
+                                  flags=["END_HEADERS", "END_STREAM"]))
+        c.streams[sid].reset = None
+        wait_reset(c, sid, STREAM_CLOSED)
+        assert c.get("/plaintext").status == 200  # a stream error only
+
+
+def test_data_after_the_clients_reset_gets_stream_closed(saker_factory, docroot):
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        sid = c.request("/plaintext", method="POST", end_stream=False)
+        c.rst(sid)
+        c.data(sid, b"late", end_stream=True)
+        wait_reset(c, sid, STREAM_CLOSED)
+        assert c.get("/plaintext").status == 200
+
+
+def test_frames_after_sakers_reset_are_ignored(saker_factory, docroot):
+    """An answer that ends before the request is followed by RST_STREAM
+    NO_ERROR; what the client sent before it saw that is ignored."""
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        sid = c.request("/plaintext", method="POST", end_stream=False,
+                        extra=[("expect", "100-continue")])
+        wait_reset(c, sid, NO_ERROR)
+        c.data(sid, b"more")
+        c.data(sid, b"end", end_stream=True)
+        assert c.get("/plaintext").status == 200
+        assert c.streams[sid].reset == NO_ERROR
+        assert c.goaway is None
+
+
+def test_headers_on_a_lower_stream_id_is_a_protocol_error(saker_factory, docroot):
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        assert c.get("/plaintext", stream_id=5).status == 200
+        c.request("/plaintext", stream_id=3)
+        assert c.wait_closed(5)
+        assert c.goaway is not None and c.goaway[1] == PROTOCOL_ERROR, c.goaways
 
 
 # ---- time -------------------------------------------------------------------------
