@@ -439,7 +439,17 @@ static int on_message_complete(llhttp_t *parser)
         h1->waiting = true; /* its response comes later: parse no further */
         return HPE_PAUSED;
     }
-    return h1_finish_message(h1) ? 0 : HPE_PAUSED;
+    if (!h1_finish_message(h1))
+        return HPE_PAUSED;
+    /* Pipelined requests from a client that does not read its answers:
+     * parse no further while the queue holds the high-water mark, as
+     * HTTP/2 makes no frames past it; the rest waits in the stash, and
+     * reading pauses once that is full (h1_produce parses on). */
+    if (h1->out->pending_bytes >= OUTQ_HIGH_WATER) {
+        h1->waiting = h1->backlogged = true;
+        return HPE_PAUSED;
+    }
+    return 0;
 }
 
 static const llhttp_settings_t h1_settings = {
@@ -491,7 +501,7 @@ void h1_destroy(struct h1 *h1)
     bytebuf_free(&h1->held);
 }
 
-bool h1_idle(const struct h1 *h1) { return !h1->in_message; }
+bool h1_idle(const struct h1 *h1) { return !h1->in_message && !h1->backlogged; }
 
 bool h1_reading_head(const struct h1 *h1) { return h1->in_message && !h1->headers_done; }
 
@@ -721,6 +731,11 @@ enum conn_owed h1_produce(struct h1 *h1)
         return CONN_OWES_LATER; /* the tunnel speaks from the next round */
     }
     for (;;) {
+        if (h1->backlogged && h1->out->pending_bytes < OUTQ_HIGH_WATER / 2) {
+            h1->backlogged = h1->waiting = false;
+            h1_resume(h1);
+            continue;
+        }
         if (h1->exchange_done) {
             h1->exchange_done = false;
             h1->waiting = false;
@@ -740,8 +755,8 @@ enum conn_owed h1_produce(struct h1 *h1)
         }
         break;
     }
-    if (h1->proceed_owed && !h1_gone(h1))
-        return CONN_OWES_MORE;
+    if ((h1->proceed_owed && !h1_gone(h1)) || h1->backlogged)
+        return CONN_OWES_MORE; /* parsing goes on as the queue drains */
     struct exchange *ex = h1->ex;
     if (ex != NULL && ex->generator != NULL && !ex->finished && !h1_gone(h1))
         return CONN_OWES_LATER;

@@ -29,6 +29,10 @@
  * today) has the rest of its body read and discarded for up to
  * H1_BODY_DRAIN_MS, so the connection can be reused; after that it closes.
  *
+ * Pipelining: every request in a read is answered, until the output queue
+ * holds OUTQ_HIGH_WATER; then parsing pauses (the rest stashed, reading
+ * paused past H1_STASH_MAX) and resumes at h1_produce as the queue drains.
+ *
  * Idle state holds no memory besides the struct: the exchange arena is
  * empty between requests.
  */
@@ -107,6 +111,8 @@ struct h1 {
     bool in_parse;            /* llhttp's callbacks are on the stack */
     bool message_complete;    /* the request has been read to its end */
     bool waiting;             /* parsing paused until the exchange ends */
+    bool backlogged;          /* parsing paused until the output queue drains */
+    bool peer_gone;           /* EOF while backlogged: handled once the stash is parsed */
     bool exchange_done;       /* it ended outside the parser: end it at the next produce */
     struct bytebuf stash;     /* what was read but not parsed while waiting */
     /* A streamed response (h1_response.c). */

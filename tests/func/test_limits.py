@@ -503,3 +503,93 @@ def test_access_log_json(saker_factory, tmp_path):
     assert entry["protocol"] == "HTTP/1.1" and entry["endpoint"] == "main"
     assert set(entry) == {"time", "remote", "method", "target", "protocol", "status",
                           "bytes_sent", "referer", "user_agent", "duration_ms", "endpoint"}
+
+
+# ---- pipelining without reading ------------------------------------------------------
+
+PIPELINE_CONFIG = """
+workers: 1
+limits: {keep_alive_timeout: 60s}
+endpoints:
+  main: {url: "http://127.0.0.1:0"}
+routes:
+  - path: /
+    return: {status: 200, headers: {Content-Type: text/plain}, body: "%s"}
+"""
+
+
+def worker_rss_kb(inst):
+    with open("/proc/%d/status" % inst.worker_pids()[0]) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def push_until_blocked(sock, data, timeout=10):
+    """Sends data until the server stops taking it (its reading paused)."""
+    sock.setblocking(False)
+    sent, idle_since = 0, None
+    deadline = time.monotonic() + timeout
+    while sent < len(data) and time.monotonic() < deadline:
+        try:
+            sent += sock.send(data[sent:sent + 262144])
+            idle_since = None
+        except BlockingIOError:
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since > 0.5:
+                break  # nothing taken for half a second: the server stopped reading
+            time.sleep(0.01)
+    return sent
+
+
+def test_pipelining_client_that_never_reads_holds_bounded_memory(saker_factory):
+    """40 connections pipeline 4 MB of requests each and read nothing: the
+    worker stops parsing once a connection's output queue holds its
+    high-water mark (256 KiB), so its heap stays far below the ~3.5 MB a
+    connection took when a read's requests were all answered at once."""
+    inst = saker_factory(PIPELINE_CONFIG % ("x" * 1000))
+    request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    flood = request * (4 * 1024 * 1024 // len(request))
+    rss0 = worker_rss_kb(inst)
+    socks = []
+    try:
+        for _ in range(40):
+            s = connect(inst.port)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            socks.append(s)
+            push_until_blocked(s, flood)
+        grown = worker_rss_kb(inst) - rss0
+        print("worker RSS grew by %d kB for 40 connections" % grown)
+        assert grown < 40 * 384, "RSS grew by %d kB" % grown
+        assert status_of(get(inst.port)) == 200  # others are served meanwhile
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_deep_pipeline_is_answered_whole_and_in_order(saker_factory):
+    """Parsing pauses at the high-water mark and resumes as the client
+    reads: every one of 30,000 pipelined requests is answered, in order,
+    also when the client half-closes right after sending them."""
+    inst = saker_factory(PIPELINE_CONFIG % ("x" * 100))
+    n = 30000
+    batch = b"".join(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(n))
+    for half_close in (False, True):
+        s = connect(inst.port)
+        threading.Thread(target=lambda: (s.sendall(batch),
+                                         s.shutdown(socket.SHUT_WR) if half_close else None),
+                         daemon=True).start()
+        out = bytearray()
+        deadline = time.monotonic() + 30
+        while out.count(b"HTTP/1.1 200 OK\r\n") < n and time.monotonic() < deadline:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = s.recv(1 << 20)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            out += chunk
+        s.close()
+        assert out.count(b"HTTP/1.1 200 OK\r\n") == n, (half_close, out.count(b"HTTP/1.1 200"))
