@@ -303,6 +303,56 @@ def test_response_rate_spares_a_client_that_reads(saker_factory, tmp_path):
     assert rejections(inst, "response_rate") == 0
 
 
+def read_at(sock, rate, seconds):
+    """Reads at about rate bytes a second for seconds (or until the server
+    closes): the bytes read, and whether it closed."""
+    got, t0 = 0, time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        due = int(rate * (time.monotonic() - t0)) - got
+        if due <= 0:
+            time.sleep(0.05)
+            continue
+        sock.settimeout(2)
+        try:
+            chunk = sock.recv(min(due, 4096))
+        except (ConnectionResetError, socket.timeout):
+            return got, True
+        if not chunk:
+            return got, True
+        got += len(chunk)
+    return got, False
+
+
+def test_response_rate_is_measured_as_the_peer_acknowledges(saker_factory, tmp_path):
+    """min_response_data_rate 1000 B/s: an honest reader at 4 KB/s keeps
+    its connection, though the kernel holds megabytes of the response and
+    calls the socket writable only once much of them drained (nothing was
+    written for seconds: it was cut off); a reader at 100 B/s is cut off
+    (the bytes written into the kernel's growing buffer made it look fast)."""
+    inst = saker_factory(config(tmp_path, "limits:\n  min_response_data_rate: "
+                                          "{bytes_per_second: 1000, grace_period: 2s}", workers=1))
+    honest = connect(inst.port)
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect(("127.0.0.1", inst.port))
+    for s in (honest, slow):
+        s.sendall(b"GET /big/big.bin HTTP/1.1\r\nHost: a\r\n\r\n")
+    t = threading.Thread(target=read_at, args=(slow, 100, 10))
+    t.start()
+    got, closed = read_at(honest, 4096, 10)
+    t.join()
+    assert not closed and got > 30 * 1024, (got, closed)
+    # One rejection, the slow reader's: its connection was reset (what its
+    # own receive buffer held is still read first), the honest one stays.
+    assert rejections(inst, "response_rate") == 1
+    data = read_until_close(slow, timeout=5)
+    assert data is not None and len(data) < 1 << 20
+    got, closed = read_at(honest, 4096, 1)
+    assert not closed and got > 0
+    honest.close()
+    slow.close()
+
+
 # ---- body draining ------------------------------------------------------------
 
 def test_body_after_early_answer_is_drained_and_connection_reused(saker_factory, tmp_path):
