@@ -120,8 +120,10 @@ static void stream_free(struct h2 *h2, struct h2_stream *st)
     exchange_stop(&st->ex);
     if (!st->ex.responded)
         exchange_drop_body(&st->ex); /* a handler that set a file and never answered */
-    if (st->body_release != NULL) /* after the frames of it still queued */
+    if (st->body_release != NULL) { /* after the frames of it still queued */
         outq_add_release(h2->out, st->body_release, st->body_release_arg);
+        h2_file_framed(h2);
+    }
     if (st->proceed_owed)
         h2->proceeds_owed--;
     if (st->delivery_owed)
@@ -152,6 +154,9 @@ static void on_reap(struct turn_job *job)
  * freed at the end of the turn (h2_stream.h). */
 static void stream_close(struct h2 *h2, struct h2_stream *st)
 {
+    if (st->gated)
+        h2->gated--;
+    st->gated = false;
     st->dead = true;
     exchange_abandon(&st->ex);
     stream_unlink(&h2->streams, st);
@@ -302,8 +307,24 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
     return 0;
 }
 
+void h2_file_framed(struct h2 *h2)
+{
+    h2->file_streams--;
+}
+
 static void stream_dispatch(struct h2_stream *st)
 {
+    struct h2 *h2 = st->h2;
+    /* A connection holds at most H2_FILE_STREAMS_MAX files: a request
+     * answered at END_STREAM waits for its handler while it is full
+     * (h2_dispatch_gated runs it once a file is framed or reset), so 100
+     * streams held by a shut window cannot hold 100 descriptors. */
+    if (h2->file_streams >= H2_FILE_STREAMS_MAX && !st->early) {
+        if (!st->gated)
+            h2->gated++;
+        st->gated = true;
+        return;
+    }
     st->dispatch_pending = false;
     request_dispatch(st->entry, &st->ex);
     if (!st->ex.responded && st->ex.generator == NULL)
@@ -417,6 +438,7 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
         break;
     case NGHTTP2_HEADERS:
         h2->head_since_ms = 0;
+        h2->active_ms = h2->last_frame_ms;
         if (st == NULL)
             break;
         if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
@@ -425,6 +447,8 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
             stream_request_complete(st); /* trailers */
         break;
     case NGHTTP2_DATA:
+        if (frame->hd.length > 0)
+            h2->active_ms = h2->last_frame_ms;
         on_data_frame(h2, frame, st);
         break;
     case NGHTTP2_RST_STREAM:
@@ -588,7 +612,7 @@ struct h2 *h2_new(const struct h2_params *params)
     h2->conn = params->conn;
     h2->reap.run = on_reap;
     h2_guard_init(h2);
-    h2->started_ms = h2->last_frame_ms = clock_monotonic_ms();
+    h2->started_ms = h2->last_frame_ms = h2->active_ms = clock_monotonic_ms();
     if (nghttp2_session_server_new3(&h2->session, cb, h2, options, h2_memory()) != 0) {
         free(h2);
         return NULL;
@@ -667,16 +691,42 @@ static void h2_make_frames(struct h2 *h2)
     }
 }
 
+/* Streams whose dispatch waited, while the connection has room for files
+ * and its queue room for frames. True when one was dispatched. */
+static bool h2_dispatch_gated(struct h2 *h2)
+{
+    bool any = false;
+    for (struct h2_stream *st = h2->streams, *next; st != NULL && h2->gated > 0; st = next) {
+        next = st->next;
+        if (!st->gated || st->dead)
+            continue;
+        if (h2->file_streams >= H2_FILE_STREAMS_MAX || h2->out->pending_bytes >= OUTQ_HIGH_WATER)
+            break;
+        st->gated = false;
+        h2->gated--;
+        stream_dispatch(st);
+        any = true;
+    }
+    return any;
+}
+
+static bool h2_gate_open(const struct h2 *h2)
+{
+    return h2->gated > 0 && h2->file_streams < H2_FILE_STREAMS_MAX;
+}
+
 bool h2_produce(struct h2 *h2)
 {
     if (h2->deliveries_owed > 0)
         h2_body_deliver_owed(h2);
     do
         h2_make_frames(h2);
-    while (!h2->failed && h2->proceeds_owed > 0 && h2_deliver_proceeds(h2));
+    while (!h2->failed && ((h2->proceeds_owed > 0 && h2_deliver_proceeds(h2)) ||
+                           (h2_gate_open(h2) && h2_dispatch_gated(h2))));
     return !h2->failed &&
            (nghttp2_session_want_write(h2->session) ||
-            (h2->proceeds_owed > 0 && h2->out->pending_bytes >= OUTQ_HIGH_WATER));
+            ((h2->proceeds_owed > 0 || h2_gate_open(h2)) &&
+             h2->out->pending_bytes >= OUTQ_HIGH_WATER));
 }
 
 bool h2_owes_later(const struct h2 *h2)
@@ -703,6 +753,8 @@ bool h2_idle(const struct h2 *h2)
     return h2->streams == NULL;
 }
 
+uint64_t h2_active_ms(const struct h2 *h2) { return h2->active_ms; }
+
 bool h2_reading_head(const struct h2 *h2, uint64_t *since_ms)
 {
     if (!h2->preface_done) {
@@ -728,10 +780,41 @@ static void stream_check_rate(struct h2 *h2, struct h2_stream *st, uint64_t now_
     nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
 }
 
+/* min_response_data_rate for a response the peer's flow-control window
+ * holds back (Kestrel counts these stalls too): from the moment its DATA
+ * first waits for a window, until all of it is framed, it must keep the
+ * rate, or the stream is reset (and its file given back). A client that
+ * opens windows a byte at a time is measured the same. */
+static void stream_check_stall(struct h2 *h2, struct h2_stream *st, uint64_t now_ms)
+{
+    bool pending = st->ex.responded && !h2_stream_gone(st) &&
+                   (st->streaming ? st->piece_left > 0 : st->body_left > 0);
+    if (!pending) {
+        st->stall_ms = 0;
+        return;
+    }
+    if (st->stall_ms == 0) {
+        if (nghttp2_session_get_stream_remote_window_size(h2->session, st->id) <= 0 ||
+            nghttp2_session_get_remote_window_size(h2->session) <= 0) {
+            st->stall_ms = now_ms;
+            st->stall_sent = st->data_sent;
+        }
+        return;
+    }
+    if (!request_too_slow(&h2->limits->min_response_data_rate, st->stall_ms,
+                          st->data_sent - st->stall_sent, now_ms))
+        return;
+    st->stall_ms = 0;
+    h2_count(h2, SHM_REJECT_RESPONSE_RATE);
+    nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+}
+
 enum h2_result h2_tick(struct h2 *h2, uint64_t now_ms)
 {
-    for (struct h2_stream *st = h2->streams; st != NULL; st = st->next)
+    for (struct h2_stream *st = h2->streams; st != NULL; st = st->next) {
         stream_check_rate(h2, st, now_ms);
+        stream_check_stall(h2, st, now_ms);
+    }
     if (h2->notice_sent && now_ms - h2->notice_ms >= H2_NOTICE_GRACE_MS)
         h2_goaway(h2); /* a busy connection is told too, not only an idle one */
     const struct config_http2_limits *l = &h2->limits->http2;

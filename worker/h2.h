@@ -91,9 +91,14 @@ bool h2_idle(const struct h2 *h2);
 /* The client's preface, or a header block, is still arriving (since
  * *since_ms): the request_headers_timeout applies. */
 bool h2_reading_head(const struct h2 *h2, uint64_t *since_ms);
+/* The last progress: a request begun, or DATA received or framed. Control
+ * frames (PING, SETTINGS, WINDOW_UPDATE) are none, so they keep no
+ * connection alive. */
+uint64_t h2_active_ms(const struct h2 *h2);
 /* Once a second: request body data rates (408 and RST_STREAM for a slow
- * stream) and the keep-alive ping. H2_CLOSE: the client stopped
- * answering pings; close. */
+ * stream), responses the peer's window holds back below
+ * min_response_data_rate (RST_STREAM CANCEL), and the keep-alive ping.
+ * H2_CLOSE: the client stopped answering pings; close. */
 enum h2_result h2_tick(struct h2 *h2, uint64_t now_ms);
 
 /* A drain begins: GOAWAY with the largest stream id, so the client opens

@@ -31,6 +31,11 @@ struct sockaddr;
 struct router_entry;
 struct conn;
 
+/* Streams of one connection whose file responses are not all framed yet:
+ * the descriptors a connection holds (each of them one at most; streams
+ * past it wait to be dispatched until one is framed or reset). */
+#define H2_FILE_STREAMS_MAX 32
+
 /* Stream ids whose end h2 remembers (h2_guard.c): 256 bytes a connection. */
 #define H2_RECENT_STREAMS 64
 /* RST_STREAM received: a burst, then so many a second (nghttp2's figures;
@@ -77,6 +82,9 @@ struct h2_stream {
     bool final;               /* the last piece is in: the body ends after it */
     bool proceed_owed;        /* its pieces are framed: proceed once there is room */
     bool response_ended;      /* END_STREAM (or trailers) submitted, or a reset */
+    uint64_t data_sent;       /* DATA payload framed */
+    uint64_t stall_ms;        /* its DATA waited for the peer's window since; 0: not */
+    uint64_t stall_sent;      /* data_sent then */
     /* The request body (h2_body.c). */
     struct bytebuf held;      /* DATA that came while the reader was paused, or not there */
     uint64_t body_rate_base;  /* bytes in when the rate was last restarted */
@@ -85,6 +93,7 @@ struct h2_stream {
     bool dispatch_pending;    /* answer at END_STREAM */
     bool request_complete;    /* END_STREAM received */
     bool dead;                /* closed: on the dead list until the end of the turn */
+    bool gated;               /* its dispatch waits: the connection holds its files */
 };
 
 struct h2 {
@@ -101,9 +110,12 @@ struct h2 {
     struct turn_job reap;      /* that end of the turn */
     unsigned proceeds_owed;    /* streams whose proceed waits for room */
     unsigned deliveries_owed;  /* streams whose reader waits for held bytes */
+    unsigned file_streams;     /* streams whose file response is not all framed */
+    unsigned gated;            /* streams whose dispatch waits for one of them */
     uint64_t started_ms;       /* the preface is due request_headers_timeout from here */
     uint64_t head_since_ms;    /* a header block is arriving since; 0: none */
     uint64_t last_frame_ms;    /* for the keep-alive ping */
+    uint64_t active_ms;        /* the last progress: a request, DATA either way */
     uint64_t ping_sent_ms;     /* a keep-alive ping waits for any frame; 0: none */
     uint64_t empty_frames;
     uint64_t notice_ms;        /* when the shutdown notice was queued */
@@ -166,6 +178,8 @@ void h2_calm_down(struct h2 *h2, const char *why);
 nghttp2_mem *h2_memory(void);
 
 /* h2.c */
+/* A stream's file response was all framed, or the stream gave it up. */
+void h2_file_framed(struct h2 *h2);
 void h2_count(const struct h2 *h2, enum shm_counter counter);
 /* The connection flushes what was made outside its own callbacks. */
 void h2_wake(struct h2 *h2);

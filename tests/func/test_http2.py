@@ -10,13 +10,15 @@ import json
 import os
 import subprocess
 import threading
+import time
 
 import pytest
 
 from certs import make_ca, make_leaf
 from h2client import (CANCEL, ENHANCE_YOUR_CALM, INTERNAL_ERROR, NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM,
                       STREAM_CLOSED, H2Client)
-from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, SettingsFrame
+from hyperframe.frame import (ContinuationFrame, DataFrame, HeadersFrame, PingFrame, SettingsFrame,
+                              WindowUpdateFrame)
 from rawhttp import connect, send_raw, wait_for
 
 
@@ -33,6 +35,9 @@ def docroot(tmp_path_factory):
     d = tmp_path_factory.mktemp("h2root")
     (d / "index.html").write_text("<h1>index</h1>\n")
     (d / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024 + 77))
+    (d / "many").mkdir()
+    for i in range(100):
+        (d / "many" / ("f%d.bin" % i)).write_bytes(b"%d" % i * 50000)
     return d
 
 
@@ -420,6 +425,70 @@ def test_one_oversize_header_block_is_431_and_the_connection_stays(saker_factory
         send_block(c, sid, c.header_block("/plaintext", extra=fields))
         assert c.response(sid).status == 431
         assert c.get("/plaintext").status == 200
+
+
+# ---- flow-control stalls and pings -------------------------------------------------
+
+def test_streams_held_by_a_zero_window_are_reset_and_pings_keep_nothing_alive(
+        saker_factory, docroot):
+    """A client that opens streams for a large file with a window of 0 and
+    pings every half second: the stalled streams count against
+    min_response_data_rate and are reset (their files given back), and the
+    pings do not keep the connection past keep_alive_timeout."""
+    inst = saker_factory(config(docroot, top="limits:\n  keep_alive_timeout: 3s\n"
+                                "  min_response_data_rate: {bytes_per_second: 240, "
+                                "grace_period: 1s}\n"))
+    with H2Client(inst.port, window=0) as c:
+        sids = [c.request("/big.bin") for _ in range(10)]
+        t0 = time.monotonic()
+        deadline = t0 + 15
+        while not c.closed and time.monotonic() < deadline:
+            c.send_frame(PingFrame(0, opaque_data=b"12345678"))
+            c._read(0.5)
+        assert all(c.streams[sid].reset == CANCEL for sid in sids), \
+            [c.streams[sid].reset for sid in sids]
+        assert c.closed, "the pinging connection was kept past keep_alive_timeout"
+        assert time.monotonic() - t0 < 12
+    assert counter(inst, 'saker_rejections_total', {"reason": "response_rate"}) >= 10
+
+
+def worker_fds(inst):
+    return len(os.listdir("/proc/%d/fd" % inst.worker_pids()[0]))
+
+
+def test_descriptors_held_by_one_connection_are_bounded(saker_factory, docroot):
+    """100 streams for 100 different files behind a shut window: the
+    connection holds at most 32 files (H2_FILE_STREAMS_MAX); the other
+    requests wait for their handler, and are answered once windows open."""
+    inst = saker_factory(config(docroot))
+    fds0 = worker_fds(inst)
+    with H2Client(inst.port, window=0) as c:
+        sids = [c.request("/many/f%d.bin" % i) for i in range(100)]
+        c.wait(lambda: sum(1 for sid in sids if c.streams[sid].status == 200) >= 32, 5,
+               "32 answers")
+        c._read(0.5)
+        held = worker_fds(inst) - fds0
+        answered = sum(1 for sid in sids if c.streams[sid].status is not None)
+        assert answered == 32, answered
+        assert held <= 32 + 2, held  # the files, the connection, slack
+        for sid in sids:
+            c.send_frame(WindowUpdateFrame(sid, window_increment=1 << 20))
+        c.send_frame(WindowUpdateFrame(0, window_increment=1 << 30))
+        c.wait(lambda: all(c.streams[sid].ended for sid in sids), 10, "every answer")
+        assert all(len(c.streams[sid].body) == 50000 * len(b"%d" % i)
+                   for i, sid in enumerate(sids))
+
+
+def test_pings_do_not_keep_an_idle_connection(saker_factory, docroot):
+    inst = saker_factory(config(docroot, top="limits: { keep_alive_timeout: 2s }\n"))
+    with H2Client(inst.port) as c:
+        assert c.get("/plaintext").status == 200
+        t0 = time.monotonic()
+        while c.goaway is None and time.monotonic() - t0 < 10:
+            c.send_frame(PingFrame(0, opaque_data=b"12345678"))
+            c._read(0.5)
+        assert c.goaway is not None and c.goaway[1] == NO_ERROR, c.goaways
+        assert time.monotonic() - t0 < 6
 
 
 # ---- closed streams (RFC 9113 sections 5.1, 5.1.1) ---------------------------------
