@@ -194,7 +194,11 @@ static void conn_give_back(struct conn *c)
 static void conn_enlist(struct conn *c)
 {
     struct worker *w = c->worker;
-    c->deadline_ms = clock_monotonic_ms() + c->limits->request_headers_timeout_ms;
+    /* The clock read now, not the heartbeat's: up to a second stale, it
+     * made a connection accepted just before a heartbeat expire at it,
+     * with its first request unread in the socket (a vDSO call, no
+     * system call). */
+    c->deadline_ms = clock_now_monotonic_ms() + c->limits->request_headers_timeout_ms;
     event_assign(&c->read_event, w->base, c->fd, EV_READ | EV_PERSIST, on_readable, c);
     c->next = w->conns;
     if (w->conns != NULL)
@@ -670,6 +674,15 @@ static void conn_flush(struct conn *c)
  * that never came, or the end of a linger. */
 static void conn_expire(struct conn *c)
 {
+    int waiting = 0;
+    /* A clear-text connection whose first bytes wait unread in the socket
+     * did send in time: the worker, busy, had not read them yet. They are
+     * read now (once: consumed, the request's own deadline applies). */
+    if (c->fresh && !c->handshaking && !c->lingering && c->proto == NULL &&
+        ioctl(c->fd, FIONREAD, &waiting) == 0 && waiting > 0) {
+        event_active(&c->read_event, EV_READ, 1);
+        return;
+    }
     if (!c->lingering && c->worker->draining && conn_idle(c) && !c->handshaking)
         conn_linger(c); /* the end of the lame-duck grace */
     else

@@ -691,13 +691,17 @@ static void h2_make_frames(struct h2 *h2)
     }
 }
 
-/* Streams whose dispatch waited, while the connection has room for files
- * and its queue room for frames. True when one was dispatched. */
+/* Streams whose dispatch waited, oldest first (the list is newest first),
+ * while the connection has room for files and its queue room for frames.
+ * True when one was dispatched. */
 static bool h2_dispatch_gated(struct h2 *h2)
 {
     bool any = false;
-    for (struct h2_stream *st = h2->streams, *next; st != NULL && h2->gated > 0; st = next) {
-        next = st->next;
+    struct h2_stream *last = h2->streams;
+    while (last != NULL && last->next != NULL)
+        last = last->next;
+    for (struct h2_stream *st = last, *prev; st != NULL && h2->gated > 0; st = prev) {
+        prev = st->prev;
         if (!st->gated || st->dead)
             continue;
         if (h2->file_streams >= H2_FILE_STREAMS_MAX || h2->out->pending_bytes >= OUTQ_HIGH_WATER)
