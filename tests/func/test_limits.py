@@ -16,6 +16,7 @@ import time
 import pytest
 
 from rawhttp import connect, read_response, send_raw, wait_for
+from saker_harness import sanitized
 
 
 def rejections(inst, reason):
@@ -611,7 +612,8 @@ def test_pipelining_client_that_never_reads_holds_bounded_memory(saker_factory):
             push_until_blocked(s, flood)
         grown = worker_rss_kb(inst) - rss0
         print("worker RSS grew by %d kB for 40 connections" % grown)
-        assert grown < 40 * 384, "RSS grew by %d kB" % grown
+        # Under ASan, freed memory waits in its quarantine: RSS says nothing.
+        assert sanitized() or grown < 40 * 384, "RSS grew by %d kB" % grown
         assert status_of(get(inst.port)) == 200  # others are served meanwhile
     finally:
         for s in socks:
