@@ -16,6 +16,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "master/activation.h"
 #include "master/certificates.h"
 #include "master/notify.h"
 #include "master/runfiles.h"
@@ -185,6 +186,8 @@ void master_generation_release(struct master *m, struct generation *g)
         m->pending = NULL;
     for (size_t i = 0; i < g->listener_count; i++)
         tls_server_free(g->listeners[i].tls);
+    if (g->config != NULL)
+        generation_shared_release(m, g);
     config_free(g->config);
     generation_free_listeners(g);
     memset(g, 0, sizeof *g);
@@ -231,6 +234,8 @@ static int master_spawn(struct master *m, unsigned slot, struct generation *g, u
         .listeners = worker_sockets(g, index, &sockets),
         .listener_count = sockets,
         .start_paused = m->draining,
+        .rate_tables = g->shared.rate_tables,
+        .route_entries = g->shared.route_entries,
     };
     if (params.listeners == NULL) {
         log_msg(LOG_ERROR, "fork(worker %u): out of memory", index);
@@ -279,7 +284,7 @@ int master_spawn_generation(struct master *m, struct generation *g, struct err *
         return err_set(err, "no room for %u more workers (%u slots free): wait for the "
                        "previous generation to finish draining", g->config->workers,
                        master_free_slots(m));
-    if (generation_tls(m, g, err) != SK_OK)
+    if (generation_tls(m, g, err) != SK_OK || generation_shared_attach(m, g, err) != SK_OK)
         return SK_ERROR;
     unsigned slot = 0;
     for (unsigned i = 0; i < g->config->workers; i++) {
@@ -367,6 +372,9 @@ int master_bind(struct master *m, struct config *config, struct err *err)
 {
     install_signals(&m->wait_mask);
     remember_executable(m);
+    if (activation_take(err) != SK_OK)
+        return SK_ERROR;
+    activation_warn_unused(config);
     if (master_upgrade_ready_fd() >= 0) /* started by an upgrade */
         return master_adopt(m, config, err);
     if (runfiles_prepare_dir(config->shm_path, err) != SK_OK ||
@@ -424,7 +432,9 @@ int master_start(struct master *m, struct config *config, struct err *err)
         const struct listener *l = &m->listeners.items[i];
         log_msg(LOG_NOTICE, "listening on %s (endpoint %s, %s; %u socket%s, %s)", l->address,
                 l->endpoint->name, l->url, l->group.count, l->group.count == 1 ? "" : "s",
-                l->group.steered ? steering_name(&l->steering) : "shared");
+                l->group.steered                  ? steering_name(&l->steering)
+                : activation_owns(l->group.fds[0]) ? "shared, passed by systemd"
+                                                   : "shared");
     }
     if (master_spawn_generation(m, g, err) != SK_OK)
         return SK_ERROR;

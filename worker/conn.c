@@ -11,8 +11,11 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include <event2/event.h>
 
@@ -20,6 +23,7 @@
 #include "common/log.h"
 #include "shm/shm.h"
 #include "worker/access_log.h"
+#include "worker/conn_list.h"
 #include "worker/conn_tls.h"
 #include "worker/h1.h"
 #include "worker/h2.h"
@@ -86,10 +90,14 @@ const char *conn_peer_subject(const struct conn *c)
     return c->transport->peer_subject(c);
 }
 
-/* The deadline that applies in the connection's current state. */
+/* The deadline that applies in the connection's current state; runs
+ * after every event on it, so its entry in the connection list is
+ * refreshed here too. */
 static void conn_update_deadline(struct conn *c)
 {
     uint64_t now = clock_monotonic_ms();
+    if (c->worker->conn_list_on)
+        conn_list_publish(c);
     if (c->lingering)
         return;
     /* A connection that has sent nothing yet (Kestrel's rule) keeps the
@@ -191,7 +199,11 @@ static void conn_give_back(struct conn *c)
 static void conn_enlist(struct conn *c)
 {
     struct worker *w = c->worker;
-    c->deadline_ms = clock_monotonic_ms() + c->limits->request_headers_timeout_ms;
+    /* The clock read now, not the heartbeat's: up to a second stale, it
+     * made a connection accepted just before a heartbeat expire at it,
+     * with its first request unread in the socket (a vDSO call, no
+     * system call). */
+    c->deadline_ms = clock_now_monotonic_ms() + c->limits->request_headers_timeout_ms;
     event_assign(&c->read_event, w->base, c->fd, EV_READ | EV_PERSIST, on_readable, c);
     c->next = w->conns;
     if (w->conns != NULL)
@@ -310,6 +322,7 @@ void conn_close(struct conn *c)
         return;
     struct worker *w = c->worker;
     c->closed = true;
+    conn_list_close(c);
     event_del(&c->read_event);
     if (c->write_event != NULL) {
         event_free(c->write_event);
@@ -449,6 +462,8 @@ static void conn_consume(struct conn *c, const char *data, size_t len)
 {
     if (c->worker->slot != NULL)
         shm_slot_count(c->worker->slot, SHM_BYTES_IN, len);
+    if (c->worker->conn_list_on)
+        conn_list_bytes(c, len, 0);
     if (c->endpoint != NULL && c->endpoint->connection_logging)
         access_log_hexdump(c->fd, "read", data, len);
     c->fresh = false;
@@ -528,17 +543,15 @@ static void conn_read(struct conn *c)
     }
 }
 
-static void on_readable(evutil_socket_t fd, short what, void *arg)
+static void conn_readable(struct conn *c)
 {
-    struct conn *c = arg;
-    (void)fd; /* the transport reads c->fd */
-    (void)what;
     if (c->closed)
         return;
     if (c->lingering) {
         conn_linger_read(c);
         return;
     }
+    clock_touch(); /* the requests this read brings start now (route statistics) */
     if (c->proxy_header) {
         int rc = conn_proxy_header_read(c);
         if (rc == SK_ERROR) {
@@ -557,9 +570,22 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     c->in_io = false;
 }
 
-static void on_writable(evutil_socket_t fd, short what, void *arg)
+/* The loop's callbacks: what they queue for the end of the turn (a
+ * release, an HTTP/2 stream's reaping, another connection's flush) runs
+ * as they return (turn.h), after which c may be gone. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    struct turn *t = &c->worker->turn;
+    (void)fd; /* the transport reads c->fd */
+    (void)what;
+    turn_enter(t);
+    conn_readable(c);
+    turn_leave(t);
+}
+
+static void conn_writable(struct conn *c, evutil_socket_t fd, short what)
+{
     if (c->closed)
         return;
     if (c->handshaking) {
@@ -567,7 +593,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
         bool done = conn_handshake(c);
         c->in_io = false;
         if (done)
-            on_readable(fd, what, c);
+            on_readable(fd, what, c); /* its own turn_enter nests */
         return;
     }
     if (c->read_wants_write) { /* TLS: a read had to write first */
@@ -577,6 +603,15 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
         return;
     }
     conn_flush(c);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    struct turn *t = &c->worker->turn;
+    turn_enter(t);
+    conn_writable(c, fd, what);
+    turn_leave(t);
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -603,8 +638,18 @@ static enum outq_flush_result conn_write(struct conn *c)
     enum outq_flush_result r = c->transport->flush(c, &written);
     if (written > 0 && c->worker->slot != NULL)
         shm_slot_count(c->worker->slot, SHM_BYTES_OUT, written);
+    if (written > 0 && c->worker->conn_list_on)
+        conn_list_bytes(c, 0, written);
     c->out_blocked_bytes += written;
     return r;
+}
+
+/* Bytes in the socket the peer has not acknowledged yet (TCP) or read
+ * (a Unix socket): SIOCOUTQ; 0 if the kernel cannot say. */
+static uint64_t conn_unacked(const struct conn *c)
+{
+    int n;
+    return ioctl(c->fd, SIOCOUTQ, &n) == 0 && n > 0 ? (uint64_t)n : 0;
 }
 
 /* What follows a write: wait for writability, linger, or read again. */
@@ -620,7 +665,7 @@ static void conn_after_write(struct conn *c, enum outq_flush_result r, enum conn
          * block says nothing about how fast the peer reads. */
         if (c->out_blocked_ms == 0) {
             c->out_blocked_ms = clock_monotonic_ms();
-            c->out_blocked_bytes = 0;
+            c->out_blocked_bytes = conn_unacked(c);
         }
         conn_set_reading(c, false);
         conn_set_writing(c, true);
@@ -680,10 +725,39 @@ static void conn_flush(struct conn *c)
  * that never came, or the end of a linger. */
 static void conn_expire(struct conn *c)
 {
+    int waiting = 0;
+    /* A clear-text connection whose first bytes wait unread in the socket
+     * did send in time: the worker, busy, had not read them yet. They are
+     * read now (once: consumed, the request's own deadline applies). */
+    if (c->fresh && !c->handshaking && !c->lingering && c->proto == NULL &&
+        ioctl(c->fd, FIONREAD, &waiting) == 0 && waiting > 0) {
+        event_active(&c->read_event, EV_READ, 1);
+        return;
+    }
     if (!c->lingering && c->worker->draining && conn_idle(c) && !c->handshaking)
         conn_linger(c); /* the end of the lame-duck grace */
     else
         conn_close(c);
+}
+
+/* min_response_data_rate, measured as the peer takes the bytes: from
+ * the moment output blocked, what was in the socket then plus what was
+ * written since, less what is still in it unacknowledged. Bytes written
+ * say nothing of a slow reader: the kernel grows the send buffer to
+ * megabytes and calls the socket writable only once much of it drained,
+ * so an honest reader at 2 KB/s wrote nothing for seconds, and one at
+ * 60 B/s looked fast while the buffer grew (Kestrel counts what the peer
+ * took). One ioctl a heartbeat, and only for a connection whose output
+ * has been blocked for the grace period. */
+static bool conn_response_too_slow(const struct conn *c, uint64_t now_ms)
+{
+    const struct config_data_rate *rate = &c->limits->min_response_data_rate;
+    if (c->out_blocked_ms == 0 || rate->bytes_per_second == 0 ||
+        now_ms < c->out_blocked_ms + rate->grace_period_ms)
+        return false;
+    uint64_t unacked = conn_unacked(c);
+    uint64_t taken = c->out_blocked_bytes > unacked ? c->out_blocked_bytes - unacked : 0;
+    return request_too_slow(rate, c->out_blocked_ms, taken, now_ms);
 }
 
 void conn_check_deadline(struct conn *c, uint64_t now_ms)
@@ -696,11 +770,10 @@ void conn_check_deadline(struct conn *c, uint64_t now_ms)
             conn_expire(c);
         return;
     }
-    if (request_too_slow(&c->limits->min_response_data_rate, c->out_blocked_ms,
-                         c->out_blocked_bytes, now_ms)) {
+    if (conn_response_too_slow(c, now_ms)) {
         if (c->worker->slot != NULL)
             shm_slot_count(c->worker->slot, SHM_REJECT_RESPONSE_RATE, 1);
-        conn_close(c);
+        conn_abort(c); /* a reset: the megabytes in the socket are not delivered first */
         return;
     }
     c->proto->tick(c, now_ms, expired);

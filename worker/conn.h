@@ -22,8 +22,9 @@
  * names the deadline of its state (a head arriving: request_headers_timeout;
  * otherwise no progress for keep_alive_timeout) and what to do at it; a
  * connection that has sent nothing yet is held to request_headers_timeout
- * from accept, TLS handshake included. A client reading a blocked response
- * slower than min_response_data_rate is disconnected (after its grace).
+ * from accept, TLS handshake included. A client taking a blocked response
+ * (bytes acknowledged, SIOCOUTQ) slower than min_response_data_rate is
+ * reset (after its grace).
  *
  * Admission: max_concurrent_connections (instance-wide and per endpoint) is
  * a permit taken from the shm pools before a connection is served; a
@@ -55,6 +56,7 @@
 #include <event2/event_struct.h>
 
 #include "common/bytebuf.h"
+#include "shm/shm_layout.h"
 #include "worker/outq.h"
 #include "worker/turn.h"
 
@@ -135,6 +137,10 @@ struct conn_protocol {
      * tells every producer still open that its exchange is abandoned,
      * then frees the state. */
     void (*free)(struct conn *c);
+    /* What the connection is doing, as `sakerctl conns` lists it:
+     * reading a head or a body, handling, idle, tunnel (conn itself
+     * tells the handshake, writing and closing). NULL: handling. */
+    enum shm_conn_state (*state)(struct conn *c);
 };
 
 /* The peer's address, compact: an IPv4 or IPv6 socket address, or AF_UNIX
@@ -153,6 +159,7 @@ struct conn {
     struct conn *prev, *next; /* the worker's list of open connections */
     struct worker *worker;
     int fd;
+    uint16_t list_entry;  /* its entry in the connection list (conn_list.c) */
     struct event read_event;
     struct event *write_event; /* created when a write first blocks */
     struct outq out;
@@ -165,7 +172,7 @@ struct conn {
     union conn_peer peer;
     uint64_t deadline_ms; /* 0: none */
     uint64_t out_blocked_ms;    /* when output last became blocked; 0: it is not */
-    uint64_t out_blocked_bytes; /* written since then */
+    uint64_t out_blocked_bytes; /* unacknowledged then, plus written since */
     struct turn_job job;  /* a flush asked for (conn_wake), or the release */
     struct bytebuf *proxy_partial; /* a PROXY header's first bytes, while it comes */
     uint8_t permits;          /* CONN_PERMIT_* held in the kind below */

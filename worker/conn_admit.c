@@ -13,6 +13,7 @@
 
 #include "conf/cidr.h"
 #include "shm/shm.h"
+#include "worker/conn_list.h"
 #include "worker/proxy_header.h"
 #include "worker/worker.h"
 
@@ -163,9 +164,11 @@ int conn_proxy_header_read(struct conn *c)
         read(c->fd, buf, (size_t)len - kept) != (ssize_t)((size_t)len - kept))
         return SK_ERROR;
     conn_proxy_header_free(c);
-    if (client.ss_family == AF_INET || client.ss_family == AF_INET6)
+    if (client.ss_family == AF_INET || client.ss_family == AF_INET6) {
         memcpy(&c->peer, &client, client.ss_family == AF_INET ? sizeof(struct sockaddr_in)
                                                               : sizeof(struct sockaddr_in6));
+        conn_list_readdress(c);
+    }
     c->proxy_header = false;
     return SK_OK;
 }

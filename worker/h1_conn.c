@@ -85,6 +85,13 @@ static enum conn_owed h1c_produce(struct conn *c)
     if (h1 == NULL)
         return CONN_OWES_NOTHING;
     enum conn_owed owed = h1_produce(h1);
+    if (h1->peer_gone && !h1->backlogged && c->proto == &h1_protocol) {
+        h1->peer_gone = false; /* what came before the EOF is answered */
+        if (h1_on_eof(h1)) {
+            conn_close(c);
+            return CONN_OWES_NOTHING;
+        }
+    }
     if (c->proto == &h1_protocol && h1->closing && !c->closing)
         conn_end(c); /* a resumed parse met the end of the connection */
     return owed;
@@ -163,7 +170,12 @@ static void h1c_drain(struct conn *c)
 
 static bool h1c_eof(struct conn *c)
 {
-    if (c->proto_state != NULL && h1_on_eof(c->proto_state))
+    struct h1 *h1 = c->proto_state;
+    if (h1 != NULL && h1->backlogged) {
+        h1->peer_gone = true; /* requests stashed before it are answered first */
+        return true;
+    }
+    if (h1 != NULL && h1_on_eof(h1))
         conn_close(c); /* its producer hears of it at the release */
     return false;
 }
@@ -178,6 +190,19 @@ static void h1c_free(struct conn *c)
     h1_give_back(c);
 }
 
+/* Between requests the state may be gone: idle. */
+static enum shm_conn_state h1c_state(struct conn *c)
+{
+    const struct h1 *h1 = c->proto_state;
+    if (h1 == NULL || h1_idle(h1))
+        return SHM_CONN_IDLE;
+    if (h1_reading_head(h1))
+        return SHM_CONN_READING_HEAD;
+    if (h1->reading_body && h1->ex != NULL && !h1->ex->responded)
+        return SHM_CONN_READING_BODY;
+    return SHM_CONN_HANDLING;
+}
+
 const struct conn_protocol h1_protocol = {
     .name = "http/1.1",
     .feed = h1c_feed,
@@ -188,4 +213,5 @@ const struct conn_protocol h1_protocol = {
     .drain = h1c_drain,
     .eof = h1c_eof,
     .free = h1c_free,
+    .state = h1c_state,
 };

@@ -23,8 +23,7 @@ enum {
     S_DONE,
 };
 
-/* RFC 9110 section 5.6.2: tchar. */
-static bool is_tchar(unsigned char c)
+bool h1_head_is_token_byte(unsigned char c)
 {
     static const char extra[] = "!#$%&'*+-.^_`|~";
     if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
@@ -54,14 +53,20 @@ void h1_head_check_start(struct h1_head_check *check)
     check->version_pos = 0;
 }
 
+void h1_head_check_start_fields(struct h1_head_check *check)
+{
+    check->state = S_LINE_START;
+    check->version_pos = 8;
+}
+
 /* The state after byte c in state s, or -1 for a byte that does not fit. */
 static int step(struct h1_head_check *check, unsigned char c)
 {
     switch (check->state) {
     case S_METHOD_FIRST:
-        return is_tchar(c) ? S_METHOD : -1;
+        return h1_head_is_token_byte(c) ? S_METHOD : -1;
     case S_METHOD:
-        return c == ' ' ? S_TARGET_FIRST : is_tchar(c) ? S_METHOD : -1;
+        return c == ' ' ? S_TARGET_FIRST : h1_head_is_token_byte(c) ? S_METHOD : -1;
     case S_TARGET_FIRST:
     case S_TARGET:
         if (c == ' ' && check->state == S_TARGET)
@@ -75,9 +80,9 @@ static int step(struct h1_head_check *check, unsigned char c)
     case S_VALUE_LF:
         return c == '\n' ? S_LINE_START : -1;
     case S_LINE_START:
-        return c == '\r' ? S_END_LF : is_tchar(c) ? S_NAME : -1; /* SP/HTAB: obs-fold */
+        return c == '\r' ? S_END_LF : h1_head_is_token_byte(c) ? S_NAME : -1; /* SP/HTAB: obs-fold */
     case S_NAME:
-        return c == ':' ? S_VALUE : is_tchar(c) ? S_NAME : -1;
+        return c == ':' ? S_VALUE : h1_head_is_token_byte(c) ? S_NAME : -1;
     case S_VALUE:
         return c == '\r' ? S_VALUE_LF : is_value_byte(c) ? S_VALUE : -1;
     case S_END_LF:
@@ -103,4 +108,11 @@ enum h1_head_result h1_head_check(struct h1_head_check *check, const char *p, si
     }
     *used = len;
     return H1_HEAD_MORE;
+}
+
+bool h1_head_method_rest_ok(const char *p, size_t len)
+{
+    struct h1_head_check check = {.state = S_METHOD};
+    size_t used;
+    return len > 0 && h1_head_check(&check, p, len, &used) != H1_HEAD_BAD;
 }

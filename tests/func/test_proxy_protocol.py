@@ -12,6 +12,7 @@ import struct
 import pytest
 
 from rawhttp import connect, read_response, wait_for
+from saker_harness import run_sakerctl
 from upstreams import Upstream
 
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -24,9 +25,9 @@ def upstream():
     u.close()
 
 
-def start(saker_factory, up, trusted="[127.0.0.1]", tmp=None):
+def start(saker_factory, up, trusted="[127.0.0.1]", tmp=None, extra=""):
     return saker_factory(
-        "workers: 1\naccess_log: %s\n" % (tmp / "access.log") +
+        "workers: 1\n%saccess_log: %s\n" % (extra, tmp / "access.log") +
         "endpoints:\n  a: {url: \"http://127.0.0.1:0\", proxy_protocol: true, "
         "trusted_sources: %s}\n" % trusted +
         "upstreams:\n  app:\n    servers: [{url: \"http://127.0.0.1:%d\"}]\n" % up.port +
@@ -70,6 +71,23 @@ def test_the_header_names_the_client(saker_factory, upstream, tmp_path, header, 
     wait_for(lambda: (tmp_path / "access.log").exists() and
              client in (tmp_path / "access.log").read_text(), 5,
              message="the access log names the client")
+
+
+def test_the_connection_list_names_the_client(saker_factory, upstream, tmp_path):
+    inst = start(saker_factory, upstream, tmp=tmp_path, extra="connection_list: on\n")
+    sock = connect(inst.port)
+    try:
+        sock.sendall(b"PROXY TCP4 203.0.113.8 127.0.0.1 51001 80\r\n")
+
+        def listed():
+            r = run_sakerctl("--shm", inst.shm, "conns", "--json")
+            assert r.returncode == 0, r.stderr
+            return [c["client"] for c in json.loads(r.stdout)["connections"]]
+        wait_for(lambda: "203.0.113.8:51001" in listed(), 5,
+                 message="sakerctl conns lists the client the header names")
+        assert not any(c.startswith("127.0.0.1:") for c in listed())
+    finally:
+        sock.close()
 
 
 @pytest.mark.parametrize("header", [

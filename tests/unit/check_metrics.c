@@ -231,12 +231,12 @@ START_TEST(test_metrics_format)
             continue;
         }
         ck_assert_msg(regexec(&sample, line, 3, g, 0) == 0, "bad line '%s'", line);
-        size_t name_len = (size_t)(g[1].rm_eo - g[1].rm_so), n = strlen(family);
-        bool histogram_part = strcmp(kind, "histogram") == 0 && name_len > n &&
-                              (strncmp(line + n, "_bucket", name_len - n) == 0 ||
-                               strncmp(line + n, "_sum", name_len - n) == 0 ||
-                               strncmp(line + n, "_count", name_len - n) == 0);
-        ck_assert_msg((name_len == n || histogram_part) && strncmp(line, family, n) == 0,
+        /* A histogram's samples are FAMILY_bucket, _sum and _count. */
+        size_t name = (size_t)(g[1].rm_eo - g[1].rm_so), n = strlen(family);
+        bool suffix = strcmp(kind, "histogram") == 0 && name > n &&
+                      (strncmp(line + n, "_bucket", 7) == 0 || strncmp(line + n, "_sum", 4) == 0 ||
+                       strncmp(line + n, "_count", 6) == 0);
+        ck_assert_msg((name == n || suffix) && strncmp(line, family, n) == 0,
                       "'%s' outside its family %s", line, family);
         samples++;
     }
