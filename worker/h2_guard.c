@@ -43,25 +43,34 @@
 #define H2_MARK_SHIFT 30
 enum h2_closed_mark { MARK_NONE, MARK_OPENED, MARK_PEER_CLOSED, MARK_RESET };
 
-/* Where id sits in the ring, or -1. */
+/* Where id sits in the ring, or -1. Newest first: the stream a frame
+ * names is almost always one of the last opened. */
 static int ring_find(const struct h2 *h2, int32_t id)
 {
-    for (int i = 0; i < H2_RECENT_STREAMS; i++)
-        if ((h2->recent[i] & H2_ID_MASK) == (uint32_t)id && h2->recent[i] != 0)
+    int i = h2->recent_next;
+    for (int n = 0; n < H2_RECENT_STREAMS; n++) {
+        i = i == 0 ? H2_RECENT_STREAMS - 1 : i - 1;
+        if (h2->recent[i] == 0)
+            return -1; /* never written: nothing older either */
+        if ((h2->recent[i] & H2_ID_MASK) == (uint32_t)id)
             return i;
+    }
     return -1;
+}
+
+static enum h2_closed_mark ring_mark_at(const struct h2 *h2, int i)
+{
+    return i < 0 ? MARK_NONE : (enum h2_closed_mark)(h2->recent[i] >> H2_MARK_SHIFT);
 }
 
 static enum h2_closed_mark ring_mark(const struct h2 *h2, int32_t id)
 {
-    int i = ring_find(h2, id);
-    return i < 0 ? MARK_NONE : (enum h2_closed_mark)(h2->recent[i] >> H2_MARK_SHIFT);
+    return ring_mark_at(h2, ring_find(h2, id));
 }
 
-/* Records id with mark, replacing its entry or the oldest one. */
-static void ring_put(struct h2 *h2, int32_t id, enum h2_closed_mark mark)
+/* Records id with mark at i (its entry), or in place of the oldest. */
+static void ring_put_at(struct h2 *h2, int i, int32_t id, enum h2_closed_mark mark)
 {
-    int i = ring_find(h2, id);
     if (i < 0) {
         i = h2->recent_next;
         h2->recent_next = (uint8_t)((h2->recent_next + 1) % H2_RECENT_STREAMS);
@@ -71,14 +80,16 @@ static void ring_put(struct h2 *h2, int32_t id, enum h2_closed_mark mark)
 
 void h2_guard_stream_closed(struct h2 *h2, int32_t id)
 {
-    if (ring_mark(h2, id) != MARK_RESET)
-        ring_put(h2, id, MARK_PEER_CLOSED);
+    int i = ring_find(h2, id);
+    if (ring_mark_at(h2, i) != MARK_RESET)
+        ring_put_at(h2, i, id, MARK_PEER_CLOSED);
 }
 
 void h2_guard_reset_sent(struct h2 *h2, int32_t id)
 {
-    if (ring_mark(h2, id) != MARK_PEER_CLOSED) /* not our STREAM_CLOSED answer */
-        ring_put(h2, id, MARK_RESET);
+    int i = ring_find(h2, id);
+    if (ring_mark_at(h2, i) != MARK_PEER_CLOSED) /* not our STREAM_CLOSED answer */
+        ring_put_at(h2, i, id, MARK_RESET);
 }
 
 /* Ends the connection with GOAWAY(ENHANCE_YOUR_CALM), once. */
@@ -91,18 +102,26 @@ void h2_calm_down(struct h2 *h2, const char *why)
     nghttp2_session_terminate_session(h2->session, NGHTTP2_ENHANCE_YOUR_CALM);
 }
 
+/* Whether a frame needs judging here: a HEADERS or DATA frame on a
+ * client stream id already used, which nghttp2 may no longer hold.
+ * nghttp2 judges the rest, and streams past a GOAWAY. */
+static bool guard_wanted(const struct h2 *h2, uint8_t type, int32_t id)
+{
+    return (type == NGHTTP2_HEADERS || type == NGHTTP2_DATA) && id > 0 && (id & 1) &&
+           !h2->goaway_sent && !h2->calm;
+}
+
 /* A HEADERS or DATA frame's header, before nghttp2 reads it (with every
- * frame before it processed). */
+ * frame before it processed when the id was used before). */
 static void guard_frame(struct h2 *h2, uint8_t type, int32_t id)
 {
     nghttp2_session *session = h2->session;
-    if ((type != NGHTTP2_HEADERS && type != NGHTTP2_DATA) || id <= 0 || !(id & 1) ||
-        h2->goaway_sent || h2->calm)
-        return; /* nghttp2 judges the rest, and streams past a GOAWAY */
+    if (!guard_wanted(h2, type, id))
+        return;
     if (id > h2->max_stream_id) {
         if (type == NGHTTP2_HEADERS) { /* a new stream (DATA here: nghttp2's error) */
             h2->max_stream_id = id;
-            ring_put(h2, id, MARK_OPENED);
+            ring_put_at(h2, -1, id, MARK_OPENED); /* above every id recorded */
         }
         return;
     }
@@ -126,20 +145,11 @@ static ssize_t guard_pass(struct h2 *h2, const uint8_t *data, size_t len)
     return len == 0 ? 0 : nghttp2_session_mem_recv(h2->session, data, len);
 }
 
-/* The frame whose 9-byte header h2->frame_head now holds. */
-static void guard_frame_head(struct h2 *h2)
-{
-    const uint8_t *h = h2->frame_head;
-    h2->frame_left = (uint32_t)h[0] << 16 | (uint32_t)h[1] << 8 | h[2];
-    int32_t id = (int32_t)(((uint32_t)h[5] << 24 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 8 |
-                            h[8]) & 0x7fffffffu);
-    guard_frame(h2, h[3], id);
-}
-
 /* nghttp2 reads DATA on a stream it no longer holds without a callback
- * (it ignores it), so h2 follows the frame boundaries itself and hands
- * nghttp2 the bytes up to each frame's last header byte before judging
- * that frame. */
+ * (it ignores it), so h2 follows the frame boundaries itself. A frame on a
+ * stream id used before is judged once nghttp2 has read every byte before
+ * its header's last: only then does nghttp2 know whether it holds the
+ * stream. Other frames go to nghttp2 in one call with their neighbours. */
 ssize_t h2_guard_recv(struct h2 *h2, const uint8_t *data, size_t len)
 {
     size_t fed = 0, i = 0;
@@ -156,12 +166,18 @@ ssize_t h2_guard_recv(struct h2 *h2, const uint8_t *data, size_t len)
         }
         h2->frame_head[h2->frame_head_len++] = data[i];
         if (h2->frame_head_len == 9) {
+            const uint8_t *h = h2->frame_head;
             h2->frame_head_len = 0;
-            ssize_t n = guard_pass(h2, data + fed, i - fed);
-            if (n < 0)
-                return n;
-            fed = i;
-            guard_frame_head(h2);
+            h2->frame_left = (uint32_t)h[0] << 16 | (uint32_t)h[1] << 8 | h[2];
+            int32_t id = (int32_t)(((uint32_t)h[5] << 24 | (uint32_t)h[6] << 16 |
+                                    (uint32_t)h[7] << 8 | h[8]) & 0x7fffffffu);
+            if (guard_wanted(h2, h[3], id) && id <= h2->max_stream_id) {
+                ssize_t n = guard_pass(h2, data + fed, i - fed);
+                if (n < 0)
+                    return n;
+                fed = i;
+            }
+            guard_frame(h2, h[3], id);
         }
         i++;
     }
