@@ -126,6 +126,15 @@ static void print_limits(const struct shm_header *h)
                pools[i].endpoint ? " on endpoint " : "", pools[i].endpoint ? pools[i].endpoint : "");
 }
 
+/* Counters the modules declared: "modules      json_counter.requests 42". */
+static void print_module_counters(const struct shm_header *h, const struct shm_totals *t)
+{
+    for (uint32_t i = 0; i < h->module_counter_count && i < SHM_MODULE_COUNTERS; i++)
+        printf("%s %.*s.%.*s %" PRIu64 "\n", i == 0 ? "modules     " : "            ",
+               SHM_MODULE_NAME_MAX, h->module_counters[i].module, SHM_MODULE_NAME_MAX,
+               h->module_counters[i].name, t->module_counters[i]);
+}
+
 static void print_reload(const struct shm_header *h)
 {
     if (h->reload_count == 0)
@@ -236,6 +245,7 @@ static void print_status(const struct shm *shm, const char *shm_path)
     print_certificates(&h);
     print_totals(&t);
     print_limits(&h);
+    print_module_counters(&h, &t);
     print_reload(&h);
     print_upgrade(&h);
     printf("workers      %u live, %" PRIu64 " started, %" PRIu64 " died unexpectedly, %"

@@ -69,6 +69,7 @@ struct config_header {
 };
 
 struct handler_schema;
+struct config_module;
 
 struct route {
     char *host;      /* NULL: any host. Lower-case; exact or "*.example.com" */
@@ -154,6 +155,11 @@ struct config {
 
     struct route *routes; /* first match wins */
     size_t route_count;
+
+    /* `modules:` (conf/config_module.h), loaded before the routes that
+     * use their handlers; closed after them by config_free. */
+    struct config_module *modules;
+    size_t module_count;
 };
 
 /* Loads and validates path. NULL with err set on any problem. */

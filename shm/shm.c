@@ -452,6 +452,12 @@ void shm_slot_retire(struct shm *shm, unsigned slot)
         atomic_store_explicit(&h->retired[c], r + v, memory_order_relaxed);
         atomic_store_explicit(&s->counters[c], 0, memory_order_relaxed);
     }
+    for (int c = 0; c < SHM_MODULE_COUNTERS; c++) {
+        uint64_t v = atomic_load_explicit(&s->module_counters[c], memory_order_relaxed);
+        uint64_t r = atomic_load_explicit(&h->retired_module[c], memory_order_relaxed);
+        atomic_store_explicit(&h->retired_module[c], r + v, memory_order_relaxed);
+        atomic_store_explicit(&s->module_counters[c], 0, memory_order_relaxed);
+    }
     shm_slot_return_permits(shm, s);
     /* A killed worker's open connections died with it: drop the gauge. */
     atomic_store_explicit(&s->connections_open, 0, memory_order_relaxed);
@@ -460,6 +466,26 @@ void shm_slot_retire(struct shm *shm, unsigned slot)
     atomic_store_explicit(&s->pid, 0, memory_order_relaxed);
     atomic_store_explicit(&s->state, SHM_WORKER_FREE, memory_order_relaxed);
     seq_end(&h->retired_seq);
+}
+
+int shm_module_counter_index(struct shm *shm, const char *module, const char *name,
+                             bool add)
+{
+    struct shm_header *h = shm->header;
+    for (uint32_t i = 0; i < h->module_counter_count && i < SHM_MODULE_COUNTERS; i++)
+        if (strcmp(h->module_counters[i].module, module) == 0 &&
+            strcmp(h->module_counters[i].name, name) == 0)
+            return (int)i;
+    if (!add || h->module_counter_count >= SHM_MODULE_COUNTERS ||
+        strlen(module) >= SHM_MODULE_NAME_MAX || strlen(name) >= SHM_MODULE_NAME_MAX)
+        return -1;
+    seq_begin(&h->header_seq);
+    struct shm_module_counter *c = &h->module_counters[h->module_counter_count];
+    snprintf(c->module, sizeof c->module, "%s", module);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    h->module_counter_count++;
+    seq_end(&h->header_seq);
+    return (int)h->module_counter_count - 1;
 }
 
 int shm_slot_find_free(const struct shm *shm)
@@ -554,8 +580,14 @@ static void totals_read(const struct shm *shm, struct shm_totals *out)
     memset(out, 0, sizeof *out);
     for (int c = 0; c < SHM_COUNTER_COUNT; c++)
         out->counters[c] = atomic_load_explicit(&h->retired[c], memory_order_relaxed);
+    for (int c = 0; c < SHM_MODULE_COUNTERS; c++)
+        out->module_counters[c] = atomic_load_explicit(&h->retired_module[c],
+                                                       memory_order_relaxed);
     for (unsigned i = 0; i < h->slot_count; i++) {
         const struct shm_slot *s = &shm->slots[i];
+        for (int c = 0; c < SHM_MODULE_COUNTERS; c++)
+            out->module_counters[c] += atomic_load_explicit(&s->module_counters[c],
+                                                            memory_order_relaxed);
         /* Free slots hold zeros (retire cleared them), so summing every
          * slot needs no pid check and cannot miss a worker just claimed. */
         for (int c = 0; c < SHM_COUNTER_COUNT; c++)
@@ -620,6 +652,8 @@ int shm_snapshot_header(const struct shm *shm, struct shm_header *out)
         out->listener_count = SHM_MAX_LISTENERS;
     if (out->certificate_count > SHM_MAX_CERTIFICATES)
         out->certificate_count = SHM_MAX_CERTIFICATES;
+    if (out->module_counter_count > SHM_MODULE_COUNTERS)
+        out->module_counter_count = SHM_MODULE_COUNTERS;
     return SK_AGAIN;
 }
 
