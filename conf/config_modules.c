@@ -4,6 +4,7 @@
  */
 #include "conf/config_module.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,20 @@
 #include "include/saker/module.h"
 
 static const struct config_module_loader *installed;
+
+/* The modules' side of struct err (saker/module.h): their callbacks run
+ * from here (load) and from the worker (inits), with a struct err. */
+int saker_err_set(saker_err *err, const char *fmt, ...)
+{
+    struct err *e = (struct err *)err;
+    va_list ap;
+    if (e == NULL)
+        return SAKER_ERROR;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return SAKER_ERROR;
+}
 
 void config_set_module_loader(const struct config_module_loader *loader)
 {
@@ -163,7 +178,12 @@ static int module_configure(const struct cfg_ctx *ctx, const yaml_node_t *map,
         free(rows);
         return SK_ERROR;
     }
-    int rc = cfg_apply_section(ctx, map, &section, m->options, what);
+    int rc = SK_OK;
+    for (size_t i = 0; map == NULL && rc == SK_OK && i < count; i++)
+        if (rows[i].required) /* no map at all: nothing checked them */
+            rc = cfg_fail(ctx, at, "%s: missing required key '%s'", what, rows[i].name);
+    if (rc == SK_OK)
+        rc = cfg_apply_section(ctx, map, &section, m->options, what);
     free(rows);
     if (rc != SK_OK)
         return name_module(ctx, m);

@@ -1,6 +1,6 @@
 /*
  * module_services.c - what the worker's loop offers a module
- * (include/saker/module.h): messages, the worker's place, shm counters,
+ * (include/saker/module.h): log lines, the worker's place, shm counters,
  * timers on the worker's timer heap, and descriptor watches on its
  * libevent base.
  */
@@ -14,18 +14,6 @@
 #include "common/log.h"
 #include "worker/module.h"
 #include "worker/worker.h"
-
-int saker_err_set(saker_err *err, const char *fmt, ...)
-{
-    struct err *e = (struct err *)err;
-    va_list ap;
-    if (e == NULL)
-        return SAKER_ERROR;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
-    return SAKER_ERROR;
-}
 
 unsigned saker_worker_index(const saker_worker *w)
 {
@@ -129,14 +117,20 @@ void saker_timer_free(saker_timer *t)
 
 /* ---- descriptor watches ---- */
 
+/* The libevent event lives right after the struct (event_assign), so
+ * changing what a watch waits for allocates nothing. */
 struct saker_watch {
-    struct event *event; /* NULL while events is 0 */
     struct event_base *base;
     int fd;
-    unsigned events;
+    unsigned events; /* 0: the event is not added */
     void (*ready)(saker_watch *watch, int fd, unsigned events, void *arg);
     void *arg;
 };
+
+static struct event *watch_event(struct saker_watch *watch)
+{
+    return (struct event *)(watch + 1);
+}
 
 static void on_ready(evutil_socket_t fd, short what, void *arg)
 {
@@ -152,7 +146,7 @@ saker_watch *saker_watch_new(saker_worker *w, int fd, unsigned events,
 {
     if (w->worker->base == NULL || fd < 0 || ready == NULL)
         return NULL;
-    struct saker_watch *watch = calloc(1, sizeof *watch);
+    struct saker_watch *watch = malloc(sizeof *watch + event_get_struct_event_size());
     if (watch == NULL)
         return NULL;
     *watch = (struct saker_watch){.base = w->worker->base, .fd = fd, .ready = ready,
@@ -166,23 +160,20 @@ saker_watch *saker_watch_new(saker_worker *w, int fd, unsigned events,
 
 int saker_watch_set(saker_watch *watch, unsigned events)
 {
-    if (watch->event != NULL) {
-        event_free(watch->event);
-        watch->event = NULL;
-    }
-    watch->events = events & (SAKER_READ | SAKER_WRITE);
-    if (watch->events == 0)
+    events &= SAKER_READ | SAKER_WRITE;
+    if (events == watch->events)
+        return SAKER_OK;
+    if (watch->events != 0)
+        event_del(watch_event(watch));
+    watch->events = 0;
+    if (events == 0)
         return SAKER_OK;
     short what = EV_PERSIST | ((events & SAKER_READ) ? EV_READ : 0) |
                  ((events & SAKER_WRITE) ? EV_WRITE : 0);
-    watch->event = event_new(watch->base, watch->fd, what, on_ready, watch);
-    if (watch->event == NULL || event_add(watch->event, NULL) != 0) {
-        if (watch->event != NULL)
-            event_free(watch->event);
-        watch->event = NULL;
-        watch->events = 0;
+    if (event_assign(watch_event(watch), watch->base, watch->fd, what, on_ready, watch) != 0 ||
+        event_add(watch_event(watch), NULL) != 0)
         return SAKER_ERROR;
-    }
+    watch->events = events;
     return SAKER_OK;
 }
 
@@ -190,7 +181,7 @@ void saker_watch_free(saker_watch *watch)
 {
     if (watch == NULL)
         return;
-    if (watch->event != NULL)
-        event_free(watch->event);
+    if (watch->events != 0)
+        event_del(watch_event(watch));
     free(watch);
 }

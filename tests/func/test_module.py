@@ -409,3 +409,122 @@ def test_installed_header_builds_hello_out_of_tree_and_a_reload_picks_up_a_rebui
     assert r.returncode == 0, r.stdout + r.stderr
     rc, body, _ = curl(inst, "/")
     assert body == b"second build\n"
+
+
+# ---- backend: a descriptor watched on the loop, bounded by a timer ------------
+
+class LineServer:
+    """A TCP service on 127.0.0.1: reads a line, answers reply(line) and
+    closes; with reply None it reads and never answers."""
+
+    def __init__(self, reply):
+        self.reply = reply
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.settimeout(10)
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            if self.reply is None:
+                self.held.append(conn)
+                continue
+            conn.sendall(self.reply(data))
+            conn.close()
+
+    def close(self):
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+def backend_config(port, timeout="2s"):
+    return ("workers: 1\nendpoints:\n  main: { url: \"http://127.0.0.1:0\" }\n%s"
+            "routes:\n  - path: /hello\n    module: { handler: hello }\n"
+            "  - path: /\n    module: { handler: backend, address: \"127.0.0.1:%d\", "
+            "timeout: %s }\n" % (modules_yaml((so("hello"), None), (so("backend"), None)),
+                                 port, timeout))
+
+
+def test_backend_asks_a_service_without_blocking(saker_factory):
+    server = LineServer(lambda line: b"value of " + line)
+    try:
+        inst = saker_factory(backend_config(server.port))
+        for proto in ("h1", "h2"):
+            rc, body, head = curl(inst, "/users/42", *proto_flags(proto, None))
+            assert rc == 0, head
+            assert body == b"value of /users/42\n"
+        # Many at once on the one worker: every answer is its own.
+        results = {}
+
+        def ask(i):
+            results[i] = curl(inst, "/k%d" % i)[1]
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert results == {i: b"value of /k%d\n" % i for i in range(20)}
+    finally:
+        server.close()
+
+
+def test_backend_timeout_and_refusal(saker_factory):
+    silent = LineServer(None)
+    try:
+        inst = saker_factory(backend_config(silent.port, "300ms"))
+        rc, body, head = curl(inst, "/x")
+        assert head.startswith("HTTP/1.1 504")
+        rc, body, head = curl(inst, "/hello")  # the worker was never blocked
+        assert body == b"Hello, world!\n"
+    finally:
+        silent.close()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    inst2 = saker_factory(backend_config(port))
+    rc, body, head = curl(inst2, "/x")
+    assert head.startswith("HTTP/1.1 502")
+
+
+# ---- a module that crashes or blocks: its worker only ----------------------------
+
+def test_a_crashing_module_takes_down_only_its_worker(saker_factory):
+    inst = saker_factory("workers: 1\nworker_watchdog_timeout: 1s\n"
+                         "endpoints:\n  main: { url: \"http://127.0.0.1:0\" }\n%s"
+                         "routes:\n  - path: /crash\n    module: { handler: crash }\n"
+                         "  - path: /block\n    module: { handler: block }\n"
+                         "  - path: /\n    module: { handler: hello }\n"
+                         % modules_yaml((so("crash"), None), (so("hello"), None)))
+    first = inst.worker_pids()
+    rc, _, _ = curl(inst, "/crash", timeout=10)
+    assert rc != 0  # the connection died with its worker
+    wait_for(lambda: inst.status()["master"]["worker_deaths"] == 1, 10,
+             message="the death is counted")
+    wait_for(lambda: [w["state"] for w in inst.workers()] == ["running"] and
+             inst.worker_pids() != first, 10, message="a new worker serves")
+    assert curl(inst, "/")[1] == b"Hello, world!\n"
+
+    rc, _, _ = curl(inst, "/block", timeout=20)
+    assert rc != 0
+    wait_for(lambda: inst.status()["master"]["watchdog_kills"] == 1, 15,
+             message="the watchdog killed the blocked worker")
+    wait_for(lambda: curl(inst, "/", timeout=5)[1] == b"Hello, world!\n", 15,
+             message="a new worker serves")
+    assert inst.master_pid == inst.pid
