@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from certs import make_ca, make_leaf
-from rawhttp import read_response, wait_for
-from saker_harness import run_sakerctl, saker_binary
+from certs import make_ca, make_leaf, sh
+from rawhttp import wait_for
+from saker_harness import curl, run_sakerctl, saker_binary, worker_rss_kb
 
 BUILD = Path(saker_binary()).resolve().parent
 SRC = Path(os.environ.get("SRCDIR") or Path(__file__).resolve().parents[2])
@@ -86,28 +86,10 @@ def samples_config(certs=None, workers=1, start=None):
             % (workers, tls, url, mods, SAMPLES_ROUTES))
 
 
-def curl(inst, path, *args, certs=None, timeout=60):
-    scheme = "https" if certs else "http"
-    cmd = ["curl", "-sS", "--max-time", str(timeout), "-o", "-", "-D", "/dev/stderr"]
-    if certs:
-        cmd += ["--cacert", "%s/ca.pem" % certs]
-    cmd += list(args) + ["%s://127.0.0.1:%d%s" % (scheme, inst.port, path)]
-    r = subprocess.run(cmd, capture_output=True, timeout=timeout + 10)
-    return r.returncode, r.stdout, r.stderr.decode(errors="replace")
-
-
 def proto_flags(proto, tls):
     if proto == "h1":
         return ["--http1.1"]
     return ["--http2"] if tls else ["--http2-prior-knowledge"]
-
-
-def worker_rss_kb(inst):
-    with open("/proc/%d/status" % inst.worker_pids()[0]) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 # ---- the samples over h1, h2 and TLS -------------------------------------------
@@ -528,3 +510,46 @@ def test_a_crashing_module_takes_down_only_its_worker(saker_factory):
     wait_for(lambda: curl(inst, "/", timeout=5)[1] == b"Hello, world!\n", 15,
              message="a new worker serves")
     assert inst.master_pid == inst.pid
+
+
+# ---- the request as a module sees it ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def client_certs(certs):
+    sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+       "-keyout cca.key -out cca.pem -subj /CN=saker-client-ca -days 2", certs)
+    (certs / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
+    sh("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout client.key "
+       "-out client.csr -subj /CN=alice/O=Example", certs)
+    sh("openssl x509 -req -in client.csr -CA cca.pem -CAkey cca.key -CAcreateserial -days 2 "
+       "-out client.pem -extfile client.ext", certs)
+    return certs
+
+
+@pytest.mark.parametrize("proto", ["h1", "h2", "tls-h1", "tls-h2"])
+def test_the_request_as_a_module_sees_it(saker_factory, client_certs, proto):
+    tls = client_certs if proto.startswith("tls") else None
+    url = "https://127.0.0.1:0" if tls else "http://127.0.0.1:0"
+    extra = ("    client_certificate: { mode: allow, ca: %s/cca.pem }\n" % tls) if tls else ""
+    head = ("certificates:\n  default: { path: %s/leaf.pem, key: %s/leaf.key }\n"
+            % (tls, tls)) if tls else ""
+    inst = saker_factory("workers: 1\n%sendpoints:\n  main:\n    url: \"%s\"\n%s%s"
+                         "routes:\n  - path: /\n    module: { handler: inspect }\n"
+                         % (head, url, extra, modules_yaml((so("inspect"), None))))
+    args = proto_flags(proto.replace("tls-", ""), tls) + [
+        "--path-as-is", "-H", "X-Probe: one two", "-H", "Host: Example.COM:8080"]
+    if tls:
+        args += ["--cert", str(tls / "client.pem"), "--key", str(tls / "client.key")]
+    rc, body, head_text = curl(inst, "/a/./b/%7Ex?q=1&r=%20", *args, certs=tls)
+    assert rc == 0, head_text
+    lines = body.decode().splitlines()
+    assert "method: GET" in lines
+    assert "target: /a/./b/%7Ex?q=1&r=%20" in lines
+    assert "path: /a/b/~x" in lines  # normalised once, for routing and handlers
+    assert "query: q=1&r=%20" in lines
+    assert "host: example.com" in lines
+    assert ("version: 20" if proto.endswith("h2") else "version: 11") in lines
+    assert "x-probe: one two" in lines
+    assert any(l.lower() == "header x-probe: one two" for l in lines), lines
+    assert "peer: 127.0.0.1" in lines
+    assert ("subject: O=Example,CN=alice" if tls else "subject: (none)") in lines
