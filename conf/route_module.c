@@ -62,7 +62,14 @@ static int parse_options(const struct cfg_ctx *ctx, const yaml_node_t *map,
     snprintf(what, sizeof what, "module handler '%s'", h->name);
     int rc = cfg_apply_section(ctx, map, &section, rm->options, what);
     free(rows);
-    return rc;
+    if (rc != SK_OK || h->check == NULL)
+        return rc;
+    struct err why;
+    why.message[0] = '\0';
+    if (h->check(rm->options, (saker_err *)&why) != SAKER_OK)
+        return cfg_fail(ctx, map, "module '%s': handler '%s': %s", rm->module->path, h->name,
+                        why.message[0] ? why.message : "(no message)");
+    return SK_OK;
 }
 
 static int parse_module(const struct cfg_ctx *ctx, const yaml_node_t *map, void *config)

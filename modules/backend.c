@@ -193,6 +193,16 @@ static int parse_address(const char *text, struct sockaddr_in *addr)
     return inet_pton(AF_INET, host, &addr->sin_addr) == 1 ? SAKER_OK : SAKER_ERROR;
 }
 
+/* In the master: a bad address is the config's error, not a worker's. */
+static int backend_check(const void *options, saker_err *err)
+{
+    const struct backend_options *o = options;
+    struct sockaddr_in addr;
+    if (parse_address(o->address, &addr) != SAKER_OK)
+        return saker_err_set(err, "address: expected IPv4:PORT, got '%s'", o->address);
+    return SAKER_OK;
+}
+
 static int backend_init(saker_worker *w, const void *options, void *module_state, void **state,
                         saker_err *err)
 {
@@ -201,10 +211,7 @@ static int backend_init(saker_worker *w, const void *options, void *module_state
     struct backend_route *r = calloc(1, sizeof *r);
     if (r == NULL)
         return saker_err_set(err, "out of memory");
-    if (parse_address(o->address, &r->addr) != SAKER_OK) {
-        free(r);
-        return saker_err_set(err, "address: expected IPv4:PORT, got '%s'", o->address);
-    }
+    parse_address(o->address, &r->addr); /* checked */
     r->w = w;
     r->timeout = o->timeout;
     *state = r;
@@ -218,7 +225,8 @@ static void backend_fini(void *state)
 
 static const struct saker_handler backend_handlers[] = {
     {.name = "backend", .options = backend_options,
-     .config_size = sizeof(struct backend_options), .init = backend_init,
+     .config_size = sizeof(struct backend_options), .check = backend_check,
+     .init = backend_init,
      .handle = backend_handle, .fini = backend_fini},
     {.name = NULL},
 };

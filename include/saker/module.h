@@ -31,6 +31,7 @@
  *                           a reload, `saker -t`): check the options; open
  *                           nothing, since what it opened would leak into
  *                           every worker of every generation.
+ *   handler check(options)  in the master too, once per route.
  *   worker_init(config, w)  in each worker, after privileges are dropped.
  *   handler init(options)   in each worker, once per route that uses it.
  *   handle(ex)              for each request.
@@ -102,6 +103,10 @@ struct saker_handler {
      * with saker_exchange_read_body; otherwise it runs once the body has
      * arrived (and was discarded). */
     bool reads_body;
+    /* May be NULL. In the master, at each config load, once per route:
+     * refuse options that cannot work (saker_err_set), so that `saker -t`
+     * and a reload say so with the route's place. Opens nothing. */
+    int (*check)(const void *options, saker_err *err);
     /* May be NULL. In each worker, once per route: options is the
      * route's struct, module_state what worker_init made. */
     int (*init)(saker_worker *w, const void *options, void *module_state, void **state,

@@ -487,6 +487,16 @@ def test_backend_timeout_and_refusal(saker_factory):
     assert head.startswith("HTTP/1.1 502")
 
 
+def test_backend_address_is_checked_in_the_master(tmp_path):
+    check = tmp_path / "check.yaml"
+    check.write_text(backend_config(1).replace("127.0.0.1:1", "nowhere:80"))
+    r = subprocess.run([saker_binary(), "-t", "-c", str(check)], capture_output=True,
+                       text=True, timeout=20)
+    assert r.returncode == 1
+    assert ("check.yaml:11:13: module '%s': handler 'backend': address: expected IPv4:PORT, "
+            "got 'nowhere:80'" % so("backend")) in r.stderr, r.stderr
+
+
 # ---- a module that crashes or blocks: its worker only ----------------------------
 
 def test_a_crashing_module_takes_down_only_its_worker(saker_factory):

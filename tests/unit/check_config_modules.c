@@ -47,9 +47,17 @@ static void handle(saker_exchange *ex, void *state)
     (void)ex, (void)state;
 }
 
+static int greet_check(const void *options, saker_err *err)
+{
+    const struct greet_config *c = options;
+    if (c->loud && c->times > 1)
+        return saker_err_set(err, "loud greets once");
+    return SAKER_OK;
+}
+
 static const struct saker_handler greet_handlers[] = {
     {.name = "greet", .options = greet_options, .config_size = sizeof(struct greet_config),
-     .handle = handle},
+     .check = greet_check, .handle = handle},
     {.name = "plain", .handle = handle, .reads_body = true},
     {.name = NULL},
 };
@@ -182,6 +190,9 @@ START_TEST(module_routes_are_checked_against_the_handler)
     snprintf(text, sizeof text, "%sroutes:\n  - path: /\n    module: { handler: greet, "
              "greeting: a, tims: 2 }\n", mods);
     assert_error(text, "t.yaml:9:44: unknown key 'tims'; did you mean 'times'?");
+    snprintf(text, sizeof text, "%sroutes:\n  - path: /\n    module: { handler: greet, "
+             "greeting: a, loud: yes, times: 2 }\n", mods);
+    assert_error(text, "t.yaml:9:13: module 'greet.so': handler 'greet': loud greets once");
     assert_error(EP "routes:\n  - path: /\n    module: { handler: greet }\n",
                  "t.yaml:6:24: module: handler 'greet': no module is loaded (add it under "
                  "'modules')");
