@@ -2,13 +2,17 @@
  * inspect.c - answers with what the module API says of the request, one
  * "name: value" line each, for tests/func/test_module.py: method, target,
  * path, query, host, version, every header, the client's address and
- * the TLS client subject.
+ * the TLS client subject; and `file`, the file at `path` as the body
+ * (saker_exchange_respond_file), opened per request.
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <saker/module.h>
 
@@ -70,8 +74,42 @@ static void inspect_handle(saker_exchange *ex, void *state)
     saker_exchange_respond(ex, 200, out, at < sizeof out ? at : sizeof out - 1);
 }
 
+struct file_options {
+    char *path;
+};
+
+static const struct saker_option file_options[] = {
+    {"path", SAKER_OPTION_STRING, offsetof(struct file_options, path), NULL, true},
+    {NULL, 0, 0, NULL, false},
+};
+
+static int file_init(saker_worker *w, const void *options, void *module_state, void **state,
+                     saker_err *err)
+{
+    (void)w, (void)module_state, (void)err;
+    *state = (void *)options;
+    return SAKER_OK;
+}
+
+static void file_handle(saker_exchange *ex, void *state)
+{
+    const struct file_options *o = state;
+    struct stat st;
+    int fd = open(o->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        saker_exchange_respond_error(ex, 404);
+        return;
+    }
+    saker_exchange_add_header(ex, "Content-Type", "application/octet-stream");
+    saker_exchange_respond_file(ex, 200, fd, 0, (size_t)st.st_size); /* saker closes fd */
+}
+
 static const struct saker_handler inspect_handlers[] = {
     {.name = "inspect", .handle = inspect_handle},
+    {.name = "file", .options = file_options, .config_size = sizeof(struct file_options),
+     .init = file_init, .handle = file_handle},
     {.name = NULL},
 };
 

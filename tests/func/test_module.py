@@ -541,6 +541,16 @@ def client_certs(certs):
     return certs
 
 
+def open_files(pid):
+    names = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            names.add(os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+        except OSError:
+            pass  # closed meanwhile
+    return names
+
+
 @pytest.mark.parametrize("proto", ["h1", "h2", "tls-h1", "tls-h2"])
 def test_the_request_as_a_module_sees_it(saker_factory, client_certs, proto):
     tls = client_certs if proto.startswith("tls") else None
@@ -548,9 +558,13 @@ def test_the_request_as_a_module_sees_it(saker_factory, client_certs, proto):
     extra = ("    client_certificate: { mode: allow, ca: %s/cca.pem }\n" % tls) if tls else ""
     head = ("certificates:\n  default: { path: %s/leaf.pem, key: %s/leaf.key }\n"
             % (tls, tls)) if tls else ""
+    blob = client_certs / "blob.bin"
+    if not blob.exists():
+        blob.write_bytes(os.urandom(3 * MB + 17))
     inst = saker_factory("workers: 1\n%sendpoints:\n  main:\n    url: \"%s\"\n%s%s"
-                         "routes:\n  - path: /\n    module: { handler: inspect }\n"
-                         % (head, url, extra, modules_yaml((so("inspect"), None))))
+                         "routes:\n  - path: /file\n    module: { handler: file, path: %s }\n"
+                         "  - path: /\n    module: { handler: inspect }\n"
+                         % (head, url, extra, modules_yaml((so("inspect"), None)), blob))
     args = proto_flags(proto.replace("tls-", ""), tls) + [
         "--path-as-is", "-H", "X-Probe: one two", "-H", "Host: Example.COM:8080"]
     if tls:
@@ -568,3 +582,11 @@ def test_the_request_as_a_module_sees_it(saker_factory, client_certs, proto):
     assert any(l.lower() == "header x-probe: one two" for l in lines), lines
     assert "peer: 127.0.0.1" in lines
     assert ("subject: O=Example,CN=alice" if tls else "subject: (none)") in lines
+    # A file as the body, from a descriptor the module hands over.
+    rc, body, head_text = curl(inst, "/file", *proto_flags(proto.replace("tls-", ""), tls),
+                               certs=tls)
+    assert rc == 0, head_text
+    assert body == blob.read_bytes()
+    pid = inst.worker_pids()[0]
+    wait_for(lambda: str(blob) not in open_files(pid), 5,
+             message="the file's descriptor is closed once sent")
