@@ -846,6 +846,8 @@ int master_run(struct master *m)
 
 void master_forget(struct master *m)
 {
+    for (size_t i = 0; i < m->listeners.count; i++)
+        free(m->listeners.items[i].group.fds);
     free(m->listeners.items);
     m->listeners.items = NULL;
     m->listeners.count = 0;
