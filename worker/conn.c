@@ -517,11 +517,8 @@ static void conn_read(struct conn *c)
     }
 }
 
-static void on_readable(evutil_socket_t fd, short what, void *arg)
+static void conn_readable(struct conn *c)
 {
-    struct conn *c = arg;
-    (void)fd; /* the transport reads c->fd */
-    (void)what;
     if (c->closed)
         return;
     if (c->lingering) {
@@ -536,9 +533,22 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     c->in_io = false;
 }
 
-static void on_writable(evutil_socket_t fd, short what, void *arg)
+/* The loop's callbacks: what they queue for the end of the turn (a
+ * release, an HTTP/2 stream's reaping, another connection's flush) runs
+ * as they return (turn.h), after which c may be gone. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    struct turn *t = &c->worker->turn;
+    (void)fd; /* the transport reads c->fd */
+    (void)what;
+    turn_enter(t);
+    conn_readable(c);
+    turn_leave(t);
+}
+
+static void conn_writable(struct conn *c, evutil_socket_t fd, short what)
+{
     if (c->closed)
         return;
     if (c->handshaking) {
@@ -546,7 +556,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
         bool done = conn_handshake(c);
         c->in_io = false;
         if (done)
-            on_readable(fd, what, c);
+            on_readable(fd, what, c); /* its own turn_enter nests */
         return;
     }
     if (c->read_wants_write) { /* TLS: a read had to write first */
@@ -556,6 +566,15 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
         return;
     }
     conn_flush(c);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    struct turn *t = &c->worker->turn;
+    turn_enter(t);
+    conn_writable(c, fd, what);
+    turn_leave(t);
 }
 
 /* ---- output ------------------------------------------------------------ */

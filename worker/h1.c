@@ -321,12 +321,19 @@ static int on_body(llhttp_t *parser, const char *at, size_t len)
     return h1_body_piece(h1, at, len) ? HPE_PAUSED : 0;
 }
 
-static void h1_end_exchange(struct h1 *h1)
+/* What the exchange holds goes: a body it never sent, and its arena. */
+static void h1_release_exchange(struct h1 *h1)
 {
     struct exchange *ex = h1->ex;
     if (ex != NULL && !ex->responded)
         exchange_drop_body(ex); /* a handler that set a file and never answered */
     h1->ex = NULL;
+    arena_reset(&h1->arena);
+}
+
+static void h1_end_exchange(struct h1 *h1)
+{
+    h1_release_exchange(h1);
     h1->message_complete = false;
     h1->exchange_done = false;
     h1->proceed_owed = false;
@@ -348,7 +355,6 @@ static void h1_end_exchange(struct h1 *h1)
     h1->piece_len = 0;
     h1->head_bytes = 0;
     h1->head_mark = NULL;
-    arena_reset(&h1->arena);
 }
 
 /* The request was read and its response has ended. True: parse on. */
@@ -422,14 +428,14 @@ void h1_destroy(struct h1 *h1)
         tunnel_discard(h1->tunnel);
     h1->tunnel = NULL;
     h1->upgrading = false;
-    h1_end_exchange(h1);
-    bytebuf_free(&h1->stash);
-    bytebuf_free(&h1->held);
+    /* Only what is held is released: the state is freed, or made new by
+     * h1_init when it is taken again. */
+    h1_release_exchange(h1);
+    if (h1->stash.data != NULL)
+        bytebuf_free(&h1->stash);
+    if (h1->held.data != NULL)
+        bytebuf_free(&h1->held);
 }
-
-bool h1_idle(const struct h1 *h1) { return !h1->in_message; }
-
-bool h1_reading_head(const struct h1 *h1) { return h1->in_message && !h1->headers_done; }
 
 /* Maps an llhttp error to the status and counter of the refusal. */
 static void h1_parse_failed(struct h1 *h1, llhttp_errno_t error)
@@ -561,11 +567,6 @@ bool h1_on_eof(struct h1 *h1)
 }
 
 /* ---- the exchange's course, between the parser and the connection ------ */
-
-bool h1_gone(const struct h1 *h1)
-{
-    return (h1->ex != NULL && h1->ex->abandoned) || (h1->conn != NULL && h1->conn->closed);
-}
 
 void h1_wake(struct h1 *h1)
 {

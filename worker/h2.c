@@ -210,11 +210,9 @@ static enum exchange_method method_of(const char *name, size_t len)
 static int stream_add_field(struct h2_stream *st, const char *name, size_t name_len,
                             const char *value, size_t value_len)
 {
-    char *n = arena_strndup(&st->arena, name, name_len);
-    char *v = arena_strndup(&st->arena, value, value_len);
-    if (n == NULL || v == NULL)
+    struct header_field field;
+    if (exchange_copy_field(&st->arena, &field, name, name_len, value, value_len) != SK_OK)
         return SK_ERROR;
-    struct header_field field = {n, name_len, v, value_len};
     return exchange_push_request_header(&st->ex, &field);
 }
 
@@ -224,13 +222,13 @@ static int stream_add_trailer(struct h2_stream *st, const uint8_t *name, size_t 
                               const uint8_t *value, size_t value_len)
 {
     struct exchange *ex = &st->ex;
-    char *n = arena_strndup(&st->arena, (const char *)name, name_len);
-    char *v = arena_strndup(&st->arena, (const char *)value, value_len);
+    struct header_field field;
     st->header_bytes += name_len + value_len;
-    if (n == NULL || v == NULL || st->header_bytes > st->h2->limits->max_request_headers_total_size ||
-        ex->request_trailer_count >= st->h2->limits->max_request_header_count)
+    if (st->header_bytes > st->h2->limits->max_request_headers_total_size ||
+        ex->request_trailer_count >= st->h2->limits->max_request_header_count ||
+        exchange_copy_field(&st->arena, &field, (const char *)name, name_len, (const char *)value,
+                            value_len) != SK_OK)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    struct header_field field = {n, name_len, v, value_len};
     if (exchange_push_field(&st->arena, &ex->request_trailers, &ex->request_trailer_count,
                             &ex->request_trailer_capacity, &field) != SK_OK)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -243,20 +241,25 @@ static void stream_pseudo_field(struct h2_stream *st, const char *name, size_t n
                                 const char *value, size_t value_len)
 {
     struct exchange *ex = &st->ex;
+    bool method = name_len == 7 && memcmp(name, ":method", 7) == 0;
+    bool path = !method && name_len == 5 && memcmp(name, ":path", 5) == 0;
+    bool authority = !method && !path && name_len == 10 && memcmp(name, ":authority", 10) == 0;
+    if (!method && !path && !authority)
+        return; /* :scheme and the like: nothing reads them */
     char *copy = arena_strndup(&st->arena, value, value_len);
     if (copy == NULL) {
         stream_reject(st, 500, SHM_REJECT_MALFORMED);
         return;
     }
-    if (name_len == 7 && memcmp(name, ":method", 7) == 0) {
+    if (method) {
         ex->method_name = copy;
         ex->method = method_of(value, value_len);
-    } else if (name_len == 5 && memcmp(name, ":path", 5) == 0) {
+    } else if (path) {
         if (value_len > st->h2->limits->max_request_line_size)
             stream_reject(st, 414, SHM_REJECT_REQUEST_LINE_TOO_LONG);
         ex->target = copy;
         ex->target_len = value_len;
-    } else if (name_len == 10 && memcmp(name, ":authority", 10) == 0) {
+    } else {
         st->authority = copy;
         st->authority_len = value_len;
     }

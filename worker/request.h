@@ -86,8 +86,12 @@ bool request_reads_body(const struct router_entry *entry);
 /* Runs the route's handler (OPTIONS * and no route are answered here). */
 void request_dispatch(const struct router_entry *entry, struct exchange *ex);
 
-/* 1xx, 204 and 304 carry no content (RFC 9110 section 6.4.1). */
-bool request_status_has_body(int status);
+/* 1xx, 204 and 304 carry no content (RFC 9110 section 6.4.1). Inline:
+ * every response asks, some twice. */
+static inline bool request_status_has_body(int status)
+{
+    return status >= 200 && status != 204 && status != 304;
+}
 
 /* Kestrel's MinDataRate: bytes since start_ms average below the rate,
  * once its grace period is over (rate off, or start_ms 0: never). */
