@@ -419,12 +419,15 @@ static const struct cfg_option top_options[] = {
     {.name = "limits", .node = parse_limits},
     {.name = "allowed_hosts", .node = parse_allowed_hosts},
     {.name = "access_log", .offset = TOP(access_log), .scalar = parse_access_log},
+    {.name = "connection_list", .offset = TOP(connection_list), .scalar = cfg_parse_bool,
+     .def = "false"},
     {.name = "access_log_format", .offset = TOP(access_log_format),
      .scalar = parse_access_log_format, .def = "combined"},
     {.name = "certificates", .node = cfg_tls_config_certificates},
     {.name = "ticket_key_rotation", .offset = TOP(tls.ticket_key_rotation_ms),
      .scalar = cfg_tls_parse_rotation, .def = "1h"},
     {.name = "endpoints", .node = cfg_parse_endpoints},
+    {.name = "rate_limits", .node = cfg_parse_rate_limits},
     {.name = "routes", .node = cfg_parse_routes},
     {.name = "modules", .node = modules_parsed},
 };
@@ -476,6 +479,7 @@ void config_free(struct config *config)
         cfg_route_free(&config->routes[i]);
     free(config->routes);
     cfg_modules_free(config); /* after the routes: their options are the modules' */
+    cfg_rate_limits_free(config->rate_limits, config->rate_limit_count);
     free(config);
 }
 
@@ -494,7 +498,8 @@ static struct config *config_build(const struct cfg_ctx *outer, const yaml_node_
         cfg_apply_section(ctx, root, &top_section, config, "config") != SK_OK ||
         cfg_endpoints_apply_limits(ctx, config) != SK_OK ||
         cfg_tls_check_endpoints(ctx, root, config) != SK_OK ||
-        cfg_routes_bind_endpoints(config, ctx->file, ctx->err) != SK_OK)
+        cfg_routes_bind_endpoints(config, ctx->file, ctx->err) != SK_OK ||
+        cfg_rate_limits_bind(config, ctx->file, ctx->err) != SK_OK)
         goto fail;
     if (config->shm_path == NULL &&
         (config->shm_path = cfg_strdup(ctx, root, config_default_shm_path())) == NULL)

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "shm/shm.h"
 #include "worker/access_log.h"
+#include "worker/conn_list.h"
 #include "worker/conn_tls.h"
 #include "worker/h1.h"
 #include "worker/h2.h"
@@ -86,10 +87,14 @@ const char *conn_peer_subject(const struct conn *c)
     return c->transport->peer_subject(c);
 }
 
-/* The deadline that applies in the connection's current state. */
+/* The deadline that applies in the connection's current state; runs
+ * after every event on it, so its entry in the connection list is
+ * refreshed here too. */
 static void conn_update_deadline(struct conn *c)
 {
     uint64_t now = clock_monotonic_ms();
+    if (c->worker->conn_list_on)
+        conn_list_publish(c);
     if (c->lingering)
         return;
     /* A connection that has sent nothing yet (Kestrel's rule) keeps the
@@ -300,6 +305,7 @@ void conn_close(struct conn *c)
         return;
     struct worker *w = c->worker;
     c->closed = true;
+    conn_list_close(c);
     event_del(&c->read_event);
     if (c->write_event != NULL) {
         event_free(c->write_event);
@@ -439,6 +445,8 @@ static void conn_consume(struct conn *c, const char *data, size_t len)
 {
     if (c->worker->slot != NULL)
         shm_slot_count(c->worker->slot, SHM_BYTES_IN, len);
+    if (c->worker->conn_list_on)
+        conn_list_bytes(c, len, 0);
     if (c->endpoint != NULL && c->endpoint->connection_logging)
         access_log_hexdump(c->fd, "read", data, len);
     c->fresh = false;
@@ -525,6 +533,7 @@ static void conn_readable(struct conn *c)
         conn_linger_read(c);
         return;
     }
+    clock_touch(); /* the requests this read brings start now (route statistics) */
     c->in_io = true;
     if (!c->handshaking || conn_handshake(c)) {
         conn_read(c);
@@ -601,6 +610,8 @@ static enum outq_flush_result conn_write(struct conn *c)
     enum outq_flush_result r = c->transport->flush(c, &written);
     if (written > 0 && c->worker->slot != NULL)
         shm_slot_count(c->worker->slot, SHM_BYTES_OUT, written);
+    if (written > 0 && c->worker->conn_list_on)
+        conn_list_bytes(c, 0, written);
     c->out_blocked_bytes += written;
     return r;
 }

@@ -87,6 +87,7 @@ struct h1 {
     struct h1_head_check head_check; /* strict grammar of this request's head */
     uint8_t head_check_state; /* H1_HEAD_CHECK_* */
     uint64_t request_started_ms;
+    uint64_t request_started_us; /* the read that brought its first byte */
     int reject_status;        /* status decided by a callback that failed */
     int reject_counter;       /* enum shm_counter for that rejection */
     uint64_t feed_count;      /* h1_feed calls, to tell a fold from a split */

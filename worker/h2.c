@@ -30,6 +30,7 @@
 #include "worker/h2_stream.h"
 #include "worker/outq.h"
 #include "worker/request.h"
+#include "worker/route_stats.h"
 #include "worker/worker.h"
 
 /* Empty DATA frames without END_STREAM carry nothing and cost a frame's
@@ -82,6 +83,7 @@ static struct h2_stream *stream_new(struct h2 *h2, int32_t id)
     st->id = id;
     st->body_fd = -1;
     st->started_ms = clock_monotonic_ms();
+    st->started_us = clock_monotonic_us();
     arena_init(&st->arena, &h2->worker->blocks);
     struct exchange *ex = &st->ex;
     ex->arena = &st->arena;
@@ -123,6 +125,10 @@ static void stream_free(struct h2 *h2, struct h2_stream *st)
         exchange_drop_body(&st->ex); /* a handler that set a file and never answered */
     if (st->body_release != NULL) /* after the frames of it still queued */
         outq_add_release(h2->out, st->body_release, st->body_release_arg);
+    /* Its last frame is queued (or the connection is going): counted
+     * once that has left. */
+    if (st->ex.responded)
+        route_stats_queued(h2->worker, h2->out, st->entry, st->ex.status, st->started_us);
     if (st->proceed_owed)
         h2->proceeds_owed--;
     if (st->delivery_owed)
@@ -331,6 +337,8 @@ static void stream_head_complete(struct h2 *h2, struct h2_stream *st, bool end_s
     struct request_head head = {
         .endpoint = h2->endpoint,
         .limits = h2->limits,
+        .conn = h2->conn,
+        .peer = h2->peer,
         .authority = st->authority,
         .authority_len = st->authority_len,
         .content_length = declared_length(ex),
@@ -677,6 +685,19 @@ bool h2_finished(const struct h2 *h2)
 bool h2_idle(const struct h2 *h2)
 {
     return h2->streams == NULL;
+}
+
+enum shm_conn_state h2_state(const struct h2 *h2)
+{
+    uint64_t since;
+    if (h2_reading_head(h2, &since))
+        return SHM_CONN_READING_HEAD;
+    if (h2->streams == NULL)
+        return SHM_CONN_IDLE;
+    for (const struct h2_stream *st = h2->streams; st != NULL; st = st->next)
+        if (!st->request_complete && !st->ex.responded)
+            return SHM_CONN_READING_BODY;
+    return SHM_CONN_HANDLING;
 }
 
 bool h2_reading_head(const struct h2 *h2, uint64_t *since_ms)

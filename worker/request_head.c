@@ -8,6 +8,8 @@
 
 #include "common/error.h"
 #include "shm/shm.h"
+#include "worker/conn_list.h"
+#include "worker/rate_limit.h"
 #include "worker/request.h"
 #include "worker/worker.h"
 
@@ -129,8 +131,11 @@ static int head_steps(struct worker *w, struct exchange *ex, const struct reques
         v->counter = SHM_REJECT_BODY_TOO_LARGE;
         return 413;
     }
-    v->counter = SHM_COUNTER_COUNT; /* a 417 is answered, not counted */
-    return head_expectation(&fields, &v->expect_continue);
+    v->counter = SHM_COUNTER_COUNT; /* a 417 or a 429 is answered, not counted */
+    status = head_expectation(&fields, &v->expect_continue);
+    if (status != 0)
+        return status;
+    return rate_limit_admit(w, v->entry, ex, head->peer) == SK_OK ? 0 : 429;
 }
 
 void request_head_check(struct worker *w, struct exchange *ex, const struct request_head *head,
@@ -142,4 +147,6 @@ void request_head_check(struct worker *w, struct exchange *ex, const struct requ
     v->status = head_steps(w, ex, head, v);
     if (ex->target == NULL)
         ex->target = ""; /* CONNECT over HTTP/2 has no :path */
+    if (w->conn_list_on)
+        conn_list_request(head->conn, ex);
 }

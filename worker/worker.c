@@ -18,10 +18,12 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "worker/conn.h"
+#include "worker/conn_list.h"
 #include "worker/conn_tls.h"
 #include "worker/h1.h"
 #include "worker/module.h"
 #include "worker/file_cache.h"
+#include "worker/route_stats.h"
 
 #define WORKER_READ_BUFFER_SIZE (64 * 1024)
 #define WORKER_ACCEPTS_PER_WAKEUP 64
@@ -49,6 +51,8 @@ int worker_init_core_on(struct worker *w, const struct config *config,
         w->slot = &p->shm->slots[p->slot];
         w->index = p->index;
         w->generation = p->generation;
+        w->rate_tables = p->rate_tables;
+        w->route_entries = p->route_entries;
     }
     block_pool_init(&w->blocks, WORKER_BLOCKS_KEPT);
     turn_init(&w->turn);
@@ -321,6 +325,7 @@ static void worker_teardown(struct worker *w)
     if (w->accept_resume_event != NULL)
         event_free(w->accept_resume_event);
     worker_destroy_core(w);
+    route_stats_free_spares(); /* after the connections: their queues hold stamps */
     file_cache_stop(); /* after the connections: they hold its files */
     event_base_free(w->base);
 }
@@ -349,6 +354,8 @@ int worker_main(const struct worker_params *p)
     }
     worker_heartbeat(&w);
     conn_publish_limits(&w);
+    conn_list_start(&w);
+    route_stats_start(&w);
     worker_publish_state(&w, SHM_WORKER_RUNNING);
     event_base_dispatch(w.base);
     worker_publish_state(&w, SHM_WORKER_EXITED);
