@@ -77,6 +77,7 @@ static int on_message_begin(llhttp_t *parser)
     ex->ops = &h1_exchange_ops;
     ex->protocol = h1;
     ex->client_subject = h1->client_subject;
+    ex->peer = h1->peer;
     ex->body_fd = -1;
     h1->ex = ex;
     h1->in_message = true;
