@@ -9,6 +9,7 @@
 
 #include "conf/config_parse.h"
 #include "conf/route_proxy.h"
+#include "conf/route_module.h"
 #include "conf/route_redirect.h"
 #include "conf/route_return.h"
 #include "conf/route_static.h"
@@ -21,6 +22,7 @@ static const struct handler_schema *const builtin[] = {
     &route_status_schema,
     &route_redirect_schema,
     &route_proxy_schema,
+    &route_module_schema,
 };
 #define BUILTIN_COUNT (sizeof builtin / sizeof builtin[0])
 

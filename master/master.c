@@ -16,6 +16,8 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "conf/config_module.h"
+#include "include/saker/module.h"
 #include "master/activation.h"
 #include "master/certificates.h"
 #include "master/notify.h"
@@ -114,6 +116,21 @@ struct config *master_load_config(const char *file, const char *urls, struct err
 
 /* ---- generations and spawning ------------------------------------------ */
 
+/* Every counter the config's modules declare gets its index in the
+ * header before the workers that count it are forked (they only look
+ * it up). One that does not fit is logged and not kept. */
+static void master_publish_module_counters(struct master *m, const struct config *config)
+{
+    for (size_t i = 0; i < config->module_count; i++) {
+        const struct saker_module *d = config->modules[i].desc;
+        for (const char *const *c = d != NULL ? d->counters : NULL; c != NULL && *c != NULL; c++)
+            if (shm_module_counter_index(&m->shm, d->name, *c, true) < 0)
+                log_msg(LOG_WARN, "module '%s': counter '%s' not kept: the segment holds %d "
+                                  "module counters and names of %d bytes at most",
+                        d->name, *c, SHM_MODULE_COUNTERS, SHM_MODULE_NAME_MAX - 1);
+    }
+}
+
 static void generation_free_listeners(struct generation *g)
 {
     for (size_t i = 0; g->groups != NULL && i < g->listener_count; i++)
@@ -155,6 +172,7 @@ struct generation *master_generation_new(struct master *m, struct config *config
     }
     g->listener_count = set->count;
     g->config = config;
+    master_publish_module_counters(m, config);
     uint64_t serving = m->current ? m->current->number : m->generation_floor;
     g->number = (highest > serving ? highest : serving) + 1;
     g->live = 0;

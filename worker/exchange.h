@@ -197,7 +197,7 @@ struct exchange {
     const char *origin_target; /* the target in origin-form: an absolute-form target's path
                                   and query (may be empty), else the target itself */
     size_t origin_target_len;
-    const struct sockaddr *peer;      /* the client's address (AF_UNIX: none known) */
+    const struct sockaddr *peer;      /* the client's address; NULL when unknown (AF_UNIX) */
     const struct endpoint *endpoint;  /* what it came in through; NULL in unit tests */
     int conn_fd; /* the client connection's socket (getsockname: the address it reached,
                     for a PROXY protocol header); -1 when none */
@@ -247,6 +247,8 @@ struct exchange {
     bool finished;       /* the handler's final call was accepted */
     bool abandoned;      /* the protocol gave up on it; stop follows */
     bool stopped;        /* stop was called */
+
+    void *module; /* a module's generator and reader (worker/module_api.c) */
 };
 
 /* Looks up a request header, case-insensitively; the first one wins.

@@ -46,7 +46,7 @@ from rawhttp import wait_for
 
 __all__ = ["Instance", "Harness", "saker_binary", "sakerctl_binary", "run_sakerctl",
            "parse_metrics", "wait_for", "default_shm_path", "sanitized",
-           "sanitizer_reports_in"]
+           "sanitizer_reports_in", "curl", "worker_rss_kb"]
 
 
 def _binary(env_name, prog):
@@ -518,3 +518,25 @@ class Harness:
         for inst in reversed(self.instances):
             leftovers += inst._cleanup()
         return leftovers
+
+
+def curl(inst, path, *args, certs=None, timeout=60):
+    """curl against inst's first TCP port (https with certs: a directory
+    holding ca.pem): (exit status, body bytes, response head text)."""
+    scheme = "https" if certs else "http"
+    cmd = ["curl", "-sS", "--max-time", str(timeout), "-o", "-", "-D", "/dev/stderr"]
+    if certs:
+        cmd += ["--cacert", "%s/ca.pem" % certs]
+    cmd += list(args) + ["%s://127.0.0.1:%d%s" % (scheme, inst.port, path)]
+    r = subprocess.run(cmd, capture_output=True, timeout=timeout + 10)
+    return r.returncode, r.stdout, r.stderr.decode(errors="replace")
+
+
+def worker_rss_kb(inst):
+    """VmRSS of inst's first worker, in kB."""
+    pid = inst.worker_pids()[0]
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
