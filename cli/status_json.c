@@ -34,6 +34,7 @@
 #include "cli/cli.h"
 #include "common/clock.h"
 #include "shm/shm_routes.h"
+#include "shm/shm_upstreams.h"
 
 static const char *const response_classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
 
@@ -98,6 +99,31 @@ static void write_certificates(FILE *out, const struct shm_header *h)
                 c->not_after);
     }
     fprintf(out, "],\"certificates_unlisted\":%u", h->certificates_unlisted);
+}
+
+static void write_upstreams(FILE *out, const struct shm *shm, const struct shm_header *h)
+{
+    static const char *const names[SHM_UP_COUNTER_COUNT] = {
+        "requests", "responses_1xx", "responses_2xx", "responses_3xx", "responses_4xx",
+        "responses_5xx", "connect_errors", "timeouts", "resets", "invalid", "ejections",
+        "checks_ok", "checks_failed", "latency_ms_sum"};
+    struct shm_upstream_view v[SHM_MAX_UPSTREAM_SERVERS];
+    size_t n = shm_upstreams_view(shm, h, v, SHM_MAX_UPSTREAM_SERVERS);
+    fputs("\"upstreams\":[", out);
+    for (size_t i = 0; i < n; i++) {
+        const struct shm_upstream_server *s = v[i].server;
+        fputs(i > 0 ? ",{\"upstream\":" : "{\"upstream\":", out);
+        cli_json_string(out, s->upstream, sizeof s->upstream);
+        fputs(",\"url\":", out);
+        cli_json_string(out, s->url, sizeof s->url);
+        fprintf(out, ",\"state\":\"%s\",\"active\":%" PRIu64 ",\"idle\":%" PRIu64, v[i].state,
+                v[i].active, v[i].idle);
+        for (int k = 0; k < SHM_UP_COUNTER_COUNT; k++)
+            fprintf(out, ",\"%s\":%" PRIu64, names[k],
+                    (uint64_t)atomic_load_explicit(&s->counters[k], memory_order_relaxed));
+        fputc('}', out);
+    }
+    fputc(']', out);
 }
 
 static void write_reload(FILE *out, const struct shm_header *h)
@@ -259,6 +285,8 @@ void cli_status_json_write(const struct shm *shm, const char *shm_path, FILE *ou
     write_listeners(out, &h);
     fputc(',', out);
     write_certificates(out, &h);
+    fputc(',', out);
+    write_upstreams(out, shm, &h);
     fputc(',', out);
     write_reload(out, &h);
     fputc(',', out);

@@ -92,6 +92,8 @@ static struct h2_stream *stream_new(struct h2 *h2, int32_t id)
     ex->protocol = st;
     ex->client_subject = h2->client_subject;
     ex->peer = h2->peer;
+    ex->endpoint = h2->endpoint;
+    ex->conn_fd = h2->conn != NULL ? h2->conn->fd : -1;
     ex->body_fd = -1;
     ex->version_major = 2;
     ex->version_minor = 0;
@@ -364,10 +366,8 @@ static void stream_head_complete(struct h2 *h2, struct h2_stream *st, bool end_s
         return;
     }
     struct request_head head = {
-        .endpoint = h2->endpoint,
         .limits = h2->limits,
         .conn = h2->conn,
-        .peer = h2->peer,
         .authority = st->authority,
         .authority_len = st->authority_len,
         .content_length = declared_length(ex),
