@@ -405,3 +405,27 @@ def test_module_ws_echo_over_h2(saker_factory):
     # Not a version it speaks: the module answers 426 itself, on HTTP/2 too.
     assert c.websocket("/ws", version="8").status == 426
     c.close()
+
+
+def test_reload_ends_old_tunnels_at_shutdown_timeout(saker_factory, echo):
+    inst = start(saker_factory, echo.port,
+                 top="shutdown_timeout: 2s\n"
+                     "limits: {max_concurrent_upgraded_connections: 100}\n")
+    old = set(inst.worker_pids())
+    c = H2Connection(inst.port)
+    ws = c.websocket("/ws")
+    echo_round(ws, OP_TEXT, b"before the reload")
+    inst.reload()
+    # The draining worker keeps the tunnel working until shutdown_timeout...
+    wait_for(lambda: set(inst.worker_pids()) - old, 10, message="the new generation")
+    echo_round(ws, OP_TEXT, b"while draining")
+    # ... then it ends, and its permit comes back with it.
+    c.wait(lambda: c.closed or ws.reset_code is not None or ws.ended, 15,
+           "the old worker's end")
+    wait_for(lambda: not (set(inst.worker_pids()) & old), 10, message="the old worker gone")
+    wait_for(lambda: upgraded_in_use(inst) == 0, 10, message="the permit back")
+    c.close()
+    # The new generation serves tunnels of its own.
+    c = H2Connection(inst.port)
+    echo_round(c.websocket("/ws"), OP_TEXT, b"after")
+    c.close()
