@@ -279,7 +279,9 @@ static bool px_may_retry(const struct proxy *px, enum proxy_failure why, bool st
     if (stale)
         return true;
     bool connect = why == PROXY_FAIL_CONNECT || (why == PROXY_FAIL_TIMEOUT && px->connecting);
-    return (connect || why == PROXY_FAIL_RESET) && px_idempotent(px->ex->method) &&
+    /* An extended CONNECT goes up as a GET: as idempotent as one. */
+    bool idempotent = px_idempotent(px->ex->method) || px->ex->connect_protocol != NULL;
+    return (connect || why == PROXY_FAIL_RESET) && idempotent &&
            px->attempts <= px->up->cfg->retries;
 }
 

@@ -94,6 +94,7 @@ class H2Connection:
         self.flush()
         self.streams = {}
         self.server_settings = {}
+        self.goaway = None          # (last_stream_id, error_code) of the last GOAWAY
         self.closed = False
         self.wait(lambda: self.server_settings, 10, "saker's SETTINGS")
 
@@ -103,6 +104,13 @@ class H2Connection:
             self.sock.sendall(data)
 
     def _event(self, ev):
+        if isinstance(ev, h2.events.ConnectionTerminated):
+            self.goaway = (ev.last_stream_id, ev.error_code)
+            if ev.error_code == 0:
+                # python3-h2 stops all sending at any GOAWAY; RFC 9113
+                # section 6.8 lets the streams up to its last id go on.
+                self.h2.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+            return
         if isinstance(ev, h2.events.RemoteSettingsChanged):
             for code, change in ev.changed_settings.items():
                 self.server_settings[code] = change.new_value

@@ -409,7 +409,7 @@ def test_module_ws_echo_over_h2(saker_factory):
 
 def test_reload_ends_old_tunnels_at_shutdown_timeout(saker_factory, echo):
     inst = start(saker_factory, echo.port,
-                 top="shutdown_timeout: 2s\n"
+                 top="shutdown_timeout: 6s\n"
                      "limits: {max_concurrent_upgraded_connections: 100}\n")
     old = set(inst.worker_pids())
     c = H2Connection(inst.port)
@@ -418,9 +418,12 @@ def test_reload_ends_old_tunnels_at_shutdown_timeout(saker_factory, echo):
     inst.reload()
     # The draining worker keeps the tunnel working until shutdown_timeout...
     wait_for(lambda: set(inst.worker_pids()) - old, 10, message="the new generation")
+    c.wait(lambda: c.goaway is not None and c.goaway[0] < 2 ** 31 - 1, 10,
+           "the final GOAWAY")  # the stream was before it: it goes on
     echo_round(ws, OP_TEXT, b"while draining")
-    # ... then it ends, and its permit comes back with it.
-    c.wait(lambda: c.closed or ws.reset_code is not None or ws.ended, 15,
+    # ... then it ends, and its permit comes back with it. (A long
+    # shutdown_timeout: the new generation starts slowly under ASan.)
+    c.wait(lambda: c.closed or ws.reset_code is not None or ws.ended, 20,
            "the old worker's end")
     wait_for(lambda: not (set(inst.worker_pids()) & old), 10, message="the old worker gone")
     wait_for(lambda: upgraded_in_use(inst) == 0, 10, message="the permit back")
