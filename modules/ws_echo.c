@@ -3,7 +3,9 @@
  * the handshake answered with saker_exchange_upgrade, then every frame
  * the client sends comes back (text and binary as they came, fragments
  * included; a ping gets its pong; a close is answered with the same
- * close, and the connection ends).
+ * close, and the connection ends). Over HTTP/1.1 the handshake is a GET
+ * with a key; over HTTP/2 an extended CONNECT (RFC 8441) with
+ * :protocol websocket and no key: the same frames then ride its stream.
  *
  *   - path: /ws
  *     module: { handler: ws_echo, max_frame: 1MiB }
@@ -185,24 +187,34 @@ static int ws_init(saker_worker *w, const void *options, void *module_state, voi
     return SAKER_OK;
 }
 
-/* Section 4.2.1: a GET with Upgrade: websocket, version 13 and a key. */
-static const char *ws_key(saker_exchange *ex, size_t *len)
+static bool ws_version_13(saker_exchange *ex)
 {
     size_t n;
     const char *version = saker_exchange_header(ex, "Sec-WebSocket-Version", &n);
-    if (strcmp(saker_exchange_method(ex), "GET") != 0 || version == NULL || n != 2 ||
-        memcmp(version, "13", 2) != 0)
-        return NULL;
-    return saker_exchange_header(ex, "Sec-WebSocket-Key", len);
+    return version != NULL && n == 2 && memcmp(version, "13", 2) == 0;
+}
+
+/* RFC 6455 section 4.2.1: a GET with Upgrade: websocket, version 13 and
+ * a key, whose accept value goes into *accept; or RFC 8441 section 5: an
+ * extended CONNECT for websocket, version 13, where there is no key. */
+static bool ws_handshake(saker_exchange *ex, char accept[29])
+{
+    const char *protocol = saker_exchange_connect_protocol(ex);
+    size_t key_len = 0;
+    accept[0] = '\0';
+    if (protocol != NULL)
+        return strcmp(protocol, "websocket") == 0 && ws_version_13(ex);
+    const char *key = strcmp(saker_exchange_method(ex), "GET") == 0 && ws_version_13(ex)
+                          ? saker_exchange_header(ex, "Sec-WebSocket-Key", &key_len)
+                          : NULL;
+    return key != NULL && saker_ws_accept(key, key_len, accept) == SAKER_OK;
 }
 
 static void ws_handle(saker_exchange *ex, void *state)
 {
     const struct ws_options *o = state;
-    size_t key_len = 0;
-    const char *key = ws_key(ex, &key_len);
     char accept[29];
-    if (key == NULL || saker_ws_accept(key, key_len, accept) != SAKER_OK) {
+    if (!ws_handshake(ex, accept)) {
         saker_exchange_add_header(ex, "Sec-WebSocket-Version", "13");
         saker_exchange_respond(ex, 426, "a WebSocket endpoint\n", 21);
         return;
@@ -216,9 +228,10 @@ static void ws_handle(saker_exchange *ex, void *state)
     s->ex = ex;
     s->max_frame = o->max_frame;
     saker_exchange_defer(ex, &ws_generator, s);
-    saker_exchange_add_header(ex, "Sec-WebSocket-Accept", accept);
+    if (accept[0] != '\0')
+        saker_exchange_add_header(ex, "Sec-WebSocket-Accept", accept);
     int rc = saker_exchange_upgrade(ex, "websocket");
-    if (rc != SAKER_OK) { /* HTTP/2, or max_concurrent_upgraded_connections */
+    if (rc != SAKER_OK) { /* max_concurrent_upgraded_connections, most likely */
         saker_exchange_respond_error(ex, rc == SAKER_DECLINED ? 503 : 500);
         return;
     }

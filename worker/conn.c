@@ -375,7 +375,7 @@ void conn_pause_input(struct conn *c, bool paused)
         conn_set_reading(c, false);
         return;
     }
-    if (c->closed || c->closing || c->lingering || c->out_blocked_ms != 0)
+    if (c->closed || c->closing || c->lingering || (c->out_blocked_ms != 0 && !c->duplex))
         return; /* the flush that unblocks output resumes reading */
     conn_set_reading(c, true);
     if (c->transport->pending(c))
@@ -512,6 +512,7 @@ static bool conn_handshake(struct conn *c)
  * protocol still owes is made by the flush. */
 static void conn_peer_closed(struct conn *c, bool eof)
 {
+    c->peer_reset = !eof;
     bool owed = c->proto != NULL && c->proto->eof(c);
     if (c->closed)
         return;
@@ -667,7 +668,8 @@ static void conn_after_write(struct conn *c, enum outq_flush_result r, enum conn
             c->out_blocked_ms = clock_monotonic_ms();
             c->out_blocked_bytes = conn_unacked(c);
         }
-        conn_set_reading(c, false);
+        if (!c->duplex) /* a tunnel's protocol pauses its input itself */
+            conn_set_reading(c, false);
         conn_set_writing(c, true);
         break;
     case OUTQ_FLUSHED:

@@ -191,6 +191,12 @@ struct conn {
     bool in_io;           /* inside one of its own callbacks, which flushes at its end */
     bool wake;            /* a flush is asked for at the end of the turn */
     bool closed;          /* closed; released at the end of the turn (turn.h) */
+    bool peer_reset;      /* the peer's side ended with an error (a reset), not an EOF */
+    /* Its two directions are independent (a tunnel, either side): reading
+     * goes on while output is blocked, and only the protocol pauses it.
+     * Otherwise a peer that echoes (it stops reading while its own writes
+     * wait) and saker would each wait for the other. */
+    bool duplex;
 };
 
 /* Takes over an accepted socket: admits it (max_concurrent_connections)
@@ -209,6 +215,12 @@ struct conn *conn_start(struct worker *w, int fd, const struct conn_protocol *pr
  * (max_concurrent_upgraded_connections). False, with nothing changed, when
  * the upgraded limit is reached: the caller refuses the upgrade. */
 bool conn_upgrade_begin(struct conn *c);
+/* An HTTP/2 stream that becomes a tunnel (extended CONNECT, RFC 8441):
+ * one upgraded permit per stream, taken into *held (CONN_PERMIT_*), while
+ * the connection keeps its own. False, nothing taken, at the limit.
+ * Given back (and *held cleared) when the stream ends. */
+bool conn_stream_upgrade_take(struct conn *c, uint8_t *held);
+void conn_stream_upgrade_give(struct conn *c, uint8_t *held);
 /* From now on proto speaks over c, with state; the protocol that ran
  * has handed over whatever it still owned (its free is not called). */
 void conn_switch_protocol(struct conn *c, const struct conn_protocol *proto, void *state);

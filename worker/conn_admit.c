@@ -102,6 +102,17 @@ bool conn_upgrade_begin(struct conn *c)
     return true;
 }
 
+bool conn_stream_upgrade_take(struct conn *c, uint8_t *held)
+{
+    return permits_take(c, SHM_POOL_UPGRADED, held);
+}
+
+void conn_stream_upgrade_give(struct conn *c, uint8_t *held)
+{
+    permits_give(c, SHM_POOL_UPGRADED, *held);
+    *held = 0;
+}
+
 bool conn_admit(struct conn *c)
 {
     return permits_take(c, SHM_POOL_CONNECTIONS, &c->permits);

@@ -42,9 +42,11 @@
  * and it is discarded (an answer given before that drains the rest for
  * up to 5 s on HTTP/1.1; HTTP/2 resets the stream).
  *
- * Upgrades: exchange_upgrade accepts the client's upgrade (101) and the
+ * Upgrades: exchange_upgrade accepts the client's upgrade and the
  * exchange becomes a tunnel, bytes both ways through the same reader and
- * sends (tunnel.h).
+ * sends: over HTTP/1.1 a 101 and the connection's bytes (tunnel.h), over
+ * HTTP/2 an extended CONNECT's 200 and its stream's DATA frames
+ * (h2_response.c). A handler writes the one code for both.
  *
  * Lifetimes: everything on the request side lives in ex->arena until the
  * exchange ends. Strings a handler passes in (header names and values, a
@@ -193,6 +195,10 @@ struct exchange {
     const char *host;        /* Host (or :authority) without port, lower-case; "" if none */
     size_t host_len;
     const char *authority;   /* Host (or :authority) as received, port included; NULL if none */
+    /* HTTP/2's extended CONNECT (RFC 8441): the :protocol it asks for
+     * ("websocket"), NUL-terminated; NULL for any other request. The
+     * exchange is then a CONNECT routed by its :path like a GET. */
+    const char *connect_protocol;
     size_t authority_len;
     const char *origin_target; /* the target in origin-form: an absolute-form target's path
                                   and query (may be empty), else the target itself */
@@ -327,13 +333,16 @@ void exchange_resume_body(struct exchange *ex);
 
 /* Accepts the client's upgrade to protocol (HTTP/1.1: "101 Switching
  * Protocols" with Connection: Upgrade and Upgrade: protocol, and the
- * handler's own headers): from then on the exchange is a tunnel (see
- * tunnel.h), bytes both ways through the same calls as a streamed
- * exchange: the client's through the body reader, the handler's with
- * exchange_send. Needs a generator. SK_OK; SK_DECLINED when the request
- * did not ask for an upgrade, has a body, comes over a protocol that
- * cannot switch (HTTP/2 today), or max_concurrent_upgraded_connections
- * is reached: the handler answers instead; SK_ERROR otherwise. */
+ * handler's own headers; HTTP/2: ":status 200" on the stream of an
+ * extended CONNECT whose :protocol is protocol, without Sec-WebSocket-
+ * Accept, RFC 8441 section 5): from then on the exchange is a tunnel,
+ * bytes both ways through the same calls as a streamed exchange: the
+ * client's through the body reader (its end: the client's half-close or
+ * END_STREAM), the handler's with exchange_send (FINAL: a half-close or
+ * END_STREAM; ERROR: a reset). Needs a generator. SK_OK; SK_DECLINED when
+ * the request did not ask for this upgrade, has a body, or
+ * max_concurrent_upgraded_connections is reached (each HTTP/2 tunnel
+ * counts as one): the handler answers instead; SK_ERROR otherwise. */
 int exchange_upgrade(struct exchange *ex, const char *protocol);
 
 /* Sends the response now: the final call. */

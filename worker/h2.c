@@ -123,6 +123,8 @@ static void stream_free(struct h2 *h2, struct h2_stream *st)
 {
     exchange_body_error(&st->ex, 0); /* a body cut short: the client reset or left */
     exchange_stop(&st->ex);
+    if (st->permits != 0)
+        conn_stream_upgrade_give(h2->conn, &st->permits); /* a tunnel's, at its end */
     if (!st->ex.responded)
         exchange_drop_body(&st->ex); /* a handler that set a file and never answered */
     if (st->body_release != NULL) { /* after the frames of it still queued */
@@ -250,8 +252,10 @@ static int stream_add_trailer(struct h2_stream *st, const uint8_t *name, size_t 
     return 0;
 }
 
-/* :method, :path and :authority; nghttp2 has checked that the set is
- * complete and well-formed (RFC 9113 section 8.3.1). */
+/* :method, :path, :authority and :protocol; nghttp2 has checked that
+ * the set is complete and well-formed (RFC 9113 section 8.3.1), and that
+ * :protocol comes only with CONNECT, which then has a :path and a
+ * :scheme as any request (RFC 8441 section 4). */
 static void stream_pseudo_field(struct h2_stream *st, const char *name, size_t name_len,
                                 const char *value, size_t value_len)
 {
@@ -259,8 +263,9 @@ static void stream_pseudo_field(struct h2_stream *st, const char *name, size_t n
     bool method = name_len == 7 && memcmp(name, ":method", 7) == 0;
     bool path = !method && name_len == 5 && memcmp(name, ":path", 5) == 0;
     bool authority = !method && !path && name_len == 10 && memcmp(name, ":authority", 10) == 0;
-    if (!method && !path && !authority)
-        return; /* :scheme and the like: nothing reads them */
+    bool protocol = name_len == 9 && memcmp(name, ":protocol", 9) == 0;
+    if (!method && !path && !authority && !protocol)
+        return; /* :scheme: nothing reads it */
     char *copy = arena_strndup(&st->arena, value, value_len);
     if (copy == NULL) {
         stream_reject(st, 500, SHM_REJECT_MALFORMED);
@@ -269,6 +274,8 @@ static void stream_pseudo_field(struct h2_stream *st, const char *name, size_t n
     if (method) {
         ex->method_name = copy;
         ex->method = method_of(value, value_len);
+    } else if (protocol) {
+        ex->connect_protocol = copy;
     } else if (path) {
         if (value_len > st->h2->limits->max_request_line_size)
             stream_reject(st, 414, SHM_REJECT_REQUEST_LINE_TOO_LONG);
@@ -359,10 +366,17 @@ static void stream_head_complete(struct h2 *h2, struct h2_stream *st, bool end_s
     st->request_complete = end_stream;
     h2_count(h2, SHM_REQUESTS);
     h2_count(h2, SHM_H2_STREAMS);
+    if (ex->target == NULL)
+        ex->target = ""; /* CONNECT without :protocol has no :path */
     if (st->reject_status != 0) {
-        if (ex->target == NULL)
-            ex->target = "";
         stream_refuse(st, st->reject_status, st->reject_counter);
+        return;
+    }
+    if (ex->method == METHOD_CONNECT && ex->connect_protocol == NULL) {
+        /* RFC 9110 section 9.3.6: a CONNECT to a host and port is for a
+         * forward proxy, which saker is not: 501, a method supported for
+         * no resource (section 15.6.2); a 405 would owe an Allow list. */
+        exchange_respond_error(ex, 501);
         return;
     }
     struct request_head head = {
@@ -384,8 +398,10 @@ static void stream_head_complete(struct h2 *h2, struct h2_stream *st, bool end_s
         return;
     }
     ex->expect_continue = v.expect_continue && !end_stream;
-    st->early = !end_stream && request_reads_body(st->entry);
-    if (!end_stream)
+    /* An extended CONNECT is answered at its head: what follows is not a
+     * body to wait for (nor one sent at a rate), but the tunnel's bytes. */
+    st->early = !end_stream && (request_reads_body(st->entry) || ex->connect_protocol != NULL);
+    if (!end_stream && ex->connect_protocol == NULL)
         st->body_started_ms = clock_monotonic_ms();
     /* As in h1: a body is answered once it is all in, unless its handler
      * reads it, or the client asked to be told first (a handler that
@@ -484,6 +500,8 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
         return 0;
     }
     uint64_t received = st->ex.body_bytes_received += len;
+    if (st->tunnel)
+        st->tunnel_active_ms = clock_monotonic_ms();
     if (received <= st->body_limit) {
         h2_body_data(st, data, len);
         return 0;
@@ -597,6 +615,9 @@ static int submit_settings(struct h2 *h2)
         {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, (uint32_t)l->http2.max_frame_size},
         {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, (uint32_t)l->http2.header_table_size},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, list > UINT32_MAX ? UINT32_MAX : (uint32_t)list},
+        /* RFC 8441: WebSockets (any :protocol) over a stream; nghttp2
+         * then admits :protocol on a CONNECT and checks its form. */
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
     };
     int rc = nghttp2_submit_settings(h2->session, NGHTTP2_FLAG_NONE, settings,
                                      sizeof settings / sizeof settings[0]);
@@ -769,6 +790,27 @@ bool h2_idle(const struct h2 *h2)
     return h2->streams == NULL;
 }
 
+bool h2_abandoned(const struct h2 *h2)
+{
+    for (const struct h2_stream *st = h2->streams; st != NULL; st = st->next)
+        if (!h2_stream_gone(st))
+            return false;
+    return true;
+}
+
+static void stream_cancel(struct h2 *h2, struct h2_stream *st)
+{
+    exchange_abandon(&st->ex); /* its producer hears at the stream's end */
+    nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+}
+
+void h2_peer_closed(struct h2 *h2)
+{
+    for (struct h2_stream *st = h2->streams; st != NULL; st = st->next)
+        if (st->tunnel && !h2_stream_gone(st))
+            stream_cancel(h2, st);
+}
+
 enum shm_conn_state h2_state(const struct h2 *h2)
 {
     uint64_t since;
@@ -776,10 +818,13 @@ enum shm_conn_state h2_state(const struct h2 *h2)
         return SHM_CONN_READING_HEAD;
     if (h2->streams == NULL)
         return SHM_CONN_IDLE;
-    for (const struct h2_stream *st = h2->streams; st != NULL; st = st->next)
+    bool tunnels = true;
+    for (const struct h2_stream *st = h2->streams; st != NULL; st = st->next) {
         if (!st->request_complete && !st->ex.responded)
             return SHM_CONN_READING_BODY;
-    return SHM_CONN_HANDLING;
+        tunnels = tunnels && st->tunnel;
+    }
+    return tunnels ? SHM_CONN_TUNNEL : SHM_CONN_HANDLING;
 }
 
 uint64_t h2_active_ms(const struct h2 *h2) { return h2->active_ms; }
@@ -796,7 +841,7 @@ bool h2_reading_head(const struct h2 *h2, uint64_t *since_ms)
 
 static void stream_check_rate(struct h2 *h2, struct h2_stream *st, uint64_t now_ms)
 {
-    if (st->request_complete || st->ex.body_paused || st->held.len > 0 ||
+    if (st->tunnel || st->request_complete || st->ex.body_paused || st->held.len > 0 ||
         !request_too_slow(&h2->limits->min_request_body_data_rate, st->body_started_ms,
                           st->ex.body_bytes_received - st->body_rate_base, now_ms))
         return;
@@ -838,11 +883,22 @@ static void stream_check_stall(struct h2 *h2, struct h2_stream *st, uint64_t now
     nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
 }
 
+/* A tunnel without DATA either way for keep_alive_timeout is cancelled,
+ * as an HTTP/1.1 tunnel is closed: its neighbours on the connection keep
+ * it alive no longer than they keep themselves. */
+static void stream_check_tunnel(struct h2 *h2, struct h2_stream *st, uint64_t now_ms)
+{
+    if (st->tunnel && !h2_stream_gone(st) &&
+        now_ms - st->tunnel_active_ms >= h2->limits->keep_alive_timeout_ms)
+        stream_cancel(h2, st);
+}
+
 enum h2_result h2_tick(struct h2 *h2, uint64_t now_ms)
 {
     for (struct h2_stream *st = h2->streams; st != NULL; st = st->next) {
         stream_check_rate(h2, st, now_ms);
         stream_check_stall(h2, st, now_ms);
+        stream_check_tunnel(h2, st, now_ms);
     }
     if (h2->notice_sent && now_ms - h2->notice_ms >= H2_NOTICE_GRACE_MS)
         h2_goaway(h2); /* a busy connection is told too, not only an idle one */

@@ -90,6 +90,12 @@ bool h2_want_write(const struct h2 *h2);
 bool h2_finished(const struct h2 *h2);
 /* No stream is open. */
 bool h2_idle(const struct h2 *h2);
+/* Every open stream is given up (reset, or its tunnel ended): nothing
+ * more will be made for any of them. */
+bool h2_abandoned(const struct h2 *h2);
+/* The client closed its side of the connection: no END_STREAM can come
+ * any more, so its tunnels (RFC 8441) are reset rather than left open. */
+void h2_peer_closed(struct h2 *h2);
 /* The client's preface, or a header block, is still arriving (since
  * *since_ms): the request_headers_timeout applies. */
 bool h2_reading_head(const struct h2 *h2, uint64_t *since_ms);

@@ -95,8 +95,8 @@ static void h2c_tick(struct conn *c, uint64_t now_ms, bool expired)
         if (c->worker->slot != NULL)
             shm_slot_count(c->worker->slot, SHM_REJECT_HEADERS_TIMEOUT, 1);
         h2c_end(c);
-    } else if (h2_idle(h2) && conn_output_empty(c)) {
-        h2c_end(c);
+    } else if ((h2_idle(h2) || h2_abandoned(h2)) && conn_output_empty(c)) {
+        h2c_end(c); /* the resets of idle tunnels (h2_tick) go first */
     } else {
         conn_close(c);
     }
@@ -112,7 +112,7 @@ static void h2c_drain(struct conn *c)
 
 static bool h2c_eof(struct conn *c)
 {
-    (void)c;
+    h2_peer_closed(c->proto_state);
     return true; /* answers to what was asked may be frames still to make */
 }
 

@@ -7,12 +7,14 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/clock.h"
 #include "common/digits.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "conf/config.h"
+#include "worker/conn.h"
 #include "worker/h2_stream.h"
 #include "worker/outq.h"
 #include "worker/request.h"
@@ -104,8 +106,9 @@ static nghttp2_nv *response_fields(struct h2_stream *st, size_t *count_out)
     }
     for (size_t i = 0; i < ex->response_header_count; i++) {
         const struct header_field *h = &ex->response_headers[i];
-        if (connection_specific(h) || (!ex->streaming && exchange_field_is(h, "content-length", 14)))
-            continue;
+        if (connection_specific(h) || (!ex->streaming && exchange_field_is(h, "content-length", 14)) ||
+            (st->tunnel && exchange_field_is(h, "sec-websocket-accept", 20)))
+            continue; /* RFC 8441 section 5: no key, so no accept, on HTTP/2 */
         nva[n++] = nv_of(lower_into(name, h->name, h->name_len), h->name_len, h->value,
                          h->value_len);
         name += h->name_len + 1;
@@ -160,12 +163,32 @@ static void stream_log_access(struct h2_stream *st)
     request_log_access(h2->worker, &st->ex, &origin);
 }
 
+/* A tunnel that fails is a CONNECT's: CONNECT_ERROR (RFC 9113 section
+ * 8.5), its peer's connection reset or lost. */
 static void stream_reset(struct h2_stream *st)
 {
     st->response_ended = true;
     exchange_abandon(&st->ex); /* nothing more of it can be sent */
-    nghttp2_submit_rst_stream(st->h2->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+    nghttp2_submit_rst_stream(st->h2->session, NGHTTP2_FLAG_NONE, st->id,
+                              st->tunnel ? NGHTTP2_CONNECT_ERROR : NGHTTP2_INTERNAL_ERROR);
     h2_wake(st->h2);
+}
+
+/* RFC 8441 section 5: a 2xx to an extended CONNECT opens the tunnel. A
+ * handler that answered one 2xx without accepting it (exchange_upgrade)
+ * serves no such protocol: 501, never a tunnel its client would trust and
+ * nobody reads. True when refused so. */
+static bool refuse_unaccepted_connect(struct h2_stream *st)
+{
+    struct exchange *ex = &st->ex;
+    static const char body[] = "501 Not Implemented\n";
+    if (ex->connect_protocol == NULL || st->tunnel || ex->status < 200 || ex->status > 299)
+        return false;
+    ex->status = 501;
+    ex->response_header_count = 0;
+    exchange_set_body(ex, body, sizeof body - 1, EXCHANGE_BODY_STABLE);
+    exchange_add_header(ex, "Content-Type", "text/plain; charset=utf-8"); /* or none */
+    return true;
 }
 
 /* The fields of a response's HEADERS; NULL when out of memory. */
@@ -200,6 +223,7 @@ static void h2_respond(struct exchange *ex)
         exchange_drop_body(ex);
         return;
     }
+    refuse_unaccepted_connect(st);
     size_t n = 0;
     nghttp2_nv *nva = head_fields(st, &n);
     stream_log_access(st);
@@ -290,8 +314,9 @@ static int h2_start(struct exchange *ex)
     if (h2_stream_gone(st))
         return SK_ERROR;
     st->streaming = true;
-    st->length_left = exchange_response_length(ex);
-    bool body = request_status_has_body(ex->status) && ex->method != METHOD_HEAD;
+    st->length_left = st->tunnel ? -1 : exchange_response_length(ex);
+    bool body = !refuse_unaccepted_connect(st) && request_status_has_body(ex->status) &&
+                ex->method != METHOD_HEAD; /* refused: the sends that follow are dropped */
     nghttp2_data_provider provider = {.source.ptr = st, .read_callback = on_read_stream};
     size_t n = 0;
     nghttp2_nv *nva = head_fields(st, &n);
@@ -335,12 +360,13 @@ static int h2_send(struct exchange *ex, const struct exchange_buf *bufs, size_t 
         ok = false;
     if (!ok) {
         stream_reset(st); /* RST_STREAM: never a truncated body presented as complete */
-        stream_log_access(st);
+        if (!st->tunnel)
+            stream_log_access(st);
         return state == EXCHANGE_ERROR ? SK_OK : SK_ERROR;
     }
     ex->body_sent += total;
     st->final = state == EXCHANGE_FINAL;
-    if (st->final)
+    if (st->final && !st->tunnel) /* a tunnel's was logged as it opened */
         stream_log_access(st);
     if (st->response_ended) { /* HEAD, 204, 304: the head ended the stream */
         if (!st->final && !st->proceed_owed) {
@@ -422,10 +448,43 @@ int h2_on_send_data(nghttp2_session *session, nghttp2_frame *frame, const uint8_
         st->body_left -= length;
     st->data_sent += length;
     h2->active_ms = clock_monotonic_ms();
+    if (st->tunnel)
+        st->tunnel_active_ms = h2->active_ms;
     /* nghttp2 goes on to the next DATA frame within the same mem_send
      * call, which returns only once it has bytes of its own to hand out:
      * a file's frames would all be queued at once without this pause. */
     return h2->out->pending_bytes >= OUTQ_HIGH_WATER ? NGHTTP2_ERR_PAUSE : 0;
+}
+
+/* ---- tunnels (RFC 8441) -------------------------------------------------- */
+
+/* The extended CONNECT's :protocol accepted: ":status 200" opens the
+ * tunnel, and from then on the stream is one, through the calls of any
+ * streamed exchange: the client's DATA go to the body reader (its window
+ * given back as the reader takes them, so a paused reader stops the
+ * client), END_STREAM is the reader's end; sends are DATA frames as the
+ * client's window allows, FINAL ends our side with END_STREAM, ERROR
+ * resets it. No body limit or body rate applies to a tunnel's bytes. */
+static int h2_upgrade(struct exchange *ex, const char *protocol)
+{
+    struct h2_stream *st = ex->protocol;
+    struct h2 *h2 = st->h2;
+    if (h2_stream_gone(st))
+        return SK_ERROR;
+    if (ex->connect_protocol == NULL || strcasecmp(ex->connect_protocol, protocol) != 0)
+        return SK_DECLINED;
+    if (h2->conn != NULL && !conn_stream_upgrade_take(h2->conn, &st->permits))
+        return SK_DECLINED; /* max_concurrent_upgraded_connections */
+    st->tunnel = true;
+    st->body_limit = UINT64_MAX;
+    st->body_started_ms = 0;
+    st->tunnel_active_ms = clock_monotonic_ms();
+    ex->status = 200;
+    ex->streaming = true; /* its fields: no content-length of a whole body */
+    if (h2_start(ex) != SK_OK)
+        return SK_ERROR; /* reset: the stream's end gives the permit back */
+    stream_log_access(st);
+    return SK_OK;
 }
 
 const struct exchange_ops h2_exchange_ops = {
@@ -434,4 +493,5 @@ const struct exchange_ops h2_exchange_ops = {
     .send = h2_send,
     .read_body = h2_read_body,
     .pause_body = h2_pause_body,
+    .upgrade = h2_upgrade,
 };

@@ -95,6 +95,12 @@ struct h2_stream {
     bool request_complete;    /* END_STREAM received */
     bool dead;                /* closed: on the dead list until the end of the turn */
     bool gated;               /* its dispatch waits: the connection holds its files */
+    /* An extended CONNECT accepted (exchange_upgrade): its DATA frames
+     * are a tunnel's bytes both ways, held to keep_alive_timeout without
+     * any, under an upgraded permit of its own. */
+    bool tunnel;
+    uint8_t permits;          /* CONN_PERMIT_* of max_concurrent_upgraded_connections */
+    uint64_t tunnel_active_ms; /* its last DATA, either way */
 };
 
 struct h2 {

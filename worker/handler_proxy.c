@@ -279,7 +279,9 @@ static bool px_may_retry(const struct proxy *px, enum proxy_failure why, bool st
     if (stale)
         return true;
     bool connect = why == PROXY_FAIL_CONNECT || (why == PROXY_FAIL_TIMEOUT && px->connecting);
-    return (connect || why == PROXY_FAIL_RESET) && px_idempotent(px->ex->method) &&
+    /* An extended CONNECT goes up as a GET: as idempotent as one. */
+    bool idempotent = px_idempotent(px->ex->method) || px->ex->connect_protocol != NULL;
+    return (connect || why == PROXY_FAIL_RESET) && idempotent &&
            px->attempts <= px->up->cfg->retries;
 }
 
@@ -403,6 +405,12 @@ int proxy_response_head(struct proxy *px, int status)
     struct exchange *ex = px->ex;
     if (px->done)
         return SK_ERROR;
+    if (ex->connect_protocol != NULL && status >= 200 && status <= 299) {
+        /* Over HTTP/2 a 2xx is what opens the tunnel: an upstream that
+         * answered the handshake with one did not switch. */
+        px_answer(px, 502);
+        return SK_ERROR;
+    }
     ex->status = status;
     if (proxy_response_head_fields(px, status) != SK_OK || exchange_start(ex) != SK_OK)
         return SK_ERROR;
@@ -421,7 +429,8 @@ int proxy_response_upgrade(struct proxy *px)
             len = px->fields[i].value_len;
         }
     char *name = proto != NULL ? arena_strndup(ex->arena, proto, len) : NULL;
-    if (px->done || name == NULL || proxy_response_head_fields(px, 101) != SK_OK)
+    if (px->done || name == NULL || proxy_ws_accepted(px) != SK_OK ||
+        proxy_response_head_fields(px, 101) != SK_OK)
         return SK_ERROR;
     int rc = exchange_upgrade(ex, name);
     if (rc != SK_OK) { /* max_concurrent_upgraded_connections, most likely */
@@ -499,11 +508,13 @@ static void px_stop(struct exchange *ex, void *arg)
 static const struct exchange_generator px_generator = {px_proceed, px_stop};
 
 /* An HTTP/1.1 request that asks to switch protocols (WebSocket), with no
- * body, on a route that passes upgrades on. HTTP/2 cannot switch (its
- * extended CONNECT is not served). */
+ * body, or an HTTP/2 extended CONNECT for websocket (RFC 8441), on a
+ * route that passes upgrades on. */
 static bool px_wants_upgrade(const struct exchange *ex, const struct route_proxy *cfg)
 {
     size_t len;
+    if (ex->connect_protocol != NULL)
+        return cfg->websocket && strcasecmp(ex->connect_protocol, "websocket") == 0;
     return cfg->websocket && ex->version_major == 1 && ex->version_minor >= 1 &&
            ex->method == METHOD_GET && exchange_header(ex, "upgrade", &len) != NULL &&
            proxy_connection_names(ex->headers, ex->header_count, "upgrade", 7) &&
@@ -528,6 +539,10 @@ static void proxy_handle(struct exchange *ex, const struct route *route, void *s
     px->cfg = cfg;
     px->up = &w->upstreams.list[cfg->upstream_index];
     px->upgrade = px_wants_upgrade(ex, cfg);
+    if (ex->connect_protocol != NULL && (!px->upgrade || proxy_ws_key(px) != SK_OK)) {
+        exchange_respond_error(ex, 501); /* a tunnel this route does not pass on */
+        return;
+    }
     timer_init(&px->timer, px_timer_fire);
     exchange_set_generator(ex, &px_generator, px);
     px_attempt(px);

@@ -62,6 +62,11 @@ const char *saker_exchange_host(const saker_exchange *ex, size_t *len)
     return with_len(CEX(ex)->host, CEX(ex)->host_len, len);
 }
 
+const char *saker_exchange_connect_protocol(const saker_exchange *ex)
+{
+    return CEX(ex)->connect_protocol;
+}
+
 int saker_exchange_http_version(const saker_exchange *ex)
 {
     return CEX(ex)->version_major * 10 + CEX(ex)->version_minor;

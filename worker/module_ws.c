@@ -7,8 +7,8 @@
  */
 #include <string.h>
 
-#include <openssl/evp.h>
-
+#include "common/error.h"
+#include "common/ws_accept.h"
 #include "include/saker/module.h"
 
 /* Section 5.2: the fixed two bytes, then 0, 2 or 8 bytes of length, then
@@ -89,20 +89,5 @@ size_t saker_ws_frame_head(uint8_t head[10], unsigned opcode, bool fin, uint64_t
 
 int saker_ws_accept(const char *key, size_t key_len, char out[29])
 {
-    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"; /* section 1.3 */
-    unsigned char decoded[24], digest[EVP_MAX_MD_SIZE];
-    char text[24 + sizeof guid];
-    unsigned digest_len = 0;
-
-    /* A 16-byte nonce in base64 is 24 characters (section 4.1). */
-    if (key_len != 24 || EVP_DecodeBlock(decoded, (const unsigned char *)key, 24) != 18)
-        return SAKER_ERROR;
-    memcpy(text, key, 24);
-    memcpy(text + 24, guid, sizeof guid - 1);
-    if (EVP_Digest(text, 24 + sizeof guid - 1, digest, &digest_len, EVP_sha1(), NULL) != 1 ||
-        digest_len != 20)
-        return SAKER_ERROR;
-    EVP_EncodeBlock((unsigned char *)out, digest, 20);
-    out[28] = '\0';
-    return SAKER_OK;
+    return ws_accept_of(key, key_len, out) == SK_OK ? SAKER_OK : SAKER_ERROR;
 }

@@ -106,6 +106,9 @@ struct proxy {
     bool paused_body;  /* the proxy paused the client's body */
     bool upgrade;      /* the client asked for an Upgrade we pass on */
     bool tunnel;       /* the upstream said 101: bytes both ways from now */
+    /* An HTTP/2 extended CONNECT goes up as an HTTP/1.1 WebSocket
+     * handshake, with a key of ours (the client sent none), base64. */
+    char ws_key[25];
 };
 
 /* ---- handler_proxy.c: what the upstream side tells the proxy --------- */
@@ -159,5 +162,12 @@ bool proxy_hop_by_hop(const char *name, size_t len, const struct header_field *f
 /* The message's Connection field names name. */
 bool proxy_connection_names(const struct header_field *fields, size_t count, const char *name,
                             size_t len);
+/* A fresh Sec-WebSocket-Key into px->ws_key, for an extended CONNECT
+ * (RFC 8441) that goes up as an HTTP/1.1 handshake. SK_OK or SK_ERROR. */
+int proxy_ws_key(struct proxy *px);
+/* The upstream's 101 carries the Sec-WebSocket-Accept of px->ws_key
+ * (RFC 6455 section 4.1), or px sent no key of its own: SK_OK; else
+ * SK_ERROR (not the handshake we asked for: 502). */
+int proxy_ws_accepted(const struct proxy *px);
 
 #endif

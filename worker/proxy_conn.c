@@ -414,6 +414,7 @@ static void upconn_feed(struct conn *c, const char *data, size_t len)
         const char *rest = llhttp_get_error_pos(&uc->parser);
         uc->tunnel = true;
         uc->keep = false;
+        c->duplex = true; /* both ways at once, each paused by its reader */
         upconn_tunnel_bytes(uc, rest, (size_t)(data + len - rest));
         return;
     }
@@ -479,6 +480,8 @@ static bool upconn_eof(struct conn *c)
     struct upconn *uc = c->proto_state;
     struct proxy *px = uc->px;
     uc->keep = false;
+    if (px != NULL && uc->tunnel && c->peer_reset)
+        return false; /* not an end: the close fails the tunnel (a reset, CONNECT_ERROR) */
     if (px != NULL && uc->tunnel) { /* the upstream's end of the tunnel */
         uc->message_done = true;
         proxy_response_flush(px);

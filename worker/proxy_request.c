@@ -7,7 +7,10 @@
  * client's fields go up in their order, less the hop-by-hop ones (RFC
  * 9110 section 7.6.1) and those the proxy sets itself (Host, framing,
  * Expect: the proxy answered 100-continue already, X-Forwarded-* and
- * Forwarded).
+ * Forwarded). An HTTP/2 extended CONNECT for websocket (RFC 8441) goes
+ * up as the HTTP/1.1 handshake it stands for (RFC 6455 section 4.1): a
+ * GET with Upgrade, Connection and a Sec-WebSocket-Key of saker's, whose
+ * accept value the 101 must carry.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -16,6 +19,10 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "common/ws_accept.h"
 #include "conf/config.h"
 #include "worker/outq.h"
 #include "worker/proxy.h"
@@ -249,6 +256,7 @@ static void put_client_fields(struct head_writer *w, const struct proxy *px, boo
         const struct header_field *f = &ex->headers[i];
         if (proxy_hop_by_hop(f->name, f->name_len, ex->headers, ex->header_count) ||
             name_is(f->name, f->name_len, "host") ||
+            (px->ws_key[0] != '\0' && name_is(f->name, f->name_len, "sec-websocket-key")) ||
             name_is(f->name, f->name_len, "content-length") ||
             name_is(f->name, f->name_len, "expect") ||
             (px->cfg->via && name_is(f->name, f->name_len, "via")) ||
@@ -278,7 +286,7 @@ static void put_head(struct head_writer *w, const struct proxy *px, int64_t leng
     const struct exchange *ex = px->ex;
     bool trusted = px->cfg->trusted_count > 0 && ex->peer != NULL &&
                    cidr_list_match(px->cfg->trusted, px->cfg->trusted_count, ex->peer);
-    puts_(w, ex->method_name);
+    puts_(w, px->ws_key[0] != '\0' ? "GET" : ex->method_name);
     put(w, " ", 1);
     put_target(w, px);
     puts_(w, " HTTP/1.1\r\n");
@@ -301,6 +309,11 @@ static void put_head(struct head_writer *w, const struct proxy *px, int64_t leng
     put_framing(w, length);
     size_t len;
     const char *upgrade = px->upgrade ? exchange_header(ex, "upgrade", &len) : NULL;
+    if (px->ws_key[0] != '\0') {
+        upgrade = "websocket";
+        len = 9;
+        put_field(w, "Sec-WebSocket-Key", px->ws_key, 24);
+    }
     if (upgrade != NULL) {
         puts_(w, "Connection: upgrade\r\n");
         put_field(w, "Upgrade", upgrade, len);
@@ -318,4 +331,30 @@ int proxy_request_head(struct proxy *px, struct outq *out, int64_t length)
     w.len = 0;
     put_head(&w, px, length);
     return outq_commit(out, w.len) == 0 ? SK_OK : SK_ERROR;
+}
+
+/* ---- an extended CONNECT's handshake ---------------------------------------- */
+
+int proxy_ws_key(struct proxy *px)
+{
+    unsigned char nonce[16]; /* RFC 6455 section 4.1: 16 random bytes, base64 */
+    if (RAND_bytes(nonce, sizeof nonce) != 1)
+        return SK_ERROR;
+    EVP_EncodeBlock((unsigned char *)px->ws_key, nonce, sizeof nonce);
+    return SK_OK;
+}
+
+int proxy_ws_accepted(const struct proxy *px)
+{
+    char want[29];
+    if (px->ws_key[0] == '\0')
+        return SK_OK;
+    if (ws_accept_of(px->ws_key, 24, want) != SK_OK)
+        return SK_ERROR;
+    for (size_t i = 0; i < px->field_count; i++) {
+        const struct header_field *f = &px->fields[i];
+        if (name_is(f->name, f->name_len, "sec-websocket-accept"))
+            return f->value_len == 28 && memcmp(f->value, want, 28) == 0 ? SK_OK : SK_ERROR;
+    }
+    return SK_ERROR;
 }

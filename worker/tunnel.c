@@ -242,6 +242,7 @@ int tunnel_switch(struct tunnel *t, void *owner, void (*owner_free)(void *), con
     t->owner = owner;
     t->owner_free = owner_free;
     conn_switch_protocol(c, &tunnel_protocol, t);
+    c->duplex = true;
     t->deliver_owed = true; /* the reader, if there is one already, gets what came */
     conn_pause_input(c, t->ex->body_reader == NULL || t->ex->body_paused || t->held.len > 0);
     conn_wake(c);

@@ -150,6 +150,10 @@ const char *saker_exchange_query(const saker_exchange *ex, size_t *len);
 const char *saker_exchange_host(const saker_exchange *ex, size_t *len);
 /* 10, 11 or 20. */
 int saker_exchange_http_version(const saker_exchange *ex);
+/* HTTP/2's extended CONNECT (RFC 8441): the protocol it asks to speak
+ * on its stream ("websocket"), NUL-terminated; NULL for any other
+ * request. The method is then "CONNECT", the path the :path's. */
+const char *saker_exchange_connect_protocol(const saker_exchange *ex);
 /* A request header by name (any case; the first of several), or NULL. */
 const char *saker_exchange_header(const saker_exchange *ex, const char *name, size_t *len);
 size_t saker_exchange_header_count(const saker_exchange *ex);
@@ -245,11 +249,17 @@ const char *saker_exchange_trailer(const saker_exchange *ex, const char *name, s
 
 /* ---- upgrades ------------------------------------------------------------
  * Accepts the client's `Upgrade: protocol` with 101 Switching Protocols
- * (and the headers added so far). Needs a generator. Then the client's
- * bytes come through the body reader and the handler's go with sends
- * (FINAL closes the connection after what was queued). SAKER_DECLINED
- * when the request did not ask, came over HTTP/2, or
- * max_concurrent_upgraded_connections is reached: answer instead. */
+ * (and the headers added so far), or over HTTP/2 an extended CONNECT
+ * whose :protocol is protocol with :status 200 (Sec-WebSocket-Accept is
+ * left out there: RFC 8441 has no key). Needs a generator. Then the
+ * client's bytes (its stream's DATA on HTTP/2) come through the body
+ * reader, its half-close (END_STREAM) as the reader's end, and the
+ * handler's go with sends (FINAL ends our side after what was queued:
+ * the connection closes, or END_STREAM; ERROR resets). SAKER_DECLINED
+ * when the request did not ask for protocol, or
+ * max_concurrent_upgraded_connections is reached (each HTTP/2 stream
+ * counts as one): answer instead. An HTTP/2 extended CONNECT answered
+ * 2xx without this becomes 501: its client would take it for a tunnel. */
 int saker_exchange_upgrade(saker_exchange *ex, const char *protocol);
 
 /* ---- the worker ---------------------------------------------------------- */

@@ -21,9 +21,12 @@ MB = 1024 * 1024
 
 class EchoServer:
     """websockets.serve in a thread of its own: echoes every message; the
-    text "close:CODE" closes with that code and reason "bye"."""
+    text "close:CODE" closes with that code and reason "bye". Keyword
+    arguments go to websockets.serve (ping_interval=None: no keep-alive
+    pings, for a client that stops reading on purpose)."""
 
-    def __init__(self):
+    def __init__(self, **serve):
+        self.serve = serve
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -40,7 +43,8 @@ class EchoServer:
     def _run(self):
         asyncio.set_event_loop(self.loop)
         self.server = self.loop.run_until_complete(
-            websockets.serve(self._echo, "127.0.0.1", 0, max_size=None, compression=None))
+            websockets.serve(self._echo, "127.0.0.1", 0, max_size=None, compression=None,
+                             **self.serve))
         self.port = self.server.sockets[0].getsockname()[1]
         self.ready.set()
         self.loop.run_forever()

@@ -371,6 +371,30 @@ START_TEST(refusals)
 }
 END_TEST
 
+/* RFC 8441: SETTINGS_ENABLE_CONNECT_PROTOCOL is announced; an extended
+ * CONNECT is routed by its :path, and a 2xx from a handler that did not
+ * accept the tunnel becomes 501, as does a CONNECT without :protocol. */
+START_TEST(extended_connect)
+{
+    pump();
+    ck_assert_uint_eq(nghttp2_session_get_remote_settings(
+                          client, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL), 1);
+    nghttp2_nv ws = {(uint8_t *)":protocol", (uint8_t *)"websocket", 9, 9, 0};
+    int32_t a = request("CONNECT", "/plaintext", &ws, 1, false);
+    nghttp2_nv plain[] = {
+        {(uint8_t *)":method", (uint8_t *)"CONNECT", 7, 7, 0},
+        {(uint8_t *)":authority", (uint8_t *)"example.com:443", 10, 15, 0},
+    };
+    int32_t b = nghttp2_submit_headers(client, 0, -1, NULL, plain, 2, NULL);
+    ck_assert_int_gt(b, 0);
+    pump();
+    ck_assert_int_eq(response_of(a)->status, 501);
+    ck_assert_int_eq(response_of(a)->body_len, 20);
+    ck_assert(memcmp(response_of(a)->body, "501 Not Implemented\n", 20) == 0);
+    ck_assert_int_eq(response_of(b)->status, 501);
+}
+END_TEST
+
 START_TEST(bad_preface_closes_unanswered)
 {
     static const char http1[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
@@ -430,6 +454,7 @@ int main(void)
     tcase_add_test(t, reset_stream_gives_its_file_back);
     tcase_add_test(t, reset_with_frames_still_queued_closes_after_they_leave);
     tcase_add_test(t, refusals);
+    tcase_add_test(t, extended_connect);
     tcase_add_test(t, bad_preface_closes_unanswered);
     tcase_add_test(t, goaway_notice_then_final);
     tcase_add_test(t, reading_head_until_settings);
