@@ -14,8 +14,6 @@ import socket
 import threading
 import time
 
-import pytest
-
 from rawhttp import connect, read_response, send_raw, wait_for
 from saker_harness import _proc_state, run_sakerctl, sanitized
 
