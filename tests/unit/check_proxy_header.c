@@ -90,6 +90,26 @@ START_TEST(v2_round_trip_and_partial)
 }
 END_TEST
 
+START_TEST(v2_round_trip_ipv6)
+{
+    struct sockaddr_in6 src = {.sin6_family = AF_INET6, .sin6_port = htons(40000)};
+    struct sockaddr_in6 dst = {.sin6_family = AF_INET6, .sin6_port = htons(443)};
+    inet_pton(AF_INET6, "2001:db8::9", &src.sin6_addr);
+    inet_pton(AF_INET6, "::1", &dst.sin6_addr);
+    char out[128];
+    struct sockaddr_storage c;
+    size_t n = proxy_header_write(2, (struct sockaddr *)&src, (struct sockaddr *)&dst, out);
+    ck_assert_uint_eq(n, 52);
+    ck_assert_int_eq((unsigned char)out[13], 0x21); /* TCP over IPv6 */
+    ck_assert_int_eq(parse(out, n - 1, &c), 0);
+    ck_assert_int_eq(parse(out, n, &c), (ssize_t)n);
+    const struct sockaddr_in6 *got = (const struct sockaddr_in6 *)&c;
+    ck_assert_int_eq(got->sin6_family, AF_INET6);
+    ck_assert_int_eq(memcmp(&got->sin6_addr, &src.sin6_addr, 16), 0);
+    ck_assert_int_eq(ntohs(got->sin6_port), 40000);
+}
+END_TEST
+
 START_TEST(v2_local_and_refusals)
 {
     struct sockaddr_storage c;
@@ -115,6 +135,7 @@ static Suite *proxy_header_suite(void)
     tcase_add_test(tc, v1_partial_then_whole);
     tcase_add_test(tc, v1_refusals);
     tcase_add_test(tc, v2_round_trip_and_partial);
+    tcase_add_test(tc, v2_round_trip_ipv6);
     tcase_add_test(tc, v2_local_and_refusals);
     suite_add_tcase(s, tc);
     return s;
