@@ -91,9 +91,13 @@ def config(tmp_path, extra="", workers=2):
 
 def test_request_headers_timeout_is_408_and_close(saker_factory, tmp_path):
     inst = saker_factory(config(tmp_path, "limits: {request_headers_timeout: 1s}"))
-    slow = [connect(inst.port) for _ in range(20)]
-    for s in slow:
-        s.sendall(b"GET /ok HTTP/1.1\r\nHost: a\r\n")  # never finished
+    # Each sends right after its connect: one that waited for the other
+    # connects (seconds on a loaded machine) would rightly be closed as
+    # silent at 1 s, without a 408.
+    slow = []
+    for _ in range(20):
+        slow.append(connect(inst.port))
+        slow[-1].sendall(b"GET /ok HTTP/1.1\r\nHost: a\r\n")  # never finished
     assert_normal_client_served(inst.port)
     t0 = time.monotonic()
     for s in slow:
@@ -112,10 +116,15 @@ def client_states(inst):
     return {c["client"]: c["state"] for c in json.loads(r.stdout)["connections"]}
 
 
-def wait_states(inst, socks, states):
-    names = ["127.0.0.1:%d" % s.getsockname()[1] for s in socks]
-    wait_for(lambda: all(client_states(inst).get(n, "gone") in states for n in names), 10,
-             message="%d connections in %s" % (len(socks), states))
+def wait_states(inst, expected):
+    """Until each socket of expected ({state: [socket]}) is listed in its state."""
+    want = {"127.0.0.1:%d" % s.getsockname()[1]: state
+            for state, socks in expected.items() for s in socks}
+
+    def listed():
+        got = client_states(inst)
+        return all(got.get(name, "gone") in ok for name, ok in want.items())
+    wait_for(listed, 10, message="connections in %s" % list(expected))
 
 
 def test_bytes_in_the_socket_are_read_before_a_deadline_judges(saker_factory, tmp_path):
@@ -127,8 +136,9 @@ def test_bytes_in_the_socket_are_read_before_a_deadline_judges(saker_factory, tm
     # deadline), the next request on a kept-alive connection (its idle
     # deadline). All are answered, none gets a 408 or a close.
     inst = saker_factory(config(tmp_path, "connection_list: on\nlimits: "
-                                          "{request_headers_timeout: 3s, keep_alive_timeout: 3s}",
+                                          "{request_headers_timeout: 6s, keep_alive_timeout: 6s}",
                                 workers=1))
+    started = time.monotonic()
     kept = [connect(inst.port) for _ in range(5)]
     for s in kept:
         s.sendall(b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -137,20 +147,22 @@ def test_bytes_in_the_socket_are_read_before_a_deadline_judges(saker_factory, tm
     for s in split:
         s.sendall(b"GET /ok HTTP/1.1\r\n")
     fresh = [connect(inst.port) for _ in range(5)]
-    wait_states(inst, kept, ("idle",))
-    wait_states(inst, split, ("reading head",))
-    wait_states(inst, fresh, ("idle", "reading head"))  # accepted, whatever it is called
+    # fresh: listed (accepted), whatever the state of a connection that
+    # sent nothing is called.
+    wait_states(inst, {("idle",): kept, ("reading head",): split,
+                       ("idle", "reading head"): fresh})
     worker = inst.worker_pids()[0]
     os.kill(worker, signal.SIGSTOP)
     try:
         wait_for(lambda: _proc_state(worker) == "T", 5, message="the worker stopped")
+        assert time.monotonic() - started < 5, "set up too slowly to stop before the deadlines"
         for s in fresh + kept:
             s.sendall(b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
         for s in split:
             s.sendall(b"Host: a\r\n\r\n")
         # Not a synchronisation: the time that must pass is the condition
-        # under test, every deadline (3 s, heartbeat 1 s) well behind.
-        time.sleep(5)
+        # under test, every deadline (6 s, heartbeat 1 s) well behind.
+        time.sleep(8)
     finally:
         os.kill(worker, signal.SIGCONT)
     for s in fresh + split + kept:
