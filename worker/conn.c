@@ -727,19 +727,39 @@ static void conn_flush(struct conn *c)
  * that never came, or the end of a linger. */
 static void conn_expire(struct conn *c)
 {
-    int waiting = 0;
-    /* A clear-text connection whose first bytes wait unread in the socket
-     * did send in time: the worker, busy, had not read them yet. They are
-     * read now (once: consumed, the request's own deadline applies). */
-    if (c->fresh && !c->handshaking && !c->lingering && c->proto == NULL &&
-        ioctl(c->fd, FIONREAD, &waiting) == 0 && waiting > 0) {
-        event_active(&c->read_event, EV_READ, 1);
-        return;
-    }
     if (!c->lingering && c->worker->draining && conn_idle(c) && !c->handshaking)
         conn_linger(c); /* the end of the lame-duck grace */
     else
         conn_close(c);
+}
+
+/* Input that arrived before the deadline but that the worker, busy or
+ * stopped, has not read yet: in the socket (FIONREAD) or held by the
+ * transport. One ioctl, and only for a connection past its deadline. */
+static bool conn_input_waiting(const struct conn *c)
+{
+    int waiting = 0;
+    if (!c->reading || c->lingering || c->closing || c->input_paused)
+        return false;
+    return c->transport->pending(c) ||
+           (ioctl(c->fd, FIONREAD, &waiting) == 0 && waiting > 0);
+}
+
+/* A deadline judges the peer, not the worker: bytes that wait unread are
+ * read and parsed first (nginx reads before it times a connection out),
+ * so a first request, the rest of a head or the next keep-alive request
+ * that came in time is answered. The deadlines then in force decide: a
+ * head still incomplete keeps the start it had, a new request gets its
+ * own. Called within the heartbeat's turn: a close releases nothing
+ * until the walk of the list is over. */
+static bool conn_expired_after_reading(struct conn *c, uint64_t now_ms)
+{
+    if (c->deadline_ms == 0 || now_ms < c->deadline_ms)
+        return false;
+    if (!conn_input_waiting(c))
+        return true;
+    conn_readable(c);
+    return !c->closed && c->deadline_ms != 0 && now_ms >= c->deadline_ms;
 }
 
 /* min_response_data_rate, measured as the peer takes the bytes: from
@@ -766,7 +786,9 @@ void conn_check_deadline(struct conn *c, uint64_t now_ms)
 {
     if (c->closed)
         return;
-    bool expired = c->deadline_ms != 0 && now_ms >= c->deadline_ms;
+    bool expired = conn_expired_after_reading(c, now_ms);
+    if (c->closed)
+        return;
     if (c->lingering || c->handshaking || c->proto == NULL) {
         if (expired)
             conn_expire(c);

@@ -22,7 +22,10 @@
  * names the deadline of its state (a head arriving: request_headers_timeout;
  * otherwise no progress for keep_alive_timeout) and what to do at it; a
  * connection that has sent nothing yet is held to request_headers_timeout
- * from accept, TLS handshake included. A client taking a blocked response
+ * from accept, TLS handshake included. Past a deadline, bytes already
+ * waiting in the socket are read and parsed before the connection is
+ * judged: a worker that was slow or stopped does not time out a request
+ * that came in time. A client taking a blocked response
  * (bytes acknowledged, SIOCOUTQ) slower than min_response_data_rate is
  * reset (after its grace).
  *
@@ -247,7 +250,8 @@ bool conn_output_empty(const struct conn *c);
 /* The verified TLS client certificate's subject, or NULL. */
 const char *conn_peer_subject(const struct conn *c);
 
-/* Called once a second by the heartbeat with the cached monotonic time. */
+/* Called once a second by the heartbeat with the cached monotonic time,
+ * inside a turn (turn.h): it may read, answer and close connections. */
 void conn_check_deadline(struct conn *c, uint64_t now_ms);
 /* Graceful stop: an idle connection is half-closed after a short grace;
  * a busy one closes after its current response. */

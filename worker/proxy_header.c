@@ -126,6 +126,23 @@ static size_t write_v1(const struct sockaddr *src, const struct sockaddr *dst, c
                            ntohs(v4 ? d4->sin_port : d6->sin6_port));
 }
 
+/* A v2 header's address block after its family byte: the source and
+ * destination addresses (alen bytes each), then their ports as the
+ * sockaddrs hold them (network order). Returns the header's length. */
+static size_t write_v2_block(unsigned char *o, unsigned char family, size_t alen,
+                             const void *src_addr, const void *dst_addr,
+                             const void *src_port, const void *dst_port)
+{
+    size_t block = 2 * alen + 4;
+    o[13] = family;
+    o[14] = 0, o[15] = (unsigned char)block;
+    memcpy(o + 16, src_addr, alen);
+    memcpy(o + 16 + alen, dst_addr, alen);
+    memcpy(o + 16 + 2 * alen, src_port, 2);
+    memcpy(o + 18 + 2 * alen, dst_port, 2);
+    return 16 + block;
+}
+
 static size_t write_v2(const struct sockaddr *src, const struct sockaddr *dst, char *out)
 {
     unsigned char *o = (unsigned char *)out;
@@ -133,23 +150,13 @@ static size_t write_v2(const struct sockaddr *src, const struct sockaddr *dst, c
     o[12] = 0x21; /* version 2, PROXY */
     if (src->sa_family == AF_INET && dst->sa_family == AF_INET) {
         const struct sockaddr_in *s = (const void *)src, *d = (const void *)dst;
-        o[13] = 0x11;
-        o[14] = 0, o[15] = 12;
-        memcpy(o + 16, &s->sin_addr, 4);
-        memcpy(o + 20, &d->sin_addr, 4);
-        memcpy(o + 24, &s->sin_port, 2);
-        memcpy(o + 26, &d->sin_port, 2);
-        return 28;
+        return write_v2_block(o, 0x11, 4, &s->sin_addr, &d->sin_addr, &s->sin_port,
+                              &d->sin_port); /* TCP over IPv4 */
     }
     if (src->sa_family == AF_INET6 && dst->sa_family == AF_INET6) {
         const struct sockaddr_in6 *s = (const void *)src, *d = (const void *)dst;
-        o[13] = 0x21;
-        o[14] = 0, o[15] = 36;
-        memcpy(o + 16, &s->sin6_addr, 16);
-        memcpy(o + 32, &d->sin6_addr, 16);
-        memcpy(o + 48, &s->sin6_port, 2);
-        memcpy(o + 50, &d->sin6_port, 2);
-        return 52;
+        return write_v2_block(o, 0x21, 16, &s->sin6_addr, &d->sin6_addr, &s->sin6_port,
+                              &d->sin6_port); /* TCP over IPv6 */
     }
     o[12] = 0x20; /* LOCAL: no addresses to tell */
     o[13] = 0;

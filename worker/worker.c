@@ -236,12 +236,16 @@ void worker_tick(struct worker *w, uint64_t now)
 {
     if (w->slot != NULL)
         atomic_store_explicit(&w->slot->heartbeat_ms, now, memory_order_relaxed);
+    /* One turn around the walk: a deadline check may read and answer,
+     * and what that closes is released only after the walk (turn.h). */
+    turn_enter(&w->turn);
     struct conn *c = w->conns;
     while (c != NULL) {
         struct conn *next = c->next; /* c may close */
         conn_check_deadline(c, now);
         c = next;
     }
+    turn_leave(&w->turn);
     access_log_flush(&w->access_log);
     log_limit_flush();
     if (w->draining && w->conn_count == 0 && w->base != NULL)

@@ -31,6 +31,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -39,7 +40,10 @@ from pathlib import Path
 import pytest
 
 import netns
-from load import Load
+
+# The counting client is the functional suite's.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "func"))
+from load import Load  # noqa: E402
 
 SRCDIR = Path(os.environ.get("SRCDIR", Path(__file__).resolve().parents[2]))
 SAKER = os.environ.get("SAKER", str(SRCDIR / "build" / "saker"))
@@ -317,7 +321,9 @@ def run_phases(fleet, tmp_path, results):
     fleet.start_haproxy(send_proxy=fleet.proxy is not None)
     if results["prometheus"]:
         fleet.start_prometheus()
-    with Load(fleet.ns.name("cl"), LB, 8080) as load:
+    ns = fleet.ns.name("cl")
+    with Load(8080, LB, keepalive=6, enter=lambda: netns.enter(ns), host="fleet",
+              timeout=35) as load:
         results["load"] = load
         phase(load, "steady")
         if results["prometheus"]:

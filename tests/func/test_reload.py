@@ -6,13 +6,12 @@ workers and adds or removes a listener; a worker killed or stopped is
 replaced and the gauges stay exact; sakerctl answers while workers are busy.
 """
 
-import errno
 import os
 import signal
 import socket
-import threading
 import time
 
+from load import Load
 from rawhttp import open_idle, read_response, wait_for
 from saker_harness import run_sakerctl
 
@@ -45,74 +44,11 @@ def reload_and_wait(inst, timeout=15):
     return inst.status()["reload"]
 
 
-class Load:
-    """Clients that count every request without a response and every reset.
-
-    Keep-alive clients send request after request on one connection and
-    reconnect only when the server said Connection: close; fresh clients
-    open a connection per request. A reset (ECONNRESET, EPIPE) or a
-    connection closed before a response is a failure.
-    """
-
-    def __init__(self, port, keepalive=6, fresh=3):
-        self.port = port
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.ok = 0
-        self.failures = []
-        self.threads = [threading.Thread(target=self._keepalive, daemon=True)
-                        for _ in range(keepalive)]
-        self.threads += [threading.Thread(target=self._fresh, daemon=True) for _ in range(fresh)]
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(10)
-
-    def _fail(self, why):
-        with self.lock:
-            self.failures.append(why)
-
-    def _count(self):
-        with self.lock:
-            self.ok += 1
-
-    def _one(self, sock):
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        r = read_response(sock, timeout=10)
-        if r.status != 200:
-            raise AssertionError("status %d" % r.status)
-        self._count()
-        return (r.header("connection") or "").lower() != "close"
-
-    def _keepalive(self):
-        while not self.stop.is_set():
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
-                    while not self.stop.is_set() and self._one(s):
-                        pass
-            except Exception as e:  # noqa: BLE001 - every failure is recorded
-                self._fail("keep-alive: %r" % e)
-
-    def _fresh(self):
-        while not self.stop.is_set():
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
-                    self._one(s)
-            except Exception as e:  # noqa: BLE001
-                self._fail("fresh: %r" % e)
-
-
 def test_reloads_under_load_lose_nothing(saker_factory):
     inst = saker_factory(config(2, "gen0"))
     port = inst.port
     outcomes = []
-    with Load(port) as load:
+    with Load(port, fresh=3) as load:
         for i in range(1, RELOADS + 1):
             workers = 1 + i % 3
             rewrite(inst, config(workers, "gen%d" % i, extra_listener=i % 2 == 1))
@@ -121,11 +57,11 @@ def test_reloads_under_load_lose_nothing(saker_factory):
             assert inst.status()["instance"]["workers_per_generation"] == workers
             listeners = [l for l in inst.status()["listeners"] if l["kind"] == "tcp4"]
             assert len(listeners) == (2 if i % 2 == 1 else 1)
-            served = load.ok
-            wait_for(lambda: load.ok >= served + 20, 5,
+            served = load.total_ok()
+            wait_for(lambda: load.total_ok() >= served + 20, 5,
                      message="the load served by generation %d" % (i + 1))
-    assert load.failures == [], load.failures[:5]
-    assert load.ok > 500, "the load did not run (%d requests)" % load.ok
+    assert load.reasons == [], load.reasons[:5]
+    assert load.total_ok() > 500, "the load did not run (%d requests)" % load.total_ok()
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         assert read_response(s).body == b"gen%d" % RELOADS
@@ -180,12 +116,13 @@ def test_killed_worker_is_replaced_and_gauges_are_exact(saker_factory):
                  sum(w["state"] == "running" for w in inst.workers()) == 2, 5,
                  message="a replacement worker serving")
         replaced_in = time.monotonic() - killed_at
-        served = load.ok
-        wait_for(lambda: load.ok >= served + 50, 5, message="the load served after the kill")
+        served = load.total_ok()
+        wait_for(lambda: load.total_ok() >= served + 50, 5,
+                 message="the load served after the kill")
     assert replaced_in < 1.5, "replacement took %.2fs" % replaced_in
     # Only the killed worker's connections may have failed: the load's
     # failures are bounded by what it had in flight there.
-    assert len(load.failures) <= 3, load.failures
+    assert load.total_failures() <= 3, load.reasons
     assert inst.metric("saker_worker_starts_total") == starts + 1
     assert inst.metric("saker_worker_deaths_total") == 1
     # Exactly the killed worker's connections left the gauge.

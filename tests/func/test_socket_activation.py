@@ -14,9 +14,9 @@ systemd's; a socket that does not fit its endpoint is a clear start error.
 import os
 import socket
 
+from load import Load
 from rawhttp import read_response, wait_for
 from saker_harness import run_sakerctl
-from test_reload import Load
 
 # Never bound by saker: TEST-NET-1 is on no interface, so a saker that
 # bound the URL instead of taking the passed socket would fail to start.
@@ -85,17 +85,17 @@ def test_reload_and_upgrade_serve_the_same_socket_and_lose_nothing(saker_factory
     port = free_port()
     inst, _ = start_activated(saker_factory, config("gen1"), [("127.0.0.1:%d" % port, "main")])
     original = passed_socket(inst.pid)
-    with Load(port) as load:
+    with Load(port, fresh=3) as load:
         inst.config_path.write_text(config("gen2"))
         r = run_sakerctl("--shm", inst.shm, "reload", timeout=30)
         assert r.returncode == 0, r.stdout + r.stderr
-        served = load.ok
-        wait_for(lambda: load.ok >= served + 20, 10, message="load after the reload")
+        served = load.total_ok()
+        wait_for(lambda: load.total_ok() >= served + 20, 10, message="load after the reload")
         r = run_sakerctl("--shm", inst.shm, "upgrade", timeout=90)
         assert r.returncode == 0, r.stdout + r.stderr
-        served = load.ok
-        wait_for(lambda: load.ok >= served + 20, 10, message="load after the upgrade")
-    assert load.failures == [], load.failures[:5]
+        served = load.total_ok()
+        wait_for(lambda: load.total_ok() >= served + 20, 10, message="load after the upgrade")
+    assert load.reasons == [], load.reasons[:5]
     master = inst.status()["instance"]["master_pid"]
     assert master != inst.pid
     # The new master got the socket the systemd way, at the same number.

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from load import Load
 from rawhttp import read_response, wait_for
 from saker_harness import process_alive, run_sakerctl
-from test_reload import Load
 from test_systemd_notify import NotifySocket
 
 UPGRADES = 10
@@ -53,10 +53,11 @@ def test_upgrades_under_load_lose_nothing(saker_factory, tmp_path):
     broken = broken_binary(tmp_path)
     masters = [inst.pid]
     generations = [inst.status()["instance"]["generation"]]
-    with Load(port) as load:
+    with Load(port, fresh=3) as load:
         for i in range(1, UPGRADES + 1):
-            served = load.ok
-            wait_for(lambda: load.ok >= served + 20, 10, message="load before upgrade %d" % i)
+            served = load.total_ok()
+            wait_for(lambda: load.total_ok() >= served + 20, 10,
+                     message="load before upgrade %d" % i)
             if i == UPGRADES // 2:
                 before = requests_total(inst)
                 r = upgrade(inst, "--binary", broken)
@@ -80,18 +81,19 @@ def test_upgrades_under_load_lose_nothing(saker_factory, tmp_path):
             generations.append(st["instance"]["generation"])
             old = masters[-2]
             wait_for(lambda: not process_alive(old), 15, message="old master %d exits" % old)
-        served = load.ok
-        wait_for(lambda: load.ok >= served + 50, 10, message="the load served after the last")
+        served = load.total_ok()
+        wait_for(lambda: load.total_ok() >= served + 50, 10,
+                 message="the load served after the last")
     figures = "upgrades: %d (+1 refused), requests: %d, failures: %d, resets: %d" % (
-        UPGRADES, load.ok, len(load.failures),
-        sum("Reset" in f or "Broken pipe" in f for f in load.failures))
+        UPGRADES, load.total_ok(), load.total_failures(),
+        sum("Reset" in f or "Broken pipe" in f for _, f in load.reasons))
     print(figures)
     (Path(os.environ.get("SAKER_UPGRADE_FIGURES", str(tmp_path / "figures")))).write_text(
         figures + "\n")
-    assert load.failures == [], load.failures[:5]
-    assert load.ok > 1000, "the load did not run (%d requests)" % load.ok
+    assert load.reasons == [], load.reasons[:5]
+    assert load.total_ok() > 1000, "the load did not run (%d requests)" % load.total_ok()
     # Counters went on across ten masters: nothing was reset to zero.
-    assert requests_total(inst) >= load.ok
+    assert requests_total(inst) >= load.total_ok()
     assert inst.metric("saker_worker_deaths_total") == 0
 
 

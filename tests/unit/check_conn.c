@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -114,6 +115,98 @@ START_TEST(silent_new_connection_is_bounded_by_request_headers_timeout)
 }
 END_TEST
 
+/* ---- a deadline reads what is waiting before it judges ---- */
+
+static const char get[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+
+static struct reply got;
+
+/* The status of the first whole response the client has now (no turn of
+ * the loop: it was written by the tick), 0 if none yet, -1 if closed. */
+static int status_now(void)
+{
+    struct h1_message m = {0};
+    if (got.data == NULL)
+        reply_reset(&got);
+    reply_read(&got, live_client, SIZE_MAX);
+    int status = h1_parse_message(got.data, got.len, &m) > 0 ? m.status : got.closed ? -1 : 0;
+    h1_message_free(&m);
+    if (status != 0)
+        reply_reset(&got);
+    return status;
+}
+
+/* The status of the next response, turning the loop until it comes. */
+static int next_status(void)
+{
+    int status = 0;
+    for (int turn = 0; turn < 200 && status == 0; turn++) {
+        live_turn();
+        status = status_now();
+    }
+    return status;
+}
+
+/* The worker saw nothing of the bytes (busy, or stopped) until its
+ * heartbeat found the connection past its accept deadline. */
+START_TEST(first_request_waiting_at_the_accept_deadline_is_answered)
+{
+    open_conn();
+    uint64_t accepted = clock_monotonic_ms();
+    client_send(get, sizeof get - 1);
+    worker_tick(&live, accepted + live_config->limits.request_headers_timeout_ms + 1000);
+    ck_assert_uint_eq(live.conn_count, 1);
+    ck_assert_int_eq(status_now(), 200);
+}
+END_TEST
+
+START_TEST(keep_alive_request_waiting_at_the_idle_deadline_is_answered)
+{
+    struct conn *c = open_conn();
+    client_send(get, sizeof get - 1);
+    ck_assert_int_eq(next_status(), 200);
+    uint64_t deadline = c->deadline_ms;
+    /* The next request's deadline must be later than this one's: a
+     * millisecond of the real clock passes first. */
+    uint64_t set_at = deadline - live_config->limits.keep_alive_timeout_ms;
+    while (clock_now_monotonic_ms() <= set_at)
+        ;
+    client_send(get, sizeof get - 1);
+    worker_tick(&live, deadline);
+    ck_assert_uint_eq(live.conn_count, 1);
+    ck_assert_int_eq(status_now(), 200);
+}
+END_TEST
+
+/* A head's first line is read; the rest of it arrives unread and the
+ * heartbeat comes a second past the head's deadline. */
+static void tick_past_a_head_deadline(const char *rest)
+{
+    struct conn *c = open_conn();
+    client_send("GET / HTTP/1.1\r\n", 16);
+    LOOP_UNTIL(!c->fresh);
+    uint64_t deadline = c->deadline_ms;
+    client_send(rest, strlen(rest));
+    worker_tick(&live, deadline + 1000);
+}
+
+START_TEST(end_of_a_head_waiting_at_its_deadline_is_answered)
+{
+    tick_past_a_head_deadline("Host: a\r\n\r\n");
+    ck_assert_uint_eq(live.conn_count, 1);
+    ck_assert_int_eq(status_now(), 200);
+}
+END_TEST
+
+/* What was read does not move a head's deadline: it runs from its first
+ * byte, so a slow client gains nothing from bytes that keep coming. */
+START_TEST(head_still_incomplete_after_the_read_is_408)
+{
+    tick_past_a_head_deadline("Host: a\r\n");
+    ck_assert_int_eq(next_status(), 408);
+}
+END_TEST
+
 /* ---- an outbound connection: the same transport, another protocol ---- */
 
 struct ping {
@@ -185,6 +278,10 @@ static Suite *conn_suite(void)
     tcase_add_test(tc, draining_worker_closes_a_gone_h2_peer_once);
     tcase_add_test(tc, closed_connection_is_released_at_the_end_of_the_turn);
     tcase_add_test(tc, silent_new_connection_is_bounded_by_request_headers_timeout);
+    tcase_add_test(tc, first_request_waiting_at_the_accept_deadline_is_answered);
+    tcase_add_test(tc, keep_alive_request_waiting_at_the_idle_deadline_is_answered);
+    tcase_add_test(tc, end_of_a_head_waiting_at_its_deadline_is_answered);
+    tcase_add_test(tc, head_still_incomplete_after_the_read_is_408);
     tcase_add_test(tc, outbound_connection_uses_the_same_transport);
     suite_add_tcase(s, tc);
     return s;

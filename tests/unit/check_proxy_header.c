@@ -67,6 +67,20 @@ START_TEST(v1_refusals)
 }
 END_TEST
 
+/* Writes a v2 header of src and dst: len bytes, every shorter prefix
+ * incomplete, the whole parsed into *c. */
+static void assert_v2_round_trip(const void *src, const void *dst, size_t len,
+                                 struct sockaddr_storage *c)
+{
+    char out[128];
+    size_t n = proxy_header_write(2, src, dst, out);
+    ck_assert_uint_eq(n, len);
+    ck_assert_int_eq(memcmp(out, sig, 12), 0);
+    for (size_t k = 0; k < n; k++)
+        ck_assert_int_eq(parse(out, k, c), 0);
+    ck_assert_int_eq(parse(out, n, c), (ssize_t)n);
+}
+
 START_TEST(v2_round_trip_and_partial)
 {
     struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = htons(4000)};
@@ -75,18 +89,28 @@ START_TEST(v2_round_trip_and_partial)
     inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
     char out[128];
     struct sockaddr_storage c;
-    size_t n = proxy_header_write(2, (struct sockaddr *)&src, (struct sockaddr *)&dst, out);
-    ck_assert_uint_eq(n, 28);
-    ck_assert_int_eq(memcmp(out, sig, 12), 0);
-    for (size_t k = 0; k < n; k++)
-        ck_assert_int_eq(parse(out, k, &c), 0);
-    ck_assert_int_eq(parse(out, n, &c), (ssize_t)n);
+    assert_v2_round_trip(&src, &dst, 28, &c);
     assert_v4(&c, "203.0.113.9", 4000);
-    n = proxy_header_write(1, (struct sockaddr *)&src, (struct sockaddr *)&dst, out);
+    size_t n = proxy_header_write(1, (struct sockaddr *)&src, (struct sockaddr *)&dst, out);
     out[n] = '\0';
     ck_assert_str_eq(out, "PROXY TCP4 203.0.113.9 127.0.0.1 4000 80\r\n");
     ck_assert_int_eq(parse(out, n, &c), (ssize_t)n);
     assert_v4(&c, "203.0.113.9", 4000);
+}
+END_TEST
+
+START_TEST(v2_round_trip_ipv6)
+{
+    struct sockaddr_in6 src = {.sin6_family = AF_INET6, .sin6_port = htons(40000)};
+    struct sockaddr_in6 dst = {.sin6_family = AF_INET6, .sin6_port = htons(443)};
+    inet_pton(AF_INET6, "2001:db8::9", &src.sin6_addr);
+    inet_pton(AF_INET6, "::1", &dst.sin6_addr);
+    struct sockaddr_storage c;
+    assert_v2_round_trip(&src, &dst, 52, &c);
+    const struct sockaddr_in6 *got = (const struct sockaddr_in6 *)&c;
+    ck_assert_int_eq(got->sin6_family, AF_INET6);
+    ck_assert_int_eq(memcmp(&got->sin6_addr, &src.sin6_addr, 16), 0);
+    ck_assert_uint_eq(ntohs(got->sin6_port), 40000);
 }
 END_TEST
 
@@ -115,6 +139,7 @@ static Suite *proxy_header_suite(void)
     tcase_add_test(tc, v1_partial_then_whole);
     tcase_add_test(tc, v1_refusals);
     tcase_add_test(tc, v2_round_trip_and_partial);
+    tcase_add_test(tc, v2_round_trip_ipv6);
     tcase_add_test(tc, v2_local_and_refusals);
     suite_add_tcase(s, tc);
     return s;
