@@ -18,8 +18,8 @@ import pytest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from saker_harness import (Harness, saker_binary, sakerctl_binary,  # noqa: E402
-                           sanitizer_reports_in)
+from saker_harness import (Harness, sanitized, saker_binary,  # noqa: E402
+                           sakerctl_binary, sanitizer_reports_in)
 
 
 def pytest_configure(config):
@@ -27,6 +27,25 @@ def pytest_configure(config):
     # port 5000) share a group: a parallel run (SAKER_FUNC_JOBS, xdist's
     # --dist loadgroup) runs them one after the other.
     config.addinivalue_line("markers", "xdist_group(name): run in one worker with the group")
+    config.addinivalue_line("markers", "timing: wall-clock behaviour or sustained load, "
+                            "asserted by the plain build only")
+
+
+def pytest_collection_modifyitems(config, items):
+    # The sanitizers make everything two to three times slower: a test
+    # whose point is how long something takes, or how much passes under
+    # load, says nothing more there and costs the suite's time budget.
+    # The plain build (scripts/test's first pass) runs every one of them.
+    try:
+        if not sanitized():
+            return
+    except (OSError, RuntimeError):
+        return
+    skip = pytest.mark.skip(reason="timing test: asserted by the plain build, "
+                            "the sanitizers only slow it")
+    for item in items:
+        if item.get_closest_marker("timing") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

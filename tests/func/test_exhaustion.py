@@ -14,6 +14,8 @@ import resource
 import socket
 import time
 
+import pytest
+
 from rawhttp import connect, read_response, wait_for
 
 CONFIG = """
@@ -50,6 +52,7 @@ def accept_failures(inst):
     return inst.error_log().count("accept4() failed: Too many open files")
 
 
+@pytest.mark.timing
 def test_worker_out_of_descriptors_backs_off_and_recovers(saker_factory):
     inst = saker_factory(CONFIG)
     worker = inst.worker_pids()[0]

@@ -583,6 +583,7 @@ def test_idle_connection_gets_goaway_at_keep_alive_timeout(saker_factory, docroo
         assert c.goaway == (s.id, NO_ERROR), c.goaways
 
 
+@pytest.mark.timing
 def test_keep_alive_ping(saker_factory, docroot):
     top = ("limits:\n  keep_alive_timeout: 30s\n"
            "  http2: { keep_alive_ping_delay: 1s, keep_alive_ping_timeout: 1s }\n")

@@ -14,6 +14,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from rawhttp import connect, read_response, send_raw, wait_for
 from saker_harness import _proc_state, run_sakerctl, sanitized
 
@@ -172,6 +174,7 @@ def test_bytes_in_the_socket_are_read_before_a_deadline_judges(saker_factory, tm
     assert rejections(inst, "headers_timeout") == 0
 
 
+@pytest.mark.timing
 def test_request_headers_timeout_default_is_30s(saker_factory, tmp_path):
     inst = saker_factory(config(tmp_path))
     s = connect(inst.port)
@@ -390,6 +393,7 @@ def read_at(sock, rate, seconds):
     return got, False
 
 
+@pytest.mark.timing
 def test_response_rate_is_measured_as_the_peer_acknowledges(saker_factory, tmp_path):
     """min_response_data_rate 1000 B/s: an honest reader at 4 KB/s keeps
     its connection, though the kernel holds megabytes of the response and
@@ -435,6 +439,7 @@ def test_body_after_early_answer_is_drained_and_connection_reused(saker_factory,
     s.close()
 
 
+@pytest.mark.timing
 def test_body_drain_stops_after_5s(saker_factory, tmp_path):
     inst = saker_factory(config(tmp_path, "limits: {min_request_body_data_rate: off}"))
     s = connect(inst.port)

@@ -16,6 +16,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from h2client import H2Client
 from rawhttp import connect, read_response, wait_for
 from saker_harness import run_sakerctl
@@ -147,6 +149,7 @@ def timed_load(clients, path, seconds):
     return clients.run(work)
 
 
+@pytest.mark.timing
 def test_fixed_window_admits_its_limit_in_every_window(saker_factory):
     limit = 50
     inst = saker_factory(config(
@@ -172,6 +175,7 @@ def test_fixed_window_admits_its_limit_in_every_window(saker_factory):
     assert rate_counts(inst, "window")[0] == admitted
 
 
+@pytest.mark.timing
 def test_sliding_window_never_exceeds_its_limit_in_any_window(saker_factory):
     limit, window, segments = 40, 2.0, 4
     inst = saker_factory(config(

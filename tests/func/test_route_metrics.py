@@ -13,6 +13,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from h2client import H2Client
 from rawhttp import connect, read_response, wait_for
 from saker_harness import parse_metrics, run_sakerctl
@@ -94,6 +96,7 @@ def test_every_response_counted_under_its_route(saker_factory):
     assert routes["_unrouted"]["responses"]["4xx"] == 1
 
 
+@pytest.mark.timing
 def test_duration_runs_until_the_last_byte_is_written(saker_factory, tmp_path):
     root = tmp_path / "www"
     root.mkdir()

@@ -47,6 +47,7 @@ def requests_total(inst):
     return inst.metric("saker_requests_total")
 
 
+@pytest.mark.timing
 def test_upgrades_under_load_lose_nothing(saker_factory, tmp_path):
     inst = saker_factory(config())
     port = inst.port
