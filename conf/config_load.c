@@ -418,6 +418,7 @@ static const struct cfg_option top_options[] = {
      .scalar = cfg_tls_parse_rotation, .def = "1h"},
     {.name = "endpoints", .node = cfg_parse_endpoints},
     {.name = "routes", .node = cfg_parse_routes},
+    {.name = "compression", .node = cfg_parse_compression},
 };
 
 static const struct cfg_section top_section = {
@@ -466,6 +467,7 @@ void config_free(struct config *config)
     for (size_t i = 0; i < config->route_count; i++)
         cfg_route_free(&config->routes[i]);
     free(config->routes);
+    config_compression_free(&config->compression);
     free(config);
 }
 
@@ -480,6 +482,7 @@ static struct config *config_build(const struct cfg_ctx *ctx, const yaml_node_t 
     }
     if (cfg_apply_section(ctx, root, &top_section, config, "config") != SK_OK ||
         cfg_endpoints_apply_limits(ctx, config) != SK_OK ||
+        cfg_routes_apply_compression(ctx, config) != SK_OK ||
         cfg_tls_check_endpoints(ctx, root, config) != SK_OK ||
         cfg_routes_bind_endpoints(config, ctx->file, ctx->err) != SK_OK)
         goto fail;
@@ -597,9 +600,9 @@ static int add_default_route(struct config *config)
     route->handler_config = files;
     route->path = strdup("/");
     route->path_len = 1;
-    files->root = strdup(CONFIG_DEFAULT_ROOT);
-    files->index = strdup("index.html");
-    return route->path && files->root && files->index ? SK_OK : SK_ERROR;
+    route->compression = &config->compression; /* off, as without a config */
+    files->root = strdup(CONFIG_DEFAULT_ROOT); /* no index: index.html */
+    return route->path && files->root ? SK_OK : SK_ERROR;
 }
 
 struct config *config_default(struct err *err)

@@ -143,6 +143,12 @@ int cfg_endpoints_apply_limits(const struct cfg_ctx *ctx, struct config *config)
 int cfg_apply_limits(const struct cfg_ctx *ctx, const yaml_node_t *map,
                      struct config_limits *limits, const char *what);
 void cfg_endpoints_free(struct endpoint *endpoints, size_t count);
+/* `compression:` (config_compression.c): the top level's (base: struct
+ * config); a route's node is kept (base: struct route) and applied over
+ * the top level's by cfg_routes_apply_compression once the file is read. */
+cfg_node_fn cfg_parse_compression;
+cfg_node_fn cfg_parse_route_compression;
+int cfg_routes_apply_compression(const struct cfg_ctx *ctx, struct config *config);
 cfg_node_fn cfg_parse_routes;    /* config_routes.c; base: struct config */
 /* After the endpoints are known (the file's, or --urls'): resolves each
  * route's `endpoint:` to its endpoint, refuses a name that is not an

@@ -455,6 +455,7 @@ void shm_slot_retire(struct shm *shm, unsigned slot)
     shm_slot_return_permits(shm, s);
     /* A killed worker's open connections died with it: drop the gauge. */
     atomic_store_explicit(&s->connections_open, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->compression_memory, 0, memory_order_relaxed);
     atomic_store_explicit(&s->heartbeat_ms, 0, memory_order_relaxed);
     atomic_store_explicit(&s->cpu, -1, memory_order_relaxed);
     atomic_store_explicit(&s->pid, 0, memory_order_relaxed);
@@ -565,6 +566,8 @@ static void totals_read(const struct shm *shm, struct shm_totals *out)
         if (!shm_worker_state_live(atomic_load_explicit(&s->state, memory_order_relaxed)))
             continue;
         out->connections_open += atomic_load_explicit(&s->connections_open, memory_order_relaxed);
+        out->compression_memory +=
+            atomic_load_explicit(&s->compression_memory, memory_order_relaxed);
         out->workers_live++;
     }
 }
@@ -637,6 +640,7 @@ void shm_snapshot_slot(const struct shm *shm, unsigned slot, struct shm_slot *ou
     COPY(heartbeat_ms);
     COPY(started_at);
     COPY(connections_open);
+    COPY(compression_memory);
     for (int c = 0; c < SHM_COUNTER_COUNT; c++)
         COPY(counters[c]);
 #undef COPY
@@ -683,6 +687,17 @@ static const char *const counter_names[] = {
     [SHM_H2_RESETS_RECEIVED] = "http2_resets_received",
     [SHM_H2_RESETS_SENT] = "http2_resets_sent",
     [SHM_H2_CONNECTION_ERRORS] = "http2_connection_errors",
+    [SHM_COMPRESS_IN_BR] = "compression_in_br",
+    [SHM_COMPRESS_IN_GZIP] = "compression_in_gzip",
+    [SHM_COMPRESS_IN_DEFLATE] = "compression_in_deflate",
+    [SHM_COMPRESS_OUT_BR] = "compression_out_br",
+    [SHM_COMPRESS_OUT_GZIP] = "compression_out_gzip",
+    [SHM_COMPRESS_OUT_DEFLATE] = "compression_out_deflate",
+    [SHM_COMPRESS_RESPONSES_BR] = "compressed_responses_br",
+    [SHM_COMPRESS_RESPONSES_GZIP] = "compressed_responses_gzip",
+    [SHM_COMPRESS_RESPONSES_DEFLATE] = "compressed_responses_deflate",
+    [SHM_FILE_CACHE_HITS] = "file_cache_hits",
+    [SHM_FILE_CACHE_MISSES] = "file_cache_misses",
 };
 static_assert(sizeof counter_names / sizeof counter_names[0] == SHM_COUNTER_COUNT,
               "a name for every counter");

@@ -125,6 +125,7 @@ void shm_header_end_write(struct shm *shm);
 struct shm_totals {
     uint64_t counters[SHM_COUNTER_COUNT];
     uint64_t connections_open;
+    uint64_t compression_memory; /* bytes compressor states hold now */
     unsigned workers_live;
 };
 

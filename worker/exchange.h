@@ -182,6 +182,7 @@ struct exchange {
     /* HTTPS with client_certificate: the verified client certificate's
      * subject, RFC 2253 ("CN=alice,O=Example"); NULL when there is none. */
     const char *client_subject;
+    bool secure; /* it came over TLS (https://) */
     struct header_field *request_trailers; /* once the body has ended */
     size_t request_trailer_count;
     size_t request_trailer_capacity;
@@ -217,7 +218,8 @@ struct exchange {
     uint64_t body_sent;  /* bytes of a streamed body accepted so far */
     bool responded;      /* the head has gone (respond or start) */
     bool streaming;      /* exchange_start: the body comes as sends */
-    bool finished;       /* the handler's final call was accepted */
+    bool handler_done;   /* the handler's final call was accepted */
+    bool finished;       /* ... and has reached the protocol through every filter */
     bool abandoned;      /* the protocol gave up on it; stop follows */
     bool stopped;        /* stop was called */
 };
@@ -225,6 +227,13 @@ struct exchange {
 /* Looks up a request header, case-insensitively; the first one wins.
  * Returns the value (not NUL-terminated) and sets *len, or NULL. */
 const char *exchange_header(const struct exchange *ex, const char *name, size_t *len);
+
+/* The first response header called name (case-insensitive), or NULL;
+ * for filters, which may change its value (strings in the arena). */
+struct header_field *exchange_response_header(struct exchange *ex, const char *name);
+/* Removes every response header called name (a filter dropping
+ * Content-Length). */
+void exchange_remove_response_header(struct exchange *ex, const char *name);
 
 /* Appends field to an arena-grown array of fields. SK_OK or SK_ERROR. */
 int exchange_push_field(struct arena *arena, struct header_field **fields, size_t *count,

@@ -89,6 +89,7 @@ static struct h2_stream *stream_new(struct h2 *h2, int32_t id)
     ex->ops = &h2_exchange_ops;
     ex->protocol = st;
     ex->client_subject = h2->client_subject;
+    ex->secure = h2->endpoint != NULL && h2->endpoint->url.scheme == URL_SCHEME_HTTPS;
     ex->body_fd = -1;
     ex->version_major = 2;
     ex->version_minor = 0;

@@ -9,6 +9,8 @@
  */
 #include "worker/mime.h"
 
+#include "conf/route_static.h"
+
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,13 +89,22 @@ static bool extension_of(const char *file_name, char ext[EXT_MAX + 1])
     return true;
 }
 
-const char *mime_type_for(const char *file_name)
+const char *mime_type_lookup(const char *file_name, const struct route_static_type *overrides,
+                             size_t count, const char *fallback)
 {
     char ext[EXT_MAX + 1];
     if (!extension_of(file_name, ext))
-        return MIME_DEFAULT;
+        return fallback;
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(overrides[i].ext, ext) == 0)
+            return overrides[i].type;
     const struct mime_entry *e =
         bsearch(ext, mime_table, sizeof mime_table / sizeof mime_table[0],
                 sizeof mime_table[0], compare_entry);
-    return e != NULL ? e->type : MIME_DEFAULT;
+    return e != NULL ? e->type : fallback;
+}
+
+const char *mime_type_for(const char *file_name)
+{
+    return mime_type_lookup(file_name, NULL, 0, MIME_DEFAULT);
 }

@@ -9,6 +9,15 @@
 #ifndef SAKER_WORKER_MIME_H
 #define SAKER_WORKER_MIME_H
 
+#include <stddef.h>
+
 const char *mime_type_for(const char *file_name);
+
+/* As mime_type_for, with a route's own extensions first (`mime_types:`,
+ * lower case without the dot) and fallback (`default_type:`) for names
+ * nothing knows. */
+struct route_static_type;
+const char *mime_type_lookup(const char *file_name, const struct route_static_type *overrides,
+                             size_t count, const char *fallback);
 
 #endif

@@ -166,7 +166,7 @@ static void use_route(const char *path)
     route = (struct route){0};
     route.path = (char *)path;
     route.path_len = strlen(path);
-    files = (struct route_static){.root = root_path, .index = "index.html"};
+    files = (struct route_static){.root = root_path};
     route.handler = &route_static_schema;
     route.handler_config = &files;
 }
@@ -560,7 +560,7 @@ END_TEST
 START_TEST(test_init_missing_root)
 {
     struct route r = route;
-    struct route_static missing = {.root = "/nonexistent/saker-root", .index = "index.html"};
+    struct route_static missing = {.root = "/nonexistent/saker-root"};
     r.handler_config = &missing;
     void *s = NULL;
     struct err err;
