@@ -10,9 +10,10 @@
  * exit status: 0 done, 1 failed, 2 usage error, 4 permission denied (the
  * LSB init-script code for "insufficient privilege"). Only main() exits.
  *
- * The renderers (cli_status_json_write, cli_json_string)
- * depend on nothing but shm and stdio, so a worker can serve the same text
- * from its own mapping through open_memstream().
+ * The renderers (cli_status_write, cli_status_json_write, cli_json_string,
+ * top_frame_write) depend on nothing but shm and stdio, so a worker can
+ * serve the same text from its own mapping through open_memstream(), and
+ * fuzz_shm runs them over any segment image.
  */
 #ifndef SAKER_CLI_CLI_H
 #define SAKER_CLI_CLI_H
@@ -145,8 +146,8 @@ int cli_cmd_upgrade(struct cli *cli, int argc, char **argv);
 /* top.c: `top [--interval S] [--iterations N] [--once]` */
 int cli_cmd_top(struct cli *cli, int argc, char **argv);
 
-/* status.c: `status [--json]` */
-int cli_cmd_status(struct cli *cli, int argc, char **argv);
+/* status.c: the `status` text. */
+void cli_status_write(const struct shm *shm, const char *shm_path, FILE *out);
 
 /* status_json.c: the `status --json` document, one line plus newline. */
 void cli_status_json_write(const struct shm *shm, const char *shm_path, FILE *out);
@@ -155,6 +156,9 @@ void cli_status_json_write(const struct shm *shm, const char *shm_path, FILE *ou
 /* format.c: text for humans; each returns buf. */
 /* "45s", "3m7s", "1h2m3s", "2d0h0m1s"; negative counts as 0. */
 char *cli_format_duration(int64_t seconds, char *buf, size_t size);
+/* later - earlier, saturated at the ends of int64_t: times from shm may be
+ * anything. */
+int64_t cli_seconds_between(int64_t later, int64_t earlier);
 /* "1023B", then one decimal with a binary unit: "1.5KiB", "2.0MiB". */
 char *cli_format_bytes(uint64_t n, char *buf, size_t size);
 /* Heartbeat age: "-" for none, "350ms" under 10 s, then "12s". */

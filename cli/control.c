@@ -10,8 +10,9 @@
  * silently are the top complaint about other servers: so each command
  * (but reopen) watches the segment until the master has acted, and reports
  * the outcome with an exit status a script or systemd can use. Watching is
- * polling every 20 ms against a deadline; the master writes its outcome
- * (reload_count, reload_ok, reload_message; header state) into shm.
+ * polling every 20 ms against a deadline, reading the segment again each
+ * time; the master writes its outcome (reload_count, reload_ok,
+ * reload_message; header state) into shm.
  *
  * Two sakerctl reloads racing may both report the first outcome written
  * after their snapshots: reload_count says a reload finished, not whose.
@@ -46,6 +47,16 @@ static void sleep_ms(unsigned ms)
 static int parse(int argc, char **argv, const struct cli_arg *args, size_t n)
 {
     return cli_parse_options(argc, argv, args, n);
+}
+
+/* sakerctl reads a copy of the segment: take a fresh one before each look. */
+static int reread(struct cli *cli)
+{
+    struct err err;
+    if (shm_refresh(&cli->shm, &err) == SK_OK)
+        return CLI_EXIT_OK;
+    fprintf(stderr, "sakerctl: %s: %s\n", cli->shm_path, err.message);
+    return CLI_EXIT_FAILED;
 }
 
 /* ---- reload ------------------------------------------------------------ */
@@ -89,6 +100,8 @@ int cli_wait_outcome(struct cli *cli, const char *what, size_t count_offset, uin
     struct shm_header h;
     uint64_t deadline = clock_now_monotonic_ms() + timeout;
     for (;;) {
+        if (reread(cli) != CLI_EXIT_OK)
+            return CLI_EXIT_FAILED;
         /* SK_AGAIN: mid-write; the count is read again on the next turn. */
         if (shm_snapshot_header(&cli->shm, &h) == SK_OK &&
             *(const uint64_t *)((const char *)&h + count_offset) > before)
@@ -159,7 +172,11 @@ static int drain_change(struct cli *cli, int argc, char **argv, bool drain)
         return rc;
     uint64_t deadline = clock_now_monotonic_ms() + timeout;
     unsigned state;
-    while ((state = atomic_load(&h->state)) != want) {
+    for (;;) {
+        if (reread(cli) != CLI_EXIT_OK)
+            return CLI_EXIT_FAILED;
+        if ((state = atomic_load(&h->state)) == want)
+            break;
         if (state == SHM_INSTANCE_STOPPING || state == SHM_INSTANCE_STOPPED ||
             cli_process_gone(h->master_pid)) {
             fprintf(stderr, "sakerctl: saker is stopping; nothing to %s\n", argv[0]);

@@ -27,6 +27,14 @@ char *cli_format_duration(int64_t seconds, char *buf, size_t size)
     return buf;
 }
 
+int64_t cli_seconds_between(int64_t later, int64_t earlier)
+{
+    int64_t d;
+    if (!__builtin_sub_overflow(later, earlier, &d))
+        return d;
+    return later > earlier ? INT64_MAX : INT64_MIN;
+}
+
 /* 1023 stays exact; beyond that one decimal with a binary unit. */
 char *cli_format_bytes(uint64_t n, char *buf, size_t size)
 {

@@ -39,10 +39,11 @@ int cli_parse_options(int argc, char **argv, const struct cli_arg *args, size_t 
 
 static int cmd_help(struct cli *cli, int argc, char **argv);
 static int cmd_version(struct cli *cli, int argc, char **argv);
+static int cmd_status(struct cli *cli, int argc, char **argv);
 static int cmd_metrics(struct cli *cli, int argc, char **argv);
 
 static const struct cli_command commands[] = {
-    {"status", cli_cmd_status, "[--json]",
+    {"status", cmd_status, "[--json]",
      "workers, listeners, counters and the last reload (--json: machine-readable)"},
     {"top", cli_cmd_top, "[--interval D] [--iterations N] [--once]",
      "live per-worker CPU, connections, rates and status mix; q quits"},
@@ -136,6 +137,22 @@ static int cmd_version(struct cli *cli, int argc, char **argv)
     if (rc != CLI_EXIT_OK)
         return rc;
     printf("sakerctl %s (shm layout %d)\n", PACKAGE_VERSION, SHM_LAYOUT_VERSION);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_status(struct cli *cli, int argc, char **argv)
+{
+    bool json = false;
+    const struct cli_flag flags[] = {{"--json", &json}};
+    int rc = cli_parse_flags(argc, argv, flags, sizeof flags / sizeof flags[0]);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_open_instance(cli);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (json)
+        cli_status_json_write(&cli->shm, cli->shm_path, stdout);
+    else
+        cli_status_write(&cli->shm, cli->shm_path, stdout);
     return CLI_EXIT_OK;
 }
 

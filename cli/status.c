@@ -1,5 +1,5 @@
 /*
- * status.c - `sakerctl status [--json]`: the instance for a human.
+ * status.c - `sakerctl status`: the instance for a human.
  *
  *   saker 0.1.0 master pid 1200, up 1h2m3s, generation 2, state running
  *   listeners:
@@ -12,7 +12,8 @@
  *
  * Every number comes from one snapshot of shm; totals include workers that
  * have exited (they never go backwards between two runs). Rejections are
- * listed only when some happened.
+ * listed only when some happened. Depends only on shm and stdio, like
+ * status_json.c.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,146 +24,159 @@
 #include "cli/cli.h"
 #include "common/clock.h"
 
-static void print_instance(const struct shm_header *h, const char *shm_path)
+static void print_instance(FILE *out, const struct shm_header *h, const char *shm_path)
 {
     char up[32], version[SHM_VERSION_MAX + 1];
-    printf("saker %s master pid %d, up %s, generation %" PRIu64 ", state %s\n",
-           cli_printable(h->server_version, sizeof h->server_version, version, sizeof version),
-           h->master_pid,
-           cli_format_duration((int64_t)time(NULL) - h->started_at, up, sizeof up),
-           (uint64_t)h->generation, shm_instance_state_name(h->state));
-    printf("%u workers per generation, shm %s (layout %u, %u slots)\n",
-           (unsigned)h->workers_per_generation, shm_path, h->layout_version, h->slot_count);
+    fprintf(out, "saker %s master pid %d, up %s, generation %" PRIu64 ", state %s\n",
+            cli_printable(h->server_version, sizeof h->server_version, version, sizeof version),
+            h->master_pid,
+            cli_format_duration(cli_seconds_between((int64_t)time(NULL), h->started_at), up,
+                                sizeof up),
+            (uint64_t)h->generation, shm_instance_state_name(h->state));
+    fprintf(out, "%u workers per generation, shm %s (layout %u, %u slots)\n",
+            (unsigned)h->workers_per_generation, shm_path, h->layout_version, h->slot_count);
 }
 
-static void print_listeners(const struct shm_header *h)
+static void print_listeners(FILE *out, const struct shm_header *h)
 {
     if (h->listener_count == 0)
         return;
-    printf("listeners:\n");
+    fprintf(out, "listeners:\n");
     for (uint32_t i = 0; i < h->listener_count && i < SHM_MAX_LISTENERS; i++) {
         const struct shm_listener *l = &h->listeners[i];
         char name[sizeof l->endpoint + 1], url[sizeof l->url + 1], addr[sizeof l->address + 1];
-        printf("  %-12s %-32s %s\n", cli_printable(l->endpoint, sizeof l->endpoint, name, sizeof name),
-               cli_printable(l->url, sizeof l->url, url, sizeof url),
-               cli_printable(l->address, sizeof l->address, addr, sizeof addr));
+        fprintf(out, "  %-12s %-32s %s\n",
+                cli_printable(l->endpoint, sizeof l->endpoint, name, sizeof name),
+                cli_printable(l->url, sizeof l->url, url, sizeof url),
+                cli_printable(l->address, sizeof l->address, addr, sizeof addr));
     }
 }
 
 /* "expires 2027-02-20 (90 days)", "EXPIRED 2026-11-01 (21 days ago)". */
-static void print_expiry(int64_t not_after, int64_t now)
+static void print_expiry(FILE *out, int64_t not_after, int64_t now)
 {
     if (not_after == 0) {
-        printf("expiry unknown\n");
+        fprintf(out, "expiry unknown\n");
         return;
     }
     time_t t = (time_t)not_after;
     struct tm tm;
-    char date[16] = "?";
-    if (gmtime_r(&t, &tm) != NULL)
-        strftime(date, sizeof date, "%Y-%m-%d", &tm);
-    int64_t days = (not_after - now) / 86400;
+    char date[16];
+    /* strftime leaves the buffer undefined when a year does not fit. */
+    if (gmtime_r(&t, &tm) == NULL || strftime(date, sizeof date, "%Y-%m-%d", &tm) == 0)
+        snprintf(date, sizeof date, "?");
     if (not_after <= now)
-        printf("EXPIRED %s (%" PRId64 " days ago)\n", date, (now - not_after) / 86400);
-    else
-        printf("expires %s (%" PRId64 " day%s)\n", date, days, days == 1 ? "" : "s");
+        fprintf(out, "EXPIRED %s (%" PRId64 " days ago)\n", date,
+                cli_seconds_between(now, not_after) / 86400);
+    else {
+        int64_t days = cli_seconds_between(not_after, now) / 86400;
+        fprintf(out, "expires %s (%" PRId64 " day%s)\n", date, days, days == 1 ? "" : "s");
+    }
 }
 
-static void print_certificates(const struct shm_header *h)
+static void print_certificates(FILE *out, const struct shm_header *h)
 {
     if (h->certificate_count == 0)
         return;
     int64_t now = (int64_t)time(NULL);
-    printf("certificates:\n");
+    fprintf(out, "certificates:\n");
     for (uint32_t i = 0; i < h->certificate_count && i < SHM_MAX_CERTIFICATES; i++) {
         const struct shm_certificate *c = &h->certificates[i];
         char name[sizeof c->endpoint + 1], sni[sizeof c->sni + 1], path[sizeof c->path + 1];
-        printf("  %-12s %-16s %-32s ", cli_printable(c->endpoint, sizeof c->endpoint, name,
-                                                     sizeof name),
-               c->sni[0] ? cli_printable(c->sni, sizeof c->sni, sni, sizeof sni) : "default",
-               cli_printable(c->path, sizeof c->path, path, sizeof path));
-        print_expiry(c->not_after, now);
+        fprintf(out, "  %-12s %-16s %-32s ",
+                cli_printable(c->endpoint, sizeof c->endpoint, name, sizeof name),
+                c->sni[0] ? cli_printable(c->sni, sizeof c->sni, sni, sizeof sni) : "default",
+                cli_printable(c->path, sizeof c->path, path, sizeof path));
+        print_expiry(out, c->not_after, now);
     }
     if (h->certificates_unlisted > 0)
-        printf("  (%u more not listed)\n", h->certificates_unlisted);
+        fprintf(out, "  (%u more not listed)\n", h->certificates_unlisted);
 }
 
-static void print_rejections(const uint64_t *c)
+static void print_rejections(FILE *out, const uint64_t *c)
 {
     bool any = false;
     for (int r = SHM_REJECT_FIRST; r < SHM_REJECT_END; r++) {
         if (c[r] == 0)
             continue;
-        printf("%s%s %" PRIu64, any ? ", " : "rejections   ", shm_reject_reason(r), c[r]);
+        fprintf(out, "%s%s %" PRIu64, any ? ", " : "rejections   ", shm_reject_reason(r),
+                c[r]);
         any = true;
     }
     if (any)
-        printf("\n");
+        fprintf(out, "\n");
 }
 
-static void print_totals(const struct shm_totals *t)
+static void print_totals(FILE *out, const struct shm_totals *t)
 {
     const uint64_t *c = t->counters;
-    char in[32], out[32];
-    printf("connections  %" PRIu64 " open, %" PRIu64 " accepted\n", t->connections_open,
-           c[SHM_CONNECTIONS_ACCEPTED]);
-    printf("requests     %" PRIu64 "\n", c[SHM_REQUESTS]);
-    printf("responses    1xx %" PRIu64 ", 2xx %" PRIu64 ", 3xx %" PRIu64 ", 4xx %" PRIu64
-           ", 5xx %" PRIu64 "\n", c[SHM_RESPONSES_1XX], c[SHM_RESPONSES_2XX],
-           c[SHM_RESPONSES_3XX], c[SHM_RESPONSES_4XX], c[SHM_RESPONSES_5XX]);
-    printf("bytes        in %s (%" PRIu64 "), out %s (%" PRIu64 ")\n",
-           cli_format_bytes(c[SHM_BYTES_IN], in, sizeof in), c[SHM_BYTES_IN],
-           cli_format_bytes(c[SHM_BYTES_OUT], out, sizeof out), c[SHM_BYTES_OUT]);
-    print_rejections(c);
+    char in[32], sent[32];
+    fprintf(out, "connections  %" PRIu64 " open, %" PRIu64 " accepted\n", t->connections_open,
+            c[SHM_CONNECTIONS_ACCEPTED]);
+    fprintf(out, "requests     %" PRIu64 "\n", c[SHM_REQUESTS]);
+    fprintf(out, "responses    1xx %" PRIu64 ", 2xx %" PRIu64 ", 3xx %" PRIu64 ", 4xx %" PRIu64
+            ", 5xx %" PRIu64 "\n", c[SHM_RESPONSES_1XX], c[SHM_RESPONSES_2XX],
+            c[SHM_RESPONSES_3XX], c[SHM_RESPONSES_4XX], c[SHM_RESPONSES_5XX]);
+    fprintf(out, "bytes        in %s (%" PRIu64 "), out %s (%" PRIu64 ")\n",
+            cli_format_bytes(c[SHM_BYTES_IN], in, sizeof in), c[SHM_BYTES_IN],
+            cli_format_bytes(c[SHM_BYTES_OUT], sent, sizeof sent), c[SHM_BYTES_OUT]);
+    print_rejections(out, c);
 }
 
-static void print_limits(const struct shm_header *h)
+static void print_limits(FILE *out, const struct shm_header *h)
 {
     struct shm_pool_view pools[SHM_POOL_KINDS * SHM_POOLS];
     size_t n = shm_pools_in_force(h, pools, sizeof pools / sizeof pools[0]);
-    for (size_t i = 0; i < n; i++)
-        printf("%s %s %" PRIu64 "/%" PRIu64 " in use%s%s\n", i == 0 ? "limits      " : "            ",
-               pools[i].limit_name, pools[i].used, pools[i].limit,
-               pools[i].endpoint ? " on endpoint " : "", pools[i].endpoint ? pools[i].endpoint : "");
+    for (size_t i = 0; i < n; i++) {
+        char name[SHM_LISTENER_TEXT_MAX];
+        fprintf(out, "%s %s %" PRIu64 "/%" PRIu64 " in use%s%s\n",
+                i == 0 ? "limits      " : "            ", pools[i].limit_name, pools[i].used,
+                pools[i].limit, pools[i].endpoint ? " on endpoint " : "",
+                pools[i].endpoint
+                    ? cli_printable(pools[i].endpoint, sizeof name - 1, name, sizeof name)
+                    : "");
+    }
 }
 
-static void print_reload(const struct shm_header *h)
+static void print_reload(FILE *out, const struct shm_header *h)
 {
     if (h->reload_count == 0)
         return;
     char ago[32], message[SHM_MESSAGE_MAX + 1];
-    printf("last reload  %s in %" PRIu64 " ms, %s ago (%" PRIu64 " reloads)",
-           h->reload_ok ? "ok" : "FAILED", h->reload_duration_ms,
-           cli_format_duration((int64_t)time(NULL) - h->reload_finished_at, ago, sizeof ago),
-           h->reload_count);
+    fprintf(out, "last reload  %s in %" PRIu64 " ms, %s ago (%" PRIu64 " reloads)",
+            h->reload_ok ? "ok" : "FAILED", h->reload_duration_ms,
+            cli_format_duration(cli_seconds_between((int64_t)time(NULL), h->reload_finished_at),
+                                ago, sizeof ago),
+            h->reload_count);
     if (h->reload_message[0] != '\0')
-        printf(": %s", cli_printable(h->reload_message, sizeof h->reload_message, message,
-                                 sizeof message));
-    printf("\n");
+        fprintf(out, ": %s", cli_printable(h->reload_message, sizeof h->reload_message, message,
+                                           sizeof message));
+    fprintf(out, "\n");
 }
 
-static void print_upgrade(const struct shm_header *h)
+static void print_upgrade(FILE *out, const struct shm_header *h)
 {
     if (h->upgrade_count == 0)
         return;
     char message[SHM_MESSAGE_MAX + 1];
-    printf("last upgrade %s (%" PRIu64 " upgrades): %s\n", h->upgrade_ok ? "ok" : "FAILED",
-           h->upgrade_count, cli_printable(h->upgrade_message, sizeof h->upgrade_message,
-                                           message, sizeof message));
+    fprintf(out, "last upgrade %s (%" PRIu64 " upgrades): %s\n", h->upgrade_ok ? "ok" : "FAILED",
+            h->upgrade_count, cli_printable(h->upgrade_message, sizeof h->upgrade_message,
+                                            message, sizeof message));
 }
 
-static void print_worker(unsigned slot, const struct shm_slot *s, uint64_t now_ms)
+static void print_worker(FILE *out, unsigned slot, const struct shm_slot *s, uint64_t now_ms)
 {
-    char age[32], in[32], out[32];
-    printf("%4u %7d %4" PRIu64 " %4d %-9s %9s %6" PRIu64 " %9" PRIu64 " %9" PRIu64
-           " %8" PRIu64 " %6" PRIu64 " %6" PRIu64 " %9s %9s\n",
-           slot, (int)s->pid, (uint64_t)s->generation, (int)s->cpu,
-           shm_worker_state_name(s->state), cli_format_age(s->heartbeat_ms, now_ms, age, sizeof age),
-           (uint64_t)s->connections_open, (uint64_t)s->counters[SHM_CONNECTIONS_ACCEPTED],
-           (uint64_t)s->counters[SHM_REQUESTS], (uint64_t)s->counters[SHM_RESPONSES_2XX],
-           (uint64_t)s->counters[SHM_RESPONSES_4XX], (uint64_t)s->counters[SHM_RESPONSES_5XX],
-           cli_format_bytes(s->counters[SHM_BYTES_IN], in, sizeof in),
-           cli_format_bytes(s->counters[SHM_BYTES_OUT], out, sizeof out));
+    char age[32], in[32], sent[32];
+    fprintf(out, "%4u %7d %4" PRIu64 " %4d %-9s %9s %6" PRIu64 " %9" PRIu64 " %9" PRIu64
+            " %8" PRIu64 " %6" PRIu64 " %6" PRIu64 " %9s %9s\n",
+            slot, (int)s->pid, (uint64_t)s->generation, (int)s->cpu,
+            shm_worker_state_name(s->state),
+            cli_format_age(s->heartbeat_ms, now_ms, age, sizeof age),
+            (uint64_t)s->connections_open, (uint64_t)s->counters[SHM_CONNECTIONS_ACCEPTED],
+            (uint64_t)s->counters[SHM_REQUESTS], (uint64_t)s->counters[SHM_RESPONSES_2XX],
+            (uint64_t)s->counters[SHM_RESPONSES_4XX], (uint64_t)s->counters[SHM_RESPONSES_5XX],
+            cli_format_bytes(s->counters[SHM_BYTES_IN], in, sizeof in),
+            cli_format_bytes(s->counters[SHM_BYTES_OUT], sent, sizeof sent));
 }
 
 static const char *generation_role(uint64_t g, uint64_t serving)
@@ -202,26 +216,26 @@ static unsigned snapshot_workers(const struct shm *shm, struct row **rows)
 
 /* While a reload runs, two generations share the slots: list each as a
  * group, newest first, so the operator sees which one serves. */
-static void print_workers(const struct shm *shm, const struct shm_header *h)
+static void print_workers(FILE *out, const struct shm *shm, const struct shm_header *h)
 {
     uint64_t now_ms = clock_now_monotonic_ms();
     struct row *rows;
     unsigned n = snapshot_workers(shm, &rows);
     bool grouped = n > 0 && (rows[0].s.generation != rows[n - 1].s.generation ||
                              h->state == SHM_INSTANCE_RELOADING);
-    printf("\n%4s %7s %4s %4s %-9s %9s %6s %9s %9s %8s %6s %6s %9s %9s\n", "SLOT", "PID",
-           "GEN", "CPU", "STATE", "HEARTBEAT", "OPEN", "ACCEPTED", "REQUESTS", "2XX", "4XX",
-           "5XX", "IN", "OUT");
+    fprintf(out, "\n%4s %7s %4s %4s %-9s %9s %6s %9s %9s %8s %6s %6s %9s %9s\n", "SLOT", "PID",
+            "GEN", "CPU", "STATE", "HEARTBEAT", "OPEN", "ACCEPTED", "REQUESTS", "2XX", "4XX",
+            "5XX", "IN", "OUT");
     for (unsigned i = 0; i < n; i++) {
         uint64_t g = rows[i].s.generation;
         if (grouped && (i == 0 || rows[i - 1].s.generation != g))
-            printf("generation %" PRIu64 " (%s):\n", g, generation_role(g, h->generation));
-        print_worker(rows[i].slot, &rows[i].s, now_ms);
+            fprintf(out, "generation %" PRIu64 " (%s):\n", g, generation_role(g, h->generation));
+        print_worker(out, rows[i].slot, &rows[i].s, now_ms);
     }
     free(rows);
 }
 
-static void print_status(const struct shm *shm, const char *shm_path)
+void cli_status_write(const struct shm *shm, const char *shm_path, FILE *out)
 {
     struct shm_header h;
     struct shm_totals t;
@@ -231,31 +245,15 @@ static void print_status(const struct shm *shm, const char *shm_path)
     if (shm_snapshot_totals(shm, &t) != SK_OK)
         fprintf(stderr, "sakerctl: warning: totals changed under every read; "
                 "they may be off\n");
-    print_instance(&h, shm_path);
-    print_listeners(&h);
-    print_certificates(&h);
-    print_totals(&t);
-    print_limits(&h);
-    print_reload(&h);
-    print_upgrade(&h);
-    printf("workers      %u live, %" PRIu64 " started, %" PRIu64 " died unexpectedly, %"
-           PRIu64 " watchdog kills\n", t.workers_live, (uint64_t)h.worker_starts,
-           (uint64_t)h.worker_deaths, (uint64_t)h.worker_watchdog_kills);
-    print_workers(shm, &h);
-}
-
-int cli_cmd_status(struct cli *cli, int argc, char **argv)
-{
-    bool json = false;
-    const struct cli_flag flags[] = {{"--json", &json}};
-    int rc = cli_parse_flags(argc, argv, flags, sizeof flags / sizeof flags[0]);
-    if (rc == CLI_EXIT_OK)
-        rc = cli_open_instance(cli);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    if (json)
-        cli_status_json_write(&cli->shm, cli->shm_path, stdout);
-    else
-        print_status(&cli->shm, cli->shm_path);
-    return CLI_EXIT_OK;
+    print_instance(out, &h, shm_path);
+    print_listeners(out, &h);
+    print_certificates(out, &h);
+    print_totals(out, &t);
+    print_limits(out, &h);
+    print_reload(out, &h);
+    print_upgrade(out, &h);
+    fprintf(out, "workers      %u live, %" PRIu64 " started, %" PRIu64 " died unexpectedly, %"
+            PRIu64 " watchdog kills\n", t.workers_live, (uint64_t)h.worker_starts,
+            (uint64_t)h.worker_deaths, (uint64_t)h.worker_watchdog_kills);
+    print_workers(out, shm, &h);
 }

@@ -44,7 +44,7 @@ static void write_responses(FILE *out, const uint64_t *counters)
 
 static void write_instance(FILE *out, const struct shm_header *h, const char *shm_path)
 {
-    int64_t uptime = (int64_t)time(NULL) - h->started_at;
+    int64_t uptime = cli_seconds_between((int64_t)time(NULL), h->started_at);
     fprintf(out, "\"instance\":{\"master_pid\":%d,\"started_at\":%" PRId64
             ",\"uptime_seconds\":%" PRId64 ",\"state\":",
             h->master_pid, h->started_at, uptime > 0 ? uptime : 0);

@@ -10,6 +10,9 @@
  * Otherwise (stdout not a terminal, --once or --iterations): plain frames
  * separated by a blank line, for scripts and tests; the first frame comes
  * after one interval, since rates need two samples.
+ *
+ * Each sample reads the segment again (shm_refresh): one that shrinks or
+ * changes its layout under top ends it with the reason, never a SIGBUS.
  */
 #include <errno.h>
 #include <poll.h>
@@ -176,22 +179,36 @@ struct top_opts {
     bool screen;         /* full-screen terminal mode */
 };
 
+/* The segment read again, then sampled. A segment that shrank or changed
+ * under us ends top with the reason, the terminal restored first. */
+static int sample(struct cli *cli, struct term *t, struct top_sample *s)
+{
+    struct err err;
+    if (shm_refresh(&cli->shm, &err) != SK_OK) {
+        term_leave(t);
+        fprintf(stderr, "sakerctl: %s: %s\n", cli->shm_path, err.message);
+        return CLI_EXIT_FAILED;
+    }
+    if (top_sample_take(&cli->shm, clock_now_monotonic_ms(), proc_ticks, s) != SK_OK) {
+        term_leave(t);
+        fprintf(stderr, "sakerctl: out of memory\n");
+        return CLI_EXIT_FAILED;
+    }
+    return CLI_EXIT_OK;
+}
+
 static int run(struct cli *cli, const struct top_opts *o, struct term *t)
 {
     struct top_sample samples[2] = {{0}};
     struct top_sample *prev = &samples[0], *cur = &samples[1];
-    int rc = CLI_EXIT_OK;
-    if (top_sample_take(&cli->shm, clock_now_monotonic_ms(), proc_ticks, prev) != SK_OK)
-        rc = CLI_EXIT_FAILED;
+    int rc = sample(cli, t, prev);
     if (rc == CLI_EXIT_OK && o->screen)
         draw(true, NULL, prev); /* something to look at during the first interval */
     for (unsigned frame = 0; rc == CLI_EXIT_OK; frame++) {
         if (wait_or_quit(t, o->interval_ms))
             break;
-        if (top_sample_take(&cli->shm, clock_now_monotonic_ms(), proc_ticks, cur) != SK_OK) {
-            rc = CLI_EXIT_FAILED;
+        if ((rc = sample(cli, t, cur)) != CLI_EXIT_OK)
             break;
-        }
         if (!o->screen && frame > 0)
             fputs("\n", stdout);
         draw(o->screen, prev, cur);

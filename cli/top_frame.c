@@ -87,7 +87,8 @@ static const char *bytes_rate_text(const struct top_rates *r, double v, char *bu
 {
     if (!r->known)
         return "-";
-    cli_format_bytes((uint64_t)(v + 0.5), buf, size - 2);
+    /* Counters from shm may be anything: past 2^64 the cast is undefined. */
+    cli_format_bytes(v + 0.5 < 0x1p64 ? (uint64_t)(v + 0.5) : UINT64_MAX, buf, size - 2);
     strcat(buf, "/s");
     return buf;
 }
@@ -121,7 +122,7 @@ static void write_instance(FILE *out, const struct top_sample *cur, int64_t wall
     fprintf(out, "saker %s  master pid %d  generation %" PRIu64 "  %s  up %s  %u workers live\n",
             cli_printable(h->server_version, sizeof h->server_version, version, sizeof version),
             h->master_pid, (uint64_t)h->generation, shm_instance_state_name(h->state),
-            cli_format_duration(wall_now - h->started_at, up, sizeof up),
+            cli_format_duration(cli_seconds_between(wall_now, h->started_at), up, sizeof up),
             cur->totals.workers_live);
 }
 
@@ -147,7 +148,8 @@ static void write_reload(FILE *out, const struct shm_header *h, int64_t wall_now
     char ago[32], message[SHM_MESSAGE_MAX + 1];
     fprintf(out, "last reload %s in %" PRIu64 " ms, %s ago (%" PRIu64 " reloads)%s%s\n",
             h->reload_ok ? "ok" : "FAILED", h->reload_duration_ms,
-            cli_format_duration(wall_now - h->reload_finished_at, ago, sizeof ago),
+            cli_format_duration(cli_seconds_between(wall_now, h->reload_finished_at), ago,
+                                sizeof ago),
             h->reload_count, h->reload_message[0] ? ": " : "",
             cli_printable(h->reload_message, sizeof h->reload_message, message, sizeof message));
 }

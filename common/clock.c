@@ -3,6 +3,7 @@
 
 #include "common/digits.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static uint64_t cached_monotonic_ms;
@@ -13,15 +14,23 @@ static const char *const day_names[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri"
 static const char *const month_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
+/* The first and last seconds an IMF-fixdate can write (years 0..9999). */
+#define HTTP_DATE_MIN INT64_C(-62167219200)
+#define HTTP_DATE_MAX INT64_C(253402300799)
+
 void clock_format_http_date(time_t t, char *out)
 {
+    /* Years outside 0..9999 cannot be written in the format: the time is
+     * clamped, which also keeps gmtime_r within what it can convert. */
+    if ((int64_t)t < HTTP_DATE_MIN)
+        t = (time_t)HTTP_DATE_MIN;
+    if ((int64_t)t > HTTP_DATE_MAX)
+        t = (time_t)HTTP_DATE_MAX;
     struct tm tm;
     gmtime_r(&t, &tm);
     /* By hand: strftime's %a/%b follow the locale, HTTP's do not, and
-     * static responses format a Last-Modified each. Years outside
-     * 0..9999 cannot be written in the format; they are clamped. */
-    int year = tm.tm_year + 1900;
-    unsigned year_digits = year < 0 ? 0 : year > 9999 ? 9999 : (unsigned)year;
+     * static responses format a Last-Modified each. */
+    unsigned year_digits = (unsigned)(tm.tm_year + 1900);
     char *p = out;
     memcpy(p, day_names[tm.tm_wday], 3), p += 3;
     *p++ = ',', *p++ = ' ';

@@ -11,6 +11,7 @@
 #define SAKER_COMMON_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_NOTICE, LOG_WARN, LOG_ERROR };
 
@@ -31,5 +32,28 @@ void log_msg(enum log_level level, const char *fmt, ...)
 /* Appends ": strerror(errno_value)" after the formatted call description. */
 void log_errno(enum log_level level, int errno_value, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * Rate-limited lines, for every site a flood can reach: an accept4 that
+ * fails at the descriptor limit, a full disk under the access log, a
+ * malloc that fails per request. A site is its format string. The first
+ * line of a site is written; repeats within LOG_LIMIT_INTERVAL_MS are only
+ * counted, and the count comes out as one line once the interval is over:
+ * with the next repeat ("... (1234 more like it in 5 s)"), or from
+ * log_limit_flush() if the flood stopped. A site therefore writes at most
+ * one line per interval per process, however fast it fires, and a
+ * suppressed call costs a table lookup, not a format or a write.
+ * Debug lines are not limited: they are a diagnosis asked for.
+ */
+#define LOG_LIMIT_INTERVAL_MS 5000
+
+/* As log_errno; errno_value 0 appends nothing. */
+void log_limited(enum log_level level, int errno_value, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Writes the count of every site whose interval is over (a worker's
+ * heartbeat, the master's tick). Costs nothing while nothing is held back. */
+void log_limit_flush(void);
+/* The interval, LOG_LIMIT_INTERVAL_MS unless a unit test shortens it. */
+void log_limit_set_interval(uint64_t ms);
 
 #endif

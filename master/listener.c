@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,17 +63,46 @@ static int unix_path_prepare(const char *path, struct err *err)
     return SK_OK;
 }
 
-static int socket_for(int family, struct err *err)
+static int reuse_port(int fd, struct err *err)
+{
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+        return err_set_errno(err, errno, "setsockopt(SO_REUSEPORT)");
+    return SK_OK;
+}
+
+static int socket_for(int family, bool reuseport, struct err *err)
 {
     int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return err_set_errno(err, errno, "socket()");
     int one = 1;
-    if (family != AF_UNIX)
+    if (family != AF_UNIX) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        /* Accepted sockets inherit it: no setsockopt per connection. */
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
+            int saved = errno;
+            close(fd);
+            return err_set_errno(err, saved, "setsockopt(TCP_NODELAY)");
+        }
+    }
     if (family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (reuseport && reuse_port(fd, err) != SK_OK) {
+        close(fd);
+        return SK_ERROR;
+    }
     return fd;
+}
+
+int listener_group_add(struct listener_group *g, int fd)
+{
+    int *fds = realloc(g->fds, (g->count + 1) * sizeof *fds);
+    if (fds == NULL)
+        return SK_ERROR;
+    g->fds = fds;
+    g->fds[g->count++] = fd;
+    return SK_OK;
 }
 
 static int bind_inet(struct listener *l, const struct bind_target *t, uint16_t port,
@@ -93,10 +123,14 @@ static int bind_inet(struct listener *l, const struct bind_target *t, uint16_t p
         inet_pton(AF_INET6, t->address, &sin6->sin6_addr);
         len = sizeof *sin6;
     }
-    int fd = socket_for(t->family, err);
+    /* The first socket of a group binds without SO_REUSEPORT, so that an
+     * address someone else listens on (another saker, reuseport or not)
+     * is refused as in use instead of joined; it takes SO_REUSEPORT after
+     * the bind, before listen, so that the group's other sockets can. */
+    int fd = socket_for(t->family, false, err);
     if (fd < 0)
         return SK_ERROR;
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || reuse_port(fd, err) != SK_OK) {
         int saved = errno;
         close(fd);
         errno = saved;
@@ -108,7 +142,10 @@ static int bind_inet(struct listener *l, const struct bind_target *t, uint16_t p
     getsockname(fd, (struct sockaddr *)&ss, &len);
     l->port = ntohs(t->family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
                                          : ((struct sockaddr_in6 *)&ss)->sin6_port);
-    l->fd = fd;
+    if (listener_group_add(&l->group, fd) != SK_OK) {
+        close(fd);
+        return err_set(err, "out of memory");
+    }
     l->family = t->family;
     format_address(l, t->address);
     return SK_OK;
@@ -118,7 +155,7 @@ static int bind_unix(struct listener *l, const char *path, struct err *err)
 {
     if (unix_path_prepare(path, err) != SK_OK)
         return SK_ERROR;
-    int fd = socket_for(AF_UNIX, err);
+    int fd = socket_for(AF_UNIX, false, err);
     if (fd < 0)
         return SK_ERROR;
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -135,7 +172,11 @@ static int bind_unix(struct listener *l, const char *path, struct err *err)
         close(fd);
         return err_set_errno(err, saved, "unix:%s: bind()", path);
     }
-    l->fd = fd;
+    if (listener_group_add(&l->group, fd) != SK_OK) {
+        close(fd);
+        unlink(path);
+        return err_set(err, "out of memory");
+    }
     l->family = AF_UNIX;
     l->port = 0;
     format_address(l, path);
@@ -144,8 +185,68 @@ static int bind_unix(struct listener *l, const char *path, struct err *err)
 
 static int listen_on(struct listener *l, struct err *err)
 {
-    if (listen(l->fd, LISTEN_BACKLOG) != 0)
+    if (listen(l->group.fds[0], LISTEN_BACKLOG) != 0)
         return err_set_errno(err, errno, "%s: listen()", l->url);
+    return SK_OK;
+}
+
+/* One more socket of the group, on the address of the first. */
+static int group_grow(struct listener *l, struct err *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(l->group.fds[0], (struct sockaddr *)&ss, &len) != 0)
+        return err_set_errno(err, errno, "%s: getsockname()", l->address);
+    int fd = socket_for(l->family, true, err);
+    if (fd < 0)
+        return SK_ERROR;
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+        int saved = errno;
+        close(fd);
+        return err_set_errno(err, saved, "%s: socket %u: bind() or listen()", l->address,
+                             l->group.count);
+    }
+    if (listener_group_add(&l->group, fd) != SK_OK) {
+        close(fd);
+        return err_set(err, "out of memory");
+    }
+    return SK_OK;
+}
+
+/* Steers the group to the sockets of worker indices live[0..n-1]. */
+static int group_steer(struct listener *l, const unsigned *live, unsigned n)
+{
+    struct err err;
+    int rc = l->group.steered
+                 ? steering_set(&l->steering, l->group.fds, l->group.count, live, n, &err)
+                 : SK_OK;
+    if (rc == SK_ERROR)
+        log_limited(LOG_ERROR, 0, "%s: steering new connections: %s", l->address, err.message);
+    return rc == SK_OK ? SK_OK : SK_ERROR;
+}
+
+/* Makes a new TCP socket the first of a steered group of `workers`
+ * sockets. Where no steering program can be attached, it stays one socket
+ * that every worker polls: unsteered, more sockets would take connections
+ * for workers that may not exist. */
+static int group_start(struct listener *l, unsigned workers, struct err *err)
+{
+    struct err why;
+    if (steering_attach(&l->steering, l->group.fds[0], l->family, true, &why) != SK_OK) {
+        log_msg(LOG_WARN, "%s: %s: one socket shared by every worker", l->address, why.message);
+        return SK_OK;
+    }
+    l->group.steered = true;
+    while (l->group.count < workers)
+        if (group_grow(l, err) != SK_OK)
+            return SK_ERROR;
+    unsigned *first = malloc(workers * sizeof *first);
+    if (first == NULL)
+        return err_set(err, "out of memory");
+    for (unsigned i = 0; i < workers; i++)
+        first[i] = i;
+    group_steer(l, first, workers);
+    free(first);
     return SK_OK;
 }
 
@@ -182,7 +283,7 @@ static struct listener *set_append(struct listener_set *set)
     set->items = items;
     struct listener *l = &items[set->count++];
     memset(l, 0, sizeof *l);
-    l->fd = -1;
+    steering_init(&l->steering, AF_UNSPEC);
     l->reused_from = -1;
     return l;
 }
@@ -200,7 +301,7 @@ static struct listener *take_previous(struct listener_set *previous, const struc
     format_address(&wanted, t->address);
     for (size_t i = 0; i < previous->count; i++) {
         struct listener *old = &previous->items[i];
-        if (old->fd < 0 || old->family != t->family)
+        if (old->group.fds == NULL || old->family != t->family)
             continue;
         bool same = port == 0 && t->family != AF_UNIX
                         ? old->url_index == l->url_index && strcmp(old->url, l->url) == 0
@@ -211,20 +312,31 @@ static struct listener *take_previous(struct listener_set *previous, const struc
     return NULL;
 }
 
-/* Undoes the last listener of the set: a reused socket goes back to the
- * previous set (a failed reload must leave it serving), a new one closes. */
+static void listener_close(struct listener *l)
+{
+    for (unsigned i = 0; i < l->group.count; i++)
+        close(l->group.fds[i]);
+    if (l->family == AF_UNIX && l->group.count > 0 && !l->keep_path)
+        unlink(l->address);
+    free(l->group.fds);
+    l->group = (struct listener_group){0};
+    steering_close(&l->steering);
+}
+
+/* Undoes the last listener of the set: a reused group goes back to the
+ * previous set (a failed reload must leave it serving), with the sockets
+ * it grew (they may hold connections already), a new one closes. */
 static void drop_last(struct listener_set *set, struct listener_set *previous)
 {
     struct listener *l = &set->items[--set->count];
-    if (l->fd < 0)
+    if (l->group.fds == NULL)
         return;
     if (l->reused_from >= 0) {
-        previous->items[l->reused_from].fd = l->fd;
+        previous->items[l->reused_from].group = l->group;
+        previous->items[l->reused_from].steering = l->steering;
         return;
     }
-    close(l->fd);
-    if (l->family == AF_UNIX && !l->keep_path)
-        unlink(l->address);
+    listener_close(l);
 }
 
 /* Whether a failure to bind one address of a pair may be only a warning:
@@ -235,7 +347,7 @@ static bool family_unavailable(int error)
 }
 
 static int open_one(struct listener *l, const struct bind_target *t, uint16_t port,
-                    struct listener_set *previous, struct err *err)
+                    unsigned workers, struct listener_set *previous, struct err *err)
 {
     struct listener *old = take_previous(previous, l, t, port);
     if (old != NULL) {
@@ -243,17 +355,23 @@ static int open_one(struct listener *l, const struct bind_target *t, uint16_t po
         *l = *old;
         l->endpoint = e;
         l->reused_from = (int)(old - previous->items);
-        old->fd = -1; /* moved */
+        old->group.fds = NULL; /* moved */
+        while (l->group.steered && l->group.count < workers)
+            if (group_grow(l, err) != SK_OK)
+                return SK_ERROR;
         return SK_OK;
     }
-    int rc = t->family == AF_UNIX ? bind_unix(l, t->address, err) : bind_inet(l, t, port, err);
-    return rc == SK_OK ? listen_on(l, err) : rc;
+    if (t->family == AF_UNIX)
+        return bind_unix(l, t->address, err) == SK_OK ? listen_on(l, err) : SK_ERROR;
+    if (bind_inet(l, t, port, err) != SK_OK || listen_on(l, err) != SK_OK)
+        return SK_ERROR;
+    return group_start(l, workers, err);
 }
 
 /* Binds every address of one endpoint. With port 0 and two addresses, the
  * second must get the port the kernel chose for the first; if that port is
  * taken on the other family, start over. */
-static int bind_endpoint(struct listener_set *set, const struct endpoint *e,
+static int bind_endpoint(struct listener_set *set, const struct endpoint *e, unsigned workers,
                          struct listener_set *previous, struct err *err)
 {
     struct bind_target targets[2];
@@ -270,12 +388,12 @@ static int bind_endpoint(struct listener_set *set, const struct endpoint *e,
             l->endpoint = e;
             l->url_index = (unsigned)i;
             snprintf(l->url, sizeof l->url, "%s", e->url_text);
-            if (open_one(l, &targets[i], port, previous, err) == SK_OK) {
+            if (open_one(l, &targets[i], port, workers, previous, err) == SK_OK) {
                 port = l->port;
                 continue;
             }
             failure = errno ? errno : EINVAL;
-            set->count--;
+            drop_last(set, previous);
             if (n == 2 && family_unavailable(failure)) {
                 log_msg(LOG_WARN, "%s (serving the other address only)", err->message);
                 failure = 0;
@@ -300,7 +418,7 @@ int listeners_open(struct listener_set *set, const struct config *config,
     set->items = NULL;
     set->count = 0;
     for (size_t i = 0; i < config->endpoint_count; i++)
-        if (bind_endpoint(set, &config->endpoints[i], previous, err) != SK_OK) {
+        if (bind_endpoint(set, &config->endpoints[i], config->workers, previous, err) != SK_OK) {
             listeners_rollback(set, previous);
             return SK_ERROR;
         }
@@ -317,15 +435,9 @@ void listeners_rollback(struct listener_set *set, struct listener_set *previous)
 
 void listeners_close(struct listener_set *set)
 {
-    for (size_t i = 0; i < set->count; i++) {
-        struct listener *l = &set->items[i];
-        if (l->fd < 0)
-            continue;
-        close(l->fd);
-        if (l->family == AF_UNIX && !l->keep_path)
-            unlink(l->address);
-        l->fd = -1;
-    }
+    for (size_t i = 0; i < set->count; i++)
+        if (set->items[i].group.fds != NULL)
+            listener_close(&set->items[i]);
     free(set->items);
     set->items = NULL;
     set->count = 0;
@@ -355,4 +467,71 @@ void listeners_publish(const struct listener_set *set, struct shm *shm)
     }
     h->listener_count = (uint32_t)n;
     shm_header_end_write(shm);
+}
+
+int listeners_steer(struct listener_set *set, const unsigned *live, unsigned n)
+{
+    int rc = SK_OK;
+    for (size_t i = 0; i < set->count; i++)
+        if (set->items[i].group.fds != NULL && group_steer(&set->items[i], live, n) != SK_OK)
+            rc = SK_ERROR;
+    return rc;
+}
+
+void listeners_release_steering(struct listener_set *set)
+{
+    for (size_t i = 0; i < set->count; i++)
+        steering_close(&set->items[i].steering);
+}
+
+size_t listener_group_share(const struct listener_group *g, unsigned index, unsigned workers,
+                            int *out)
+{
+    if (!g->steered) {
+        out[0] = g->fds[0];
+        return 1;
+    }
+    size_t n = 0;
+    if (index < g->count)
+        out[n++] = g->fds[index];
+    for (unsigned j = workers; j < g->count; j++)
+        if (j % workers == index)
+            out[n++] = g->fds[j];
+    return n;
+}
+
+int listener_group_copy(struct listener_group *to, const struct listener_group *g)
+{
+    *to = *g;
+    to->fds = malloc((g->count ? g->count : 1) * sizeof *to->fds);
+    if (to->fds == NULL)
+        return SK_ERROR;
+    memcpy(to->fds, g->fds, g->count * sizeof *to->fds);
+    return SK_OK;
+}
+
+void listener_adopt_group(struct listener *l, struct listener_group *g)
+{
+    int reuseport = 0;
+    socklen_t len = sizeof reuseport;
+    l->group = *g;
+    /* A socket without SO_REUSEPORT (a master from before groups) stays
+     * one socket that every worker polls. */
+    l->group.steered = l->family != AF_UNIX && g->count > 0 &&
+                       getsockopt(g->fds[0], SOL_SOCKET, SO_REUSEPORT, &reuseport, &len) == 0 &&
+                       reuseport;
+    steering_init(&l->steering, l->family);
+}
+
+void listeners_take_steering(struct listener_set *set)
+{
+    for (size_t i = 0; i < set->count; i++) {
+        struct listener *l = &set->items[i];
+        struct err err;
+        if (l->group.fds == NULL || !l->group.steered || l->steering.kind != STEERING_NONE)
+            continue;
+        if (steering_attach(&l->steering, l->group.fds[0], l->family, true, &err) != SK_OK)
+            log_msg(LOG_WARN, "%s: %s: new connections spread by the kernel's hash", l->address,
+                    err.message);
+    }
 }

@@ -113,6 +113,17 @@ struct config *master_load_config(const char *file, const char *urls, struct err
 
 /* ---- generations and spawning ------------------------------------------ */
 
+static void generation_free_listeners(struct generation *g)
+{
+    for (size_t i = 0; g->groups != NULL && i < g->listener_count; i++)
+        free(g->groups[i].fds);
+    free(g->groups);
+    free(g->listeners);
+    g->groups = NULL;
+    g->listeners = NULL;
+    g->listener_count = 0;
+}
+
 struct generation *master_generation_new(struct master *m, struct config *config,
                                          const struct listener_set *set)
 {
@@ -127,11 +138,20 @@ struct generation *master_generation_new(struct master *m, struct config *config
     if (g == NULL)
         return NULL;
     g->listeners = calloc(set->count ? set->count : 1, sizeof *g->listeners);
-    if (g->listeners == NULL)
-        return NULL;
-    for (size_t i = 0; i < set->count; i++)
-        g->listeners[i] = (struct worker_listener){.fd = set->items[i].fd,
+    g->groups = calloc(set->count ? set->count : 1, sizeof *g->groups);
+    for (size_t i = 0; g->listeners != NULL && g->groups != NULL && i < set->count; i++) {
+        g->listeners[i] = (struct worker_listener){.fd = set->items[i].group.fds[0],
                                                    .endpoint = set->items[i].endpoint};
+        if (listener_group_copy(&g->groups[i], &set->items[i].group) != SK_OK) {
+            g->listener_count = i;
+            generation_free_listeners(g);
+            return NULL;
+        }
+    }
+    if (g->listeners == NULL || g->groups == NULL) {
+        generation_free_listeners(g);
+        return NULL;
+    }
     g->listener_count = set->count;
     g->config = config;
     uint64_t serving = m->current ? m->current->number : m->generation_floor;
@@ -166,26 +186,60 @@ void master_generation_release(struct master *m, struct generation *g)
     for (size_t i = 0; i < g->listener_count; i++)
         tls_server_free(g->listeners[i].tls);
     config_free(g->config);
-    free(g->listeners);
+    generation_free_listeners(g);
     memset(g, 0, sizeof *g);
+}
+
+/* The sockets worker `index` of g polls, each with its listener's
+ * endpoint and TLS contexts (listener_group_share). NULL when out of
+ * memory. */
+static struct worker_listener *worker_sockets(const struct generation *g, unsigned index,
+                                              size_t *count)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < g->listener_count; i++)
+        total += g->groups[i].count;
+    struct worker_listener *out = calloc(total ? total : 1, sizeof *out);
+    int *fds = calloc(total ? total : 1, sizeof *fds);
+    size_t n = 0;
+    for (size_t i = 0; out != NULL && fds != NULL && i < g->listener_count; i++) {
+        size_t k = listener_group_share(&g->groups[i], index, g->config->workers, fds);
+        for (size_t j = 0; j < k; j++) {
+            out[n] = g->listeners[i];
+            out[n++].fd = fds[j];
+        }
+    }
+    if (fds == NULL) {
+        free(out);
+        out = NULL;
+    }
+    free(fds);
+    *count = n;
+    return out;
 }
 
 static int master_spawn(struct master *m, unsigned slot, struct generation *g, unsigned index)
 {
     struct master_worker *w = &m->slots[slot];
+    size_t sockets;
     struct worker_params params = {
         .config = g->config,
         .shm = &m->shm,
         .slot = slot,
         .index = index,
         .generation = g->number,
-        .listeners = g->listeners,
-        .listener_count = g->listener_count,
+        .listeners = worker_sockets(g, index, &sockets),
+        .listener_count = sockets,
         .start_paused = m->draining,
     };
+    if (params.listeners == NULL) {
+        log_msg(LOG_ERROR, "fork(worker %u): out of memory", index);
+        return SK_ERROR;
+    }
     int cpu = spawn_cpu_for(g->config, index);
     shm_slot_claim(&m->shm, slot, 0, cpu, g->number, index);
-    pid_t pid = spawn_worker(&params, cpu);
+    pid_t pid = spawn_worker(&params, cpu); /* the child keeps its copy of the sockets */
+    free(params.listeners);
     if (pid < 0) {
         log_errno(LOG_ERROR, errno, "fork(worker %u)", index);
         shm_slot_retire(&m->shm, slot);
@@ -366,9 +420,12 @@ int master_start(struct master *m, struct config *config, struct err *err)
     atomic_store(&m->shm.header->generation, g->number);
     atomic_store(&m->shm.header->workers_per_generation, config->workers);
     atomic_store(&m->shm.header->state, SHM_INSTANCE_STARTING);
-    for (size_t i = 0; i < m->listeners.count; i++)
-        log_msg(LOG_NOTICE, "listening on %s (endpoint %s, %s)", m->listeners.items[i].address,
-                m->listeners.items[i].endpoint->name, m->listeners.items[i].url);
+    for (size_t i = 0; i < m->listeners.count; i++) {
+        const struct listener *l = &m->listeners.items[i];
+        log_msg(LOG_NOTICE, "listening on %s (endpoint %s, %s; %u socket%s, %s)", l->address,
+                l->endpoint->name, l->url, l->group.count, l->group.count == 1 ? "" : "s",
+                l->group.steered ? steering_name(&l->steering) : "shared");
+    }
     if (master_spawn_generation(m, g, err) != SK_OK)
         return SK_ERROR;
     certificates_publish(g, &m->shm);
@@ -520,6 +577,69 @@ static unsigned live_workers(const struct master *m)
     for (unsigned s = 0; s < m->slot_count; s++)
         n += m->slots[s].pid != 0;
     return n;
+}
+
+/* ---- steering new connections --------------------------------------------- */
+
+/* A worker whose heartbeat is this old (it beats every second) is stuck:
+ * new connections go elsewhere until the watchdog has replaced it. */
+#define STEER_STALE_MS 3000
+
+static int compare_unsigned(const void *a, const void *b)
+{
+    unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The indices of the serving generation's workers that serve: running,
+ * with a fresh heartbeat. All of them when none does: connections then
+ * wait in the queues for whichever comes back. */
+static unsigned live_indices(const struct master *m, unsigned *live)
+{
+    const struct generation *g = m->current;
+    uint64_t now = clock_now_monotonic_ms();
+    unsigned n = 0;
+    for (unsigned s = 0; s < m->slot_count && n < g->config->workers; s++) {
+        const struct master_worker *w = &m->slots[s];
+        const struct shm_slot *slot = &m->shm.slots[s];
+        if (w->pid == 0 || w->generation != g || w->retiring ||
+            atomic_load(&slot->state) != SHM_WORKER_RUNNING ||
+            atomic_load(&slot->heartbeat_ms) + STEER_STALE_MS < now)
+            continue;
+        live[n++] = w->index;
+    }
+    if (n == 0)
+        for (; n < g->config->workers; n++)
+            live[n] = n;
+    qsort(live, n, sizeof *live, compare_unsigned);
+    return n;
+}
+
+void master_steer(struct master *m)
+{
+    if (m->current == NULL)
+        return;
+    unsigned live[CONFIG_MAX_WORKERS];
+    unsigned n = live_indices(m, live);
+    if (n == m->steered_count && memcmp(live, m->steered, n * sizeof *live) == 0)
+        return;
+    unsigned *copy = realloc(m->steered, n * sizeof *copy);
+    if (copy == NULL)
+        return; /* tried again next turn */
+    memcpy(copy, live, n * sizeof *copy);
+    m->steered = copy;
+    /* A failure (a socket still in the map of a master that is handing
+     * over) is tried again next turn. */
+    m->steered_count = listeners_steer(&m->listeners, live, n) == SK_OK ? n : 0;
+    if (m->ready_reported && m->steered_count == n)
+        log_msg(LOG_NOTICE, "new connections go to %u of %u workers", n,
+                m->current->config->workers);
+}
+
+void master_steer_again(struct master *m)
+{
+    m->steered_count = 0;
+    master_steer(m);
 }
 
 /* ---- stop, drain, logs ------------------------------------------------------ */
@@ -674,6 +794,8 @@ static void master_finish(struct master *m)
             master_generation_release(m, &m->generations[i]);
     free(m->slots);
     m->slots = NULL;
+    free(m->steered);
+    m->steered = NULL;
     tls_keys_stop(m);
     pid_file_release(&m->pid_file);
 }
@@ -689,9 +811,11 @@ int master_run(struct master *m)
             watchdog(m);
             tls_keys_tick(m);
             master_reload_check(m);
+            master_steer(m);
         }
         check_ready(m);
         kill_overdue(m);
+        log_limit_flush();
         if (m->stopping && live_workers(m) == 0)
             break;
         sigsuspend(&m->wait_mask);

@@ -41,7 +41,8 @@
 struct generation {
     uint64_t number;          /* 0: this entry is unused */
     struct config *config;
-    struct worker_listener *listeners; /* what its workers inherit */
+    struct worker_listener *listeners; /* one per listener: endpoint, TLS contexts */
+    struct listener_group *groups;     /* one per listener: its sockets, as when made */
     size_t listener_count;
     unsigned live;            /* its workers still running */
     bool retiring;            /* draining; killed at retire_deadline_ms */
@@ -82,6 +83,10 @@ struct master {
     struct pid_file pid_file;
     sigset_t wait_mask;      /* the mask sigsuspend() waits with */
     uint64_t ticket_rotate_at_ms; /* next session ticket key rotation (tls_keys.c) */
+    /* The worker indices new connections are steered to (listeners_steer),
+     * as last applied; see master_steer. */
+    unsigned *steered;
+    unsigned steered_count;
     /* The ticket keys: shared with the workers, never in the segment
      * file (tls_keys.h). NULL until tls_keys_start. */
     struct shm_ticket_keys *ticket_keys;
@@ -137,6 +142,13 @@ unsigned master_free_slots(const struct master *m);
 void master_retire_generation(struct master *m, struct generation *g);
 void master_signal_generation(struct master *m, struct generation *g, int signo);
 void master_publish_reload(struct master *m, bool ok, const char *message);
+/* Steers new connections to the serving generation's live workers when
+ * that set changed (a worker died, stalled, or came back; a reload
+ * committed). Every loop turn. */
+void master_steer(struct master *m);
+/* Makes the next master_steer apply the choice even if unchanged (a new
+ * program was attached). */
+void master_steer_again(struct master *m);
 
 /* upgrade.c, the old master: SIGUSR2 value 3 starts the new binary; each
  * loop turn reads its report (commit or abort); a reaped child is looked

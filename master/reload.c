@@ -121,6 +121,7 @@ static void reload_commit(struct master *m)
              "generation %llu serving with %u workers on %zu listeners; generation %llu draining",
              (unsigned long long)m->current->number, m->current->config->workers,
              m->listeners.count, (unsigned long long)old_number);
+    master_steer(m);
     master_publish_reload(m, true, summary);
 }
 

@@ -20,6 +20,18 @@
 #include "conf/config.h"
 #include "shm/shm.h"
 
+/* Workers leave with _exit (no atexit handlers of the master's), which
+ * skips LeakSanitizer's check at exit: a sanitizer build runs it first. */
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#include <sanitizer/lsan_interface.h>
+#define WORKER_LEAK_CHECK() __lsan_do_leak_check()
+#else
+#define WORKER_LEAK_CHECK() ((void)0)
+#endif
+
 int spawn_cpu_for(const struct config *config, unsigned index)
 {
     if (config->cpu_affinity == CPU_AFFINITY_OFF)
@@ -106,14 +118,16 @@ static int compare_fds(const void *a, const void *b)
  * for its whole life, and block a later reload from binding it again. */
 static void close_inherited(const struct worker_params *params)
 {
-    int keep[SHM_MAX_LISTENERS + 4];
+    int *keep = malloc((params->listener_count + 4) * sizeof *keep);
+    if (keep == NULL)
+        _exit(2); /* a worker that kept every descriptor would hold its siblings' sockets */
     size_t n = 0;
     keep[n++] = STDIN_FILENO;
     keep[n++] = STDOUT_FILENO;
     keep[n++] = STDERR_FILENO;
     if (log_fd() > STDERR_FILENO)
         keep[n++] = log_fd();
-    for (size_t i = 0; i < params->listener_count && n < sizeof keep / sizeof keep[0]; i++)
+    for (size_t i = 0; i < params->listener_count; i++)
         keep[n++] = params->listeners[i].fd;
     qsort(keep, n, sizeof keep[0], compare_fds);
     int from = 0;
@@ -125,6 +139,7 @@ static void close_inherited(const struct worker_params *params)
         if (i < n)
             from = keep[i] + 1;
     }
+    free(keep);
 }
 
 static void set_title(unsigned index, uint64_t generation)
@@ -150,5 +165,7 @@ pid_t spawn_worker(const struct worker_params *params, int cpu)
     if (drop_privileges(params->config) != SK_OK)
         _exit(2);
     set_title(params->index, params->generation);
-    _exit(worker_main(params));
+    int status = worker_main(params);
+    WORKER_LEAK_CHECK();
+    _exit(status);
 }

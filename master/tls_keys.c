@@ -37,7 +37,7 @@ int tls_keys_start(struct master *m, struct err *err)
     (void)madvise(p, sizeof *m->ticket_keys, MADV_DONTDUMP); /* best effort */
     m->ticket_keys = p;
     if (tls_ticket_keys_rotate(m->ticket_keys, (int64_t)time(NULL)) != SK_OK)
-        log_msg(LOG_ERROR, "RAND_bytes() failed: no TLS session tickets until the next "
+        log_msg(LOG_ERROR, "getrandom() failed: no TLS session tickets until the next "
                            "key rotation");
     m->ticket_rotate_at_ms = clock_now_monotonic_ms() + rotation_ms(m);
     return SK_OK;
@@ -58,6 +58,6 @@ void tls_keys_tick(struct master *m)
     if (now < m->ticket_rotate_at_ms)
         return;
     if (tls_ticket_keys_rotate(m->ticket_keys, (int64_t)time(NULL)) != SK_OK)
-        log_msg(LOG_ERROR, "RAND_bytes() failed: TLS session ticket key not rotated");
+        log_msg(LOG_ERROR, "getrandom() failed: TLS session ticket key not rotated");
     m->ticket_rotate_at_ms = now + rotation_ms(m);
 }

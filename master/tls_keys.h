@@ -2,7 +2,7 @@
  * tls_keys.h - the session ticket keys, made and rotated by the master
  * (the mapping and the timing; the keys themselves are tls/tls_ticket.h's).
  *
- * The master makes a key from RAND_bytes at start and a new one every
+ * The master makes a key from getrandom(2) at start and a new one every
  * ticket_key_rotation (default 1 h), keeping the one before, and shares
  * both with the workers (struct shm_ticket_keys, under its own seqlock).
  * Workers seal tickets with the current key and open tickets sealed with
@@ -22,7 +22,7 @@ struct master;
 
 /* Before the first fork: maps m->ticket_keys and makes the first key.
  * SK_ERROR (with err) only when the mapping cannot be made; a failing
- * RAND_bytes is logged and leaves tickets off until the next rotation. */
+ * getrandom is logged and leaves tickets off until the next rotation. */
 int tls_keys_start(struct master *m, struct err *err);
 /* At exit: wipes and unmaps the keys. */
 void tls_keys_stop(struct master *m);

@@ -76,23 +76,46 @@ static void take_binary(struct master *m, char *binary, size_t size)
     memset(asked, 0, SHM_PATH_MAX);
 }
 
-static void keep_inherited(int fd, char *spec, size_t size)
+static void keep_inherited(int fd, char *spec, size_t size, char separator)
 {
     int flags = fcntl(fd, F_GETFD);
     if (flags >= 0)
         fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
     size_t used = strlen(spec);
-    snprintf(spec + used, size - used, "%s%d", used ? "," : "", fd);
+    if (used > 0)
+        snprintf(spec + used, size - used, "%c%d", separator, fd);
+    else
+        snprintf(spec, size, "%d", fd);
+}
+
+/* "READY,SHM,L0,L1,...", each Li the sockets of listener i (its reuseport
+ * group, socket k for worker k) joined by ':'. NULL when out of memory. */
+static char *upgrade_spec(const struct master *m, int shm_fd, int ready_fd)
+{
+    size_t size = 64;
+    for (size_t i = 0; i < m->listeners.count; i++)
+        size += 12 * (size_t)m->listeners.items[i].group.count;
+    char *spec = calloc(1, size);
+    if (spec == NULL)
+        return NULL;
+    keep_inherited(ready_fd, spec, size, ',');
+    keep_inherited(shm_fd, spec, size, ',');
+    for (size_t i = 0; i < m->listeners.count; i++) {
+        const struct listener_group *g = &m->listeners.items[i].group;
+        for (unsigned k = 0; k < g->count; k++)
+            keep_inherited(g->fds[k], spec, size, k == 0 ? ',' : ':');
+    }
+    return spec;
 }
 
 /* In the child: never returns. */
 static void exec_new_master(struct master *m, const char *binary, int shm_fd, int ready_fd)
 {
-    char spec[64 + SHM_MAX_LISTENERS * 12] = "";
-    keep_inherited(ready_fd, spec, sizeof spec);
-    keep_inherited(shm_fd, spec, sizeof spec);
-    for (size_t i = 0; i < m->listeners.count; i++)
-        keep_inherited(m->listeners.items[i].fd, spec, sizeof spec);
+    char *spec = upgrade_spec(m, shm_fd, ready_fd);
+    if (spec == NULL) {
+        dprintf(ready_fd, "out of memory");
+        _exit(127);
+    }
     setenv(UPGRADE_ENV, spec, 1);
     sigset_t none;
     sigemptyset(&none);
@@ -195,6 +218,7 @@ static void upgrade_commit(struct master *m)
     snprintf(state, sizeof state, "MAINPID=%d", (int)pid);
     notify_systemd(state);
     listeners_keep_paths(&m->listeners);
+    listeners_release_steering(&m->listeners); /* the new master steers now */
     m->stopping = true;
     m->stop_deadline_ms = clock_now_monotonic_ms() +
                           (m->current ? m->current->config->shutdown_timeout_ms : 0);
@@ -249,24 +273,47 @@ void master_upgrade_check(struct master *m)
 
 /* ---- the new master ---------------------------------------------------- */
 
-/* "READY,SHM,L0,L1,...": descriptors, each open, made close-on-exec again. */
-static int parse_spec(const char *spec, int *fds, size_t max, size_t *count, struct err *err)
+/* The descriptor at *p, open and made close-on-exec again; -1 if none. */
+static int spec_fd(const char **p)
 {
-    *count = 0;
-    const char *p = spec;
-    while (*p != '\0' && *count < max) {
-        char *end;
-        long fd = strtol(p, &end, 10);
-        if (end == p || fd < 0 || fd > 65535 || (*end != ',' && *end != '\0') ||
-            fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0)
-            return err_set(err, "%s: '%s' does not name inherited descriptors", UPGRADE_ENV,
-                           spec);
-        fds[(*count)++] = (int)fd;
-        p = *end == ',' ? end + 1 : end;
+    char *end;
+    long fd = strtol(*p, &end, 10);
+    if (end == *p || fd < 0 || fd > 65535 || fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0)
+        return -1;
+    *p = end;
+    return (int)fd;
+}
+
+static void close_groups(struct listener_group *groups, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (unsigned k = 0; k < groups[i].count; k++)
+            close(groups[i].fds[k]);
+        free(groups[i].fds);
     }
-    if (*count < 2 || *p != '\0')
-        return err_set(err, "%s: '%s' does not name inherited descriptors", UPGRADE_ENV, spec);
-    return SK_OK;
+}
+
+/* "READY,SHM,L0,L1,..." (upgrade_spec): the two descriptors, then up to
+ * max listeners' groups. */
+static int parse_spec(const char *spec, int *ready, int *shm, struct listener_group *groups,
+                      size_t max, size_t *count, struct err *err)
+{
+    const char *p = spec;
+    *count = 0;
+    bool ok = (*ready = spec_fd(&p)) >= 0 && *p++ == ',' && (*shm = spec_fd(&p)) >= 0;
+    while (ok && *p == ',' && *count < max) {
+        struct listener_group *g = &groups[(*count)++];
+        *g = (struct listener_group){0};
+        do {
+            p++;
+            int fd = spec_fd(&p);
+            ok = fd >= 0 && listener_group_add(g, fd) == SK_OK;
+        } while (ok && *p == ':');
+    }
+    if (ok && *p == '\0')
+        return SK_OK;
+    close_groups(groups, *count);
+    return err_set(err, "%s: '%s' does not name inherited descriptors", UPGRADE_ENV, spec);
 }
 
 int master_upgrade_ready_fd(void)
@@ -281,7 +328,7 @@ int master_upgrade_ready_fd(void)
 
 /* The listener table the old master published says what each inherited
  * socket is: the set a reload would have moved sockets from. */
-static int inherited_listeners(struct master *m, const int *fds, size_t n,
+static int inherited_listeners(struct master *m, struct listener_group *groups, size_t n,
                                struct listener_set *set, struct err *err)
 {
     struct shm_header h;
@@ -295,9 +342,9 @@ static int inherited_listeners(struct master *m, const int *fds, size_t n,
     for (size_t i = 0; i < n; i++) {
         struct listener *l = &set->items[i];
         const struct shm_listener *s = &h.listeners[i];
-        l->fd = fds[i];
         l->family = s->kind == SHM_LISTENER_UNIX ? AF_UNIX
                     : s->kind == SHM_LISTENER_TCP6 ? AF_INET6 : AF_INET;
+        listener_adopt_group(l, &groups[i]);
         l->port = (uint16_t)s->port;
         l->reused_from = -1;
         l->keep_path = true; /* the old master's until we serve */
@@ -326,18 +373,20 @@ static int adopt_segment(struct master *m, int fd, struct err *err)
 
 int master_adopt(struct master *m, struct config *config, struct err *err)
 {
-    int fds[2 + SHM_MAX_LISTENERS];
+    struct listener_group groups[SHM_MAX_LISTENERS];
     size_t n;
+    int ready = -1, shm_fd = -1;
     struct listener_set inherited = {0};
-    if (parse_spec(getenv(UPGRADE_ENV), fds, sizeof fds / sizeof fds[0], &n, err) != SK_OK)
+    if (parse_spec(getenv(UPGRADE_ENV), &ready, &shm_fd, groups, SHM_MAX_LISTENERS, &n,
+                   err) != SK_OK)
         return SK_ERROR;
     unsetenv(UPGRADE_ENV);
     m->candidate = true;
-    m->ready_fd = fds[0];
-    int rc = adopt_segment(m, fds[1], err);
-    close(fds[1]);
+    m->ready_fd = ready;
+    int rc = adopt_segment(m, shm_fd, err);
+    close(shm_fd);
     if (rc == SK_OK)
-        rc = inherited_listeners(m, fds + 2, n - 2, &inherited, err);
+        rc = inherited_listeners(m, groups, n, &inherited, err);
     if (rc == SK_OK)
         rc = pid_file_prepare(&m->pid_file, config->pid_file, err);
     if (rc == SK_OK)
@@ -346,8 +395,7 @@ int master_adopt(struct master *m, struct config *config, struct err *err)
     if (inherited.items != NULL)
         listeners_close(&inherited);
     else
-        for (size_t i = 2; i < n; i++)
-            close(fds[i]);
+        close_groups(groups, n);
     return rc;
 }
 
@@ -364,4 +412,8 @@ void master_take_over(struct master *m)
     if (pid_file_commit(&m->pid_file, &err) != SK_OK)
         log_msg(LOG_ERROR, "%s", err.message);
     m->candidate = false;
+    /* The old master's steering program goes with it: ours replaces it,
+     * steered to our workers from now on. */
+    listeners_take_steering(&m->listeners);
+    master_steer_again(m);
 }

@@ -4,9 +4,10 @@
  * Contract (see shm.h and shm_layout.h):
  *  - shm_create() replaces any file at the path with a fresh, zeroed
  *    segment owned by the calling master, never writing through what was
- *    there; shm_attach() maps an existing one read-only and refuses a file
- *    someone else could have written, and anything whose magic, layout
- *    version or sizes it does not know, with a message that names the path.
+ *    there; shm_attach() reads an existing one into private memory (and
+ *    shm_refresh() again) and refuses a file someone else could have
+ *    written, and anything whose magic, layout version or sizes it does
+ *    not know, with a message that names the path.
  *  - Slot counters have one writer each (their worker). The master alone
  *    claims and retires slots and writes the header's strings, each under
  *    its seqlock, so readers (sakerctl, a metrics endpoint) never lock.
@@ -40,6 +41,7 @@
 #endif
 
 #define SNAPSHOT_RETRIES 1000
+#define REFRESH_COPIES 16 /* whole-file reads a refresh tries for a steady one */
 #define SEQ_LOCK_SPINS 100000
 #define SHM_MAX_SLOTS 65536
 
@@ -172,23 +174,57 @@ static int check_sizes(const struct shm_header *h, const char *path, off_t file_
     return SK_OK;
 }
 
+/* The file on fd is a segment of this layout: its sizes in *h, its
+ * identity in *st. */
+static int check_file(int fd, const char *path, struct stat *st, struct shm_header *h,
+                      struct err *err)
+{
+    if (fstat(fd, st) < 0)
+        return err_set_errno(err, errno, "fstat(%s)", path);
+    if (check_prefix(fd, path, st->st_size, err) != SK_OK)
+        return SK_ERROR;
+    if (pread(fd, h, sizeof *h, 0) != (ssize_t)sizeof *h)
+        return err_set_errno(err, errno, "%s: read", path);
+    return check_sizes(h, path, st->st_size, err);
+}
+
 static int map_fd(struct shm *shm, int fd, const char *path, int prot, struct err *err)
 {
     struct stat st;
-    if (fstat(fd, &st) < 0)
-        return err_set_errno(err, errno, "fstat(%s)", path);
-    if (check_prefix(fd, path, st.st_size, err) != SK_OK)
-        return SK_ERROR;
     struct shm_header h;
-    if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
-        return err_set_errno(err, errno, "%s: read", path);
-    if (check_sizes(&h, path, st.st_size, err) != SK_OK)
+    if (check_file(fd, path, &st, &h, err) != SK_OK)
         return SK_ERROR;
     void *base = mmap(NULL, (size_t)h.total_size, prot, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED)
         return err_set_errno(err, errno, "mmap(%s)", path);
     map_set(shm, base, (size_t)h.total_size);
     map_identity(shm, &st);
+    return SK_OK;
+}
+
+/* A reader's private copy of the file on fd, which it keeps (shm_refresh). */
+static int copy_fd(struct shm *shm, int fd, const char *path, struct err *err)
+{
+    struct stat st;
+    struct shm_header h;
+    if (check_file(fd, path, &st, &h, err) != SK_OK)
+        return SK_ERROR;
+    /* Aligned as the mapping was: the slots hold atomics. */
+    void *copy = aligned_alloc(SHM_CACHE_LINE, (size_t)h.total_size);
+    if (copy == NULL)
+        return err_set(err, "%s: out of memory for a %llu-byte segment", path,
+                       (unsigned long long)h.total_size);
+    map_set(shm, copy, (size_t)h.total_size);
+    map_identity(shm, &st);
+    shm->copy = true;
+    shm->fd = fd;
+    if (shm_refresh(shm, err) != SK_OK) {
+        free(copy);
+        memset(shm, 0, sizeof *shm);
+        /* The message names no path yet: shm_refresh has none to give. */
+        struct err why = *err;
+        return err_set(err, "%s: %s", path, why.message);
+    }
     return SK_OK;
 }
 
@@ -238,8 +274,9 @@ int shm_attach(struct shm *shm, const char *path, struct err *err)
     int fd = open_trusted(path, O_RDONLY, err);
     if (fd < 0)
         return SK_ERROR;
-    int rc = map_fd(shm, fd, path, PROT_READ, err);
-    close(fd);
+    int rc = copy_fd(shm, fd, path, err);
+    if (rc != SK_OK)
+        close(fd);
     return rc;
 }
 
@@ -287,9 +324,91 @@ int shm_request_upgrade(const char *path, const char *binary, struct err *err)
 
 void shm_detach(struct shm *shm)
 {
-    if (shm->header != NULL)
+    if (shm->copy) {
+        free(shm->header);
+        close(shm->fd);
+    } else if (shm->header != NULL) {
         munmap(shm->header, shm->size);
+    }
     memset(shm, 0, sizeof *shm);
+}
+
+/* ---- the reader's copy ------------------------------------------------ */
+
+/* len bytes at offset of the segment's file; a short read means the file
+ * shrank (past that, a mapped reader would have taken SIGBUS). */
+static int read_at(const struct shm *shm, void *to, size_t len, off_t offset, struct err *err)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(shm->fd, (char *)to + done, len - done, offset + (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return err_set_errno(err, errno, "read");
+        if (n == 0) {
+            struct stat st;
+            long long size = fstat(shm->fd, &st) == 0 ? (long long)st.st_size : -1;
+            return err_set(err, "truncated segment (%lld bytes, expected %zu)", size,
+                           shm->size);
+        }
+        done += (size_t)n;
+    }
+    return SK_OK;
+}
+
+/* Both sequences, read from the file: the copy's own may be torn. */
+static int read_sequences(const struct shm *shm, uint64_t seq[2], struct err *err)
+{
+    if (read_at(shm, &seq[0], sizeof seq[0], offsetof(struct shm_header, header_seq), err) !=
+        SK_OK)
+        return SK_ERROR;
+    return read_at(shm, &seq[1], sizeof seq[1], offsetof(struct shm_header, retired_seq), err);
+}
+
+/* What attach checked must still hold: sizes decide where every slot is. */
+static int check_copy(const struct shm *shm, struct err *err)
+{
+    const struct shm_header *h = shm->header;
+    if (h->magic != SHM_MAGIC || h->layout_version != SHM_LAYOUT_VERSION ||
+        h->header_size != sizeof(struct shm_header) || h->slot_size != sizeof(struct shm_slot) ||
+        h->total_size != shm->size ||
+        (uint64_t)h->header_size + (uint64_t)h->slot_count * h->slot_size != shm->size)
+        return err_set(err, "the segment changed its layout or sizes since it was opened");
+    return SK_OK;
+}
+
+/* Both sequences even, as a reader waits for them (SK_AGAIN: a master
+ * stuck mid-write; seq holds what was read last). */
+static int read_even_sequences(const struct shm *shm, uint64_t seq[2], struct err *err)
+{
+    for (int attempt = 0; attempt < SNAPSHOT_RETRIES; attempt++) {
+        if (read_sequences(shm, seq, err) != SK_OK)
+            return SK_ERROR;
+        if ((seq[0] & 1) == 0 && (seq[1] & 1) == 0)
+            return SK_OK;
+        sched_yield();
+    }
+    return SK_AGAIN;
+}
+
+int shm_refresh(struct shm *shm, struct err *err)
+{
+    if (!shm->copy)
+        return SK_OK;
+    for (int copies = 0; copies < REFRESH_COPIES; copies++) {
+        uint64_t before[2], after[2];
+        int even = read_even_sequences(shm, before, err);
+        if (even == SK_ERROR || read_at(shm, shm->header, shm->size, 0, err) != SK_OK ||
+            read_sequences(shm, after, err) != SK_OK)
+            return SK_ERROR;
+        /* Unchanged around the copy: neither the header strings nor the
+         * retired totals were written while it was taken. A stuck writer
+         * leaves its odd sequence in the copy, for the snapshots to see. */
+        if (even == SK_AGAIN || (before[0] == after[0] && before[1] == after[1]))
+            break;
+    }
+    return check_copy(shm, err);
 }
 
 /* ---- slots (master side) --------------------------------------------- */
@@ -549,6 +668,14 @@ int shm_master_verify(const struct shm_header *h, struct err *err)
 
 /* ---- snapshots (readers) --------------------------------------------- */
 
+/* a + b, or UINT64_MAX: a hostile segment's counters must not wrap a
+ * total round to less than its parts. */
+static uint64_t add_saturating(uint64_t a, uint64_t b)
+{
+    uint64_t sum;
+    return __builtin_add_overflow(a, b, &sum) ? UINT64_MAX : sum;
+}
+
 static void totals_read(const struct shm *shm, struct shm_totals *out)
 {
     const struct shm_header *h = shm->header;
@@ -560,14 +687,18 @@ static void totals_read(const struct shm *shm, struct shm_totals *out)
         /* Free slots hold zeros (retire cleared them), so summing every
          * slot needs no pid check and cannot miss a worker just claimed. */
         for (int c = 0; c < SHM_COUNTER_COUNT; c++)
-            out->counters[c] += atomic_load_explicit(&s->counters[c], memory_order_relaxed);
+            out->counters[c] = add_saturating(
+                out->counters[c], atomic_load_explicit(&s->counters[c], memory_order_relaxed));
         /* Liveness by state, not pid: the master may claim with pid 0 and
          * fill it in after fork, and an EXITED worker's gauge is stale. */
         if (!shm_worker_state_live(atomic_load_explicit(&s->state, memory_order_relaxed)))
             continue;
-        out->connections_open += atomic_load_explicit(&s->connections_open, memory_order_relaxed);
-        out->compression_memory +=
-            atomic_load_explicit(&s->compression_memory, memory_order_relaxed);
+        out->connections_open = add_saturating(
+            out->connections_open,
+            atomic_load_explicit(&s->connections_open, memory_order_relaxed));
+        out->compression_memory = add_saturating(
+            out->compression_memory,
+            atomic_load_explicit(&s->compression_memory, memory_order_relaxed));
         out->workers_live++;
     }
 }
@@ -585,10 +716,13 @@ static bool seq_read_retry(const _Atomic uint64_t *seq, uint64_t start)
     return atomic_load_explicit(seq, memory_order_relaxed) != start;
 }
 
+/* A copy does not change while it is read: one look says all there is. */
+static int snapshot_tries(const struct shm *shm) { return shm->copy ? 1 : SNAPSHOT_RETRIES; }
+
 int shm_snapshot_totals(const struct shm *shm, struct shm_totals *out)
 {
     const _Atomic uint64_t *seq = &shm->header->retired_seq;
-    for (int attempt = 0; attempt < SNAPSHOT_RETRIES; attempt++) {
+    for (int attempt = 0; attempt < snapshot_tries(shm); attempt++) {
         uint64_t start;
         if (!seq_read_begin(seq, &start)) {
             sched_yield();
@@ -601,10 +735,38 @@ int shm_snapshot_totals(const struct shm *shm, struct shm_totals *out)
     return SK_AGAIN;
 }
 
+#define TERMINATE(array) ((array)[sizeof(array) - 1] = '\0')
+
+/* Strings NUL-ended within their arrays, table counts within the tables,
+ * whatever the segment holds: renderers print with %s and loop on counts.
+ * Writers use snprintf, so the last byte of a string is a NUL already. */
+static void header_bound(struct shm_header *h)
+{
+    TERMINATE(h->server_version);
+    TERMINATE(h->reload_message);
+    TERMINATE(h->upgrade_message);
+    TERMINATE(h->upgrade_binary);
+    if (h->listener_count > SHM_MAX_LISTENERS)
+        h->listener_count = SHM_MAX_LISTENERS;
+    if (h->certificate_count > SHM_MAX_CERTIFICATES)
+        h->certificate_count = SHM_MAX_CERTIFICATES;
+    for (unsigned i = 0; i < SHM_MAX_LISTENERS; i++) {
+        TERMINATE(h->listeners[i].endpoint);
+        TERMINATE(h->listeners[i].url);
+        TERMINATE(h->listeners[i].address);
+    }
+    for (unsigned i = 0; i < SHM_MAX_CERTIFICATES; i++) {
+        TERMINATE(h->certificates[i].endpoint);
+        TERMINATE(h->certificates[i].sni);
+        TERMINATE(h->certificates[i].path);
+        TERMINATE(h->certificates[i].subject);
+    }
+}
+
 int shm_snapshot_header(const struct shm *shm, struct shm_header *out)
 {
     const _Atomic uint64_t *seq = &shm->header->header_seq;
-    for (int attempt = 0; attempt < SNAPSHOT_RETRIES; attempt++) {
+    for (int attempt = 0; attempt < snapshot_tries(shm); attempt++) {
         uint64_t start;
         if (!seq_read_begin(seq, &start)) {
             sched_yield();
@@ -613,16 +775,14 @@ int shm_snapshot_header(const struct shm *shm, struct shm_header *out)
         /* The strings are plain bytes written under the seqlock; a torn
          * copy is caught by the second sequence read and thrown away. */
         memcpy(out, shm->header, sizeof *out);
-        if (!seq_read_retry(seq, start))
+        if (!seq_read_retry(seq, start)) {
+            header_bound(out);
             return SK_OK;
+        }
     }
-    /* Give the caller the last copy anyway, with a NUL where strings end. */
+    /* Give the caller the last copy anyway. */
     memcpy(out, shm->header, sizeof *out);
-    out->reload_message[SHM_MESSAGE_MAX - 1] = '\0';
-    if (out->listener_count > SHM_MAX_LISTENERS)
-        out->listener_count = SHM_MAX_LISTENERS;
-    if (out->certificate_count > SHM_MAX_CERTIFICATES)
-        out->certificate_count = SHM_MAX_CERTIFICATES;
+    header_bound(out);
     return SK_AGAIN;
 }
 

@@ -3,8 +3,17 @@
  *
  * The master calls shm_create() before forking; workers use the mapping they
  * inherit and write only their own slot (shm_slot_*); sakerctl calls
- * shm_attach() read-only and reads through the shm_snapshot_* functions,
- * which honour the seqlocks described in shm_layout.h.
+ * shm_attach() and reads through the shm_snapshot_* functions, which
+ * honour the seqlocks described in shm_layout.h.
+ *
+ * sakerctl treats the segment as untrusted input: whoever can write the
+ * file (root, or the user sakerctl runs as: shm_attach trusts no other)
+ * can shrink it or put anything in it. So shm_attach() does not map
+ * it (reading a mapped page past a file's new end is SIGBUS): it reads the
+ * file into private memory with pread, and shm_refresh() reads it again.
+ * A refresh refuses a file that shrank or changed its layout, the
+ * snapshots bound every count and string they copy, and the renderers
+ * saturate what they compute from times and counters.
  */
 #ifndef SAKER_SHM_SHM_H
 #define SAKER_SHM_SHM_H
@@ -19,7 +28,11 @@ struct shm {
     struct shm_header *header;
     struct shm_slot *slots;
     size_t size;
-    uint64_t dev, ino; /* the file mapped by shm_create or shm_adopt */
+    uint64_t dev, ino; /* the file mapped or copied */
+    /* shm_attach: header and slots are a private copy of the file at fd,
+     * which shm_refresh reads again; otherwise they are a mapping. */
+    bool copy;
+    int fd;
 };
 
 /* Creates (or replaces) the segment file at path, mode 0640, sized for
@@ -32,12 +45,19 @@ struct shm {
  * path, a symlink included, is replaced, never written through, and a
  * reader still mapping an old segment is not hit by SIGBUS. */
 int shm_create(struct shm *shm, const char *path, unsigned slot_count, struct err *err);
-/* Maps an existing segment read-only, refusing unknown magic, layout
- * version or sizes with a message that says which. Only a regular file
- * owned by root or the caller and writable by nobody else is read, opened
- * without following a symlink: a segment is instructions to signal a
- * process, so a file anyone could have written is refused. */
+/* Reads an existing segment into private memory (shm_refresh), refusing
+ * unknown magic, layout version or sizes with a message that says which.
+ * Only a regular file owned by root or the caller and writable by nobody
+ * else is read, opened without following a symlink: a segment is
+ * instructions to signal a process, so a file anyone could have written
+ * is refused. The file stays open for shm_refresh until shm_detach. */
 int shm_attach(struct shm *shm, const char *path, struct err *err);
+/* Reads an attached segment again, consistently under both seqlocks
+ * (after a bounded number of tries, the last copy, which the snapshots
+ * then report as SK_AGAIN). SK_ERROR (err set) when the file shrank, or
+ * no longer has the layout it had at shm_attach: the caller stops reading
+ * it. Nothing to do (SK_OK) for a mapping. */
+int shm_refresh(struct shm *shm, struct err *err);
 /* Maps the segment open on fd (handed over by the master before a binary
  * upgrade) read-write, with shm_attach's checks; what names it in
  * messages. Does not close fd. */
@@ -132,10 +152,10 @@ struct shm_totals {
 /* Readers: consistent sum of retired totals and all live slots. Returns
  * SK_OK, or SK_AGAIN if the master kept folding for too many retries. */
 int shm_snapshot_totals(const struct shm *shm, struct shm_totals *out);
-/* Readers: copies the header (strings consistent under header_seq).
- * SK_AGAIN when the master stayed mid-write for every retry; out then
- * holds the last copy, strings NUL-ended and counts clamped, usable with a
- * warning. */
+/* Readers: copies the header (strings consistent under header_seq), its
+ * strings always NUL-ended within their arrays and its table counts
+ * clamped to the tables. SK_AGAIN when the master stayed mid-write for
+ * every retry; out then holds the last copy, usable with a warning. */
 int shm_snapshot_header(const struct shm *shm, struct shm_header *out);
 /* Readers: copies one slot (values individually atomic). */
 void shm_snapshot_slot(const struct shm *shm, unsigned slot, struct shm_slot *out);

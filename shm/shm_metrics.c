@@ -11,9 +11,11 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "shm/shm_metrics.h"
 #include "common/clock.h"
+#include "common/utf8.h"
 
 struct scalar {
     const char *name;
@@ -211,17 +213,27 @@ static void write_workers(FILE *out, const struct shm *shm)
 }
 
 /* A label value as the exposition format wants it: backslash, double
- * quote and newline escaped. Config names and paths may hold any of them. */
+ * quote and newline escaped (config names and paths may hold any of
+ * them), and valid UTF-8, which Prometheus requires of a label value:
+ * bytes that are not (a segment may hold anything) become U+FFFD. */
 static void write_label_value(FILE *out, const char *s, size_t max)
 {
-    for (size_t i = 0; i < max && s[i] != '\0'; i++) {
-        char c = s[i];
-        if (c == '\\' || c == '"')
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strnlen(s, max);
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_sequence(p + i, n - i);
+        if (len == 0) {
+            fputs("\xef\xbf\xbd", out);
+            i++;
+            continue;
+        }
+        if (p[i] == '\\' || p[i] == '"')
             fputc('\\', out);
-        if (c == '\n')
+        if (p[i] == '\n')
             fputs("\\n", out);
         else
-            fputc(c, out);
+            fwrite(p + i, 1, len, out);
+        i += len;
     }
 }
 

@@ -10,7 +10,7 @@
  * master and its workers ever map them (master/tls_keys.c), and that is
  * left out of core dumps.
  *
- * The master creates the keys from RAND_bytes at start and rotates them
+ * The master creates the keys from getrandom(2) at start and rotates them
  * every ticket_key_rotation, keeping the previous one (master/tls_keys.c).
  * Every worker encrypts new tickets with `current` and decrypts tickets
  * made with `current` or `previous`, so a ticket issued by one worker

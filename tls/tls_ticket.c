@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -17,11 +18,7 @@
 
 int tls_ticket_key_generate(struct shm_ticket_key *key)
 {
-    if (RAND_bytes(key->name, sizeof key->name) != 1 ||
-        RAND_bytes(key->aes_key, sizeof key->aes_key) != 1 ||
-        RAND_bytes(key->hmac_key, sizeof key->hmac_key) != 1)
-        return SK_ERROR;
-    return SK_OK;
+    return getrandom(key, sizeof *key, 0) == (ssize_t)sizeof *key ? SK_OK : SK_ERROR;
 }
 
 int tls_ticket_keys_rotate(struct shm_ticket_keys *keys, int64_t now)

@@ -23,11 +23,15 @@
 
 #include "shm/shm_tls.h"
 
-/* Makes a fresh random key into *key (RAND_bytes). SK_OK or SK_ERROR. */
+/* Makes a fresh random key into *key from the kernel's generator
+ * (getrandom), not OpenSSL's: the master makes keys at start, and
+ * RAND_bytes would load OpenSSL's providers and DRBG there, about 3 MB of
+ * library pages touched, in a master that may serve no TLS at all.
+ * SK_OK or SK_ERROR. */
 int tls_ticket_key_generate(struct shm_ticket_key *key);
 /* The writer's part: previous = current, current = a fresh key, under
  * the seqlock, with rotated_at = now (wall-clock seconds). SK_OK, or
- * SK_ERROR (RAND_bytes failed: the keys are left as they were). */
+ * SK_ERROR (getrandom failed: the keys are left as they were). */
 int tls_ticket_keys_rotate(struct shm_ticket_keys *keys, int64_t now);
 /* Copies the shared keys under their seqlock. False when there are none
  * (tickets are then neither issued nor accepted). */

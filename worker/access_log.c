@@ -81,7 +81,7 @@ void access_log_flush(struct access_log *log)
             continue;
         if (n <= 0) {
             /* A full disk must not stop the server: the lines are lost. */
-            log_errno(LOG_WARN, errno, "write(access log)");
+            log_limited(LOG_WARN, errno, "write(access log)");
             break;
         }
         done += (size_t)n;

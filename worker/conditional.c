@@ -4,6 +4,7 @@
  */
 #include "worker/conditional.h"
 
+#include <assert.h>
 #include <string.h>
 #include <strings.h>
 
@@ -78,6 +79,8 @@ static bool parse_asctime(const char *s, size_t len, struct tm *tm)
            parse_clock(s + 11, tm) && parse_digits(s + 20, 4, &tm->tm_year);
 }
 
+static_assert(sizeof(time_t) >= 8, "every 4-digit year fits in time_t");
+
 bool http_date_parse(const char *s, size_t len, time_t *out)
 {
     struct tm tm = {0};
@@ -91,8 +94,10 @@ bool http_date_parse(const char *s, size_t len, time_t *out)
     if (tm.tm_year < 1900)
         return false; /* nothing we serve is that old; ignore the field */
     tm.tm_year -= 1900;
+    /* The fields are in range and time_t has 64 bits: timegm cannot fail,
+     * and -1 is 1969-12-31T23:59:59Z, not an error. */
     *out = timegm(&tm);
-    return *out != (time_t)-1;
+    return true;
 }
 
 /* ---- entity-tags (RFC 9110 section 8.8.3) ------------------------------ */

@@ -59,7 +59,7 @@ static void conn_set_writing(struct conn *c, bool on)
     if (on && c->write_event == NULL) {
         c->write_event = event_new(c->worker->base, c->fd, EV_WRITE | EV_PERSIST, on_writable, c);
         if (c->write_event == NULL) {
-            log_errno(LOG_ERROR, errno, "event_new(write)");
+            log_limited(LOG_ERROR, errno, "event_new(write)");
             return; /* the deadline closes a connection that cannot be written */
         }
     }
@@ -161,7 +161,7 @@ static struct conn *conn_take(struct worker *w, int fd)
         w->free_conns = c->next;
         w->free_conn_count--;
     } else if ((c = malloc(sizeof *c)) == NULL) {
-        log_errno(LOG_ERROR, errno, "malloc(conn)");
+        log_limited(LOG_ERROR, errno, "malloc(conn)");
         close(fd);
         return NULL;
     }
@@ -245,7 +245,7 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
         shm_slot_gauge_add(&w->slot->connections_open, 1);
     }
     if (listener != NULL && listener->tls != NULL && conn_tls_open(c, listener->tls) != SK_OK) {
-        log_msg(LOG_ERROR, "SSL_new() failed: out of memory");
+        log_limited(LOG_ERROR, 0, "SSL_new() failed: out of memory");
         conn_close(c);
         return SK_ERROR;
     }

@@ -20,6 +20,11 @@
 
 #define FILE_CACHE_ENTRIES 32
 #define FILE_CACHE_PATH_MAX 256
+/* Contents buffers are all of one size, the largest small file and a byte,
+ * and a few are kept from turn to turn: otherwise every turn that serves a
+ * small file costs a malloc and a free of up to 16 KiB. */
+#define FILE_CACHE_CONTENTS_SIZE (FILE_CACHE_SMALL_FILE + 1)
+#define FILE_CACHE_CONTENTS_KEPT 4
 
 struct kept_file {
     int root_fd;
@@ -34,13 +39,15 @@ static size_t kept_count;
 static struct event *end_of_turn; /* NULL: caching off */
 static struct spare_list spare_refs = {.keep = SPARE_LIST_MAX};
 
+static struct spare_list spare_contents = {.keep = FILE_CACHE_CONTENTS_KEPT};
+
 void file_ref_release(void *arg)
 {
     struct file_ref *f = arg;
     if (f == NULL || --f->holds > 0)
         return;
     close(f->fd);
-    free(f->contents);
+    spare_give(&spare_contents, f->contents, true);
     spare_give(&spare_refs, f, true);
 }
 
@@ -72,6 +79,8 @@ void file_cache_stop(void)
     end_of_turn = NULL;
     while (spare_refs.count > 0)
         free(spare_take(&spare_refs, 0));
+    while (spare_contents.count > 0)
+        free(spare_take(&spare_contents, 0));
 }
 
 static struct kept_file *find(int root_fd, const char *rel, size_t len, int flags)
@@ -136,14 +145,14 @@ const char *file_ref_contents(struct file_ref *f)
     if (!S_ISREG(f->st.st_mode) || f->st.st_size > FILE_CACHE_SMALL_FILE)
         return NULL;
     size_t size = (size_t)f->st.st_size;
-    char *contents = malloc(size + 1); /* + 1: never malloc(0) */
+    char *contents = spare_take(&spare_contents, FILE_CACHE_CONTENTS_SIZE);
     if (contents == NULL)
         return NULL;
     /* One byte more than the stat said: a file that grew since is read
      * from the descriptor, where the response's length still rules. */
     ssize_t n = pread(f->fd, contents, size + 1, 0);
     if (n != (ssize_t)size) {
-        free(contents);
+        spare_give(&spare_contents, contents, true);
         return NULL;
     }
     f->contents = contents;

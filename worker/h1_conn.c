@@ -29,7 +29,7 @@ static struct h1 *h1_acquire(struct conn *c)
         memcpy(&w->spare_h1s, h1, sizeof w->spare_h1s); /* the link kept in its first bytes */
         w->spare_h1_count--;
     } else if ((h1 = malloc(sizeof *h1)) == NULL) {
-        log_errno(LOG_ERROR, errno, "malloc(h1)");
+        log_limited(LOG_ERROR, errno, "malloc(h1)");
         return NULL;
     }
     h1_init(h1, w, &c->out);

@@ -378,7 +378,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
         return 0;
     struct h2_stream *st = stream_new(h2, frame->hd.stream_id);
     if (st == NULL) {
-        log_msg(LOG_ERROR, "malloc(h2 stream) failed");
+        log_limited(LOG_ERROR, 0, "malloc(h2 stream) failed");
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM this one */
     }
     nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, st);

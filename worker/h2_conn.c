@@ -28,7 +28,7 @@ int h2_conn_start(struct conn *c, bool weak)
     };
     struct h2 *h2 = h2_new(&params);
     if (h2 == NULL) {
-        log_msg(LOG_ERROR, "HTTP/2 session: out of memory");
+        log_limited(LOG_ERROR, 0, "HTTP/2 session: out of memory");
         return SK_ERROR;
     }
     conn_switch_protocol(c, &h2_protocol, h2);

@@ -86,7 +86,7 @@ static int open_error_status(int e, const struct static_state *s)
     case EPERM:
         return 403;
     default:
-        log_errno(LOG_ERROR, e, "openat2(beneath %s)", s->root);
+        log_limited(LOG_ERROR, e, "openat2(beneath %s)", s->root);
         return 500;
     }
 }

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +25,11 @@
 #define WORKER_READ_BUFFER_SIZE (64 * 1024)
 #define WORKER_ACCEPTS_PER_WAKEUP 64
 #define WORKER_BLOCKS_KEPT 256
+/* Out of descriptors, a level-triggered listener would wake the loop again
+ * at once for the connection it cannot take: stop watching the listeners
+ * for this long (nginx waits as long), serving the open connections, some
+ * of which close meanwhile. */
+#define WORKER_ACCEPT_BACKOFF_MS 500
 
 int worker_init_core(struct worker *w, const struct config *config, struct err *err)
 {
@@ -64,31 +68,57 @@ void worker_destroy_core(struct worker *w)
     w->read_buffer = NULL;
 }
 
-static bool listener_is_tcp(int fd)
+/* Watches the listeners unless paused (drain) or backing off. */
+static void worker_watch_listeners(struct worker *w)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    return getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
-           (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+    bool watch = !w->accept_paused && !w->accept_backoff;
+    for (size_t i = 0; i < w->listener_count; i++) {
+        struct event *e = w->listeners[i].accept_event;
+        if (e != NULL && watch)
+            event_add(e, NULL);
+        else if (e != NULL)
+            event_del(e);
+    }
 }
 
-static void worker_accept_one(struct worker *w, struct worker_listener *l, int fd, bool tcp,
-                              const struct sockaddr *peer, socklen_t peer_len)
+/* Starts or stops watching the listeners, keeping the sockets (drain). */
+static void worker_set_accepting(struct worker *w, bool accepting)
 {
-    if (tcp) {
-        int one = 1;
-        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
-            log_errno(LOG_WARN, errno, "setsockopt(TCP_NODELAY)");
-    }
-    conn_open(w, fd, l, peer, peer_len);
+    w->accept_paused = !accepting;
+    worker_watch_listeners(w);
+}
+
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    w->accept_backoff = false;
+    worker_watch_listeners(w);
+}
+
+static void worker_accept_backoff(struct worker *w)
+{
+    if (w->accept_backoff || w->accept_resume_event == NULL)
+        return;
+    struct timeval delay = {0, WORKER_ACCEPT_BACKOFF_MS * 1000};
+    w->accept_backoff = true;
+    worker_watch_listeners(w);
+    event_add(w->accept_resume_event, &delay);
 }
 
 /* The listener callback needs both the listener and the worker. */
 struct accept_context {
     struct worker *worker;
     struct worker_listener *listener;
-    bool tcp;
 };
+
+/* accept4 failed for want of a resource that a closing connection gives
+ * back: the connection stays queued for later. */
+static bool accept_error_is_shortage(int error)
+{
+    return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+}
 
 /* Accepts up to max queued connections; returns how many. */
 static int accept_batch(struct accept_context *ctx, int max)
@@ -100,17 +130,17 @@ static int accept_batch(struct accept_context *ctx, int max)
         int fd = accept4(ctx->listener->fd, (struct sockaddr *)&peer, &peer_len,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            worker_accept_one(ctx->worker, ctx->listener, fd, ctx->tcp,
-                              (struct sockaddr *)&peer, peer_len);
+            /* TCP_NODELAY comes from the listening socket (listener.c). */
+            conn_open(ctx->worker, fd, ctx->listener, (struct sockaddr *)&peer, peer_len);
             accepted++;
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
-            /* EMFILE/ENFILE: the connection stays queued; the next wakeup
-             * retries once a connection has closed. */
-            log_errno(LOG_WARN, errno, "accept4()");
+            log_limited(LOG_ERROR, errno, "accept4()");
+        if (accept_error_is_shortage(errno))
+            worker_accept_backoff(ctx->worker);
         break;
     }
     return accepted;
@@ -126,19 +156,6 @@ static void on_accept_ready(evutil_socket_t listen_fd, short what, void *arg)
         accept_batch(ctx, WORKER_ACCEPTS_PER_WAKEUP);
 }
 
-/* Starts or stops watching the listeners, keeping the sockets (drain). */
-static void worker_set_accepting(struct worker *w, bool accepting)
-{
-    w->accept_paused = !accepting;
-    for (size_t i = 0; i < w->listener_count; i++) {
-        struct event *e = w->listeners[i].accept_event;
-        if (e != NULL && accepting)
-            event_add(e, NULL);
-        else if (e != NULL)
-            event_del(e);
-    }
-}
-
 static int worker_listen(struct worker *w, const struct worker_params *p)
 {
     w->listeners = p->listeners;
@@ -148,7 +165,7 @@ static int worker_listen(struct worker *w, const struct worker_params *p)
         struct accept_context *ctx = malloc(sizeof *ctx);
         if (ctx == NULL)
             return SK_ERROR;
-        *ctx = (struct accept_context){w, l, listener_is_tcp(l->fd)};
+        *ctx = (struct accept_context){w, l};
         l->accept_event = event_new(w->base, l->fd, EV_READ | EV_PERSIST, on_accept_ready, ctx);
         if (l->accept_event == NULL) {
             free(ctx);
@@ -197,6 +214,7 @@ void worker_tick(struct worker *w, uint64_t now)
         c = next;
     }
     access_log_flush(&w->access_log);
+    log_limit_flush();
     if (w->draining && w->conn_count == 0 && w->base != NULL)
         event_base_loopexit(w->base, NULL);
 }
@@ -266,7 +284,8 @@ static int worker_events(struct worker *w)
     w->heartbeat_event = event_new(w->base, -1, EV_PERSIST, on_heartbeat, w);
     if (w->heartbeat_event == NULL || event_add(w->heartbeat_event, &second) != 0)
         return SK_ERROR;
-    return SK_OK;
+    w->accept_resume_event = evtimer_new(w->base, on_accept_resume, w);
+    return w->accept_resume_event != NULL ? SK_OK : SK_ERROR;
 }
 
 static void worker_teardown(struct worker *w)
@@ -277,6 +296,8 @@ static void worker_teardown(struct worker *w)
             event_free(w->signal_events[i]);
     if (w->heartbeat_event != NULL)
         event_free(w->heartbeat_event);
+    if (w->accept_resume_event != NULL)
+        event_free(w->accept_resume_event);
     worker_destroy_core(w);
     file_cache_stop(); /* after the connections: they hold its files */
     event_base_free(w->base);

@@ -69,7 +69,9 @@ struct worker {
     bool stopping;
     struct event *heartbeat_event;
     struct event *signal_events[5];
-    bool accept_paused;
+    bool accept_paused;  /* drained: not watching the listeners until undrained */
+    bool accept_backoff; /* out of descriptors: not watching them for a while */
+    struct event *accept_resume_event; /* ends the backoff */
 };
 
 /* Initialises the parts of a worker that the protocols use, without an

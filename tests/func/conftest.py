@@ -1,6 +1,14 @@
-"""pytest wiring for the functional tests: the saker_factory fixture.
+"""pytest wiring for the functional tests: the saker_factory fixture, and
+sanitizer reports turned into test failures.
 
 See saker_harness.py for the API. Binaries: $SAKER and $SAKERCTL.
+
+Against an ASan/UBSan build (scripts/test runs the suite against one too),
+every process a test starts (saker, its workers, sakerctl) writes its
+sanitizer reports into a directory of that test's own (log_path, added to
+whatever $ASAN_OPTIONS, $UBSAN_OPTIONS and $LSAN_OPTIONS say); a report
+there, or one in an instance's stderr or error log, fails the test that
+produced it. Against a normal build the variables are ignored.
 """
 import os
 import sys
@@ -10,7 +18,31 @@ import pytest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from saker_harness import Harness, saker_binary, sakerctl_binary  # noqa: E402
+from saker_harness import (Harness, saker_binary, sakerctl_binary,  # noqa: E402
+                           sanitizer_reports_in)
+
+
+def pytest_configure(config):
+    # Tests that use what only one instance can have (the default segment,
+    # port 5000) share a group: a parallel run (SAKER_FUNC_JOBS, xdist's
+    # --dist loadgroup) runs them one after the other.
+    config.addinivalue_line("markers", "xdist_group(name): run in one worker with the group")
+
+
+@pytest.fixture(autouse=True)
+def sanitizer_log(tmp_path_factory, monkeypatch):
+    d = tmp_path_factory.mktemp("sanitizer")
+    d.chmod(0o1777)  # sakerctl may run as another user (nobody)
+    prefix = str(d / "report")
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        base = os.environ.get(var, "")
+        monkeypatch.setenv(var, (base + ":" if base else "") + "log_path=" + prefix)
+    yield
+    reports = sorted(d.glob("report.*"))
+    if reports:
+        text = "\n".join("%s:\n%s" % (p.name, p.read_text(errors="replace")[-4000:])
+                         for p in reports[:3])
+        pytest.fail("%d sanitizer report(s):\n%s" % (len(reports), text), pytrace=False)
 
 
 @pytest.fixture
@@ -26,3 +58,8 @@ def saker_factory(tmp_path):
     yield harness.start
     leftovers = harness.cleanup()
     assert not leftovers, "saker processes left running after teardown: %s" % leftovers
+    for inst in harness.instances:
+        found = sanitizer_reports_in(inst.messages())
+        if found:
+            pytest.fail("sanitizer report in saker's stderr or error log:\n%s" % found,
+                        pytrace=False)

@@ -21,7 +21,7 @@ import time
 import weakref
 
 __all__ = ["Response", "connect", "send_raw", "read_response", "parse_responses",
-           "wait_for", "recv_closed", "ParseError"]
+           "wait_for", "recv_closed", "open_idle", "ParseError"]
 
 
 class ParseError(AssertionError):
@@ -114,6 +114,17 @@ def connect(port, host="127.0.0.1", unix=None, timeout=5):
     s.settimeout(timeout)
     s.connect((host, port))
     return s
+
+
+def open_idle(port, n, path="/"):
+    """n keep-alive connections, each with one request answered 200, left open."""
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path.encode())
+        assert read_response(s).status == 200
+        socks.append(s)
+    return socks
 
 
 def _connect_target(target, timeout):

@@ -45,7 +45,8 @@ from pathlib import Path
 from rawhttp import wait_for
 
 __all__ = ["Instance", "Harness", "saker_binary", "sakerctl_binary", "run_sakerctl",
-           "parse_metrics", "wait_for", "default_shm_path"]
+           "parse_metrics", "wait_for", "default_shm_path", "sanitized",
+           "sanitizer_reports_in"]
 
 
 def _binary(env_name, prog):
@@ -72,6 +73,28 @@ def sakerctl_binary():
     return _binary("SAKERCTL", "sakerctl")
 
 
+_SANITIZED = {}
+
+
+def sanitized():
+    """True when $SAKER is built with AddressSanitizer (scripts/test's
+    build-asan): tests that measure memory skip, saying why."""
+    path = saker_binary()
+    if path not in _SANITIZED:
+        with open(path, "rb") as f:
+            _SANITIZED[path] = b"__asan_init" in f.read()
+    return _SANITIZED[path]
+
+
+_REPORT = re.compile(r"^.*(?:ERROR: (?:Address|Leak|Undefined)\w*Sanitizer|"
+                     r"runtime error: |SUMMARY: \w+Sanitizer).*$", re.M)
+
+
+def sanitizer_reports_in(text):
+    """The lines of text that begin a sanitizer report, or ""."""
+    return "\n".join(m.group(0) for m in _REPORT.finditer(text))
+
+
 def run_sakerctl(*args, timeout=10, env=None, cwd=None):
     """Runs sakerctl ARGS; returns the CompletedProcess (text mode)."""
     full_env = dict(os.environ)
@@ -87,13 +110,15 @@ def run_sakerctl(*args, timeout=10, env=None, cwd=None):
                           text=True, timeout=timeout, env=full_env, cwd=cwd)
 
 
-_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?)\s+(\S+)$')
+# A label value is quoted, with \\, \" and \n escaped; it may hold '}'.
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{(?:[^"}]|"(?:[^"\\\n]|\\.)*")*\})?)'
+                     r'[ \t]+(\S+)$')
 
 
 def parse_metrics(text):
     """Prometheus text -> {'name{labels}': float} (labels exactly as printed)."""
     out = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):  # the format's only line end (not str.splitlines')
         if not line or line.startswith("#"):
             continue
         m = _SAMPLE.match(line)

@@ -113,13 +113,24 @@ def test_request_headers_timeout_default_is_30s(saker_factory, tmp_path):
     s.close()
 
 
-def test_silent_new_connection_is_closed_at_request_headers_timeout(saker_factory, tmp_path):
-    # Kestrel's rule: a connection that sends nothing is held to
-    # request_headers_timeout from accept, not to the (longer) keep-alive.
+def test_connection_that_sends_nothing_is_closed_at_request_headers_timeout(
+        saker_factory, tmp_path):
+    # Each one holds a descriptor: until keep_alive_timeout (60 s here) they
+    # would let a client fill the open-files limit for free.
     inst = saker_factory(config(tmp_path, "limits: {request_headers_timeout: 1s, "
                                           "keep_alive_timeout: 60s}"))
+    silent = [connect(inst.port) for _ in range(10)]
+    assert_normal_client_served(inst.port)
+    t0 = time.monotonic()
+    for s in silent:
+        assert read_until_close(s, timeout=4) == b"", "a silent connection was kept"
+        s.close()
+    assert time.monotonic() - t0 < 4
+    # One that has spoken is idle in keep-alive, and keeps its 60 s.
     s = connect(inst.port)
-    assert read_until_close(s, timeout=5) == b"", "silent connection not closed"
+    s.sendall(b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert read_response(s).status == 200
+    assert read_until_close(s, timeout=2.5) is None
     s.close()
 
 

@@ -367,6 +367,7 @@ def port_free(port):
     return True, ""
 
 
+@pytest.mark.xdist_group("default-instance")  # one at a time in parallel runs
 def test_default_config_serves_wwwroot_on_5000(saker_factory, tmp_path):
     free, why = port_free(5000)
     if not free:
@@ -386,6 +387,7 @@ def test_default_config_serves_wwwroot_on_5000(saker_factory, tmp_path):
     assert not os.path.exists(default_shm)
 
 
+@pytest.mark.xdist_group("default-instance")  # one at a time in parallel runs
 def test_default_config_without_wwwroot_fails(saker_factory, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -1,15 +1,20 @@
 """sakerctl against a live instance (status, status --json, metrics) and
 without one; and the `status` route kinds served over HTTP."""
 
+import json
 import os
+import random
 import re
+import shutil
 import signal
+import struct
+import subprocess
 import time
 
 import pytest
 
 from rawhttp import connect, parse_responses, read_response, send_raw, wait_for
-from saker_harness import parse_metrics, run_sakerctl
+from saker_harness import parse_metrics, run_sakerctl, sakerctl_binary
 
 CONFIG = """
 workers: 2
@@ -280,3 +285,94 @@ def test_metrics_over_http_match_sakerctl(inst):
     assert ctl['saker_responses_total{class="2xx"}'] == n + 1
     assert set(http) == set(ctl)
     assert http["saker_worker_starts_total"] == ctl["saker_worker_starts_total"] == 2
+
+
+# ---- a hostile or shrinking segment ----------------------------------------
+# sakerctl reads the segment as untrusted input. These work on a copy of a
+# live instance's segment (its master is alive, so sakerctl reads it), which
+# the test then shrinks or fills with what it likes.
+
+# The header's first fields (shm_layout.h): magic, layout_version,
+# header_size, slot_size, slot_count, total_size, master_pid, reserved0,
+# started_at, then server_version and the master's identity (start ticks,
+# executable device and inode), which sakerctl checks against /proc.
+PREFIX = struct.Struct("<QIIIIQiiq")
+MASTER_IDENTITY = slice(80, 104)
+
+
+def copy_segment(inst, tmp_path):
+    copy = tmp_path / "copy.shm"
+    shutil.copyfile(inst.shm, copy)
+    os.chmod(copy, 0o600)
+    return copy
+
+
+def test_top_survives_a_segment_truncated_under_it(inst, tmp_path):
+    """A file that shrinks under `sakerctl top` ends it with the reason:
+    it read the segment through a mapping and died of SIGBUS."""
+    copy = copy_segment(inst, tmp_path)
+    out_path = tmp_path / "top.out"
+    with open(out_path, "wb") as out:
+        top = subprocess.Popen([sakerctl_binary(), "--shm", str(copy), "top",
+                                "--interval", "50ms", "--iterations", "1000"],
+                               stdout=out, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: out_path.read_bytes().count(b"SLOT") >= 2, 10,
+                 message="two frames of top")
+        os.truncate(copy, 4096)
+        _, err = top.communicate(timeout=10)
+    finally:
+        if top.poll() is None:
+            top.kill()
+            top.wait()
+    assert top.returncode == 1, (top.returncode, err)
+    assert "%s: truncated segment (4096 bytes, expected " % copy in err.decode(), err
+
+
+def test_reading_extreme_values(inst, tmp_path):
+    """Times at the ends of int64 (started_at = INT64_MIN): uptime saturates
+    instead of overflowing (undefined behaviour, and a wrapped "0s")."""
+    copy = copy_segment(inst, tmp_path)
+    with open(copy, "r+b") as f:
+        fields = list(PREFIX.unpack(f.read(PREFIX.size)))
+        fields[-1] = -2 ** 63
+        f.seek(0)
+        f.write(PREFIX.pack(*fields))
+    r = run_sakerctl("--shm", copy, "status", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["instance"]["uptime_seconds"] == 2 ** 63 - 1
+    r = run_sakerctl("--shm", copy, "status")
+    assert r.returncode == 0 and ", up 106751991167300d15h30m7s," in r.stdout, r.stdout
+    r = run_sakerctl("--shm", copy, "metrics")
+    assert r.returncode == 0, r.stderr
+    assert parse_metrics(r.stdout)["saker_start_time_seconds"] == float(2 ** 63)
+    r = run_sakerctl("--shm", copy, "top", "--once", "--interval", "50ms")
+    assert r.returncode == 0 and "up 106751991167300d15h30m7s" in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_reading_a_segment_of_random_bytes(inst, tmp_path, seed):
+    """Everything but the sizes and the master's pid and identity is noise:
+    counts past their tables, strings without a NUL, odd sequences. Every
+    view still renders (a torn header is a warning), and the JSON stays
+    JSON."""
+    copy = copy_segment(inst, tmp_path)
+    image = bytearray(copy.read_bytes())
+    identity = image[MASTER_IDENTITY]
+    image[36:] = random.Random(seed).randbytes(len(image) - 36)
+    image[MASTER_IDENTITY] = identity
+    copy.write_bytes(bytes(image))
+    r = run_sakerctl("--shm", copy, "status", "--json", timeout=30)
+    assert r.returncode == 0, r.stderr
+    json.loads(r.stdout)
+    r = subprocess.run([sakerctl_binary(), "--shm", str(copy), "metrics"], capture_output=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    parse_metrics(r.stdout.decode("utf-8"))  # label values are UTF-8, or Prometheus refuses
+    # The terminal views pass bytes >= 0x80 through (a name may be UTF-8),
+    # never a control character.
+    for args in (("status",), ("top", "--once", "--interval", "50ms")):
+        r = subprocess.run([sakerctl_binary(), "--shm", str(copy), *args],
+                           capture_output=True, timeout=30)
+        assert r.returncode == 0, (args, r.stderr)
+        assert not re.search(rb"[\x00-\x08\x0b-\x1f\x7f]", r.stdout), (args, r.stdout)

@@ -2,6 +2,7 @@
  * 5.6.7) of known instants, whatever the process locale. */
 #include <check.h>
 #include <locale.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "common/clock.h"
@@ -42,6 +43,18 @@ START_TEST(years_past_9999_are_clamped_not_overflowed)
 }
 END_TEST
 
+/* Times gmtime_r cannot convert (a file's mtime is anything touch(1)
+ * sets): the last and first second the format can write. */
+START_TEST(times_beyond_any_calendar_are_clamped)
+{
+    char out[CLOCK_HTTP_DATE_LEN + 1];
+    clock_format_http_date((time_t)INT64_MAX, out);
+    ck_assert_str_eq(out, "Fri, 31 Dec 9999 23:59:59 GMT");
+    clock_format_http_date((time_t)INT64_MIN, out);
+    ck_assert_str_eq(out, "Sat, 01 Jan 0000 00:00:00 GMT");
+}
+END_TEST
+
 START_TEST(the_cached_date_follows_the_clock)
 {
     clock_update();
@@ -61,6 +74,7 @@ int main(void)
     tcase_add_loop_test(t, known_instants_render_as_imf_fixdate, 0,
                         (int)(sizeof dates / sizeof dates[0]));
     tcase_add_test(t, years_past_9999_are_clamped_not_overflowed);
+    tcase_add_test(t, times_beyond_any_calendar_are_clamped);
     tcase_add_test(t, the_cached_date_follows_the_clock);
     suite_add_tcase(s, t);
     return unit_run(s);

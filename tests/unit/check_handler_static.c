@@ -28,6 +28,7 @@
 
 #include "common/arena.h"
 #include "conf/route_static.h"
+#include "worker/conditional.h"
 #include "worker/exchange.h"
 #include "worker/handler.h"
 #include "worker/path.h"
@@ -462,6 +463,15 @@ START_TEST(test_if_modified_since)
 }
 END_TEST
 
+/* timegm's -1 is a real second, not an error (found by fuzz_conditional). */
+START_TEST(test_http_date_a_second_before_the_epoch)
+{
+    time_t t = 0;
+    ck_assert(http_date_parse("Wed, 31 Dec 1969 23:59:59 GMT", 29, &t));
+    ck_assert_int_eq((long long)t, -1);
+}
+END_TEST
+
 START_TEST(test_if_match)
 {
     fetch_etag();
@@ -589,6 +599,7 @@ static Suite *handler_static_suite(void)
     tcase_add_test(tc, test_route_prefix_stripped);
     tcase_add_test(tc, test_if_none_match);
     tcase_add_test(tc, test_if_modified_since);
+    tcase_add_test(tc, test_http_date_a_second_before_the_epoch);
     tcase_add_test(tc, test_if_match);
     tcase_add_test(tc, test_range);
     tcase_add_test(tc, test_range_ignored);

@@ -1,7 +1,8 @@
 /*
  * check_metrics.c - what sakerctl prints from a segment: Prometheus text
- * (cli/metrics.c), the status JSON (cli/status_json.c) and its string
- * escaping (cli/json.c).
+ * (shm/shm_metrics.c), the status text (cli/status.c), the status JSON
+ * (cli/status_json.c) and its string escaping (cli/json.c), also over a
+ * hostile segment.
  *
  * A segment is filled as a master and its workers would; the renderers
  * write into open_memstream() and the text is checked line by line. The
@@ -11,12 +12,14 @@
 #include <check.h>
 #include <ctype.h>
 #include <regex.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "tests/json_check.h"
 
 static char dir[64];
 static char path[128];
@@ -88,22 +91,20 @@ static void teardown(void)
     rmdir(dir);
 }
 
-static char *render_metrics(void)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    shm_metrics_write(&shm, out);
-    fclose(out);
-    return text;
-}
+enum view { VIEW_METRICS, VIEW_JSON, VIEW_STATUS };
 
-static char *render_json(void)
+/* What a view of the segment writes, as a string to free. */
+static char *render(enum view view)
 {
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    cli_status_json_write(&shm, path, out);
+    if (view == VIEW_METRICS)
+        shm_metrics_write(&shm, out);
+    else if (view == VIEW_JSON)
+        cli_status_json_write(&shm, path, out);
+    else
+        cli_status_write(&shm, path, out);
     fclose(out);
     return text;
 }
@@ -134,7 +135,7 @@ static bool has_line(const char *text, const char *line)
 
 START_TEST(test_metrics_totals_include_retired_workers)
 {
-    char *m = render_metrics();
+    char *m = render(VIEW_METRICS);
     ck_assert_line(m, "saker_up 1");
     ck_assert_line(m, "saker_requests_total 205");
     ck_assert_line(m, "saker_responses_total{class=\"2xx\"} 180");
@@ -157,7 +158,7 @@ END_TEST
 
 START_TEST(test_metrics_every_rejection_reason_even_zero)
 {
-    char *m = render_metrics();
+    char *m = render(VIEW_METRICS);
     char line[128];
     for (int r = SHM_REJECT_FIRST; r < SHM_REJECT_END; r++) {
         snprintf(line, sizeof line, "saker_rejections_total{reason=\"%s\"} %d",
@@ -182,7 +183,7 @@ END_TEST
 
 START_TEST(test_metrics_per_worker_families)
 {
-    char *m = render_metrics();
+    char *m = render(VIEW_METRICS);
     ck_assert_line(m, "saker_worker_connections_open{slot=\"0\",generation=\"2\"} 2");
     ck_assert_line(m, "saker_worker_requests_total{slot=\"1\",generation=\"2\"} 100");
     ck_assert_ptr_nonnull(strstr(m, "\nsaker_worker_heartbeat_age_seconds{slot=\"0\",generation=\"2\"} 0."));
@@ -197,7 +198,7 @@ static void assert_has(const char *text, const char *part);
 
 START_TEST(test_metrics_certificate_expiry)
 {
-    char *m = render_metrics();
+    char *m = render(VIEW_METRICS);
     assert_has(m, "# TYPE saker_tls_certificate_not_after_seconds gauge\n"
                   "saker_tls_certificate_not_after_seconds{endpoint=\"secure\",sni=\"\","
                   "path=\"/etc/saker/site.pem\"} 1800000000\n"
@@ -209,7 +210,7 @@ END_TEST
 
 START_TEST(test_metrics_format)
 {
-    char *m = render_metrics();
+    char *m = render(VIEW_METRICS);
     regex_t sample, type;
     ck_assert_int_eq(regcomp(&sample, "^(saker_[a-z0-9_]+)(\\{[a-z]+=\"([^\"\\\\]|\\\\.)*\""
                                       "(,[a-z]+=\"([^\"\\\\]|\\\\.)*\")*\\})? "
@@ -267,101 +268,12 @@ START_TEST(test_json_string_escapes)
 }
 END_TEST
 
-/* ---- a JSON syntax validator (RFC 8259) ------------------------------ */
-
-static const char *json_value(const char *p, int depth);
-
-static const char *json_ws(const char *p)
-{
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-        p++;
-    return p;
-}
-
-static const char *json_string(const char *p)
-{
-    if (*p++ != '"')
-        return NULL;
-    for (; *p != '"'; p++) {
-        if ((unsigned char)*p < 0x20)
-            return NULL;
-        if (*p != '\\')
-            continue;
-        p++;
-        if (*p == 'u') {
-            for (int i = 1; i <= 4; i++)
-                if (!isxdigit((unsigned char)p[i]))
-                    return NULL;
-            p += 4;
-        } else if (strchr("\"\\/bfnrt", *p) == NULL || *p == '\0') {
-            return NULL;
-        }
-    }
-    return p + 1;
-}
-
-static const char *json_number(const char *p)
-{
-    const char *start = p;
-    if (*p == '-')
-        p++;
-    if (!isdigit((unsigned char)*p) || (*p == '0' && isdigit((unsigned char)p[1])))
-        return NULL;
-    while (isdigit((unsigned char)*p) || *p == '.' || *p == 'e' || *p == 'E' || *p == '+' ||
-           (*p == '-' && p != start))
-        p++;
-    return p;
-}
-
-static const char *json_list(const char *p, char close, bool object, int depth)
-{
-    p = json_ws(p + 1);
-    if (*p == close)
-        return p + 1;
-    for (;;) {
-        if (object) {
-            if ((p = json_string(p)) == NULL || *(p = json_ws(p)) != ':')
-                return NULL;
-            p = json_ws(p + 1);
-        }
-        if ((p = json_value(p, depth + 1)) == NULL)
-            return NULL;
-        p = json_ws(p);
-        if (*p == close)
-            return p + 1;
-        if (*p != ',')
-            return NULL;
-        p = json_ws(p + 1);
-    }
-}
-
-static const char *json_value(const char *p, int depth)
-{
-    if (depth > 32)
-        return NULL;
-    switch (*p) {
-    case '{': return json_list(p, '}', true, depth);
-    case '[': return json_list(p, ']', false, depth);
-    case '"': return json_string(p);
-    case 't': return strncmp(p, "true", 4) == 0 ? p + 4 : NULL;
-    case 'f': return strncmp(p, "false", 5) == 0 ? p + 5 : NULL;
-    case 'n': return strncmp(p, "null", 4) == 0 ? p + 4 : NULL;
-    default: return json_number(p);
-    }
-}
-
-static bool json_valid(const char *text)
-{
-    const char *end = json_value(json_ws(text), 0);
-    return end != NULL && *json_ws(end) == '\0';
-}
-
 START_TEST(test_json_validator_self_check)
 {
-    ck_assert(json_valid("{\"a\":[1,2,{\"b\":null}],\"c\":\"x\\n\"}"));
-    ck_assert(!json_valid("{\"a\":1,}"));
-    ck_assert(!json_valid("{\"a\":\"\n\"}"));
-    ck_assert(!json_valid("[1 2]"));
+    ck_assert(json_check("{\"a\":[1,2,{\"b\":null}],\"c\":\"x\\n\"}"));
+    ck_assert(!json_check("{\"a\":1,}"));
+    ck_assert(!json_check("{\"a\":\"\n\"}"));
+    ck_assert(!json_check("[1 2]"));
 }
 END_TEST
 
@@ -374,8 +286,8 @@ static void assert_has(const char *json, const char *part)
 
 START_TEST(test_status_json_is_valid_and_complete)
 {
-    char *j = render_json();
-    ck_assert_msg(json_valid(j), "invalid JSON:\n%s", j);
+    char *j = render(VIEW_JSON);
+    ck_assert_msg(json_check(j), "invalid JSON:\n%s", j);
     ck_assert_int_eq(j[strlen(j) - 1], '\n');
     char part[256];
     snprintf(part, sizeof part, "{\"instance\":{\"master_pid\":%d,\"started_at\":", getpid());
@@ -420,13 +332,52 @@ START_TEST(test_status_json_with_no_workers_or_listeners)
     shm_detach(&shm);
     struct err err;
     ck_assert_int_eq(shm_create(&shm, path, 4, &err), SK_OK);
-    char *j = render_json();
-    ck_assert_msg(json_valid(j), "invalid JSON:\n%s", j);
+    char *j = render(VIEW_JSON);
+    ck_assert_msg(json_check(j), "invalid JSON:\n%s", j);
     assert_has(j, "\"listeners\":[]");
     assert_has(j, "\"certificates\":[],\"certificates_unlisted\":0");
     assert_has(j, "\"workers\":[]}");
     assert_has(j, "\"reload\":{\"count\":0,\"ok\":true,\"message\":\"\"");
     free(j);
+}
+END_TEST
+
+/* ---- a hostile segment: extreme times and counters ----------------- */
+
+/* Times at both ends of int64_t and counters at the top of uint64_t:
+ * the differences saturate (no signed overflow, which UBSan would stop
+ * on), strftime's overflow gives "?", and every document stays valid. */
+START_TEST(test_extreme_values_render)
+{
+    struct shm_header *h = shm.header;
+    h->started_at = INT64_MIN;
+    h->reload_finished_at = INT64_MIN;
+    h->certificates[0].not_after = INT64_MIN;
+    h->certificates[1].not_after = INT64_MAX;
+    for (unsigned i = 0; i < 2; i++) {
+        atomic_store(&shm.slots[i].counters[SHM_BYTES_IN], UINT64_MAX);
+        atomic_store(&shm.slots[i].heartbeat_ms, UINT64_MAX);
+        atomic_store(&shm.slots[i].started_at, INT64_MIN);
+    }
+    char *text = render(VIEW_STATUS);
+    ck_assert_msg(strstr(text, ", up 106751991167300d15h30m7s,") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "EXPIRED ? (106751991167300 days ago)") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "expires ? (") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "106751991167300d15h30m7s ago") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "bytes        in 16.0EiB (18446744073709551615)") != NULL, "%s",
+                  text);
+    free(text);
+    char *j = render(VIEW_JSON);
+    ck_assert_msg(json_check(j), "invalid JSON:\n%s", j);
+    assert_has(j, "\"uptime_seconds\":9223372036854775807,");
+    assert_has(j, "\"not_after\":-9223372036854775808}");
+    free(j);
+    snprintf(h->certificates[1].sni, 64, "\xff\xc3\xa9\xed\xa0\x80");
+    char *m = render(VIEW_METRICS);
+    ck_assert_line(m, "saker_received_bytes_total 18446744073709551615");
+    /* Label values stay UTF-8: a stray byte and a surrogate become U+FFFD. */
+    assert_has(m, "sni=\"\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
+    free(m);
 }
 END_TEST
 
@@ -444,6 +395,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_json_validator_self_check);
     tcase_add_test(tc, test_status_json_is_valid_and_complete);
     tcase_add_test(tc, test_status_json_with_no_workers_or_listeners);
+    tcase_add_test(tc, test_extreme_values_render);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -102,6 +102,7 @@ START_TEST(test_create_replaces_without_disturbing_old_readers)
     shm_slot_claim(&first, 0, 4242, 0, 1, 0);
     create(&second, 128);
     /* The old inode lives on for its readers, unchanged. */
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_OK);
     ck_assert(reader.header->magic == SHM_MAGIC);
     ck_assert_int_eq(reader.slots[0].pid, 4242);
     ck_assert_uint_eq(second.header->slot_count, 128);
@@ -455,6 +456,138 @@ START_TEST(test_totals_snapshot_gives_up_on_a_stuck_fold)
 }
 END_TEST
 
+/* ---- a hostile or shrinking segment (sakerctl reads a private copy) -- */
+
+START_TEST(test_refresh_reads_what_changed)
+{
+    struct shm shm, reader;
+    struct err err;
+    create(&shm, 64);
+    ck_assert_int_eq(shm_attach(&reader, path, &err), SK_OK);
+    ck_assert(reader.copy);
+    shm_slot_claim(&shm, 2, 777, 0, 1, 0);
+    ck_assert_int_eq(reader.slots[2].pid, 0); /* a copy: unchanged until read again */
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_OK);
+    ck_assert_int_eq(reader.slots[2].pid, 777);
+    shm_detach(&reader);
+    shm_detach(&shm);
+}
+END_TEST
+
+/* The file shrinks under a reader: a mapping would take SIGBUS on its next
+ * look; the copy is refused with the reason and stays readable. */
+START_TEST(test_refresh_refuses_a_file_that_shrank)
+{
+    struct shm shm, reader;
+    struct err err;
+    create(&shm, 64);
+    ck_assert_int_eq(shm_attach(&reader, path, &err), SK_OK);
+    size_t size = reader.size;
+    shm_detach(&shm);
+    ck_assert_int_eq(truncate(path, 4096), 0);
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_ERROR);
+    char expect[96];
+    snprintf(expect, sizeof expect, "truncated segment (4096 bytes, expected %zu)", size);
+    ck_assert_str_eq(err.message, expect);
+    struct shm_totals t;
+    ck_assert_int_eq(shm_snapshot_totals(&reader, &t), SK_OK);
+    ck_assert_int_eq(truncate(path, 0), 0);
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_ERROR);
+    shm_detach(&reader);
+}
+END_TEST
+
+/* Sizes say where the slots are: a reader never trusts new ones. */
+START_TEST(test_refresh_refuses_a_changed_layout)
+{
+    struct shm shm, reader;
+    struct err err;
+    create(&shm, 64);
+    ck_assert_int_eq(shm_attach(&reader, path, &err), SK_OK);
+    shm.header->slot_count = 1u << 20;
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_ERROR);
+    ck_assert_ptr_nonnull(strstr(err.message, "changed its layout"));
+    shm.header->slot_count = 64;
+    shm.header->magic = 0;
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_ERROR);
+    shm.header->magic = SHM_MAGIC;
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_OK);
+    shm_detach(&reader);
+    shm_detach(&shm);
+}
+END_TEST
+
+/* A master stuck mid-write: the refresh takes its copy anyway (bounded),
+ * and the header snapshot says the copy may be torn. */
+START_TEST(test_refresh_with_a_stuck_writer)
+{
+    struct shm shm, reader;
+    struct err err;
+    struct shm_header h;
+    create(&shm, 64);
+    ck_assert_int_eq(shm_attach(&reader, path, &err), SK_OK);
+    shm_header_begin_write(&shm);
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_OK);
+    ck_assert_int_eq(shm_snapshot_header(&reader, &h), SK_AGAIN);
+    shm_header_end_write(&shm);
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_OK);
+    ck_assert_int_eq(shm_snapshot_header(&reader, &h), SK_OK);
+    shm_detach(&reader);
+    shm_detach(&shm);
+}
+END_TEST
+
+/* Strings without a NUL and counts past the tables come out bounded. */
+START_TEST(test_header_snapshot_bounds_strings_and_counts)
+{
+    struct shm shm;
+    struct shm_header h;
+    create(&shm, 64);
+    struct shm_header *w = shm.header;
+    w->listener_count = 1000;
+    w->certificate_count = UINT32_MAX;
+    memset(w->server_version, 'v', sizeof w->server_version);
+    memset(w->reload_message, 'm', sizeof w->reload_message);
+    memset(w->listeners, 'l', sizeof w->listeners);
+    memset(w->certificates, 'c', sizeof w->certificates);
+    ck_assert_int_eq(shm_snapshot_header(&shm, &h), SK_OK);
+    ck_assert_uint_eq(h.listener_count, SHM_MAX_LISTENERS);
+    ck_assert_uint_eq(h.certificate_count, SHM_MAX_CERTIFICATES);
+    ck_assert_uint_eq(strlen(h.server_version), SHM_VERSION_MAX - 1);
+    ck_assert_uint_eq(strlen(h.reload_message), SHM_MESSAGE_MAX - 1);
+    const struct shm_listener *l = &h.listeners[SHM_MAX_LISTENERS - 1];
+    ck_assert_uint_eq(strlen(l->endpoint), sizeof l->endpoint - 1);
+    ck_assert_uint_eq(strlen(l->url), sizeof l->url - 1);
+    ck_assert_uint_eq(strlen(l->address), sizeof l->address - 1);
+    const struct shm_certificate *c = &h.certificates[SHM_MAX_CERTIFICATES - 1];
+    ck_assert_uint_eq(strlen(c->subject), sizeof c->subject - 1);
+    struct shm_pool_view pools[4];
+    atomic_store(&w->pools[SHM_POOL_CONNECTIONS][1].limit, 10);
+    ck_assert_int_eq(shm_snapshot_header(&shm, &h), SK_OK);
+    ck_assert_uint_eq(shm_pools_in_force(&h, pools, 4), 1);
+    ck_assert_uint_eq(strlen(pools[0].endpoint), 63);
+    shm_detach(&shm);
+}
+END_TEST
+
+START_TEST(test_totals_saturate)
+{
+    struct shm shm;
+    struct shm_totals t;
+    create(&shm, 64);
+    for (unsigned i = 0; i < 3; i++) {
+        shm_slot_claim(&shm, i, 100 + (int)i, 0, 1, i);
+        atomic_store(&shm.slots[i].counters[SHM_REQUESTS], UINT64_MAX - 1);
+        atomic_store(&shm.slots[i].connections_open, UINT64_MAX / 2);
+    }
+    atomic_store(&shm.header->retired[SHM_REQUESTS], 5);
+    ck_assert_int_eq(shm_snapshot_totals(&shm, &t), SK_OK);
+    ck_assert(t.counters[SHM_REQUESTS] == UINT64_MAX);
+    ck_assert(t.connections_open == UINT64_MAX);
+    shm_detach(&shm);
+}
+END_TEST
+
 START_TEST(test_attach_missing_file)
 {
     assert_attach_fails(": No such file or directory (is saker running?)");
@@ -585,8 +718,9 @@ static void run_worker(struct shm *shm, unsigned slot)
     _exit(0);
 }
 
-/* sakerctl in a loop: exit 0 if no total ever went down and the last one
- * is exact, 1 on a decrease, 2 on a wrong final sum, 3 on a stuck read. */
+/* sakerctl in a loop, reading the file again each time: exit 0 if no
+ * total ever went down and the last one is exact, 1 on a decrease, 2 on a
+ * wrong final sum, 3 on a stuck read, 5 on a refresh that failed. */
 static void run_reader(void)
 {
     struct shm shm;
@@ -597,6 +731,8 @@ static void run_reader(void)
     memset(&last, 0, sizeof last);
     uint64_t deadline = clock_now_monotonic_ms() + 60000;
     for (;;) {
+        if (shm_refresh(&shm, &err) != SK_OK)
+            _exit(5);
         bool stopped = atomic_load(&shm.header->state) == SHM_INSTANCE_STOPPED;
         if (shm_snapshot_totals(&shm, &now) != SK_OK)
             _exit(3);
@@ -668,6 +804,12 @@ static Suite *shm_suite(void)
     tcase_add_test(tc, test_create_fills_header);
     tcase_add_test(tc, test_create_replaces_without_disturbing_old_readers);
     tcase_add_test(tc, test_create_refuses_absurd_slot_count);
+    tcase_add_test(tc, test_refresh_reads_what_changed);
+    tcase_add_test(tc, test_refresh_refuses_a_file_that_shrank);
+    tcase_add_test(tc, test_refresh_refuses_a_changed_layout);
+    tcase_add_test(tc, test_refresh_with_a_stuck_writer);
+    tcase_add_test(tc, test_header_snapshot_bounds_strings_and_counts);
+    tcase_add_test(tc, test_totals_saturate);
     tcase_add_test(tc, test_create_never_writes_through_a_symlink);
     tcase_add_test(tc, test_attach_trusts_only_root_or_the_caller);
     tcase_add_test(tc, test_attach_does_not_follow_a_symlink);

@@ -7,6 +7,7 @@
  * so every expected rate is exact.
  */
 #include <check.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,34 @@ START_TEST(test_frame_first_and_reload_lines)
 }
 END_TEST
 
+/* A hostile segment: times at the ends of int64_t and counters jumping by
+ * 2^64 - 1 in a millisecond. Differences saturate, rates are clamped
+ * before they become integers (no undefined conversion or overflow). */
+START_TEST(test_frame_extreme_values)
+{
+    struct top_sample a = {0}, b = {0};
+    shm.header->started_at = INT64_MIN;
+    shm.header->reload_count = 1;
+    shm.header->reload_finished_at = INT64_MIN;
+    ck_assert_int_eq(top_sample_take(&shm, 1000, ticks_of, &a), SK_OK);
+    atomic_store(&shm.slots[0].counters[SHM_BYTES_OUT], UINT64_MAX);
+    atomic_store(&shm.slots[0].counters[SHM_REQUESTS], UINT64_MAX);
+    atomic_store(&shm.slots[0].heartbeat_ms, UINT64_MAX);
+    ck_assert_int_eq(top_sample_take(&shm, 1001, ticks_of, &b), SK_OK);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    top_frame_write(out, &a, &b, 100, INT64_MAX);
+    fclose(out);
+    ck_assert_msg(strstr(text, "up 106751991167300d15h30m7s") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "106751991167300d15h30m7s ago") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "out 16.0EiB/s") != NULL, "%s", text);
+    free(text);
+    top_sample_free(&a);
+    top_sample_free(&b);
+}
+END_TEST
+
 START_TEST(test_format_helpers)
 {
     char buf[64];
@@ -224,6 +253,7 @@ static Suite *top_suite(void)
     tcase_add_test(tc, test_frame_rates_between_samples);
     tcase_add_test(tc, test_frame_respawned_worker_has_no_rates);
     tcase_add_test(tc, test_frame_first_and_reload_lines);
+    tcase_add_test(tc, test_frame_extreme_values);
     tcase_add_test(tc, test_format_helpers);
     suite_add_tcase(s, tc);
     return s;
