@@ -53,30 +53,43 @@ void config_compression_free(struct config_compression *c)
 
 /* ---- providers and levels ------------------------------------------- */
 
+int cfg_parse_coding_list(const struct cfg_ctx *ctx, const yaml_node_t *node, const char *what,
+                          unsigned allowed, enum config_coding *out, size_t *count)
+{
+    const char *names[CODING_COUNT];
+    enum config_coding codings[CODING_COUNT];
+    size_t n = 0;
+    for (int i = 0; i < CODING_COUNT; i++)
+        if (allowed & (1u << i))
+            codings[n] = (enum config_coding)i, names[n++] = coding_names[i];
+    if (cfg_expect(ctx, node, YAML_SEQUENCE_NODE, what) != SK_OK)
+        return SK_ERROR;
+    *count = 0;
+    for (yaml_node_item_t *i = node->data.sequence.items.start; i < node->data.sequence.items.top;
+         i++) {
+        yaml_node_t *item = cfg_node(ctx, *i);
+        struct err why;
+        if (cfg_expect(ctx, item, YAML_SCALAR_NODE, what) != SK_OK)
+            return SK_ERROR;
+        int k = cfg_choice(what, (const char *)item->data.scalar.value, names, n, &why);
+        if (k < 0)
+            return cfg_fail(ctx, item, "%s", why.message);
+        for (size_t j = 0; j < *count; j++)
+            if (out[j] == codings[k])
+                return cfg_fail(ctx, item, "%s: '%s' is listed twice", what, names[k]);
+        out[(*count)++] = codings[k];
+    }
+    return SK_OK;
+}
+
 static int parse_providers(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
 {
     struct config_compression *c = base;
     if (node == NULL)
         return SK_OK;
-    if (cfg_expect(ctx, node, YAML_SEQUENCE_NODE, "providers") != SK_OK)
+    if (cfg_parse_coding_list(ctx, node, "providers", (1u << CODING_COUNT) - 1, c->providers,
+                              &c->provider_count) != SK_OK)
         return SK_ERROR;
-    c->provider_count = 0;
-    for (yaml_node_item_t *i = node->data.sequence.items.start; i < node->data.sequence.items.top;
-         i++) {
-        yaml_node_t *item = cfg_node(ctx, *i);
-        struct err why;
-        if (cfg_expect(ctx, item, YAML_SCALAR_NODE, "providers") != SK_OK)
-            return SK_ERROR;
-        int coding = CFG_CHOICE("providers", (const char *)item->data.scalar.value,
-                                coding_names, &why);
-        if (coding < 0)
-            return cfg_fail(ctx, item, "%s", why.message);
-        for (size_t k = 0; k < c->provider_count; k++)
-            if ((int)c->providers[k] == coding)
-                return cfg_fail(ctx, item, "providers: '%s' is listed twice",
-                                coding_names[coding]);
-        c->providers[c->provider_count++] = (enum config_coding)coding;
-    }
     if (c->provider_count == 0)
         return cfg_fail(ctx, node, "providers: expected at least one of br, gzip or deflate");
     return SK_OK;

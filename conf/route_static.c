@@ -93,31 +93,15 @@ static int parse_index(const struct cfg_ctx *ctx, const yaml_node_t *node, void 
     return SK_OK;
 }
 
+/* Sidecars exist for br (.br) and gzip (.gz) only. */
 static int parse_precompressed(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
 {
-    static const char *const names[] = {"br", "gzip"};
     struct route_static *files = base;
     if (node == NULL)
         return SK_OK;
-    if (cfg_expect(ctx, node, YAML_SEQUENCE_NODE, "precompressed") != SK_OK)
-        return SK_ERROR;
-    files->precompressed_count = 0;
-    for (yaml_node_item_t *i = node->data.sequence.items.start; i < node->data.sequence.items.top;
-         i++) {
-        yaml_node_t *item = cfg_node(ctx, *i);
-        struct err why;
-        if (cfg_expect(ctx, item, YAML_SCALAR_NODE, "precompressed") != SK_OK)
-            return SK_ERROR;
-        int k = CFG_CHOICE("precompressed", (const char *)item->data.scalar.value, names, &why);
-        if (k < 0)
-            return cfg_fail(ctx, item, "%s", why.message);
-        enum config_coding coding = k == 0 ? CODING_BR : CODING_GZIP;
-        for (size_t j = 0; j < files->precompressed_count; j++)
-            if (files->precompressed[j] == coding)
-                return cfg_fail(ctx, item, "precompressed: '%s' is listed twice", names[k]);
-        files->precompressed[files->precompressed_count++] = coding;
-    }
-    return SK_OK;
+    return cfg_parse_coding_list(ctx, node, "precompressed",
+                                 (1u << CODING_BR) | (1u << CODING_GZIP), files->precompressed,
+                                 &files->precompressed_count);
 }
 
 /* A header value: no CR, LF or other control character. */

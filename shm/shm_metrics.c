@@ -159,9 +159,10 @@ static void write_compression(FILE *out, const struct shm_totals *t)
         {"saker_compression_memory_bytes", "gauge",
          "Memory the compressors of responses under way hold.", t->compression_memory},
         {"saker_file_cache_hits_total", "counter",
-         "Static files served from the open-file cache.", t->counters[SHM_FILE_CACHE_HITS]},
+         "Static file opens answered by a descriptor already open in the same loop turn "
+         "(published each heartbeat).", t->counters[SHM_FILE_CACHE_HITS]},
         {"saker_file_cache_misses_total", "counter",
-         "Static files opened because the cache had no valid entry.",
+         "Static file opens that opened the file (published each heartbeat).",
          t->counters[SHM_FILE_CACHE_MISSES]},
     };
     write_scalars(out, rows, sizeof rows / sizeof rows[0]);

@@ -425,6 +425,7 @@ static int static_init(const struct route *route, void **state, struct err *err)
         return err_set(err, "static root %s: out of memory", files->root);
     s->root = files->root;
     s->files = files;
+    mime_load_system("/etc/mime.types"); /* absent: the built-in table alone */
     s->root_fd = open(files->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (s->root_fd < 0) {
         int e = errno;

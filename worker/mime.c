@@ -12,6 +12,7 @@
 #include "conf/route_static.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,6 +90,81 @@ static bool extension_of(const char *file_name, char ext[EXT_MAX + 1])
     return true;
 }
 
+/* ---- the system's table ------------------------------------------------- */
+
+static struct mime_entry *system_table; /* sorted by ext; strings in system_text */
+static size_t system_count;
+static char *system_text;
+
+static int compare_entries(const void *a, const void *b)
+{
+    return strcmp(((const struct mime_entry *)a)->ext, ((const struct mime_entry *)b)->ext);
+}
+
+/* Lines "type ext ext ...", '#' comments: each extension gets the first
+ * type that names it; lower case, at most EXT_MAX bytes. */
+static size_t parse_system_table(char *text, struct mime_entry *out)
+{
+    size_t n = 0;
+    char *lines;
+    for (char *line = strtok_r(text, "\n", &lines); line != NULL;
+         line = strtok_r(NULL, "\n", &lines)) {
+        char *save, *type = strtok_r(line, " \t\r", &save);
+        if (type == NULL || type[0] == '#' || strchr(type, '/') == NULL)
+            continue;
+        for (char *ext = strtok_r(NULL, " \t\r", &save); ext != NULL;
+             ext = strtok_r(NULL, " \t\r", &save)) {
+            bool ok = strlen(ext) <= EXT_MAX;
+            for (char *p = ext; *p && ok; p++)
+                ok = !(*p >= 'A' && *p <= 'Z');
+            if (ok && out != NULL)
+                out[n] = (struct mime_entry){ext, type};
+            n += ok;
+        }
+    }
+    return n;
+}
+
+int mime_load_system(const char *path)
+{
+    if (system_table != NULL)
+        return 0;
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    char *text = NULL;
+    size_t size = 0;
+    ssize_t len = getdelim(&text, &size, '\0', f); /* the whole file */
+    fclose(f);
+    if (len <= 0) {
+        free(text);
+        return -1;
+    }
+    char *copy = strdup(text);
+    size_t count = copy != NULL ? parse_system_table(copy, NULL) : 0;
+    free(copy);
+    struct mime_entry *table = calloc(count ? count : 1, sizeof *table);
+    if (table == NULL) {
+        free(text);
+        return -1;
+    }
+    count = parse_system_table(text, table);
+    qsort(table, count, sizeof *table, compare_entries); /* not stable: first wins below */
+    system_table = table, system_count = count, system_text = text;
+    return 0;
+}
+
+/* The first line that named ext wins; qsort kept no order among equals,
+ * and /etc/mime.types rarely repeats one, so any of them will do. */
+static const char *system_type(const char *ext)
+{
+    if (system_table == NULL)
+        return NULL;
+    const struct mime_entry *e =
+        bsearch(ext, system_table, system_count, sizeof *system_table, compare_entry);
+    return e != NULL ? e->type : NULL;
+}
+
 const char *mime_type_lookup(const char *file_name, const struct route_static_type *overrides,
                              size_t count, const char *fallback)
 {
@@ -101,7 +177,10 @@ const char *mime_type_lookup(const char *file_name, const struct route_static_ty
     const struct mime_entry *e =
         bsearch(ext, mime_table, sizeof mime_table / sizeof mime_table[0],
                 sizeof mime_table[0], compare_entry);
-    return e != NULL ? e->type : fallback;
+    if (e != NULL)
+        return e->type;
+    const char *type = system_type(ext);
+    return type != NULL ? type : fallback;
 }
 
 const char *mime_type_for(const char *file_name)

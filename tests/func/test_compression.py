@@ -80,17 +80,6 @@ def certs(tmp_path_factory):
     return d
 
 
-@pytest.fixture(scope="module")
-def handlers_built(tmp_path_factory):
-    d = tmp_path_factory.mktemp("probe")
-    (d / "probe.yaml").write_text("endpoints:\n  a: {url: \"http://127.0.0.1:0\"}\n"
-                                  "routes:\n  - path: /\n    test_stream: {bytes: 1}\n")
-    r = subprocess.run([saker_binary(), "-t", "-c", str(d / "probe.yaml")],
-                       capture_output=True, text=True, timeout=10)
-    if r.returncode != 0:
-        pytest.skip("saker was built without --enable-test-handlers: %s" % r.stderr.strip())
-
-
 @pytest.fixture
 def www(tmp_path):
     d = tmp_path / "www"

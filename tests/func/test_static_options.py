@@ -11,7 +11,7 @@ import subprocess
 import brotli
 import pytest
 
-from rawhttp import connect, read_response
+from rawhttp import connect, read_response, wait_for
 from saker_harness import saker_binary
 
 APP = b"function app() { return 'saker'; }\n" * 200
@@ -36,6 +36,7 @@ def www(tmp_path):
     (d / "mod.wasm2").write_bytes(b"\0asm")
     (d / "notes.log").write_bytes(b"log line\n")
     (d / "blob.unknownext").write_bytes(b"?")
+    (d / "letter.odt").write_bytes(b"PK")
     return d
 
 
@@ -123,6 +124,9 @@ def test_defaults_hide_dotfiles_and_know_one_index(saker_factory, www):
     r = get(inst, "/blob.unknownext")
     assert r.header("Content-Type") == "application/octet-stream"
     assert r.header("Cache-Control") is None and r.header("Vary") is None
+    if os.path.exists("/etc/mime.types"):  # the system's table behind the built-in one
+        assert get(inst, "/letter.odt").header("Content-Type") == \
+            "application/vnd.oasis.opendocument.text"
 
 
 @pytest.mark.parametrize("text,message", [
@@ -141,3 +145,17 @@ def test_static_option_errors_name_the_place(tmp_path, text, message):
                        timeout=10)
     assert r.returncode != 0
     assert "%s:5:" % cfg in r.stderr and message in r.stderr, r.stderr
+
+
+def test_file_cache_hits_and_misses_in_metrics(saker_factory, www):
+    """Three pipelined requests for one file in one read: one open, two
+    answered by the descriptor the loop turn keeps."""
+    inst = start(saker_factory, www, "index: index.html")
+    s = connect(inst.port)
+    s.sendall(b"GET /notes.log HTTP/1.1\r\nHost: a\r\n\r\n" * 3)
+    for _ in range(3):
+        assert read_response(s, timeout=10).body == b"log line\n"
+    s.close()
+    m = wait_for(lambda: (lambda m: m if m.get("saker_file_cache_hits_total", 0) >= 2 else None)(
+        inst.metrics()), 5, message="file cache counters")
+    assert m["saker_file_cache_misses_total"] >= 1
