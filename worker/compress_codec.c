@@ -96,8 +96,10 @@ static int brotli_init(struct compress_codec *c, uint64_t level, int64_t length)
     if (c->br == NULL)
         return SK_ERROR;
     BrotliEncoderSetParameter(c->br, BROTLI_PARAM_QUALITY, (uint32_t)level);
+    /* 2^18 at most: at quality 4 a 1 MB script compressed as well with it
+     * as with 2^19 to 2^22, and faster (the hash tables grow with it). */
     BrotliEncoderSetParameter(c->br, BROTLI_PARAM_LGWIN,
-                              (uint32_t)window_bits(length, BROTLI_MIN_WINDOW_BITS, 19));
+                              (uint32_t)window_bits(length, BROTLI_MIN_WINDOW_BITS, 18));
     if (length >= 0 && length <= UINT32_MAX)
         BrotliEncoderSetParameter(c->br, BROTLI_PARAM_SIZE_HINT, (uint32_t)length);
     return SK_OK;

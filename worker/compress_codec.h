@@ -9,8 +9,8 @@
  * the body's length when it is known (nginx sizes gzip's the same way),
  * so a 300-byte JSON answer does not cost a 256 KiB deflate state; with an
  * unknown length a stream holds at most about 270 KiB (deflate, window
- * 2^15, memLevel 8) or, with Brotli's window of 2^19, about 1.2 MiB at
- * qualities 1 to 3 and 6 to 8 MiB at 4 and above (its hash tables), as
+ * 2^15, memLevel 8) or, with Brotli's window of 2^18, about 1.2 MiB at
+ * qualities 1 to 3 and about 7 MiB at 4 and above (its hash tables), as
  * measured by check_compress_codec.
  * compress_codec_end frees everything; nothing is kept between streams.
  */
