@@ -102,13 +102,5 @@ int cli_args_parse(int argc, char **argv, const struct cli_arg *args, size_t cou
 
 char *cli_format_ms(uint64_t ms, char *buf, size_t size)
 {
-    if (ms == 0)
-        snprintf(buf, size, "0s");
-    else if (ms % 3600000 == 0)
-        snprintf(buf, size, "%" PRIu64 "h", ms / 3600000);
-    else if (ms % 1000 == 0)
-        snprintf(buf, size, "%" PRIu64 "s", ms / 1000);
-    else
-        snprintf(buf, size, "%" PRIu64 "ms", ms);
-    return buf;
+    return units_format_duration(ms, buf, size);
 }

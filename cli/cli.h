@@ -146,6 +146,10 @@ int cli_cmd_upgrade(struct cli *cli, int argc, char **argv);
 /* top.c: `top [--interval S] [--iterations N] [--once]` */
 int cli_cmd_top(struct cli *cli, int argc, char **argv);
 
+/* conns.c: `conns`' listing (only: one slot, or -1 for all), text or
+ * JSON. */
+void cli_conns_write(const struct shm *shm, int only, bool json, FILE *out);
+
 /* status.c: the `status` text. */
 void cli_status_write(const struct shm *shm, const char *shm_path, FILE *out);
 

@@ -41,6 +41,7 @@ static int cmd_help(struct cli *cli, int argc, char **argv);
 static int cmd_version(struct cli *cli, int argc, char **argv);
 static int cmd_status(struct cli *cli, int argc, char **argv);
 static int cmd_metrics(struct cli *cli, int argc, char **argv);
+static int cmd_conns(struct cli *cli, int argc, char **argv);
 
 static const struct cli_command commands[] = {
     {"status", cmd_status, "[--json]",
@@ -48,6 +49,8 @@ static const struct cli_command commands[] = {
     {"top", cli_cmd_top, "[--interval D] [--iterations N] [--once]",
      "live per-worker CPU, connections, rates and status mix; q quits"},
     {"metrics", cmd_metrics, "", "counters in Prometheus text format 0.0.4"},
+    {"conns", cmd_conns, "[--slot N] [--json]",
+     "each worker's connections: client, state, age, bytes, request (connection_list: on)"},
     {"reload", cli_cmd_reload, "[--timeout D]",
      "re-read the config; wait for the new generation or print the error (default 60s)"},
     {"stop", cli_cmd_stop, "[--timeout D] [--now]",
@@ -137,6 +140,23 @@ static int cmd_version(struct cli *cli, int argc, char **argv)
     if (rc != CLI_EXIT_OK)
         return rc;
     printf("sakerctl %s (shm layout %d)\n", PACKAGE_VERSION, SHM_LAYOUT_VERSION);
+    return CLI_EXIT_OK;
+}
+
+static int cmd_conns(struct cli *cli, int argc, char **argv)
+{
+    bool json = false, one = false;
+    unsigned slot = 0;
+    const struct cli_arg args[] = {{"--json", CLI_ARG_FLAG, &json},
+                                   {"--slot", CLI_ARG_UINT, &slot}};
+    int rc = cli_parse_options(argc, argv, args, sizeof args / sizeof args[0]);
+    for (int i = 1; i < argc; i++)
+        one |= strncmp(argv[i], "--slot", 6) == 0;
+    if (rc == CLI_EXIT_OK)
+        rc = cli_open_instance(cli);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    cli_conns_write(&cli->shm, one ? (int)slot : -1, json, stdout);
     return CLI_EXIT_OK;
 }
 

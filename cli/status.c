@@ -8,6 +8,7 @@
  *     secure  default  /etc/saker/tls/site.pem  expires 2027-02-20 (90 days)
  *   connections 3 open, 1021 accepted
  *   ...
+ *   rate limits  api: 1200 admitted, 31 limited (fixed_window 100 per 1m, ...)
  *   SLOT  PID  GEN  CPU  STATE  HEARTBEAT  OPEN  ACCEPTED  REQUESTS ...
  *
  * Every number comes from one snapshot of shm; totals include workers that
@@ -138,6 +139,27 @@ static void print_limits(FILE *out, const struct shm_header *h)
     }
 }
 
+static void print_rate_limits(FILE *out, const struct shm_header *h, const struct shm_totals *t)
+{
+    bool first = true;
+    for (int e = 0; e < SHM_MAX_RATE_LIMITS; e++) {
+        const struct shm_rate_policy *p = &h->rate_policies[e];
+        if (p->name[0] == '\0')
+            continue;
+        char name[SHM_RATE_NAME_MAX + 1], definition[SHM_RATE_TEXT_MAX + 1];
+        fprintf(out, "%s %s: %" PRIu64 " admitted, %" PRIu64 " limited",
+                first ? "rate limits " : "            ",
+                cli_printable(p->name, sizeof p->name, name, sizeof name),
+                t->rate[e][SHM_RATE_ADMITTED], t->rate[e][SHM_RATE_LIMITED]);
+        if (t->rate[e][SHM_RATE_OVERFLOW] > 0)
+            fprintf(out, ", %" PRIu64 " in the overflow partition",
+                    t->rate[e][SHM_RATE_OVERFLOW]);
+        fprintf(out, " (%s)\n", cli_printable(p->definition, sizeof p->definition, definition,
+                                              sizeof definition));
+        first = false;
+    }
+}
+
 static void print_reload(FILE *out, const struct shm_header *h)
 {
     if (h->reload_count == 0)
@@ -250,6 +272,7 @@ void cli_status_write(const struct shm *shm, const char *shm_path, FILE *out)
     print_certificates(out, &h);
     print_totals(out, &t);
     print_limits(out, &h);
+    print_rate_limits(out, &h, &t);
     print_reload(out, &h);
     print_upgrade(out, &h);
     fprintf(out, "workers      %u live, %" PRIu64 " started, %" PRIu64 " died unexpectedly, %"

@@ -17,6 +17,8 @@
  *              rejections:{<reason>: n, every reason}},
  *    "master":{worker_starts, worker_deaths, watchdog_kills},
  *    "limits":[{limit, endpoint (null: the instance), permits, in_use}],
+ *    "rate_limits":[{policy, definition, admitted, limited, overflow}],
+ *    "routes":[{route, requests, responses:{1xx..5xx}, duration_seconds_sum}],
  *    "workers":[{slot, pid, cpu, generation, index, state, heartbeat_age_ms,
  *                started_at, connections_open, connections_accepted,
  *                requests, responses:{1xx..5xx}, bytes_in, bytes_out}]}
@@ -30,15 +32,16 @@
 
 #include "cli/cli.h"
 #include "common/clock.h"
+#include "shm/shm_routes.h"
 
 static const char *const response_classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
 
-static void write_responses(FILE *out, const uint64_t *counters)
+/* classes: five counts, 1xx to 5xx. */
+static void write_responses(FILE *out, const uint64_t *classes)
 {
     fputs("\"responses\":{", out);
     for (int i = 0; i < 5; i++)
-        fprintf(out, "%s\"%s\":%" PRIu64, i ? "," : "", response_classes[i],
-                counters[SHM_RESPONSES_1XX + i]);
+        fprintf(out, "%s\"%s\":%" PRIu64, i ? "," : "", response_classes[i], classes[i]);
     fputc('}', out);
 }
 
@@ -119,7 +122,7 @@ static void write_totals(FILE *out, const struct shm_totals *t)
     fprintf(out, "\"totals\":{\"connections_accepted\":%" PRIu64
             ",\"connections_open\":%" PRIu64 ",\"requests\":%" PRIu64 ",",
             c[SHM_CONNECTIONS_ACCEPTED], t->connections_open, c[SHM_REQUESTS]);
-    write_responses(out, c);
+    write_responses(out, c + SHM_RESPONSES_1XX);
     fprintf(out, ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"rejections\":{",
             c[SHM_BYTES_IN], c[SHM_BYTES_OUT]);
     for (int r = SHM_REJECT_FIRST; r < SHM_REJECT_END; r++)
@@ -150,7 +153,7 @@ static void write_worker(FILE *out, unsigned slot, const struct shm_slot *s, uin
             shm_worker_state_name(s->state), now_ms > hb ? now_ms - hb : 0,
             (int64_t)s->started_at, (uint64_t)s->connections_open,
             counters[SHM_CONNECTIONS_ACCEPTED], counters[SHM_REQUESTS]);
-    write_responses(out, counters);
+    write_responses(out, counters + SHM_RESPONSES_1XX);
     fprintf(out, ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 "}",
             counters[SHM_BYTES_IN], counters[SHM_BYTES_OUT]);
 }
@@ -190,6 +193,45 @@ static void write_limits(FILE *out, const struct shm_header *h)
     fputc(']', out);
 }
 
+static void write_rate_limits(FILE *out, const struct shm_header *h, const struct shm_totals *t)
+{
+    bool first = true;
+    fputs("\"rate_limits\":[", out);
+    for (int e = 0; e < SHM_MAX_RATE_LIMITS; e++) {
+        const struct shm_rate_policy *p = &h->rate_policies[e];
+        if (p->name[0] == '\0')
+            continue;
+        fputs(first ? "{\"policy\":" : ",{\"policy\":", out);
+        cli_json_string(out, p->name, sizeof p->name);
+        fputs(",\"definition\":", out);
+        cli_json_string(out, p->definition, sizeof p->definition);
+        fprintf(out, ",\"admitted\":%" PRIu64 ",\"limited\":%" PRIu64 ",\"overflow\":%" PRIu64
+                "}", t->rate[e][SHM_RATE_ADMITTED], t->rate[e][SHM_RATE_LIMITED],
+                t->rate[e][SHM_RATE_OVERFLOW]);
+        first = false;
+    }
+    fputc(']', out);
+}
+
+/* Each labelled route entry (histograms are in the metrics). */
+static void write_routes(FILE *out, const struct shm *shm, const struct shm_header *h)
+{
+    struct shm_route_totals routes[SHM_MAX_ROUTES];
+    bool first = true;
+    fputs("\"routes\":[", out);
+    for (int e = 0; shm_snapshot_routes(shm, routes) == SK_OK && e < SHM_MAX_ROUTES; e++) {
+        if (h->routes[e].label[0] == '\0')
+            continue;
+        fputs(first ? "{\"route\":" : ",{\"route\":", out);
+        cli_json_string(out, h->routes[e].label, SHM_ROUTE_LABEL_MAX);
+        fprintf(out, ",\"requests\":%" PRIu64 ",", shm_route_count(&routes[e]));
+        write_responses(out, routes[e].responses);
+        fprintf(out, ",\"duration_seconds_sum\":%.6f}", (double)routes[e].duration_us / 1e6);
+        first = false;
+    }
+    fputc(']', out);
+}
+
 void cli_status_json_write(const struct shm *shm, const char *shm_path, FILE *out)
 {
     struct shm_header h;
@@ -212,6 +254,10 @@ void cli_status_json_write(const struct shm *shm, const char *shm_path, FILE *ou
     write_master(out, &h);
     fputc(',', out);
     write_limits(out, &h);
+    fputc(',', out);
+    write_rate_limits(out, &h, &t);
+    fputc(',', out);
+    write_routes(out, shm, &h);
     fputc(',', out);
     write_workers(out, shm);
     fputs("}\n", out);

@@ -2,9 +2,12 @@
  * top.h - `sakerctl top`'s model: shm samples, the rates between two of
  * them, and the frame that shows them.
  *
- * A sample is a copy of the header, the totals and every live slot taken
- * at one monotonic time, plus each worker's CPU time (utime+stime in clock
- * ticks, from /proc/<pid>/stat; reading /proc never touches the worker).
+ * A sample is a copy of the header, the totals, the route statistics and
+ * every live slot taken at one monotonic time, plus each worker's CPU time
+ * (utime+stime in clock ticks, from /proc/<pid>/stat; reading /proc never
+ * touches the worker). Per route, the frame shows the requests per second
+ * and the median and 99th percentile of the durations of the interval,
+ * from the difference of the two samples' histograms.
  * Rates are differences between two samples over the time between them;
  * a worker counts only when the same pid held the same slot in both
  * (a respawned worker's counters start again at zero). Everything here is
@@ -33,6 +36,7 @@ struct top_sample {
     uint64_t at_ms; /* CLOCK_MONOTONIC */
     struct shm_header header;
     struct shm_totals totals;
+    struct shm_route_totals routes[SHM_MAX_ROUTES];
     unsigned count;     /* live workers, in slot order */
     unsigned capacity;
     struct top_worker *workers;

@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/top.h"
+#include "shm/shm_routes.h"
 
 int top_sample_take(const struct shm *shm, uint64_t now_ms, top_ticks_fn *ticks,
                     struct top_sample *sample)
@@ -24,6 +25,7 @@ int top_sample_take(const struct shm *shm, uint64_t now_ms, top_ticks_fn *ticks,
     /* SK_AGAIN leaves usable, clamped copies: a frame is still worth it. */
     shm_snapshot_header(shm, &sample->header);
     shm_snapshot_totals(shm, &sample->totals);
+    shm_snapshot_routes(shm, sample->routes);
     sample->count = 0;
     for (unsigned i = 0; i < n; i++) {
         struct top_worker *w = &sample->workers[sample->count];
@@ -194,6 +196,59 @@ static void write_worker(FILE *out, const struct top_worker *w, const struct top
             cli_format_age(w->s.heartbeat_ms, now_ms, age, sizeof age));
 }
 
+/* A duration for the route table: "0.42ms", "3.1ms", "120ms", "1.25s". */
+static const char *seconds_text(double s, char *buf, size_t size)
+{
+    if (s < 0)
+        snprintf(buf, size, "-");
+    else if (s < 0.001)
+        snprintf(buf, size, "%.2fms", s * 1000);
+    else if (s < 0.01)
+        snprintf(buf, size, "%.1fms", s * 1000);
+    else if (s < 1)
+        snprintf(buf, size, "%.0fms", s * 1000);
+    else
+        snprintf(buf, size, "%.2fs", s);
+    return buf;
+}
+
+/* One route's row: its requests of the interval, their p50 and p99. */
+static void write_route(FILE *out, const char *label, const struct shm_route_totals *a,
+                        const struct shm_route_totals *b, uint64_t dt_ms)
+{
+    uint64_t buckets[SHM_DURATION_BUCKETS], n = 0;
+    struct top_rates r = {.known = true};
+    char name[SHM_ROUTE_LABEL_MAX + 1], req[32], p50[32], p99[32], mix[32];
+    for (int i = 0; i < SHM_DURATION_BUCKETS; i++)
+        n += buckets[i] = b->buckets[i] > a->buckets[i] ? b->buckets[i] - a->buckets[i] : 0;
+    for (int c = 0; c < 5; c++)
+        r.responses[c] = (double)(b->responses[c] - a->responses[c]);
+    fprintf(out, "%-32s %9s %9s %9s %-16s\n",
+            cli_printable(label, SHM_ROUTE_LABEL_MAX, name, sizeof name),
+            rate_text(&r, (double)n * 1000.0 / (double)dt_ms, req, sizeof req),
+            seconds_text(shm_duration_quantile(buckets, 0.5), p50, sizeof p50),
+            seconds_text(shm_duration_quantile(buckets, 0.99), p99, sizeof p99),
+            mix_text(&r, mix, sizeof mix));
+}
+
+/* The routes that answered in the interval; none before the second sample. */
+static void write_routes(FILE *out, const struct top_sample *prev, const struct top_sample *cur)
+{
+    uint64_t dt = prev != NULL ? cur->at_ms - prev->at_ms : 0;
+    bool header = false;
+    for (int e = 0; prev != NULL && dt > 0 && e < SHM_MAX_ROUTES; e++) {
+        const char *label = cur->header.routes[e].label;
+        if (label[0] == '\0' ||
+            shm_route_count(&cur->routes[e]) <= shm_route_count(&prev->routes[e]))
+            continue;
+        if (!header)
+            fprintf(out, "\n%-32s %9s %9s %9s %-16s\n", "ROUTE", "REQ/S", "P50", "P99",
+                    "2XX/3XX/4XX/5XX%");
+        header = true;
+        write_route(out, label, &prev->routes[e], &cur->routes[e], dt);
+    }
+}
+
 void top_frame_write(FILE *out, const struct top_sample *prev, const struct top_sample *cur,
                      long ticks_per_s, int64_t wall_now)
 {
@@ -215,4 +270,5 @@ void top_frame_write(FILE *out, const struct top_sample *prev, const struct top_
     for (unsigned i = 0; rates != NULL && i < cur->count; i++)
         write_worker(out, &cur->workers[i], &rates[i], cur->at_ms);
     free(rates);
+    write_routes(out, prev, cur);
 }

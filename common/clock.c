@@ -7,6 +7,7 @@
 #include <string.h>
 
 static uint64_t cached_monotonic_ms;
+static uint64_t cached_monotonic_us;
 static time_t cached_wall_seconds = -1;
 static char cached_http_date[CLOCK_HTTP_DATE_LEN + 1];
 
@@ -55,9 +56,22 @@ uint64_t clock_now_monotonic_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t clock_now_monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void clock_touch(void)
+{
+    cached_monotonic_us = clock_now_monotonic_us();
+    cached_monotonic_ms = cached_monotonic_us / 1000u;
+}
+
 void clock_update(void)
 {
-    cached_monotonic_ms = clock_now_monotonic_ms();
+    clock_touch();
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     if (ts.tv_sec != cached_wall_seconds) {
@@ -67,6 +81,8 @@ void clock_update(void)
 }
 
 uint64_t clock_monotonic_ms(void) { return cached_monotonic_ms; }
+
+uint64_t clock_monotonic_us(void) { return cached_monotonic_us; }
 
 time_t clock_wall_seconds(void) { return cached_wall_seconds; }
 

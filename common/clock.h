@@ -26,4 +26,13 @@ void clock_format_http_date(time_t t, char *out);
 /* A fresh CLOCK_MONOTONIC reading in ms, bypassing the cache. */
 uint64_t clock_now_monotonic_ms(void);
 
+/* Refreshes the monotonic cache only (one clock_gettime from the vDSO,
+ * no system call): a worker does it once per read, so what is parsed
+ * from those bytes is stamped with when they arrived. */
+void clock_touch(void);
+/* Microseconds of CLOCK_MONOTONIC at the last clock_update or clock_touch. */
+uint64_t clock_monotonic_us(void);
+/* A fresh CLOCK_MONOTONIC reading in microseconds. */
+uint64_t clock_now_monotonic_us(void);
+
 #endif

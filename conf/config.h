@@ -69,9 +69,49 @@ struct config_header {
     size_t name_len, value_len; /* measured at load: responses reference them */
 };
 
+/* A rate limit policy (`rate_limits:`), in ASP.NET Core's terms: a fixed
+ * window, a sliding window of segments, or a token bucket, per partition
+ * of the requests (the client's address or network, a header's value, or
+ * all of them). Routes attach policies by name. */
+enum rate_limit_algorithm {
+    RATE_LIMIT_FIXED_WINDOW,   /* permit_limit per window */
+    RATE_LIMIT_SLIDING_WINDOW, /* permit_limit per window, freed segment by segment */
+    RATE_LIMIT_TOKEN_BUCKET,   /* token_limit, tokens_per_period each replenishment_period */
+};
+
+enum rate_limit_partition {
+    RATE_PARTITION_CLIENT_ADDRESS, /* the peer's address, cut to ipv4/ipv6_prefix bits */
+    RATE_PARTITION_HEADER,         /* a request header's value ("" when absent) */
+    RATE_PARTITION_GLOBAL,         /* one partition for every request */
+};
+
+#define CONFIG_MAX_RATE_LIMITS 64            /* policies in one config */
+#define CONFIG_MAX_ROUTE_RATE_LIMITS 8       /* policies on one route */
+#define CONFIG_RATE_LIMIT_MAX 4294967295u    /* permit_limit, token_limit */
+#define CONFIG_SLIDING_LIMIT_MAX 16777215u   /* a sliding window's permit_limit */
+#define CONFIG_SLIDING_SEGMENTS_MAX 64
+#define CONFIG_RATE_PARTITIONS_MAX 16777216u /* max_partitions */
+#define CONFIG_ROUTE_NAME_MAX 127                /* a route's name: (its metrics label) */
+
+struct rate_limit_policy {
+    char *name;
+    enum rate_limit_algorithm algorithm;
+    uint64_t limit;             /* permit_limit, or the bucket's token_limit */
+    uint64_t period_ms;         /* window, or replenishment_period */
+    uint64_t segments;          /* segments_per_window; 1 for the others */
+    uint64_t tokens_per_period; /* token bucket only */
+    enum rate_limit_partition partition;
+    uint64_t ipv4_prefix;       /* bits of an IPv4 client address that count: 32 */
+    uint64_t ipv6_prefix;       /* ... of an IPv6 one: 64 */
+    char *header;               /* RATE_PARTITION_HEADER: the header's name */
+    uint64_t max_partitions;    /* records kept per policy: the memory bound */
+    int line, column;           /* where the policy starts in the file */
+};
+
 struct handler_schema;
 
 struct route {
+    char *name;      /* `name:` its label in metrics; NULL: derived (config_route_label) */
     char *host;      /* NULL: any host. Lower-case; exact or "*.example.com" */
     /* `endpoint:` the route serves only requests that came in through the
      * endpoint of that name (NULL: every endpoint). only_endpoint is that
@@ -99,6 +139,12 @@ struct route {
     int compression_node; /* loader only: the YAML node of `compression:`, 0 if none */
     uint64_t max_request_body_size; /* 0: the endpoint's limit applies */
     bool has_max_request_body_size; /* set in the file, even to 0 */
+    /* `rate_limit:` the policies a request must pass, in the order given:
+     * names as written, and their indexes in config->rate_limits (bound
+     * once the whole file is read). */
+    char **rate_limit_names;
+    unsigned *rate_limits;
+    size_t rate_limit_count;
     int line, column; /* where the route starts in the file, for messages */
 };
 
@@ -150,6 +196,8 @@ struct config {
                              NULL/0: any host */
     size_t allowed_host_count;
 
+    bool connection_list; /* `connection_list: on`: sakerctl conns (default off) */
+
     char *access_log; /* NULL: off; a path, or "stderr" */
     enum access_log_format access_log_format;
 
@@ -162,6 +210,9 @@ struct config {
 
     struct route *routes; /* first match wins */
     size_t route_count;
+
+    struct rate_limit_policy *rate_limits; /* in file order */
+    size_t rate_limit_count;
 };
 
 /* Loads and validates path. NULL with err set on any problem. */
@@ -176,6 +227,17 @@ struct config *config_default(struct err *err);
  * ASPNETCORE_URLS), named "url0", "url1", ... SK_OK or SK_ERROR. */
 int config_override_urls(struct config *config, const char *urls, struct err *err);
 void config_free(struct config *config);
+
+/* True when a and b limit the same way (everything but the name and the
+ * place in the file): a reload keeps such a policy's state. */
+bool config_rate_limit_same(const struct rate_limit_policy *a, const struct rate_limit_policy *b);
+/* "fixed_window 100 per 1m by client_address /32 /64" into out. */
+void config_rate_limit_describe(const struct rate_limit_policy *p, char *out, size_t size);
+
+/* The route's label in metrics and top: its name, else
+ * [ENDPOINT:][HOST]PATH ("admin:/metrics", "static.example.com/", "/api"),
+ * cut to size. */
+void config_route_label(const struct route *route, char *out, size_t size);
 
 /* Where an instance keeps its files when the config does not say: a
  * directory only its user may write. /run/saker as root; else the

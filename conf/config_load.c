@@ -411,12 +411,15 @@ static const struct cfg_option top_options[] = {
     {.name = "limits", .node = parse_limits},
     {.name = "allowed_hosts", .node = parse_allowed_hosts},
     {.name = "access_log", .offset = TOP(access_log), .scalar = parse_access_log},
+    {.name = "connection_list", .offset = TOP(connection_list), .scalar = cfg_parse_bool,
+     .def = "false"},
     {.name = "access_log_format", .offset = TOP(access_log_format),
      .scalar = parse_access_log_format, .def = "combined"},
     {.name = "certificates", .node = cfg_tls_config_certificates},
     {.name = "ticket_key_rotation", .offset = TOP(tls.ticket_key_rotation_ms),
      .scalar = cfg_tls_parse_rotation, .def = "1h"},
     {.name = "endpoints", .node = cfg_parse_endpoints},
+    {.name = "rate_limits", .node = cfg_parse_rate_limits},
     {.name = "routes", .node = cfg_parse_routes},
     {.name = "compression", .node = cfg_parse_compression},
 };
@@ -468,6 +471,7 @@ void config_free(struct config *config)
         cfg_route_free(&config->routes[i]);
     free(config->routes);
     config_compression_free(&config->compression);
+    cfg_rate_limits_free(config->rate_limits, config->rate_limit_count);
     free(config);
 }
 
@@ -484,7 +488,8 @@ static struct config *config_build(const struct cfg_ctx *ctx, const yaml_node_t 
         cfg_endpoints_apply_limits(ctx, config) != SK_OK ||
         cfg_routes_apply_compression(ctx, config) != SK_OK ||
         cfg_tls_check_endpoints(ctx, root, config) != SK_OK ||
-        cfg_routes_bind_endpoints(config, ctx->file, ctx->err) != SK_OK)
+        cfg_routes_bind_endpoints(config, ctx->file, ctx->err) != SK_OK ||
+        cfg_rate_limits_bind(config, ctx->file, ctx->err) != SK_OK)
         goto fail;
     if (config->shm_path == NULL &&
         (config->shm_path = cfg_strdup(ctx, root, config_default_shm_path())) == NULL)

@@ -161,6 +161,14 @@ cfg_node_fn cfg_parse_routes;    /* config_routes.c; base: struct config */
  * refuses to answer an https:// endpoint).
  * file: for "FILE:LINE:COLUMN" in messages, may be NULL. */
 int cfg_routes_bind_endpoints(struct config *config, const char *file, struct err *err);
+/* config_rate_limits.c: the top-level `rate_limits` map (base: struct
+ * config), a route's `rate_limit` (base: struct route), and, once the
+ * file is read, each route's policy names bound to their indexes (an
+ * unknown name is an error at the route, with a suggestion). */
+cfg_node_fn cfg_parse_rate_limits;
+cfg_node_fn cfg_parse_route_rate_limits;
+int cfg_rate_limits_bind(struct config *config, const char *file, struct err *err);
+void cfg_rate_limits_free(struct rate_limit_policy *policies, size_t count);
 /* Frees what a route owns (not the route itself). */
 void cfg_route_free(struct route *route);
 /* True for a route's own keys (path, host, ...): no handler kind may take

@@ -10,6 +10,9 @@
  *     - endpoint: public              # optional: only requests to this endpoint
  *       path: /
  *       redirect_https: { port: 443, status: 308 }
+ *     - path: /api
+ *       name: api                     # optional: the route's label in metrics
+ *       rate_limit: [per_client, everyone]   # config_rate_limits.c
  *
  * A route's own keys are here; exactly one other key names its handler
  * kind, whose map is parsed with the kind's options (handler_schema.h:
@@ -135,6 +138,18 @@ static int check_handler(const struct cfg_ctx *ctx, const yaml_node_t *map)
     return SK_OK;
 }
 
+/* A label for metrics: printable, and short enough to be kept whole. */
+static int parse_name(const char *key, const char *text, size_t len, void *field,
+                      struct err *why)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+            return err_set(why, "%s: contains a control character", key);
+    if (len > CONFIG_ROUTE_NAME_MAX)
+        return err_set(why, "%s: at most %d bytes", key, CONFIG_ROUTE_NAME_MAX);
+    return cfg_parse_string(key, text, len, field, why);
+}
+
 /* Sets the flag too, so that 0 (no body at all) differs from unset. */
 static int parse_body_limit(const char *key, const char *text, size_t len, void *field,
                             struct err *why)
@@ -175,7 +190,9 @@ static const struct cfg_option route_options[] = {
     {.name = "headers", .node = parse_route_headers},
     {.name = "host", .offset = offsetof(struct route, host), .scalar = parse_host},
     {.name = "max_request_body_size", .offset = 0, .scalar = parse_body_limit},
+    {.name = "name", .offset = offsetof(struct route, name), .scalar = parse_name},
     {.name = "path", .offset = 0, .scalar = parse_path, .required = true},
+    {.name = "rate_limit", .node = cfg_parse_route_rate_limits},
 };
 #define ROUTE_OPTION_COUNT (sizeof route_options / sizeof route_options[0])
 
@@ -215,6 +232,7 @@ static int route_table(const struct cfg_ctx *ctx, const yaml_node_t *node,
 
 void cfg_route_free(struct route *route)
 {
+    free(route->name);
     free(route->endpoint);
     free(route->host);
     free(route->path);
@@ -222,6 +240,10 @@ void cfg_route_free(struct route *route)
     if (route->own_compression != NULL)
         config_compression_free(route->own_compression);
     free(route->own_compression);
+    for (size_t i = 0; i < route->rate_limit_count; i++)
+        free(route->rate_limit_names[i]);
+    free(route->rate_limit_names);
+    free(route->rate_limits);
     if (route->handler != NULL && route->handler->release != NULL &&
         route->handler_config != NULL)
         route->handler->release(route->handler_config);
@@ -246,8 +268,22 @@ static int parse_route_list(const struct cfg_ctx *ctx, const yaml_node_t *node,
         if (cfg_expect(ctx, item, YAML_MAPPING_NODE, "route") != SK_OK ||
             cfg_apply_section(ctx, item, section, route, "route") != SK_OK)
             return SK_ERROR;
+        for (size_t j = 0; route->name != NULL && j < i; j++)
+            if (config->routes[j].name != NULL && strcmp(config->routes[j].name, route->name) == 0)
+                return cfg_fail(ctx, cfg_lookup(ctx, item, "name"), "name: '%.80s' is the "
+                                "name of the route at line %d too", route->name,
+                                config->routes[j].line);
     }
     return SK_OK;
+}
+
+void config_route_label(const struct route *r, char *out, size_t size)
+{
+    if (r->name != NULL)
+        snprintf(out, size, "%s", r->name);
+    else
+        snprintf(out, size, "%s%s%s%s", r->endpoint ? r->endpoint : "", r->endpoint ? ":" : "",
+                 r->host ? r->host : "", r->path ? r->path : "");
 }
 
 int cfg_parse_routes(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)

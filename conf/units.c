@@ -8,6 +8,8 @@
 #include "conf/units.h"
 
 #include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
@@ -119,4 +121,17 @@ int units_parse_duration(const char *text, uint64_t *milliseconds, struct err *e
                        "(units ms, s, m, h, d; a bare number is seconds), got '%.80s'",
                        text ? text : "");
     }
+}
+
+char *units_format_duration(uint64_t ms, char *buf, size_t size)
+{
+    if (ms == 0)
+        snprintf(buf, size, "0s");
+    else if (ms % 3600000 == 0)
+        snprintf(buf, size, "%" PRIu64 "h", ms / 3600000);
+    else if (ms % 1000 == 0)
+        snprintf(buf, size, "%" PRIu64 "s", ms / 1000);
+    else
+        snprintf(buf, size, "%" PRIu64 "ms", ms);
+    return buf;
 }

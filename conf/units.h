@@ -10,6 +10,7 @@
 #ifndef SAKER_CONF_UNITS_H
 #define SAKER_CONF_UNITS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/error.h"
@@ -18,5 +19,9 @@
 int units_parse_size(const char *text, uint64_t *bytes, struct err *err);
 /* Parses a duration into milliseconds. SK_OK or SK_ERROR. */
 int units_parse_duration(const char *text, uint64_t *milliseconds, struct err *err);
+
+/* ms as text units_parse_duration reads back: whole hours, else seconds,
+ * else ms ("2h", "90s", "1500ms", "0s"). Returns buf. */
+char *units_format_duration(uint64_t ms, char *buf, size_t size);
 
 #endif

@@ -185,6 +185,8 @@ void master_generation_release(struct master *m, struct generation *g)
         m->pending = NULL;
     for (size_t i = 0; i < g->listener_count; i++)
         tls_server_free(g->listeners[i].tls);
+    if (g->config != NULL)
+        generation_shared_release(m, g);
     config_free(g->config);
     generation_free_listeners(g);
     memset(g, 0, sizeof *g);
@@ -231,6 +233,8 @@ static int master_spawn(struct master *m, unsigned slot, struct generation *g, u
         .listeners = worker_sockets(g, index, &sockets),
         .listener_count = sockets,
         .start_paused = m->draining,
+        .rate_tables = g->shared.rate_tables,
+        .route_entries = g->shared.route_entries,
     };
     if (params.listeners == NULL) {
         log_msg(LOG_ERROR, "fork(worker %u): out of memory", index);
@@ -279,7 +283,7 @@ int master_spawn_generation(struct master *m, struct generation *g, struct err *
         return err_set(err, "no room for %u more workers (%u slots free): wait for the "
                        "previous generation to finish draining", g->config->workers,
                        master_free_slots(m));
-    if (generation_tls(m, g, err) != SK_OK)
+    if (generation_tls(m, g, err) != SK_OK || generation_shared_attach(m, g, err) != SK_OK)
         return SK_ERROR;
     unsigned slot = 0;
     for (unsigned i = 0; i < g->config->workers; i++) {
@@ -828,6 +832,8 @@ int master_run(struct master *m)
 
 void master_forget(struct master *m)
 {
+    for (size_t i = 0; i < m->listeners.count; i++)
+        free(m->listeners.items[i].group.fds);
     free(m->listeners.items);
     m->listeners.items = NULL;
     m->listeners.count = 0;

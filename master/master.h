@@ -30,6 +30,7 @@
 #include <sys/types.h>
 
 #include "conf/config.h"
+#include "master/generation_shared.h"
 #include "master/listener.h"
 #include "master/runfiles.h"
 #include "shm/shm.h"
@@ -47,6 +48,7 @@ struct generation {
     unsigned live;            /* its workers still running */
     bool retiring;            /* draining; killed at retire_deadline_ms */
     uint64_t retire_deadline_ms;
+    struct generation_shared shared; /* rate limit tables (generation_shared.h) */
 };
 
 struct master_worker {

@@ -48,6 +48,8 @@
 /* Slots follow the header directly, so the header must keep them aligned. */
 static_assert(sizeof(struct shm_header) % SHM_CACHE_LINE == 0, "header keeps slots aligned");
 static_assert(sizeof(struct shm_slot) % SHM_CACHE_LINE == 0, "slots fill cache lines");
+static_assert(sizeof(struct shm_route_stats) % SHM_CACHE_LINE == 0, "routes fill cache lines");
+static_assert(sizeof(struct shm_conn_list) % SHM_CACHE_LINE == 0, "lists fill cache lines");
 
 /* ---- create, attach, detach ------------------------------------------ */
 
@@ -63,12 +65,26 @@ static void header_init(struct shm_header *h, unsigned slot_count, size_t total)
      * load counts as a successful "last reload" until a real one happens. */
     h->reload_ok = 1;
     atomic_store_explicit(&h->state, SHM_INSTANCE_STARTING, memory_order_relaxed);
+    snprintf(h->routes[SHM_ROUTE_UNROUTED].label, SHM_ROUTE_LABEL_MAX, "_unrouted");
+    snprintf(h->routes[SHM_ROUTE_OTHER].label, SHM_ROUTE_LABEL_MAX, "_other");
 }
 
-static void map_set(struct shm *shm, void *base, size_t size)
+size_t shm_segment_size(unsigned slot_count)
 {
+    return sizeof(struct shm_header) + (size_t)slot_count * sizeof(struct shm_slot) +
+           (size_t)(slot_count + 1) * SHM_MAX_ROUTES * sizeof(struct shm_route_stats) +
+           (size_t)slot_count * sizeof(struct shm_conn_list);
+}
+
+static void map_set(struct shm *shm, void *base, size_t size, unsigned slot_count)
+{
+    char *p = base;
     shm->header = base;
-    shm->slots = (struct shm_slot *)((char *)base + sizeof(struct shm_header));
+    shm->slots = (struct shm_slot *)(p += sizeof(struct shm_header));
+    shm->slot_count = slot_count;
+    shm->routes = (struct shm_route_stats *)(p += (size_t)slot_count * sizeof(struct shm_slot));
+    shm->conns = (struct shm_conn_list *)(p + (size_t)(slot_count + 1) * SHM_MAX_ROUTES *
+                                                  sizeof(struct shm_route_stats));
     shm->size = size;
 }
 
@@ -90,8 +106,9 @@ static int create_fill(struct shm *shm, int fd, const char *name, unsigned slot_
     void *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED)
         return err_set_errno(err, errno, "mmap(%s, %zu)", name, total);
-    /* ftruncate zero-filled the file: counters, pids and states start at 0. */
-    map_set(shm, base, total);
+    /* ftruncate zero-filled the file: counters, pids and states start at 0;
+     * pages nobody writes (most of the connection lists) stay unallocated. */
+    map_set(shm, base, total, slot_count);
     map_identity(shm, &st);
     header_init(shm->header, slot_count, total);
     shm_master_publish(shm);
@@ -107,7 +124,7 @@ int shm_create(struct shm *shm, const char *path, unsigned slot_count, struct er
         slot_count = SHM_MIN_SLOTS;
     if (slot_count > SHM_MAX_SLOTS)
         return err_set(err, "%s: %u slots, at most %u", path, slot_count, SHM_MAX_SLOTS);
-    size_t total = sizeof(struct shm_header) + (size_t)slot_count * sizeof(struct shm_slot);
+    size_t total = shm_segment_size(slot_count);
 
     char name[PATH_MAX];
     if (snprintf(name, sizeof name, "%s.XXXXXX", path) >= (int)sizeof name)
@@ -164,8 +181,8 @@ static int check_sizes(const struct shm_header *h, const char *path, off_t file_
         return err_set(err, "%s: header size %u and slot size %u, expected %zu and %zu "
                        "for layout version %d", path, h->header_size, h->slot_size,
                        sizeof(struct shm_header), sizeof(struct shm_slot), SHM_LAYOUT_VERSION);
-    uint64_t expect = (uint64_t)h->header_size + (uint64_t)h->slot_count * h->slot_size;
-    if (h->slot_count == 0 || h->slot_count > SHM_MAX_SLOTS || h->total_size != expect)
+    if (h->slot_count == 0 || h->slot_count > SHM_MAX_SLOTS ||
+        h->total_size != shm_segment_size(h->slot_count))
         return err_set(err, "%s: inconsistent sizes (%u slots, total %llu bytes)", path,
                        h->slot_count, (unsigned long long)h->total_size);
     if ((uint64_t)file_size < h->total_size)
@@ -197,7 +214,7 @@ static int map_fd(struct shm *shm, int fd, const char *path, int prot, struct er
     void *base = mmap(NULL, (size_t)h.total_size, prot, MAP_SHARED, fd, 0);
     if (base == MAP_FAILED)
         return err_set_errno(err, errno, "mmap(%s)", path);
-    map_set(shm, base, (size_t)h.total_size);
+    map_set(shm, base, (size_t)h.total_size, h.slot_count);
     map_identity(shm, &st);
     return SK_OK;
 }
@@ -209,17 +226,20 @@ static int copy_fd(struct shm *shm, int fd, const char *path, struct err *err)
     struct shm_header h;
     if (check_file(fd, path, &st, &h, err) != SK_OK)
         return SK_ERROR;
-    /* Aligned as the mapping was: the slots hold atomics. */
-    void *copy = aligned_alloc(SHM_CACHE_LINE, (size_t)h.total_size);
-    if (copy == NULL)
+    /* Page-aligned, as the mapping was (the slots hold atomics), and zero
+     * until read: a refresh reads only what readers look at (read_copy),
+     * and pages it never touches cost nothing. */
+    void *copy = mmap(NULL, (size_t)h.total_size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy == MAP_FAILED)
         return err_set(err, "%s: out of memory for a %llu-byte segment", path,
                        (unsigned long long)h.total_size);
-    map_set(shm, copy, (size_t)h.total_size);
+    map_set(shm, copy, (size_t)h.total_size, h.slot_count);
     map_identity(shm, &st);
     shm->copy = true;
     shm->fd = fd;
     if (shm_refresh(shm, err) != SK_OK) {
-        free(copy);
+        munmap(copy, (size_t)h.total_size);
         memset(shm, 0, sizeof *shm);
         /* The message names no path yet: shm_refresh has none to give. */
         struct err why = *err;
@@ -325,7 +345,7 @@ int shm_request_upgrade(const char *path, const char *binary, struct err *err)
 void shm_detach(struct shm *shm)
 {
     if (shm->copy) {
-        free(shm->header);
+        munmap(shm->header, shm->size);
         close(shm->fd);
     } else if (shm->header != NULL) {
         munmap(shm->header, shm->size);
@@ -357,6 +377,43 @@ static int read_at(const struct shm *shm, void *to, size_t len, off_t offset, st
     return SK_OK;
 }
 
+/* A region of the copy read again from the same place in the file. */
+static int read_region(const struct shm *shm, void *region, size_t len, struct err *err)
+{
+    return read_at(shm, region, len, (off_t)((char *)region - (char *)shm->header), err);
+}
+
+/* What readers look at: the header and the slots, the retired routes,
+ * and for each slot in use its routes and the used part of its
+ * connection list. Readers skip free slots, so their regions are not
+ * read: a segment of 64 slots with two workers is a few hundred KB to
+ * read, not its 5 MB. The slot count is the one attach found (the copy's
+ * header may say otherwise until check_copy refuses it). */
+static int read_copy(struct shm *shm, struct err *err)
+{
+    unsigned slots = shm->slot_count;
+    if (read_at(shm, shm->header, (size_t)((char *)shm->routes - (char *)shm->header), 0,
+                err) != SK_OK ||
+        read_region(shm, shm_routes_retired(shm), SHM_MAX_ROUTES * sizeof(struct shm_route_stats),
+                    err) != SK_OK)
+        return SK_ERROR;
+    for (unsigned i = 0; i < slots; i++) {
+        if (atomic_load_explicit(&shm->slots[i].state, memory_order_relaxed) == SHM_WORKER_FREE)
+            continue;
+        struct shm_conn_list *list = shm_conns_of(shm, i);
+        if (read_region(shm, shm_routes_of(shm, i),
+                        SHM_MAX_ROUTES * sizeof(struct shm_route_stats), err) != SK_OK ||
+            read_region(shm, list, offsetof(struct shm_conn_list, entries), err) != SK_OK)
+            return SK_ERROR;
+        unsigned used = atomic_load_explicit(&list->used, memory_order_relaxed);
+        if (used > SHM_CONNS_PER_SLOT)
+            used = SHM_CONNS_PER_SLOT;
+        if (used > 0 && read_region(shm, list->entries, used * sizeof list->entries[0], err) != SK_OK)
+            return SK_ERROR;
+    }
+    return SK_OK;
+}
+
 /* Both sequences, read from the file: the copy's own may be torn. */
 static int read_sequences(const struct shm *shm, uint64_t seq[2], struct err *err)
 {
@@ -372,8 +429,8 @@ static int check_copy(const struct shm *shm, struct err *err)
     const struct shm_header *h = shm->header;
     if (h->magic != SHM_MAGIC || h->layout_version != SHM_LAYOUT_VERSION ||
         h->header_size != sizeof(struct shm_header) || h->slot_size != sizeof(struct shm_slot) ||
-        h->total_size != shm->size ||
-        (uint64_t)h->header_size + (uint64_t)h->slot_count * h->slot_size != shm->size)
+        h->total_size != shm->size || h->slot_count > SHM_MAX_SLOTS ||
+        shm_segment_size(h->slot_count) != shm->size)
         return err_set(err, "the segment changed its layout or sizes since it was opened");
     return SK_OK;
 }
@@ -399,7 +456,7 @@ int shm_refresh(struct shm *shm, struct err *err)
     for (int copies = 0; copies < REFRESH_COPIES; copies++) {
         uint64_t before[2], after[2];
         int even = read_even_sequences(shm, before, err);
-        if (even == SK_ERROR || read_at(shm, shm->header, shm->size, 0, err) != SK_OK ||
+        if (even == SK_ERROR || read_copy(shm, err) != SK_OK ||
             read_sequences(shm, after, err) != SK_OK)
             return SK_ERROR;
         /* Unchanged around the copy: neither the header strings nor the
@@ -560,18 +617,59 @@ static void shm_slot_return_permits(struct shm *shm, struct shm_slot *s)
         }
 }
 
+/* Moves a counter of a dead worker into a total (the one writer is gone). */
+static void fold(_Atomic uint64_t *total, _Atomic uint64_t *counter)
+{
+    uint64_t v = atomic_load_explicit(counter, memory_order_relaxed);
+    if (v == 0)
+        return;
+    uint64_t t = atomic_load_explicit(total, memory_order_relaxed);
+    atomic_store_explicit(total, t + v, memory_order_relaxed);
+    atomic_store_explicit(counter, 0, memory_order_relaxed);
+}
+
+static void fold_route(struct shm_route_stats *total, struct shm_route_stats *from)
+{
+    for (int b = 0; b < SHM_DURATION_BUCKETS; b++)
+        fold(&total->buckets[b], &from->buckets[b]);
+    fold(&total->duration_us, &from->duration_us);
+    for (int c = 0; c < 5; c++)
+        fold(&total->responses[c], &from->responses[c]);
+}
+
+static void shm_slot_fold(struct shm *shm, unsigned slot)
+{
+    struct shm_header *h = shm->header;
+    struct shm_slot *s = &shm->slots[slot];
+    for (int c = 0; c < SHM_COUNTER_COUNT; c++)
+        fold(&h->retired[c], &s->counters[c]);
+    for (int r = 0; r < SHM_MAX_RATE_LIMITS; r++)
+        for (int k = 0; k < SHM_RATE_COUNTERS; k++)
+            fold(&h->rate_retired[r][k], &s->rate[r][k]);
+    struct shm_route_stats *routes = shm_routes_of(shm, slot);
+    for (int e = 0; e < SHM_MAX_ROUTES; e++)
+        fold_route(&shm_routes_retired(shm)[e], &routes[e]);
+}
+
+/* The list dies with its worker; entries past `used` are never read, so
+ * the next worker of the slot starts from an empty one. */
+static void shm_slot_forget_conns(struct shm *shm, unsigned slot)
+{
+    struct shm_conn_list *l = shm_conns_of(shm, slot);
+    atomic_store_explicit(&l->enabled, 0, memory_order_relaxed);
+    atomic_store_explicit(&l->used, 0, memory_order_relaxed);
+    atomic_store_explicit(&l->listed, 0, memory_order_relaxed);
+    atomic_store_explicit(&l->unlisted, 0, memory_order_relaxed);
+}
+
 void shm_slot_retire(struct shm *shm, unsigned slot)
 {
     struct shm_header *h = shm->header;
     struct shm_slot *s = &shm->slots[slot];
     seq_begin(&h->retired_seq);
-    for (int c = 0; c < SHM_COUNTER_COUNT; c++) {
-        uint64_t v = atomic_load_explicit(&s->counters[c], memory_order_relaxed);
-        uint64_t r = atomic_load_explicit(&h->retired[c], memory_order_relaxed);
-        atomic_store_explicit(&h->retired[c], r + v, memory_order_relaxed);
-        atomic_store_explicit(&s->counters[c], 0, memory_order_relaxed);
-    }
+    shm_slot_fold(shm, slot);
     shm_slot_return_permits(shm, s);
+    shm_slot_forget_conns(shm, slot);
     /* A killed worker's open connections died with it: drop the gauge. */
     atomic_store_explicit(&s->connections_open, 0, memory_order_relaxed);
     atomic_store_explicit(&s->compression_memory, 0, memory_order_relaxed);
@@ -592,6 +690,56 @@ int shm_slot_find_free(const struct shm *shm)
     }
     return -1;
 }
+
+void shm_rate_policy_set(struct shm *shm, unsigned entry, const char *name,
+                         const char *definition)
+{
+    struct shm_rate_policy *d = &shm->header->rate_policies[entry];
+    seq_begin(&shm->header->header_seq);
+    snprintf(d->name, sizeof d->name, "%s", name);
+    snprintf(d->definition, sizeof d->definition, "%s", definition);
+    seq_end(&shm->header->header_seq);
+}
+
+void shm_rate_policy_clear(struct shm *shm, unsigned entry)
+{
+    struct shm_header *h = shm->header;
+    seq_begin(&h->header_seq);
+    memset(&h->rate_policies[entry], 0, sizeof h->rate_policies[entry]);
+    seq_end(&h->header_seq);
+    seq_begin(&h->retired_seq);
+    for (int c = 0; c < SHM_RATE_COUNTERS; c++)
+        atomic_store_explicit(&h->rate_retired[entry][c], 0, memory_order_relaxed);
+    seq_end(&h->retired_seq);
+}
+
+void shm_route_label_set(struct shm *shm, unsigned entry, const char *label)
+{
+    struct shm_route_label *l = &shm->header->routes[entry];
+    seq_begin(&shm->header->header_seq);
+    snprintf(l->label, sizeof l->label, "%s", label);
+    seq_end(&shm->header->header_seq);
+}
+
+void shm_route_label_clear(struct shm *shm, unsigned entry)
+{
+    struct shm_header *h = shm->header;
+    struct shm_route_stats *retired = &shm_routes_retired(shm)[entry];
+    seq_begin(&h->header_seq);
+    memset(&h->routes[entry], 0, sizeof h->routes[entry]);
+    seq_end(&h->header_seq);
+    seq_begin(&h->retired_seq);
+    for (int b = 0; b < SHM_DURATION_BUCKETS; b++)
+        atomic_store_explicit(&retired->buckets[b], 0, memory_order_relaxed);
+    atomic_store_explicit(&retired->duration_us, 0, memory_order_relaxed);
+    for (int c = 0; c < 5; c++)
+        atomic_store_explicit(&retired->responses[c], 0, memory_order_relaxed);
+    seq_end(&h->retired_seq);
+}
+
+void shm_seq_write_begin(_Atomic uint64_t *seq) { seq_begin(seq); }
+
+void shm_seq_write_end(_Atomic uint64_t *seq) { seq_end(seq); }
 
 void shm_header_begin_write(struct shm *shm) { seq_begin(&shm->header->header_seq); }
 
@@ -676,19 +824,39 @@ static uint64_t add_saturating(uint64_t a, uint64_t b)
     return __builtin_add_overflow(a, b, &sum) ? UINT64_MAX : sum;
 }
 
+static uint64_t load(const _Atomic uint64_t *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+/* *to += the counter, saturating. */
+static void add_load(uint64_t *to, const _Atomic uint64_t *v)
+{
+    *to = add_saturating(*to, load(v));
+}
+
+static void rate_add(uint64_t out[][SHM_RATE_COUNTERS],
+                     const _Atomic uint64_t from[][SHM_RATE_COUNTERS])
+{
+    for (int r = 0; r < SHM_MAX_RATE_LIMITS; r++)
+        for (int k = 0; k < SHM_RATE_COUNTERS; k++)
+            add_load(&out[r][k], &from[r][k]);
+}
+
 static void totals_read(const struct shm *shm, struct shm_totals *out)
 {
     const struct shm_header *h = shm->header;
     memset(out, 0, sizeof *out);
     for (int c = 0; c < SHM_COUNTER_COUNT; c++)
-        out->counters[c] = atomic_load_explicit(&h->retired[c], memory_order_relaxed);
+        out->counters[c] = load(&h->retired[c]);
+    rate_add(out->rate, h->rate_retired);
     for (unsigned i = 0; i < h->slot_count; i++) {
         const struct shm_slot *s = &shm->slots[i];
         /* Free slots hold zeros (retire cleared them), so summing every
          * slot needs no pid check and cannot miss a worker just claimed. */
         for (int c = 0; c < SHM_COUNTER_COUNT; c++)
-            out->counters[c] = add_saturating(
-                out->counters[c], atomic_load_explicit(&s->counters[c], memory_order_relaxed));
+            add_load(&out->counters[c], &s->counters[c]);
+        rate_add(out->rate, s->rate);
         /* Liveness by state, not pid: the master may claim with pid 0 and
          * fill it in after fork, and an EXITED worker's gauge is stale. */
         if (!shm_worker_state_live(atomic_load_explicit(&s->state, memory_order_relaxed)))
@@ -719,7 +887,10 @@ static bool seq_read_retry(const _Atomic uint64_t *seq, uint64_t start)
 /* A copy does not change while it is read: one look says all there is. */
 static int snapshot_tries(const struct shm *shm) { return shm->copy ? 1 : SNAPSHOT_RETRIES; }
 
-int shm_snapshot_totals(const struct shm *shm, struct shm_totals *out)
+/* Runs read(shm, out) until no fold overlapped it: SK_OK, or SK_AGAIN
+ * when the master kept folding for every retry. */
+static int retired_snapshot(const struct shm *shm, void (*read)(const struct shm *, void *),
+                            void *out)
 {
     const _Atomic uint64_t *seq = &shm->header->retired_seq;
     for (int attempt = 0; attempt < snapshot_tries(shm); attempt++) {
@@ -728,11 +899,50 @@ int shm_snapshot_totals(const struct shm *shm, struct shm_totals *out)
             sched_yield();
             continue;
         }
-        totals_read(shm, out);
+        read(shm, out);
         if (!seq_read_retry(seq, start))
             return SK_OK;
     }
     return SK_AGAIN;
+}
+
+static void totals_read_any(const struct shm *shm, void *out) { totals_read(shm, out); }
+
+int shm_snapshot_totals(const struct shm *shm, struct shm_totals *out)
+{
+    return retired_snapshot(shm, totals_read_any, out);
+}
+
+static void route_add(struct shm_route_totals *out, const struct shm_route_stats *from)
+{
+    for (int b = 0; b < SHM_DURATION_BUCKETS; b++)
+        add_load(&out->buckets[b], &from->buckets[b]);
+    add_load(&out->duration_us, &from->duration_us);
+    for (int c = 0; c < 5; c++)
+        add_load(&out->responses[c], &from->responses[c]);
+}
+
+/* A free slot's routes are zero (retire folded them) and may never have
+ * been written: skipping it saves mapping pages of nothing. */
+static void routes_read(const struct shm *shm, struct shm_route_totals *out)
+{
+    memset(out, 0, SHM_MAX_ROUTES * sizeof *out);
+    for (int e = 0; e < SHM_MAX_ROUTES; e++)
+        route_add(&out[e], &shm_routes_retired(shm)[e]);
+    for (unsigned i = 0; i < shm->header->slot_count; i++) {
+        if (atomic_load_explicit(&shm->slots[i].state, memory_order_relaxed) == SHM_WORKER_FREE)
+            continue;
+        const struct shm_route_stats *routes = shm_routes_of(shm, i);
+        for (int e = 0; e < SHM_MAX_ROUTES; e++)
+            route_add(&out[e], &routes[e]);
+    }
+}
+
+static void routes_read_any(const struct shm *shm, void *out) { routes_read(shm, out); }
+
+int shm_snapshot_routes(const struct shm *shm, struct shm_route_totals *out)
+{
+    return retired_snapshot(shm, routes_read_any, out);
 }
 
 #define TERMINATE(array) ((array)[sizeof(array) - 1] = '\0')
@@ -761,6 +971,12 @@ static void header_bound(struct shm_header *h)
         TERMINATE(h->certificates[i].path);
         TERMINATE(h->certificates[i].subject);
     }
+    for (unsigned i = 0; i < SHM_MAX_RATE_LIMITS; i++) {
+        TERMINATE(h->rate_policies[i].name);
+        TERMINATE(h->rate_policies[i].definition);
+    }
+    for (unsigned i = 0; i < SHM_MAX_ROUTES; i++)
+        TERMINATE(h->routes[i].label);
 }
 
 int shm_snapshot_header(const struct shm *shm, struct shm_header *out)
@@ -783,6 +999,50 @@ int shm_snapshot_header(const struct shm *shm, struct shm_header *out)
     /* Give the caller the last copy anyway. */
     memcpy(out, shm->header, sizeof *out);
     header_bound(out);
+    return SK_AGAIN;
+}
+
+/* One look at a connection entry: SK_OK when it was not being written.
+ * A reader's copy of the file may have caught an entry mid-write with
+ * its sequence already read as even, so the entry is read again from the
+ * file, between two reads of its sequence there. */
+static int conn_look(const struct shm *shm, const struct shm_conn *e, struct shm_conn *out)
+{
+    uint64_t start;
+    if (!shm->copy) {
+        if (!seq_read_begin(&e->seq, &start))
+            return SK_AGAIN;
+        memcpy(out, e, sizeof *out); /* plain bytes under the seqlock */
+        return seq_read_retry(&e->seq, start) ? SK_AGAIN : SK_OK;
+    }
+    struct err err;
+    off_t at = (off_t)((const char *)e - (const char *)shm->header);
+    uint64_t end;
+    if (read_at(shm, out, sizeof *out, at, &err) != SK_OK ||
+        read_at(shm, &end, sizeof end, at, &err) != SK_OK)
+        return SK_ERROR; /* the file shrank: nothing to show */
+    start = atomic_load_explicit(&out->seq, memory_order_relaxed);
+    return (start & 1) == 0 && start == end ? SK_OK : SK_AGAIN;
+}
+
+/* A worker writes an entry in a few stores; a copy's reader, which pays
+ * a read of the file per look, does not wait as long for it. */
+#define CONN_COPY_TRIES 16
+
+int shm_snapshot_conn(const struct shm *shm, unsigned slot, unsigned index, struct shm_conn *out)
+{
+    const struct shm_conn *e = &shm_conns_of(shm, slot)->entries[index];
+    int tries = shm->copy ? CONN_COPY_TRIES : SNAPSHOT_RETRIES;
+    for (int attempt = 0; attempt < tries; attempt++) {
+        int rc = conn_look(shm, e, out);
+        if (rc == SK_ERROR)
+            return SK_AGAIN;
+        if (rc == SK_OK) {
+            TERMINATE(out->request);
+            return SK_OK;
+        }
+        sched_yield();
+    }
     return SK_AGAIN;
 }
 
@@ -907,6 +1167,27 @@ const char *shm_worker_state_name(unsigned state)
     if (state >= sizeof worker_state_names / sizeof worker_state_names[0])
         return "unknown";
     return worker_state_names[state];
+}
+
+const char *shm_conn_state_name(unsigned state)
+{
+    static const char *const names[] = {
+        [SHM_CONN_FREE] = "free", [SHM_CONN_HANDSHAKE] = "handshake",
+        [SHM_CONN_READING_HEAD] = "reading head", [SHM_CONN_READING_BODY] = "reading body",
+        [SHM_CONN_HANDLING] = "handling", [SHM_CONN_WRITING] = "writing",
+        [SHM_CONN_IDLE] = "idle", [SHM_CONN_TUNNEL] = "tunnel", [SHM_CONN_CLOSING] = "closing",
+    };
+    static_assert(sizeof names / sizeof names[0] == SHM_CONN_STATES, "a name for every state");
+    return state < SHM_CONN_STATES ? names[state] : "unknown";
+}
+
+const char *shm_conn_protocol_name(unsigned protocol)
+{
+    switch (protocol) {
+    case SHM_CONN_HTTP1: return "http/1.1";
+    case SHM_CONN_HTTP2: return "h2";
+    }
+    return "-";
 }
 
 const char *shm_listener_kind_name(unsigned kind)

@@ -27,6 +27,9 @@
 struct shm {
     struct shm_header *header;
     struct shm_slot *slots;
+    struct shm_route_stats *routes; /* retired, then each slot's (shm_routes_of) */
+    struct shm_conn_list *conns;    /* one per slot */
+    unsigned slot_count;            /* as mapped or copied: where the regions are */
     size_t size;
     uint64_t dev, ino; /* the file mapped or copied */
     /* shm_attach: header and slots are a private copy of the file at fd,
@@ -34,6 +37,24 @@ struct shm {
     bool copy;
     int fd;
 };
+
+/* The segment's size for slot_count slots. */
+size_t shm_segment_size(unsigned slot_count);
+/* A slot's route statistics: SHM_MAX_ROUTES of them, indexed by the
+ * header's route entries. */
+static inline struct shm_route_stats *shm_routes_of(const struct shm *shm, unsigned slot)
+{
+    return shm->routes + (size_t)(slot + 1) * SHM_MAX_ROUTES;
+}
+/* The folded statistics of retired slots (under retired_seq). */
+static inline struct shm_route_stats *shm_routes_retired(const struct shm *shm)
+{
+    return shm->routes;
+}
+static inline struct shm_conn_list *shm_conns_of(const struct shm *shm, unsigned slot)
+{
+    return &shm->conns[slot];
+}
 
 /* Creates (or replaces) the segment file at path, mode 0640, sized for
  * slot_count slots (at least SHM_MIN_SLOTS, so a reload that adds workers
@@ -129,14 +150,29 @@ size_t shm_pools_in_force(const struct shm_header *h, struct shm_pool_view *out,
  * heartbeat, state STARTING unless the worker already moved it on. */
 void shm_slot_claim(struct shm *shm, unsigned slot, int pid, int cpu,
                     uint64_t generation, unsigned index);
-/* Master: after the slot's worker is gone, folds its counters into the
- * retired totals, drops its gauges, returns the permits it held to their
- * pools and frees the slot. */
+/* Master: after the slot's worker is gone, folds its counters (rate
+ * limits and routes too) into the retired totals, drops its gauges and
+ * its connection list, returns the permits it held to their pools and
+ * frees the slot. */
 void shm_slot_retire(struct shm *shm, unsigned slot);
 /* Master: index of a free slot, or -1. */
 int shm_slot_find_free(const struct shm *shm);
 /* STARTING, RUNNING or DRAINING: a worker that holds its slot and counts. */
 bool shm_worker_state_live(unsigned state);
+
+/* Master: names a rate limit directory entry (under header_seq). */
+void shm_rate_policy_set(struct shm *shm, unsigned entry, const char *name,
+                         const char *definition);
+/* Master: frees an entry no live generation uses, with its retired totals
+ * (the slots hold none: every worker that counted there has been retired). */
+void shm_rate_policy_clear(struct shm *shm, unsigned entry);
+
+/* Master: labels a route entry (under header_seq); entries
+ * SHM_ROUTE_UNROUTED and SHM_ROUTE_OTHER are labelled at creation. */
+void shm_route_label_set(struct shm *shm, unsigned entry, const char *label);
+/* Master: frees a route entry no live generation uses, with its retired
+ * statistics. */
+void shm_route_label_clear(struct shm *shm, unsigned entry);
 
 /* Master: header strings under header_seq. */
 void shm_header_begin_write(struct shm *shm);
@@ -144,6 +180,7 @@ void shm_header_end_write(struct shm *shm);
 
 struct shm_totals {
     uint64_t counters[SHM_COUNTER_COUNT];
+    uint64_t rate[SHM_MAX_RATE_LIMITS][SHM_RATE_COUNTERS];
     uint64_t connections_open;
     uint64_t compression_memory; /* bytes compressor states hold now */
     unsigned workers_live;
@@ -157,8 +194,31 @@ int shm_snapshot_totals(const struct shm *shm, struct shm_totals *out);
  * clamped to the tables. SK_AGAIN when the master stayed mid-write for
  * every retry; out then holds the last copy, usable with a warning. */
 int shm_snapshot_header(const struct shm *shm, struct shm_header *out);
+/* A route entry's statistics as readers sum them. */
+struct shm_route_totals {
+    uint64_t buckets[SHM_DURATION_BUCKETS];
+    uint64_t duration_us;
+    uint64_t responses[5];
+};
+/* Readers: each route entry's statistics, retired slots and live ones
+ * summed (out: SHM_MAX_ROUTES of them), consistent under retired_seq as
+ * shm_snapshot_totals is. SK_OK or SK_AGAIN. */
+int shm_snapshot_routes(const struct shm *shm, struct shm_route_totals *out);
 /* Readers: copies one slot (values individually atomic). */
 void shm_snapshot_slot(const struct shm *shm, unsigned slot, struct shm_slot *out);
+
+/* A seqlock's writer side (odd while writing), for entries with one
+ * writer such as a connection list's. */
+void shm_seq_write_begin(_Atomic uint64_t *seq);
+void shm_seq_write_end(_Atomic uint64_t *seq);
+/* Readers: copies entry index of slot's connection list consistently
+ * (retrying while its writer is in the middle; from the file itself for
+ * a reader's copy), its request line NUL-ended. SK_OK, or SK_AGAIN when
+ * it kept changing or the file shrank. */
+int shm_snapshot_conn(const struct shm *shm, unsigned slot, unsigned index, struct shm_conn *out);
+/* "reading head", "idle", ... and "http/1.1", "h2", "-". */
+const char *shm_conn_state_name(unsigned state);
+const char *shm_conn_protocol_name(unsigned protocol);
 
 /* Metric-style names: "connections_accepted", "reject_malformed"... and
  * for rejections the bare reason ("malformed", "body_too_large"). */

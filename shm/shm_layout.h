@@ -7,6 +7,13 @@
  * in no worker or master code.
  *
  *   [struct shm_header][struct shm_slot x slot_count]
+ *   [struct shm_route_stats x SHM_MAX_ROUTES]                 retired routes
+ *   [struct shm_route_stats x SHM_MAX_ROUTES x slot_count]    each slot's routes
+ *   [struct shm_conn_list x slot_count]                       each slot's connections
+ *
+ * The three regions after the slots are found by arithmetic on slot_count
+ * (shm.h: shm_routes_retired, shm_routes_of, shm_conns_of), so the
+ * header need not say where they are.
  *
  * Rules:
  *  - Each slot has exactly one writer: the worker that owns it, while it
@@ -18,6 +25,9 @@
  *  - Strings in the header (listeners, reload message) are written by the
  *    master under header_seq, a seqlock.
  *  - All atomics use relaxed ordering except the seqlocks' acquire/release.
+ *  - A slot's routes and connections have the slot's writer; the master
+ *    folds routes into the retired ones and empties the connection list
+ *    when it retires the slot.
  *  - Readers refuse a segment whose magic, layout version or sizes differ
  *    from this header's; bump SHM_LAYOUT_VERSION on any change below.
  */
@@ -30,7 +40,7 @@
 
 
 #define SHM_MAGIC UINT64_C(0x314d48535245414b) /* "KAERSHM1" little-endian */
-#define SHM_LAYOUT_VERSION 8
+#define SHM_LAYOUT_VERSION 9
 #define SHM_CACHE_LINE 64
 #define SHM_MAX_LISTENERS 32
 #define SHM_LISTENER_TEXT_MAX 160
@@ -40,6 +50,13 @@
 #define SHM_MAX_CERTIFICATES 64
 #define SHM_CERTIFICATE_TEXT_MAX 256
 #define SHM_PATH_MAX 4096
+#define SHM_MAX_RATE_LIMITS 64
+#define SHM_RATE_NAME_MAX 64
+#define SHM_RATE_TEXT_MAX 128
+#define SHM_MAX_ROUTES 64
+#define SHM_ROUTE_LABEL_MAX 128
+#define SHM_CONNS_PER_SLOT 256
+#define SHM_CONN_REQUEST_MAX 160
 
 /* Monotonic counters kept per worker slot and in the retired totals. */
 enum shm_counter {
@@ -168,6 +185,100 @@ struct shm_certificate {
     int64_t not_after;
 };
 
+/* ---- rate limits ------------------------------------------------------ */
+
+/* What a rate limit policy did, per worker slot and in the retired totals,
+ * indexed by the policy's entry in the header's directory. Its state (the
+ * partitions and their counts) is not in this segment: see
+ * shm/rate_table.h. */
+enum shm_rate_counter {
+    SHM_RATE_ADMITTED, /* requests it let through (that every policy of the route did) */
+    SHM_RATE_LIMITED,  /* requests it refused with 429 */
+    SHM_RATE_OVERFLOW, /* requests charged to its shared overflow partition */
+    SHM_RATE_COUNTERS
+};
+
+/* A policy of the generations alive, by name: the master writes it under
+ * header_seq when a generation that names it starts, and clears it when
+ * the last one goes. */
+struct shm_rate_policy {
+    char name[SHM_RATE_NAME_MAX];       /* "": the entry is free */
+    char definition[SHM_RATE_TEXT_MAX]; /* "fixed_window 100 per 1m, by client_address /32 /64" */
+};
+
+/* ---- routes ------------------------------------------------------------- */
+
+/* Request durations, first byte in to last byte out, in these buckets
+ * (upper bounds, microseconds; the last bucket is +Inf): Prometheus'
+ * defaults extended down to 0.5 ms, where a web server's fast answers
+ * are. Counts are per bucket, not cumulative; readers accumulate. */
+#define SHM_DURATION_BUCKETS 15
+#define SHM_DURATION_BOUNDS_US \
+    {500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, \
+     2500000, 5000000, 10000000}
+
+/* Route entries 0 and 1 are fixed: responses given before a route was
+ * chosen or when none matched, and routes beyond the table. */
+#define SHM_ROUTE_UNROUTED 0
+#define SHM_ROUTE_OTHER 1
+#define SHM_ROUTE_FIRST 2
+
+struct shm_route_stats {
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t buckets[SHM_DURATION_BUCKETS];
+    _Atomic uint64_t duration_us; /* the sum */
+    _Atomic uint64_t responses[5]; /* by status class, 1xx..5xx */
+};
+
+/* A route of the generations alive, by label (its `name:`, else
+ * [ENDPOINT:][HOST]PATH), written by the master under header_seq. */
+struct shm_route_label {
+    char label[SHM_ROUTE_LABEL_MAX]; /* "": the entry is free */
+};
+
+/* ---- connections --------------------------------------------------------- */
+
+enum shm_conn_state {
+    SHM_CONN_FREE,         /* no connection in the entry */
+    SHM_CONN_HANDSHAKE,    /* TLS handshake */
+    SHM_CONN_READING_HEAD, /* a request head is arriving */
+    SHM_CONN_READING_BODY, /* a request body is arriving */
+    SHM_CONN_HANDLING,     /* a request is with its handler */
+    SHM_CONN_WRITING,      /* output is waiting for the client to read it */
+    SHM_CONN_IDLE,         /* keep-alive, nothing in progress */
+    SHM_CONN_TUNNEL,       /* upgraded: raw bytes */
+    SHM_CONN_CLOSING,      /* half-closed, lingering */
+    SHM_CONN_STATES
+};
+
+enum shm_conn_protocol { SHM_CONN_UNDECIDED, SHM_CONN_HTTP1, SHM_CONN_HTTP2 };
+
+/* One connection as `sakerctl conns` lists it (Apache's scoreboard line).
+ * The worker writes it under seq (odd while writing); a reader copies it
+ * and retries while seq is odd or moved, so it never blocks the worker. */
+struct shm_conn {
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t seq;
+    uint8_t state;     /* enum shm_conn_state */
+    uint8_t protocol;  /* enum shm_conn_protocol */
+    uint8_t tls;       /* 1: over TLS */
+    uint8_t family;    /* AF_INET, AF_INET6, or AF_UNIX (no address) */
+    uint16_t port;     /* the client's port */
+    uint8_t address[16]; /* IPv4 in the first four bytes */
+    uint64_t accepted_ms;  /* CLOCK_MONOTONIC */
+    uint64_t state_ms;     /* in this state since */
+    uint64_t bytes_in, bytes_out;
+    char request[SHM_CONN_REQUEST_MAX]; /* the last request line, cut, NUL-ended */
+};
+
+/* A worker's connections: entries [0, used) may hold one (state not
+ * SHM_CONN_FREE); a connection beyond the table is counted in unlisted. */
+struct shm_conn_list {
+    alignas(SHM_CACHE_LINE) _Atomic uint32_t enabled; /* connection_list: on */
+    _Atomic uint32_t used;     /* high-water mark of entries written */
+    _Atomic uint64_t listed;   /* gauge: entries in use */
+    _Atomic uint64_t unlisted; /* gauge: open connections without an entry */
+    struct shm_conn entries[SHM_CONNS_PER_SLOT];
+};
+
 struct shm_slot {
     alignas(SHM_CACHE_LINE) _Atomic int32_t pid; /* 0 when free */
     _Atomic int32_t cpu;                         /* -1: not pinned */
@@ -182,6 +293,8 @@ struct shm_slot {
     /* Permits this worker holds, per pool: its own writes only; the master
      * gives them back to the pools when it retires the slot. */
     alignas(SHM_CACHE_LINE) _Atomic uint64_t permits_held[SHM_POOL_KINDS][SHM_POOLS];
+    /* Rate limits, by directory entry (enum shm_rate_counter). */
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t rate[SHM_MAX_RATE_LIMITS][SHM_RATE_COUNTERS];
 };
 
 struct shm_header {
@@ -243,9 +356,15 @@ struct shm_header {
     /* Cross-worker limits: see struct shm_pool. */
     struct shm_pool pools[SHM_POOL_KINDS][SHM_POOLS];
 
+    /* Directories of the generations alive, under header_seq: rate limit
+     * policies and route labels, each entry indexing the slots' counters. */
+    struct shm_rate_policy rate_policies[SHM_MAX_RATE_LIMITS];
+    struct shm_route_label routes[SHM_MAX_ROUTES];
+
     /* Folded totals of exited workers, under retired_seq. */
     alignas(SHM_CACHE_LINE) _Atomic uint64_t retired_seq;
     _Atomic uint64_t retired[SHM_COUNTER_COUNT];
+    _Atomic uint64_t rate_retired[SHM_MAX_RATE_LIMITS][SHM_RATE_COUNTERS];
 };
 
 #endif

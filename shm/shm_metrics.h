@@ -14,5 +14,9 @@
 #include "shm/shm.h"
 
 void shm_metrics_write(const struct shm *shm, FILE *out);
+/* A label value of at most max bytes (or up to its NUL) as the format
+ * wants it: backslash, quote and newline escaped, and valid UTF-8
+ * (U+FFFD for bytes that are not). */
+void shm_metrics_label_value(FILE *out, const char *s, size_t max);
 
 #endif

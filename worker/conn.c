@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "shm/shm.h"
 #include "worker/access_log.h"
+#include "worker/conn_list.h"
 #include "worker/conn_tls.h"
 #include "worker/h1.h"
 #include "worker/h2.h"
@@ -86,10 +87,14 @@ const char *conn_peer_subject(const struct conn *c)
     return c->transport->peer_subject(c);
 }
 
-/* The deadline that applies in the connection's current state. */
+/* The deadline that applies in the connection's current state; runs
+ * after every event on it, so its entry in the connection list is
+ * refreshed here too. */
 static void conn_update_deadline(struct conn *c)
 {
     uint64_t now = clock_monotonic_ms();
+    if (c->worker->conn_list_on)
+        conn_list_publish(c);
     if (c->lingering)
         return;
     /* A connection that has sent nothing yet (Kestrel's rule) keeps the
@@ -300,6 +305,7 @@ void conn_close(struct conn *c)
         return;
     struct worker *w = c->worker;
     c->closed = true;
+    conn_list_close(c);
     event_del(&c->read_event);
     if (c->write_event != NULL) {
         event_free(c->write_event);
@@ -439,6 +445,8 @@ static void conn_consume(struct conn *c, const char *data, size_t len)
 {
     if (c->worker->slot != NULL)
         shm_slot_count(c->worker->slot, SHM_BYTES_IN, len);
+    if (c->worker->conn_list_on)
+        conn_list_bytes(c, len, 0);
     if (c->endpoint != NULL && c->endpoint->connection_logging)
         access_log_hexdump(c->fd, "read", data, len);
     c->fresh = false;
@@ -517,17 +525,15 @@ static void conn_read(struct conn *c)
     }
 }
 
-static void on_readable(evutil_socket_t fd, short what, void *arg)
+static void conn_readable(struct conn *c)
 {
-    struct conn *c = arg;
-    (void)fd; /* the transport reads c->fd */
-    (void)what;
     if (c->closed)
         return;
     if (c->lingering) {
         conn_linger_read(c);
         return;
     }
+    clock_touch(); /* the requests this read brings start now (route statistics) */
     c->in_io = true;
     if (!c->handshaking || conn_handshake(c)) {
         conn_read(c);
@@ -536,9 +542,22 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     c->in_io = false;
 }
 
-static void on_writable(evutil_socket_t fd, short what, void *arg)
+/* The loop's callbacks: what they queue for the end of the turn (a
+ * release, an HTTP/2 stream's reaping, another connection's flush) runs
+ * as they return (turn.h), after which c may be gone. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    struct turn *t = &c->worker->turn;
+    (void)fd; /* the transport reads c->fd */
+    (void)what;
+    turn_enter(t);
+    conn_readable(c);
+    turn_leave(t);
+}
+
+static void conn_writable(struct conn *c, evutil_socket_t fd, short what)
+{
     if (c->closed)
         return;
     if (c->handshaking) {
@@ -546,7 +565,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
         bool done = conn_handshake(c);
         c->in_io = false;
         if (done)
-            on_readable(fd, what, c);
+            on_readable(fd, what, c); /* its own turn_enter nests */
         return;
     }
     if (c->read_wants_write) { /* TLS: a read had to write first */
@@ -556,6 +575,15 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
         return;
     }
     conn_flush(c);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    struct turn *t = &c->worker->turn;
+    turn_enter(t);
+    conn_writable(c, fd, what);
+    turn_leave(t);
 }
 
 /* ---- output ------------------------------------------------------------ */
@@ -582,6 +610,8 @@ static enum outq_flush_result conn_write(struct conn *c)
     enum outq_flush_result r = c->transport->flush(c, &written);
     if (written > 0 && c->worker->slot != NULL)
         shm_slot_count(c->worker->slot, SHM_BYTES_OUT, written);
+    if (written > 0 && c->worker->conn_list_on)
+        conn_list_bytes(c, 0, written);
     c->out_blocked_bytes += written;
     return r;
 }

@@ -54,6 +54,7 @@
 
 #include <event2/event_struct.h>
 
+#include "shm/shm_layout.h"
 #include "worker/outq.h"
 #include "worker/turn.h"
 
@@ -134,6 +135,10 @@ struct conn_protocol {
      * tells every producer still open that its exchange is abandoned,
      * then frees the state. */
     void (*free)(struct conn *c);
+    /* What the connection is doing, as `sakerctl conns` lists it:
+     * reading a head or a body, handling, idle, tunnel (conn itself
+     * tells the handshake, writing and closing). NULL: handling. */
+    enum shm_conn_state (*state)(struct conn *c);
 };
 
 /* The peer's address, compact: an IPv4 or IPv6 socket address, or AF_UNIX
@@ -152,6 +157,7 @@ struct conn {
     struct conn *prev, *next; /* the worker's list of open connections */
     struct worker *worker;
     int fd;
+    uint16_t list_entry;  /* its entry in the connection list (conn_list.c) */
     struct event read_event;
     struct event *write_event; /* created when a write first blocks */
     struct outq out;

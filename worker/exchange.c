@@ -13,9 +13,9 @@
 #include "conf/config.h"
 #include "worker/exchange_filter.h"
 
-const char *exchange_header(const struct exchange *ex, const char *name, size_t *len)
+const char *exchange_header_n(const struct exchange *ex, const char *name, size_t name_len,
+                              size_t *len)
 {
-    size_t name_len = strlen(name);
     for (size_t i = 0; i < ex->header_count; i++) {
         const struct header_field *h = &ex->headers[i];
         if (h->name_len == name_len && strncasecmp(h->name, name, name_len) == 0) {
@@ -69,16 +69,30 @@ int exchange_push_request_header(struct exchange *ex, const struct header_field 
     return exchange_push_field(ex->arena, &ex->headers, &ex->header_count, &ex->header_capacity, field);
 }
 
+int exchange_copy_field(struct arena *arena, struct header_field *field, const char *name,
+                        size_t name_len, const char *value, size_t value_len)
+{
+    /* Name and value in one piece of the arena, each NUL-terminated. */
+    char *n = arena_alloc(arena, name_len + value_len + 2);
+    if (n == NULL)
+        return SK_ERROR;
+    char *v = n + name_len + 1;
+    memcpy(n, name, name_len);
+    n[name_len] = '\0';
+    memcpy(v, value, value_len);
+    v[value_len] = '\0';
+    *field = (struct header_field){n, name_len, v, value_len};
+    return SK_OK;
+}
+
 int exchange_add_header_n(struct exchange *ex, const char *name, size_t name_len,
                           const char *value, size_t value_len)
 {
-    char *n = arena_strndup(ex->arena, name, name_len);
-    char *v = arena_strndup(ex->arena, value, value_len);
-    if (n == NULL || v == NULL)
+    struct header_field field;
+    if (exchange_copy_field(ex->arena, &field, name, name_len, value, value_len) != SK_OK)
         return SK_ERROR;
-    struct header_field field = {n, name_len, v, value_len};
     return exchange_push_field(ex->arena, &ex->response_headers, &ex->response_header_count,
-                       &ex->response_header_capacity, &field);
+                               &ex->response_header_capacity, &field);
 }
 
 int exchange_add_header(struct exchange *ex, const char *name, const char *value)

@@ -61,6 +61,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "common/arena.h"
@@ -74,6 +75,21 @@ struct header_field {
     const char *value;
     size_t value_len;
 };
+
+/* True when h's name is lower (a lower-case field name of len bytes) in
+ * any case. Inline: the length rules out most fields, and a byte loop
+ * over a short name costs less than a call to strncasecmp. */
+static inline bool exchange_field_is(const struct header_field *h, const char *lower, size_t len)
+{
+    if (h->name_len != len)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = h->name[i];
+        if ((c >= 'A' && c <= 'Z' ? (char)(c + 32) : c) != lower[i])
+            return false;
+    }
+    return true;
+}
 
 enum exchange_method {
     METHOD_OTHER,
@@ -225,8 +241,15 @@ struct exchange {
 };
 
 /* Looks up a request header, case-insensitively; the first one wins.
- * Returns the value (not NUL-terminated) and sets *len, or NULL. */
-const char *exchange_header(const struct exchange *ex, const char *name, size_t *len);
+ * Returns the value (not NUL-terminated) and sets *len, or NULL. The
+ * inline form lets a literal name's length be known when compiled. */
+const char *exchange_header_n(const struct exchange *ex, const char *name, size_t name_len,
+                              size_t *len);
+static inline const char *exchange_header(const struct exchange *ex, const char *name,
+                                          size_t *len)
+{
+    return exchange_header_n(ex, name, strlen(name), len);
+}
 
 /* The first response header called name (case-insensitive), or NULL;
  * for filters, which may change its value (strings in the arena). */
@@ -235,6 +258,10 @@ struct header_field *exchange_response_header(struct exchange *ex, const char *n
  * Content-Length). */
 void exchange_remove_response_header(struct exchange *ex, const char *name);
 
+/* Copies name and value into arena as one allocation (each
+ * NUL-terminated) and points field at them. SK_OK or SK_ERROR. */
+int exchange_copy_field(struct arena *arena, struct header_field *field, const char *name,
+                        size_t name_len, const char *value, size_t value_len);
 /* Appends field to an arena-grown array of fields. SK_OK or SK_ERROR. */
 int exchange_push_field(struct arena *arena, struct header_field **fields, size_t *count,
                         size_t *capacity, const struct header_field *field);

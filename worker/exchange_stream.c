@@ -178,12 +178,9 @@ void exchange_stop(struct exchange *ex)
 
 int exchange_add_trailer(struct exchange *ex, const char *name, const char *value)
 {
-    size_t name_len = strlen(name), value_len = strlen(value);
-    char *n = arena_strndup(ex->arena, name, name_len);
-    char *v = arena_strndup(ex->arena, value, value_len);
-    if (n == NULL || v == NULL)
+    struct header_field field;
+    if (exchange_copy_field(ex->arena, &field, name, strlen(name), value, strlen(value)) != SK_OK)
         return SK_ERROR;
-    struct header_field field = {n, name_len, v, value_len};
     return exchange_push_field(ex->arena, &ex->trailers, &ex->trailer_count,
                                &ex->trailer_capacity, &field);
 }

@@ -68,7 +68,7 @@ static void on_end_of_turn(evutil_socket_t fd, short what, void *arg)
 int file_cache_start(struct event_base *base)
 {
     file_cache_stop();
-    end_of_turn = event_new(base, -1, 0, on_end_of_turn, NULL);
+    end_of_turn = event_new(base, -1, EV_PERSIST, on_end_of_turn, NULL); /* as turn.c's */
     return end_of_turn != NULL ? 0 : -1;
 }
 

@@ -29,6 +29,7 @@
 #include "shm/shm.h"
 #include "worker/conn.h"
 #include "worker/request.h"
+#include "worker/route_stats.h"
 #include "worker/tunnel.h"
 #include "worker/worker.h"
 
@@ -84,6 +85,7 @@ static int on_message_begin(llhttp_t *parser)
     h1->piece_kind = H1_PIECE_NONE;
     h1->header_bytes = 0;
     h1->request_started_ms = clock_monotonic_ms();
+    h1->request_started_us = clock_monotonic_us();
     h1->head_check_state = H1_HEAD_CHECK_IDLE;
     return 0;
 }
@@ -232,14 +234,20 @@ static void h1_dispatch(struct h1 *h1, struct exchange *ex)
     request_dispatch(h1->entry, ex);
 }
 
+/* h1_check_request's verdicts besides 0 (go on and dispatch). */
+#define H1_REFUSED (-1) /* answered, and the connection closes */
+#define H1_LIMITED 1    /* answered 429; the body, if any, is drained */
+
 /* The head's checks (request_head_check) and the framing's (h1's own):
- * 0 to go on, or the refusal already answered. */
+ * 0 to go on, or the refusal already answered (H1_REFUSED, H1_LIMITED). */
 static int h1_check_request(struct h1 *h1, struct exchange *ex, bool *expect_continue)
 {
     llhttp_t *parser = &h1->parser;
     struct request_head head = {
         .endpoint = h1->endpoint,
         .limits = h1_limits(h1),
+        .conn = h1->conn,
+        .peer = h1->peer,
         .absolute_form = true,
         .content_length = (parser->flags & F_CONTENT_LENGTH) ? (int64_t)parser->content_length : -1,
     };
@@ -251,11 +259,13 @@ static int h1_check_request(struct h1 *h1, struct exchange *ex, bool *expect_con
     if (v.status == 417) {
         h1->closing = true; /* the client may send the body anyway */
         exchange_respond_error(ex, 417);
-        return -1;
+        return H1_REFUSED;
     }
+    if (v.status == 429)
+        return H1_LIMITED; /* well framed: answered as a handler would */
     if (v.status != 0) {
         h1_refuse(h1, v.status, (enum shm_counter)v.counter);
-        return -1;
+        return H1_REFUSED;
     }
     /* RFC 9112 section 6.3: a request Transfer-Encoding whose final coding
      * is not chunked cannot be framed; llhttp only says so after this
@@ -264,7 +274,7 @@ static int h1_check_request(struct h1 *h1, struct exchange *ex, bool *expect_con
     if ((parser->flags & F_TRANSFER_ENCODING) &&
         (!(parser->flags & F_CHUNKED) || (ex->version_major == 1 && ex->version_minor == 0))) {
         h1_refuse(h1, 400, SHM_REJECT_MALFORMED);
-        return -1;
+        return H1_REFUSED;
     }
     return 0;
 }
@@ -284,10 +294,21 @@ static int on_headers_complete(llhttp_t *parser)
     shm_slot_count(h1->worker->slot, SHM_REQUESTS, 1);
     if (ex->method == METHOD_CONNECT)
         h1->closing = true; /* what follows a CONNECT is not HTTP */
-    if (h1_check_request(h1, ex, &expect_continue) != 0)
+    int checked = h1_check_request(h1, ex, &expect_continue);
+    if (checked == H1_REFUSED)
         return HPE_PAUSED;
     bool has_body = (parser->flags & F_CHUNKED) ||
                     ((parser->flags & F_CONTENT_LENGTH) && parser->content_length > 0);
+    if (checked == H1_LIMITED) {
+        /* A client that waits for 100 Continue may send the body or not:
+         * the connection cannot tell which, so it closes after the 429. */
+        if (has_body && expect_continue)
+            h1->closing = true;
+        else if (has_body)
+            h1_body_begin(h1); /* discarded as it comes, for up to H1_BODY_DRAIN_MS */
+        exchange_respond_error(ex, 429);
+        return h1->closing ? HPE_PAUSED : 0;
+    }
     ex->expect_continue = expect_continue && has_body;
     h1->early = has_body && request_reads_body(h1->entry);
     /* A request with a body is answered once the body has arrived and its
@@ -321,12 +342,19 @@ static int on_body(llhttp_t *parser, const char *at, size_t len)
     return h1_body_piece(h1, at, len) ? HPE_PAUSED : 0;
 }
 
-static void h1_end_exchange(struct h1 *h1)
+/* What the exchange holds goes: a body it never sent, and its arena. */
+static void h1_release_exchange(struct h1 *h1)
 {
     struct exchange *ex = h1->ex;
     if (ex != NULL && !ex->responded)
         exchange_drop_body(ex); /* a handler that set a file and never answered */
     h1->ex = NULL;
+    arena_reset(&h1->arena);
+}
+
+static void h1_end_exchange(struct h1 *h1)
+{
+    h1_release_exchange(h1);
     h1->message_complete = false;
     h1->exchange_done = false;
     h1->proceed_owed = false;
@@ -348,7 +376,6 @@ static void h1_end_exchange(struct h1 *h1)
     h1->piece_len = 0;
     h1->head_bytes = 0;
     h1->head_mark = NULL;
-    arena_reset(&h1->arena);
 }
 
 /* The request was read and its response has ended. True: parse on. */
@@ -422,14 +449,14 @@ void h1_destroy(struct h1 *h1)
         tunnel_discard(h1->tunnel);
     h1->tunnel = NULL;
     h1->upgrading = false;
-    h1_end_exchange(h1);
-    bytebuf_free(&h1->stash);
-    bytebuf_free(&h1->held);
+    /* Only what is held is released: the state is freed, or made new by
+     * h1_init when it is taken again. */
+    h1_release_exchange(h1);
+    if (h1->stash.data != NULL)
+        bytebuf_free(&h1->stash);
+    if (h1->held.data != NULL)
+        bytebuf_free(&h1->held);
 }
-
-bool h1_idle(const struct h1 *h1) { return !h1->in_message; }
-
-bool h1_reading_head(const struct h1 *h1) { return h1->in_message && !h1->headers_done; }
 
 /* Maps an llhttp error to the status and counter of the refusal. */
 static void h1_parse_failed(struct h1 *h1, llhttp_errno_t error)
@@ -562,11 +589,6 @@ bool h1_on_eof(struct h1 *h1)
 
 /* ---- the exchange's course, between the parser and the connection ------ */
 
-bool h1_gone(const struct h1 *h1)
-{
-    return (h1->ex != NULL && h1->ex->abandoned) || (h1->conn != NULL && h1->conn->closed);
-}
-
 void h1_wake(struct h1 *h1)
 {
     if (h1->conn != NULL)
@@ -585,6 +607,10 @@ void h1_abort(struct h1 *h1)
 void h1_response_ended(struct h1 *h1)
 {
     h1->proceed_owed = false;
+    /* All of it is in the queue: counted once it has left. */
+    if (h1->ex != NULL)
+        route_stats_queued(h1->worker, h1->out, h1->entry, h1->ex->status,
+                           h1->request_started_us);
     if (!h1->message_complete) {
         h1_body_answered(h1); /* the rest of a body nobody reads is drained */
         return; /* on_message_complete ends the exchange */

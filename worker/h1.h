@@ -87,6 +87,7 @@ struct h1 {
     struct h1_head_check head_check; /* strict grammar of this request's head */
     uint8_t head_check_state; /* H1_HEAD_CHECK_* */
     uint64_t request_started_ms;
+    uint64_t request_started_us; /* the read that brought its first byte */
     int reject_status;        /* status decided by a callback that failed */
     int reject_counter;       /* enum shm_counter for that rejection */
     uint64_t feed_count;      /* h1_feed calls, to tell a fold from a split */
@@ -138,9 +139,15 @@ bool h1_on_eof(struct h1 *h1);
  * producer its proceed while the queue is below the high-water mark. */
 enum conn_owed h1_produce(struct h1 *h1);
 /* No request in progress: the connection is idle (keep-alive). */
-bool h1_idle(const struct h1 *h1);
+static inline bool h1_idle(const struct h1 *h1)
+{
+    return !h1->in_message;
+}
 /* Headers of the current request are still arriving (for the timeout). */
-bool h1_reading_head(const struct h1 *h1);
+static inline bool h1_reading_head(const struct h1 *h1)
+{
+    return h1->in_message && !h1->headers_done;
+}
 /* Answers 408 to a request whose head timed out and marks closing. */
 void h1_timeout(struct h1 *h1);
 /* A request body is arriving: when it started and how much has come. */
@@ -163,8 +170,12 @@ void h1_free_spares(struct worker *w);
 
 /* Between h1.c and h1_response.c. */
 extern const struct exchange_ops h1_exchange_ops;
-/* The exchange is given up, or its connection closed. */
-bool h1_gone(const struct h1 *h1);
+/* The exchange is given up, or its connection closed. Inline: every
+ * response and every produce asks. */
+static inline bool h1_gone(const struct h1 *h1)
+{
+    return (h1->ex != NULL && h1->ex->abandoned) || (h1->conn != NULL && h1->conn->closed);
+}
 /* Output was made: the connection flushes it. */
 void h1_wake(struct h1 *h1);
 /* The response cannot be finished: the connection resets, so the client

@@ -178,6 +178,19 @@ static void h1c_free(struct conn *c)
     h1_give_back(c);
 }
 
+/* Between requests the state may be gone: idle. */
+static enum shm_conn_state h1c_state(struct conn *c)
+{
+    const struct h1 *h1 = c->proto_state;
+    if (h1 == NULL || h1_idle(h1))
+        return SHM_CONN_IDLE;
+    if (h1_reading_head(h1))
+        return SHM_CONN_READING_HEAD;
+    if (h1->reading_body && h1->ex != NULL && !h1->ex->responded)
+        return SHM_CONN_READING_BODY;
+    return SHM_CONN_HANDLING;
+}
+
 const struct conn_protocol h1_protocol = {
     .name = "http/1.1",
     .feed = h1c_feed,
@@ -188,4 +201,5 @@ const struct conn_protocol h1_protocol = {
     .drain = h1c_drain,
     .eof = h1c_eof,
     .free = h1c_free,
+    .state = h1c_state,
 };

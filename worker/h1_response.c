@@ -9,7 +9,6 @@
  * mark again (h1_produce), which is the backpressure.
  */
 #include <string.h>
-#include <strings.h>
 
 #include "common/clock.h"
 #include "common/digits.h"
@@ -48,8 +47,8 @@ static char *put_content_length(char *p, uint64_t n)
  * goes out, and its Content-Length only on a streamed response. */
 static bool framing_field(const struct exchange *ex, const struct header_field *h)
 {
-    return (h->name_len == 17 && strncasecmp(h->name, "transfer-encoding", 17) == 0) ||
-           (!ex->streaming && h->name_len == 14 && strncasecmp(h->name, "content-length", 14) == 0);
+    return exchange_field_is(h, "transfer-encoding", 17) ||
+           (!ex->streaming && exchange_field_is(h, "content-length", 14));
 }
 
 static char *put_fields(char *p, const struct exchange *ex)
@@ -66,17 +65,26 @@ static char *put_fields(char *p, const struct exchange *ex)
     return p;
 }
 
-static char *h1_render_head(struct h1 *h1, const struct exchange *ex, char *p)
+/* The status line and the Server field; 200 as one literal, as most
+ * responses are. */
+static char *put_status_line(char *p, int status)
 {
-    const char *reason = exchange_status_reason(ex->status);
+    if (status == 200)
+        return PUT_LITERAL(p, "HTTP/1.1 200 OK\r\n" H1_SERVER_HEADER);
+    const char *reason = exchange_status_reason(status);
     p = PUT_LITERAL(p, "HTTP/1.1 ");
-    *p++ = (char)('0' + ex->status / 100);
-    *p++ = (char)('0' + ex->status / 10 % 10);
-    *p++ = (char)('0' + ex->status % 10);
+    *p++ = (char)('0' + status / 100);
+    *p++ = (char)('0' + status / 10 % 10);
+    *p++ = (char)('0' + status % 10);
     *p++ = ' ';
     p = put(p, reason, strlen(reason));
-    p = PUT_LITERAL(p, "\r\n");
-    p = PUT_LITERAL(p, H1_SERVER_HEADER "Date: ");
+    return PUT_LITERAL(p, "\r\n" H1_SERVER_HEADER);
+}
+
+static char *h1_render_head(struct h1 *h1, const struct exchange *ex, char *p)
+{
+    p = put_status_line(p, ex->status);
+    p = PUT_LITERAL(p, "Date: ");
     p = put(p, clock_http_date(), CLOCK_HTTP_DATE_LEN);
     p = PUT_LITERAL(p, "\r\n");
     if (h1->endpoint != NULL && h1->endpoint->tls.hsts_header != NULL)

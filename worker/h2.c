@@ -30,6 +30,7 @@
 #include "worker/h2_stream.h"
 #include "worker/outq.h"
 #include "worker/request.h"
+#include "worker/route_stats.h"
 #include "worker/worker.h"
 
 /* Empty DATA frames without END_STREAM carry nothing and cost a frame's
@@ -82,6 +83,7 @@ static struct h2_stream *stream_new(struct h2 *h2, int32_t id)
     st->id = id;
     st->body_fd = -1;
     st->started_ms = clock_monotonic_ms();
+    st->started_us = clock_monotonic_us();
     arena_init(&st->arena, &h2->worker->blocks);
     struct exchange *ex = &st->ex;
     ex->arena = &st->arena;
@@ -123,6 +125,10 @@ static void stream_free(struct h2 *h2, struct h2_stream *st)
         exchange_drop_body(&st->ex); /* a handler that set a file and never answered */
     if (st->body_release != NULL) /* after the frames of it still queued */
         outq_add_release(h2->out, st->body_release, st->body_release_arg);
+    /* Its last frame is queued (or the connection is going): counted
+     * once that has left. */
+    if (st->ex.responded)
+        route_stats_queued(h2->worker, h2->out, st->entry, st->ex.status, st->started_us);
     if (st->proceed_owed)
         h2->proceeds_owed--;
     if (st->delivery_owed)
@@ -210,11 +216,9 @@ static enum exchange_method method_of(const char *name, size_t len)
 static int stream_add_field(struct h2_stream *st, const char *name, size_t name_len,
                             const char *value, size_t value_len)
 {
-    char *n = arena_strndup(&st->arena, name, name_len);
-    char *v = arena_strndup(&st->arena, value, value_len);
-    if (n == NULL || v == NULL)
+    struct header_field field;
+    if (exchange_copy_field(&st->arena, &field, name, name_len, value, value_len) != SK_OK)
         return SK_ERROR;
-    struct header_field field = {n, name_len, v, value_len};
     return exchange_push_request_header(&st->ex, &field);
 }
 
@@ -224,13 +228,13 @@ static int stream_add_trailer(struct h2_stream *st, const uint8_t *name, size_t 
                               const uint8_t *value, size_t value_len)
 {
     struct exchange *ex = &st->ex;
-    char *n = arena_strndup(&st->arena, (const char *)name, name_len);
-    char *v = arena_strndup(&st->arena, (const char *)value, value_len);
+    struct header_field field;
     st->header_bytes += name_len + value_len;
-    if (n == NULL || v == NULL || st->header_bytes > st->h2->limits->max_request_headers_total_size ||
-        ex->request_trailer_count >= st->h2->limits->max_request_header_count)
+    if (st->header_bytes > st->h2->limits->max_request_headers_total_size ||
+        ex->request_trailer_count >= st->h2->limits->max_request_header_count ||
+        exchange_copy_field(&st->arena, &field, (const char *)name, name_len, (const char *)value,
+                            value_len) != SK_OK)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    struct header_field field = {n, name_len, v, value_len};
     if (exchange_push_field(&st->arena, &ex->request_trailers, &ex->request_trailer_count,
                             &ex->request_trailer_capacity, &field) != SK_OK)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
@@ -243,20 +247,25 @@ static void stream_pseudo_field(struct h2_stream *st, const char *name, size_t n
                                 const char *value, size_t value_len)
 {
     struct exchange *ex = &st->ex;
+    bool method = name_len == 7 && memcmp(name, ":method", 7) == 0;
+    bool path = !method && name_len == 5 && memcmp(name, ":path", 5) == 0;
+    bool authority = !method && !path && name_len == 10 && memcmp(name, ":authority", 10) == 0;
+    if (!method && !path && !authority)
+        return; /* :scheme and the like: nothing reads them */
     char *copy = arena_strndup(&st->arena, value, value_len);
     if (copy == NULL) {
         stream_reject(st, 500, SHM_REJECT_MALFORMED);
         return;
     }
-    if (name_len == 7 && memcmp(name, ":method", 7) == 0) {
+    if (method) {
         ex->method_name = copy;
         ex->method = method_of(value, value_len);
-    } else if (name_len == 5 && memcmp(name, ":path", 5) == 0) {
+    } else if (path) {
         if (value_len > st->h2->limits->max_request_line_size)
             stream_reject(st, 414, SHM_REJECT_REQUEST_LINE_TOO_LONG);
         ex->target = copy;
         ex->target_len = value_len;
-    } else if (name_len == 10 && memcmp(name, ":authority", 10) == 0) {
+    } else {
         st->authority = copy;
         st->authority_len = value_len;
     }
@@ -328,6 +337,8 @@ static void stream_head_complete(struct h2 *h2, struct h2_stream *st, bool end_s
     struct request_head head = {
         .endpoint = h2->endpoint,
         .limits = h2->limits,
+        .conn = h2->conn,
+        .peer = h2->peer,
         .authority = st->authority,
         .authority_len = st->authority_len,
         .content_length = declared_length(ex),
@@ -674,6 +685,19 @@ bool h2_finished(const struct h2 *h2)
 bool h2_idle(const struct h2 *h2)
 {
     return h2->streams == NULL;
+}
+
+enum shm_conn_state h2_state(const struct h2 *h2)
+{
+    uint64_t since;
+    if (h2_reading_head(h2, &since))
+        return SHM_CONN_READING_HEAD;
+    if (h2->streams == NULL)
+        return SHM_CONN_IDLE;
+    for (const struct h2_stream *st = h2->streams; st != NULL; st = st->next)
+        if (!st->request_complete && !st->ex.responded)
+            return SHM_CONN_READING_BODY;
+    return SHM_CONN_HANDLING;
 }
 
 bool h2_reading_head(const struct h2 *h2, uint64_t *since_ms)

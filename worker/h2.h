@@ -39,6 +39,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "shm/shm_layout.h"
+
 struct worker;
 struct outq;
 struct conn;
@@ -88,6 +90,9 @@ bool h2_idle(const struct h2 *h2);
 /* The client's preface, or a header block, is still arriving (since
  * *since_ms): the request_headers_timeout applies. */
 bool h2_reading_head(const struct h2 *h2, uint64_t *since_ms);
+/* What the session is doing, for the connection list: a head arriving,
+ * a body arriving (for a stream not yet answered), handling, or idle. */
+enum shm_conn_state h2_state(const struct h2 *h2);
 /* Once a second: request body data rates (408 and RST_STREAM for a slow
  * stream) and the keep-alive ping. H2_CLOSE: the client stopped
  * answering pings; close. */

@@ -116,6 +116,11 @@ static void h2c_free(struct conn *c)
     c->proto_state = NULL;
 }
 
+static enum shm_conn_state h2c_state(struct conn *c)
+{
+    return h2_state(c->proto_state);
+}
+
 const struct conn_protocol h2_protocol = {
     .name = "h2",
     .feed = h2c_feed,
@@ -126,4 +131,5 @@ const struct conn_protocol h2_protocol = {
     .drain = h2c_drain,
     .eof = h2c_eof,
     .free = h2c_free,
+    .state = h2c_state,
 };

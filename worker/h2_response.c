@@ -7,7 +7,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "common/clock.h"
 #include "common/digits.h"
@@ -25,14 +24,11 @@ static ssize_t on_read_body(nghttp2_session *session, int32_t stream_id, uint8_t
 
 /* RFC 9113 section 8.2.2: connection-specific fields are malformed in
  * HTTP/2; a handler's are dropped rather than break the stream. */
-static bool connection_specific(const char *name, size_t len)
+static bool connection_specific(const struct header_field *h)
 {
-    static const char *const fields[] = {"connection", "keep-alive", "proxy-connection",
-                                         "transfer-encoding", "upgrade"};
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        if (strlen(fields[i]) == len && strncasecmp(fields[i], name, len) == 0)
-            return true;
-    return false;
+    return exchange_field_is(h, "connection", 10) || exchange_field_is(h, "keep-alive", 10) ||
+           exchange_field_is(h, "proxy-connection", 16) ||
+           exchange_field_is(h, "transfer-encoding", 17) || exchange_field_is(h, "upgrade", 7);
 }
 
 static nghttp2_nv nv_of(const char *name, size_t name_len, const char *value, size_t value_len)
@@ -41,16 +37,32 @@ static nghttp2_nv nv_of(const char *name, size_t name_len, const char *value, si
                         NGHTTP2_NV_FLAG_NONE};
 }
 
-/* HTTP/2 field names are lower case (RFC 9113 section 8.2.1). */
-static char *lower_copy(struct arena *arena, const char *name, size_t len)
+/* HTTP/2 field names are lower case (RFC 9113 section 8.2.1). Eight
+ * bytes at a time: bit 7 of each byte of ge_a and gt_z says whether its
+ * low seven bits are at least 'A' and above 'Z', so a byte below 0x80 in
+ * 'A'..'Z' gets its 0x20 bit and no other byte changes. */
+static char *lower_into(char *copy, const char *name, size_t len)
 {
-    char *copy = arena_alloc(arena, len + 1);
-    if (copy == NULL)
-        return NULL;
-    for (size_t i = 0; i < len; i++)
+    const uint64_t high = 0x8080808080808080u;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, name + i, 8);
+        uint64_t low7 = x & ~high;
+        uint64_t ge_a = low7 + 0x3f3f3f3f3f3f3f3fu, gt_z = low7 + 0x2525252525252525u;
+        x |= (ge_a & ~gt_z & ~x & high) >> 2;
+        memcpy(copy + i, &x, 8);
+    }
+    for (; i < len; i++)
         copy[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
     copy[len] = '\0';
     return copy;
+}
+
+static char *lower_copy(struct arena *arena, const char *name, size_t len)
+{
+    char *copy = arena_alloc(arena, len + 1);
+    return copy != NULL ? lower_into(copy, name, len) : NULL;
 }
 
 static size_t put_number(char *out, uint64_t n)
@@ -66,13 +78,20 @@ static nghttp2_nv *response_fields(struct h2_stream *st, size_t *count_out)
 {
     struct exchange *ex = &st->ex;
     const struct endpoint *endpoint = st->h2->endpoint;
-    nghttp2_nv *nva = arena_alloc(&st->arena, (ex->response_header_count + 5) * sizeof *nva);
-    char *status = arena_alloc(&st->arena, 4);
-    char *length = arena_alloc(&st->arena, 21);
-    if (nva == NULL || status == NULL || length == NULL)
+    /* One allocation: the array, the status and length digits, then the
+     * lower-cased names. */
+    size_t nva_size = (ex->response_header_count + 5) * sizeof(nghttp2_nv), names = 0;
+    for (size_t i = 0; i < ex->response_header_count; i++)
+        names += ex->response_headers[i].name_len + 1;
+    nghttp2_nv *nva = arena_alloc(&st->arena, nva_size + 4 + 21 + names);
+    if (nva == NULL)
         return NULL;
+    char *status = (char *)nva + nva_size, *length = status + 4, *name = length + 21;
     size_t n = 0;
-    put_number(status, (uint64_t)ex->status);
+    status[0] = (char)('0' + ex->status / 100); /* 200..599 */
+    status[1] = (char)('0' + ex->status / 10 % 10);
+    status[2] = (char)('0' + ex->status % 10);
+    status[3] = '\0';
     nva[n++] = nv_of(":status", 7, status, 3);
     nva[n++] = nv_of("server", 6, "saker", 5);
     nva[n++] = nv_of("date", 4, clock_http_date(), CLOCK_HTTP_DATE_LEN);
@@ -85,13 +104,11 @@ static nghttp2_nv *response_fields(struct h2_stream *st, size_t *count_out)
     }
     for (size_t i = 0; i < ex->response_header_count; i++) {
         const struct header_field *h = &ex->response_headers[i];
-        if (connection_specific(h->name, h->name_len) ||
-            (!ex->streaming && h->name_len == 14 && strncasecmp(h->name, "content-length", 14) == 0))
+        if (connection_specific(h) || (!ex->streaming && exchange_field_is(h, "content-length", 14)))
             continue;
-        char *name = lower_copy(&st->arena, h->name, h->name_len);
-        if (name == NULL)
-            return NULL;
-        nva[n++] = nv_of(name, h->name_len, h->value, h->value_len);
+        nva[n++] = nv_of(lower_into(name, h->name, h->name_len), h->name_len, h->value,
+                         h->value_len);
+        name += h->name_len + 1;
     }
     if (!ex->streaming && request_status_has_body(ex->status)) {
         size_t len = put_number(length, ex->body_kind == BODY_NONE ? 0 : ex->body_len);
@@ -236,7 +253,7 @@ static bool submit_trailers(struct h2_stream *st)
         char *name = lower_copy(&st->arena, h->name, h->name_len);
         if (name == NULL)
             return false;
-        if (!connection_specific(h->name, h->name_len))
+        if (!connection_specific(h))
             nva[n++] = nv_of(name, h->name_len, h->value, h->value_len);
     }
     return nghttp2_submit_trailer(st->h2->session, st->id, nva, n) == 0;

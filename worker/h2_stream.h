@@ -40,6 +40,7 @@ struct h2_stream {
     const struct router_entry *entry;
     uint64_t body_limit;
     uint64_t started_ms;      /* HEADERS began */
+    uint64_t started_us;      /* ... in the read stamped with this */
     uint64_t body_started_ms; /* the request body is arriving since; 0: not */
     uint64_t header_bytes;    /* names + values of regular fields */
     const char *authority;    /* :authority, or NULL */

@@ -121,11 +121,6 @@ void request_dispatch(const struct router_entry *entry, struct exchange *ex)
     entry->ops->handle(ex, route, entry->state);
 }
 
-bool request_status_has_body(int status)
-{
-    return status >= 200 && status != 204 && status != 304;
-}
-
 bool request_too_slow(const struct config_data_rate *rate, uint64_t start_ms, uint64_t bytes,
                       uint64_t now_ms)
 {

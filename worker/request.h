@@ -49,9 +49,12 @@ const struct router_entry *request_route(struct worker *w, const struct endpoint
                                          const struct exchange *ex, uint64_t *body_limit);
 
 /* What the protocol knows of a request head beyond the exchange. */
+struct conn;
 struct request_head {
     const struct endpoint *endpoint;    /* may be NULL */
     const struct config_limits *limits; /* the connection's */
+    struct conn *conn;                  /* for its connection list entry; may be NULL */
+    const struct sockaddr *peer;        /* the client, for rate limits; may be NULL */
     const char *authority;  /* HTTP/2's :authority, or NULL */
     size_t authority_len;
     bool absolute_form;     /* the target may be absolute-form (HTTP/1.1) */
@@ -72,9 +75,15 @@ struct request_verdict {
  * HTTP/1.1, and equal to the authority when both are given), the
  * target (absolute-form where head allows it, origin-form, "*"; the path
  * normalised), allowed_hosts, the route and its body limit, a declared
- * Content-Length over it (413), and the expectation (100-continue, or
- * 417 for any other). The protocol counts the request, answers a
- * refusal, and dispatches when its framing allows (request_dispatch). */
+ * Content-Length over it (413), the expectation (100-continue, or 417
+ * for any other), and last the route's rate limits (429, with its
+ * Retry-After already among the response headers; rate_limit.h), so
+ * only a request that would be served takes a permit. The request line
+ * goes into the connection list. The protocol counts the request,
+ * answers a refusal, and dispatches when its framing allows
+ * (request_dispatch). A 429 is an answer, not a broken request: the
+ * connection stays open (HTTP/1.1 drains a body, but closes after it
+ * when the client waits for 100 Continue). */
 void request_head_check(struct worker *w, struct exchange *ex, const struct request_head *head,
                         struct request_verdict *v);
 
@@ -85,8 +94,12 @@ bool request_reads_body(const struct router_entry *entry);
 /* Runs the route's handler (OPTIONS * and no route are answered here). */
 void request_dispatch(const struct router_entry *entry, struct exchange *ex);
 
-/* 1xx, 204 and 304 carry no content (RFC 9110 section 6.4.1). */
-bool request_status_has_body(int status);
+/* 1xx, 204 and 304 carry no content (RFC 9110 section 6.4.1). Inline:
+ * every response asks, some twice. */
+static inline bool request_status_has_body(int status)
+{
+    return status >= 200 && status != 204 && status != 304;
+}
 
 /* Kestrel's MinDataRate: bytes since start_ms average below the rate,
  * once its grace period is over (rate off, or start_ms 0: never). */

@@ -8,6 +8,8 @@
 
 #include "common/error.h"
 #include "shm/shm.h"
+#include "worker/conn_list.h"
+#include "worker/rate_limit.h"
 #include "worker/request.h"
 #include "worker/worker.h"
 
@@ -28,10 +30,33 @@ static bool split_absolute_form(const char *target, size_t len, const char **aut
     return true;
 }
 
+/* The first byte rules out origin-form ('/') and "*" without a call. */
 static bool is_absolute_form(const char *target, size_t len)
 {
-    return len > 7 &&
+    return len > 7 && (target[0] | 0x20) == 'h' &&
            (strncasecmp(target, "http://", 7) == 0 || strncasecmp(target, "https://", 8) == 0);
+}
+
+/* The fields the pipeline reads, found in one pass over the head. */
+struct head_fields {
+    const struct header_field *host; /* the last Host */
+    size_t host_count;
+    const struct header_field *expect; /* the first Expect */
+};
+
+static void head_scan(const struct exchange *ex, struct head_fields *f)
+{
+    f->host = f->expect = NULL;
+    f->host_count = 0;
+    for (size_t i = 0; i < ex->header_count; i++) {
+        const struct header_field *h = &ex->headers[i];
+        if (exchange_field_is(h, "host", 4)) {
+            f->host = h;
+            f->host_count++;
+        } else if (f->expect == NULL && exchange_field_is(h, "expect", 6)) {
+            f->expect = h;
+        }
+    }
 }
 
 /* The host: the authority (HTTP/2's :authority, HTTP/1.1's absolute-form)
@@ -40,17 +65,12 @@ static bool is_absolute_form(const char *target, size_t len)
  * proxy behind us cannot disagree on which host was asked for. HTTP/1.1
  * needs a Host (RFC 9112 section 3.2); HTTP/1.0 and HTTP/2 may have
  * none: the host is then "" (allowed_hosts lets it through). */
-static int head_host(struct exchange *ex, const char *authority, size_t authority_len)
+static int head_host(struct exchange *ex, const struct head_fields *f, const char *authority,
+                     size_t authority_len)
 {
-    const char *host = NULL;
-    size_t host_len = 0, count = 0;
-    for (size_t i = 0; i < ex->header_count; i++)
-        if (ex->headers[i].name_len == 4 && strncasecmp(ex->headers[i].name, "host", 4) == 0) {
-            host = ex->headers[i].value;
-            host_len = ex->headers[i].value_len;
-            count++;
-        }
-    if (count > 1 || (count == 0 && ex->version_major == 1 && ex->version_minor >= 1))
+    const char *host = f->host != NULL ? f->host->value : NULL;
+    size_t host_len = f->host != NULL ? f->host->value_len : 0;
+    if (f->host_count > 1 || (f->host_count == 0 && ex->version_major == 1 && ex->version_minor >= 1))
         return SK_ERROR;
     if (authority != NULL && host != NULL &&
         (host_len != authority_len || strncasecmp(host, authority, host_len) != 0))
@@ -77,11 +97,11 @@ static int head_target(struct exchange *ex, bool absolute, const char *path, siz
 }
 
 /* RFC 9110 section 10.1.1: 100-continue is the only expectation defined. */
-static int head_expectation(const struct exchange *ex, bool *expect_continue)
+static int head_expectation(const struct head_fields *f, bool *expect_continue)
 {
-    size_t len;
-    const char *expect = exchange_header(ex, "expect", &len);
-    *expect_continue = expect != NULL && len == 12 && strncasecmp(expect, "100-continue", 12) == 0;
+    const struct header_field *expect = f->expect;
+    *expect_continue = expect != NULL && expect->value_len == 12 &&
+                       strncasecmp(expect->value, "100-continue", 12) == 0;
     return expect != NULL && !*expect_continue ? 417 : 0;
 }
 
@@ -95,7 +115,9 @@ static int head_steps(struct worker *w, struct exchange *ex, const struct reques
     if (absolute &&
         !split_absolute_form(path, path_len, &authority, &authority_len, &path, &path_len))
         return 400;
-    if (head_host(ex, authority, authority_len) != SK_OK)
+    struct head_fields fields;
+    head_scan(ex, &fields);
+    if (head_host(ex, &fields, authority, authority_len) != SK_OK)
         return 400;
     if (!request_host_allowed(w, ex)) {
         v->counter = SHM_REJECT_HOST_NOT_ALLOWED;
@@ -109,8 +131,11 @@ static int head_steps(struct worker *w, struct exchange *ex, const struct reques
         v->counter = SHM_REJECT_BODY_TOO_LARGE;
         return 413;
     }
-    v->counter = SHM_COUNTER_COUNT; /* a 417 is answered, not counted */
-    return head_expectation(ex, &v->expect_continue);
+    v->counter = SHM_COUNTER_COUNT; /* a 417 or a 429 is answered, not counted */
+    status = head_expectation(&fields, &v->expect_continue);
+    if (status != 0)
+        return status;
+    return rate_limit_admit(w, v->entry, ex, head->peer) == SK_OK ? 0 : 429;
 }
 
 void request_head_check(struct worker *w, struct exchange *ex, const struct request_head *head,
@@ -122,4 +147,6 @@ void request_head_check(struct worker *w, struct exchange *ex, const struct requ
     v->status = head_steps(w, ex, head, v);
     if (ex->target == NULL)
         ex->target = ""; /* CONNECT over HTTP/2 has no :path */
+    if (w->conn_list_on)
+        conn_list_request(head->conn, ex);
 }

@@ -127,6 +127,12 @@ static void tunnel_free(struct conn *c)
     c->proto_state = NULL;
 }
 
+static enum shm_conn_state tunnel_state(struct conn *c)
+{
+    (void)c;
+    return SHM_CONN_TUNNEL;
+}
+
 const struct conn_protocol tunnel_protocol = {
     .name = "tunnel",
     .feed = tunnel_feed,
@@ -137,6 +143,7 @@ const struct conn_protocol tunnel_protocol = {
     .drain = tunnel_drain,
     .eof = tunnel_eof,
     .free = tunnel_free,
+    .state = tunnel_state,
 };
 
 /* ---- the exchange's calls ------------------------------------------------ */

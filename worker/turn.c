@@ -25,11 +25,15 @@ void turn_init(struct turn *t)
     t->event = NULL;
     t->head = NULL;
     t->tail = &t->head;
+    t->entered = 0;
 }
 
 int turn_attach(struct turn *t, struct event_base *base)
 {
-    t->event = event_new(base, -1, 0, on_turn_end, t);
+    /* EV_PERSIST on an event never added: libevent takes it off the
+     * active queue after the callback instead of running a whole
+     * event_del, once a turn. */
+    t->event = event_new(base, -1, EV_PERSIST, on_turn_end, t);
     if (t->event == NULL)
         return SK_ERROR;
     if (t->head != NULL)
@@ -58,7 +62,7 @@ void turn_defer(struct turn *t, struct turn_job *job)
     bool first = t->head == NULL;
     *t->tail = job;
     t->tail = &job->next;
-    if (first && t->event != NULL)
+    if (first && t->event != NULL && t->entered == 0)
         event_active(t->event, 0, 0);
 }
 
@@ -78,6 +82,7 @@ void turn_cancel(struct turn *t, struct turn_job *job)
 
 void turn_end(struct turn *t)
 {
+    t->entered++; /* what the jobs queue runs in this pass, not through the event */
     while (t->head != NULL) {
         struct turn_job *job = t->head;
         t->head = job->next;
@@ -86,4 +91,6 @@ void turn_end(struct turn *t)
         job->next = NULL; /* not queued any more */
         job->run(job); /* may free job, or queue it again */
     }
+    t->entered--;
 }
+

@@ -18,9 +18,11 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "worker/conn.h"
+#include "worker/conn_list.h"
 #include "worker/conn_tls.h"
 #include "worker/h1.h"
 #include "worker/file_cache.h"
+#include "worker/route_stats.h"
 
 #define WORKER_READ_BUFFER_SIZE (64 * 1024)
 #define WORKER_ACCEPTS_PER_WAKEUP 64
@@ -311,6 +313,7 @@ static void worker_teardown(struct worker *w)
     if (w->accept_resume_event != NULL)
         event_free(w->accept_resume_event);
     worker_destroy_core(w);
+    route_stats_free_spares(); /* after the connections: their queues hold stamps */
     file_cache_stop(); /* after the connections: they hold its files */
     event_base_free(w->base);
 }
@@ -325,6 +328,8 @@ int worker_main(const struct worker_params *p)
     }
     w.shm = p->shm;
     w.slot = &p->shm->slots[p->slot];
+    w.rate_tables = p->rate_tables;
+    w.route_entries = p->route_entries;
     if (access_log_open(&w.access_log, p->config, &err) != SK_OK)
         log_msg(LOG_ERROR, "worker %u: access log: %s", p->index, err.message);
     w.index = p->index;
@@ -339,6 +344,8 @@ int worker_main(const struct worker_params *p)
     }
     worker_heartbeat(&w);
     conn_publish_limits(&w);
+    conn_list_start(&w);
+    route_stats_start(&w);
     worker_publish_state(&w, SHM_WORKER_RUNNING);
     event_base_dispatch(w.base);
     worker_publish_state(&w, SHM_WORKER_EXITED);

@@ -36,6 +36,7 @@ struct event_base;
 struct event;
 struct conn;
 struct h1;
+struct rate_table;
 
 struct worker {
     struct event_base *base;
@@ -49,6 +50,12 @@ struct worker {
     struct turn turn; /* end-of-turn releases (turn.h) */
     struct timers timers; /* finer than the heartbeat (timer.h) */
     struct access_log access_log; /* off in unit tests unless opened */
+    /* One table per config->rate_limits, shared with the other workers
+     * (the master's, worker_params); NULL: no rate limiting (unit tests). */
+    struct rate_table **rate_tables;
+    /* Each route's entry in the slot's route statistics (worker_params);
+     * NULL: the routes are counted under SHM_ROUTE_OTHER. */
+    const uint8_t *route_entries;
 
     /* One read buffer for every connection: bytes are parsed as soon as they
      * are read, so a connection never keeps input between reads. */
@@ -65,6 +72,7 @@ struct worker {
     struct h1 *spare_h1s;    /* HTTP/1 states of idle connections, for reuse */
     size_t spare_h1_count;
 
+    bool conn_list_on; /* connection_list: on (conn_list.c) */
     bool draining; /* stopped accepting: answer with Connection: close */
     bool stopping;
     struct event *heartbeat_event;

@@ -15,6 +15,7 @@ struct endpoint;
 struct event;
 struct shm;
 struct tls_server;
+struct rate_table;
 
 /* A listening socket as the master hands it to a worker. */
 struct worker_listener {
@@ -36,6 +37,12 @@ struct worker_params {
     struct worker_listener *listeners; /* fds inherited from the master */
     size_t listener_count;
     bool start_paused; /* the instance is drained: do not accept until told */
+    /* The generation's rate limit state, one table per config->rate_limits,
+     * mapped shared by the master before the fork; NULL when it has none. */
+    struct rate_table **rate_tables;
+    /* Each route's entry in the shm header's route directory, which
+     * indexes the slot's route statistics; NULL when it has no routes. */
+    const uint8_t *route_entries;
 };
 
 /* Runs a worker until it stops; returns the process exit status. Called in

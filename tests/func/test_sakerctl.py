@@ -135,13 +135,19 @@ def test_metrics_count_exactly_the_requests_sent(inst):
     assert m["saker_connections_accepted_total"] == (n + 6) // 7
     assert m["saker_up"] == 1
     assert sum(v for k, v in m.items() if k.startswith("saker_worker_requests_total{")) == n
-    # every family has HELP and TYPE; counters end in _total
+    # every family has HELP and TYPE; counters end in _total; a
+    # histogram's samples are its name with _bucket, _sum and _count
     helps = set(re.findall(r"^# HELP (\S+) ", text, re.M))
     types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
-    families = {k.split("{")[0] for k in m}
+
+    def family(sample):
+        name = sample.split("{")[0]
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        return base if types.get(base) == "histogram" else name
+    families = {family(k) for k in m}
     assert families <= helps and families <= set(types), families - helps
     for name, kind in types.items():
-        assert kind in ("counter", "gauge"), (name, kind)
+        assert kind in ("counter", "gauge", "histogram"), (name, kind)
         assert (kind == "counter") == name.endswith("_total"), (name, kind)
         assert name.startswith("saker_")
 

@@ -1,7 +1,9 @@
 /*
  * fuzz_shm.c - libFuzzer driver: what sakerctl reads from a segment
  * (shm_attach, shm_refresh, the snapshots) and everything it renders from
- * one: status, status --json, metrics and top's frames.
+ * one: status, status --json, metrics, conns (text and --json) and top's
+ * frames, over the header's directories of rate limits and routes, the
+ * routes' histograms and the connection lists as well as the slots.
  *
  * The input is a segment image, written to a file (in /dev/shm) that
  * sakerctl's reader opens by path. After a first rendering the file changes under
@@ -13,9 +15,9 @@
  * even unless bits 1 to 5 of that byte are all set: an odd one is a writer
  * stuck mid-write, which a refresh waits out (slowly, so rarely).
  *
- * Checked beyond the sanitizers: status --json is valid JSON and, like
- * the metrics, valid UTF-8; status and top write no control character but
- * newlines; a refused segment has a message.
+ * Checked beyond the sanitizers: status --json and conns --json are valid
+ * JSON and, like the metrics, valid UTF-8; status, conns and top write no
+ * control character but newlines; a refused segment has a message.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -52,7 +54,7 @@ static void check_terminal_safe(const char *what, const char *text, size_t len)
             fuzz_fail("%s: control character 0x%02x at %zu", what, (unsigned char)text[i], i);
 }
 
-enum view { VIEW_STATUS, VIEW_JSON, VIEW_METRICS };
+enum view { VIEW_STATUS, VIEW_JSON, VIEW_METRICS, VIEW_CONNS, VIEW_CONNS_JSON };
 
 static void render(const struct shm *shm, const char *path, enum view view)
 {
@@ -61,19 +63,22 @@ static void render(const struct shm *shm, const char *path, enum view view)
     FILE *out = open_memstream(&text, &len);
     if (out == NULL)
         fuzz_fail("open_memstream failed");
+    bool json = view == VIEW_JSON || view == VIEW_CONNS_JSON;
     if (view == VIEW_STATUS)
         cli_status_write(shm, path, out);
     else if (view == VIEW_JSON)
         cli_status_json_write(shm, path, out);
-    else
+    else if (view == VIEW_METRICS)
         shm_metrics_write(shm, out);
-    fclose(out);
-    if (view == VIEW_STATUS)
-        check_terminal_safe("status", text, len);
     else
-        check_utf8(view == VIEW_JSON ? "status --json" : "metrics", text, len);
-    if (view == VIEW_JSON && (!json_check(text) || len == 0 || text[len - 1] != '\n'))
-        fuzz_fail("status --json is not one JSON document: %s", text);
+        cli_conns_write(shm, -1, json, out);
+    fclose(out);
+    if (view == VIEW_STATUS || view == VIEW_CONNS)
+        check_terminal_safe(view == VIEW_STATUS ? "status" : "conns", text, len);
+    else
+        check_utf8(view == VIEW_METRICS ? "metrics" : "json", text, len);
+    if (json && (!json_check(text) || len == 0 || text[len - 1] != '\n'))
+        fuzz_fail("a --json view is not one JSON document: %s", text);
     free(text);
 }
 
@@ -141,7 +146,7 @@ static void read_twice(struct shm *shm, const char *path, int fd, const uint8_t 
 {
     struct top_sample a = {0}, b = {0};
     struct err err = {{0}};
-    for (enum view v = VIEW_STATUS; v <= VIEW_METRICS; v++)
+    for (enum view v = VIEW_STATUS; v <= VIEW_CONNS_JSON; v++)
         render(shm, path, v);
     if (top_sample_take(shm, 1000, ticks, &a) != SK_OK)
         fuzz_fail("top_sample_take failed");

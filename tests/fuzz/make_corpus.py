@@ -18,11 +18,13 @@ import os
 import re
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -348,15 +350,31 @@ SHM_CONFIG = """workers: 2
 shm_path: {d}/saker.shm
 error_log: {d}/error.log
 pid_file: {d}/saker.pid
+connection_list: on
 limits: {{ max_concurrent_connections: 500 }}
 endpoints:
   public: {{ url: "http://127.0.0.1:0", limits: {{ max_concurrent_connections: 20 }} }}
   secure: {{ url: "https://127.0.0.1:0", certificate: {{ path: {d}/site.pem, key: {d}/site.key }} }}
+rate_limits:
+  few: {{ fixed_window: {{ permit_limit: 1, window: 1h }} }}
+  bucket:
+    token_bucket: {{ token_limit: 5, tokens_per_period: 1, replenishment_period: 1s }}
+    partition: header
+    header: X-Key
 routes:
+  - path: /few
+    name: few
+    rate_limit: [few, bucket]
+    return: {{ status: 200, body: ok }}
   - path: /
     return: {{ status: 200, body: ok }}
 """
 HEADER = struct.Struct("<QIIIIQ")  # magic, layout version, header, slot size, slots, total
+# After the slots (shm/shm_layout.h): the retired routes' statistics and
+# each slot's (SHM_MAX_ROUTES x struct shm_route_stats a set), then each
+# slot's connection list (struct shm_conn_list).
+ROUTE_SET = 64 * 192
+CONN_LIST = 65600
 
 
 def wait_for(cond, seconds):
@@ -375,10 +393,17 @@ def port_of(ctl, shm):
 
 
 def with_slots(image, slots):
-    """The segment cut to its first `slots` slots, its sizes saying so."""
-    magic, version, header, slot, _, _ = HEADER.unpack_from(image)
+    """The segment cut to its first `slots` slots (their routes and
+    connection lists too), its sizes saying so."""
+    magic, version, header, slot, n, total = HEADER.unpack_from(image)
+    if total != header + n * slot + (n + 1) * ROUTE_SET + n * CONN_LIST:
+        raise SystemExit("make_corpus: the segment's layout changed: update ROUTE_SET, CONN_LIST")
+    routes = header + n * slot
+    conns = routes + (n + 1) * ROUTE_SET
     out = bytearray(image[:header + slots * slot])
-    HEADER.pack_into(out, 0, magic, version, header, slot, slots, header + slots * slot)
+    out += image[routes:routes + (slots + 1) * ROUTE_SET]
+    out += image[conns:conns + slots * CONN_LIST]
+    HEADER.pack_into(out, 0, magic, version, header, slot, slots, len(out))
     return bytes(out)
 
 
@@ -400,20 +425,33 @@ def shm_seeds():
             shm = os.path.join(d, "saker.shm")
             wait_for(lambda: os.path.exists(shm) and port_of(ctl, shm), 10)
             port = port_of(ctl, shm)
-            for path in ("/", "/a", "/b"):
-                urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path)).read()
+            for path in ("/", "/a", "/b", "/few", "/few"):  # the second /few is refused
+                try:
+                    urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path)).read()
+                except urllib.error.HTTPError:
+                    pass
+            # Connections open in the lists: one idle, one with half a head.
+            idle = socket.create_connection(("127.0.0.1", port))
+            idle.sendall(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
+            idle.recv(4096)
+            partial = socket.create_connection(("127.0.0.1", port))
+            partial.sendall(b"GET /few HTTP/1.1\r\nHo")
             with open(os.path.join(d, "saker.yaml"), "a") as f:
                 f.write("bogus: 1\n")  # a reload that fails, with its message
             subprocess.run([ctl, "--shm", shm, "reload"], capture_output=True)
             with open(shm, "rb") as f:
                 image = f.read()
+            idle.close()
+            partial.close()
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
     finally:
         shutil.rmtree(d)
-    write("shm", "running", image)
-    write("shm", "two_slots", with_slots(image, 2))
+    # A whole segment has 64 slots (megabytes): the seeds keep the two
+    # that ran, or one.
+    write("shm", "running", with_slots(image, 2))
+    write("shm", "one_slot", with_slots(image, 1))
     write("shm", "one_slot_shrinks", with_slots(image, 1)[:-1] + b"\x41")
     write("shm", "header_only", image[:HEADER.unpack_from(image)[2]])
 

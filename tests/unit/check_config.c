@@ -17,6 +17,7 @@
 #include "conf/route_redirect.h"
 #include "conf/route_return.h"
 #include "conf/route_static.h"
+#include "tests/unit/config_check.h"
 #include "tests/unit/unit.h"
 
 #ifndef SRCDIR
@@ -57,22 +58,6 @@ static void remove_roots(void)
     rmdir(html);
     rmdir(statics);
     rmdir(tmp);
-}
-
-static struct config *load_ok(const char *text)
-{
-    struct err err = {{0}};
-    struct config *config = config_load_string(text, strlen(text), "t.yaml", &err);
-    ck_assert_msg(config != NULL, "%s", err.message);
-    return config;
-}
-
-static void assert_error(const char *text, const char *message)
-{
-    struct err err = {{0}};
-    struct config *config = config_load_string(text, strlen(text), "t.yaml", &err);
-    ck_assert_msg(config == NULL, "loaded: %s", text);
-    ck_assert_str_eq(err.message, message);
 }
 
 /* A route's handler options, as the struct of its kind. */
@@ -848,6 +833,30 @@ START_TEST(route_body_limit)
 }
 END_TEST
 
+START_TEST(route_names_and_labels)
+{
+    struct config *c = load_ok(EP "routes:\n"
+                                  "  - path: /api/\n    name: api\n    return: { status: 200 }\n"
+                                  "  - host: Static.Example.com\n    path: /\n"
+                                  "    return: { status: 200 }\n"
+                                  "  - endpoint: a\n    path: /metrics\n"
+                                  "    status: { kind: metrics }\n");
+    char label[128];
+    config_route_label(&c->routes[0], label, sizeof label);
+    ck_assert_str_eq(label, "api");
+    config_route_label(&c->routes[1], label, sizeof label);
+    ck_assert_str_eq(label, "static.example.com/");
+    config_route_label(&c->routes[2], label, sizeof label);
+    ck_assert_str_eq(label, "a:/metrics");
+    config_free(c);
+    assert_error(EP "routes:\n  - path: /a\n    name: x\n    return: { status: 200 }\n"
+                    "  - path: /b\n    name: x\n    return: { status: 200 }\n",
+                 "t.yaml:9:11: name: 'x' is the name of the route at line 5 too");
+    assert_error(EP "routes:\n  - path: /a\n    name: \"x\\ty\"\n    return: { status: 200 }\n",
+                 "t.yaml:6:11: name: contains a control character");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -879,6 +888,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, allowed_hosts);
     tcase_add_test(tc, access_log_options);
     tcase_add_test(tc, route_body_limit);
+    tcase_add_test(tc, route_names_and_labels);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -145,7 +145,7 @@ static void ping_free(struct conn *c) { ((struct ping *)c->proto_state)->frees++
 
 static const struct conn_protocol ping_protocol = {
     "ping", ping_feed, ping_produce, ping_idle, ping_deadline, ping_tick, ping_drain,
-    ping_eof, ping_free,
+    ping_eof, ping_free, NULL, /* state: handling, as any protocol that does not say */
 };
 
 /* What the reverse proxy will do with an upstream: conn_start on a

@@ -215,7 +215,7 @@ START_TEST(test_metrics_format)
     ck_assert_int_eq(regcomp(&sample, "^(saker_[a-z0-9_]+)(\\{[a-z]+=\"([^\"\\\\]|\\\\.)*\""
                                       "(,[a-z]+=\"([^\"\\\\]|\\\\.)*\")*\\})? "
                                       "[0-9]+(\\.[0-9]+)?$", REG_EXTENDED), 0);
-    ck_assert_int_eq(regcomp(&type, "^# TYPE (saker_[a-z0-9_]+) (counter|gauge)$", REG_EXTENDED), 0);
+    ck_assert_int_eq(regcomp(&type, "^# TYPE (saker_[a-z0-9_]+) (counter|gauge|histogram)$", REG_EXTENDED), 0);
     char family[128] = "", kind[16] = "";
     int samples = 0;
     for (char *line = strtok(m, "\n"); line != NULL; line = strtok(NULL, "\n")) {
@@ -231,8 +231,12 @@ START_TEST(test_metrics_format)
             continue;
         }
         ck_assert_msg(regexec(&sample, line, 3, g, 0) == 0, "bad line '%s'", line);
-        ck_assert_msg((size_t)(g[1].rm_eo - g[1].rm_so) == strlen(family) &&
-                      strncmp(line, family, strlen(family)) == 0,
+        /* A histogram's samples are FAMILY_bucket, _sum and _count. */
+        size_t name = (size_t)(g[1].rm_eo - g[1].rm_so), n = strlen(family);
+        bool suffix = strcmp(kind, "histogram") == 0 && name > n &&
+                      (strncmp(line + n, "_bucket", 7) == 0 || strncmp(line + n, "_sum", 4) == 0 ||
+                       strncmp(line + n, "_count", 6) == 0);
+        ck_assert_msg((name == n || suffix) && strncmp(line, family, n) == 0,
                       "'%s' outside its family %s", line, family);
         samples++;
     }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -54,6 +55,59 @@ START_TEST(mixed_segments_leave_in_order)
     char buf[64] = {0};
     ck_assert_uint_eq(drain(sv[1], buf, sizeof buf - 1), 23);
     ck_assert_str_eq(buf, "head1 stable 23456 tail");
+    close(sv[1]);
+}
+END_TEST
+
+/* Each release records how many bytes the peer could read when it ran. */
+static int release_fd;
+static size_t released_at[4];
+static int releases;
+
+static void on_release(void *arg)
+{
+    (void)arg;
+    int pending = 0;
+    ck_assert_int_eq(ioctl(release_fd, FIONREAD, &pending), 0);
+    released_at[releases++] = (size_t)pending;
+}
+
+START_TEST(releases_run_once_what_precedes_them_is_sent)
+{
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    int small = 4096;
+    ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+    release_fd = sv[1];
+    releases = 0;
+    struct outq q;
+    outq_init(&q);
+    ck_assert_int_eq(outq_add_release(&q, on_release, NULL), 0);
+    ck_assert_int_eq(releases, 1); /* nothing queued: at once */
+    ck_assert_int_eq(outq_add_copy(&q, "first", 5), 0);
+    ck_assert_int_eq(outq_add_release(&q, on_release, NULL), 0);
+    static char big[256 * 1024];
+    ck_assert_int_eq(outq_add_stable(&q, big, sizeof big), 0);
+    ck_assert_int_eq(outq_add_release(&q, on_release, NULL), 0);
+    uint64_t written;
+    ck_assert_int_eq(outq_flush(&q, sv[0], &written), OUTQ_BLOCKED);
+    ck_assert_int_eq(releases, 2); /* "first" left; the big body has not */
+    ck_assert_uint_eq(released_at[1], written); /* ran after the write that sent it */
+    char buf[64 * 1024];
+    size_t got = 0;
+    while (got < 5 + sizeof big) {
+        ssize_t n = read(sv[1], buf, sizeof buf);
+        if (n > 0)
+            got += (size_t)n;
+        outq_flush(&q, sv[0], &written);
+    }
+    ck_assert_int_eq(releases, 3);
+    /* Cleared before sending: the release runs anyway. */
+    ck_assert_int_eq(outq_add_copy(&q, "never", 5), 0);
+    ck_assert_int_eq(outq_add_release(&q, on_release, NULL), 0);
+    outq_clear(&q);
+    ck_assert_int_eq(releases, 4);
+    close(sv[0]);
     close(sv[1]);
 }
 END_TEST
@@ -243,6 +297,7 @@ int main(void)
     TCase *t = tcase_create("outq");
     tcase_add_test(t, mixed_segments_leave_in_order);
     tcase_add_test(t, blocked_socket_resumes_where_it_stopped);
+    tcase_add_test(t, releases_run_once_what_precedes_them_is_sent);
     tcase_add_test(t, peer_gone_is_a_failure);
     tcase_add_test(t, clear_runs_every_release_once);
     tcase_add_test(t, releases_run_when_their_segment_has_left);

@@ -371,6 +371,148 @@ START_TEST(test_retire_keeps_counters_and_drops_gauges)
 }
 END_TEST
 
+/* Rate limit counters and route statistics are counters too: retiring a
+ * slot moves them into the retired totals, and the connection list goes. */
+START_TEST(test_retire_folds_rate_limits_routes_and_drops_connections)
+{
+    struct shm shm;
+    struct shm_totals before, after;
+    struct shm_route_totals routes[SHM_MAX_ROUTES];
+    create(&shm, 64);
+    ck_assert_uint_eq(shm.size, shm_segment_size(SHM_MIN_SLOTS));
+    for (unsigned slot = 0; slot < 2; slot++) {
+        shm_slot_claim(&shm, slot, 500 + (int)slot, 0, 1, slot);
+        atomic_store(&shm.slots[slot].rate[3][SHM_RATE_LIMITED], 10 + slot);
+        struct shm_route_stats *r = &shm_routes_of(&shm, slot)[SHM_ROUTE_FIRST];
+        atomic_store(&r->buckets[2], 5);
+        atomic_store(&r->duration_us, 1000 * (slot + 1));
+        atomic_store(&r->responses[1], 5);
+    }
+    struct shm_conn_list *conns = shm_conns_of(&shm, 0);
+    atomic_store(&conns->used, 3);
+    atomic_store(&conns->listed, 2);
+    ck_assert_int_eq(shm_snapshot_totals(&shm, &before), SK_OK);
+    ck_assert_uint_eq(before.rate[3][SHM_RATE_LIMITED], 21);
+
+    shm_slot_retire(&shm, 0);
+    ck_assert_int_eq(shm_snapshot_totals(&shm, &after), SK_OK);
+    ck_assert_uint_eq(after.rate[3][SHM_RATE_LIMITED], 21);
+    ck_assert_uint_eq(shm.slots[0].rate[3][SHM_RATE_LIMITED], 0);
+    ck_assert_int_eq(shm_snapshot_routes(&shm, routes), SK_OK);
+    ck_assert_uint_eq(routes[SHM_ROUTE_FIRST].buckets[2], 10);
+    ck_assert_uint_eq(routes[SHM_ROUTE_FIRST].duration_us, 3000);
+    ck_assert_uint_eq(routes[SHM_ROUTE_FIRST].responses[1], 10);
+    ck_assert_uint_eq(shm_routes_retired(&shm)[SHM_ROUTE_FIRST].buckets[2], 5);
+    ck_assert_uint_eq(shm_routes_of(&shm, 0)[SHM_ROUTE_FIRST].buckets[2], 0);
+    ck_assert_uint_eq(conns->used, 0);
+    ck_assert_uint_eq(conns->listed, 0);
+
+    /* A rate limit entry no generation names any more goes with its totals. */
+    shm_rate_policy_set(&shm, 3, "api", "fixed_window 1 per 1s, global");
+    ck_assert_str_eq(shm.header->rate_policies[3].name, "api");
+    shm_slot_retire(&shm, 1);
+    shm_rate_policy_clear(&shm, 3);
+    ck_assert_int_eq(shm_snapshot_totals(&shm, &after), SK_OK);
+    ck_assert_uint_eq(after.rate[3][SHM_RATE_LIMITED], 0);
+    ck_assert_str_eq(shm.header->rate_policies[3].name, "");
+    shm_detach(&shm);
+}
+END_TEST
+
+/* A connection entry copied while its worker rewrites it is never torn:
+ * the reader retries instead, and the writer never waits; so too
+ * sakerctl's reader, whose copy of the file may catch the entry
+ * mid-write (_i 1: through shm_attach and shm_refresh). */
+START_TEST(test_conn_snapshot_is_never_torn)
+{
+    struct shm shm, copy_reader;
+    struct err err = {{0}};
+    create(&shm, 64);
+    const struct shm *reader = &shm;
+    if (_i == 1) {
+        ck_assert_msg(shm_attach(&copy_reader, path, &err) == SK_OK, "%s", err.message);
+        reader = &copy_reader;
+    }
+    struct shm_conn *e = &shm_conns_of(&shm, 0)->entries[0];
+    pid_t writer = fork();
+    if (writer == 0) {
+        for (uint64_t n = 1;; n++) {
+            shm_seq_write_begin(&e->seq);
+            e->bytes_in = n;
+            snprintf(e->request, sizeof e->request, "GET /%llu HTTP/1.1", (unsigned long long)n);
+            e->bytes_out = 2 * n;
+            shm_seq_write_end(&e->seq);
+            /* A worker's work between, and now and then a quiet while,
+             * in which a reader that pays two reads of the file per look
+             * can get one. */
+            for (volatile int spin = 0; spin < (n % 64 == 0 ? 100000 : 300); spin++)
+                ;
+        }
+    }
+    /* Copies enough to catch the writer mid-write many times over, with a
+     * deadline for a loaded machine. */
+    uint64_t target = reader == &shm ? 1000 : 50;
+    uint64_t deadline = clock_now_monotonic_ms() + 10000, seen = 0, last = 0;
+    while (seen < target && clock_now_monotonic_ms() < deadline) {
+        struct shm_conn copy;
+        if (reader == &copy_reader)
+            ck_assert_msg(shm_refresh(&copy_reader, &err) == SK_OK, "%s", err.message);
+        if (shm_snapshot_conn(reader, 0, 0, &copy) != SK_OK)
+            continue;
+        char expect[64];
+        snprintf(expect, sizeof expect, "GET /%llu HTTP/1.1", (unsigned long long)copy.bytes_in);
+        ck_assert_uint_eq(copy.bytes_out, 2 * copy.bytes_in);
+        if (copy.bytes_in != 0)
+            ck_assert_str_eq(copy.request, expect);
+        ck_assert_uint_ge(copy.bytes_in, last);
+        last = copy.bytes_in;
+        seen += last != 0; /* once the writer has begun */
+    }
+    kill(writer, SIGKILL);
+    waitpid(writer, NULL, 0);
+    ck_assert_uint_eq(seen, target);
+    ck_assert_uint_gt(last, 0);
+    if (reader == &copy_reader)
+        shm_detach(&copy_reader);
+    shm_detach(&shm);
+}
+END_TEST
+
+/* sakerctl's copy of the file can hold an entry torn by a write under
+ * way: its sequence even (read before the write began) and its bytes
+ * half old, half new. The snapshot believes no copy: it reads the entry
+ * from the file between two reads of the sequence there, and an entry
+ * whose writer is mid-write is not shown. */
+START_TEST(test_conn_snapshot_of_a_copy_reads_the_file)
+{
+    struct shm shm, reader;
+    struct err err = {{0}};
+    struct shm_conn copy;
+    create(&shm, 64);
+    ck_assert_msg(shm_attach(&reader, path, &err) == SK_OK, "%s", err.message);
+    struct shm_conn *e = &shm_conns_of(&shm, 0)->entries[0];
+    struct shm_conn *in_copy = &shm_conns_of(&reader, 0)->entries[0];
+    shm_seq_write_begin(&e->seq);
+    e->bytes_in = 1;
+    e->bytes_out = 2;
+    shm_seq_write_end(&e->seq);
+    ck_assert_int_eq(shm_refresh(&reader, &err), SK_OK);
+    in_copy->bytes_out = 99; /* torn in the copy; the file is whole */
+    ck_assert_int_eq(shm_snapshot_conn(&reader, 0, 0, &copy), SK_OK);
+    ck_assert_uint_eq(copy.bytes_in, 1);
+    ck_assert_uint_eq(copy.bytes_out, 2);
+    shm_seq_write_begin(&e->seq); /* a worker stuck mid-write */
+    e->bytes_in = 3;
+    ck_assert_int_eq(shm_snapshot_conn(&reader, 0, 0, &copy), SK_AGAIN);
+    e->bytes_out = 6;
+    shm_seq_write_end(&e->seq);
+    ck_assert_int_eq(shm_snapshot_conn(&reader, 0, 0, &copy), SK_OK);
+    ck_assert_uint_eq(copy.bytes_out, 6);
+    shm_detach(&reader);
+    shm_detach(&shm);
+}
+END_TEST
+
 START_TEST(test_exited_slot_counts_but_holds_no_connections)
 {
     struct shm shm;
@@ -820,6 +962,9 @@ static Suite *shm_suite(void)
     tcase_add_test(tc, test_claim_keeps_state_a_fast_worker_set);
     tcase_add_test(tc, test_claim_before_fork_with_pid_zero);
     tcase_add_test(tc, test_retire_keeps_counters_and_drops_gauges);
+    tcase_add_test(tc, test_retire_folds_rate_limits_routes_and_drops_connections);
+    tcase_add_loop_test(tc, test_conn_snapshot_is_never_torn, 0, 2);
+    tcase_add_test(tc, test_conn_snapshot_of_a_copy_reads_the_file);
     tcase_add_test(tc, test_exited_slot_counts_but_holds_no_connections);
     tcase_add_test(tc, test_attach_reads_what_the_master_wrote);
     tcase_add_test(tc, test_header_snapshot_waits_for_the_writer);

@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "cli/top.h"
+#include "shm/shm_routes.h"
 #include "tests/unit/unit.h"
 
 static char dir[64];
@@ -156,6 +157,42 @@ START_TEST(test_frame_rates_between_samples)
 }
 END_TEST
 
+/* Per route: requests per second and the p50 and p99 of the interval
+ * alone, from the difference of the two histograms. */
+START_TEST(test_frame_route_quantiles_of_the_interval)
+{
+    struct top_sample a = {0}, b = {0};
+    shm_route_label_set(&shm, SHM_ROUTE_FIRST, "/api");
+    shm_route_label_set(&shm, SHM_ROUTE_FIRST + 1, "/quiet");
+    struct shm_route_stats *api = &shm_routes_of(&shm, 0)[SHM_ROUTE_FIRST];
+    for (int i = 0; i < 1000; i++)
+        shm_route_observe(api, 200, 20000000); /* before: 20 s each */
+    shm_route_observe(&shm_routes_of(&shm, 0)[SHM_ROUTE_FIRST + 1], 200, 100);
+    ck_assert_int_eq(top_sample_take(&shm, 10000, ticks_of, &a), SK_OK);
+    for (int i = 0; i < 98; i++)
+        shm_route_observe(api, 200, 300); /* 0 .. 0.5 ms */
+    for (int i = 0; i < 2; i++) /* 5 .. 10 ms, on the other worker */
+        shm_route_observe(&shm_routes_of(&shm, 1)[SHM_ROUTE_FIRST], 500, 7000);
+    ck_assert_int_eq(top_sample_take(&shm, 12000, ticks_of, &b), SK_OK);
+    char *text = frame(&a, &b), line[256] = "";
+    size_t at = strcspn(text, "/");
+    while (text[at] != '\0' && strncmp(text + at, "/api ", 5) != 0)
+        at++;
+    snprintf(line, sizeof line, "%.*s", (int)strcspn(text + at, "\n"), text + at);
+    /* 100 requests in 2 s; the 50th of 98 in 0 .. 0.5 ms is at 0.26 ms,
+     * the 99th half way through the two in 5 .. 10 ms: 7.5 ms. */
+    ck_assert_msg(strstr(line, " 50.0 ") && strstr(line, " 0.26ms ") &&
+                  strstr(line, " 7.5ms ") && strstr(line, "98/0/0/2"), "%s", line);
+    ck_assert_msg(strstr(text, "/quiet") == NULL, "%s", text); /* nothing in the interval */
+    char *first = frame(NULL, &a);
+    ck_assert_msg(strstr(first, "ROUTE") == NULL, "%s", first); /* no interval yet */
+    free(first);
+    free(text);
+    top_sample_free(&a);
+    top_sample_free(&b);
+}
+END_TEST
+
 START_TEST(test_frame_respawned_worker_has_no_rates)
 {
     struct top_sample a = {0}, b = {0};
@@ -251,6 +288,7 @@ static Suite *top_suite(void)
     tcase_add_test(tc, test_cpu_percent);
     tcase_add_test(tc, test_sample_lists_live_slots_only);
     tcase_add_test(tc, test_frame_rates_between_samples);
+    tcase_add_test(tc, test_frame_route_quantiles_of_the_interval);
     tcase_add_test(tc, test_frame_respawned_worker_has_no_rates);
     tcase_add_test(tc, test_frame_first_and_reload_lines);
     tcase_add_test(tc, test_frame_extreme_values);
