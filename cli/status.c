@@ -139,6 +139,20 @@ static void print_limits(FILE *out, const struct shm_header *h)
     }
 }
 
+/* Counters the modules declared: "modules      json_counter.requests 42". */
+static void print_module_counters(FILE *out, const struct shm_header *h,
+                                  const struct shm_totals *t)
+{
+    for (uint32_t i = 0; i < h->module_counter_count && i < SHM_MODULE_COUNTERS; i++) {
+        char module[SHM_MODULE_NAME_MAX], name[SHM_MODULE_NAME_MAX];
+        fprintf(out, "%s %s.%s %" PRIu64 "\n", i == 0 ? "modules     " : "            ",
+                cli_printable(h->module_counters[i].module, sizeof module - 1, module,
+                              sizeof module),
+                cli_printable(h->module_counters[i].name, sizeof name - 1, name, sizeof name),
+                t->module_counters[i]);
+    }
+}
+
 static void print_rate_limits(FILE *out, const struct shm_header *h, const struct shm_totals *t)
 {
     bool first = true;
@@ -272,6 +286,7 @@ void cli_status_write(const struct shm *shm, const char *shm_path, FILE *out)
     print_certificates(out, &h);
     print_totals(out, &t);
     print_limits(out, &h);
+    print_module_counters(out, &h, &t);
     print_rate_limits(out, &h, &t);
     print_reload(out, &h);
     print_upgrade(out, &h);

@@ -17,6 +17,7 @@
  *              rejections:{<reason>: n, every reason}},
  *    "master":{worker_starts, worker_deaths, watchdog_kills},
  *    "limits":[{limit, endpoint (null: the instance), permits, in_use}],
+ *    "module_counters":[{module, name, value}],
  *    "rate_limits":[{policy, definition, admitted, limited, overflow}],
  *    "routes":[{route, requests, responses:{1xx..5xx}, duration_seconds_sum}],
  *    "workers":[{slot, pid, cpu, generation, index, state, heartbeat_age_ms,
@@ -193,6 +194,20 @@ static void write_limits(FILE *out, const struct shm_header *h)
     fputc(']', out);
 }
 
+static void write_module_counters(FILE *out, const struct shm_header *h,
+                                  const struct shm_totals *t)
+{
+    fputs("\"module_counters\":[", out);
+    for (uint32_t i = 0; i < h->module_counter_count && i < SHM_MODULE_COUNTERS; i++) {
+        fputs(i ? ",{\"module\":" : "{\"module\":", out);
+        cli_json_string(out, h->module_counters[i].module, SHM_MODULE_NAME_MAX);
+        fputs(",\"name\":", out);
+        cli_json_string(out, h->module_counters[i].name, SHM_MODULE_NAME_MAX);
+        fprintf(out, ",\"value\":%" PRIu64 "}", t->module_counters[i]);
+    }
+    fputc(']', out);
+}
+
 static void write_rate_limits(FILE *out, const struct shm_header *h, const struct shm_totals *t)
 {
     bool first = true;
@@ -254,6 +269,8 @@ void cli_status_json_write(const struct shm *shm, const char *shm_path, FILE *ou
     write_master(out, &h);
     fputc(',', out);
     write_limits(out, &h);
+    fputc(',', out);
+    write_module_counters(out, &h, &t);
     fputc(',', out);
     write_rate_limits(out, &h, &t);
     fputc(',', out);

@@ -109,6 +109,7 @@ struct rate_limit_policy {
 };
 
 struct handler_schema;
+struct config_module;
 
 struct route {
     char *name;      /* `name:` its label in metrics; NULL: derived (config_route_label) */
@@ -211,6 +212,10 @@ struct config {
     struct route *routes; /* first match wins */
     size_t route_count;
 
+    /* `modules:` (conf/config_module.h), loaded before the routes that
+     * use their handlers; closed after them by config_free. */
+    struct config_module *modules;
+    size_t module_count;
     struct rate_limit_policy *rate_limits; /* in file order */
     size_t rate_limit_count;
 };

@@ -392,6 +392,14 @@ static int parse_access_log_format(const char *key, const char *text, size_t len
     return SK_OK;
 }
 
+/* `modules:` is parsed first of all (config_build): routes name their
+ * handlers. */
+static int modules_parsed(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    (void)ctx, (void)node, (void)base;
+    return SK_OK;
+}
+
 #define TOP(field) offsetof(struct config, field)
 
 /* shm_path has no default here: it depends on the uid (config_build). */
@@ -422,6 +430,7 @@ static const struct cfg_option top_options[] = {
     {.name = "rate_limits", .node = cfg_parse_rate_limits},
     {.name = "routes", .node = cfg_parse_routes},
     {.name = "compression", .node = cfg_parse_compression},
+    {.name = "modules", .node = modules_parsed},
 };
 
 static const struct cfg_section top_section = {
@@ -471,20 +480,24 @@ void config_free(struct config *config)
         cfg_route_free(&config->routes[i]);
     free(config->routes);
     config_compression_free(&config->compression);
+    cfg_modules_free(config); /* after the routes: their options are the modules' */
     cfg_rate_limits_free(config->rate_limits, config->rate_limit_count);
     free(config);
 }
 
 /* Every option from root, or every default when root is NULL. */
-static struct config *config_build(const struct cfg_ctx *ctx, const yaml_node_t *root)
+static struct config *config_build(const struct cfg_ctx *outer, const yaml_node_t *root)
 {
     struct config *config = calloc(1, sizeof *config);
+    struct cfg_ctx building = *outer, *ctx = &building;
 
     if (config == NULL) {
         cfg_fail(ctx, root, "out of memory");
         return NULL;
     }
-    if (cfg_apply_section(ctx, root, &top_section, config, "config") != SK_OK ||
+    building.config = config;
+    if ((root != NULL && cfg_parse_modules(ctx, cfg_lookup(ctx, root, "modules"), config) != SK_OK) ||
+        cfg_apply_section(ctx, root, &top_section, config, "config") != SK_OK ||
         cfg_endpoints_apply_limits(ctx, config) != SK_OK ||
         cfg_routes_apply_compression(ctx, config) != SK_OK ||
         cfg_tls_check_endpoints(ctx, root, config) != SK_OK ||
@@ -530,7 +543,7 @@ struct config *config_load_string(const char *text, size_t len, const char *name
                                   struct err *err)
 {
     yaml_document_t doc;
-    struct cfg_ctx ctx = {&doc, name ? name : "<string>", err};
+    struct cfg_ctx ctx = {&doc, name ? name : "<string>", err, NULL};
 
     if (cfg_load_document(text, len, ctx.file, &doc, err) != SK_OK)
         return NULL;
@@ -612,7 +625,7 @@ static int add_default_route(struct config *config)
 
 struct config *config_default(struct err *err)
 {
-    struct cfg_ctx ctx = {NULL, "built-in default", err};
+    struct cfg_ctx ctx = {NULL, "built-in default", err, NULL};
     struct config *config = config_build(&ctx, NULL);
 
     if (config == NULL)

@@ -25,6 +25,7 @@ struct cfg_ctx {
     yaml_document_t *doc; /* NULL when only defaults are applied */
     const char *file;     /* name used in messages */
     struct err *err;
+    struct config *config; /* the config being built (its modules), or NULL */
 };
 
 /* --- node helpers (config_yaml.c) --- */
@@ -155,6 +156,11 @@ int cfg_parse_coding_list(const struct cfg_ctx *ctx, const yaml_node_t *node, co
 cfg_node_fn cfg_parse_route_compression;
 int cfg_routes_apply_compression(const struct cfg_ctx *ctx, struct config *config);
 cfg_node_fn cfg_parse_routes;    /* config_routes.c; base: struct config */
+/* config_modules.c: `modules:` into config->modules (opened with the
+ * installed loader); run before anything else of the file, since routes
+ * name their handlers. */
+int cfg_parse_modules(const struct cfg_ctx *ctx, const yaml_node_t *node, struct config *config);
+void cfg_modules_free(struct config *config);
 /* After the endpoints are known (the file's, or --urls'): resolves each
  * route's `endpoint:` to its endpoint, refuses a name that is not an
  * endpoint, and runs each route's handler kind's validate (redirect_https

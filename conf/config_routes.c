@@ -179,6 +179,8 @@ static int parse_handler(const struct cfg_ctx *ctx, const struct cfg_option *opt
     route->handler_config = calloc(1, schema->config_size ? schema->config_size : 1);
     if (route->handler_config == NULL)
         return cfg_fail(ctx, node, "out of memory");
+    if (schema->parse != NULL)
+        return schema->parse(ctx, node, route->handler_config);
     return cfg_apply_section(ctx, node, schema->section, route->handler_config, schema->name);
 }
 

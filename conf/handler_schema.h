@@ -28,6 +28,8 @@
 #include "common/error.h"
 
 struct cfg_section;
+struct cfg_ctx;
+struct yaml_node_s;
 struct config;
 struct route;
 
@@ -46,6 +48,11 @@ struct handler_schema {
      * with a message that starts with where. */
     int (*validate)(const struct config *config, const struct route *route, const char *where,
                     struct err *err);
+    /* May be NULL. Parses the kind's map instead of section (whose rows
+     * depend on a value of the map: a module's handler), into the zeroed
+     * handler_config; SK_OK or SK_ERROR with ctx's "FILE:LINE:COLUMN". */
+    int (*parse)(const struct cfg_ctx *ctx, const struct yaml_node_s *map,
+                 void *handler_config);
     /* May be NULL. Frees what the options own inside handler_config (not
      * handler_config itself); also called on one a failed parse left half
      * filled, whose other fields are zero. */

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +19,16 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "master/activation.h"
 
 #define LISTEN_BACKLOG 4096 /* capped by net.core.somaxconn */
 #define PORT_ZERO_ATTEMPTS 16
+/* Unsent bytes a TCP socket may hold before it stops being writable: a
+ * large file goes out in sends of about this size, each paid for in the
+ * worker, instead of one sendfile that leaves the rest of the transmit
+ * work to run in the receiver's context as its ACKs come in (on loopback
+ * that starved the client: see bench/README.md, "Large files"). */
+#define LISTEN_NOTSENT_LOWAT (128 * 1024)
 
 struct bind_target {
     int family;
@@ -79,11 +87,17 @@ static int socket_for(int family, bool reuseport, struct err *err)
     int one = 1;
     if (family != AF_UNIX) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        /* Accepted sockets inherit it: no setsockopt per connection. */
+        /* Accepted sockets inherit these: no setsockopt per connection. */
         if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
             int saved = errno;
             close(fd);
             return err_set_errno(err, saved, "setsockopt(TCP_NODELAY)");
+        }
+        int lowat = LISTEN_NOTSENT_LOWAT;
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat) != 0) {
+            int saved = errno;
+            close(fd);
+            return err_set_errno(err, saved, "setsockopt(TCP_NOTSENT_LOWAT)");
         }
     }
     if (family == AF_INET6)
@@ -312,11 +326,15 @@ static struct listener *take_previous(struct listener_set *previous, const struc
     return NULL;
 }
 
+/* A socket systemd passed is the process's for its life (activation.h):
+ * neither closed nor, for a Unix socket, unlinked. */
 static void listener_close(struct listener *l)
 {
+    bool passed = l->group.count > 0 && activation_owns(l->group.fds[0]);
     for (unsigned i = 0; i < l->group.count; i++)
-        close(l->group.fds[i]);
-    if (l->family == AF_UNIX && l->group.count > 0 && !l->keep_path)
+        if (!activation_owns(l->group.fds[i]))
+            close(l->group.fds[i]);
+    if (l->family == AF_UNIX && l->group.count > 0 && !l->keep_path && !passed)
         unlink(l->address);
     free(l->group.fds);
     l->group = (struct listener_group){0};
@@ -368,12 +386,77 @@ static int open_one(struct listener *l, const struct bind_target *t, uint16_t po
     return group_start(l, workers, err);
 }
 
+/* The address a passed socket is bound to, into l (family, port, text). */
+static int describe_passed(struct listener *l, int fd, struct err *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char numeric[INET6_ADDRSTRLEN] = "";
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return err_set_errno(err, errno, "socket activation: descriptor %d: getsockname()", fd);
+    l->family = ss.ss_family;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &sin->sin_addr, numeric, sizeof numeric);
+        l->port = ntohs(sin->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, numeric, sizeof numeric);
+        l->port = ntohs(sin6->sin6_port);
+    } else if (ss.ss_family == AF_UNIX) {
+        struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+        l->port = 0;
+        format_address(l, len > offsetof(struct sockaddr_un, sun_path) && sun->sun_path[0]
+                              ? sun->sun_path : "(unnamed)");
+        return SK_OK;
+    } else {
+        return err_set(err, "socket activation: descriptor %d: not an IP or Unix socket", fd);
+    }
+    format_address(l, numeric);
+    return SK_OK;
+}
+
+/* The sockets systemd passed under the endpoint's name, served instead of
+ * binding its URL: each one socket polled by every worker (it is not ours
+ * to make a reuseport group of). The URL's scheme must fit the socket:
+ * unix: a Unix socket, http(s): a TCP one. */
+static int open_passed(struct listener_set *set, const struct endpoint *e, struct err *err)
+{
+    int fd;
+    for (unsigned k = 0; (fd = activation_find(e->name, k)) >= 0; k++) {
+        struct listener *l = set_append(set);
+        if (l == NULL)
+            return err_set(err, "out of memory");
+        l->endpoint = e;
+        l->url_index = k;
+        snprintf(l->url, sizeof l->url, "%s", e->url_text);
+        if (describe_passed(l, fd, err) != SK_OK) {
+            set->count--;
+            return SK_ERROR;
+        }
+        if (listener_group_add(&l->group, fd) != SK_OK) {
+            set->count--;
+            return err_set(err, "out of memory");
+        }
+        if ((l->family == AF_UNIX) != (e->url.host_kind == URL_HOST_UNIX))
+            return err_set(err, "endpoint '%s' (%s): the socket systemd passed as '%s' is %s",
+                           e->name, e->url_text, e->name,
+                           l->family == AF_UNIX ? "a Unix socket" : "a TCP socket");
+        int one = 1; /* what socket_for gives our own: accepted sockets inherit it */
+        if (l->family != AF_UNIX)
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return SK_OK;
+}
+
 /* Binds every address of one endpoint. With port 0 and two addresses, the
  * second must get the port the kernel chose for the first; if that port is
  * taken on the other family, start over. */
 static int bind_endpoint(struct listener_set *set, const struct endpoint *e, unsigned workers,
                          struct listener_set *previous, struct err *err)
 {
+    if (activation_find(e->name, 0) >= 0)
+        return open_passed(set, e, err);
     struct bind_target targets[2];
     size_t n = targets_for(&e->url, targets);
     size_t first = set->count;

@@ -25,6 +25,7 @@
 
 #include "common/log.h"
 #include "conf/config.h"
+#include "conf/config_module.h"
 #include "build_config.h"
 #include "master/master.h"
 #include "master/runfiles.h"
@@ -231,6 +232,8 @@ int main(int argc, char **argv)
         return 1;
     }
 #endif
+    /* Configs name modules: this process opens them (sakerctl does not). */
+    config_set_module_loader(&config_module_dlopen);
     struct config *config = master_load_config(o.config_file, o.urls, &err);
     if (config == NULL && !o.test_only && master_upgrade_ready_fd() >= 0) {
         /* The old master of an upgrade waits for this. */

@@ -16,6 +16,9 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "conf/config_module.h"
+#include "include/saker/module.h"
+#include "master/activation.h"
 #include "master/certificates.h"
 #include "master/notify.h"
 #include "master/runfiles.h"
@@ -113,6 +116,21 @@ struct config *master_load_config(const char *file, const char *urls, struct err
 
 /* ---- generations and spawning ------------------------------------------ */
 
+/* Every counter the config's modules declare gets its index in the
+ * header before the workers that count it are forked (they only look
+ * it up). One that does not fit is logged and not kept. */
+static void master_publish_module_counters(struct master *m, const struct config *config)
+{
+    for (size_t i = 0; i < config->module_count; i++) {
+        const struct saker_module *d = config->modules[i].desc;
+        for (const char *const *c = d != NULL ? d->counters : NULL; c != NULL && *c != NULL; c++)
+            if (shm_module_counter_index(&m->shm, d->name, *c, true) < 0)
+                log_msg(LOG_WARN, "module '%s': counter '%s' not kept: the segment holds %d "
+                                  "module counters and names of %d bytes at most",
+                        d->name, *c, SHM_MODULE_COUNTERS, SHM_MODULE_NAME_MAX - 1);
+    }
+}
+
 static void generation_free_listeners(struct generation *g)
 {
     for (size_t i = 0; g->groups != NULL && i < g->listener_count; i++)
@@ -154,6 +172,7 @@ struct generation *master_generation_new(struct master *m, struct config *config
     }
     g->listener_count = set->count;
     g->config = config;
+    master_publish_module_counters(m, config);
     uint64_t serving = m->current ? m->current->number : m->generation_floor;
     g->number = (highest > serving ? highest : serving) + 1;
     g->live = 0;
@@ -371,6 +390,9 @@ int master_bind(struct master *m, struct config *config, struct err *err)
 {
     install_signals(&m->wait_mask);
     remember_executable(m);
+    if (activation_take(err) != SK_OK)
+        return SK_ERROR;
+    activation_warn_unused(config);
     if (master_upgrade_ready_fd() >= 0) /* started by an upgrade */
         return master_adopt(m, config, err);
     if (runfiles_prepare_dir(config->shm_path, err) != SK_OK ||
@@ -428,7 +450,9 @@ int master_start(struct master *m, struct config *config, struct err *err)
         const struct listener *l = &m->listeners.items[i];
         log_msg(LOG_NOTICE, "listening on %s (endpoint %s, %s; %u socket%s, %s)", l->address,
                 l->endpoint->name, l->url, l->group.count, l->group.count == 1 ? "" : "s",
-                l->group.steered ? steering_name(&l->steering) : "shared");
+                l->group.steered                  ? steering_name(&l->steering)
+                : activation_owns(l->group.fds[0]) ? "shared, passed by systemd"
+                                                   : "shared");
     }
     if (master_spawn_generation(m, g, err) != SK_OK)
         return SK_ERROR;

@@ -46,6 +46,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "master/activation.h"
 #include "master/certificates.h"
 #include "master/master.h"
 #include "master/notify.h"
@@ -117,6 +118,7 @@ static void exec_new_master(struct master *m, const char *binary, int shm_fd, in
         _exit(127);
     }
     setenv(UPGRADE_ENV, spec, 1);
+    activation_export();
     sigset_t none;
     sigemptyset(&none);
     struct itimerval off = {{0, 0}, {0, 0}};

@@ -646,6 +646,8 @@ static void shm_slot_fold(struct shm *shm, unsigned slot)
     for (int r = 0; r < SHM_MAX_RATE_LIMITS; r++)
         for (int k = 0; k < SHM_RATE_COUNTERS; k++)
             fold(&h->rate_retired[r][k], &s->rate[r][k]);
+    for (int c = 0; c < SHM_MODULE_COUNTERS; c++)
+        fold(&h->retired_module[c], &s->module_counters[c]);
     struct shm_route_stats *routes = shm_routes_of(shm, slot);
     for (int e = 0; e < SHM_MAX_ROUTES; e++)
         fold_route(&shm_routes_retired(shm)[e], &routes[e]);
@@ -678,6 +680,26 @@ void shm_slot_retire(struct shm *shm, unsigned slot)
     atomic_store_explicit(&s->pid, 0, memory_order_relaxed);
     atomic_store_explicit(&s->state, SHM_WORKER_FREE, memory_order_relaxed);
     seq_end(&h->retired_seq);
+}
+
+int shm_module_counter_index(struct shm *shm, const char *module, const char *name,
+                             bool add)
+{
+    struct shm_header *h = shm->header;
+    for (uint32_t i = 0; i < h->module_counter_count && i < SHM_MODULE_COUNTERS; i++)
+        if (strcmp(h->module_counters[i].module, module) == 0 &&
+            strcmp(h->module_counters[i].name, name) == 0)
+            return (int)i;
+    if (!add || h->module_counter_count >= SHM_MODULE_COUNTERS ||
+        strlen(module) >= SHM_MODULE_NAME_MAX || strlen(name) >= SHM_MODULE_NAME_MAX)
+        return -1;
+    seq_begin(&h->header_seq);
+    struct shm_module_counter *c = &h->module_counters[h->module_counter_count];
+    snprintf(c->module, sizeof c->module, "%s", module);
+    snprintf(c->name, sizeof c->name, "%s", name);
+    h->module_counter_count++;
+    seq_end(&h->header_seq);
+    return (int)h->module_counter_count - 1;
 }
 
 int shm_slot_find_free(const struct shm *shm)
@@ -849,6 +871,8 @@ static void totals_read(const struct shm *shm, struct shm_totals *out)
     memset(out, 0, sizeof *out);
     for (int c = 0; c < SHM_COUNTER_COUNT; c++)
         out->counters[c] = load(&h->retired[c]);
+    for (int c = 0; c < SHM_MODULE_COUNTERS; c++)
+        out->module_counters[c] = load(&h->retired_module[c]);
     rate_add(out->rate, h->rate_retired);
     for (unsigned i = 0; i < h->slot_count; i++) {
         const struct shm_slot *s = &shm->slots[i];
@@ -856,6 +880,8 @@ static void totals_read(const struct shm *shm, struct shm_totals *out)
          * slot needs no pid check and cannot miss a worker just claimed. */
         for (int c = 0; c < SHM_COUNTER_COUNT; c++)
             add_load(&out->counters[c], &s->counters[c]);
+        for (int c = 0; c < SHM_MODULE_COUNTERS; c++)
+            add_load(&out->module_counters[c], &s->module_counters[c]);
         rate_add(out->rate, s->rate);
         /* Liveness by state, not pid: the master may claim with pid 0 and
          * fill it in after fork, and an EXITED worker's gauge is stale. */
@@ -960,6 +986,12 @@ static void header_bound(struct shm_header *h)
         h->listener_count = SHM_MAX_LISTENERS;
     if (h->certificate_count > SHM_MAX_CERTIFICATES)
         h->certificate_count = SHM_MAX_CERTIFICATES;
+    if (h->module_counter_count > SHM_MODULE_COUNTERS)
+        h->module_counter_count = SHM_MODULE_COUNTERS;
+    for (unsigned i = 0; i < SHM_MODULE_COUNTERS; i++) {
+        TERMINATE(h->module_counters[i].module);
+        TERMINATE(h->module_counters[i].name);
+    }
     for (unsigned i = 0; i < SHM_MAX_LISTENERS; i++) {
         TERMINATE(h->listeners[i].endpoint);
         TERMINATE(h->listeners[i].url);

@@ -178,8 +178,16 @@ void shm_route_label_clear(struct shm *shm, unsigned entry);
 void shm_header_begin_write(struct shm *shm);
 void shm_header_end_write(struct shm *shm);
 
+/* The index of module's counter name in the header's table (struct
+ * shm_module_counter), appended when add (the master, before it forks
+ * the workers that count it); -1 when it is not there, the table is
+ * full or a name too long. */
+int shm_module_counter_index(struct shm *shm, const char *module, const char *name,
+                             bool add);
+
 struct shm_totals {
     uint64_t counters[SHM_COUNTER_COUNT];
+    uint64_t module_counters[SHM_MODULE_COUNTERS]; /* by the header's table */
     uint64_t rate[SHM_MAX_RATE_LIMITS][SHM_RATE_COUNTERS];
     uint64_t connections_open;
     uint64_t compression_memory; /* bytes compressor states hold now */

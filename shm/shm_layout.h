@@ -13,7 +13,10 @@
  *
  * The three regions after the slots are found by arithmetic on slot_count
  * (shm.h: shm_routes_retired, shm_routes_of, shm_conns_of), so the
- * header need not say where they are.
+ * header need not say where they are. Per-slot tables of fixed size live
+ * inside the slot (rate limit and module counters) and directories inside
+ * the header (rate limit policies, route labels, module counter names), so
+ * header_size and slot_size, which readers check, cover them.
  *
  * Rules:
  *  - Each slot has exactly one writer: the worker that owns it, while it
@@ -40,7 +43,7 @@
 
 
 #define SHM_MAGIC UINT64_C(0x314d48535245414b) /* "KAERSHM1" little-endian */
-#define SHM_LAYOUT_VERSION 9
+#define SHM_LAYOUT_VERSION 10
 #define SHM_CACHE_LINE 64
 #define SHM_MAX_LISTENERS 32
 #define SHM_LISTENER_TEXT_MAX 160
@@ -50,6 +53,8 @@
 #define SHM_MAX_CERTIFICATES 64
 #define SHM_CERTIFICATE_TEXT_MAX 256
 #define SHM_PATH_MAX 4096
+#define SHM_MODULE_COUNTERS 64
+#define SHM_MODULE_NAME_MAX 48
 #define SHM_MAX_RATE_LIMITS 64
 #define SHM_RATE_NAME_MAX 64
 #define SHM_RATE_TEXT_MAX 128
@@ -185,6 +190,17 @@ struct shm_certificate {
     int64_t not_after;
 };
 
+/* A counter a module declared (saker/module.h), named by the module and
+ * itself. The master appends one the first time a config names it and
+ * never moves or removes it, so its index, in every slot and in the
+ * retired totals, means the same counter for the life of the instance:
+ * a reload that drops a module keeps its figures, and one that brings
+ * it back counts on from them. */
+struct shm_module_counter {
+    char module[SHM_MODULE_NAME_MAX];
+    char name[SHM_MODULE_NAME_MAX];
+};
+
 /* ---- rate limits ------------------------------------------------------ */
 
 /* What a rate limit policy did, per worker slot and in the retired totals,
@@ -293,6 +309,8 @@ struct shm_slot {
     /* Permits this worker holds, per pool: its own writes only; the master
      * gives them back to the pools when it retires the slot. */
     alignas(SHM_CACHE_LINE) _Atomic uint64_t permits_held[SHM_POOL_KINDS][SHM_POOLS];
+    /* Modules' counters, by the header's module_counters index. */
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t module_counters[SHM_MODULE_COUNTERS];
     /* Rate limits, by directory entry (enum shm_rate_counter). */
     alignas(SHM_CACHE_LINE) _Atomic uint64_t rate[SHM_MAX_RATE_LIMITS][SHM_RATE_COUNTERS];
 };
@@ -348,6 +366,11 @@ struct shm_header {
     uint32_t certificates_unlisted; /* more than the table holds */
     struct shm_certificate certificates[SHM_MAX_CERTIFICATES];
 
+    /* Modules' counters (struct shm_module_counter), under header_seq;
+     * written before the workers that use them are forked. */
+    uint32_t module_counter_count;
+    uint32_t reserved3;
+    struct shm_module_counter module_counters[SHM_MODULE_COUNTERS];
     /* Master-only counters. */
     _Atomic uint64_t worker_starts;
     _Atomic uint64_t worker_deaths;   /* exits the master did not ask for */
@@ -364,6 +387,7 @@ struct shm_header {
     /* Folded totals of exited workers, under retired_seq. */
     alignas(SHM_CACHE_LINE) _Atomic uint64_t retired_seq;
     _Atomic uint64_t retired[SHM_COUNTER_COUNT];
+    _Atomic uint64_t retired_module[SHM_MODULE_COUNTERS];
     _Atomic uint64_t rate_retired[SHM_MAX_RATE_LIMITS][SHM_RATE_COUNTERS];
 };
 

@@ -285,6 +285,23 @@ static void write_limits(FILE *out, const struct shm_header *h)
         write_pool_labels(out, "saker_limit_permits_in_use", &pools[i], pools[i].used);
 }
 
+/* Counters the modules declared (saker/module.h), monotonic like ours. */
+static void write_module_counters(FILE *out, const struct shm_header *h,
+                                  const struct shm_totals *t)
+{
+    if (h->module_counter_count == 0)
+        return;
+    family(out, "saker_module_counter_total", "counter",
+           "Counters declared by modules, summed over every worker since start.");
+    for (uint32_t i = 0; i < h->module_counter_count && i < SHM_MODULE_COUNTERS; i++) {
+        fputs("saker_module_counter_total{module=\"", out);
+        shm_metrics_label_value(out, h->module_counters[i].module, SHM_MODULE_NAME_MAX);
+        fputs("\",counter=\"", out);
+        shm_metrics_label_value(out, h->module_counters[i].name, SHM_MODULE_NAME_MAX);
+        fprintf(out, "\"} %" PRIu64 "\n", t->module_counters[i]);
+    }
+}
+
 /* Each rate limit policy of the live generations, by name. */
 static void write_rate_limits(FILE *out, const struct shm_header *h, const struct shm_totals *t)
 {
@@ -327,6 +344,7 @@ void shm_metrics_write(const struct shm *shm, FILE *out)
         write_tls(out, &t);
         write_http2(out, &t);
         write_compression(out, &t);
+        write_module_counters(out, &h, &t);
         write_rate_limits(out, &h, &t);
     } else {
         /* A torn sum could go backwards, which Prometheus reads as a counter

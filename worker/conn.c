@@ -11,8 +11,11 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include <event2/event.h>
 
@@ -196,7 +199,11 @@ static void conn_give_back(struct conn *c)
 static void conn_enlist(struct conn *c)
 {
     struct worker *w = c->worker;
-    c->deadline_ms = clock_monotonic_ms() + c->limits->request_headers_timeout_ms;
+    /* The clock read now, not the heartbeat's: up to a second stale, it
+     * made a connection accepted just before a heartbeat expire at it,
+     * with its first request unread in the socket (a vDSO call, no
+     * system call). */
+    c->deadline_ms = clock_now_monotonic_ms() + c->limits->request_headers_timeout_ms;
     event_assign(&c->read_event, w->base, c->fd, EV_READ | EV_PERSIST, on_readable, c);
     c->next = w->conns;
     if (w->conns != NULL)
@@ -616,6 +623,14 @@ static enum outq_flush_result conn_write(struct conn *c)
     return r;
 }
 
+/* Bytes in the socket the peer has not acknowledged yet (TCP) or read
+ * (a Unix socket): SIOCOUTQ; 0 if the kernel cannot say. */
+static uint64_t conn_unacked(const struct conn *c)
+{
+    int n;
+    return ioctl(c->fd, SIOCOUTQ, &n) == 0 && n > 0 ? (uint64_t)n : 0;
+}
+
 /* What follows a write: wait for writability, linger, or read again. */
 static void conn_after_write(struct conn *c, enum outq_flush_result r, enum conn_owed owed)
 {
@@ -629,7 +644,7 @@ static void conn_after_write(struct conn *c, enum outq_flush_result r, enum conn
          * block says nothing about how fast the peer reads. */
         if (c->out_blocked_ms == 0) {
             c->out_blocked_ms = clock_monotonic_ms();
-            c->out_blocked_bytes = 0;
+            c->out_blocked_bytes = conn_unacked(c);
         }
         conn_set_reading(c, false);
         conn_set_writing(c, true);
@@ -694,10 +709,39 @@ static void conn_flush(struct conn *c)
  * that never came, or the end of a linger. */
 static void conn_expire(struct conn *c)
 {
+    int waiting = 0;
+    /* A clear-text connection whose first bytes wait unread in the socket
+     * did send in time: the worker, busy, had not read them yet. They are
+     * read now (once: consumed, the request's own deadline applies). */
+    if (c->fresh && !c->handshaking && !c->lingering && c->proto == NULL &&
+        ioctl(c->fd, FIONREAD, &waiting) == 0 && waiting > 0) {
+        event_active(&c->read_event, EV_READ, 1);
+        return;
+    }
     if (!c->lingering && c->worker->draining && conn_idle(c) && !c->handshaking)
         conn_linger(c); /* the end of the lame-duck grace */
     else
         conn_close(c);
+}
+
+/* min_response_data_rate, measured as the peer takes the bytes: from
+ * the moment output blocked, what was in the socket then plus what was
+ * written since, less what is still in it unacknowledged. Bytes written
+ * say nothing of a slow reader: the kernel grows the send buffer to
+ * megabytes and calls the socket writable only once much of it drained,
+ * so an honest reader at 2 KB/s wrote nothing for seconds, and one at
+ * 60 B/s looked fast while the buffer grew (Kestrel counts what the peer
+ * took). One ioctl a heartbeat, and only for a connection whose output
+ * has been blocked for the grace period. */
+static bool conn_response_too_slow(const struct conn *c, uint64_t now_ms)
+{
+    const struct config_data_rate *rate = &c->limits->min_response_data_rate;
+    if (c->out_blocked_ms == 0 || rate->bytes_per_second == 0 ||
+        now_ms < c->out_blocked_ms + rate->grace_period_ms)
+        return false;
+    uint64_t unacked = conn_unacked(c);
+    uint64_t taken = c->out_blocked_bytes > unacked ? c->out_blocked_bytes - unacked : 0;
+    return request_too_slow(rate, c->out_blocked_ms, taken, now_ms);
 }
 
 void conn_check_deadline(struct conn *c, uint64_t now_ms)
@@ -710,11 +754,10 @@ void conn_check_deadline(struct conn *c, uint64_t now_ms)
             conn_expire(c);
         return;
     }
-    if (request_too_slow(&c->limits->min_response_data_rate, c->out_blocked_ms,
-                         c->out_blocked_bytes, now_ms)) {
+    if (conn_response_too_slow(c, now_ms)) {
         if (c->worker->slot != NULL)
             shm_slot_count(c->worker->slot, SHM_REJECT_RESPONSE_RATE, 1);
-        conn_close(c);
+        conn_abort(c); /* a reset: the megabytes in the socket are not delivered first */
         return;
     }
     c->proto->tick(c, now_ms, expired);

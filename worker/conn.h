@@ -22,8 +22,9 @@
  * names the deadline of its state (a head arriving: request_headers_timeout;
  * otherwise no progress for keep_alive_timeout) and what to do at it; a
  * connection that has sent nothing yet is held to request_headers_timeout
- * from accept, TLS handshake included. A client reading a blocked response
- * slower than min_response_data_rate is disconnected (after its grace).
+ * from accept, TLS handshake included. A client taking a blocked response
+ * (bytes acknowledged, SIOCOUTQ) slower than min_response_data_rate is
+ * reset (after its grace).
  *
  * Admission: max_concurrent_connections (instance-wide and per endpoint) is
  * a permit taken from the shm pools before a connection is served; a
@@ -170,7 +171,7 @@ struct conn {
     union conn_peer peer;
     uint64_t deadline_ms; /* 0: none */
     uint64_t out_blocked_ms;    /* when output last became blocked; 0: it is not */
-    uint64_t out_blocked_bytes; /* written since then */
+    uint64_t out_blocked_bytes; /* unacknowledged then, plus written since */
     struct turn_job job;  /* a flush asked for (conn_wake), or the release */
     uint8_t permits;          /* CONN_PERMIT_* held in the kind below */
     uint8_t endpoint_pool;    /* the endpoint's pool index in shm */

@@ -68,6 +68,7 @@
 
 struct worker;
 struct exchange;
+struct sockaddr;
 
 struct header_field {
     const char *name;
@@ -199,6 +200,7 @@ struct exchange {
      * subject, RFC 2253 ("CN=alice,O=Example"); NULL when there is none. */
     const char *client_subject;
     bool secure; /* it came over TLS (https://) */
+    const struct sockaddr *peer; /* the client's address; NULL when unknown */
     struct header_field *request_trailers; /* once the body has ended */
     size_t request_trailer_count;
     size_t request_trailer_capacity;
@@ -238,6 +240,8 @@ struct exchange {
     bool finished;       /* ... and has reached the protocol through every filter */
     bool abandoned;      /* the protocol gave up on it; stop follows */
     bool stopped;        /* stop was called */
+
+    void *module; /* a module's generator and reader (worker/module_api.c) */
 };
 
 /* Looks up a request header, case-insensitively; the first one wins.

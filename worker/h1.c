@@ -78,6 +78,7 @@ static int on_message_begin(llhttp_t *parser)
     ex->protocol = h1;
     ex->client_subject = h1->client_subject;
     ex->secure = h1->endpoint != NULL && h1->endpoint->url.scheme == URL_SCHEME_HTTPS;
+    ex->peer = h1->peer;
     ex->body_fd = -1;
     h1->ex = ex;
     h1->in_message = true;
@@ -87,6 +88,7 @@ static int on_message_begin(llhttp_t *parser)
     h1->request_started_ms = clock_monotonic_ms();
     h1->request_started_us = clock_monotonic_us();
     h1->head_check_state = H1_HEAD_CHECK_IDLE;
+    h1->message_feed = h1->feed_count;
     return 0;
 }
 
@@ -115,6 +117,20 @@ static int on_method(llhttp_t *parser, const char *at, size_t len)
         return 0; /* a method split across reads: already checked in h1_feed */
     h1_head_check_start(&h1->head_check);
     return h1_check_head(h1, at, h1->feed_end);
+}
+
+/* RFC 9112 section 2.3: a major version other than 1 is refused with 505
+ * (as nginx does); a later 1.x minor version is served as 1.1, the
+ * highest this server speaks (RFC 9110 section 6.2). llhttp checks no
+ * version (LENIENT_VERSION): the head grammar has its form. */
+static int on_version_complete(llhttp_t *parser)
+{
+    struct h1 *h1 = h1_of(parser);
+    if (parser->http_major != 1)
+        return h1_reject(h1, 505, SHM_REJECT_MALFORMED);
+    if (parser->http_minor > 1)
+        parser->http_minor = 1;
+    return 0;
 }
 
 static int on_url(llhttp_t *parser, const char *at, size_t len)
@@ -237,6 +253,41 @@ static void h1_dispatch(struct h1 *h1, struct exchange *ex)
 /* h1_check_request's verdicts besides 0 (go on and dispatch). */
 #define H1_REFUSED (-1) /* answered, and the connection closes */
 #define H1_LIMITED 1    /* answered 429; the body, if any, is drained */
+/* True when a Transfer-Encoding names a coding other than chunked: the
+ * final chunked is llhttp's to check, the others saker does not decode. */
+static bool h1_other_coding(const struct exchange *ex)
+{
+    for (size_t i = 0; i < ex->header_count; i++) {
+        const struct header_field *f = &ex->headers[i];
+        if (f->name_len != 17 || strncasecmp(f->name, "transfer-encoding", 17) != 0)
+            continue;
+        for (const char *p = f->value, *end = f->value + f->value_len; p < end;) {
+            while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+                p++;
+            const char *coding = p;
+            while (p < end && *p != ',' && *p != ' ' && *p != '\t')
+                p++;
+            if (p > coding && ((size_t)(p - coding) != 7 || strncasecmp(coding, "chunked", 7) != 0))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* RFC 9112 section 6.3: a request Transfer-Encoding whose final coding is
+ * not chunked cannot be framed (400, and llhttp only says so after
+ * headers-complete, so it is refused here, before any handler answers);
+ * section 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing
+ * (400), and a coding the server does not understand is a 501. 0, or the
+ * status. */
+static int h1_check_framing(const llhttp_t *parser, const struct exchange *ex)
+{
+    if (!(parser->flags & F_TRANSFER_ENCODING))
+        return 0;
+    if (!(parser->flags & F_CHUNKED) || (ex->version_major == 1 && ex->version_minor == 0))
+        return 400;
+    return h1_other_coding(ex) ? 501 : 0;
+}
 
 /* The head's checks (request_head_check) and the framing's (h1's own):
  * 0 to go on, or the refusal already answered (H1_REFUSED, H1_LIMITED). */
@@ -261,21 +312,19 @@ static int h1_check_request(struct h1 *h1, struct exchange *ex, bool *expect_con
         exchange_respond_error(ex, 417);
         return H1_REFUSED;
     }
-    if (v.status == 429)
-        return H1_LIMITED; /* well framed: answered as a handler would */
-    if (v.status != 0) {
+    if (v.status != 0 && v.status != 429) {
         h1_refuse(h1, v.status, (enum shm_counter)v.counter);
         return H1_REFUSED;
     }
-    /* RFC 9112 section 6.3: a request Transfer-Encoding whose final coding
-     * is not chunked cannot be framed; llhttp only says so after this
-     * callback, so refuse it here, before any handler answers. Section
-     * 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing. */
-    if ((parser->flags & F_TRANSFER_ENCODING) &&
-        (!(parser->flags & F_CHUNKED) || (ex->version_major == 1 && ex->version_minor == 0))) {
-        h1_refuse(h1, 400, SHM_REJECT_MALFORMED);
+    /* CONNECT takes an authority-form target only (RFC 9112 section 3.2.3),
+     * which names no resource here: saker is no forward proxy. */
+    int status = ex->method == METHOD_CONNECT ? 400 : h1_check_framing(parser, ex);
+    if (status != 0) {
+        h1_refuse(h1, status, SHM_REJECT_MALFORMED);
         return H1_REFUSED;
     }
+    if (v.status == 429)
+        return H1_LIMITED; /* well framed: answered as a handler would */
     return 0;
 }
 
@@ -342,6 +391,18 @@ static int on_body(llhttp_t *parser, const char *at, size_t len)
     return h1_body_piece(h1, at, len) ? HPE_PAUSED : 0;
 }
 
+/* The last chunk: parsing pauses here so that the trailer section, and the
+ * CRLF that ends the body, go through the head grammar's field lines
+ * (llhttp takes a bare LF there). h1_execute starts the check. */
+static int on_chunk_header(llhttp_t *parser)
+{
+    struct h1 *h1 = h1_of(parser);
+    if (parser->content_length != 0)
+        return 0;
+    h1->trailer_pause = true;
+    return HPE_PAUSED;
+}
+
 /* What the exchange holds goes: a body it never sent, and its arena. */
 static void h1_release_exchange(struct h1 *h1)
 {
@@ -365,6 +426,7 @@ static void h1_end_exchange(struct h1 *h1)
     h1->held.len = 0;
     h1->entry = NULL;
     h1->head_check_state = H1_HEAD_CHECK_IDLE;
+    h1->trailer_pause = false;
     h1->reading_body = false;
     h1->body_started_ms = 0;
     h1->body_drain_until_ms = 0;
@@ -405,7 +467,17 @@ static int on_message_complete(llhttp_t *parser)
         h1->waiting = true; /* its response comes later: parse no further */
         return HPE_PAUSED;
     }
-    return h1_finish_message(h1) ? 0 : HPE_PAUSED;
+    if (!h1_finish_message(h1))
+        return HPE_PAUSED;
+    /* Pipelined requests from a client that does not read its answers:
+     * parse no further while the queue holds the high-water mark, as
+     * HTTP/2 makes no frames past it; the rest waits in the stash, and
+     * reading pauses once that is full (h1_produce parses on). */
+    if (h1->out->pending_bytes >= OUTQ_HIGH_WATER) {
+        h1->waiting = h1->backlogged = true;
+        return HPE_PAUSED;
+    }
+    return 0;
 }
 
 static const llhttp_settings_t h1_settings = {
@@ -413,12 +485,14 @@ static const llhttp_settings_t h1_settings = {
     .on_method = on_method,
     .on_url = on_url,
     .on_url_complete = on_url_complete,
+    .on_version_complete = on_version_complete,
     .on_header_field = on_header_field,
     .on_header_field_complete = on_header_field_complete,
     .on_header_value = on_header_value,
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
     .on_message_complete = on_message_complete,
 };
 
@@ -426,6 +500,7 @@ void h1_init(struct h1 *h1, struct worker *worker, struct outq *out)
 {
     memset(h1, 0, sizeof *h1);
     llhttp_init(&h1->parser, HTTP_REQUEST, &h1_settings);
+    h1->parser.lenient_flags |= LENIENT_VERSION; /* on_version_complete decides */
     h1->parser.data = h1;
     h1->worker = worker;
     h1->limits = &worker->config->limits;
@@ -458,11 +533,29 @@ void h1_destroy(struct h1 *h1)
         bytebuf_free(&h1->held);
 }
 
+/* llhttp knows a fixed set of methods and stops at the first byte that
+ * leaves it. A request line that is well-formed all the same (a token,
+ * then the rest of the head grammar) names a method saker does not
+ * implement: 501 (RFC 9110 section 9.1), as HAProxy and h2o accept any
+ * token; anything else is a 400. at: where llhttp stopped, in data. */
+static int h1_unknown_method_status(const struct h1 *h1, const char *data, const char *at)
+{
+    /* Stopped at a space: the method is empty unless some of it came
+     * before (in an earlier read, or a token byte just before at). */
+    bool empty = *at == ' ' && h1->message_feed == h1->feed_count &&
+                 !(at > data && h1_head_is_token_byte((unsigned char)at[-1]));
+    return !empty && h1_head_method_rest_ok(at, (size_t)(h1->feed_end - at)) ? 501 : 400;
+}
+
 /* Maps an llhttp error to the status and counter of the refusal. */
-static void h1_parse_failed(struct h1 *h1, llhttp_errno_t error)
+static void h1_parse_failed(struct h1 *h1, llhttp_errno_t error, const char *data)
 {
     int status = h1->reject_status;
     enum shm_counter counter = (enum shm_counter)h1->reject_counter;
+    if (status == 0 && error == HPE_INVALID_METHOD) {
+        status = h1_unknown_method_status(h1, data, llhttp_get_error_pos(&h1->parser));
+        counter = SHM_REJECT_MALFORMED;
+    }
     if (status == 0) {
         status = 400;
         counter = SHM_REJECT_MALFORMED;
@@ -509,6 +602,20 @@ static void h1_stash_append(struct h1 *h1, const char *from, size_t len)
         conn_pause_input(h1->conn, true);
 }
 
+/* Paused at the last chunk: the trailer section is checked from here on
+ * (in later feeds too), and parsing goes on. False: refused. */
+static bool h1_trailer_begin(struct h1 *h1, const char *at, const char *end)
+{
+    h1->trailer_pause = false;
+    h1_head_check_start_fields(&h1->head_check);
+    if (h1_check_head(h1, at, end) != 0) {
+        h1_refuse(h1, h1->reject_status, (enum shm_counter)h1->reject_counter);
+        return false;
+    }
+    llhttp_resume(&h1->parser);
+    return true;
+}
+
 static void h1_execute(struct h1 *h1, const char *data, size_t len)
 {
     while (!h1->closing) {
@@ -529,12 +636,20 @@ static void h1_execute(struct h1 *h1, const char *data, size_t len)
             data = resume;
             continue;
         }
+        if (error == HPE_PAUSED && h1->trailer_pause && !h1->closing) {
+            const char *rest = llhttp_get_error_pos(&h1->parser);
+            if (!h1_trailer_begin(h1, rest, data + len))
+                break;
+            len -= (size_t)(rest - data);
+            data = rest;
+            continue;
+        }
         if (error == HPE_PAUSED && h1->waiting && !h1->closing) {
             const char *rest = llhttp_get_error_pos(&h1->parser);
             h1->stash.len = 0;
             h1_stash_append(h1, rest, (size_t)(data + len - rest));
         } else if (error != HPE_PAUSED) {
-            h1_parse_failed(h1, error);
+            h1_parse_failed(h1, error, data);
         }
         break;
     }
@@ -649,6 +764,11 @@ enum conn_owed h1_produce(struct h1 *h1)
         return CONN_OWES_LATER; /* the tunnel speaks from the next round */
     }
     for (;;) {
+        if (h1->backlogged && h1->out->pending_bytes < OUTQ_HIGH_WATER / 2) {
+            h1->backlogged = h1->waiting = false;
+            h1_resume(h1);
+            continue;
+        }
         if (h1->exchange_done) {
             h1->exchange_done = false;
             h1->waiting = false;
@@ -669,8 +789,8 @@ enum conn_owed h1_produce(struct h1 *h1)
         }
         break;
     }
-    if (h1->proceed_owed && !h1_gone(h1))
-        return CONN_OWES_MORE;
+    if ((h1->proceed_owed && !h1_gone(h1)) || h1->backlogged)
+        return CONN_OWES_MORE; /* parsing goes on as the queue drains */
     struct exchange *ex = h1->ex;
     if (ex != NULL && ex->generator != NULL && !ex->finished && !h1_gone(h1))
         return CONN_OWES_LATER;

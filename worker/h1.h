@@ -7,9 +7,13 @@
  * read leaves in one write, in request order (pipelining). Unit tests feed
  * bytes and read the queue without an event loop.
  *
- * Strictness: llhttp's lenient flags stay off, so framing it doubts (both
- * Content-Length and Transfer-Encoding, bad chunk sizes, bare LF, obs-fold,
- * invalid tokens...) is a 400 and the connection closes after the response.
+ * Strictness: llhttp (built strict) keeps its lenient flags off but the
+ * version's, so framing it doubts (both Content-Length and
+ * Transfer-Encoding, bad chunk sizes or delimiters, bare LF, obs-fold,
+ * invalid tokens...) is a 400 and the connection closes after the response;
+ * so is any CONNECT. A coding before the final chunked, or an unknown
+ * method in a well-formed request line: 501; HTTP/2.0 or any major
+ * version but 1: 505 (HTTP/1.2 and later minors are served as 1.1).
  * Request line over max_request_line_size: 414; headers over
  * max_request_headers_total_size or max_request_header_count: 431; a
  * Content-Length over max_request_body_size: 413 (close); HTTP/1.1 without
@@ -24,6 +28,10 @@
  * A request answered before its body is complete (Expect: 100-continue
  * today) has the rest of its body read and discarded for up to
  * H1_BODY_DRAIN_MS, so the connection can be reused; after that it closes.
+ *
+ * Pipelining: every request in a read is answered, until the output queue
+ * holds OUTQ_HIGH_WATER; then parsing pauses (the rest stashed, reading
+ * paused past H1_STASH_MAX) and resumes at h1_produce as the queue drains.
  *
  * Idle state holds no memory besides the struct: the exchange arena is
  * empty between requests.
@@ -92,6 +100,8 @@ struct h1 {
     int reject_counter;       /* enum shm_counter for that rejection */
     uint64_t feed_count;      /* h1_feed calls, to tell a fold from a split */
     uint64_t value_feed;      /* the feed the current value's last piece came in */
+    uint64_t message_feed;    /* the feed the current request began in */
+    bool trailer_pause;       /* paused at the last chunk: check the trailer section */
     bool dispatch_pending;    /* the handler runs when the body is complete */
     bool reading_body;        /* between the head and the end of a body */
     bool in_message;
@@ -102,6 +112,8 @@ struct h1 {
     bool in_parse;            /* llhttp's callbacks are on the stack */
     bool message_complete;    /* the request has been read to its end */
     bool waiting;             /* parsing paused until the exchange ends */
+    bool backlogged;          /* parsing paused until the output queue drains */
+    bool peer_gone;           /* EOF while backlogged: handled once the stash is parsed */
     bool exchange_done;       /* it ended outside the parser: end it at the next produce */
     struct bytebuf stash;     /* what was read but not parsed while waiting */
     /* A streamed response (h1_response.c). */
@@ -141,7 +153,7 @@ enum conn_owed h1_produce(struct h1 *h1);
 /* No request in progress: the connection is idle (keep-alive). */
 static inline bool h1_idle(const struct h1 *h1)
 {
-    return !h1->in_message;
+    return !h1->in_message && !h1->backlogged;
 }
 /* Headers of the current request are still arriving (for the timeout). */
 static inline bool h1_reading_head(const struct h1 *h1)

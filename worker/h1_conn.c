@@ -85,6 +85,13 @@ static enum conn_owed h1c_produce(struct conn *c)
     if (h1 == NULL)
         return CONN_OWES_NOTHING;
     enum conn_owed owed = h1_produce(h1);
+    if (h1->peer_gone && !h1->backlogged && c->proto == &h1_protocol) {
+        h1->peer_gone = false; /* what came before the EOF is answered */
+        if (h1_on_eof(h1)) {
+            conn_close(c);
+            return CONN_OWES_NOTHING;
+        }
+    }
     if (c->proto == &h1_protocol && h1->closing && !c->closing)
         conn_end(c); /* a resumed parse met the end of the connection */
     return owed;
@@ -163,7 +170,12 @@ static void h1c_drain(struct conn *c)
 
 static bool h1c_eof(struct conn *c)
 {
-    if (c->proto_state != NULL && h1_on_eof(c->proto_state))
+    struct h1 *h1 = c->proto_state;
+    if (h1 != NULL && h1->backlogged) {
+        h1->peer_gone = true; /* requests stashed before it are answered first */
+        return true;
+    }
+    if (h1 != NULL && h1_on_eof(h1))
         conn_close(c); /* its producer hears of it at the release */
     return false;
 }

@@ -23,17 +23,18 @@ enum {
     S_DONE,
 };
 
-/* RFC 9110 section 5.6.2: tchar. */
-static bool is_tchar(unsigned char c)
-{
-    static const char extra[] = "!#$%&'*+-.^_`|~";
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return true;
-    for (const char *p = extra; *p; p++)
-        if (c == (unsigned char)*p)
-            return true;
-    return false;
-}
+/* RFC 9110 section 5.6.2: tchar, as a table: the checker looks at every
+ * byte of every head, so this must stay a load, not a search. */
+static const bool token_byte[256] = {
+    ['0' ... '9'] = true, ['a' ... 'z'] = true, ['A' ... 'Z'] = true,
+    ['!'] = true, ['#'] = true, ['$'] = true, ['%'] = true, ['&'] = true,
+    ['\''] = true, ['*'] = true, ['+'] = true, ['-'] = true, ['.'] = true,
+    ['^'] = true, ['_'] = true, ['`'] = true, ['|'] = true, ['~'] = true,
+};
+
+static inline bool is_tchar(unsigned char c) { return token_byte[c]; }
+
+bool h1_head_is_token_byte(unsigned char c) { return is_tchar(c); }
 
 /* field-value bytes: SP, HTAB, VCHAR, obs-text (RFC 9110 section 5.5). */
 static bool is_value_byte(unsigned char c) { return c == ' ' || c == '\t' || (c > 0x20 && c != 0x7f); }
@@ -54,8 +55,14 @@ void h1_head_check_start(struct h1_head_check *check)
     check->version_pos = 0;
 }
 
+void h1_head_check_start_fields(struct h1_head_check *check)
+{
+    check->state = S_LINE_START;
+    check->version_pos = 8;
+}
+
 /* The state after byte c in state s, or -1 for a byte that does not fit. */
-static int step(struct h1_head_check *check, unsigned char c)
+static inline int step(struct h1_head_check *check, unsigned char c)
 {
     switch (check->state) {
     case S_METHOD_FIRST:
@@ -103,4 +110,11 @@ enum h1_head_result h1_head_check(struct h1_head_check *check, const char *p, si
     }
     *used = len;
     return H1_HEAD_MORE;
+}
+
+bool h1_head_method_rest_ok(const char *p, size_t len)
+{
+    struct h1_head_check check = {.state = S_METHOD};
+    size_t used;
+    return len > 0 && h1_head_check(&check, p, len, &used) != H1_HEAD_BAD;
 }

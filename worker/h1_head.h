@@ -24,6 +24,7 @@
 #ifndef SAKER_WORKER_H1_HEAD_H
 #define SAKER_WORKER_H1_HEAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,9 +40,18 @@ enum h1_head_result {
 };
 
 void h1_head_check_start(struct h1_head_check *check);
+/* Starts at the field lines instead: a chunked body's trailer section and
+ * the CRLF that ends it (RFC 9112 section 7.1.2). */
+void h1_head_check_start_fields(struct h1_head_check *check);
 /* Checks len bytes continuing the head; *used gets the bytes that belong
  * to the head (for H1_HEAD_DONE) or the offset of the bad byte. */
 enum h1_head_result h1_head_check(struct h1_head_check *check, const char *p, size_t len,
                                   size_t *used);
+
+/* RFC 9110 section 5.6.2: a tchar, a byte of a token. */
+bool h1_head_is_token_byte(unsigned char c);
+/* True when [p, p + len) continues a request method that fits the grammar
+ * (more token bytes, then the rest of the head, whole or cut short). */
+bool h1_head_method_rest_ok(const char *p, size_t len);
 
 #endif

@@ -92,6 +92,7 @@ static struct h2_stream *stream_new(struct h2 *h2, int32_t id)
     ex->protocol = st;
     ex->client_subject = h2->client_subject;
     ex->secure = h2->endpoint != NULL && h2->endpoint->url.scheme == URL_SCHEME_HTTPS;
+    ex->peer = h2->peer;
     ex->body_fd = -1;
     ex->version_major = 2;
     ex->version_minor = 0;
@@ -123,8 +124,10 @@ static void stream_free(struct h2 *h2, struct h2_stream *st)
     exchange_stop(&st->ex);
     if (!st->ex.responded)
         exchange_drop_body(&st->ex); /* a handler that set a file and never answered */
-    if (st->body_release != NULL) /* after the frames of it still queued */
+    if (st->body_release != NULL) { /* after the frames of it still queued */
         outq_add_release(h2->out, st->body_release, st->body_release_arg);
+        h2_file_framed(h2);
+    }
     /* Its last frame is queued (or the connection is going): counted
      * once that has left. */
     if (st->ex.responded)
@@ -159,6 +162,9 @@ static void on_reap(struct turn_job *job)
  * freed at the end of the turn (h2_stream.h). */
 static void stream_close(struct h2 *h2, struct h2_stream *st)
 {
+    if (st->gated)
+        h2->gated--;
+    st->gated = false;
     st->dead = true;
     exchange_abandon(&st->ex);
     stream_unlink(&h2->streams, st);
@@ -194,10 +200,12 @@ static void stream_refuse(struct h2_stream *st, int status, enum shm_counter cou
 /* The first refusal found while the head arrives is the answer. */
 static void stream_reject(struct h2_stream *st, int status, enum shm_counter counter)
 {
-    if (st->reject_status == 0) {
-        st->reject_status = status;
-        st->reject_counter = counter;
-    }
+    if (st->reject_status != 0)
+        return;
+    st->reject_status = status;
+    st->reject_counter = counter;
+    if (status == 431)
+        h2_guard_oversize(st->h2);
 }
 
 static enum exchange_method method_of(const char *name, size_t len)
@@ -280,7 +288,13 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
     if (frame->hd.type != NGHTTP2_HEADERS)
         return 0;
     struct h2_stream *st = stream_of(session, frame->hd.stream_id);
-    if (st == NULL || st->reject_status != 0)
+    if (st == NULL)
+        return 0;
+    /* Far past the limits: stop here, nghttp2 then decodes the rest of
+     * the block without checking each field, and resets the stream. */
+    if (h2_guard_header_over(st, name_len + value_len))
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (st->reject_status != 0)
         return 0;
     if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) /* trailers: never the request's headers */
         return stream_add_trailer(st, name_bytes, name_len, value_bytes, value_len);
@@ -304,8 +318,24 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
     return 0;
 }
 
+void h2_file_framed(struct h2 *h2)
+{
+    h2->file_streams--;
+}
+
 static void stream_dispatch(struct h2_stream *st)
 {
+    struct h2 *h2 = st->h2;
+    /* A connection holds at most H2_FILE_STREAMS_MAX files: a request
+     * answered at END_STREAM waits for its handler while it is full
+     * (h2_dispatch_gated runs it once a file is framed or reset), so 100
+     * streams held by a shut window cannot hold 100 descriptors. */
+    if (h2->file_streams >= H2_FILE_STREAMS_MAX && !st->early) {
+        if (!st->gated)
+            h2->gated++;
+        st->gated = true;
+        return;
+    }
     st->dispatch_pending = false;
     request_dispatch(st->entry, &st->ex);
     if (!st->ex.responded && st->ex.generator == NULL)
@@ -400,9 +430,7 @@ static void on_data_frame(struct h2 *h2, const nghttp2_frame *frame, struct h2_s
 {
     bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (frame->hd.length == 0 && !end && ++h2->empty_frames > H2_EMPTY_FRAMES_MAX) {
-        log_msg(LOG_DEBUG, "HTTP/2: %d empty DATA frames: ending the connection",
-                H2_EMPTY_FRAMES_MAX);
-        nghttp2_session_terminate_session(h2->session, NGHTTP2_ENHANCE_YOUR_CALM);
+        h2_calm_down(h2, "empty DATA frames");
         return;
     }
     if (end && st != NULL)
@@ -423,6 +451,7 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
         break;
     case NGHTTP2_HEADERS:
         h2->head_since_ms = 0;
+        h2->active_ms = h2->last_frame_ms;
         if (st == NULL)
             break;
         if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
@@ -431,10 +460,13 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
             stream_request_complete(st); /* trailers */
         break;
     case NGHTTP2_DATA:
+        if (frame->hd.length > 0)
+            h2->active_ms = h2->last_frame_ms;
         on_data_frame(h2, frame, st);
         break;
     case NGHTTP2_RST_STREAM:
         h2_count(h2, SHM_H2_RESETS_RECEIVED);
+        h2_guard_reset_received(h2);
         break;
     default:
         break;
@@ -472,6 +504,7 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
 {
     (void)error_code;
     struct h2_stream *st = stream_of(session, stream_id);
+    h2_guard_stream_closed(user_data, stream_id);
     if (st != NULL) {
         nghttp2_session_set_stream_user_data(session, stream_id, NULL);
         stream_close(user_data, st);
@@ -487,6 +520,7 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
     switch (frame->hd.type) {
     case NGHTTP2_RST_STREAM:
         h2_count(h2, SHM_H2_RESETS_SENT);
+        h2_guard_reset_sent(h2, frame->hd.stream_id);
         break;
     case NGHTTP2_GOAWAY:
         if (frame->goaway.error_code != NGHTTP2_NO_ERROR)
@@ -544,6 +578,9 @@ static nghttp2_option *session_options(void)
     if (options == NULL && nghttp2_option_new(&options) == 0) {
         nghttp2_option_set_no_closed_streams(options, 1);
         nghttp2_option_set_no_auto_window_update(options, 1); /* h2_body.c gives it back */
+        /* h2_guard.c's bucket ends a rapid reset first, and says why. */
+        nghttp2_option_set_stream_reset_rate_limit(options, 2 * H2_RESET_BURST,
+                                                   2 * H2_RESET_RATE);
     }
     return options;
 }
@@ -587,7 +624,8 @@ struct h2 *h2_new(const struct h2_params *params)
     h2->client_subject = params->client_subject;
     h2->conn = params->conn;
     h2->reap.run = on_reap;
-    h2->started_ms = h2->last_frame_ms = clock_monotonic_ms();
+    h2_guard_init(h2);
+    h2->started_ms = h2->last_frame_ms = h2->active_ms = clock_monotonic_ms();
     if (nghttp2_session_server_new3(&h2->session, cb, h2, options, h2_memory()) != 0) {
         free(h2);
         return NULL;
@@ -617,11 +655,26 @@ void h2_free(struct h2 *h2)
     free(h2);
 }
 
+/* The GOAWAY code for an error nghttp2_session_mem_recv returned: a flood
+ * (of frames to answer, CONTINUATION or SETTINGS) is the peer's abuse,
+ * ENHANCE_YOUR_CALM, not our failure. */
+static uint32_t h2_error_code(int error)
+{
+    switch (error) {
+    case NGHTTP2_ERR_FLOODED:
+    case NGHTTP2_ERR_TOO_MANY_CONTINUATIONS:
+    case NGHTTP2_ERR_TOO_MANY_SETTINGS:
+        return NGHTTP2_ENHANCE_YOUR_CALM;
+    default:
+        return NGHTTP2_INTERNAL_ERROR;
+    }
+}
+
 enum h2_result h2_feed(struct h2 *h2, const char *data, size_t len)
 {
     if (h2->failed)
         return H2_CLOSE;
-    ssize_t n = nghttp2_session_mem_recv(h2->session, (const uint8_t *)data, len);
+    ssize_t n = h2_guard_recv(h2, (const uint8_t *)data, len);
     if (n < 0) {
         log_msg(LOG_DEBUG, "HTTP/2: %s", nghttp2_strerror((int)n));
         if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
@@ -629,7 +682,7 @@ enum h2_result h2_feed(struct h2 *h2, const char *data, size_t len)
             h2->failed = true;
         } else {
             h2_count(h2, SHM_H2_CONNECTION_ERRORS);
-            nghttp2_session_terminate_session(h2->session, NGHTTP2_INTERNAL_ERROR);
+            nghttp2_session_terminate_session(h2->session, h2_error_code((int)n));
         }
         return H2_CLOSE;
     }
@@ -651,16 +704,46 @@ static void h2_make_frames(struct h2 *h2)
     }
 }
 
+/* Streams whose dispatch waited, oldest first (the list is newest first),
+ * while the connection has room for files and its queue room for frames.
+ * True when one was dispatched. */
+static bool h2_dispatch_gated(struct h2 *h2)
+{
+    bool any = false;
+    struct h2_stream *last = h2->streams;
+    while (last != NULL && last->next != NULL)
+        last = last->next;
+    for (struct h2_stream *st = last, *prev; st != NULL && h2->gated > 0; st = prev) {
+        prev = st->prev;
+        if (!st->gated || st->dead)
+            continue;
+        if (h2->file_streams >= H2_FILE_STREAMS_MAX || h2->out->pending_bytes >= OUTQ_HIGH_WATER)
+            break;
+        st->gated = false;
+        h2->gated--;
+        stream_dispatch(st);
+        any = true;
+    }
+    return any;
+}
+
+static bool h2_gate_open(const struct h2 *h2)
+{
+    return h2->gated > 0 && h2->file_streams < H2_FILE_STREAMS_MAX;
+}
+
 bool h2_produce(struct h2 *h2)
 {
     if (h2->deliveries_owed > 0)
         h2_body_deliver_owed(h2);
     do
         h2_make_frames(h2);
-    while (!h2->failed && h2->proceeds_owed > 0 && h2_deliver_proceeds(h2));
+    while (!h2->failed && ((h2->proceeds_owed > 0 && h2_deliver_proceeds(h2)) ||
+                           (h2_gate_open(h2) && h2_dispatch_gated(h2))));
     return !h2->failed &&
            (nghttp2_session_want_write(h2->session) ||
-            (h2->proceeds_owed > 0 && h2->out->pending_bytes >= OUTQ_HIGH_WATER));
+            ((h2->proceeds_owed > 0 || h2_gate_open(h2)) &&
+             h2->out->pending_bytes >= OUTQ_HIGH_WATER));
 }
 
 bool h2_owes_later(const struct h2 *h2)
@@ -700,6 +783,8 @@ enum shm_conn_state h2_state(const struct h2 *h2)
     return SHM_CONN_HANDLING;
 }
 
+uint64_t h2_active_ms(const struct h2 *h2) { return h2->active_ms; }
+
 bool h2_reading_head(const struct h2 *h2, uint64_t *since_ms)
 {
     if (!h2->preface_done) {
@@ -725,10 +810,41 @@ static void stream_check_rate(struct h2 *h2, struct h2_stream *st, uint64_t now_
     nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
 }
 
+/* min_response_data_rate for a response the peer's flow-control window
+ * holds back (Kestrel counts these stalls too): from the moment its DATA
+ * first waits for a window, until all of it is framed, it must keep the
+ * rate, or the stream is reset (and its file given back). A client that
+ * opens windows a byte at a time is measured the same. */
+static void stream_check_stall(struct h2 *h2, struct h2_stream *st, uint64_t now_ms)
+{
+    bool pending = st->ex.responded && !h2_stream_gone(st) &&
+                   (st->streaming ? st->piece_left > 0 : st->body_left > 0);
+    if (!pending) {
+        st->stall_ms = 0;
+        return;
+    }
+    if (st->stall_ms == 0) {
+        if (nghttp2_session_get_stream_remote_window_size(h2->session, st->id) <= 0 ||
+            nghttp2_session_get_remote_window_size(h2->session) <= 0) {
+            st->stall_ms = now_ms;
+            st->stall_sent = st->data_sent;
+        }
+        return;
+    }
+    if (!request_too_slow(&h2->limits->min_response_data_rate, st->stall_ms,
+                          st->data_sent - st->stall_sent, now_ms))
+        return;
+    st->stall_ms = 0;
+    h2_count(h2, SHM_REJECT_RESPONSE_RATE);
+    nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+}
+
 enum h2_result h2_tick(struct h2 *h2, uint64_t now_ms)
 {
-    for (struct h2_stream *st = h2->streams; st != NULL; st = st->next)
+    for (struct h2_stream *st = h2->streams; st != NULL; st = st->next) {
         stream_check_rate(h2, st, now_ms);
+        stream_check_stall(h2, st, now_ms);
+    }
     if (h2->notice_sent && now_ms - h2->notice_ms >= H2_NOTICE_GRACE_MS)
         h2_goaway(h2); /* a busy connection is told too, not only an idle one */
     const struct config_http2_limits *l = &h2->limits->http2;

@@ -28,9 +28,12 @@
  * over max_request_header_field_size, is 431; a :path over
  * max_request_line_size 414; a body over max_request_body_size 413.
  * nghttp2 refuses malformed frames and messages (RST_STREAM or GOAWAY with
- * PROTOCOL_ERROR), limits CONTINUATION frames and rapid resets; h2 adds a
- * bound on frames that carry nothing (empty DATA): past it the connection
- * ends with ENHANCE_YOUR_CALM.
+ * PROTOCOL_ERROR) and limits CONTINUATION frames; h2 adds bounds on
+ * frames that carry nothing (empty DATA), on RST_STREAM (rapid reset) and
+ * on header blocks far over the limits (HPACK amplification): past them
+ * the connection ends with ENHANCE_YOUR_CALM. DATA or HEADERS on a stream
+ * the peer closed gets RST_STREAM STREAM_CLOSED, a HEADERS on a lower
+ * stream id than one used PROTOCOL_ERROR (h2_guard.c).
  */
 #ifndef SAKER_WORKER_H2_H
 #define SAKER_WORKER_H2_H
@@ -93,9 +96,14 @@ bool h2_reading_head(const struct h2 *h2, uint64_t *since_ms);
 /* What the session is doing, for the connection list: a head arriving,
  * a body arriving (for a stream not yet answered), handling, or idle. */
 enum shm_conn_state h2_state(const struct h2 *h2);
+/* The last progress: a request begun, or DATA received or framed. Control
+ * frames (PING, SETTINGS, WINDOW_UPDATE) are none, so they keep no
+ * connection alive. */
+uint64_t h2_active_ms(const struct h2 *h2);
 /* Once a second: request body data rates (408 and RST_STREAM for a slow
- * stream) and the keep-alive ping. H2_CLOSE: the client stopped
- * answering pings; close. */
+ * stream), responses the peer's window holds back below
+ * min_response_data_rate (RST_STREAM CANCEL), and the keep-alive ping.
+ * H2_CLOSE: the client stopped answering pings; close. */
 enum h2_result h2_tick(struct h2 *h2, uint64_t now_ms);
 
 /* A drain begins: GOAWAY with the largest stream id, so the client opens

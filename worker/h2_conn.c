@@ -5,7 +5,9 @@
  * Deadlines: the preface and any open header block (nothing else can
  * arrive while a header block is open: RFC 9113 section 6.2) are held to
  * request_headers_timeout; a session without streams gets GOAWAY at
- * keep_alive_timeout; one whose client takes nothing for as long closes.
+ * keep_alive_timeout; one whose streams make no progress for as long
+ * closes. Both are counted from the last request or DATA frame: control
+ * frames (a PING every second) keep nothing alive.
  */
 #include "common/error.h"
 #include "common/log.h"
@@ -58,9 +60,13 @@ static bool h2c_idle(struct conn *c)
 static uint64_t h2c_deadline(struct conn *c, uint64_t now_ms)
 {
     uint64_t since;
+    (void)now_ms;
     if (h2_reading_head(c->proto_state, &since))
         return since + c->limits->request_headers_timeout_ms;
-    return now_ms + c->limits->keep_alive_timeout_ms;
+    /* From the last progress, not the last flush: a PING answered, or a
+     * window that stays shut, keeps no connection (or its descriptors)
+     * alive past keep_alive_timeout. */
+    return h2_active_ms(c->proto_state) + c->limits->keep_alive_timeout_ms;
 }
 
 /* Ends the session with a GOAWAY, once what is queued is sent. */

@@ -137,6 +137,8 @@ static int stream_take_body(struct h2_stream *st)
         st->body = ex->body;
         st->body_release = ex->body_release;
         st->body_release_arg = ex->body_release_arg;
+        if (st->body_release != NULL)
+            st->h2->file_streams++;
         return SK_OK;
     }
     if (ex->body_kind != BODY_BYTES || !send)
@@ -401,8 +403,10 @@ int h2_on_send_data(nghttp2_session *session, nghttp2_frame *frame, const uint8_
     } else if (rc == 0 && st->body_fd >= 0) {
         bool last = length == st->body_left;
         void (*release)(void *) = last ? st->body_release : NULL;
-        if (last)
+        if (last && st->body_release != NULL) {
             st->body_release = NULL; /* the last frame's segment gives the file back */
+            h2_file_framed(h2);
+        }
         rc = outq_add_file(h2->out, st->body_fd, st->body_offset, length, st->body, release,
                            st->body_release_arg);
         st->body_offset += (off_t)length;
@@ -417,6 +421,8 @@ int h2_on_send_data(nghttp2_session *session, nghttp2_frame *frame, const uint8_
         return NGHTTP2_ERR_CALLBACK_FAILURE; /* half a frame queued: the session is lost */
     if (!st->streaming)
         st->body_left -= length;
+    st->data_sent += length;
+    h2->active_ms = clock_monotonic_ms();
     /* nghttp2 goes on to the next DATA frame within the same mem_send
      * call, which returns only once it has bytes of its own to hand out:
      * a file's frames would all be queued at once without this pause. */

@@ -31,6 +31,21 @@ struct sockaddr;
 struct router_entry;
 struct conn;
 
+/* Streams of one connection whose file responses are not all framed yet:
+ * the descriptors a connection holds (each of them one at most; streams
+ * past it wait to be dispatched until one is framed or reset). */
+#define H2_FILE_STREAMS_MAX 32
+
+/* Stream ids whose end h2 remembers (h2_guard.c): 256 bytes a connection. */
+#define H2_RECENT_STREAMS 64
+/* RST_STREAM received: a burst, then so many a second (nghttp2's figures;
+ * its own limit is set twice as loose). */
+#define H2_RESET_BURST 1000
+#define H2_RESET_RATE 33
+/* Header blocks refused for their size or count on one connection before
+ * it ends with ENHANCE_YOUR_CALM. */
+#define H2_OVERSIZE_BLOCKS_MAX 4
+
 struct h2_stream {
     struct h2_stream *prev, *next; /* the session's streams, or its dead ones */
     struct h2 *h2;
@@ -43,6 +58,8 @@ struct h2_stream {
     uint64_t started_us;      /* ... in the read stamped with this */
     uint64_t body_started_ms; /* the request body is arriving since; 0: not */
     uint64_t header_bytes;    /* names + values of regular fields */
+    uint64_t decoded_bytes;   /* names + values of every field decoded (h2_guard.c) */
+    uint64_t decoded_fields;
     const char *authority;    /* :authority, or NULL */
     size_t authority_len;
     int reject_status;        /* decided while the head arrived; 0: none */
@@ -66,6 +83,9 @@ struct h2_stream {
     bool final;               /* the last piece is in: the body ends after it */
     bool proceed_owed;        /* its pieces are framed: proceed once there is room */
     bool response_ended;      /* END_STREAM (or trailers) submitted, or a reset */
+    uint64_t data_sent;       /* DATA payload framed */
+    uint64_t stall_ms;        /* its DATA waited for the peer's window since; 0: not */
+    uint64_t stall_sent;      /* data_sent then */
     /* The request body (h2_body.c). */
     struct bytebuf held;      /* DATA that came while the reader was paused, or not there */
     uint64_t body_rate_base;  /* bytes in when the rate was last restarted */
@@ -74,6 +94,7 @@ struct h2_stream {
     bool dispatch_pending;    /* answer at END_STREAM */
     bool request_complete;    /* END_STREAM received */
     bool dead;                /* closed: on the dead list until the end of the turn */
+    bool gated;               /* its dispatch waits: the connection holds its files */
 };
 
 struct h2 {
@@ -90,9 +111,12 @@ struct h2 {
     struct turn_job reap;      /* that end of the turn */
     unsigned proceeds_owed;    /* streams whose proceed waits for room */
     unsigned deliveries_owed;  /* streams whose reader waits for held bytes */
+    unsigned file_streams;     /* streams whose file response is not all framed */
+    unsigned gated;            /* streams whose dispatch waits for one of them */
     uint64_t started_ms;       /* the preface is due request_headers_timeout from here */
     uint64_t head_since_ms;    /* a header block is arriving since; 0: none */
     uint64_t last_frame_ms;    /* for the keep-alive ping */
+    uint64_t active_ms;        /* the last progress: a request, DATA either way */
     uint64_t ping_sent_ms;     /* a keep-alive ping waits for any frame; 0: none */
     uint64_t empty_frames;
     uint64_t notice_ms;        /* when the shutdown notice was queued */
@@ -100,6 +124,18 @@ struct h2 {
     bool notice_sent;
     bool goaway_sent;
     bool failed;               /* nghttp2 failed: nothing more can be sent */
+    /* What a misbehaving peer is refused (h2_guard.c). */
+    bool calm;                 /* ending with ENHANCE_YOUR_CALM */
+    uint8_t recent_next;
+    uint32_t recent[H2_RECENT_STREAMS]; /* stream ids seen lately, each with a mark */
+    int32_t max_stream_id;     /* the highest stream a HEADERS opened */
+    unsigned oversize_blocks;  /* header blocks refused with 431 */
+    uint64_t reset_tokens;     /* RST_STREAM bucket, in thousandths */
+    uint64_t reset_refill_ms;
+    uint32_t preface_left;     /* client preface bytes still to come */
+    uint32_t frame_left;       /* payload bytes of the current frame still to come */
+    uint8_t frame_head[9];     /* the next frame's header, as it arrives */
+    uint8_t frame_head_len;
 };
 
 /* h2_response.c */
@@ -121,10 +157,30 @@ void h2_body_deliver_owed(struct h2 *h2);
 int h2_read_body(struct exchange *ex);
 void h2_pause_body(struct exchange *ex, bool paused);
 
+/* h2_guard.c */
+void h2_guard_init(struct h2 *h2);
+/* nghttp2_session_mem_recv, with DATA and HEADERS on streams nghttp2 does
+ * not hold judged first. */
+ssize_t h2_guard_recv(struct h2 *h2, const uint8_t *data, size_t len);
+/* The stream closed (after h2_guard_reset_sent, if saker reset it). */
+void h2_guard_stream_closed(struct h2 *h2, int32_t id);
+void h2_guard_reset_sent(struct h2 *h2, int32_t id);
+/* A RST_STREAM arrived: past the bucket, ENHANCE_YOUR_CALM. */
+void h2_guard_reset_received(struct h2 *h2);
+/* A decoded field of bytes: true once the block is far past the limits,
+ * where decoding it further (nghttp2 checks every field) stops. */
+bool h2_guard_header_over(struct h2_stream *st, size_t bytes);
+/* A header block was refused for its size or count. */
+void h2_guard_oversize(struct h2 *h2);
+/* Ends the connection with GOAWAY(ENHANCE_YOUR_CALM). */
+void h2_calm_down(struct h2 *h2, const char *why);
+
 /* h2_mem.c: nghttp2's allocator (its large blocks mapped on their own). */
 nghttp2_mem *h2_memory(void);
 
 /* h2.c */
+/* A stream's file response was all framed, or the stream gave it up. */
+void h2_file_framed(struct h2 *h2);
 void h2_count(const struct h2 *h2, enum shm_counter counter);
 /* The connection flushes what was made outside its own callbacks. */
 void h2_wake(struct h2 *h2);

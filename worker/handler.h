@@ -35,12 +35,17 @@ struct handler_ops {
      * with exchange_read_body; otherwise it runs once the body has
      * arrived (and was discarded). */
     bool reads_body;
+    /* May be NULL (reads_body holds for every route): whether this
+     * route's handler reads bodies, for a kind where it depends on the
+     * route's options (a module's handler). */
+    bool (*route_reads_body)(const struct route *route);
 };
 
 extern const struct handler_ops handler_return_ops;
 extern const struct handler_ops handler_static_ops;
 extern const struct handler_ops handler_status_ops;
 extern const struct handler_ops handler_redirect_ops;
+extern const struct handler_ops handler_module_ops;
 
 /* Adds a kind at run time, before any config is loaded: its schema, with
  * ops as its runtime, to the loader's registry (handler_schema_register).

@@ -97,7 +97,7 @@ const struct router_entry *request_route(struct worker *w, const struct endpoint
 
 bool request_reads_body(const struct router_entry *entry)
 {
-    return entry != NULL && entry->ops->reads_body;
+    return entry != NULL && entry->reads_body;
 }
 
 void request_dispatch(const struct router_entry *entry, struct exchange *ex)

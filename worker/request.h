@@ -87,8 +87,9 @@ struct request_verdict {
 void request_head_check(struct worker *w, struct exchange *ex, const struct request_head *head,
                         struct request_verdict *v);
 
-/* The route's handler reads request bodies itself (handler_ops.reads_body):
- * it runs at the head, not once the body is in. */
+/* The route's handler reads request bodies itself (handler_ops'
+ * reads_body or route_reads_body): it runs at the head, not once the
+ * body is in. */
 bool request_reads_body(const struct router_entry *entry);
 
 /* Runs the route's handler (OPTIONS * and no route are answered here). */

@@ -53,6 +53,8 @@ static int entry_init(struct router_entry *e, struct err *err)
     if (e->ops == NULL)
         return err_set(err, "route '%s': handler '%s' has no runtime in this worker", r->path,
                        r->handler != NULL ? r->handler->name : "(none)");
+    e->reads_body = e->ops->route_reads_body != NULL ? e->ops->route_reads_body(r)
+                                                     : e->ops->reads_body;
     return e->ops->init != NULL ? e->ops->init(r, &e->state, err) : SK_OK;
 }
 

@@ -25,6 +25,7 @@ struct router_entry {
     const struct route *route;
     const struct handler_ops *ops;
     void *state;
+    bool reads_body; /* the handler reads request bodies (handler_ops) */
 };
 
 struct router {

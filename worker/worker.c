@@ -21,6 +21,7 @@
 #include "worker/conn_list.h"
 #include "worker/conn_tls.h"
 #include "worker/h1.h"
+#include "worker/module.h"
 #include "worker/file_cache.h"
 #include "worker/route_stats.h"
 
@@ -35,8 +36,24 @@
 
 int worker_init_core(struct worker *w, const struct config *config, struct err *err)
 {
+    return worker_init_core_on(w, config, NULL, NULL, err);
+}
+
+int worker_init_core_on(struct worker *w, const struct config *config,
+                        const struct worker_params *p, struct event_base *base,
+                        struct err *err)
+{
     memset(w, 0, sizeof *w);
     w->config = config;
+    w->base = base;
+    if (p != NULL) {
+        w->shm = p->shm;
+        w->slot = &p->shm->slots[p->slot];
+        w->index = p->index;
+        w->generation = p->generation;
+        w->rate_tables = p->rate_tables;
+        w->route_entries = p->route_entries;
+    }
     block_pool_init(&w->blocks, WORKER_BLOCKS_KEPT);
     turn_init(&w->turn);
     timers_init(&w->timers, clock_now_monotonic_ms);
@@ -45,7 +62,13 @@ int worker_init_core(struct worker *w, const struct config *config, struct err *
     w->read_buffer = malloc(w->read_buffer_size);
     if (w->read_buffer == NULL)
         return err_set(err, "worker: out of memory");
+    if (module_workers_start(w, err) != SK_OK) {
+        free(w->read_buffer);
+        w->read_buffer = NULL;
+        return SK_ERROR;
+    }
     if (router_build(&w->router, config, err) != SK_OK) {
+        module_workers_stop(w);
         free(w->read_buffer);
         w->read_buffer = NULL;
         return SK_ERROR;
@@ -65,6 +88,7 @@ void worker_destroy_core(struct worker *w)
     conn_tls_free_scratch();
     access_log_close(&w->access_log);
     router_destroy(&w->router);
+    module_workers_stop(w); /* after the routes' finis */
     block_pool_destroy(&w->blocks);
     free(w->read_buffer);
     w->read_buffer = NULL;
@@ -322,20 +346,18 @@ int worker_main(const struct worker_params *p)
 {
     struct worker w;
     struct err err;
-    if (worker_init_core(&w, p->config, &err) != SK_OK) {
+    struct event_base *base = event_base_new();
+    if (base == NULL) {
+        log_msg(LOG_ERROR, "worker %u: event_base_new failed", p->index);
+        return 1;
+    }
+    if (worker_init_core_on(&w, p->config, p, base, &err) != SK_OK) {
         log_msg(LOG_ERROR, "worker %u: %s", p->index, err.message);
         return 1;
     }
-    w.shm = p->shm;
-    w.slot = &p->shm->slots[p->slot];
-    w.rate_tables = p->rate_tables;
-    w.route_entries = p->route_entries;
     if (access_log_open(&w.access_log, p->config, &err) != SK_OK)
         log_msg(LOG_ERROR, "worker %u: access log: %s", p->index, err.message);
-    w.index = p->index;
-    w.generation = p->generation;
-    w.base = event_base_new();
-    if (w.base == NULL || file_cache_start(w.base) != 0 || turn_attach(&w.turn, w.base) != SK_OK ||
+    if (file_cache_start(w.base) != 0 || turn_attach(&w.turn, w.base) != SK_OK ||
         timers_attach(&w.timers, w.base) != SK_OK ||
         worker_events(&w) != SK_OK ||
         worker_listen(&w, p) != SK_OK) {

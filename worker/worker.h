@@ -36,6 +36,7 @@ struct event_base;
 struct event;
 struct conn;
 struct h1;
+struct saker_worker;
 struct rate_table;
 
 struct worker {
@@ -50,6 +51,7 @@ struct worker {
     struct turn turn; /* end-of-turn releases (turn.h) */
     struct timers timers; /* finer than the heartbeat (timer.h) */
     struct access_log access_log; /* off in unit tests unless opened */
+    struct saker_worker *modules; /* one per config module (module.h) */
     /* One table per config->rate_limits, shared with the other workers
      * (the master's, worker_params); NULL: no rate limiting (unit tests). */
     struct rate_table **rate_tables;
@@ -85,6 +87,12 @@ struct worker {
 /* Initialises the parts of a worker that the protocols use, without an
  * event loop (for unit tests): config, router, pools, read buffer. */
 int worker_init_core(struct worker *w, const struct config *config, struct err *err);
+/* As worker_init_core, for a real worker: its loop and its place (p)
+ * are known before the modules' worker_init runs (module.h), so a
+ * module may start timers and watches there. */
+int worker_init_core_on(struct worker *w, const struct config *config,
+                        const struct worker_params *p, struct event_base *base,
+                        struct err *err);
 void worker_destroy_core(struct worker *w);
 
 /* The heartbeat's work at monotonic time now (ms): the shm heartbeat,

@@ -31,7 +31,7 @@ BIG = ("static1m", "static100m")  # throughput in MB/s, CPU per MB too
 def load_runs(path, max_other):
     workloads, order, noisy = {}, [], 0
     for (w, rnd, srv, reqs, secs, rps, ticks, tck, errs, sother, cother,
-         nbytes) in read_tsv(path):
+         nbytes, client_ticks) in read_tsv(path):
         if w not in workloads:
             workloads[w] = {}
             order.append(w)
@@ -47,6 +47,10 @@ def load_runs(path, max_other):
             "cpu_seconds": cpu_s,
             "cpu_us_per_request": cpu_s * 1e6 / reqs if reqs else None,
             "cpu_us_per_megabyte": cpu_s * 1e6 / (nbytes / 1e6) if nbytes else None,
+            # wrk's own CPU: how hard the server's way of sending makes the
+            # receiver work (large files)
+            "client_cpu_us_per_megabyte":
+                int(client_ticks) / tck * 1e6 / (nbytes / 1e6) if nbytes else None,
             "errors": errs,
             "other_load_server_cpu_pct": float(sother),
             "other_load_client_cpu_pct": float(cother),
@@ -63,6 +67,7 @@ def summarize(runs):
             "megabytes_per_sec_median": med("megabytes_per_sec"),
             "cpu_us_per_request_median": med("cpu_us_per_request"),
             "cpu_us_per_megabyte_median": med("cpu_us_per_megabyte"),
+            "client_cpu_us_per_megabyte_median": med("client_cpu_us_per_megabyte"),
             "runs": runs}
 
 
@@ -75,13 +80,16 @@ def workload_table(w, d, servers, s, lines):
         ("req/s", "requests_per_sec_median")
     cpu, cpu_key = ("CPU us/MB", "cpu_us_per_megabyte_median") if big else \
         ("CPU us/req", "cpu_us_per_request_median")
-    lines.append("  %-14s %16s %20s" % ("", rate + " (median)", cpu + " (median)"))
+    client = "  wrk CPU us/MB (median)" if big else ""
+    lines.append("  %-14s %16s %20s%s" % ("", rate + " (median)", cpu + " (median)", client))
     res = {"title": TITLES.get(w, w)}
     for srv in servers:
         if srv in d:
             res[srv] = summarize(d[srv])
-            lines.append("  %-14s %16s %20s" % (srv, fmt(res[srv][rate_key], ",.0f"),
-                                                fmt(res[srv][cpu_key], ".2f")))
+            client = " %23s" % fmt(res[srv]["client_cpu_us_per_megabyte_median"], ".2f") \
+                if big else ""
+            lines.append("  %-14s %16s %20s%s" % (srv, fmt(res[srv][rate_key], ",.0f"),
+                                                  fmt(res[srv][cpu_key], ".2f"), client))
     res["ratios"] = {}
     for other in servers[1:]:
         if "saker" not in res or other not in res:

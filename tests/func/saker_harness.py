@@ -46,7 +46,7 @@ from rawhttp import wait_for
 
 __all__ = ["Instance", "Harness", "saker_binary", "sakerctl_binary", "run_sakerctl",
            "parse_metrics", "wait_for", "default_shm_path", "sanitized",
-           "sanitizer_reports_in"]
+           "sanitizer_reports_in", "curl", "worker_rss_kb"]
 
 
 def _binary(env_name, prog):
@@ -430,6 +430,18 @@ class Instance:
         return sorted(p for p in pids if process_alive(p) and _is_saker(p) and self.owns(p))
 
 
+def _socket_activated(cmd, sockets, env):
+    """cmd under systemd-socket-activate, which passes on only the
+    variables named with -E: all of env's."""
+    wrapper = [shutil.which("systemd-socket-activate") or "systemd-socket-activate"]
+    for address, _ in sockets:
+        wrapper += ["-l", str(address)]
+    wrapper.append("--fdname=" + ":".join(name for _, name in sockets))
+    for name in env:
+        wrapper += ["-E", name]
+    return wrapper + cmd
+
+
 class Harness:
     """What the saker_factory fixture yields the start function of."""
 
@@ -444,7 +456,11 @@ class Harness:
         return d
 
     def start(self, config_yaml, *, args=(), env=None, expect_ready=True, timeout=10.0,
-              cwd=None, shm=None):
+              cwd=None, shm=None, activate=None):
+        """activate: [(address, name), ...] runs saker under systemd's
+        systemd-socket-activate, which listens on each address and starts
+        saker (same pid) with them as named sockets at the first connection;
+        expect_ready then must be False."""
         saker = saker_binary()
         sakerctl_binary()  # fail early and clearly when it is missing
         tmp = self._next_dir()
@@ -482,6 +498,8 @@ class Harness:
                     full_env.pop(k, None)
                 else:
                     full_env[k] = str(v)
+        if activate:
+            cmd = _socket_activated(cmd, activate, full_env)
         stdout_path = tmp / "stdout"
         stderr_path = tmp / "stderr"
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
@@ -500,3 +518,25 @@ class Harness:
         for inst in reversed(self.instances):
             leftovers += inst._cleanup()
         return leftovers
+
+
+def curl(inst, path, *args, certs=None, timeout=60):
+    """curl against inst's first TCP port (https with certs: a directory
+    holding ca.pem): (exit status, body bytes, response head text)."""
+    scheme = "https" if certs else "http"
+    cmd = ["curl", "-sS", "--max-time", str(timeout), "-o", "-", "-D", "/dev/stderr"]
+    if certs:
+        cmd += ["--cacert", "%s/ca.pem" % certs]
+    cmd += list(args) + ["%s://127.0.0.1:%d%s" % (scheme, inst.port, path)]
+    r = subprocess.run(cmd, capture_output=True, timeout=timeout + 10)
+    return r.returncode, r.stdout, r.stderr.decode(errors="replace")
+
+
+def worker_rss_kb(inst):
+    """VmRSS of inst's first worker, in kB."""
+    pid = inst.worker_pids()[0]
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")

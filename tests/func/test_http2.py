@@ -10,13 +10,15 @@ import json
 import os
 import subprocess
 import threading
+import time
 
 import pytest
 
 from certs import make_ca, make_leaf
 from h2client import (CANCEL, ENHANCE_YOUR_CALM, INTERNAL_ERROR, NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM,
-                      H2Client)
-from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, SettingsFrame
+                      STREAM_CLOSED, H2Client)
+from hyperframe.frame import (ContinuationFrame, DataFrame, HeadersFrame, PingFrame, SettingsFrame,
+                              WindowUpdateFrame)
 from rawhttp import connect, send_raw, wait_for
 
 
@@ -33,6 +35,9 @@ def docroot(tmp_path_factory):
     d = tmp_path_factory.mktemp("h2root")
     (d / "index.html").write_text("<h1>index</h1>\n")
     (d / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024 + 77))
+    (d / "many").mkdir()
+    for i in range(100):
+        (d / "many" / ("f%d.bin" % i)).write_bytes(b"%d" % i * 50000)
     return d
 
 
@@ -113,7 +118,7 @@ def test_http2_only_endpoint(saker_factory, docroot):
 def test_http1_only_endpoint_refuses_the_preface(saker_factory, docroot):
     inst = saker_factory(config(docroot, endpoint="    protocols: http1\n"))
     reply = send_raw(inst.port, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-    assert reply.startswith(b"HTTP/1.1 400 "), reply
+    assert reply.startswith(b"HTTP/1.1 505 "), reply  # HTTP/2.0 is no HTTP/1 version
 
 
 def test_http2_only_https_endpoint_refuses_http11_clients(saker_factory, docroot, certs):
@@ -349,8 +354,8 @@ def test_rapid_reset_is_cut_off(saker_factory, docroot):
         except OSError:
             pass
         assert c.wait_closed(10)
-        # nghttp2's rate limit on RST_STREAM (1000 at once, then 33 a second)
-        assert c.goaway is not None and c.goaway[1] == INTERNAL_ERROR, c.goaways
+        # a rate limit on RST_STREAM (1000 at once, then 33 a second): a flood
+        assert c.goaway is not None and c.goaway[1] == ENHANCE_YOUR_CALM, c.goaways
     assert counter(inst, "saker_http2_resets_total", {"by": "client"}) >= 1000
     assert counter(inst, "saker_http2_connection_errors_total") == 1
     with H2Client(inst.port) as c:
@@ -369,8 +374,176 @@ def test_continuation_flood_is_cut_off(saker_factory, docroot):
         except OSError:
             pass
         assert c.wait_closed(5)
+        assert c.goaway is not None and c.goaway[1] == ENHANCE_YOUR_CALM, c.goaways
     with H2Client(inst.port) as c:
         assert c.get("/plaintext").status == 200
+
+
+def send_block(c, sid, block, end_stream=True):
+    """A header block as HEADERS and as many CONTINUATION frames as it takes."""
+    pieces = [block[i:i + 16384] for i in range(0, len(block), 16384)] or [b""]
+    data = b""
+    for i, piece in enumerate(pieces):
+        last = ["END_HEADERS"] if i == len(pieces) - 1 else []
+        if i == 0:
+            data += HeadersFrame(sid, data=piece,
+                                 flags=last + (["END_STREAM"] if end_stream else [])).serialize()
+        else:
+            data += ContinuationFrame(sid, data=piece, flags=last).serialize()
+    c.send(data)
+
+
+def test_hpack_amplification_is_cut_off(saker_factory, docroot):
+    """A 3.9 KB field inserted once and referenced 16,000 times per block
+    (1 byte each): saker stops decoding the stream past the limits (reset,
+    no 431 built from 60 MB of fields), and ends the connection with
+    ENHANCE_YOUR_CALM after a few such blocks."""
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        c.wait(lambda: c.server_settings, 5, "SETTINGS")
+        big = [("x-big", "b" * 3900)]
+        sids = []
+        try:
+            for _ in range(6):
+                sid = c.new_stream_id()
+                sids.append(sid)
+                send_block(c, sid, c.header_block("/plaintext", extra=big * 16000))
+        except OSError:
+            pass
+        assert c.wait_closed(10)
+        assert c.goaway is not None and c.goaway[1] == ENHANCE_YOUR_CALM, c.goaways
+        assert c.streams[sids[0]].status is None and c.streams[sids[0]].reset is not None
+    with H2Client(inst.port) as c:
+        assert c.get("/plaintext").status == 200
+
+
+def test_one_oversize_header_block_is_431_and_the_connection_stays(saker_factory, docroot):
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        fields = [("x-%d" % i, "v" * 400) for i in range(90)]  # 36 KB: over 32 KB
+        sid = c.new_stream_id()
+        send_block(c, sid, c.header_block("/plaintext", extra=fields))
+        assert c.response(sid).status == 431
+        assert c.get("/plaintext").status == 200
+
+
+# ---- flow-control stalls and pings -------------------------------------------------
+
+def test_streams_held_by_a_zero_window_are_reset_and_pings_keep_nothing_alive(
+        saker_factory, docroot):
+    """A client that opens streams for a large file with a window of 0 and
+    pings every half second: the stalled streams count against
+    min_response_data_rate and are reset (their files given back), and the
+    pings do not keep the connection past keep_alive_timeout."""
+    inst = saker_factory(config(docroot, top="limits:\n  keep_alive_timeout: 3s\n"
+                                "  min_response_data_rate: {bytes_per_second: 240, "
+                                "grace_period: 1s}\n"))
+    with H2Client(inst.port, window=0) as c:
+        sids = [c.request("/big.bin") for _ in range(10)]
+        t0 = time.monotonic()
+        deadline = t0 + 15
+        while not c.closed and time.monotonic() < deadline:
+            c.send_frame(PingFrame(0, opaque_data=b"12345678"))
+            c._read(0.5)
+        assert all(c.streams[sid].reset == CANCEL for sid in sids), \
+            [c.streams[sid].reset for sid in sids]
+        assert c.closed, "the pinging connection was kept past keep_alive_timeout"
+        assert time.monotonic() - t0 < 12
+    assert counter(inst, 'saker_rejections_total', {"reason": "response_rate"}) >= 10
+
+
+def worker_fds(inst):
+    return len(os.listdir("/proc/%d/fd" % inst.worker_pids()[0]))
+
+
+def test_descriptors_held_by_one_connection_are_bounded(saker_factory, docroot):
+    """100 streams for 100 different files behind a shut window: the
+    connection holds at most 32 files (H2_FILE_STREAMS_MAX); the other
+    requests wait for their handler, and are answered once windows open."""
+    inst = saker_factory(config(docroot))
+    fds0 = worker_fds(inst)
+    with H2Client(inst.port, window=0) as c:
+        sids = [c.request("/many/f%d.bin" % i) for i in range(100)]
+        c.wait(lambda: sum(1 for sid in sids if c.streams[sid].status == 200) >= 32, 5,
+               "32 answers")
+        c._read(0.5)
+        held = worker_fds(inst) - fds0
+        answered = sum(1 for sid in sids if c.streams[sid].status is not None)
+        assert answered == 32, answered
+        assert held <= 32 + 2, held  # the files, the connection, slack
+        for sid in sids:
+            c.send_frame(WindowUpdateFrame(sid, window_increment=1 << 20))
+        c.send_frame(WindowUpdateFrame(0, window_increment=1 << 30))
+        c.wait(lambda: all(c.streams[sid].ended for sid in sids), 10, "every answer")
+        assert all(len(c.streams[sid].body) == 50000 * len(b"%d" % i)
+                   for i, sid in enumerate(sids))
+
+
+def test_pings_do_not_keep_an_idle_connection(saker_factory, docroot):
+    inst = saker_factory(config(docroot, top="limits: { keep_alive_timeout: 2s }\n"))
+    with H2Client(inst.port) as c:
+        assert c.get("/plaintext").status == 200
+        t0 = time.monotonic()
+        while c.goaway is None and time.monotonic() - t0 < 10:
+            c.send_frame(PingFrame(0, opaque_data=b"12345678"))
+            c._read(0.5)
+        assert c.goaway is not None and c.goaway[1] == NO_ERROR, c.goaways
+        assert time.monotonic() - t0 < 6
+
+
+# ---- closed streams (RFC 9113 sections 5.1, 5.1.1) ---------------------------------
+
+def wait_reset(c, sid, code):
+    c.wait(lambda: c.streams.get(sid) is not None and c.streams[sid].reset == code, 5,
+           "RST_STREAM %d on stream %d" % (code, sid))
+
+
+def test_data_after_end_stream_gets_stream_closed(saker_factory, docroot):
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        sid = c.request("/plaintext")
+        assert c.response(sid).status == 200
+        c.data(sid, b"late")
+        wait_reset(c, sid, STREAM_CLOSED)
+        c.send_frame(HeadersFrame(sid, data=c.encoder.encode([("x-trailer", "1")]),
+                                  flags=["END_HEADERS", "END_STREAM"]))
+        c.streams[sid].reset = None
+        wait_reset(c, sid, STREAM_CLOSED)
+        assert c.get("/plaintext").status == 200  # a stream error only
+
+
+def test_data_after_the_clients_reset_gets_stream_closed(saker_factory, docroot):
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        sid = c.request("/plaintext", method="POST", end_stream=False)
+        c.rst(sid)
+        c.data(sid, b"late", end_stream=True)
+        wait_reset(c, sid, STREAM_CLOSED)
+        assert c.get("/plaintext").status == 200
+
+
+def test_frames_after_sakers_reset_are_ignored(saker_factory, docroot):
+    """An answer that ends before the request is followed by RST_STREAM
+    NO_ERROR; what the client sent before it saw that is ignored."""
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        sid = c.request("/plaintext", method="POST", end_stream=False,
+                        extra=[("expect", "100-continue")])
+        wait_reset(c, sid, NO_ERROR)
+        c.data(sid, b"more")
+        c.data(sid, b"end", end_stream=True)
+        assert c.get("/plaintext").status == 200
+        assert c.streams[sid].reset == NO_ERROR
+        assert c.goaway is None
+
+
+def test_headers_on_a_lower_stream_id_is_a_protocol_error(saker_factory, docroot):
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        assert c.get("/plaintext", stream_id=5).status == 200
+        c.request("/plaintext", stream_id=3)
+        assert c.wait_closed(5)
+        assert c.goaway is not None and c.goaway[1] == PROTOCOL_ERROR, c.goaways
 
 
 # ---- time -------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from certs import make_ca, make_leaf
 from h2client import H2Client
 from hyperframe.frame import WindowUpdateFrame
 from rawhttp import connect, read_response, wait_for
+from saker_harness import curl, saker_binary, worker_rss_kb
 
 MB = 1024 * 1024
 
@@ -76,25 +77,6 @@ def start(saker_factory, certs=None, extra=""):
                                                                                          certs)
     return saker_factory("workers: 1\n%s%sendpoints:\n  main: {url: \"%s\"}\n%s"
                          % (tls, extra, url, ROUTES))
-
-
-def curl(inst, path, *args, certs=None, timeout=60):
-    scheme = "https" if certs else "http"
-    cmd = ["curl", "-sS", "--max-time", str(timeout), "-o", "-", "-D", "/dev/stderr"]
-    if certs:
-        cmd += ["--cacert", "%s/ca.pem" % certs]
-    cmd += list(args) + ["%s://127.0.0.1:%d%s" % (scheme, inst.port, path)]
-    r = subprocess.run(cmd, capture_output=True, timeout=timeout + 10)
-    return r.returncode, r.stdout, r.stderr.decode(errors="replace")
-
-
-def worker_rss_kb(inst):
-    pid = inst.worker_pids()[0]
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 # ---- answered later, streamed --------------------------------------------------

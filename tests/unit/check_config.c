@@ -387,8 +387,8 @@ START_TEST(bad_routes)
     assert_error(EP "routes:\n  - path: /\n    return: { status: 200 }\n    static: { root: / }\n",
                  "t.yaml:7:5: route: has both 'return' and 'static'; keep one handler");
     assert_error(EP "routes:\n  - host: a.com\n    path: /\n",
-                 "t.yaml:5:5: route: no handler: add 'return', 'static', 'status' or "
-                 "'redirect_https'");
+                 "t.yaml:5:5: route: no handler: add 'return', 'static', 'status', "
+                 "'redirect_https' or 'module'");
     assert_error(EP "routes:\n  - return: { status: 200 }\n",
                  "t.yaml:5:5: route: missing required key 'path'");
     assert_error(EP "routes:\n  - path: api\n    return: { status: 200 }\n",
@@ -477,8 +477,8 @@ START_TEST(handler_keys_and_kinds)
     assert_error(EP "routes:\n  - path: /\n    status: { kind: [a] }\n",
                  "t.yaml:6:21: kind: expected a scalar, got a sequence");
     assert_error(EP "routes:\n  - path: /\n    headers: { X-A: b }\n",
-                 "t.yaml:5:5: route: no handler: add 'return', 'static', 'status' or "
-                 "'redirect_https'");
+                 "t.yaml:5:5: route: no handler: add 'return', 'static', 'status', "
+                 "'redirect_https' or 'module'");
 }
 END_TEST
 

@@ -66,9 +66,10 @@ START_TEST(a_tcp_address_is_one_steered_socket_per_worker)
 }
 END_TEST
 
-/* TCP_NODELAY is set once on the listening sockets and inherited by every
- * connection they accept: no setsockopt per connection in the workers. */
-START_TEST(accepted_connections_inherit_tcp_nodelay)
+/* TCP_NODELAY and TCP_NOTSENT_LOWAT are set once on the listening sockets
+ * and inherited by every connection they accept: no setsockopt per
+ * connection in the workers. */
+START_TEST(accepted_connections_inherit_nodelay_and_notsent_lowat)
 {
     struct config *config = load(2, ONE_TCP);
     struct listener_set set;
@@ -88,6 +89,10 @@ START_TEST(accepted_connections_inherit_tcp_nodelay)
             socklen_t len = sizeof nodelay;
             ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len), 0);
             ck_assert_int_eq(nodelay, 1);
+            int lowat = 0;
+            len = sizeof lowat;
+            ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, &len), 0);
+            ck_assert_int_eq(lowat, 128 * 1024);
             accepted++;
             close(fd);
         }
@@ -211,7 +216,7 @@ int main(void)
     Suite *s = suite_create("listener");
     TCase *t = tcase_create("listener");
     tcase_add_test(t, a_tcp_address_is_one_steered_socket_per_worker);
-    tcase_add_test(t, accepted_connections_inherit_tcp_nodelay);
+    tcase_add_test(t, accepted_connections_inherit_nodelay_and_notsent_lowat);
     tcase_add_test(t, a_unix_socket_is_one_socket_for_every_worker);
     tcase_add_test(t, a_reload_moves_the_group_and_only_grows_it);
     tcase_add_test(t, each_socket_of_a_group_has_exactly_one_worker);

@@ -111,7 +111,7 @@ static yaml_node_t *load(struct doc *d, const char *text, const char *key)
 {
     memset(d, 0, sizeof *d);
     ck_assert_int_eq(cfg_load_document(text, strlen(text), "t.yaml", &d->doc, &d->err), SK_OK);
-    d->ctx = (struct cfg_ctx){&d->doc, "t.yaml", &d->err};
+    d->ctx = (struct cfg_ctx){.doc = &d->doc, .file = "t.yaml", .err = &d->err};
     yaml_node_t *root = yaml_document_get_root_node(&d->doc);
     return cfg_lookup(&d->ctx, root, key);
 }

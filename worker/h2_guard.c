@@ -1,0 +1,222 @@
+/*
+ * h2_guard.c - what h2 refuses a misbehaving peer beyond nghttp2's own
+ * checks; see h2_stream.h.
+ *
+ * Frames on closed streams (RFC 9113 sections 5.1 and 5.1.1). nghttp2
+ * keeps no closed streams here (no_closed_streams: they cost memory on
+ * every connection), so it cannot tell a closed stream from one it never
+ * saw and ignores frames on both (DATA without any callback). h2 follows
+ * the frame boundaries of what it reads, keeps a small ring of the stream
+ * ids it saw lately, each marked with how it ended, and judges a HEADERS
+ * or DATA frame for a stream nghttp2 does not hold before nghttp2 reads
+ * it:
+ *
+ *   - closed by the peer (its END_STREAM, or its RST_STREAM): the peer
+ *     knows, so DATA or HEADERS is a stream error STREAM_CLOSED;
+ *   - reset by saker, or refused by nghttp2 before it opened: the peer
+ *     may not have seen the RST_STREAM yet, so the frame is ignored
+ *     (section 5.1: "MUST ignore frames that it receives on closed
+ *     streams after it has sent a RST_STREAM frame");
+ *   - not in the ring: DATA is STREAM_CLOSED (as h2o answers), a HEADERS
+ *     below the highest stream id used is the connection error
+ *     PROTOCOL_ERROR (section 5.1.1: stream ids only grow).
+ *
+ * Floods end the connection with ENHANCE_YOUR_CALM: RST_STREAM received
+ * faster than a token bucket allows (rapid reset, CVE-2023-44487: nghttp2's
+ * own bucket, set twice as loose, would say INTERNAL_ERROR), and header
+ * blocks over the limits again and again (HPACK amplification: a large
+ * field inserted once and referenced thousands of times per block).
+ */
+#include <string.h>
+
+#include "worker/h2.h"
+
+#include <nghttp2/nghttp2.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "conf/config.h"
+#include "shm/shm.h"
+#include "worker/h2_stream.h"
+
+#define H2_ID_MASK 0x3fffffffu
+#define H2_MARK_SHIFT 30
+enum h2_closed_mark { MARK_NONE, MARK_OPENED, MARK_PEER_CLOSED, MARK_RESET };
+
+/* Where id sits in the ring, or -1. Newest first: the stream a frame
+ * names is almost always one of the last opened. */
+static int ring_find(const struct h2 *h2, int32_t id)
+{
+    int i = h2->recent_next;
+    for (int n = 0; n < H2_RECENT_STREAMS; n++) {
+        i = i == 0 ? H2_RECENT_STREAMS - 1 : i - 1;
+        if (h2->recent[i] == 0)
+            return -1; /* never written: nothing older either */
+        if ((h2->recent[i] & H2_ID_MASK) == (uint32_t)id)
+            return i;
+    }
+    return -1;
+}
+
+static enum h2_closed_mark ring_mark_at(const struct h2 *h2, int i)
+{
+    return i < 0 ? MARK_NONE : (enum h2_closed_mark)(h2->recent[i] >> H2_MARK_SHIFT);
+}
+
+static enum h2_closed_mark ring_mark(const struct h2 *h2, int32_t id)
+{
+    return ring_mark_at(h2, ring_find(h2, id));
+}
+
+/* Records id with mark at i (its entry), or in place of the oldest. */
+static void ring_put_at(struct h2 *h2, int i, int32_t id, enum h2_closed_mark mark)
+{
+    if (i < 0) {
+        i = h2->recent_next;
+        h2->recent_next = (uint8_t)((h2->recent_next + 1) % H2_RECENT_STREAMS);
+    }
+    h2->recent[i] = ((uint32_t)mark << H2_MARK_SHIFT) | ((uint32_t)id & H2_ID_MASK);
+}
+
+void h2_guard_stream_closed(struct h2 *h2, int32_t id)
+{
+    int i = ring_find(h2, id);
+    if (ring_mark_at(h2, i) != MARK_RESET)
+        ring_put_at(h2, i, id, MARK_PEER_CLOSED);
+}
+
+void h2_guard_reset_sent(struct h2 *h2, int32_t id)
+{
+    int i = ring_find(h2, id);
+    if (ring_mark_at(h2, i) != MARK_PEER_CLOSED) /* not our STREAM_CLOSED answer */
+        ring_put_at(h2, i, id, MARK_RESET);
+}
+
+/* Ends the connection with GOAWAY(ENHANCE_YOUR_CALM), once. */
+void h2_calm_down(struct h2 *h2, const char *why)
+{
+    if (h2->calm)
+        return;
+    h2->calm = true;
+    log_msg(LOG_DEBUG, "HTTP/2: %s: ending the connection", why);
+    nghttp2_session_terminate_session(h2->session, NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+/* Whether a frame needs judging here: a HEADERS or DATA frame on a
+ * client stream id already used, which nghttp2 may no longer hold.
+ * nghttp2 judges the rest, and streams past a GOAWAY. */
+static bool guard_wanted(const struct h2 *h2, uint8_t type, int32_t id)
+{
+    return (type == NGHTTP2_HEADERS || type == NGHTTP2_DATA) && id > 0 && (id & 1) &&
+           !h2->goaway_sent && !h2->calm;
+}
+
+/* A HEADERS or DATA frame's header, before nghttp2 reads it (with every
+ * frame before it processed when the id was used before). */
+static void guard_frame(struct h2 *h2, uint8_t type, int32_t id)
+{
+    nghttp2_session *session = h2->session;
+    if (!guard_wanted(h2, type, id))
+        return;
+    if (id > h2->max_stream_id) {
+        if (type == NGHTTP2_HEADERS) { /* a new stream (DATA here: nghttp2's error) */
+            h2->max_stream_id = id;
+            ring_put_at(h2, -1, id, MARK_OPENED); /* above every id recorded */
+        }
+        return;
+    }
+    if (nghttp2_session_find_stream(session, id) != NULL)
+        return; /* a stream nghttp2 holds: its state machine answers */
+    enum h2_closed_mark mark = ring_mark(h2, id);
+    if (mark == MARK_RESET || mark == MARK_OPENED)
+        return; /* ignored: our RST_STREAM may not have reached the peer */
+    if (mark == MARK_PEER_CLOSED || type == NGHTTP2_DATA) {
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_STREAM_CLOSED);
+        return;
+    }
+    log_msg(LOG_DEBUG, "HTTP/2: HEADERS on stream %d after stream %d", (int)id,
+            (int)h2->max_stream_id);
+    h2_count(h2, SHM_H2_CONNECTION_ERRORS);
+    nghttp2_session_terminate_session(session, NGHTTP2_PROTOCOL_ERROR);
+}
+
+static ssize_t guard_pass(struct h2 *h2, const uint8_t *data, size_t len)
+{
+    return len == 0 ? 0 : nghttp2_session_mem_recv(h2->session, data, len);
+}
+
+/* nghttp2 reads DATA on a stream it no longer holds without a callback
+ * (it ignores it), so h2 follows the frame boundaries itself. A frame on a
+ * stream id used before is judged once nghttp2 has read every byte before
+ * its header's last: only then does nghttp2 know whether it holds the
+ * stream. Other frames go to nghttp2 in one call with their neighbours. */
+ssize_t h2_guard_recv(struct h2 *h2, const uint8_t *data, size_t len)
+{
+    size_t fed = 0, i = 0;
+    while (i < len) {
+        size_t skip = h2->preface_left > 0 ? h2->preface_left : h2->frame_left;
+        if (skip > 0) {
+            size_t n = skip < len - i ? skip : len - i;
+            if (h2->preface_left > 0)
+                h2->preface_left -= (uint32_t)n;
+            else
+                h2->frame_left -= (uint32_t)n;
+            i += n;
+            continue;
+        }
+        h2->frame_head[h2->frame_head_len++] = data[i];
+        if (h2->frame_head_len == 9) {
+            const uint8_t *h = h2->frame_head;
+            h2->frame_head_len = 0;
+            h2->frame_left = (uint32_t)h[0] << 16 | (uint32_t)h[1] << 8 | h[2];
+            int32_t id = (int32_t)(((uint32_t)h[5] << 24 | (uint32_t)h[6] << 16 |
+                                    (uint32_t)h[7] << 8 | h[8]) & 0x7fffffffu);
+            if (guard_wanted(h2, h[3], id) && id <= h2->max_stream_id) {
+                ssize_t n = guard_pass(h2, data + fed, i - fed);
+                if (n < 0)
+                    return n;
+                fed = i;
+            }
+            guard_frame(h2, h[3], id);
+        }
+        i++;
+    }
+    ssize_t n = guard_pass(h2, data + fed, len - fed);
+    return n < 0 ? n : (ssize_t)len;
+}
+
+void h2_guard_reset_received(struct h2 *h2)
+{
+    uint64_t now = clock_monotonic_ms();
+    uint64_t tokens = h2->reset_tokens + (now - h2->reset_refill_ms) * H2_RESET_RATE;
+    uint64_t cap = (uint64_t)H2_RESET_BURST * 1000;
+    h2->reset_tokens = tokens > cap ? cap : tokens;
+    h2->reset_refill_ms = now;
+    if (h2->reset_tokens < 1000) {
+        h2_calm_down(h2, "RST_STREAM flood");
+        return;
+    }
+    h2->reset_tokens -= 1000;
+}
+
+bool h2_guard_header_over(struct h2_stream *st, size_t bytes)
+{
+    const struct config_limits *l = st->h2->limits;
+    st->decoded_bytes += bytes;
+    st->decoded_fields++;
+    return st->decoded_bytes > 2 * l->max_request_headers_total_size ||
+           st->decoded_fields > 2 * l->max_request_header_count;
+}
+
+void h2_guard_oversize(struct h2 *h2)
+{
+    if (++h2->oversize_blocks >= H2_OVERSIZE_BLOCKS_MAX)
+        h2_calm_down(h2, "header blocks over the limits, again and again");
+}
+
+void h2_guard_init(struct h2 *h2)
+{
+    h2->preface_left = H2_PREFACE_LEN;
+    h2->reset_tokens = (uint64_t)H2_RESET_BURST * 1000;
+    h2->reset_refill_ms = clock_monotonic_ms();
+}
