@@ -441,7 +441,10 @@ def test_slow_reader_of_100_mb_compressed_keeps_the_worker_flat(saker_factory, b
     assert got == 100 * MB and want.read(1) == b""
     print("\n%s: worker RSS %d kB before, %d kB at most; compressor %d B at most"
           % (coding, rss0, peak, mem_peak))
-    assert peak - rss0 < 16 * 1024, "RSS grew by %d kB" % (peak - rss0)
+    # flat: the compressor's state and a queue near its high-water mark;
+    # a queue that grows with the body (never emptied for a slow reader)
+    # added 13 MB here
+    assert peak - rss0 < 4 * 1024, "RSS grew by %d kB" % (peak - rss0)
     assert 0 < mem_peak < 2 * MB
     wait_for(lambda: inst.metric("saker_compression_memory_bytes") == 0, 5,
              message="compressor memory given back")

@@ -157,6 +157,48 @@ START_TEST(blocked_socket_resumes_where_it_stopped)
 }
 END_TEST
 
+/* A queue a slow reader never lets empty, refilled below a mark as the
+ * protocols do: its copy buffer stays a few times the mark however much
+ * passes through (the bytes sent are compacted away, not appended
+ * behind), and every byte arrives in order. */
+START_TEST(a_queue_that_never_empties_keeps_its_buffer_bounded)
+{
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    int small = 4096;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    struct outq q;
+    outq_init(&q);
+    const size_t mark = 64 * 1024, total = 16 * 1024 * 1024;
+    size_t queued = 0, got = 0, wrong = 0, capacity_max = 0, emptied = 0;
+    char chunk[1000], in[3000];
+    uint64_t written;
+    for (int rounds = 0; rounds < 1000000 && got < total; rounds++) {
+        while (q.pending_bytes < mark && queued < total) {
+            size_t n = total - queued < sizeof chunk ? total - queued : sizeof chunk;
+            for (size_t i = 0; i < n; i++)
+                chunk[i] = (char)((queued + i) % 251);
+            ck_assert_int_eq(outq_add_copy(&q, chunk, n), 0);
+            queued += n;
+        }
+        if (q.buffer_capacity > capacity_max)
+            capacity_max = q.buffer_capacity;
+        emptied += outq_flush(&q, sv[0], &written) == OUTQ_FLUSHED;
+        ssize_t r = read(sv[1], in, sizeof in);
+        for (ssize_t i = 0; i < r; i++)
+            wrong += (unsigned char)in[i] != (got + (size_t)i) % 251;
+        got += r > 0 ? (size_t)r : 0;
+    }
+    ck_assert_uint_eq(got, total);
+    ck_assert_uint_eq(wrong, 0);
+    ck_assert_uint_le(emptied, 1); /* only at the very end */
+    ck_assert_msg(capacity_max <= 4 * mark, "the buffer grew to %zu bytes", capacity_max);
+    outq_clear(&q);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
 START_TEST(peer_gone_is_a_failure)
 {
     int sv[2];
@@ -299,6 +341,7 @@ int main(void)
     tcase_add_test(t, blocked_socket_resumes_where_it_stopped);
     tcase_add_test(t, releases_run_once_what_precedes_them_is_sent);
     tcase_add_test(t, peer_gone_is_a_failure);
+    tcase_add_test(t, a_queue_that_never_empties_keeps_its_buffer_bounded);
     tcase_add_test(t, clear_runs_every_release_once);
     tcase_add_test(t, releases_run_when_their_segment_has_left);
     tcase_add_test(t, file_contents_are_copied_while_the_queue_is_short);
