@@ -24,6 +24,7 @@
 
 #include "cli/cli.h"
 #include "common/clock.h"
+#include "shm/shm_upstreams.h"
 
 static void print_instance(FILE *out, const struct shm_header *h, const char *shm_path)
 {
@@ -122,6 +123,53 @@ static void print_totals(FILE *out, const struct shm_totals *t)
             cli_format_bytes(c[SHM_BYTES_IN], in, sizeof in), c[SHM_BYTES_IN],
             cli_format_bytes(c[SHM_BYTES_OUT], sent, sizeof sent), c[SHM_BYTES_OUT]);
     print_rejections(out, c);
+}
+
+/* Responses compressed on the fly, per coding that saw any, and the
+ * static handler's file cache. */
+static void print_compression(FILE *out, const struct shm_totals *t)
+{
+    const uint64_t *c = t->counters;
+    char in[32], sent[32], held[32];
+    fprintf(out, "compression  ");
+    bool any = false;
+    for (int i = 0; i < SHM_COMPRESS_CODINGS; i++) {
+        if (c[SHM_COMPRESS_RESPONSES_BR + i] == 0)
+            continue;
+        fprintf(out, "%s%s %" PRIu64 " responses, %s -> %s", any ? "; " : "",
+                shm_compress_coding(i), c[SHM_COMPRESS_RESPONSES_BR + i],
+                cli_format_bytes(c[SHM_COMPRESS_IN_BR + i], in, sizeof in),
+                cli_format_bytes(c[SHM_COMPRESS_OUT_BR + i], sent, sizeof sent));
+        any = true;
+    }
+    fprintf(out, "%s; compressors hold %s\n", any ? "" : "none",
+            cli_format_bytes(t->compression_memory, held, sizeof held));
+    fprintf(out, "file cache   %" PRIu64 " hits, %" PRIu64 " misses\n", c[SHM_FILE_CACHE_HITS],
+            c[SHM_FILE_CACHE_MISSES]);
+}
+
+/* The proxy's servers: state, load, and what they answered. */
+static void print_upstreams(FILE *out, const struct shm *shm, const struct shm_header *h)
+{
+    struct shm_upstream_view v[SHM_MAX_UPSTREAM_SERVERS];
+    size_t n = shm_upstreams_view(shm, h, v, SHM_MAX_UPSTREAM_SERVERS);
+    if (n > 0)
+        fprintf(out, "upstreams:\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct shm_upstream_server *s = v[i].server;
+        uint64_t c[SHM_UP_COUNTER_COUNT];
+        for (int k = 0; k < SHM_UP_COUNTER_COUNT; k++)
+            c[k] = atomic_load_explicit(&s->counters[k], memory_order_relaxed);
+        fprintf(out, "  %s %s %s: %" PRIu64 " active, %" PRIu64 " idle; %" PRIu64
+                " requests; 2xx %" PRIu64 ", 4xx %" PRIu64 ", 5xx %" PRIu64 "; errors: connect %"
+                PRIu64 ", timeout %" PRIu64 ", reset %" PRIu64 ", invalid %" PRIu64
+                "; ejected %" PRIu64 "; checks %" PRIu64 " ok, %" PRIu64 " failed\n",
+                s->upstream, s->url, v[i].state, v[i].active, v[i].idle, c[SHM_UP_REQUESTS],
+                c[SHM_UP_RESPONSES_2XX], c[SHM_UP_RESPONSES_4XX], c[SHM_UP_RESPONSES_5XX],
+                c[SHM_UP_CONNECT_ERRORS], c[SHM_UP_TIMEOUTS], c[SHM_UP_RESETS],
+                c[SHM_UP_INVALID], c[SHM_UP_EJECTIONS], c[SHM_UP_CHECKS_OK],
+                c[SHM_UP_CHECKS_FAILED]);
+    }
 }
 
 static void print_limits(FILE *out, const struct shm_header *h)
@@ -284,7 +332,9 @@ void cli_status_write(const struct shm *shm, const char *shm_path, FILE *out)
     print_instance(out, &h, shm_path);
     print_listeners(out, &h);
     print_certificates(out, &h);
+    print_upstreams(out, shm, &h);
     print_totals(out, &t);
+    print_compression(out, &t);
     print_limits(out, &h);
     print_module_counters(out, &h, &t);
     print_rate_limits(out, &h, &t);

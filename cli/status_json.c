@@ -34,6 +34,7 @@
 #include "cli/cli.h"
 #include "common/clock.h"
 #include "shm/shm_routes.h"
+#include "shm/shm_upstreams.h"
 
 static const char *const response_classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
 
@@ -100,6 +101,31 @@ static void write_certificates(FILE *out, const struct shm_header *h)
     fprintf(out, "],\"certificates_unlisted\":%u", h->certificates_unlisted);
 }
 
+static void write_upstreams(FILE *out, const struct shm *shm, const struct shm_header *h)
+{
+    static const char *const names[SHM_UP_COUNTER_COUNT] = {
+        "requests", "responses_1xx", "responses_2xx", "responses_3xx", "responses_4xx",
+        "responses_5xx", "connect_errors", "timeouts", "resets", "invalid", "ejections",
+        "checks_ok", "checks_failed", "latency_ms_sum"};
+    struct shm_upstream_view v[SHM_MAX_UPSTREAM_SERVERS];
+    size_t n = shm_upstreams_view(shm, h, v, SHM_MAX_UPSTREAM_SERVERS);
+    fputs("\"upstreams\":[", out);
+    for (size_t i = 0; i < n; i++) {
+        const struct shm_upstream_server *s = v[i].server;
+        fputs(i > 0 ? ",{\"upstream\":" : "{\"upstream\":", out);
+        cli_json_string(out, s->upstream, sizeof s->upstream);
+        fputs(",\"url\":", out);
+        cli_json_string(out, s->url, sizeof s->url);
+        fprintf(out, ",\"state\":\"%s\",\"active\":%" PRIu64 ",\"idle\":%" PRIu64, v[i].state,
+                v[i].active, v[i].idle);
+        for (int k = 0; k < SHM_UP_COUNTER_COUNT; k++)
+            fprintf(out, ",\"%s\":%" PRIu64, names[k],
+                    (uint64_t)atomic_load_explicit(&s->counters[k], memory_order_relaxed));
+        fputc('}', out);
+    }
+    fputc(']', out);
+}
+
 static void write_reload(FILE *out, const struct shm_header *h)
 {
     fprintf(out, "\"reload\":{\"count\":%" PRIu64 ",\"ok\":%s,\"message\":",
@@ -130,6 +156,20 @@ static void write_totals(FILE *out, const struct shm_totals *t)
         fprintf(out, "%s\"%s\":%" PRIu64, r > SHM_REJECT_FIRST ? "," : "",
                 shm_reject_reason(r), c[r]);
     fputs("}}", out);
+}
+
+static void write_compression(FILE *out, const struct shm_totals *t)
+{
+    const uint64_t *c = t->counters;
+    fprintf(out, "\"compression\":{\"memory_bytes\":%" PRIu64 ",\"codings\":{",
+            t->compression_memory);
+    for (int i = 0; i < SHM_COMPRESS_CODINGS; i++)
+        fprintf(out, "%s\"%s\":{\"responses\":%" PRIu64 ",\"input_bytes\":%" PRIu64
+                ",\"output_bytes\":%" PRIu64 "}", i > 0 ? "," : "", shm_compress_coding(i),
+                c[SHM_COMPRESS_RESPONSES_BR + i], c[SHM_COMPRESS_IN_BR + i],
+                c[SHM_COMPRESS_OUT_BR + i]);
+    fprintf(out, "}},\"file_cache\":{\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 "}",
+            c[SHM_FILE_CACHE_HITS], c[SHM_FILE_CACHE_MISSES]);
 }
 
 static void write_master(FILE *out, const struct shm_header *h)
@@ -260,11 +300,15 @@ void cli_status_json_write(const struct shm *shm, const char *shm_path, FILE *ou
     fputc(',', out);
     write_certificates(out, &h);
     fputc(',', out);
+    write_upstreams(out, shm, &h);
+    fputc(',', out);
     write_reload(out, &h);
     fputc(',', out);
     write_upgrade(out, &h);
     fputc(',', out);
     write_totals(out, &t);
+    fputc(',', out);
+    write_compression(out, &t);
     fputc(',', out);
     write_master(out, &h);
     fputc(',', out);

@@ -109,6 +109,8 @@ struct rate_limit_policy {
 };
 
 struct handler_schema;
+struct upstream_config; /* config_upstreams.h */
+struct cidr;            /* cidr.h */
 struct config_module;
 
 struct route {
@@ -160,6 +162,13 @@ struct endpoint {
     bool connection_logging; /* hex-dump every byte at debug level; default false */
     int limits_node;         /* loader only: the YAML node of `limits:`, 0 if none */
     enum endpoint_protocols protocols; /* Kestrel's Protocols; default http1_and_http2 */
+    /* `proxy_protocol: true`: every connection starts with a PROXY
+     * protocol header (v1 or v2) naming the real client, from a peer in
+     * trusted_sources (a Unix socket's peer is trusted: the file's mode
+     * decides who connects); anyone else is refused. */
+    bool proxy_protocol;
+    struct cidr *trusted_sources;
+    size_t trusted_source_count;
     struct tls_endpoint_config tls;    /* https:// only; see config_tls_types.h */
 };
 
@@ -212,6 +221,8 @@ struct config {
     struct route *routes; /* first match wins */
     size_t route_count;
 
+    struct upstream_config *upstreams; /* `upstreams:`, in file order */
+    size_t upstream_count;
     /* `modules:` (conf/config_module.h), loaded before the routes that
      * use their handlers; closed after them by config_free. */
     struct config_module *modules;

@@ -10,6 +10,7 @@
  * on one address are refused here, at load, rather than found as EADDRINUSE
  * by the master half-way through a reload.
  */
+#include "conf/cidr.h"
 #include "conf/config_parse.h"
 #include "conf/config_tls.h"
 
@@ -48,6 +49,29 @@ static int note_limits(const struct cfg_ctx *ctx, const yaml_node_t *node, void 
 
 #define ENDPOINT(field) offsetof(struct endpoint, field)
 
+/* Base: struct endpoint. */
+static int parse_trusted_sources(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct endpoint *endpoint = base;
+    return cfg_parse_cidr_list(ctx, node, "trusted_sources", &endpoint->trusted_sources,
+                               &endpoint->trusted_source_count);
+}
+
+/* PROXY protocol headers are believed only from the peers named. */
+static int check_proxy_protocol(const struct cfg_ctx *ctx, const yaml_node_t *map)
+{
+    const yaml_node_t *pp = cfg_lookup(ctx, map, "proxy_protocol");
+    const yaml_node_t *ts = cfg_lookup(ctx, map, "trusted_sources");
+    bool on = pp != NULL && pp->type == YAML_SCALAR_NODE &&
+              !cfg_is_off((const char *)pp->data.scalar.value);
+    if (on && ts == NULL)
+        return cfg_fail(ctx, pp, "proxy_protocol: needs trusted_sources, the addresses of "
+                                 "the proxies allowed to send it (e.g. [127.0.0.1, 10.0.0.0/8])");
+    if (!on && ts != NULL)
+        return cfg_fail(ctx, ts, "trusted_sources: only with proxy_protocol: true");
+    return SK_OK;
+}
+
 static const struct cfg_option endpoint_options[] = {
     {.name = "url", .offset = 0, .scalar = parse_url, .required = true},
     {.name = "limits", .node = note_limits},
@@ -64,10 +88,14 @@ static const struct cfg_option endpoint_options[] = {
     {.name = "tls", .node = cfg_tls_endpoint_policy},
     {.name = "client_certificate", .node = cfg_tls_endpoint_client},
     {.name = "hsts", .node = cfg_tls_endpoint_hsts},
+    {.name = "proxy_protocol", .offset = ENDPOINT(proxy_protocol), .scalar = cfg_parse_bool,
+     .def = "false"},
+    {.name = "trusted_sources", .node = parse_trusted_sources},
 };
 
 static const struct cfg_section endpoint_section = {
-    endpoint_options, sizeof endpoint_options / sizeof endpoint_options[0], NULL};
+    endpoint_options, sizeof endpoint_options / sizeof endpoint_options[0],
+    check_proxy_protocol};
 
 bool cfg_same_address(const struct url *a, const struct url *b)
 {
@@ -148,6 +176,7 @@ void cfg_endpoints_free(struct endpoint *endpoints, size_t count)
         free(endpoints[i].name);
         free(endpoints[i].url_text);
         cfg_tls_endpoint_free(&endpoints[i].tls);
+        free(endpoints[i].trusted_sources);
     }
     free(endpoints);
 }

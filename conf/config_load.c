@@ -19,6 +19,7 @@
 
 #include "common/log.h"
 #include "conf/config_parse.h"
+#include "conf/config_upstreams.h"
 #include "conf/config_tls.h"
 #include "conf/route_static.h"
 
@@ -428,6 +429,7 @@ static const struct cfg_option top_options[] = {
      .scalar = cfg_tls_parse_rotation, .def = "1h"},
     {.name = "endpoints", .node = cfg_parse_endpoints},
     {.name = "rate_limits", .node = cfg_parse_rate_limits},
+    {.name = "upstreams", .node = cfg_parse_upstreams},
     {.name = "routes", .node = cfg_parse_routes},
     {.name = "compression", .node = cfg_parse_compression},
     {.name = "modules", .node = modules_parsed},
@@ -482,6 +484,7 @@ void config_free(struct config *config)
     config_compression_free(&config->compression);
     cfg_modules_free(config); /* after the routes: their options are the modules' */
     cfg_rate_limits_free(config->rate_limits, config->rate_limit_count);
+    cfg_upstreams_free(config->upstreams, config->upstream_count);
     free(config);
 }
 

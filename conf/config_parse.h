@@ -128,6 +128,11 @@ int cfg_parse_header_map(const struct cfg_ctx *ctx, const yaml_node_t *node,
                          struct config_header **headers, size_t *header_count,
                          const char *const *refuse, const char *why);
 void cfg_headers_free(struct config_header *headers, size_t count);
+/* A list of address ranges ("10.0.0.0/8", "::1"), cidr.c; `what` names
+ * it in messages. *list is malloc'd (may be NULL for none). */
+struct cidr;
+int cfg_parse_cidr_list(const struct cfg_ctx *ctx, const yaml_node_t *node, const char *what,
+                        struct cidr **list, size_t *count);
 cfg_scalar_fn cfg_parse_uint;     /* uint64_t, >= 0 */
 cfg_scalar_fn cfg_parse_positive; /* uint64_t, > 0 */
 cfg_scalar_fn cfg_parse_size;     /* uint64_t bytes */
@@ -156,6 +161,7 @@ int cfg_parse_coding_list(const struct cfg_ctx *ctx, const yaml_node_t *node, co
 cfg_node_fn cfg_parse_route_compression;
 int cfg_routes_apply_compression(const struct cfg_ctx *ctx, struct config *config);
 cfg_node_fn cfg_parse_routes;    /* config_routes.c; base: struct config */
+cfg_node_fn cfg_parse_upstreams; /* config_upstreams.c; base: struct config */
 /* config_modules.c: `modules:` into config->modules (opened with the
  * installed loader); run before anything else of the file, since routes
  * name their handlers. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "conf/config_parse.h"
+#include "conf/route_proxy.h"
 #include "conf/route_module.h"
 #include "conf/route_redirect.h"
 #include "conf/route_return.h"
@@ -20,6 +21,7 @@ static const struct handler_schema *const builtin[] = {
     &route_static_schema,
     &route_status_schema,
     &route_redirect_schema,
+    &route_proxy_schema,
     &route_module_schema,
 };
 #define BUILTIN_COUNT (sizeof builtin / sizeof builtin[0])

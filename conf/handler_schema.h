@@ -14,7 +14,7 @@
  * configs too, know every kind's options without linking the worker.
  *
  * The registry holds the built-in kinds (return, static, status,
- * redirect_https, in that order) and kinds registered at run time, before
+ * redirect_https, proxy, in that order) and kinds registered at run time, before
  * a config is loaded (a module's). Every config loaded afterwards accepts
  * them. It is process-wide and not thread-safe: kinds are registered at
  * start, before any config is read.

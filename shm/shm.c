@@ -767,6 +767,38 @@ void shm_header_begin_write(struct shm *shm) { seq_begin(&shm->header->header_se
 
 void shm_header_end_write(struct shm *shm) { seq_end(&shm->header->header_seq); }
 
+static struct shm_upstream_server *upstream_find(struct shm_header *h, const char *upstream,
+                                                 const char *url)
+{
+    for (uint32_t i = 0; i < h->upstream_server_count && i < SHM_MAX_UPSTREAM_SERVERS; i++) {
+        struct shm_upstream_server *s = &h->upstream_servers[i];
+        if (strncmp(s->upstream, upstream, sizeof s->upstream - 1) == 0 &&
+            strncmp(s->url, url, sizeof s->url - 1) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+struct shm_upstream_server *shm_upstream_claim(struct shm *shm, const char *upstream,
+                                               const char *url, uint64_t generation,
+                                               bool checked)
+{
+    struct shm_header *h = shm->header;
+    shm_header_begin_write(shm);
+    struct shm_upstream_server *s = upstream_find(h, upstream, url);
+    if (s == NULL && h->upstream_server_count < SHM_MAX_UPSTREAM_SERVERS) {
+        s = &h->upstream_servers[h->upstream_server_count++];
+        snprintf(s->upstream, sizeof s->upstream, "%s", upstream);
+        snprintf(s->url, sizeof s->url, "%s", url);
+    }
+    if (s != NULL && atomic_load(&s->generation) < generation) {
+        atomic_store(&s->generation, generation);
+        atomic_store(&s->health, checked ? SHM_UPSTREAM_UP : SHM_UPSTREAM_UNCHECKED);
+    }
+    shm_header_end_write(shm);
+    return s;
+}
+
 /* ---- the master's identity ------------------------------------------- */
 
 /* Field 22 of /proc/PID/stat: when the process started, in clock ticks
@@ -997,6 +1029,12 @@ static void header_bound(struct shm_header *h)
         TERMINATE(h->listeners[i].url);
         TERMINATE(h->listeners[i].address);
     }
+    if (h->upstream_server_count > SHM_MAX_UPSTREAM_SERVERS)
+        h->upstream_server_count = SHM_MAX_UPSTREAM_SERVERS;
+    for (unsigned i = 0; i < SHM_MAX_UPSTREAM_SERVERS; i++) {
+        TERMINATE(h->upstream_servers[i].upstream);
+        TERMINATE(h->upstream_servers[i].url);
+    }
     for (unsigned i = 0; i < SHM_MAX_CERTIFICATES; i++) {
         TERMINATE(h->certificates[i].endpoint);
         TERMINATE(h->certificates[i].sni);
@@ -1171,6 +1209,12 @@ const char *shm_counter_name(enum shm_counter c)
     if ((unsigned)c >= SHM_COUNTER_COUNT)
         return "unknown";
     return counter_names[c];
+}
+
+const char *shm_compress_coding(int i)
+{
+    static const char *const codings[SHM_COMPRESS_CODINGS] = {"br", "gzip", "deflate"};
+    return i >= 0 && i < SHM_COMPRESS_CODINGS ? codings[i] : "unknown";
 }
 
 const char *shm_reject_reason(enum shm_counter c)

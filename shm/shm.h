@@ -110,6 +110,20 @@ static inline void shm_slot_count(struct shm_slot *slot, enum shm_counter c, uin
     uint64_t v = atomic_load_explicit(&slot->counters[c], memory_order_relaxed);
     atomic_store_explicit(&slot->counters[c], v + n, memory_order_relaxed);
 }
+/* The table entry of server url of upstream name, claimed when new (under
+ * header_seq), marked as served by generation; checked: it has active
+ * health checks (health starts UP). NULL when the table is full. */
+struct shm_upstream_server *shm_upstream_claim(struct shm *shm, const char *upstream,
+                                               const char *url, uint64_t generation,
+                                               bool checked);
+
+static inline void shm_upstream_count(struct shm_upstream_server *s, enum shm_upstream_counter c,
+                                      uint64_t n)
+{
+    if (s != NULL)
+        atomic_fetch_add_explicit(&s->counters[c], n, memory_order_relaxed);
+}
+
 static inline void shm_slot_gauge_add(_Atomic uint64_t *gauge, int64_t delta)
 {
     uint64_t v = atomic_load_explicit(gauge, memory_order_relaxed);
@@ -232,6 +246,9 @@ const char *shm_conn_protocol_name(unsigned protocol);
  * for rejections the bare reason ("malformed", "body_too_large"). */
 const char *shm_counter_name(enum shm_counter c);
 const char *shm_reject_reason(enum shm_counter c);
+/* "br", "gzip", "deflate": the coding of the i-th counter in each
+ * SHM_COMPRESS_* group (i < SHM_COMPRESS_CODINGS). */
+const char *shm_compress_coding(int i);
 /* For the TLS handshake counters: "ok", "protocol_version",
  * "no_shared_cipher", "unknown_name", "bad_certificate", "plain_http",
  * "other"; NULL

@@ -14,8 +14,9 @@
  * The three regions after the slots are found by arithmetic on slot_count
  * (shm.h: shm_routes_retired, shm_routes_of, shm_conns_of), so the
  * header need not say where they are. Per-slot tables of fixed size live
- * inside the slot (rate limit and module counters) and directories inside
- * the header (rate limit policies, route labels, module counter names), so
+ * inside the slot (upstream server gauges, rate limit and module counters)
+ * and directories inside the header (upstream servers, rate limit policies,
+ * route labels, module counter names), so
  * header_size and slot_size, which readers check, cover them.
  *
  * Rules:
@@ -43,7 +44,7 @@
 
 
 #define SHM_MAGIC UINT64_C(0x314d48535245414b) /* "KAERSHM1" little-endian */
-#define SHM_LAYOUT_VERSION 10
+#define SHM_LAYOUT_VERSION 11
 #define SHM_CACHE_LINE 64
 #define SHM_MAX_LISTENERS 32
 #define SHM_LISTENER_TEXT_MAX 160
@@ -53,6 +54,11 @@
 #define SHM_MAX_CERTIFICATES 64
 #define SHM_CERTIFICATE_TEXT_MAX 256
 #define SHM_PATH_MAX 4096
+#define SHM_MAX_UPSTREAM_SERVERS 64
+#define SHM_UPSTREAM_TEXT_MAX 160
+/* Upstream response time histogram: upper bounds in ms, then +Inf. */
+#define SHM_UPSTREAM_LATENCY_BOUNDS {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}
+#define SHM_UPSTREAM_LATENCY_BUCKETS 12
 #define SHM_MODULE_COUNTERS 64
 #define SHM_MODULE_NAME_MAX 48
 #define SHM_MAX_RATE_LIMITS 64
@@ -123,6 +129,7 @@ enum shm_counter {
     SHM_COMPRESS_RESPONSES_BR,
     SHM_COMPRESS_RESPONSES_GZIP,
     SHM_COMPRESS_RESPONSES_DEFLATE,
+#define SHM_COMPRESS_CODINGS 3 /* each group above: br, gzip, deflate */
     /* The static handler's open-file cache. */
     SHM_FILE_CACHE_HITS,
     SHM_FILE_CACHE_MISSES,
@@ -132,6 +139,46 @@ enum shm_counter {
 #define SHM_REJECT_END SHM_TLS_HANDSHAKES_OK /* one past the last rejection */
 #define SHM_TLS_RESULT_FIRST SHM_TLS_HANDSHAKES_OK
 #define SHM_TLS_RESULT_END SHM_TLS_RESUMED
+
+/* Per upstream server, over every worker (atomic adds: many writers,
+ * monotonic for the life of the instance). */
+enum shm_upstream_counter {
+    SHM_UP_REQUESTS,          /* attempts sent to it */
+    SHM_UP_RESPONSES_1XX,     /* response heads it gave, by class */
+    SHM_UP_RESPONSES_2XX,
+    SHM_UP_RESPONSES_3XX,
+    SHM_UP_RESPONSES_4XX,
+    SHM_UP_RESPONSES_5XX,
+    SHM_UP_CONNECT_ERRORS,    /* refused, unreachable */
+    SHM_UP_TIMEOUTS,          /* connect, send or read */
+    SHM_UP_RESETS,            /* closed before the response ended */
+    SHM_UP_INVALID,           /* not HTTP, or a head over the limit */
+    SHM_UP_EJECTIONS,         /* passive: max_fails reached */
+    SHM_UP_CHECKS_OK,         /* active health checks */
+    SHM_UP_CHECKS_FAILED,
+    SHM_UP_LATENCY_MS_SUM,    /* of the histogram below */
+    SHM_UP_COUNTER_COUNT
+};
+
+/* What the active health checks say of a server. */
+enum shm_upstream_health {
+    SHM_UPSTREAM_UNCHECKED, /* no health_check: up unless ejected */
+    SHM_UPSTREAM_UP,
+    SHM_UPSTREAM_DOWN,      /* every worker skips it */
+};
+
+/* One server of one upstream, claimed by the first worker that serves it
+ * (under header_seq) and kept: counters stay monotonic across reloads. */
+struct shm_upstream_server {
+    alignas(SHM_CACHE_LINE) _Atomic uint32_t health; /* enum shm_upstream_health */
+    uint32_t reserved;
+    _Atomic uint64_t generation;       /* the newest generation that serves it */
+    _Atomic uint64_t ejected_until_ms; /* CLOCK_MONOTONIC: the last passive ejection's end */
+    char upstream[64];
+    char url[SHM_UPSTREAM_TEXT_MAX];
+    _Atomic uint64_t counters[SHM_UP_COUNTER_COUNT];
+    _Atomic uint64_t latency[SHM_UPSTREAM_LATENCY_BUCKETS]; /* per bucket, not cumulative */
+};
 
 enum shm_instance_state {
     SHM_INSTANCE_STARTING,
@@ -309,6 +356,11 @@ struct shm_slot {
     /* Permits this worker holds, per pool: its own writes only; the master
      * gives them back to the pools when it retires the slot. */
     alignas(SHM_CACHE_LINE) _Atomic uint64_t permits_held[SHM_POOL_KINDS][SHM_POOLS];
+    /* Per upstream server (the header's table): requests in flight and
+     * pooled connections of this worker (gauges: a dead worker's go with
+     * its slot). */
+    alignas(SHM_CACHE_LINE) _Atomic uint64_t upstream_active[SHM_MAX_UPSTREAM_SERVERS];
+    _Atomic uint64_t upstream_idle[SHM_MAX_UPSTREAM_SERVERS];
     /* Modules' counters, by the header's module_counters index. */
     alignas(SHM_CACHE_LINE) _Atomic uint64_t module_counters[SHM_MODULE_COUNTERS];
     /* Rate limits, by directory entry (enum shm_rate_counter). */
@@ -379,6 +431,10 @@ struct shm_header {
     /* Cross-worker limits: see struct shm_pool. */
     struct shm_pool pools[SHM_POOL_KINDS][SHM_POOLS];
 
+    /* Upstream servers, claimed by workers under header_seq. */
+    uint32_t upstream_server_count;
+    uint32_t reserved4;
+    struct shm_upstream_server upstream_servers[SHM_MAX_UPSTREAM_SERVERS];
     /* Directories of the generations alive, under header_seq: rate limit
      * policies and route labels, each entry indexing the slots' counters. */
     struct shm_rate_policy rate_policies[SHM_MAX_RATE_LIMITS];

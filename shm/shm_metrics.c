@@ -15,6 +15,7 @@
 
 #include "shm/shm_metrics.h"
 #include "shm/shm_routes.h"
+#include "shm/shm_upstreams.h"
 #include "common/clock.h"
 #include "common/utf8.h"
 
@@ -138,7 +139,6 @@ static void write_http2(FILE *out, const struct shm_totals *t)
 
 static void write_compression(FILE *out, const struct shm_totals *t)
 {
-    static const char *const codings[] = {"br", "gzip", "deflate"};
     static const struct {
         const char *name, *help;
         enum shm_counter first;
@@ -152,8 +152,8 @@ static void write_compression(FILE *out, const struct shm_totals *t)
     };
     for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
         family(out, families[f].name, "counter", families[f].help);
-        for (int i = 0; i < 3; i++)
-            fprintf(out, "%s{coding=\"%s\"} %" PRIu64 "\n", families[f].name, codings[i],
+        for (int i = 0; i < SHM_COMPRESS_CODINGS; i++)
+            fprintf(out, "%s{coding=\"%s\"} %" PRIu64 "\n", families[f].name, shm_compress_coding(i),
                     t->counters[families[f].first + i]);
     }
     const struct scalar rows[] = {
@@ -270,6 +270,100 @@ static void write_certificates(FILE *out, const struct shm_header *h)
     }
 }
 
+static void upstream_labels(FILE *out, const char *name, const struct shm_upstream_server *s,
+                            const char *extra)
+{
+    fprintf(out, "%s{upstream=\"", name);
+    shm_metrics_label_value(out, s->upstream, sizeof s->upstream);
+    fputs("\",server=\"", out);
+    shm_metrics_label_value(out, s->url, sizeof s->url);
+    fprintf(out, "\"%s} ", extra);
+}
+
+static uint64_t up_counter(const struct shm_upstream_server *s, enum shm_upstream_counter c)
+{
+    return atomic_load_explicit(&s->counters[c], memory_order_relaxed);
+}
+
+static void write_upstream_histogram(FILE *out, const struct shm_upstream_view *v, size_t n)
+{
+    static const uint64_t bounds[] = SHM_UPSTREAM_LATENCY_BOUNDS;
+    const char *name = "saker_upstream_response_seconds";
+    family(out, name, "histogram", "Time from sending a request up to its response head.");
+    for (size_t i = 0; i < n; i++) {
+        uint64_t sum = 0;
+        char le[48];
+        for (size_t b = 0; b < SHM_UPSTREAM_LATENCY_BUCKETS; b++) {
+            sum += atomic_load_explicit(&v[i].server->latency[b], memory_order_relaxed);
+            if (b < sizeof bounds / sizeof bounds[0])
+                snprintf(le, sizeof le, ",le=\"%g\"", (double)bounds[b] / 1000.0);
+            else
+                snprintf(le, sizeof le, ",le=\"+Inf\"");
+            upstream_labels(out, "saker_upstream_response_seconds_bucket", v[i].server, le);
+            fprintf(out, "%" PRIu64 "\n", sum);
+        }
+        upstream_labels(out, "saker_upstream_response_seconds_sum", v[i].server, "");
+        fprintf(out, "%.3f\n", (double)up_counter(v[i].server, SHM_UP_LATENCY_MS_SUM) / 1000.0);
+        upstream_labels(out, "saker_upstream_response_seconds_count", v[i].server, "");
+        fprintf(out, "%" PRIu64 "\n", sum);
+    }
+}
+
+/* The proxy's servers: state, load, outcomes, health checks, latency. */
+static void write_upstreams(FILE *out, const struct shm *shm, const struct shm_header *h)
+{
+    static const struct { const char *name, *type, *help, *extra; int counter; } rows[] = {
+        {"saker_upstream_requests_total", "counter", "Requests sent to the server.", "",
+         SHM_UP_REQUESTS},
+        {"saker_upstream_responses_total", "counter", "Response heads, by class.",
+         ",class=\"1xx\"", SHM_UP_RESPONSES_1XX},
+        {NULL, NULL, NULL, ",class=\"2xx\"", SHM_UP_RESPONSES_2XX},
+        {NULL, NULL, NULL, ",class=\"3xx\"", SHM_UP_RESPONSES_3XX},
+        {NULL, NULL, NULL, ",class=\"4xx\"", SHM_UP_RESPONSES_4XX},
+        {NULL, NULL, NULL, ",class=\"5xx\"", SHM_UP_RESPONSES_5XX},
+        {"saker_upstream_errors_total", "counter", "Failed attempts, by reason.",
+         ",reason=\"connect\"", SHM_UP_CONNECT_ERRORS},
+        {NULL, NULL, NULL, ",reason=\"timeout\"", SHM_UP_TIMEOUTS},
+        {NULL, NULL, NULL, ",reason=\"reset\"", SHM_UP_RESETS},
+        {NULL, NULL, NULL, ",reason=\"invalid\"", SHM_UP_INVALID},
+        {"saker_upstream_ejections_total", "counter", "Passive ejections (max_fails).", "",
+         SHM_UP_EJECTIONS},
+        {"saker_upstream_health_checks_total", "counter", "Active health checks, by result.",
+         ",result=\"ok\"", SHM_UP_CHECKS_OK},
+        {NULL, NULL, NULL, ",result=\"failed\"", SHM_UP_CHECKS_FAILED},
+    };
+    struct shm_upstream_view v[SHM_MAX_UPSTREAM_SERVERS];
+    size_t n = shm_upstreams_view(shm, h, v, SHM_MAX_UPSTREAM_SERVERS);
+    const char *name = NULL;
+    family(out, "saker_upstream_server_up", "gauge",
+           "1 when the server takes requests, 0 when down or ejected.");
+    for (size_t i = 0; i < n; i++) {
+        upstream_labels(out, "saker_upstream_server_up", v[i].server, "");
+        fprintf(out, "%d\n", v[i].state[0] == 'u');
+    }
+    family(out, "saker_upstream_active_requests", "gauge", "Requests in flight.");
+    for (size_t i = 0; i < n; i++) {
+        upstream_labels(out, "saker_upstream_active_requests", v[i].server, "");
+        fprintf(out, "%" PRIu64 "\n", v[i].active);
+    }
+    family(out, "saker_upstream_idle_connections", "gauge", "Pooled keep-alive connections.");
+    for (size_t i = 0; i < n; i++) {
+        upstream_labels(out, "saker_upstream_idle_connections", v[i].server, "");
+        fprintf(out, "%" PRIu64 "\n", v[i].idle);
+    }
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        if (rows[r].name != NULL) {
+            name = rows[r].name;
+            family(out, name, rows[r].type, rows[r].help);
+        }
+        for (size_t i = 0; i < n; i++) {
+            upstream_labels(out, name, v[i].server, rows[r].extra);
+            fprintf(out, "%" PRIu64 "\n", up_counter(v[i].server, rows[r].counter));
+        }
+    }
+    write_upstream_histogram(out, v, n);
+}
+
 /* The cross-worker limits in force: what each allows and how much is taken. */
 static void write_limits(FILE *out, const struct shm_header *h)
 {
@@ -354,5 +448,6 @@ void shm_metrics_write(const struct shm *shm, FILE *out)
     shm_routes_write_metrics(shm, &h, out);
     write_limits(out, &h);
     write_certificates(out, &h);
+    write_upstreams(out, shm, &h);
     write_workers(out, shm);
 }

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "common/error.h"
+#include "conf/config.h"
 #include "shm/shm.h"
 #include "worker/compress_codec.h"
 #include "worker/compress_negotiate.h"
@@ -309,7 +310,9 @@ const char *compress_accept_encoding(struct exchange *ex, size_t *len)
 
 void compress_attach(struct exchange *ex, const struct config_compression *config)
 {
-    if (config == NULL || !config->enable || (ex->secure && !config->enable_for_https))
+    if (config == NULL || !config->enable ||
+        (!config->enable_for_https && ex->endpoint != NULL &&
+         ex->endpoint->url.scheme == URL_SCHEME_HTTPS))
         return;
     struct compress_filter *cf = arena_alloc(ex->arena, sizeof *cf);
     if (cf == NULL)

@@ -250,6 +250,15 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
         return SK_DECLINED;
     }
     conn_set_peer(c, peer, peer_len);
+    if (!conn_proxy_trusted(c)) { /* a PROXY header from anyone else would be believed */
+        conn_release_permits(c);
+        if (w->slot != NULL)
+            shm_slot_count(w->slot, SHM_REJECT_MALFORMED, 1);
+        close(fd);
+        conn_give_back(c);
+        return SK_DECLINED;
+    }
+    c->proxy_header = c->endpoint != NULL && c->endpoint->proxy_protocol;
     c->fresh = true;
     conn_enlist(c);
     if (w->slot != NULL) {
@@ -292,6 +301,7 @@ static void conn_release(struct conn *c)
     if (c->proto != NULL)
         c->proto->free(c); /* producers still open are told first */
     c->transport->close(c);
+    conn_proxy_header_free(c);
     close(c->fd);
     outq_clear(&c->out);
     conn_give_back(c);
@@ -472,7 +482,8 @@ static bool conn_handshake(struct conn *c)
     case CONN_HANDSHAKE_DONE:
         conn_set_writing(c, false);
         conn_set_reading(c, true);
-        conn_choose_after_handshake(c);
+        if (!c->outbound) /* an outbound connection came with its protocol */
+            conn_choose_after_handshake(c);
         if (c->closed)
             return false;
         conn_update_deadline(c);
@@ -541,6 +552,16 @@ static void conn_readable(struct conn *c)
         return;
     }
     clock_touch(); /* the requests this read brings start now (route statistics) */
+    if (c->proxy_header) {
+        int rc = conn_proxy_header_read(c);
+        if (rc == SK_ERROR) {
+            if (c->worker->slot != NULL)
+                shm_slot_count(c->worker->slot, SHM_REJECT_MALFORMED, 1);
+            conn_close(c);
+        }
+        if (rc != SK_OK)
+            return;
+    }
     c->in_io = true;
     if (!c->handshaking || conn_handshake(c)) {
         conn_read(c);

@@ -55,6 +55,7 @@
 
 #include <event2/event_struct.h>
 
+#include "common/bytebuf.h"
 #include "shm/shm_layout.h"
 #include "worker/outq.h"
 #include "worker/turn.h"
@@ -173,6 +174,7 @@ struct conn {
     uint64_t out_blocked_ms;    /* when output last became blocked; 0: it is not */
     uint64_t out_blocked_bytes; /* unacknowledged then, plus written since */
     struct turn_job job;  /* a flush asked for (conn_wake), or the release */
+    struct bytebuf *proxy_partial; /* a PROXY header's first bytes, while it comes */
     uint8_t permits;          /* CONN_PERMIT_* held in the kind below */
     uint8_t endpoint_pool;    /* the endpoint's pool index in shm */
     bool upgraded;            /* permits are in the upgraded pools */
@@ -185,6 +187,7 @@ struct conn {
     bool read_wants_write; /* a read must wait until the socket is writable */
     bool input_paused;    /* the protocol reads no more for now (conn_pause_input) */
     bool fresh;           /* nothing read yet: request_headers_timeout from accept */
+    bool proxy_header;    /* a PROXY protocol header is still to come (conn_admit.c) */
     bool in_io;           /* inside one of its own callbacks, which flushes at its end */
     bool wake;            /* a flush is asked for at the end of the turn */
     bool closed;          /* closed; released at the end of the turn (turn.h) */
@@ -248,5 +251,15 @@ void conn_publish_limits(struct worker *w);
 bool conn_admit(struct conn *c);
 /* Gives back what c holds. */
 void conn_release_permits(struct conn *c);
+/* An endpoint with proxy_protocol: true admits only its trusted_sources
+ * (and Unix socket peers); false: refuse the connection. */
+bool conn_proxy_trusted(const struct conn *c);
+/* Reads the PROXY protocol header the connection starts with (peeked,
+ * then exactly its bytes consumed, so TLS or HTTP reads the rest) and
+ * takes the client's address from it. SK_OK: done; SK_AGAIN: not all
+ * there yet; SK_ERROR: invalid or gone (the caller closes). */
+int conn_proxy_header_read(struct conn *c);
+/* Frees what a header cut short left (at release). */
+void conn_proxy_header_free(struct conn *c);
 
 #endif

@@ -5,7 +5,16 @@
  */
 #include "worker/conn.h"
 
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conf/cidr.h"
 #include "shm/shm.h"
+#include "worker/conn_list.h"
+#include "worker/proxy_header.h"
 #include "worker/worker.h"
 
 /* ---- admission: permit pools ------------------------------------------ */
@@ -102,4 +111,64 @@ void conn_release_permits(struct conn *c)
 {
     permits_give(c, c->upgraded ? SHM_POOL_UPGRADED : SHM_POOL_CONNECTIONS, c->permits);
     c->permits = 0;
+}
+
+bool conn_proxy_trusted(const struct conn *c)
+{
+    const struct endpoint *e = c->endpoint;
+    if (e == NULL || !e->proxy_protocol || c->peer.sa.sa_family == AF_UNIX)
+        return true;
+    return cidr_list_match(e->trusted_sources, e->trusted_source_count, &c->peer.sa);
+}
+
+/* What came of a header so far is read out of the socket and kept (a
+ * level-triggered event would wake again for bytes only peeked at), at
+ * most one header's worth, until the connection has sent it all. */
+static int keep_partial(struct conn *c, const char *data, size_t len, size_t peeked)
+{
+    if (c->proxy_partial == NULL && (c->proxy_partial = calloc(1, sizeof *c->proxy_partial)) == NULL)
+        return SK_ERROR;
+    size_t kept = c->proxy_partial->len;
+    if (bytebuf_append(c->proxy_partial, data + kept, len - kept) != SK_OK ||
+        read(c->fd, c->worker->read_buffer, peeked) != (ssize_t)peeked)
+        return SK_ERROR;
+    return SK_AGAIN; /* the rest comes, or request_headers_timeout ends it */
+}
+
+void conn_proxy_header_free(struct conn *c)
+{
+    if (c->proxy_partial != NULL)
+        bytebuf_free(c->proxy_partial);
+    free(c->proxy_partial);
+    c->proxy_partial = NULL;
+}
+
+int conn_proxy_header_read(struct conn *c)
+{
+    struct sockaddr_storage client;
+    struct bytebuf *partial = c->proxy_partial;
+    size_t kept = partial != NULL ? partial->len : 0;
+    char *buf = c->worker->read_buffer;
+    if (kept > 0)
+        memcpy(buf, partial->data, kept); /* at most one header: far below the buffer */
+    ssize_t n = recv(c->fd, buf + kept, c->worker->read_buffer_size - kept, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return SK_AGAIN;
+    if (n <= 0)
+        return SK_ERROR;
+    size_t have = kept + (size_t)n;
+    ssize_t len = proxy_header_parse(buf, have, &client);
+    if (len == 0 && have < c->worker->read_buffer_size)
+        return keep_partial(c, buf, have, (size_t)n);
+    if (len <= 0 || (size_t)len < kept ||
+        read(c->fd, buf, (size_t)len - kept) != (ssize_t)((size_t)len - kept))
+        return SK_ERROR;
+    conn_proxy_header_free(c);
+    if (client.ss_family == AF_INET || client.ss_family == AF_INET6) {
+        memcpy(&c->peer, &client, client.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                                              : sizeof(struct sockaddr_in6));
+        conn_list_readdress(c);
+    }
+    c->proxy_header = false;
+    return SK_OK;
 }

@@ -146,6 +146,20 @@ void conn_list_publish(struct conn *c)
     shm_seq_write_end(&e->seq);
 }
 
+void conn_list_readdress(struct conn *c)
+{
+    struct shm_conn *e = list != NULL ? entry_of(c) : NULL;
+    if (e == NULL)
+        return;
+    uint64_t accepted_ms = e->accepted_ms, in = e->bytes_in, out = e->bytes_out;
+    shm_seq_write_begin(&e->seq);
+    describe(e, c);
+    e->accepted_ms = accepted_ms;
+    e->bytes_in = in;
+    e->bytes_out = out;
+    shm_seq_write_end(&e->seq);
+}
+
 void conn_list_bytes(struct conn *c, uint64_t in, uint64_t out)
 {
     struct shm_conn *e = list != NULL ? entry_of(c) : NULL;

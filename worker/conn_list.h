@@ -32,6 +32,9 @@ void conn_list_request(struct conn *c, const struct exchange *ex);
 /* Bytes read and written on c since the last call (counted where the
  * slot's byte counters are). */
 void conn_list_bytes(struct conn *c, uint64_t in, uint64_t out);
+/* c's peer changed (a PROXY protocol header named the client): its
+ * entry shows the new address. */
+void conn_list_readdress(struct conn *c);
 /* c is closing: its entry is free again. */
 void conn_list_close(struct conn *c);
 

@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <event2/event.h>
+
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
@@ -23,6 +25,8 @@
 
 static void count(struct conn *c, enum shm_counter counter)
 {
+    if (c->outbound)
+        return; /* the handshake figures are the server's */
     shm_slot_count(c->worker->slot, counter, 1);
 }
 
@@ -178,6 +182,21 @@ int conn_tls_open(struct conn *c, struct tls_server *server)
     c->transport_state = t;
     c->transport = &tls_transport;
     c->handshaking = true;
+    return SK_OK;
+}
+
+int conn_tls_connect(struct conn *c, SSL *ssl)
+{
+    struct conn_tls *t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        tls_free(ssl);
+        return SK_ERROR;
+    }
+    t->ssl = ssl;
+    c->transport_state = t;
+    c->transport = &tls_transport;
+    c->handshaking = true;
+    event_active(&c->read_event, EV_READ, 1); /* the ClientHello goes first */
     return SK_OK;
 }
 

@@ -20,12 +20,19 @@
 #ifndef SAKER_WORKER_CONN_TLS_H
 #define SAKER_WORKER_CONN_TLS_H
 
+#include <openssl/ssl.h>
+
 struct conn;
 struct tls_server;
 
 /* Puts c on the TLS transport; the handshake starts with the first read.
  * SK_OK, or SK_ERROR when out of memory. */
 int conn_tls_open(struct conn *c, struct tls_server *server);
+/* Puts an outbound connection on the TLS transport with ssl (client
+ * state, tls_client_new), and starts its handshake. Not counted in the
+ * server's handshake figures. SK_OK or SK_ERROR (out of memory; ssl is
+ * freed either way by then or with c). */
+int conn_tls_connect(struct conn *c, SSL *ssl);
 /* Frees the scratch buffer (worker teardown). */
 void conn_tls_free_scratch(void);
 

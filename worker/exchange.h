@@ -68,6 +68,7 @@
 
 struct worker;
 struct exchange;
+struct endpoint;
 struct sockaddr;
 
 struct header_field {
@@ -191,6 +192,15 @@ struct exchange {
     size_t query_len;
     const char *host;        /* Host (or :authority) without port, lower-case; "" if none */
     size_t host_len;
+    const char *authority;   /* Host (or :authority) as received, port included; NULL if none */
+    size_t authority_len;
+    const char *origin_target; /* the target in origin-form: an absolute-form target's path
+                                  and query (may be empty), else the target itself */
+    size_t origin_target_len;
+    const struct sockaddr *peer;      /* the client's address; NULL when unknown (AF_UNIX) */
+    const struct endpoint *endpoint;  /* what it came in through; NULL in unit tests */
+    int conn_fd; /* the client connection's socket (getsockname: the address it reached,
+                    for a PROXY protocol header); -1 when none */
     int version_major, version_minor;
     struct header_field *headers;
     size_t header_count;
@@ -199,8 +209,6 @@ struct exchange {
     /* HTTPS with client_certificate: the verified client certificate's
      * subject, RFC 2253 ("CN=alice,O=Example"); NULL when there is none. */
     const char *client_subject;
-    bool secure; /* it came over TLS (https://) */
-    const struct sockaddr *peer; /* the client's address; NULL when unknown */
     struct header_field *request_trailers; /* once the body has ended */
     size_t request_trailer_count;
     size_t request_trailer_capacity;

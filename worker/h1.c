@@ -77,8 +77,9 @@ static int on_message_begin(llhttp_t *parser)
     ex->ops = &h1_exchange_ops;
     ex->protocol = h1;
     ex->client_subject = h1->client_subject;
-    ex->secure = h1->endpoint != NULL && h1->endpoint->url.scheme == URL_SCHEME_HTTPS;
     ex->peer = h1->peer;
+    ex->endpoint = h1->endpoint;
+    ex->conn_fd = h1->conn != NULL ? h1->conn->fd : -1;
     ex->body_fd = -1;
     h1->ex = ex;
     h1->in_message = true;
@@ -295,10 +296,8 @@ static int h1_check_request(struct h1 *h1, struct exchange *ex, bool *expect_con
 {
     llhttp_t *parser = &h1->parser;
     struct request_head head = {
-        .endpoint = h1->endpoint,
         .limits = h1_limits(h1),
         .conn = h1->conn,
-        .peer = h1->peer,
         .absolute_form = true,
         .content_length = (parser->flags & F_CONTENT_LENGTH) ? (int64_t)parser->content_length : -1,
     };

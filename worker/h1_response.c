@@ -240,7 +240,10 @@ static int h1_send(struct exchange *ex, const struct exchange_buf *bufs, size_t 
     if (h1_gone(h1))
         return SK_ERROR;
     bool send_body = request_status_has_body(ex->status) && ex->method != METHOD_HEAD;
-    if (state == EXCHANGE_ERROR || !exchange_length_kept(&h1->length_left, total, state) ||
+    /* A HEAD, 204 or 304 may declare the length a GET would have had
+     * (a proxy passes the upstream's on): no body is no broken promise. */
+    if (state == EXCHANGE_ERROR ||
+        (send_body && !exchange_length_kept(&h1->length_left, total, state)) ||
         (send_body && h1_queue_pieces(h1, bufs, n, total) != SK_OK) ||
         (state == EXCHANGE_FINAL && send_body && h1->chunked &&
          h1_queue_last_chunk(h1, ex) != SK_OK)) {

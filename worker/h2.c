@@ -91,8 +91,9 @@ static struct h2_stream *stream_new(struct h2 *h2, int32_t id)
     ex->ops = &h2_exchange_ops;
     ex->protocol = st;
     ex->client_subject = h2->client_subject;
-    ex->secure = h2->endpoint != NULL && h2->endpoint->url.scheme == URL_SCHEME_HTTPS;
     ex->peer = h2->peer;
+    ex->endpoint = h2->endpoint;
+    ex->conn_fd = h2->conn != NULL ? h2->conn->fd : -1;
     ex->body_fd = -1;
     ex->version_major = 2;
     ex->version_minor = 0;
@@ -365,10 +366,8 @@ static void stream_head_complete(struct h2 *h2, struct h2_stream *st, bool end_s
         return;
     }
     struct request_head head = {
-        .endpoint = h2->endpoint,
         .limits = h2->limits,
         .conn = h2->conn,
-        .peer = h2->peer,
         .authority = st->authority,
         .authority_len = st->authority_len,
         .content_length = declared_length(ex),

@@ -329,7 +329,8 @@ static int h2_send(struct exchange *ex, const struct exchange_buf *bufs, size_t 
     size_t total = exchange_bufs_len(bufs, n);
     if (h2_stream_gone(st))
         return SK_ERROR;
-    bool ok = state != EXCHANGE_ERROR && exchange_length_kept(&st->length_left, total, state);
+    bool ok = state != EXCHANGE_ERROR &&
+              (st->response_ended || exchange_length_kept(&st->length_left, total, state));
     if (ok && !st->response_ended && keep_pieces(st, bufs, n, total) != SK_OK)
         ok = false;
     if (!ok) {

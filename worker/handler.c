@@ -10,6 +10,7 @@ static const struct handler_ops *const builtin[] = {
     &handler_static_ops,
     &handler_status_ops,
     &handler_redirect_ops,
+    &handler_proxy_ops,
     &handler_module_ops,
 };
 #define BUILTIN_COUNT (sizeof builtin / sizeof builtin[0])

@@ -45,6 +45,7 @@ extern const struct handler_ops handler_return_ops;
 extern const struct handler_ops handler_static_ops;
 extern const struct handler_ops handler_status_ops;
 extern const struct handler_ops handler_redirect_ops;
+extern const struct handler_ops handler_proxy_ops;
 extern const struct handler_ops handler_module_ops;
 
 /* Adds a kind at run time, before any config is loaded: its schema, with

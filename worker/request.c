@@ -40,6 +40,8 @@ int request_set_host(struct arena *arena, struct exchange *ex, const char *value
     host[host_len] = '\0';
     ex->host = host;
     ex->host_len = host_len;
+    ex->authority = value;
+    ex->authority_len = len;
     return SK_OK;
 }
 

@@ -51,10 +51,10 @@ const struct router_entry *request_route(struct worker *w, const struct endpoint
 /* What the protocol knows of a request head beyond the exchange. */
 struct conn;
 struct request_head {
-    const struct endpoint *endpoint;    /* may be NULL */
+    /* The endpoint and the client's address are the exchange's
+     * (ex->endpoint, ex->peer): a handler reads them after the head. */
     const struct config_limits *limits; /* the connection's */
     struct conn *conn;                  /* for its connection list entry; may be NULL */
-    const struct sockaddr *peer;        /* the client, for rate limits; may be NULL */
     const char *authority;  /* HTTP/2's :authority, or NULL */
     size_t authority_len;
     bool absolute_form;     /* the target may be absolute-form (HTTP/1.1) */

@@ -126,7 +126,9 @@ static int head_steps(struct worker *w, struct exchange *ex, const struct reques
     int status = head_target(ex, absolute, path, path_len);
     if (status != 0)
         return status;
-    v->entry = request_route(w, head->endpoint, head->limits, ex, &v->body_limit);
+    ex->origin_target = path;
+    ex->origin_target_len = path_len;
+    v->entry = request_route(w, ex->endpoint, head->limits, ex, &v->body_limit);
     if (head->content_length >= 0 && (uint64_t)head->content_length > v->body_limit) {
         v->counter = SHM_REJECT_BODY_TOO_LARGE;
         return 413;
@@ -135,7 +137,7 @@ static int head_steps(struct worker *w, struct exchange *ex, const struct reques
     status = head_expectation(&fields, &v->expect_continue);
     if (status != 0)
         return status;
-    return rate_limit_admit(w, v->entry, ex, head->peer) == SK_OK ? 0 : 429;
+    return rate_limit_admit(w, v->entry, ex, ex->peer) == SK_OK ? 0 : 429;
 }
 
 void request_head_check(struct worker *w, struct exchange *ex, const struct request_head *head,

@@ -41,6 +41,10 @@ enum tls_failure {
 
 /* A server-side SSL on fd, or NULL when out of memory. */
 SSL *tls_conn_new(struct tls_server *server, int fd);
+/* A client SSL on fd (an upstream): SNI server_name when it is a name,
+ * not an address, and with verification on, the certificate must name
+ * server_name (a DNS name or an IP address). NULL when out of memory. */
+SSL *tls_client_new(SSL_CTX *ctx, int fd, const char *server_name);
 /* Drives the handshake. TLS_DONE when finished; TLS_FAILED with *why set
  * and, when detail is not NULL, *detail set to a static text for the
  * debug log: OpenSSL's reason ("no shared cipher", "http request") or the

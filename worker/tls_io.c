@@ -7,6 +7,7 @@
  * first: a stale entry from another connection would turn a WANT_READ into
  * a failure.
  */
+#include <arpa/inet.h>
 #include "worker/tls.h"
 
 #include <errno.h>
@@ -329,4 +330,31 @@ const char *tls_alpn(const SSL *ssl, size_t *len)
     SSL_get0_alpn_selected(ssl, &p, &n);
     *len = n;
     return p ? (const char *)p : "";
+}
+
+SSL *tls_client_new(SSL_CTX *ctx, int fd, const char *server_name)
+{
+    unsigned char addr[16];
+    bool literal = inet_pton(AF_INET, server_name, addr) == 1 ||
+                   inet_pton(AF_INET6, server_name, addr) == 1;
+    SSL *ssl = SSL_new(ctx);
+    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1)
+        goto fail;
+    BIO *wbio = tls_wbio_new(fd); /* records gathered into one send */
+    if (wbio == NULL)
+        goto fail;
+    SSL_set0_wbio(ssl, wbio);
+    if (!literal && SSL_set_tlsext_host_name(ssl, server_name) != 1)
+        goto fail; /* RFC 6066: SNI carries names only */
+    if (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) {
+        X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+        if ((literal ? X509_VERIFY_PARAM_set1_ip_asc(param, server_name)
+                     : X509_VERIFY_PARAM_set1_host(param, server_name, 0)) != 1)
+            goto fail;
+    }
+    SSL_set_connect_state(ssl);
+    return ssl;
+fail:
+    SSL_free(ssl);
+    return NULL;
 }

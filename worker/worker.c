@@ -62,13 +62,13 @@ int worker_init_core_on(struct worker *w, const struct config *config,
     w->read_buffer = malloc(w->read_buffer_size);
     if (w->read_buffer == NULL)
         return err_set(err, "worker: out of memory");
-    if (module_workers_start(w, err) != SK_OK) {
-        free(w->read_buffer);
-        w->read_buffer = NULL;
-        return SK_ERROR;
-    }
-    if (router_build(&w->router, config, err) != SK_OK) {
+    /* The modules' worker_init before the routes: a route's init may use
+     * its module's worker state. Each stop is harmless if never started. */
+    if (upstreams_init(&w->upstreams, config, err) != SK_OK ||
+        module_workers_start(w, err) != SK_OK ||
+        router_build(&w->router, config, err) != SK_OK) {
         module_workers_stop(w);
+        upstreams_destroy(&w->upstreams);
         free(w->read_buffer);
         w->read_buffer = NULL;
         return SK_ERROR;
@@ -82,6 +82,9 @@ void worker_destroy_core(struct worker *w)
     while (w->conns != NULL)
         conn_close(w->conns);
     turn_destroy(&w->turn); /* the releases of those closes */
+    upstreams_health_stop(&w->upstreams);
+    upstreams_destroy(&w->upstreams); /* after them: connections point into it */
+    upconn_free_spares();
     timers_destroy(&w->timers);
     conn_free_cache(w);
     h1_free_spares(w);
@@ -357,8 +360,10 @@ int worker_main(const struct worker_params *p)
     }
     if (access_log_open(&w.access_log, p->config, &err) != SK_OK)
         log_msg(LOG_ERROR, "worker %u: access log: %s", p->index, err.message);
+    upstreams_attach(&w.upstreams, w.shm, w.slot, w.generation);
     if (file_cache_start(w.base) != 0 || turn_attach(&w.turn, w.base) != SK_OK ||
         timers_attach(&w.timers, w.base) != SK_OK ||
+        (w.index == 0 && upstreams_health_start(&w) != SK_OK) ||
         worker_events(&w) != SK_OK ||
         worker_listen(&w, p) != SK_OK) {
         log_errno(LOG_ERROR, errno, "worker %u: event loop set-up", p->index);

@@ -30,6 +30,7 @@
 #include "worker/router.h"
 #include "worker/timer.h"
 #include "worker/turn.h"
+#include "worker/upstream.h"
 #include "worker/worker_main.h"
 
 struct event_base;
@@ -51,6 +52,7 @@ struct worker {
     struct turn turn; /* end-of-turn releases (turn.h) */
     struct timers timers; /* finer than the heartbeat (timer.h) */
     struct access_log access_log; /* off in unit tests unless opened */
+    struct upstreams upstreams;   /* the proxy's servers and pools (upstream.h) */
     struct saker_worker *modules; /* one per config module (module.h) */
     /* One table per config->rate_limits, shared with the other workers
      * (the master's, worker_params); NULL: no rate limiting (unit tests). */

@@ -1,7 +1,8 @@
 """Response compression: what curl, Python's gzip, zlib and brotli modules
 decode from saker is byte for byte what was served, over HTTP/1.1 and
 HTTP/2, for static files (read through the filter piece by piece), whole
-bodies and streams cut at every size; Accept-Encoding negotiation with
+bodies, streams cut at every size and proxied responses from a real
+upstream; Accept-Encoding negotiation with
 q-values; what must not be compressed; weak ETags that still revalidate;
 the BREACH default over HTTPS; per-route settings; the counters; memory
 that stays flat for a slow reader and is given back when the exchange ends.
@@ -27,7 +28,8 @@ import pytest
 from certs import make_ca, make_leaf
 from h2client import H2Client
 from rawhttp import connect, read_response, wait_for
-from saker_harness import saker_binary
+from saker_harness import run_sakerctl, saker_binary
+from upstreams import Upstream
 
 MB = 1024 * 1024
 
@@ -187,6 +189,70 @@ def test_h2_frames_of_a_compressed_file(saker_factory, www):
         st = h.get("/app.js", extra=[("accept-encoding", "br")], timeout=20)
         assert st.status == 200 and st.headers["content-encoding"] == "br"
         assert brotli.decompress(st.body) == FILES["app.js"]
+
+
+# ---- proxied responses -----------------------------------------------------------
+
+@pytest.fixture
+def upstream():
+    up = Upstream()
+    yield up
+    up.close()
+
+
+def start_proxy(saker_factory, www, up, compression="{providers: [br, gzip, deflate]}"):
+    routes = ("  - path: /up\n    proxy: {upstream: app, strip_prefix: true}\n")
+    top = ("upstreams:\n  app:\n    servers:\n      - url: http://127.0.0.1:%d\n" % up.port)
+    return start(saker_factory, www, compression=compression, routes=routes, top=top)
+
+
+@pytest.mark.parametrize("proto", sorted(PROTOS))
+@pytest.mark.parametrize("framing", ["bytes", "text"])
+@pytest.mark.parametrize("size", [300, 70000, 3 * MB + 11])
+def test_proxied_responses_decode_byte_exact(saker_factory, www, upstream, proto, framing,
+                                             size):
+    """An upstream's answer, with its Content-Length or chunked in pieces
+    of every size, is compressed on its way down like any response."""
+    inst = start_proxy(saker_factory, www, upstream)
+    for coding in ("br", "gzip", "deflate"):
+        status, body, h = curl(inst, "/up/%s/%d" % (framing, size), "-H",
+                               "Accept-Encoding: " + coding, *PROTOS[proto])
+        assert status == 200 and h["content-encoding"] == coding, h
+        assert h["vary"] == "Accept-Encoding" and "content-length" not in h
+        assert DECODE[coding](body) == pattern(size)
+        assert len(body) < size / 4 + 100
+
+
+def test_proxied_responses_counted_and_curl_compressed(saker_factory, www, upstream):
+    inst = start_proxy(saker_factory, www, upstream)
+    status, body, h = curl(inst, "/up/text/500000", "--compressed", "--http2-prior-knowledge")
+    assert status == 200 and h["content-encoding"] == "br" and body == pattern(500000)
+    m = wait_for(lambda: (lambda m: m if m.get(
+        'saker_compressed_responses_total{coding="br"}') == 1 else None)(inst.metrics()),
+        5, message="counters")
+    assert m['saker_compression_input_bytes_total{coding="br"}'] == 500000
+    assert m['saker_upstream_requests_total{upstream="app",server="http://127.0.0.1:%d"}'
+             % upstream.port] == 1
+
+
+def test_proxied_responses_left_alone(saker_factory, www, upstream):
+    """What the upstream encoded itself passes as it came; a body under
+    min_length, a HEAD and a client that accepts nothing stay identity."""
+    inst = start_proxy(saker_factory, www, upstream)
+    r = raw_get(inst, "/up/gzipped/100000", "Accept-Encoding: br, gzip")
+    assert r.status == 200 and r.header("Content-Encoding") == "gzip"
+    assert gzip.decompress(r.body) == pattern(100000)  # once, not twice
+    r = raw_get(inst, "/up/bytes/100")
+    assert r.header("Content-Encoding") is None and r.body == pattern(100)
+    assert r.header("Content-Length") == "100"
+    r = raw_get(inst, "/up/bytes/5000", method="HEAD")
+    assert r.header("Content-Encoding") is None and r.header("Content-Length") == "5000"
+    r = raw_get(inst, "/up/text/5000", "Accept-Encoding: identity")
+    assert r.header("Content-Encoding") is None and r.body == pattern(5000)
+    assert r.header("Vary") == "Accept-Encoding"
+    inst2 = start_proxy(saker_factory, www, upstream, compression="{enable: false}")
+    r = raw_get(inst2, "/up/text/5000")
+    assert r.header("Content-Encoding") is None and r.body == pattern(5000)
 
 
 # ---- negotiation -----------------------------------------------------------------
@@ -382,6 +448,16 @@ def test_counters_per_coding(saker_factory, www):
             FILES["app.js"])
         assert m['saker_compression_output_bytes_total{coding="%s"}' % coding] == size
     assert m["saker_compression_memory_bytes"] == 0
+    st = inst.status()["compression"]
+    assert st["memory_bytes"] == 0
+    for coding, size in sizes.items():
+        assert st["codings"][coding] == {"responses": 1, "input_bytes": len(FILES["app.js"]),
+                                         "output_bytes": size}
+    text = run_sakerctl("--shm", inst.shm, "status").stdout
+    line = [x for x in text.splitlines() if x.startswith("compression")][0]
+    for coding in ("br", "gzip", "deflate"):
+        assert "%s 1 responses" % coding in line, line
+    assert any(x.startswith("file cache") for x in text.splitlines()), text
 
 
 def worker_rss_kb(inst):

@@ -14,7 +14,7 @@ import threading
 import time
 
 from rawhttp import open_idle, read_response, wait_for
-from saker_harness import run_sakerctl, sanitized
+from saker_harness import run_sakerctl
 
 RELOADS = 20
 
@@ -220,16 +220,17 @@ def test_status_answers_fast_while_workers_are_busy(saker_factory):
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)  # as busy as a worker can be: it runs nothing
     try:
-        worst = 0.0
+        took = []
         for _ in range(10):
             t = time.monotonic()
             out = run_sakerctl("--shm", str(inst.shm), "status", "--json")
-            worst = max(worst, time.monotonic() - t)
+            took.append(time.monotonic() - t)
             assert out.returncode == 0
-        # A sakerctl that waited on a worker would take its timeout, seconds.
-        # An ASan build's sakerctl starts slowly (it maps its shadow memory).
-        limit = 1.0 if sanitized() else 0.1
-        assert worst < limit, "sakerctl status --json took %.0f ms" % (worst * 1000)
+        # A sakerctl that waited on a worker would take its timeout, seconds,
+        # every time; the median keeps one slow start on a busy machine (or
+        # an ASan build mapping its shadow memory) from deciding.
+        median = sorted(took)[len(took) // 2]
+        assert median < 1.0, "sakerctl status --json took %.0f ms" % (median * 1000)
     finally:
         for pid in pids:
             os.kill(pid, signal.SIGCONT)

@@ -9,8 +9,9 @@ raw corpus of tests/corpus and requests for every route of the fuzz
 server, fuzz_env.c), HTTP/2 frames written by a real client (the h2
 library), the shipped config and the README's, paths and conditional
 headers, and segments written by a real saker (the shm seeds need $SAKER:
-the script runs an instance, sends it requests and reloads, and copies its
-segment). The h1 and h2 seeds carry fuzz_env.h's control byte and cut
+the script runs an instance, with the sample json_counter module built
+beside it, an upstream and compressed static files, sends it requests
+and reloads, and copies its segment). The h1 and h2 seeds carry fuzz_env.h's control byte and cut
 points. The corpus is what is committed; this script makes it reviewable
 and regenerable (Debian's python3, which has the h2 package).
 """
@@ -361,7 +362,18 @@ rate_limits:
     token_bucket: {{ token_limit: 5, tokens_per_period: 1, replenishment_period: 1s }}
     partition: header
     header: X-Key
+upstreams:
+  app: {{ servers: [{{ url: "http://127.0.0.1:9" }}] }}
+modules:
+  - path: {modules}/json_counter.so
+compression: {{ enable: true, providers: [gzip, br] }}
 routes:
+  - path: /files
+    static: {{ root: {d}/www }}
+  - path: /app
+    proxy: {{ upstream: app }}
+  - path: /counter
+    module: {{ handler: json_counter }}
   - path: /few
     name: few
     rate_limit: [few, bucket]
@@ -417,17 +429,25 @@ def shm_seeds():
         subprocess.run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
                        "-keyout site.key -out site.pem -subj /CN=localhost -days 30",
                        shell=True, check=True, cwd=d, capture_output=True)
+        os.mkdir(os.path.join(d, "www"))
+        with open(os.path.join(d, "www", "a.txt"), "w") as f:
+            f.write("saker compresses this text. " * 40)
         with open(os.path.join(d, "saker.yaml"), "w") as f:
-            f.write(SHM_CONFIG.format(d=d))
+            f.write(SHM_CONFIG.format(d=d, modules=os.path.join(
+                os.path.dirname(os.path.abspath(saker)), "modules")))
         proc = subprocess.Popen([saker, "-c", os.path.join(d, "saker.yaml")],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             shm = os.path.join(d, "saker.shm")
             wait_for(lambda: os.path.exists(shm) and port_of(ctl, shm), 10)
             port = port_of(ctl, shm)
-            for path in ("/", "/a", "/b", "/few", "/few"):  # the second /few is refused
+            for path, coding in (("/", ""), ("/a", ""), ("/b", ""), ("/few", ""), ("/few", ""),
+                                 ("/app", ""), ("/counter", ""), ("/files/a.txt", "gzip"),
+                                 ("/files/a.txt", "br")):  # refused: /few, /app (502)
                 try:
-                    urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path)).read()
+                    urllib.request.urlopen(urllib.request.Request(
+                        "http://127.0.0.1:%d%s" % (port, path),
+                        headers={"Accept-Encoding": coding or "identity"})).read()
                 except urllib.error.HTTPError:
                     pass
             # Connections open in the lists: one idle, one with half a head.

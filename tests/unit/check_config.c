@@ -388,7 +388,7 @@ START_TEST(bad_routes)
                  "t.yaml:7:5: route: has both 'return' and 'static'; keep one handler");
     assert_error(EP "routes:\n  - host: a.com\n    path: /\n",
                  "t.yaml:5:5: route: no handler: add 'return', 'static', 'status', "
-                 "'redirect_https' or 'module'");
+                 "'redirect_https', 'proxy' or 'module'");
     assert_error(EP "routes:\n  - return: { status: 200 }\n",
                  "t.yaml:5:5: route: missing required key 'path'");
     assert_error(EP "routes:\n  - path: api\n    return: { status: 200 }\n",
@@ -478,7 +478,7 @@ START_TEST(handler_keys_and_kinds)
                  "t.yaml:6:21: kind: expected a scalar, got a sequence");
     assert_error(EP "routes:\n  - path: /\n    headers: { X-A: b }\n",
                  "t.yaml:5:5: route: no handler: add 'return', 'static', 'status', "
-                 "'redirect_https' or 'module'");
+                 "'redirect_https', 'proxy' or 'module'");
 }
 END_TEST
 

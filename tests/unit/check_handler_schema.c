@@ -11,6 +11,7 @@
 #include "conf/config.h"
 #include "conf/config_parse.h"
 #include "conf/handler_schema.h"
+#include "conf/route_proxy.h"
 #include "conf/route_redirect.h"
 #include "conf/route_module.h"
 #include "conf/route_return.h"
@@ -92,13 +93,14 @@ static void register_echo(void)
 
 START_TEST(built_in_kinds_in_order)
 {
-    ck_assert_uint_eq(handler_schema_count(), 5);
+    ck_assert_uint_eq(handler_schema_count(), 6);
     ck_assert_ptr_eq(handler_schema_at(0), &route_return_schema);
     ck_assert_ptr_eq(handler_schema_at(1), &route_static_schema);
     ck_assert_ptr_eq(handler_schema_at(2), &route_status_schema);
     ck_assert_ptr_eq(handler_schema_at(3), &route_redirect_schema);
-    ck_assert_ptr_eq(handler_schema_at(4), &route_module_schema);
-    ck_assert_ptr_null(handler_schema_at(5));
+    ck_assert_ptr_eq(handler_schema_at(4), &route_proxy_schema);
+    ck_assert_ptr_eq(handler_schema_at(5), &route_module_schema);
+    ck_assert_ptr_null(handler_schema_at(6));
     ck_assert_ptr_eq(handler_schema_find("redirect_https"), &route_redirect_schema);
     ck_assert_ptr_null(handler_schema_find("echo"));
     ck_assert_ptr_null(handler_schema_runtime(&route_static_schema));
@@ -110,7 +112,7 @@ START_TEST(a_registered_kind_is_loaded_and_released)
     struct err err = {{0}};
     register_echo();
     register_echo(); /* the same pair again: nothing changes */
-    ck_assert_uint_eq(handler_schema_count(), 6);
+    ck_assert_uint_eq(handler_schema_count(), 7);
     ck_assert_ptr_eq(handler_schema_find("echo"), &echo_schema);
     ck_assert_ptr_eq(handler_schema_runtime(&echo_schema), &echo_runtime);
 
@@ -133,7 +135,7 @@ START_TEST(a_registered_kind_has_the_loader_s_messages)
     register_echo();
     assert_error(EP "routes:\n  - path: /\n",
                  "t.yaml:5:5: route: no handler: add 'return', 'static', 'status', "
-                 "'redirect_https', 'module' or 'echo'");
+                 "'redirect_https', 'proxy', 'module' or 'echo'");
     assert_error(EP "routes:\n  - path: /\n    ecoh: { text: hi }\n",
                  "t.yaml:6:5: unknown key 'ecoh'; did you mean 'echo'?");
     assert_error(EP "routes:\n  - path: /\n    echo: { times: 2 }\n",
@@ -195,7 +197,7 @@ START_TEST(registration_refuses_what_a_route_could_not_name)
     register_echo();
     static int other;
     ck_assert_int_eq(handler_schema_register(&echo_schema, &other, &err), SK_ERROR);
-    ck_assert_uint_eq(handler_schema_count(), 6);
+    ck_assert_uint_eq(handler_schema_count(), 7);
 }
 END_TEST
 

@@ -1,0 +1,87 @@
+/*
+ * route_proxy.c - the options of `proxy:`; see route_proxy.h.
+ */
+#include "conf/route_proxy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/config_parse.h"
+#include "conf/config_upstreams.h"
+
+static int parse_forwarded(const char *key, const char *text, size_t len, void *field,
+                           struct err *why)
+{
+    static const char *const names[] = {"x_forwarded", "rfc7239", "none"};
+    (void)len;
+    int i = CFG_CHOICE(key, text, names, why);
+    if (i < 0)
+        return SK_ERROR;
+    *(enum proxy_forwarded *)field = (enum proxy_forwarded)i;
+    return SK_OK;
+}
+
+/* Base: struct route_proxy. */
+static int parse_trusted(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    struct route_proxy *px = base;
+    return cfg_parse_cidr_list(ctx, node, "trusted_proxies", &px->trusted, &px->trusted_count);
+}
+
+static int parse_headers(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
+{
+    static const char *const refuse[] = {"Host", "Upgrade", "Forwarded", "X-Forwarded-For",
+                                         "X-Forwarded-Proto", "X-Forwarded-Host", "Via",
+                                         "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
+                                         NULL};
+    struct route_proxy *px = base;
+    return cfg_parse_header_map(ctx, node, &px->headers, &px->header_count, refuse,
+                                "is set by the proxy (see 'host', 'forwarded' and 'via')");
+}
+
+#define PX(field) offsetof(struct route_proxy, field)
+static const struct cfg_option proxy_options[] = {
+    {.name = "upstream", .offset = PX(upstream_name), .scalar = cfg_parse_string,
+     .required = true},
+    {.name = "strip_prefix", .offset = PX(strip_prefix), .scalar = cfg_parse_bool,
+     .def = "false"},
+    {.name = "forwarded", .offset = PX(forwarded), .scalar = parse_forwarded,
+     .def = "x_forwarded"},
+    {.name = "trusted_proxies", .node = parse_trusted},
+    {.name = "host", .offset = PX(host), .scalar = cfg_parse_string},
+    {.name = "via", .offset = PX(via), .scalar = cfg_parse_bool, .def = "false"},
+    {.name = "websocket", .offset = PX(websocket), .scalar = cfg_parse_bool, .def = "true"},
+    {.name = "headers", .node = parse_headers},
+};
+
+static const struct cfg_section proxy_section = {
+    proxy_options, sizeof proxy_options / sizeof proxy_options[0], NULL};
+
+static int proxy_validate(const struct config *config, const struct route *route,
+                          const char *where, struct err *err)
+{
+    struct route_proxy *px = route->handler_config;
+    long i = config_upstream_find(config, px->upstream_name);
+    if (i < 0)
+        return err_set(err, "%s: proxy: no upstream named '%.80s' under 'upstreams'", where,
+                       px->upstream_name);
+    px->upstream_index = (size_t)i;
+    return SK_OK;
+}
+
+static void proxy_release(void *handler_config)
+{
+    struct route_proxy *px = handler_config;
+    free(px->upstream_name);
+    free(px->trusted);
+    free(px->host);
+    cfg_headers_free(px->headers, px->header_count);
+}
+
+const struct handler_schema route_proxy_schema = {
+    .name = "proxy",
+    .section = &proxy_section,
+    .config_size = sizeof(struct route_proxy),
+    .validate = proxy_validate,
+    .release = proxy_release,
+};

@@ -1,0 +1,50 @@
+/*
+ * route_proxy.h - `proxy:`, a route whose requests go to an upstream
+ * (config_upstreams.h), as the config gives it.
+ *
+ *   routes:
+ *     - path: /api
+ *       proxy:
+ *         upstream: app             # required: a name under `upstreams:`
+ *         strip_prefix: true        # /api/x goes up as /x (default false)
+ *         forwarded: x_forwarded    # X-Forwarded-For/-Proto/-Host (default),
+ *                                   # rfc7239 (Forwarded), or none
+ *         trusted_proxies: [10.0.0.0/8]   # peers whose X-Forwarded-* /
+ *                                   # Forwarded are kept and appended to;
+ *                                   # anyone else's are replaced
+ *         host: app.internal        # the Host sent up (default: the client's)
+ *         via: false                # add "Via: 1.1 saker" both ways
+ *         websocket: true           # pass Upgrade requests through (default)
+ *         headers: { X-From: edge } # added to the request sent up, as written
+ *
+ * Header values are sent as written: there are no variables.
+ */
+#ifndef SAKER_CONF_ROUTE_PROXY_H
+#define SAKER_CONF_ROUTE_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf/cidr.h"
+#include "conf/config.h"
+#include "conf/handler_schema.h"
+
+enum proxy_forwarded { PROXY_FORWARDED_X, PROXY_FORWARDED_RFC7239, PROXY_FORWARDED_NONE };
+
+struct route_proxy {
+    char *upstream_name;
+    size_t upstream_index; /* into config->upstreams, set by validate */
+    bool strip_prefix;
+    enum proxy_forwarded forwarded;
+    struct cidr *trusted;
+    size_t trusted_count;
+    char *host; /* NULL: pass the client's */
+    bool via;
+    bool websocket;
+    struct config_header *headers;
+    size_t header_count;
+};
+
+extern const struct handler_schema route_proxy_schema;
+
+#endif
