@@ -165,6 +165,7 @@ static const struct cfg_option static_options[] = {
     {.name = "precompressed", .node = parse_precompressed},
     {.name = "serve_dotfiles", .offset = FILES(serve_dotfiles), .scalar = cfg_parse_bool,
      .def = "false"},
+    {.name = "browse", .offset = FILES(browse), .scalar = cfg_parse_bool, .def = "false"},
     {.name = "cache_control", .offset = FILES(cache_control), .scalar = parse_header_value},
     {.name = "default_type", .offset = FILES(default_type), .scalar = parse_header_value,
      .def = "application/octet-stream"},

@@ -7,6 +7,7 @@
  *     index: [index.html, index.htm]   # or one name; the first that exists
  *     precompressed: [br, gzip]        # a.js.br / a.js.gz sidecars, off unless set
  *     serve_dotfiles: false            # .env, .git/ look absent (404)
+ *     browse: false                    # list a directory without an index
  *     cache_control: "public, max-age=3600"
  *     default_type: application/octet-stream
  *     mime_types: { ".wasm": application/wasm, ".log": text/plain }
@@ -38,6 +39,7 @@ struct route_static {
     enum config_coding precompressed[CODING_COUNT]; /* in preference order */
     size_t precompressed_count;
     bool serve_dotfiles;
+    bool browse;
     char *cache_control;  /* NULL: none */
     char *default_type;   /* for names no table knows */
     struct route_static_type *types;

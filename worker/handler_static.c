@@ -12,7 +12,8 @@
  * Only regular files are served. A directory is answered with the first
  * of its index files (`index:`) that exists when the request ends in '/',
  * with a 301 to the '/' form otherwise (relative links in the index then
- * resolve under the directory), and never with a listing. Escapes look
+ * resolve under the directory), and with a listing only when the route
+ * has `browse: true` (static_browse.h). Escapes look
  * like missing files (404), so a probe learns nothing about what lies
  * outside the root. So do dotfiles and dot-directories (.git, .env),
  * except .well-known (path_is_hidden), as ASP.NET Core's file provider
@@ -22,7 +23,8 @@
  * table, then `default_type:`), Last-Modified, a strong ETag built from
  * mtime and size, Accept-Ranges and the route's `cache_control:`;
  * conditional and range requests are decided by conditional.h (RFC 9110
- * sections 13 and 14). With `precompressed:`, a sidecar (a.js.br,
+ * sections 13 and 14; several ranges go as multipart/byteranges,
+ * static_ranges.h). With `precompressed:`, a sidecar (a.js.br,
  * a.js.gz) answers a client that accepts its coding. The file goes to the
  * exchange as a descriptor, sent by the protocol with sendfile() (or read
  * through a response filter). Nothing here allocates except from the
@@ -51,6 +53,8 @@
 #include "worker/handler.h"
 #include "worker/mime.h"
 #include "worker/path.h"
+#include "worker/static_browse.h"
+#include "worker/static_ranges.h"
 
 struct static_state {
     int root_fd;
@@ -133,11 +137,17 @@ static int open_index(const struct static_state *s, char *rel, size_t rel_size,
     return status;
 }
 
+/* What open_target answers for a directory to list (`browse: true`). */
+#define STATIC_LIST_DIRECTORY 200
+
 /* Opens the regular file rel names, or its directory's index when the
- * request ended in '/'. 0, 301 (directory without '/'), or an error. */
+ * request ended in '/'. 0, 301 (directory without '/'),
+ * STATIC_LIST_DIRECTORY (one without an index, rel naming it), or an
+ * error. */
 static int open_target(const struct static_state *s, char *rel, size_t rel_size,
                        bool trailing_slash, struct static_file *f)
 {
+    size_t dir_len = strlen(rel);
     int status = open_file(s, rel, f);
     if (status != 0)
         return status;
@@ -149,8 +159,10 @@ static int open_target(const struct static_state *s, char *rel, size_t rel_size,
         file_ref_release(f->ref);
         if (!trailing_slash)
             return 301;
-        if ((status = open_index(s, rel, rel_size, f)) != 0)
-            return status;
+        if ((status = open_index(s, rel, rel_size, f)) != 0) {
+            rel[dir_len] = '\0';
+            return status == 404 && s->files->browse ? STATIC_LIST_DIRECTORY : status;
+        }
     }
     if (!S_ISREG(f->st.st_mode)) {
         file_ref_release(f->ref);
@@ -330,6 +342,25 @@ static void respond_unsatisfiable(struct exchange *ex, struct static_file *f)
 }
 
 
+/* The fields of a 200 or 206: the type (a multipart 206 has its own),
+ * the validators, Accept-Ranges and a single range's Content-Range. */
+static int add_file_fields(struct exchange *ex, const struct static_state *s,
+                           const struct static_file *f, const char *type,
+                           enum conditional_range range, const struct conditional_ranges *r)
+{
+    char content_range[80];
+    if (range == CONDITIONAL_RANGE_ONE)
+        snprintf(content_range, sizeof content_range, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
+                 r->first[0], r->last[0], (uint64_t)f->st.st_size);
+    if ((range != CONDITIONAL_RANGE_MANY && exchange_add_header(ex, "Content-Type", type) != SK_OK) ||
+        add_validators(ex, s, f) != SK_OK ||
+        exchange_add_header(ex, "Accept-Ranges", "bytes") != SK_OK ||
+        (range == CONDITIONAL_RANGE_ONE &&
+         exchange_add_header(ex, "Content-Range", content_range) != SK_OK))
+        return SK_ERROR;
+    return SK_OK;
+}
+
 static void respond_file(struct exchange *ex, const struct static_state *s, struct static_file *f,
                          const char *name)
 {
@@ -338,23 +369,23 @@ static void respond_file(struct exchange *ex, const struct static_state *s, stru
                                         files->default_type != NULL ? files->default_type
                                                                     : "application/octet-stream");
     uint64_t first = 0, last = 0, size = (uint64_t)f->st.st_size;
-    enum conditional_range range = conditional_range(ex, &f->rep, &first, &last);
+    struct conditional_ranges ranges;
+    enum conditional_range range = conditional_range(ex, &f->rep, &ranges);
     if (range == CONDITIONAL_RANGE_UNSATISFIABLE) {
         respond_unsatisfiable(ex, f);
         return;
     }
-    char content_range[80];
-    if (range == CONDITIONAL_RANGE_ONE)
-        snprintf(content_range, sizeof content_range, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
-                 first, last, size);
-    if (exchange_add_header(ex, "Content-Type", type) != SK_OK ||
-        add_validators(ex, s, f) != SK_OK ||
-        exchange_add_header(ex, "Accept-Ranges", "bytes") != SK_OK ||
-        (range == CONDITIONAL_RANGE_ONE && exchange_add_header(ex, "Content-Range", content_range) != SK_OK)) {
+    if (add_file_fields(ex, s, f, type, range, &ranges) != SK_OK) {
         file_ref_release(f->ref);
         exchange_respond_error(ex, 500);
         return;
     }
+    if (range == CONDITIONAL_RANGE_MANY) {
+        static_ranges_respond(ex, f->ref, size, type, &ranges);
+        return;
+    }
+    if (range == CONDITIONAL_RANGE_ONE)
+        first = ranges.first[0], last = ranges.last[0];
     ex->status = range == CONDITIONAL_RANGE_ONE ? 206 : 200;
     if (range != CONDITIONAL_RANGE_ONE)
         last = size - 1; /* HEAD too: the length sizes Content-Length */
@@ -392,6 +423,10 @@ static void static_handle(struct exchange *ex, const struct route *route, void *
         status = open_target(s, rel, sizeof rel, trailing_slash, &f);
     if (status == 301) {
         redirect_to_directory(ex, route, rel);
+        return;
+    }
+    if (status == STATIC_LIST_DIRECTORY) {
+        static_browse_respond(ex, s->root_fd, rel, s->files->serve_dotfiles);
         return;
     }
     if (status != 0) {

@@ -1,12 +1,14 @@
 """The static handler's options: precompressed sidecars (chosen by
 Accept-Encoding, never older than the original, with the original's type
 and their own length and ETag), a list of index files, dotfiles on request,
-Cache-Control, per-route MIME types and the default type; conditional
+Cache-Control, per-route MIME types and the default type; directory
+listings (`browse: true`); conditional
 requests against a sidecar as RFC 9110 prescribes."""
 
 import gzip
 import os
 import subprocess
+import urllib.parse
 
 import brotli
 import pytest
@@ -129,6 +131,62 @@ def test_defaults_hide_dotfiles_and_know_one_index(saker_factory, www):
             "application/vnd.oasis.opendocument.text"
 
 
+def listing(r):
+    """[(href, text)] of a listing page's links, parsed as HTML."""
+    from html.parser import HTMLParser
+
+    class Links(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.links, self.href = [], None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "a":
+                self.href = dict(attrs)["href"]
+
+        def handle_data(self, data):
+            if self.href is not None:
+                self.links.append((self.href, data))
+                self.href = None
+
+    p = Links()
+    p.feed(r.body.decode())
+    return p.links
+
+
+def test_browse_lists_directories_escaped_and_sorted(saker_factory, www):
+    """browse: true lists a directory that has no index, sorted, names
+    escaped in the text and encoded in the links so each one leads back to
+    its file; dotfiles stay hidden; a directory with an index is served
+    the index; without browse such a directory is a 404."""
+    odd = ['<script>alert(1)<x>', 'a "quoted" & \'single\'', "sp ace?#.txt", "z:colon"]
+    for name in odd:
+        (www / "plain" / name).write_bytes(name.encode())
+    (www / "plain" / "sub").mkdir()
+    (www / "plain" / "sub" / "index.html").write_bytes(b"<p>sub index</p>")
+    (www / "plain" / ".secret").write_bytes(b"x")
+    inst = start(saker_factory, www, "index: index.html, browse: true")
+    r = get(inst, "/plain/")
+    assert r.status == 200 and r.header("Content-Type") == "text/html; charset=utf-8"
+    assert b"<script>" not in r.body and b".secret" not in r.body
+    links = listing(r)
+    names = sorted(odd + ["default.txt", "sub"])
+    assert links == [("../", "../")] + [
+        (urllib.parse.quote(n, safe="") + ("/" if n == "sub" else ""),
+         n + ("/" if n == "sub" else "")) for n in names]
+    for href, text in links[1:]:
+        if text in odd:  # each written with its own name as its contents
+            got = get(inst, "/plain/" + href)
+            assert got.status == 200 and got.body == text.encode(), href
+    assert get(inst, "/plain/sub/").body == b"<p>sub index</p>"  # an index wins
+    root = listing(get(inst, "/"))
+    assert ("../", "../") not in root and ("plain/", "plain/") in root
+    assert listing(get(inst, "/docs/")) == [("../", "../"), ("index.htm", "index.htm")]
+    assert get(inst, "/plain/", method="HEAD").status == 200
+    inst2 = start(saker_factory, www, "index: index.html")
+    assert get(inst2, "/plain/").status == 404
+
+
 @pytest.mark.parametrize("text,message", [
     ("precompressed: [zstd]", "expected br or gzip, got 'zstd'"),
     ("precompressed: [br, br]", "'br' is listed twice"),
@@ -136,6 +194,7 @@ def test_defaults_hide_dotfiles_and_know_one_index(saker_factory, www):
     ("index: []", "expected at least one name"),
     ("mime_types: {wasm: application/wasm}", "expected an extension such as"),
     ("serve_dotfiles: maybe", "expected true or false"),
+    ("browse: sometimes", "expected true or false"),
 ])
 def test_static_option_errors_name_the_place(tmp_path, text, message):
     cfg = tmp_path / "c.yaml"
