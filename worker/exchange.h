@@ -122,6 +122,11 @@ struct exchange_file {
     void *arg;
 };
 
+/* n bytes of file's range from at (relative to its offset) into out: a
+ * copy of its contents when it has them, else preads. SK_OK, or SK_ERROR
+ * when the file cannot be read or came up short (it shrank under us). */
+int exchange_file_read(const struct exchange_file *file, char *out, size_t n, uint64_t at);
+
 /* One piece of a streamed body: bytes valid until the generator's
  * proceed (or stop) is called, and those of a FINAL send until the
  * exchange ends (its arena is a good home for them). */

@@ -36,18 +36,15 @@ static void source_release(struct file_source *s)
     s->file.release = NULL;
 }
 
-/* n bytes at the current position into s->buf. SK_OK, or SK_ERROR when
- * the file cannot be read or came up short (it shrank under us). */
-static int source_read(struct file_source *s, size_t n)
+int exchange_file_read(const struct exchange_file *file, char *out, size_t n, uint64_t at)
 {
-    if (s->file.contents != NULL) {
-        memcpy(s->buf, s->file.contents + s->done, n);
+    if (file->contents != NULL) {
+        memcpy(out, file->contents + at, n);
         return SK_OK;
     }
     size_t got = 0;
     while (got < n) {
-        ssize_t r = pread(s->file.fd, s->buf + got, n - got,
-                          s->file.offset + (off_t)(s->done + got));
+        ssize_t r = pread(file->fd, out + got, n - got, file->offset + (off_t)(at + got));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)
@@ -61,7 +58,7 @@ static void source_next(struct exchange *ex, struct file_source *s)
 {
     size_t left = s->file.len - s->done;
     size_t n = left < s->buf_size ? left : s->buf_size;
-    if (source_read(s, n) != SK_OK) {
+    if (exchange_file_read(&s->file, s->buf, n, s->done) != SK_OK) {
         source_release(s);
         exchange_send(ex, NULL, 0, EXCHANGE_ERROR); /* never a short body as complete */
         return;

@@ -8,7 +8,6 @@
  */
 #include "worker/static_ranges.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -22,7 +21,7 @@
 
 struct byteranges {
     struct file_ref *ref; /* our hold; NULL once given back */
-    const char *contents; /* a small file's bytes, or NULL: pread */
+    struct exchange_file file; /* the whole file: fd, and a small one's contents */
     const char *type;
     uint64_t size;
     struct conditional_ranges ranges;
@@ -59,26 +58,6 @@ static size_t closing(const struct byteranges *b, char *out)
     return 8 + BOUNDARY_LEN;
 }
 
-/* n bytes of the file at offset into out. SK_OK or SK_ERROR (a read
- * error, or the file shrank under us). */
-static int read_at(const struct byteranges *b, char *out, size_t n, uint64_t offset)
-{
-    if (b->contents != NULL) {
-        memcpy(out, b->contents + offset, n);
-        return SK_OK;
-    }
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = pread(b->ref->fd, out + got, n - got, (off_t)(offset + got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return SK_ERROR;
-        got += (size_t)r;
-    }
-    return SK_OK;
-}
-
 /* Fills the buffer from where the last piece ended: bytes in *len, true
  * when the body ends with them. SK_OK or SK_ERROR. */
 static int ranges_fill(struct byteranges *b, size_t *len, bool *last)
@@ -97,7 +76,8 @@ static int ranges_fill(struct byteranges *b, size_t *len, bool *last)
         size_t n = left < b->buf_size - used ? (size_t)left : b->buf_size - used;
         if (n == 0)
             break;
-        if (read_at(b, b->buf + used, n, b->ranges.first[b->at] + b->done) != SK_OK)
+        if (exchange_file_read(&b->file, b->buf + used, n, b->ranges.first[b->at] + b->done) !=
+            SK_OK)
             return SK_ERROR;
         used += n, b->done += n;
         if (b->done == b->ranges.last[b->at] - b->ranges.first[b->at] + 1)
@@ -182,7 +162,7 @@ void static_ranges_respond(struct exchange *ex, struct file_ref *ref, uint64_t s
         return;
     }
     *b = (struct byteranges){.ref = ref, .type = type, .size = size, .ranges = *ranges};
-    b->contents = file_ref_contents(ref);
+    b->file = (struct exchange_file){.fd = ref->fd, .contents = file_ref_contents(ref)};
     make_boundary(b->boundary);
     size_t head_max = 0; /* a piece always has room for one part's fields */
     for (size_t i = 0; i < ranges->count; i++) {
