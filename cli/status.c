@@ -125,6 +125,29 @@ static void print_totals(FILE *out, const struct shm_totals *t)
     print_rejections(out, c);
 }
 
+/* Responses compressed on the fly, per coding that saw any, and the
+ * static handler's file cache. */
+static void print_compression(FILE *out, const struct shm_totals *t)
+{
+    const uint64_t *c = t->counters;
+    char in[32], sent[32], held[32];
+    fprintf(out, "compression  ");
+    bool any = false;
+    for (int i = 0; i < SHM_COMPRESS_CODINGS; i++) {
+        if (c[SHM_COMPRESS_RESPONSES_BR + i] == 0)
+            continue;
+        fprintf(out, "%s%s %" PRIu64 " responses, %s -> %s", any ? "; " : "",
+                shm_compress_coding(i), c[SHM_COMPRESS_RESPONSES_BR + i],
+                cli_format_bytes(c[SHM_COMPRESS_IN_BR + i], in, sizeof in),
+                cli_format_bytes(c[SHM_COMPRESS_OUT_BR + i], sent, sizeof sent));
+        any = true;
+    }
+    fprintf(out, "%s; compressors hold %s\n", any ? "" : "none",
+            cli_format_bytes(t->compression_memory, held, sizeof held));
+    fprintf(out, "file cache   %" PRIu64 " hits, %" PRIu64 " misses\n", c[SHM_FILE_CACHE_HITS],
+            c[SHM_FILE_CACHE_MISSES]);
+}
+
 /* The proxy's servers: state, load, and what they answered. */
 static void print_upstreams(FILE *out, const struct shm *shm, const struct shm_header *h)
 {
@@ -311,6 +334,7 @@ void cli_status_write(const struct shm *shm, const char *shm_path, FILE *out)
     print_certificates(out, &h);
     print_upstreams(out, shm, &h);
     print_totals(out, &t);
+    print_compression(out, &t);
     print_limits(out, &h);
     print_module_counters(out, &h, &t);
     print_rate_limits(out, &h, &t);

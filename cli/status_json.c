@@ -158,6 +158,20 @@ static void write_totals(FILE *out, const struct shm_totals *t)
     fputs("}}", out);
 }
 
+static void write_compression(FILE *out, const struct shm_totals *t)
+{
+    const uint64_t *c = t->counters;
+    fprintf(out, "\"compression\":{\"memory_bytes\":%" PRIu64 ",\"codings\":{",
+            t->compression_memory);
+    for (int i = 0; i < SHM_COMPRESS_CODINGS; i++)
+        fprintf(out, "%s\"%s\":{\"responses\":%" PRIu64 ",\"input_bytes\":%" PRIu64
+                ",\"output_bytes\":%" PRIu64 "}", i > 0 ? "," : "", shm_compress_coding(i),
+                c[SHM_COMPRESS_RESPONSES_BR + i], c[SHM_COMPRESS_IN_BR + i],
+                c[SHM_COMPRESS_OUT_BR + i]);
+    fprintf(out, "}},\"file_cache\":{\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 "}",
+            c[SHM_FILE_CACHE_HITS], c[SHM_FILE_CACHE_MISSES]);
+}
+
 static void write_master(FILE *out, const struct shm_header *h)
 {
     fprintf(out, "\"master\":{\"worker_starts\":%" PRIu64 ",\"worker_deaths\":%" PRIu64
@@ -293,6 +307,8 @@ void cli_status_json_write(const struct shm *shm, const char *shm_path, FILE *ou
     write_upgrade(out, &h);
     fputc(',', out);
     write_totals(out, &t);
+    fputc(',', out);
+    write_compression(out, &t);
     fputc(',', out);
     write_master(out, &h);
     fputc(',', out);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "conf/config_compression.h"
 #include "conf/config_tls_types.h"
 #include "conf/url.h"
 
@@ -134,6 +135,11 @@ struct route {
      * headers of its own (`return`). */
     struct config_header *headers;
     size_t header_count;
+    /* `compression:` the top level's, or the route's own applied over it
+     * (own_compression, owned); never NULL once loaded. */
+    const struct config_compression *compression;
+    struct config_compression *own_compression;
+    int compression_node; /* loader only: the YAML node of `compression:`, 0 if none */
     uint64_t max_request_body_size; /* 0: the endpoint's limit applies */
     bool has_max_request_body_size; /* set in the file, even to 0 */
     /* `rate_limit:` the policies a request must pass, in the order given:
@@ -209,6 +215,8 @@ struct config {
 
     struct endpoint *endpoints;
     size_t endpoint_count;
+
+    struct config_compression compression; /* every route's default */
 
     struct route *routes; /* first match wins */
     size_t route_count;

@@ -431,6 +431,7 @@ static const struct cfg_option top_options[] = {
     {.name = "rate_limits", .node = cfg_parse_rate_limits},
     {.name = "upstreams", .node = cfg_parse_upstreams},
     {.name = "routes", .node = cfg_parse_routes},
+    {.name = "compression", .node = cfg_parse_compression},
     {.name = "modules", .node = modules_parsed},
 };
 
@@ -480,6 +481,7 @@ void config_free(struct config *config)
     for (size_t i = 0; i < config->route_count; i++)
         cfg_route_free(&config->routes[i]);
     free(config->routes);
+    config_compression_free(&config->compression);
     cfg_modules_free(config); /* after the routes: their options are the modules' */
     cfg_rate_limits_free(config->rate_limits, config->rate_limit_count);
     cfg_upstreams_free(config->upstreams, config->upstream_count);
@@ -500,6 +502,7 @@ static struct config *config_build(const struct cfg_ctx *outer, const yaml_node_
     if ((root != NULL && cfg_parse_modules(ctx, cfg_lookup(ctx, root, "modules"), config) != SK_OK) ||
         cfg_apply_section(ctx, root, &top_section, config, "config") != SK_OK ||
         cfg_endpoints_apply_limits(ctx, config) != SK_OK ||
+        cfg_routes_apply_compression(ctx, config) != SK_OK ||
         cfg_tls_check_endpoints(ctx, root, config) != SK_OK ||
         cfg_routes_bind_endpoints(config, ctx->file, ctx->err) != SK_OK ||
         cfg_rate_limits_bind(config, ctx->file, ctx->err) != SK_OK)
@@ -618,9 +621,9 @@ static int add_default_route(struct config *config)
     route->handler_config = files;
     route->path = strdup("/");
     route->path_len = 1;
-    files->root = strdup(CONFIG_DEFAULT_ROOT);
-    files->index = strdup("index.html");
-    return route->path && files->root && files->index ? SK_OK : SK_ERROR;
+    route->compression = &config->compression; /* off, as without a config */
+    files->root = strdup(CONFIG_DEFAULT_ROOT); /* no index: index.html */
+    return route->path && files->root ? SK_OK : SK_ERROR;
 }
 
 struct config *config_default(struct err *err)

@@ -149,6 +149,17 @@ int cfg_endpoints_apply_limits(const struct cfg_ctx *ctx, struct config *config)
 int cfg_apply_limits(const struct cfg_ctx *ctx, const yaml_node_t *map,
                      struct config_limits *limits, const char *what);
 void cfg_endpoints_free(struct endpoint *endpoints, size_t count);
+/* `compression:` (config_compression.c): the top level's (base: struct
+ * config); a route's node is kept (base: struct route) and applied over
+ * the top level's by cfg_routes_apply_compression once the file is read. */
+cfg_node_fn cfg_parse_compression;
+/* A sequence of content codings, each among allowed (a mask of 1 <<
+ * enum config_coding) and none twice, into out (CODING_COUNT room).
+ * Empty is allowed; the caller decides. */
+int cfg_parse_coding_list(const struct cfg_ctx *ctx, const yaml_node_t *node, const char *what,
+                          unsigned allowed, enum config_coding *out, size_t *count);
+cfg_node_fn cfg_parse_route_compression;
+int cfg_routes_apply_compression(const struct cfg_ctx *ctx, struct config *config);
 cfg_node_fn cfg_parse_routes;    /* config_routes.c; base: struct config */
 cfg_node_fn cfg_parse_upstreams; /* config_upstreams.c; base: struct config */
 /* config_modules.c: `modules:` into config->modules (opened with the

@@ -187,6 +187,7 @@ static int parse_handler(const struct cfg_ctx *ctx, const struct cfg_option *opt
 /* A route's own keys; with one row per handler kind, they make the route's
  * table (route_table). */
 static const struct cfg_option route_options[] = {
+    {.name = "compression", .node = cfg_parse_route_compression},
     {.name = "endpoint", .offset = offsetof(struct route, endpoint), .scalar = cfg_parse_string},
     {.name = "headers", .node = parse_route_headers},
     {.name = "host", .offset = offsetof(struct route, host), .scalar = parse_host},
@@ -238,6 +239,9 @@ void cfg_route_free(struct route *route)
     free(route->host);
     free(route->path);
     cfg_headers_free(route->headers, route->header_count);
+    if (route->own_compression != NULL)
+        config_compression_free(route->own_compression);
+    free(route->own_compression);
     for (size_t i = 0; i < route->rate_limit_count; i++)
         free(route->rate_limit_names[i]);
     free(route->rate_limit_names);

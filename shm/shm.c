@@ -674,6 +674,7 @@ void shm_slot_retire(struct shm *shm, unsigned slot)
     shm_slot_forget_conns(shm, slot);
     /* A killed worker's open connections died with it: drop the gauge. */
     atomic_store_explicit(&s->connections_open, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->compression_memory, 0, memory_order_relaxed);
     atomic_store_explicit(&s->heartbeat_ms, 0, memory_order_relaxed);
     atomic_store_explicit(&s->cpu, -1, memory_order_relaxed);
     atomic_store_explicit(&s->pid, 0, memory_order_relaxed);
@@ -921,6 +922,9 @@ static void totals_read(const struct shm *shm, struct shm_totals *out)
         out->connections_open = add_saturating(
             out->connections_open,
             atomic_load_explicit(&s->connections_open, memory_order_relaxed));
+        out->compression_memory = add_saturating(
+            out->compression_memory,
+            atomic_load_explicit(&s->compression_memory, memory_order_relaxed));
         out->workers_live++;
     }
 }
@@ -1126,6 +1130,7 @@ void shm_snapshot_slot(const struct shm *shm, unsigned slot, struct shm_slot *ou
     COPY(heartbeat_ms);
     COPY(started_at);
     COPY(connections_open);
+    COPY(compression_memory);
     for (int c = 0; c < SHM_COUNTER_COUNT; c++)
         COPY(counters[c]);
 #undef COPY
@@ -1172,6 +1177,17 @@ static const char *const counter_names[] = {
     [SHM_H2_RESETS_RECEIVED] = "http2_resets_received",
     [SHM_H2_RESETS_SENT] = "http2_resets_sent",
     [SHM_H2_CONNECTION_ERRORS] = "http2_connection_errors",
+    [SHM_COMPRESS_IN_BR] = "compression_in_br",
+    [SHM_COMPRESS_IN_GZIP] = "compression_in_gzip",
+    [SHM_COMPRESS_IN_DEFLATE] = "compression_in_deflate",
+    [SHM_COMPRESS_OUT_BR] = "compression_out_br",
+    [SHM_COMPRESS_OUT_GZIP] = "compression_out_gzip",
+    [SHM_COMPRESS_OUT_DEFLATE] = "compression_out_deflate",
+    [SHM_COMPRESS_RESPONSES_BR] = "compressed_responses_br",
+    [SHM_COMPRESS_RESPONSES_GZIP] = "compressed_responses_gzip",
+    [SHM_COMPRESS_RESPONSES_DEFLATE] = "compressed_responses_deflate",
+    [SHM_FILE_CACHE_HITS] = "file_cache_hits",
+    [SHM_FILE_CACHE_MISSES] = "file_cache_misses",
 };
 static_assert(sizeof counter_names / sizeof counter_names[0] == SHM_COUNTER_COUNT,
               "a name for every counter");
@@ -1193,6 +1209,12 @@ const char *shm_counter_name(enum shm_counter c)
     if ((unsigned)c >= SHM_COUNTER_COUNT)
         return "unknown";
     return counter_names[c];
+}
+
+const char *shm_compress_coding(int i)
+{
+    static const char *const codings[SHM_COMPRESS_CODINGS] = {"br", "gzip", "deflate"};
+    return i >= 0 && i < SHM_COMPRESS_CODINGS ? codings[i] : "unknown";
 }
 
 const char *shm_reject_reason(enum shm_counter c)

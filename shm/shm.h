@@ -204,6 +204,7 @@ struct shm_totals {
     uint64_t module_counters[SHM_MODULE_COUNTERS]; /* by the header's table */
     uint64_t rate[SHM_MAX_RATE_LIMITS][SHM_RATE_COUNTERS];
     uint64_t connections_open;
+    uint64_t compression_memory; /* bytes compressor states hold now */
     unsigned workers_live;
 };
 
@@ -245,6 +246,9 @@ const char *shm_conn_protocol_name(unsigned protocol);
  * for rejections the bare reason ("malformed", "body_too_large"). */
 const char *shm_counter_name(enum shm_counter c);
 const char *shm_reject_reason(enum shm_counter c);
+/* "br", "gzip", "deflate": the coding of the i-th counter in each
+ * SHM_COMPRESS_* group (i < SHM_COMPRESS_CODINGS). */
+const char *shm_compress_coding(int i);
 /* For the TLS handshake counters: "ok", "protocol_version",
  * "no_shared_cipher", "unknown_name", "bad_certificate", "plain_http",
  * "other"; NULL

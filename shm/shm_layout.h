@@ -44,7 +44,7 @@
 
 
 #define SHM_MAGIC UINT64_C(0x314d48535245414b) /* "KAERSHM1" little-endian */
-#define SHM_LAYOUT_VERSION 10
+#define SHM_LAYOUT_VERSION 11
 #define SHM_CACHE_LINE 64
 #define SHM_MAX_LISTENERS 32
 #define SHM_LISTENER_TEXT_MAX 160
@@ -118,6 +118,21 @@ enum shm_counter {
     SHM_H2_RESETS_RECEIVED,
     SHM_H2_RESETS_SENT,
     SHM_H2_CONNECTION_ERRORS,
+    /* Response compression, per coding in config_coding's order (br,
+     * gzip, deflate): body bytes before and after, and responses. */
+    SHM_COMPRESS_IN_BR,
+    SHM_COMPRESS_IN_GZIP,
+    SHM_COMPRESS_IN_DEFLATE,
+    SHM_COMPRESS_OUT_BR,
+    SHM_COMPRESS_OUT_GZIP,
+    SHM_COMPRESS_OUT_DEFLATE,
+    SHM_COMPRESS_RESPONSES_BR,
+    SHM_COMPRESS_RESPONSES_GZIP,
+    SHM_COMPRESS_RESPONSES_DEFLATE,
+#define SHM_COMPRESS_CODINGS 3 /* each group above: br, gzip, deflate */
+    /* The static handler's open-file cache. */
+    SHM_FILE_CACHE_HITS,
+    SHM_FILE_CACHE_MISSES,
     SHM_COUNTER_COUNT
 };
 #define SHM_REJECT_FIRST SHM_REJECT_MALFORMED
@@ -336,6 +351,7 @@ struct shm_slot {
     _Atomic uint64_t heartbeat_ms;  /* CLOCK_MONOTONIC ms of the last heartbeat */
     _Atomic int64_t started_at;     /* wall-clock seconds */
     _Atomic uint64_t connections_open; /* gauge */
+    _Atomic uint64_t compression_memory; /* gauge: bytes compressor states hold */
     alignas(SHM_CACHE_LINE) _Atomic uint64_t counters[SHM_COUNTER_COUNT];
     /* Permits this worker holds, per pool: its own writes only; the master
      * gives them back to the pools when it retires the slot. */

@@ -137,6 +137,38 @@ static void write_http2(FILE *out, const struct shm_totals *t)
             c[SHM_H2_RESETS_SENT]);
 }
 
+static void write_compression(FILE *out, const struct shm_totals *t)
+{
+    static const struct {
+        const char *name, *help;
+        enum shm_counter first;
+    } families[] = {
+        {"saker_compression_input_bytes_total", "Response body bytes before compression.",
+         SHM_COMPRESS_IN_BR},
+        {"saker_compression_output_bytes_total", "Response body bytes after compression.",
+         SHM_COMPRESS_OUT_BR},
+        {"saker_compressed_responses_total", "Responses compressed on the fly.",
+         SHM_COMPRESS_RESPONSES_BR},
+    };
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+        family(out, families[f].name, "counter", families[f].help);
+        for (int i = 0; i < SHM_COMPRESS_CODINGS; i++)
+            fprintf(out, "%s{coding=\"%s\"} %" PRIu64 "\n", families[f].name, shm_compress_coding(i),
+                    t->counters[families[f].first + i]);
+    }
+    const struct scalar rows[] = {
+        {"saker_compression_memory_bytes", "gauge",
+         "Memory the compressors of responses under way hold.", t->compression_memory},
+        {"saker_file_cache_hits_total", "counter",
+         "Static file opens answered by a descriptor already open in the same loop turn "
+         "(published each heartbeat).", t->counters[SHM_FILE_CACHE_HITS]},
+        {"saker_file_cache_misses_total", "counter",
+         "Static file opens that opened the file (published each heartbeat).",
+         t->counters[SHM_FILE_CACHE_MISSES]},
+    };
+    write_scalars(out, rows, sizeof rows / sizeof rows[0]);
+}
+
 /* The three per-worker families, each over every slot with a pid. */
 enum worker_family { WORKER_OPEN, WORKER_REQUESTS, WORKER_HEARTBEAT_AGE };
 
@@ -405,6 +437,7 @@ void shm_metrics_write(const struct shm *shm, FILE *out)
         write_rejections(out, &t);
         write_tls(out, &t);
         write_http2(out, &t);
+        write_compression(out, &t);
         write_module_counters(out, &h, &t);
         write_rate_limits(out, &h, &t);
     } else {

@@ -231,26 +231,61 @@ static enum conditional_range parse_range_spec(const char *s, size_t len, uint64
     return CONDITIONAL_RANGE_ONE;
 }
 
-/* A Range field: one range, else none. */
+/* The specs of a Range field, a comma-separated list (empty elements
+ * allowed, section 5.6.1.2), into r. */
+static enum conditional_range parse_range_list(const char *v, size_t len, uint64_t size,
+                                               struct conditional_ranges *r)
+{
+    uint64_t total = 0;
+    bool any = false;
+    r->count = 0;
+    while (len > 0) {
+        const char *comma = memchr(v, ',', len);
+        size_t n = comma != NULL ? (size_t)(comma - v) : len;
+        const char *spec = v;
+        size_t spec_len = n;
+        v += n, len -= n;
+        if (len > 0)
+            v++, len--; /* the comma */
+        trim_ows(&spec, &spec_len);
+        if (spec_len == 0)
+            continue;
+        uint64_t first, last;
+        enum conditional_range one = parse_range_spec(spec, spec_len, size, &first, &last);
+        any = true;
+        if (one == CONDITIONAL_RANGE_NONE)
+            return CONDITIONAL_RANGE_NONE;
+        if (one == CONDITIONAL_RANGE_UNSATISFIABLE)
+            continue;
+        total += last - first + 1; /* at most size each, at most 16 of them */
+        if (r->count == CONDITIONAL_RANGES_MAX || total > size)
+            return CONDITIONAL_RANGE_NONE;
+        r->first[r->count] = first;
+        r->last[r->count++] = last;
+    }
+    if (r->count == 0)
+        return any ? CONDITIONAL_RANGE_UNSATISFIABLE : CONDITIONAL_RANGE_NONE;
+    return r->count == 1 ? CONDITIONAL_RANGE_ONE : CONDITIONAL_RANGE_MANY;
+}
+
+/* A Range field in bytes; other units are ignored. */
 static enum conditional_range parse_range(const char *v, size_t len, uint64_t size,
-                                     uint64_t *first, uint64_t *last)
+                                          struct conditional_ranges *r)
 {
     trim_ows(&v, &len);
     if (len < 6 || strncasecmp(v, "bytes=", 6) != 0)
         return CONDITIONAL_RANGE_NONE; /* range units are case-insensitive (section 14.1) */
-    v += 6, len -= 6;
-    trim_ows(&v, &len);
-    if (memchr(v, ',', len) != NULL)
-        return CONDITIONAL_RANGE_NONE;
-    return parse_range_spec(v, len, size, first, last);
+    return parse_range_list(v + 6, len - 6, size, r);
 }
+
 enum conditional_range conditional_range(const struct exchange *ex,
                                          const struct conditional_validators *rep,
-                                         uint64_t *first, uint64_t *last)
+                                         struct conditional_ranges *ranges)
 {
     size_t len;
     const char *v = exchange_header(ex, "Range", &len);
+    ranges->count = 0;
     if (v == NULL || ex->method != METHOD_GET || rep->size == 0 || !if_range_allows(ex, rep))
         return CONDITIONAL_RANGE_NONE;
-    return parse_range(v, len, rep->size, first, last);
+    return parse_range(v, len, rep->size, ranges);
 }

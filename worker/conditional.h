@@ -31,17 +31,34 @@ int conditional_preconditions(const struct exchange *ex, const struct conditiona
 
 enum conditional_range {
     CONDITIONAL_RANGE_NONE,          /* send it whole (no Range, or one ignored) */
-    CONDITIONAL_RANGE_ONE,           /* send [first, last] as 206 */
+    CONDITIONAL_RANGE_ONE,           /* send ranges->first[0]..last[0] as 206 */
+    CONDITIONAL_RANGE_MANY,          /* a 206 of multipart/byteranges, in request order */
     CONDITIONAL_RANGE_UNSATISFIABLE, /* 416 */
 };
 
-/* The Range to serve, after If-Range. Only GET gets ranges (section 14.2),
- * an empty representation has no byte to select, and more than one range
- * is served whole: a server may ignore Range, and multipart/byteranges is
- * rarely worth its cost. */
+/* More ranges than this in one request are served whole (Apache's
+ * MaxRanges, nginx's max_ranges: many tiny parts cost the server far more
+ * than the client). */
+#define CONDITIONAL_RANGES_MAX 16
+
+/* The satisfiable ranges of a Range field, inclusive and clamped to the
+ * representation. */
+struct conditional_ranges {
+    size_t count;
+    uint64_t first[CONDITIONAL_RANGES_MAX];
+    uint64_t last[CONDITIONAL_RANGES_MAX];
+};
+
+/* The Range to serve, after If-Range. Only GET gets ranges (section 14.2)
+ * and an empty representation has no byte to select. Specs that select
+ * nothing are dropped (416 when none is left); a syntax error anywhere
+ * ignores the field. Ranges that together ask for more bytes than the
+ * representation has (overlaps, repeats: nginx's rule against range
+ * abuse, section 14.2's "MAY ignore") or more than CONDITIONAL_RANGES_MAX
+ * of them are served whole. */
 enum conditional_range conditional_range(const struct exchange *ex,
                                          const struct conditional_validators *rep,
-                                         uint64_t *first, uint64_t *last);
+                                         struct conditional_ranges *ranges);
 
 /* An HTTP-date in any of the three forms recipients must accept (section
  * 5.6.7): IMF-fixdate, RFC 850 and asctime. */

@@ -706,7 +706,8 @@ static void conn_flush(struct conn *c)
         return;
     c->in_io = true;
     c->wake = false; /* this flush is the one asked for */
-    for (int round = 0; round < CONN_FLUSH_ROUNDS && !c->closed; round++) {
+    int round = 0;
+    for (; round < CONN_FLUSH_ROUNDS && !c->closed; round++) {
         owed = c->proto->produce(c);
         if (c->closed)
             break;
@@ -717,7 +718,11 @@ static void conn_flush(struct conn *c)
     if (!c->closed)
         conn_after_write(c, r, owed);
     c->in_io = was_in_io;
-    if (c->wake && !c->closed) /* output made after this flush's last produce */
+    /* Output made after this flush's last produce gets another flush in
+     * this pass, unless every round was used and more is owed: that waits
+     * for writability, so a producer that keeps up with a fast client (a
+     * compressor) cannot hold the loop in one pass of the turn forever. */
+    if (c->wake && !c->closed && round < CONN_FLUSH_ROUNDS)
         turn_defer(&c->worker->turn, &c->job);
 }
 

@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "conf/config.h"
+#include "worker/exchange_filter.h"
 
 const char *exchange_header_n(const struct exchange *ex, const char *name, size_t name_len,
                               size_t *len)
@@ -23,6 +24,28 @@ const char *exchange_header_n(const struct exchange *ex, const char *name, size_
         }
     }
     return NULL;
+}
+
+struct header_field *exchange_response_header(struct exchange *ex, const char *name)
+{
+    size_t name_len = strlen(name);
+    for (size_t i = 0; i < ex->response_header_count; i++) {
+        struct header_field *h = &ex->response_headers[i];
+        if (h->name_len == name_len && strncasecmp(h->name, name, name_len) == 0)
+            return h;
+    }
+    return NULL;
+}
+
+void exchange_remove_response_header(struct exchange *ex, const char *name)
+{
+    size_t name_len = strlen(name), kept = 0;
+    for (size_t i = 0; i < ex->response_header_count; i++) {
+        struct header_field *h = &ex->response_headers[i];
+        if (h->name_len != name_len || strncasecmp(h->name, name, name_len) != 0)
+            ex->response_headers[kept++] = *h;
+    }
+    ex->response_header_count = kept;
 }
 
 int exchange_push_field(struct arena *arena, struct header_field **fields, size_t *count,
@@ -124,29 +147,51 @@ void exchange_set_file(struct exchange *ex, const struct exchange_file *file)
     ex->body_release_arg = file->release != NULL ? file->arg : (void *)(intptr_t)file->fd;
 }
 
-/* A bytes body with filters goes through them as a stream of one piece. */
-static void respond_through_filters(struct exchange *ex)
+/* A bytes body with filters goes through them as a stream of one FINAL
+ * piece, whose bytes must last until the exchange ends: those the
+ * handler only lent for the call are copied into the arena. */
+static int respond_bytes_through_filters(struct exchange *ex)
 {
     static const struct exchange_generator none = {NULL, NULL};
-    struct exchange_buf buf = {ex->body_kind == BODY_BYTES ? ex->body : "",
-                               ex->body_kind == BODY_BYTES ? ex->body_len : 0};
+    struct exchange_buf buf = {"", 0};
+    if (ex->body_kind == BODY_BYTES) {
+        buf = (struct exchange_buf){ex->body, ex->body_len};
+        if (!(ex->body_flags & EXCHANGE_BODY_STABLE) && ex->body_len > 0) {
+            char *copy = arena_alloc(ex->arena, ex->body_len);
+            if (copy == NULL)
+                return SK_ERROR;
+            buf.base = memcpy(copy, ex->body, ex->body_len);
+        }
+    }
     ex->body_kind = BODY_NONE;
     if (ex->generator == NULL)
         exchange_set_generator(ex, &none, NULL);
-    if (exchange_start(ex) != SK_OK || exchange_send(ex, &buf, 1, EXCHANGE_FINAL) != SK_OK)
-        exchange_abandon(ex);
+    if (exchange_start_filtered(ex) != SK_OK)
+        return SK_ERROR;
+    return exchange_send(ex, &buf, 1, EXCHANGE_FINAL);
 }
 
+/* Filters see the head first; those that decline it (a compressor for
+ * an image) leave the chain, and a response none of them wants goes out
+ * as if there were none: a file as a range, with its Content-Length. */
 void exchange_respond(struct exchange *ex)
 {
     if (ex->responded || ex->abandoned)
         return;
-    if (ex->filter != NULL && ex->body_kind != BODY_FILE) {
-        respond_through_filters(ex);
+    if (ex->filter != NULL && exchange_filters_start(ex) != SK_OK) {
+        exchange_drop_body(ex);
+        exchange_abandon(ex);
+        return;
+    }
+    if (ex->filter != NULL) {
+        int rc = ex->body_kind == BODY_FILE ? exchange_stream_file(ex)
+                                            : respond_bytes_through_filters(ex);
+        if (rc != SK_OK)
+            exchange_abandon(ex);
         return;
     }
     ex->responded = true;
-    ex->finished = true;
+    ex->handler_done = ex->finished = true;
     ex->ops->respond(ex);
 }
 

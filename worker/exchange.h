@@ -124,6 +124,11 @@ struct exchange_file {
     void *arg;
 };
 
+/* n bytes of file's range from at (relative to its offset) into out: a
+ * copy of its contents when it has them, else preads. SK_OK, or SK_ERROR
+ * when the file cannot be read or came up short (it shrank under us). */
+int exchange_file_read(const struct exchange_file *file, char *out, size_t n, uint64_t at);
+
 /* One piece of a streamed body: bytes valid until the generator's
  * proceed (or stop) is called, and those of a FINAL send until the
  * exchange ends (its arena is a good home for them). */
@@ -250,7 +255,8 @@ struct exchange {
     uint64_t body_sent;  /* bytes of a streamed body accepted so far */
     bool responded;      /* the head has gone (respond or start) */
     bool streaming;      /* exchange_start: the body comes as sends */
-    bool finished;       /* the handler's final call was accepted */
+    bool handler_done;   /* the handler's final call was accepted */
+    bool finished;       /* ... and has reached the protocol through every filter */
     bool abandoned;      /* the protocol gave up on it; stop follows */
     bool stopped;        /* stop was called */
 
@@ -267,6 +273,13 @@ static inline const char *exchange_header(const struct exchange *ex, const char 
 {
     return exchange_header_n(ex, name, strlen(name), len);
 }
+
+/* The first response header called name (case-insensitive), or NULL;
+ * for filters, which may change its value (strings in the arena). */
+struct header_field *exchange_response_header(struct exchange *ex, const char *name);
+/* Removes every response header called name (a filter dropping
+ * Content-Length). */
+void exchange_remove_response_header(struct exchange *ex, const char *name);
 
 /* Copies name and value into arena as one allocation (each
  * NUL-terminated) and points field at them. SK_OK or SK_ERROR. */

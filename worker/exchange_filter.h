@@ -13,10 +13,16 @@
  *
  * Filters are added by the handler (or for it, by whoever dispatches)
  * before exchange_start, and live in the exchange's arena or longer. An
- * exchange without a filter costs one pointer test per send. A bytes
- * body given to exchange_respond goes through the filters as a stream
- * (start, one FINAL send, valid only during the call); a file body does
- * not go through them.
+ * exchange without a filter costs one pointer test per send.
+ *
+ * A filter's start may decline the response (SK_DECLINED: a compressor
+ * for an image, a 304): it leaves the chain and sees nothing more. A
+ * whole response given to exchange_respond that every filter declined
+ * goes out as if there had been none (a file as a range, with its
+ * Content-Length); otherwise it goes through the remaining filters as a
+ * stream: a bytes body as one FINAL send (copied into the arena unless
+ * EXCHANGE_BODY_STABLE, so it lasts until the exchange ends), a file
+ * body read piece by piece (exchange_file.c), with backpressure.
  */
 #ifndef SAKER_WORKER_EXCHANGE_FILTER_H
 #define SAKER_WORKER_EXCHANGE_FILTER_H
@@ -24,8 +30,10 @@
 #include "worker/exchange.h"
 
 struct exchange_filter_ops {
-    /* The head is about to leave; may change ex's status and headers.
-     * SK_OK, or SK_ERROR to give up on the exchange. May be NULL. */
+    /* The head is about to leave; may change ex's status and headers
+     * (exchange_body_length says how long the body is). SK_OK; SK_DECLINED
+     * to leave the chain (nothing else is called, not even stop); SK_ERROR
+     * to give up on the exchange. May be NULL. */
     int (*start)(struct exchange *ex, struct exchange_filter *f);
     /* A piece from upstream; pass it on with exchange_filter_send. The
      * bytes are valid until f asks for more (exchange_filter_proceed). */
@@ -49,7 +57,25 @@ void exchange_add_filter(struct exchange *ex, struct exchange_filter *f);
 int exchange_filter_send(struct exchange *ex, struct exchange_filter *f,
                          const struct exchange_buf *bufs, size_t n,
                          enum exchange_send_state state);
-/* f wants more: proceed goes to the filter before it, or the generator. */
+/* f wants more: proceed goes to the filter before it, or the generator.
+ * Not from inside f's send: the generator may send again at once, and a
+ * filter that eats many pieces before it has output would recurse. A
+ * filter that has eaten a piece without output sends an empty MORE piece
+ * instead: the protocols queue nothing for it and owe it a proceed, which
+ * their flush gives, a bounded number per wakeup. */
 void exchange_filter_proceed(struct exchange *ex, struct exchange_filter *f);
+
+/* For exchange.c: every filter's start, declined ones unlinked. SK_OK or
+ * SK_ERROR. */
+int exchange_filters_start(struct exchange *ex);
+/* For exchange.c: starts the stream once the filters have started. */
+int exchange_start_filtered(struct exchange *ex);
+/* For exchange.c: streams ex's file body through the filters (the
+ * generator becomes the file's). SK_OK or SK_ERROR (the file given back
+ * or left to stop). */
+int exchange_stream_file(struct exchange *ex);
+/* The length of the body a filter is about to see: a whole response's,
+ * a streamed one's declared Content-Length, or -1 when unknown. */
+int64_t exchange_body_length(const struct exchange *ex);
 
 #endif

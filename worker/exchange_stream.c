@@ -29,12 +29,29 @@ void exchange_add_filter(struct exchange *ex, struct exchange_filter *f)
     ex->filter_last = f;
 }
 
-/* Every filter sees the head before the protocol sends it. */
-static int filters_start(struct exchange *ex)
+static void filter_unlink(struct exchange *ex, struct exchange_filter *f)
 {
-    for (struct exchange_filter *f = ex->filter; f != NULL; f = f->next)
-        if (f->ops->start != NULL && f->ops->start(ex, f) != SK_OK)
+    if (f->prev != NULL)
+        f->prev->next = f->next;
+    else
+        ex->filter = f->next;
+    if (f->next != NULL)
+        f->next->prev = f->prev;
+    else
+        ex->filter_last = f->prev;
+}
+
+int exchange_filters_start(struct exchange *ex)
+{
+    struct exchange_filter *next;
+    for (struct exchange_filter *f = ex->filter; f != NULL; f = next) {
+        next = f->next;
+        int rc = f->ops->start != NULL ? f->ops->start(ex, f) : SK_OK;
+        if (rc == SK_DECLINED)
+            filter_unlink(ex, f);
+        else if (rc != SK_OK)
             return SK_ERROR;
+    }
     return SK_OK;
 }
 
@@ -42,11 +59,29 @@ int exchange_start(struct exchange *ex)
 {
     if (ex->responded || ex->abandoned || ex->generator == NULL)
         return SK_ERROR;
-    if (filters_start(ex) != SK_OK)
+    ex->streaming = true; /* what filters see: a body of the declared length, or unknown */
+    if (exchange_filters_start(ex) != SK_OK) {
+        ex->streaming = false;
+        return SK_ERROR;
+    }
+    ex->responded = true;
+    return ex->ops->start(ex);
+}
+
+int exchange_start_filtered(struct exchange *ex)
+{
+    if (ex->responded || ex->abandoned || ex->generator == NULL)
         return SK_ERROR;
     ex->responded = true;
     ex->streaming = true;
     return ex->ops->start(ex);
+}
+
+int64_t exchange_body_length(const struct exchange *ex)
+{
+    if (ex->streaming)
+        return exchange_response_length(ex);
+    return ex->body_kind == BODY_NONE ? 0 : (int64_t)ex->body_len;
 }
 
 int exchange_upgrade(struct exchange *ex, const char *protocol)
@@ -71,18 +106,26 @@ int exchange_filter_send(struct exchange *ex, struct exchange_filter *f,
         return SK_ERROR;
     if (f->next != NULL)
         return f->next->ops->send(ex, f->next, bufs, n, state);
-    return ex->ops->send(ex, bufs, n, state);
+    int rc = ex->ops->send(ex, bufs, n, state);
+    if (rc == SK_OK && state != EXCHANGE_MORE)
+        ex->finished = true;
+    return rc;
 }
 
 int exchange_send(struct exchange *ex, const struct exchange_buf *bufs, size_t n,
                   enum exchange_send_state state)
 {
-    if (!ex->streaming || ex->finished || ex->abandoned)
+    if (!ex->streaming || ex->handler_done || ex->abandoned)
         return SK_ERROR;
-    int rc = ex->filter != NULL ? ex->filter->ops->send(ex, ex->filter, bufs, n, state)
-                                : ex->ops->send(ex, bufs, n, state);
+    if (ex->filter != NULL) {
+        int rc = ex->filter->ops->send(ex, ex->filter, bufs, n, state);
+        if (rc == SK_OK && state != EXCHANGE_MORE)
+            ex->handler_done = true;
+        return rc;
+    }
+    int rc = ex->ops->send(ex, bufs, n, state);
     if (rc == SK_OK && state != EXCHANGE_MORE)
-        ex->finished = true;
+        ex->handler_done = ex->finished = true;
     return rc;
 }
 
@@ -95,7 +138,7 @@ void exchange_filter_proceed(struct exchange *ex, struct exchange_filter *f)
             f->prev->ops->proceed(ex, f->prev);
         else
             exchange_filter_proceed(ex, f->prev);
-    } else if (ex->generator != NULL && ex->generator->proceed != NULL) {
+    } else if (!ex->handler_done && ex->generator != NULL && ex->generator->proceed != NULL) {
         ex->generator->proceed(ex, ex->generator_arg);
     }
 }
@@ -109,7 +152,7 @@ void exchange_proceed(struct exchange *ex)
         f->ops->proceed(ex, f);
     else if (f != NULL)
         exchange_filter_proceed(ex, f);
-    else if (ex->generator != NULL && ex->generator->proceed != NULL)
+    else if (!ex->handler_done && ex->generator != NULL && ex->generator->proceed != NULL)
         ex->generator->proceed(ex, ex->generator_arg);
 }
 
@@ -129,7 +172,7 @@ void exchange_stop(struct exchange *ex)
     for (struct exchange_filter *f = ex->filter; f != NULL; f = f->next)
         if (f->ops->stop != NULL)
             f->ops->stop(ex, f);
-    if (!ex->finished && ex->generator != NULL && ex->generator->stop != NULL)
+    if (!ex->handler_done && ex->generator != NULL && ex->generator->stop != NULL)
         ex->generator->stop(ex, ex->generator_arg);
 }
 

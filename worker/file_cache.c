@@ -37,6 +37,7 @@ struct kept_file {
 static struct kept_file kept[FILE_CACHE_ENTRIES];
 static size_t kept_count;
 static struct event *end_of_turn; /* NULL: caching off */
+static uint64_t count_hits, count_misses;
 static struct spare_list spare_refs = {.keep = SPARE_LIST_MAX};
 
 static struct spare_list spare_contents = {.keep = FILE_CACHE_CONTENTS_KEPT};
@@ -117,8 +118,10 @@ int file_cache_open(int root_fd, const char *rel, int flags, struct file_ref **o
     if (k != NULL) {
         k->ref->holds++;
         *out = k->ref;
+        count_hits++;
         return 0;
     }
+    count_misses++;
     struct file_ref *f = spare_take(&spare_refs, sizeof *f);
     if (f == NULL)
         return -ENOMEM;
@@ -135,6 +138,12 @@ int file_cache_open(int root_fd, const char *rel, int flags, struct file_ref **o
     keep(root_fd, rel, len, flags, f);
     *out = f;
     return 0;
+}
+
+void file_cache_counts(uint64_t *hits, uint64_t *misses)
+{
+    *hits = count_hits;
+    *misses = count_misses;
 }
 
 const char *file_ref_contents(struct file_ref *f)

@@ -28,6 +28,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 struct event_base;
@@ -63,6 +64,10 @@ void file_ref_release(void *ref);
  * size since the stat: read the descriptor, where the response's length
  * still rules). */
 const char *file_ref_contents(struct file_ref *f);
+
+/* Opens answered from what this turn kept (hits), and real ones
+ * (misses), since the process started. */
+void file_cache_counts(uint64_t *hits, uint64_t *misses);
 
 /* Lets go of everything kept now (a root is about to be closed). */
 void file_cache_flush(void);

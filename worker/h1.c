@@ -749,9 +749,15 @@ static void h1_hand_over(struct h1 *h1)
     tunnel_switch(t, h1, h1_state_free, h1->stash.data, len);
 }
 
+/* Proceeds given in one produce: a producer whose pieces are small or
+ * empty (a compressor eating its input) fills the queue slowly, and the
+ * rest waits for the next round of the flush, or the next wakeup. */
+#define H1_PROCEEDS_PER_PRODUCE 16
+
 /* What a waiting exchange is owed, run at the connection's flush. */
 enum conn_owed h1_produce(struct h1 *h1)
 {
+    int proceeds = 0;
     if (h1->upgrading && h1->message_complete && h1->conn != NULL) {
         h1_hand_over(h1);
         return CONN_OWES_LATER; /* the tunnel speaks from the next round */
@@ -774,7 +780,8 @@ enum conn_owed h1_produce(struct h1 *h1)
             h1_body_flush(h1);
             continue;
         }
-        if (h1->proceed_owed && h1->out->pending_bytes < OUTQ_HIGH_WATER && !h1_gone(h1)) {
+        if (h1->proceed_owed && h1->out->pending_bytes < OUTQ_HIGH_WATER && !h1_gone(h1) &&
+            proceeds++ < H1_PROCEEDS_PER_PRODUCE) {
             h1->proceed_owed = false;
             exchange_proceed(h1->ex);
             continue;

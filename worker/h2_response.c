@@ -368,7 +368,9 @@ static int h2_send(struct exchange *ex, const struct exchange_buf *bufs, size_t 
     st->final = state == EXCHANGE_FINAL;
     if (st->final && !st->tunnel) /* a tunnel's was logged as it opened */
         stream_log_access(st);
-    if (st->response_ended) { /* HEAD, 204, 304: the head ended the stream */
+    if (st->response_ended || (total == 0 && !st->final)) {
+        /* HEAD, 204, 304: the head ended the stream; or an empty piece
+         * (a filter that ate one without output): nothing to frame */
         if (!st->final && !st->proceed_owed) {
             st->proceed_owed = true;
             st->h2->proceeds_owed++;

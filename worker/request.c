@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "shm/shm.h"
 #include "worker/access_log.h"
+#include "worker/compress.h"
 #include "worker/path.h"
 #include "worker/router.h"
 #include "worker/worker.h"
@@ -118,6 +119,7 @@ void request_dispatch(const struct router_entry *entry, struct exchange *ex)
         exchange_respond_error(ex, 500);
         return;
     }
+    compress_attach(ex, route->compression);
     entry->ops->handle(ex, route, entry->state);
 }
 

@@ -232,10 +232,22 @@ static void worker_publish_state(struct worker *w, enum shm_worker_state state)
         atomic_store_explicit(&w->slot->state, state, memory_order_relaxed);
 }
 
+/* The file cache counts for the whole process, which is this slot's. */
+static void worker_publish_file_cache(struct worker *w)
+{
+    uint64_t hits, misses;
+    file_cache_counts(&hits, &misses);
+    atomic_store_explicit(&w->slot->counters[SHM_FILE_CACHE_HITS], hits, memory_order_relaxed);
+    atomic_store_explicit(&w->slot->counters[SHM_FILE_CACHE_MISSES], misses,
+                          memory_order_relaxed);
+}
+
 void worker_tick(struct worker *w, uint64_t now)
 {
-    if (w->slot != NULL)
+    if (w->slot != NULL) {
         atomic_store_explicit(&w->slot->heartbeat_ms, now, memory_order_relaxed);
+        worker_publish_file_cache(w);
+    }
     /* One turn around the walk: a deadline check may read and answer,
      * and what that closes is released only after the walk (turn.h). */
     turn_enter(&w->turn);

@@ -11,6 +11,7 @@ there, or one in an instance's stderr or error log, fails the test that
 produced it. Against a normal build the variables are ignored.
 """
 import os
+import subprocess
 import sys
 
 import pytest
@@ -62,6 +63,19 @@ def sanitizer_log(tmp_path_factory, monkeypatch):
         text = "\n".join("%s:\n%s" % (p.name, p.read_text(errors="replace")[-4000:])
                          for p in reports[:3])
         pytest.fail("%d sanitizer report(s):\n%s" % (len(reports), text), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def handlers_built(tmp_path_factory):
+    """Skips, saying why, against a build without the test handler kinds
+    (tests/handlers: configure --enable-test-handlers, as scripts/test)."""
+    d = tmp_path_factory.mktemp("probe")
+    (d / "probe.yaml").write_text("endpoints:\n  a: {url: \"http://127.0.0.1:0\"}\n"
+                                  "routes:\n  - path: /\n    test_stream: {bytes: 1}\n")
+    r = subprocess.run([saker_binary(), "-t", "-c", str(d / "probe.yaml")],
+                       capture_output=True, text=True, timeout=10)
+    if r.returncode != 0:
+        pytest.skip("saker was built without --enable-test-handlers: %s" % r.stderr.strip())
 
 
 @pytest.fixture

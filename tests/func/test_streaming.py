@@ -34,14 +34,8 @@ def pattern(n, start=0):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def test_handlers_built(tmp_path_factory):
-    d = tmp_path_factory.mktemp("probe")
-    (d / "probe.yaml").write_text("endpoints:\n  a: {url: \"http://127.0.0.1:0\"}\n"
-                                  "routes:\n  - path: /\n    test_stream: {bytes: 1}\n")
-    r = subprocess.run([saker_binary(), "-t", "-c", str(d / "probe.yaml")],
-                       capture_output=True, text=True, timeout=10)
-    if r.returncode != 0:
-        pytest.skip("saker was built without --enable-test-handlers: %s" % r.stderr.strip())
+def test_handlers_built(handlers_built):
+    """Every test here needs the test handler kinds (conftest.py)."""
 
 
 @pytest.fixture(scope="module")

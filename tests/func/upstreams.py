@@ -9,6 +9,8 @@ Paths it serves:
     /echo...       200, JSON of what it received (method, path, headers, body length)
     /bytes/N       N bytes of a pattern (byte i is 'a' + i % 26), Content-Length
     /chunked/N     the same, chunked
+    /text/N        the pattern as text/plain, chunked in pieces of 1 to 70000 bytes
+    /gzipped/N     the pattern gzip-compressed, Content-Encoding: gzip, text/plain
     /sink          reads the request body (any framing), answers its length and sha256
     /status/CODE   that status, empty body
     /stall         sends nothing (until close)
@@ -21,6 +23,7 @@ Also: raw_server(script) -> (port, stop): a socket server that reads a
 request head and writes the given bytes, for garbage answers.
 """
 
+import gzip
 import hashlib
 import json
 import socket
@@ -117,6 +120,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, pattern(int(path[7:])), [("Content-Type", "text/plain")])
         if path.startswith("/chunked/"):
             return self._chunked(int(path[9:]))
+        if path.startswith("/text/"):
+            return self._chunked(int(path[6:]), [("Content-Type", "text/plain")],
+                                 [1, 4095, 16384, 16385, 70000, 7])
+        if path.startswith("/gzipped/"):
+            return self._send(200, gzip.compress(pattern(int(path[9:]))),
+                              [("Content-Type", "text/plain"), ("Content-Encoding", "gzip")])
         if path.startswith("/status/"):
             return self._send(int(path[8:]))
         if path.startswith("/stall"):
@@ -139,14 +148,19 @@ class _Handler(BaseHTTPRequestHandler):
                    [("Content-Type", "application/json"), ("X-Upstream", "yes"),
                     ("Connection", "X-Hop"), ("X-Hop", "secret"), ("Keep-Alive", "timeout=5")])
 
-    def _chunked(self, n):
+    def _chunked(self, n, headers=(), sizes=(65536,)):
         self.send_response(200)
+        for k, v in headers:
+            self.send_header(k, v)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        data = pattern(n)
-        for i in range(0, n, 65536):
-            piece = data[i:i + 65536]
+        if self.command == "HEAD":
+            return
+        data, i, k = pattern(n), 0, 0
+        while i < n:
+            piece = data[i:i + sizes[k % len(sizes)]]
             self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            i, k = i + len(piece), k + 1
         self.wfile.write(b"0\r\n\r\n")
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _serve

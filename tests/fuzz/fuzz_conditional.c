@@ -87,11 +87,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int status = conditional_preconditions(&ex, &rep);
     if (status != 0 && status != 304 && status != 412)
         fuzz_fail("preconditions answered %d", status);
-    uint64_t first = 0, last = 0;
-    if (conditional_range(&ex, &rep, &first, &last) == CONDITIONAL_RANGE_ONE &&
-        (first > last || last >= rep.size))
-        fuzz_fail("range %llu-%llu of a %llu-byte representation", (unsigned long long)first,
-                  (unsigned long long)last, (unsigned long long)rep.size);
+    struct conditional_ranges r;
+    enum conditional_range range = conditional_range(&ex, &rep, &r);
+    uint64_t total = 0;
+    if ((range == CONDITIONAL_RANGE_ONE) != (r.count == 1) ||
+        (range == CONDITIONAL_RANGE_MANY && (r.count < 2 || r.count > CONDITIONAL_RANGES_MAX)))
+        fuzz_fail("%zu ranges for verdict %d", r.count, (int)range);
+    for (size_t i = 0; i < r.count && range != CONDITIONAL_RANGE_NONE; i++) {
+        if (r.first[i] > r.last[i] || r.last[i] >= rep.size)
+            fuzz_fail("range %llu-%llu of a %llu-byte representation",
+                      (unsigned long long)r.first[i], (unsigned long long)r.last[i],
+                      (unsigned long long)rep.size);
+        total += r.last[i] - r.first[i] + 1;
+    }
+    if (range == CONDITIONAL_RANGE_MANY && total > rep.size)
+        fuzz_fail("ranges of %llu bytes served of a %llu-byte representation",
+                  (unsigned long long)total, (unsigned long long)rep.size);
     arena_reset(&arena);
     block_pool_destroy(&pool);
     return 0;

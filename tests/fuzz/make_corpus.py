@@ -10,8 +10,8 @@ server, fuzz_env.c), HTTP/2 frames written by a real client (the h2
 library), the shipped config and the README's, paths and conditional
 headers, and segments written by a real saker (the shm seeds need $SAKER:
 the script runs an instance, with the sample json_counter module built
-beside it, sends it requests and reloads, and copies its
-segment). The h1 and h2 seeds carry fuzz_env.h's control byte and cut
+beside it, an upstream and compressed static files, sends it requests
+and reloads, and copies its segment). The h1 and h2 seeds carry fuzz_env.h's control byte and cut
 points. The corpus is what is committed; this script makes it reviewable
 and regenerable (Debian's python3, which has the h2 package).
 """
@@ -366,7 +366,10 @@ upstreams:
   app: {{ servers: [{{ url: "http://127.0.0.1:9" }}] }}
 modules:
   - path: {modules}/json_counter.so
+compression: {{ enable: true, providers: [gzip, br] }}
 routes:
+  - path: /files
+    static: {{ root: {d}/www }}
   - path: /app
     proxy: {{ upstream: app }}
   - path: /counter
@@ -426,6 +429,9 @@ def shm_seeds():
         subprocess.run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
                        "-keyout site.key -out site.pem -subj /CN=localhost -days 30",
                        shell=True, check=True, cwd=d, capture_output=True)
+        os.mkdir(os.path.join(d, "www"))
+        with open(os.path.join(d, "www", "a.txt"), "w") as f:
+            f.write("saker compresses this text. " * 40)
         with open(os.path.join(d, "saker.yaml"), "w") as f:
             f.write(SHM_CONFIG.format(d=d, modules=os.path.join(
                 os.path.dirname(os.path.abspath(saker)), "modules")))
@@ -435,9 +441,13 @@ def shm_seeds():
             shm = os.path.join(d, "saker.shm")
             wait_for(lambda: os.path.exists(shm) and port_of(ctl, shm), 10)
             port = port_of(ctl, shm)
-            for path in ("/", "/a", "/b", "/few", "/few", "/app", "/counter"):  # refused: /few, /app (502)
+            for path, coding in (("/", ""), ("/a", ""), ("/b", ""), ("/few", ""), ("/few", ""),
+                                 ("/app", ""), ("/counter", ""), ("/files/a.txt", "gzip"),
+                                 ("/files/a.txt", "br")):  # refused: /few, /app (502)
                 try:
-                    urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path)).read()
+                    urllib.request.urlopen(urllib.request.Request(
+                        "http://127.0.0.1:%d%s" % (port, path),
+                        headers={"Accept-Encoding": coding or "identity"})).read()
                 except urllib.error.HTTPError:
                     pass
             # Connections open in the lists: one idle, one with half a head.

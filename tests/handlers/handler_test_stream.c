@@ -3,6 +3,7 @@
  * and streamed in pieces with backpressure; see test_handlers.h.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conf/config_parse.h"
@@ -21,6 +22,7 @@ struct stream_config {
     bool whole;
     bool length;
     bool trailer;
+    char *content_type;
 };
 
 static const struct cfg_option stream_options[] = {
@@ -38,15 +40,23 @@ static const struct cfg_option stream_options[] = {
      .scalar = cfg_parse_bool, .def = "false"},
     {.name = "trailer", .offset = offsetof(struct stream_config, trailer),
      .scalar = cfg_parse_bool, .def = "false"},
+    {.name = "content_type", .offset = offsetof(struct stream_config, content_type),
+     .scalar = cfg_parse_string, .def = "application/octet-stream"},
 };
 
 static const struct cfg_section stream_section = {
     stream_options, sizeof stream_options / sizeof stream_options[0], NULL};
 
+static void stream_release(void *handler_config)
+{
+    free(((struct stream_config *)handler_config)->content_type);
+}
+
 static const struct handler_schema stream_schema = {
     .name = "test_stream",
     .section = &stream_section,
     .config_size = sizeof(struct stream_config),
+    .release = stream_release,
 };
 
 unsigned test_handler_stops;
@@ -86,7 +96,7 @@ static void stream_begin(struct stream *s)
 {
     struct exchange *ex = s->ex;
     ex->status = 200;
-    exchange_add_header(ex, "Content-Type", "application/octet-stream");
+    exchange_add_header(ex, "Content-Type", s->config->content_type);
     if (s->config->whole) {
         exchange_set_body(ex, pattern, (size_t)s->config->bytes, 0);
         exchange_respond(ex);

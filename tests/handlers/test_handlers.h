@@ -11,7 +11,8 @@
  *                  `whole: true` answers with exchange_respond instead;
  *                  `length: true` declares Content-Length; `trailer:
  *                  true` adds "x-checksum: <bytes>"; `abort_after: N`
- *                  sends EXCHANGE_ERROR once N bytes are out.
+ *                  sends EXCHANGE_ERROR once N bytes are out;
+ *                  `content_type:` its Content-Type (application/octet-stream).
  *   test_echo:     streams the request body back as it arrives.
  *   test_upgrade:  accepts an upgrade and echoes the tunnel's bytes.
  *

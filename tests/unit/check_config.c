@@ -102,12 +102,13 @@ static void assert_example_routes(const struct config *c)
     ck_assert_uint_eq(r->path_len, 1);
     ck_assert_ptr_eq(r->handler, &route_static_schema);
     ck_assert_str_eq(static_of(r)->root, statics);
-    ck_assert_str_eq(static_of(r)->index, "index.html");
+    ck_assert_uint_eq(static_of(r)->index_count, 1);
+    ck_assert_str_eq(static_of(r)->indexes[0], "index.html");
 
     r = &c->routes[2];
     ck_assert_ptr_null(r->host);
     ck_assert_str_eq(static_of(r)->root, html);
-    ck_assert_str_eq(static_of(r)->index, "index.html");
+    ck_assert_str_eq(static_of(r)->indexes[0], "index.html");
 }
 
 START_TEST(example_config)
@@ -259,7 +260,7 @@ START_TEST(routes_are_normalised)
     ck_assert_str_eq(c->routes[0].host, "*.example.com");
     ck_assert_str_eq(c->routes[0].path, "/docs");
     ck_assert_uint_eq(c->routes[0].path_len, 5);
-    ck_assert_str_eq(static_of(&c->routes[0])->index, "home.htm");
+    ck_assert_str_eq(static_of(&c->routes[0])->indexes[0], "home.htm");
     ck_assert_ptr_null(c->routes[1].host);
     ck_assert_int_eq(return_of(&c->routes[1])->status, 204);
     ck_assert_uint_eq(return_of(&c->routes[1])->body_len, 3);
@@ -629,7 +630,7 @@ START_TEST(built_in_default)
     ck_assert_str_eq(c->routes[0].path, "/");
     ck_assert_ptr_eq(c->routes[0].handler, &route_static_schema);
     ck_assert_str_eq(static_of(&c->routes[0])->root, CONFIG_DEFAULT_ROOT);
-    ck_assert_str_eq(static_of(&c->routes[0])->index, "index.html");
+    ck_assert_uint_eq(static_of(&c->routes[0])->index_count, 0); /* index.html */
     config_free(c);
     config_free(NULL);
 }

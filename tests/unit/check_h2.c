@@ -143,7 +143,7 @@ static void setup(void)
     static struct config_header type = {"Content-Type", "text/plain", 12, 10};
     static struct route_return hello = {.status = 200, .headers = &type, .header_count = 1,
                                         .body = "Hello, World!", .body_len = 13};
-    static struct route_static files = {.root = root, .index = "index.html"};
+    static struct route_static files = {.root = root};
     routes[0] = (struct route){.path = "/plaintext", .path_len = 10,
                                .handler = &route_return_schema, .handler_config = &hello};
     routes[1] = (struct route){.path = "/", .path_len = 1, .handler = &route_static_schema,

@@ -167,7 +167,7 @@ static void use_route(const char *path)
     route = (struct route){0};
     route.path = (char *)path;
     route.path_len = strlen(path);
-    files = (struct route_static){.root = root_path, .index = "index.html"};
+    files = (struct route_static){.root = root_path};
     route.handler = &route_static_schema;
     route.handler_config = &files;
 }
@@ -520,12 +520,18 @@ START_TEST(test_range)
     assert_range("bytes=6-1000", "world\n", "bytes 6-11/12");
     assert_range(" BYTES=0-0 ", "h", "bytes 0-0/12"); /* unit is case-insensitive */
     assert_range("bytes=11-99999999999999999999999", "\n", "bytes 11-11/12");
+    /* one range left of several: the others select nothing */
+    assert_range("bytes=0-4, 100-200", "hello", "bytes 0-4/12");
+    assert_range("bytes=-0,6-", "world\n", "bytes 6-11/12");
+    assert_range("bytes=, 0-4 ,", "hello", "bytes 0-4/12"); /* empty list elements */
 }
 END_TEST
 
 START_TEST(test_range_ignored)
 {
-    assert_whole("bytes=0-1,3-4"); /* several ranges: sent whole */
+    assert_whole("bytes=0-11,0-0");  /* more bytes than the file: overlap, sent whole */
+    assert_whole("bytes=0-6,3-8");
+    assert_whole("bytes=0-4,x");     /* a bad spec anywhere ignores the field */
     assert_whole("bytes=5-2");     /* invalid: last < first */
     assert_whole("bytes=x-");
     assert_whole("bytes=");
@@ -540,7 +546,7 @@ END_TEST
 START_TEST(test_range_unsatisfiable)
 {
     const char *ranges[] = {"bytes=12-", "bytes=100-200", "bytes=-0",
-                            "bytes=99999999999999999999999-"};
+                            "bytes=99999999999999999999999-", "bytes=12-,100-200,-0"};
     for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
         serve(METHOD_GET, "/hello.txt", "Range", ranges[i], NULL);
         ck_assert_msg(sent.status == 416, "%s: %d", ranges[i], sent.status);
@@ -570,7 +576,7 @@ END_TEST
 START_TEST(test_init_missing_root)
 {
     struct route r = route;
-    struct route_static missing = {.root = "/nonexistent/saker-root", .index = "index.html"};
+    struct route_static missing = {.root = "/nonexistent/saker-root"};
     r.handler_config = &missing;
     void *s = NULL;
     struct err err;
