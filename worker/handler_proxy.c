@@ -452,7 +452,7 @@ void proxy_paused(struct proxy *px)
 }
 
 /* What was read goes down in one send, unless one is out already (its
- * proceed comes back here); the other buffer fills meanwhile. */
+ * proceed comes back here); a fresh block fills meanwhile. */
 void proxy_response_flush(struct proxy *px)
 {
     struct upconn *uc = px->uc;
@@ -463,13 +463,12 @@ void proxy_response_flush(struct proxy *px)
             px_complete(px);
         return;
     }
-    struct bytebuf spare = uc->sent;
-    uc->sent = uc->body;
-    uc->body = spare;
-    uc->body.len = 0;
-    struct exchange_buf piece = {uc->sent.data, uc->sent.len};
+    struct exchange_buf piece;
+    void (*release)(void *);
+    void *arg;
+    upconn_lend(uc, &piece, &release, &arg);
     px->waiting = true;
-    exchange_send(px->ex, &piece, 1, EXCHANGE_MORE); /* on failure, stop follows */
+    exchange_send_lent(px->ex, &piece, release, arg); /* on failure, stop follows */
 }
 
 static void px_proceed(struct exchange *ex, void *arg)
@@ -479,7 +478,6 @@ static void px_proceed(struct exchange *ex, void *arg)
     px->waiting = false;
     if (px->done || px->uc == NULL)
         return;
-    px->uc->sent.len = 0;
     proxy_response_flush(px);
     struct upconn *uc = px->uc;
     if (px->done || uc == NULL || uc->message_done || uc->conn->input_paused == false)

@@ -15,9 +15,11 @@
  * ever reaches the other after that.
  *
  * Backpressure, both ways, with no copy of a whole body anywhere:
- *  - down: what the upstream sends goes to the client in one exchange_send
- *    per proceed: while a send is out, reading goes on into a second
- *    buffer, and pauses only once that holds PROXY_READ_AHEAD.
+ *  - down: what the upstream sends goes to the client in one
+ *    exchange_send_lent per proceed, with no copy: it is read into a
+ *    block which the client's output queue references until sent; while
+ *    a send is out, reading goes on into a fresh block, and pauses only
+ *    once that holds PROXY_READ_AHEAD.
  *  - up: request body pieces are queued on the upstream connection; the
  *    client's body pauses while that queue holds its high-water mark and
  *    resumes when the connection flushes below it.
@@ -40,8 +42,10 @@
 
 struct conn;
 
-/* Read from an upstream while the client takes the previous send: more
- * means fewer, larger sends; it bounds what one exchange holds. */
+/* A response body is read in blocks of this size, each lent to the
+ * client's output queue until sent; reading pauses while one is full and
+ * the previous send waits. More means fewer, larger reads and sends; it
+ * bounds what one exchange holds. */
 #define PROXY_READ_AHEAD (256 * 1024)
 
 /* Why an upstream attempt failed: the answer (502 or 504) and whether
@@ -65,8 +69,7 @@ struct upconn {
     struct bytebuf field;       /* a response header: name, then value */
     size_t name_len;
     bool in_value;
-    struct bytebuf body;        /* body bytes read, for the next send */
-    struct bytebuf sent;        /* those of the send out, valid until its proceed */
+    struct bytebuf body;        /* body bytes read, for the next send (a block) */
     size_t head_bytes;          /* of the response head, against the limit */
     uint64_t idle_since_ms;
     bool pooled;
@@ -136,6 +139,10 @@ struct upconn *upconn_get(struct worker *w, struct upstream_peer *p, struct prox
 void upconn_release(struct upconn *uc);
 /* Closes at once (mid-request: it cannot serve another). */
 void upconn_close(struct upconn *uc);
+/* The body bytes read so far, lent as one piece with its release; the
+ * connection reads into a fresh block from here. */
+void upconn_lend(struct upconn *uc, struct exchange_buf *piece, void (**release)(void *),
+                 void **arg);
 /* Where the request head and body go. */
 struct outq *upconn_out(struct upconn *uc);
 void upconn_wake(struct upconn *uc);
