@@ -21,6 +21,20 @@ static int parse_forwarded(const char *key, const char *text, size_t len, void *
     return SK_OK;
 }
 
+/* false, true (ROUTE_PROXY_BUFFER_DEFAULT) or a size; 0 is false. */
+static int parse_buffer_body(const char *key, const char *text, size_t len, void *field,
+                             struct err *why)
+{
+    bool on;
+    if (cfg_parse_bool(key, text, len, &on, why) == SK_OK) {
+        *(uint64_t *)field = on ? ROUTE_PROXY_BUFFER_DEFAULT : 0;
+        return SK_OK;
+    }
+    if (cfg_parse_size(key, text, len, field, why) == SK_OK)
+        return SK_OK;
+    return err_set(why, "%s: expected true, false or a size (1m), got '%.80s'", key, text);
+}
+
 /* Base: struct route_proxy. */
 static int parse_trusted(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
 {
@@ -52,6 +66,8 @@ static const struct cfg_option proxy_options[] = {
     {.name = "via", .offset = PX(via), .scalar = cfg_parse_bool, .def = "false"},
     {.name = "websocket", .offset = PX(websocket), .scalar = cfg_parse_bool, .def = "true"},
     {.name = "headers", .node = parse_headers},
+    {.name = "buffer_request_body", .offset = PX(buffer_request_body),
+     .scalar = parse_buffer_body, .def = "false"},
 };
 
 static const struct cfg_section proxy_section = {

@@ -16,6 +16,9 @@
  *         via: false                # add "Via: 1.1 saker" both ways
  *         websocket: true           # pass Upgrade requests through (default)
  *         headers: { X-From: edge } # added to the request sent up, as written
+ *         buffer_request_body: 1m   # read the whole body before contacting the
+ *                                   # upstream, up to this size (larger: 413);
+ *                                   # true: up to 1 MiB; default false (streamed)
  *
  * Header values are sent as written: there are no variables.
  */
@@ -24,6 +27,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf/cidr.h"
 #include "conf/config.h"
@@ -43,7 +47,11 @@ struct route_proxy {
     bool websocket;
     struct config_header *headers;
     size_t header_count;
+    uint64_t buffer_request_body; /* the bound of a body read whole first; 0: streamed */
 };
+
+/* buffer_request_body: true */
+#define ROUTE_PROXY_BUFFER_DEFAULT (1024 * 1024)
 
 extern const struct handler_schema route_proxy_schema;
 

@@ -69,6 +69,7 @@ static void px_end(struct proxy *px)
     px->done = true;
     timer_stop(px_timers(px), &px->timer);
     px_let_go(px);
+    bytebuf_free(&px->buffered);
 }
 
 static void px_answer(struct proxy *px, int status)
@@ -199,6 +200,70 @@ static void px_body_error(struct exchange *ex, int status, void *arg)
 
 static const struct exchange_body_reader px_reader = {px_body_data, px_body_end, px_body_error};
 
+/* ---- buffer_request_body: the whole body before the upstream ------------- */
+
+static void px_buffer_data(struct exchange *ex, const char *data, size_t len, void *arg)
+{
+    struct proxy *px = arg;
+    (void)ex;
+    if (px->done)
+        return;
+    if (px->buffered.len + len > px->cfg->buffer_request_body) {
+        px_answer(px, 413); /* no upstream was contacted */
+        return;
+    }
+    if (bytebuf_append(&px->buffered, data, len) != SK_OK)
+        px_answer(px, 500);
+}
+
+/* The body is in: now the upstream (its trailer fields stay here: the
+ * body goes up with a Content-Length). */
+static void px_buffer_end(struct exchange *ex, const struct header_field *trailers,
+                          size_t count, void *arg)
+{
+    struct proxy *px = arg;
+    (void)ex, (void)trailers, (void)count;
+    px->body_done = true;
+    if (!px->done)
+        px_attempt(px);
+}
+
+static const struct exchange_body_reader px_buffer_reader = {px_buffer_data, px_buffer_end,
+                                                             px_body_error};
+
+/* Starts reading the body whole; a declared length over the bound is
+ * refused before a byte of it is read. */
+static void px_buffer_body(struct proxy *px)
+{
+    int64_t declared = px_declared_length(px);
+    if (declared > 0 && (uint64_t)declared > px->cfg->buffer_request_body) {
+        px_answer(px, 413);
+        return;
+    }
+    px->buffering = px->reading_body = true;
+    int rc = exchange_read_body(px->ex, &px_buffer_reader, px); /* its pieces come from the loop */
+    if (rc == SK_DECLINED) {
+        px->body_done = true;
+        px_attempt(px);
+    } else if (rc != SK_OK) {
+        px_answer(px, 500);
+    }
+}
+
+/* A request whose body was read whole goes up in one piece, with its
+ * length (a retry sends it again). */
+static void px_send_buffered(struct proxy *px)
+{
+    size_t len = px->buffered.len;
+    if (!px_send_head(px, len > 0 ? (int64_t)len : px_empty_length(px)))
+        return;
+    if (len > 0 && outq_add_copy(upconn_out(px->uc), px->buffered.data, len) != 0) {
+        proxy_failed(px, PROXY_FAIL_RESET);
+        return;
+    }
+    px_arm(px, px->up->cfg->read_timeout_ms);
+}
+
 /* A PROXY protocol header first on a new connection: the client's address
  * and the one it reached. The connection then carries this client only. */
 static int px_send_proxy_header(struct proxy *px)
@@ -241,6 +306,10 @@ void proxy_connected(struct proxy *px)
         } else if (rc != SK_OK) {
             px_answer(px, 500);
         }
+        return;
+    }
+    if (px->buffering) {
+        px_send_buffered(px);
         return;
     }
     if (px->body_done) {
@@ -528,7 +597,10 @@ static void proxy_handle(struct exchange *ex, const struct route *route, void *s
     px->upgrade = px_wants_upgrade(ex, cfg);
     timer_init(&px->timer, px_timer_fire);
     exchange_set_generator(ex, &px_generator, px);
-    px_attempt(px);
+    if (cfg->buffer_request_body > 0 && !px->upgrade)
+        px_buffer_body(px);
+    else
+        px_attempt(px);
 }
 
 const struct handler_ops handler_proxy_ops = {

@@ -92,6 +92,7 @@ struct proxy {
     struct timer timer;         /* connect, send or read, by the phase */
     unsigned attempts;
     uint64_t attempt_ms;        /* when the current attempt began */
+    struct bytebuf buffered;    /* buffer_request_body: the whole body, read first */
     struct header_field *fields; /* the upstream's response head, as read */
     size_t field_count, field_capacity;
     bool chunked;      /* the request body goes up chunked */
@@ -109,6 +110,7 @@ struct proxy {
     bool paused_body;  /* the proxy paused the client's body */
     bool upgrade;      /* the client asked for an Upgrade we pass on */
     bool tunnel;       /* the upstream said 101: bytes both ways from now */
+    bool buffering;    /* buffer_request_body: the body is read whole, then sent */
 };
 
 /* ---- handler_proxy.c: what the upstream side tells the proxy --------- */

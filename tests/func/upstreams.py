@@ -3,6 +3,7 @@
     up = Upstream()                 # a threading http.server, HTTP/1.1 keep-alive
     up.port, up.requests            # what it saw: dicts of method, path, headers, body
     up.connections                  # client ports it accepted, in order
+    up.connected_at                 # time.monotonic() of each accept, in order
     up.close()                      # stops it (and closes its connections)
 
 Paths it serves:
@@ -26,6 +27,7 @@ import json
 import socket
 import socketserver
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 __all__ = ["Upstream", "raw_server", "pattern"]
@@ -47,6 +49,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.request.settimeout(self.server.idle_close)
         with self.server.lock:
             self.server.connections.append(self._port())
+            self.server.connected_at.append(time.monotonic())
 
     def finish(self):
         try:
@@ -168,6 +171,7 @@ class Upstream:
         self.server.lock = threading.Lock()
         self.server.requests = []
         self.server.connections = []
+        self.server.connected_at = []
         self.server.closed = 0
         self.server.idle_close = idle_close
         self.server.stalled = threading.Event()
@@ -190,6 +194,11 @@ class Upstream:
     def connections(self):
         with self.server.lock:
             return list(self.server.connections)
+
+    @property
+    def connected_at(self):
+        with self.server.lock:
+            return list(self.server.connected_at)
 
     @property
     def closed(self):
