@@ -479,6 +479,28 @@ int proxy_response_head(struct proxy *px, int status)
     return SK_OK;
 }
 
+/* Fields that frame, route or describe the body whole never come as
+ * trailers (RFC 9110 section 6.5.1), nor ones saker sets itself. */
+static bool px_trailer_drops(const struct proxy *px, const struct header_field *f)
+{
+    static const char *const never[] = {"content-length", "content-encoding", "content-type",
+                                        "content-range", "host", "authorization",
+                                        "set-cookie", "cache-control", "expires", "location"};
+    for (size_t i = 0; i < sizeof never / sizeof never[0]; i++)
+        if (f->name_len == strlen(never[i]) && strncasecmp(f->name, never[i], f->name_len) == 0)
+            return true;
+    return px_response_drops(px, f);
+}
+
+int proxy_response_trailer(struct proxy *px, const struct header_field *f)
+{
+    struct exchange *ex = px->ex;
+    if (px->done || px_trailer_drops(px, f))
+        return SK_OK;
+    return exchange_push_field(ex->arena, &ex->trailers, &ex->trailer_count,
+                               &ex->trailer_capacity, f);
+}
+
 int proxy_response_upgrade(struct proxy *px)
 {
     struct exchange *ex = px->ex;

@@ -122,6 +122,10 @@ int proxy_response_head(struct proxy *px, int status);
 /* The upstream switched protocols (101): the client's too, and the
  * exchange becomes a tunnel. SK_OK, or SK_ERROR (answered already). */
 int proxy_response_upgrade(struct proxy *px);
+/* A trailer field of a chunked response, passed on with its end (to an
+ * HTTP/1.1 client in the last chunk, to an HTTP/2 one as trailing
+ * HEADERS) unless it is one a trailer may not carry. SK_OK or SK_ERROR. */
+int proxy_response_trailer(struct proxy *px, const struct header_field *f);
 /* After a read: what it brought (body bytes, the end) goes down. */
 void proxy_response_flush(struct proxy *px);
 /* Reading the upstream paused for the client: no read timeout meanwhile. */

@@ -341,11 +341,12 @@ static int on_header_value_complete(llhttp_t *parser)
         .value_len = value_len,
     };
     uc->field.len = uc->name_len = 0;
-    if (f.name == NULL || f.value == NULL ||
-        exchange_push_field(arena, &px->fields, &px->field_count, &px->field_capacity, &f) !=
-            SK_OK)
+    if (f.name == NULL || f.value == NULL)
         return -1;
-    return 0;
+    if (px->started) /* after the last chunk: a trailer field */
+        return proxy_response_trailer(px, &f) == SK_OK ? 0 : -1;
+    return exchange_push_field(arena, &px->fields, &px->field_count, &px->field_capacity, &f) ==
+                   SK_OK ? 0 : -1;
 }
 
 static int on_headers_complete(llhttp_t *parser)

@@ -10,6 +10,9 @@ Paths it serves:
     /echo...       200, JSON of what it received (method, path, headers, body length)
     /bytes/N       N bytes of a pattern (byte i is 'a' + i % 26), Content-Length
     /chunked/N     the same, chunked
+    /trailers/N    the same, chunked, ending with trailer fields: X-Checksum (the
+                   body's sha256), X-Count (N), and Content-Type and Keep-Alive,
+                   which a trailer may not carry
     /sink          reads the request body (any framing), answers its length and sha256
     /status/CODE   that status, empty body
     /stall         sends nothing (until close)
@@ -120,6 +123,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, pattern(int(path[7:])), [("Content-Type", "text/plain")])
         if path.startswith("/chunked/"):
             return self._chunked(int(path[9:]))
+        if path.startswith("/trailers/"):
+            n = int(path[10:])
+            return self._chunked(n, [("X-Checksum", hashlib.sha256(pattern(n)).hexdigest()),
+                                     ("X-Count", str(n)), ("Content-Type", "text/evil"),
+                                     ("Keep-Alive", "timeout=1")])
         if path.startswith("/status/"):
             return self._send(int(path[8:]))
         if path.startswith("/stall"):
@@ -142,15 +150,18 @@ class _Handler(BaseHTTPRequestHandler):
                    [("Content-Type", "application/json"), ("X-Upstream", "yes"),
                     ("Connection", "X-Hop"), ("X-Hop", "secret"), ("Keep-Alive", "timeout=5")])
 
-    def _chunked(self, n):
+    def _chunked(self, n, trailers=()):
         self.send_response(200)
         self.send_header("Transfer-Encoding", "chunked")
+        if trailers:
+            self.send_header("Trailer", ", ".join(k for k, _ in trailers))
         self.end_headers()
         data = pattern(n)
         for i in range(0, n, 65536):
             piece = data[i:i + 65536]
             self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.write(b"0\r\n" + b"".join(b"%s: %s\r\n" % (k.encode(), v.encode())
+                                               for k, v in trailers) + b"\r\n")
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _serve
 
