@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -618,6 +619,11 @@ static void proxy_handle(struct exchange *ex, const struct route *route, void *s
     px->up = &w->upstreams.list[cfg->upstream_index];
     px->upgrade = px_wants_upgrade(ex, cfg);
     timer_init(&px->timer, px_timer_fire);
+    if (cfg->header_vars) { /* only then: a clock read per request */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        px->taken_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    }
     exchange_set_generator(ex, &px_generator, px);
     if (cfg->buffer_request_body > 0 && !px->upgrade)
         px_buffer_body(px);

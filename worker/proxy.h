@@ -92,6 +92,7 @@ struct proxy {
     struct timer timer;         /* connect, send or read, by the phase */
     unsigned attempts;
     uint64_t attempt_ms;        /* when the current attempt began */
+    uint64_t taken_ms;          /* wall clock, when the proxy took it (${msec}) */
     struct bytebuf buffered;    /* buffer_request_body: the whole body, read first */
     struct header_field *fields; /* the upstream's response head, as read */
     size_t field_count, field_capacity;
