@@ -118,10 +118,6 @@ struct conn_protocol {
     const char *name;
     /* Bytes from the peer, valid during the call only. */
     void (*feed)(struct conn *c, const char *data, size_t len);
-    /* Where the next read goes, and at most how much (*len): memory of
-     * the protocol's, so that the bytes fed from there need no copy (a
-     * proxied body). NULL, or a NULL result: the worker's read buffer. */
-    char *(*read_into)(struct conn *c, size_t *len);
     /* Makes output (frames, a producer's next piece) until the queue
      * holds its high-water mark, and says what is still owed. */
     enum conn_owed (*produce)(struct conn *c);
@@ -145,6 +141,10 @@ struct conn_protocol {
      * reading a head or a body, handling, idle, tunnel (conn itself
      * tells the handshake, writing and closing). NULL: handling. */
     enum shm_conn_state (*state)(struct conn *c);
+    /* Where the next read goes, and at most how much (*len): memory of
+     * the protocol's, so that the bytes fed from there need no copy (a
+     * proxied body). NULL, or a NULL result: the worker's read buffer. */
+    char *(*read_into)(struct conn *c, size_t *len);
 };
 
 /* The peer's address, compact: an IPv4 or IPv6 socket address, or AF_UNIX
