@@ -550,7 +550,7 @@ void proxy_response_flush(struct proxy *px)
     struct upconn *uc = px->uc;
     if (px->done || uc == NULL || !px->started || px->waiting)
         return;
-    if (uc->body.len == 0) {
+    if (upconn_body_pending(uc) == 0) {
         if (uc->message_done)
             px_complete(px);
         return;

@@ -70,6 +70,7 @@ struct upconn {
     size_t name_len;
     bool in_value;
     struct bytebuf body;        /* body bytes read, for the next send (a block) */
+    size_t body_start;          /* where in it they begin (after a head read with them) */
     size_t head_bytes;          /* of the response head, against the limit */
     uint64_t idle_since_ms;
     bool pooled;
@@ -150,6 +151,8 @@ void upconn_close(struct upconn *uc);
  * connection reads into a fresh block from here. */
 void upconn_lend(struct upconn *uc, struct exchange_buf *piece, void (**release)(void *),
                  void **arg);
+/* Body bytes read and not yet lent. */
+size_t upconn_body_pending(const struct upconn *uc);
 /* Where the request head and body go. */
 struct outq *upconn_out(struct upconn *uc);
 void upconn_wake(struct upconn *uc);

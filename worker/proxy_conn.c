@@ -45,19 +45,21 @@ static struct upconn *upconn_of(llhttp_t *parser) { return parser->data; }
 #define SPARE_BLOCKS 16
 static struct spare_list spare_blocks = {.keep = SPARE_BLOCKS};
 
-static void buffer_take(struct bytebuf *b)
+static void buffer_take(struct upconn *uc)
 {
+    struct bytebuf *b = &uc->body;
     if (b->data != NULL)
         return;
     b->data = spare_take(&spare_blocks, PROXY_READ_AHEAD);
     b->size = b->data != NULL ? PROXY_READ_AHEAD : 0;
-    b->len = 0;
+    b->len = uc->body_start = 0;
 }
 
-static void buffer_give(struct bytebuf *b)
+static void buffer_give(struct upconn *uc)
 {
-    spare_give(&spare_blocks, b->data, b->size == PROXY_READ_AHEAD);
-    *b = (struct bytebuf){0};
+    spare_give(&spare_blocks, uc->body.data, uc->body.size == PROXY_READ_AHEAD);
+    uc->body = (struct bytebuf){0};
+    uc->body_start = 0;
 }
 
 static void block_release(void *data) { spare_give(&spare_blocks, data, true); }
@@ -65,25 +67,32 @@ static void block_release(void *data) { spare_give(&spare_blocks, data, true); }
 void upconn_lend(struct upconn *uc, struct exchange_buf *piece, void (**release)(void *),
                  void **arg)
 {
-    piece->base = uc->body.data;
-    piece->len = uc->body.len;
+    piece->base = uc->body.data + uc->body_start;
+    piece->len = uc->body.len - uc->body_start;
     *release = uc->body.size == PROXY_READ_AHEAD ? block_release : free; /* free: it grew */
     *arg = uc->body.data;
     uc->body = (struct bytebuf){0};
+    uc->body_start = 0;
 }
 
-/* Body bytes into uc->body: in place when they were read there (a
- * chunked body's pieces move down over their framing), else copied. */
+size_t upconn_body_pending(const struct upconn *uc) { return uc->body.len - uc->body_start; }
+
+/* Body bytes into uc->body: in place when they were read there, else
+ * copied. The first piece of a block starts where it lies (after the
+ * response head that came in the same read); later ones after a gap (a
+ * chunked body's framing) move down to join the others. */
 static int upconn_keep_bytes(struct upconn *uc, const char *at, size_t len)
 {
     struct bytebuf *b = &uc->body;
     if (b->data != NULL && at >= b->data + b->len && at < b->data + b->size) {
-        if (at != b->data + b->len)
+        if (uc->body_start == b->len)
+            uc->body_start = b->len = (size_t)(at - b->data); /* nothing kept yet */
+        else if (at != b->data + b->len)
             memmove(b->data + b->len, at, len);
         b->len += len;
         return SK_OK;
     }
-    buffer_take(b);
+    buffer_take(uc);
     return bytebuf_append(b, at, len);
 }
 
@@ -143,7 +152,7 @@ static void upconn_reset_parser(struct upconn *uc)
 static void upconn_free(struct upconn *uc)
 {
     bytebuf_free(&uc->field);
-    buffer_give(&uc->body);
+    buffer_give(uc);
     free(uc);
 }
 
@@ -257,7 +266,7 @@ struct upconn *upconn_get(struct worker *w, struct upstream_peer *p, struct prox
 void upconn_release(struct upconn *uc)
 {
     uc->px = NULL;
-    buffer_give(&uc->body); /* an idle connection holds no buffer */
+    buffer_give(uc); /* an idle connection holds no buffer */
     struct upstream *up = uc->peer->up;
     if (!uc->keep || uc->one_client || uc->conn == NULL || up->idle_count >= up->cfg->max_idle ||
         uc->conn->closed || uc->conn->closing || uc->conn->worker->draining) {
@@ -460,7 +469,7 @@ static char *upconn_read_into(struct conn *c, size_t *len)
     struct upconn *uc = c->proto_state;
     if (uc->px == NULL || uc->message_done)
         return NULL;
-    buffer_take(&uc->body);
+    buffer_take(uc);
     if (uc->body.data == NULL || uc->body.len >= uc->body.size)
         return NULL;
     *len = uc->body.size - uc->body.len;
