@@ -30,6 +30,15 @@ def start(saker_factory, up, bound):
     return saker_factory(config(["http://127.0.0.1:%d" % up.port], proxy_extra=extra))
 
 
+def ask(inst, data):
+    """One raw request on a fresh connection, and its response."""
+    sock = connect(inst.port)
+    sock.sendall(data)
+    r = read_response(sock)
+    sock.close()
+    return r
+
+
 def slow_upload(port, body, before_rest):
     """Sends the head and half the body, runs before_rest(), then the rest;
     returns the response and the moment the rest began to leave."""
@@ -71,11 +80,8 @@ def test_without_buffering_the_upstream_is_contacted_at_the_head(saker_factory, 
 
 def test_a_chunked_body_goes_up_with_its_length(saker_factory, upstream):
     inst = start(saker_factory, upstream, "64KiB")
-    sock = connect(inst.port)
-    sock.sendall(b"POST /api/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                 b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
-    r = read_response(sock)
-    sock.close()
+    r = ask(inst, b"POST /api/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
     doc, h = seen(r)
     assert doc["body"] == "hello world"
     assert h["content-length"] == "11"
@@ -84,10 +90,7 @@ def test_a_chunked_body_goes_up_with_its_length(saker_factory, upstream):
 
 def test_a_get_without_a_body_goes_up_without_a_length(saker_factory, upstream):
     inst = start(saker_factory, upstream, "true")
-    sock = connect(inst.port)
-    sock.sendall(b"GET /api/echo HTTP/1.1\r\nHost: x\r\n\r\n")
-    r = read_response(sock)
-    sock.close()
+    r = ask(inst, b"GET /api/echo HTTP/1.1\r\nHost: x\r\n\r\n")
     doc, h = seen(r)
     assert doc["method"] == "GET"
     assert "content-length" not in h and "transfer-encoding" not in h
@@ -95,23 +98,17 @@ def test_a_get_without_a_body_goes_up_without_a_length(saker_factory, upstream):
 
 def test_a_declared_length_over_the_bound_is_413_before_any_upstream(saker_factory, upstream):
     inst = start(saker_factory, upstream, "64KiB")
-    sock = connect(inst.port)
-    sock.sendall(b"POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 65537\r\n\r\n")
-    r = read_response(sock)
-    sock.close()
+    r = ask(inst, b"POST /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 65537\r\n\r\n")
     assert r.status == 413
     assert upstream.connections == []
 
 
 def test_a_chunked_body_over_the_bound_is_413_before_any_upstream(saker_factory, upstream):
     inst = start(saker_factory, upstream, "64KiB")
-    sock = connect(inst.port)
     piece = b"x" * 40000
     chunk = b"%x\r\n%s\r\n" % (len(piece), piece)
-    sock.sendall(b"POST /sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                 + chunk + chunk)
-    r = read_response(sock)
-    sock.close()
+    r = ask(inst, b"POST /sink HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + chunk + chunk)
     assert r.status == 413
     assert upstream.connections == []
 
