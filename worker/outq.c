@@ -18,6 +18,9 @@
 #define OUTQ_MIN_SEGMENTS 32
 #define OUTQ_COPY_FILES_BELOW (256 * 1024)
 #define OUTQ_SPARE_MAX 64
+/* Below this the copy buffer grows (and goes when the queue empties);
+ * from it on, sent bytes are dropped first. */
+#define OUTQ_COMPACT_FROM (4 * OUTQ_HIGH_WATER)
 
 /*
  * Standard-size buffers and segment arrays are recycled through per-process
@@ -55,8 +58,42 @@ void outq_clear(struct outq *q)
     outq_release_memory(q);
 }
 
+/* A queue that never empties (a stream to a reader slower than its
+ * source) would otherwise append forever: sent segments at the front are
+ * dropped once they are at least half of the array, and sent copies once
+ * the buffer is large and at least half of it is sent. Moving the live
+ * part costs at most the bytes sent since the last move. */
+static void segments_compact(struct outq *q)
+{
+    if (q->head == 0 || q->head * 2 < q->count)
+        return;
+    memmove(q->segments, q->segments + q->head, (q->count - q->head) * sizeof *q->segments);
+    q->count -= q->head;
+    q->head = 0;
+}
+
+static void buffer_compact(struct outq *q)
+{
+    size_t start = q->buffer_used; /* copies are appended in queue order */
+    for (size_t i = q->head; i < q->count; i++)
+        if (q->segments[i].kind == OUTQ_COPY) {
+            start = q->segments[i].offset;
+            break;
+        }
+    size_t live = q->buffer_used - start;
+    if (start < live)
+        return; /* more to keep than to drop: growing is cheaper */
+    memmove(q->buffer, q->buffer + start, live);
+    for (size_t i = q->head; i < q->count; i++)
+        if (q->segments[i].kind == OUTQ_COPY)
+            q->segments[i].offset -= start;
+    q->buffer_used = live;
+}
+
 static struct outq_segment *segment_append(struct outq *q)
 {
+    if (q->count == q->capacity)
+        segments_compact(q);
     if (q->count == q->capacity) {
         size_t capacity = q->capacity ? q->capacity * 2 : OUTQ_MIN_SEGMENTS;
         struct outq_segment *s =
@@ -74,6 +111,8 @@ static struct outq_segment *segment_append(struct outq *q)
 
 char *outq_reserve(struct outq *q, size_t max)
 {
+    if (q->buffer_capacity - q->buffer_used < max && q->buffer_capacity >= OUTQ_COMPACT_FROM)
+        buffer_compact(q);
     if (q->buffer_capacity - q->buffer_used < max) {
         size_t capacity = q->buffer_capacity ? q->buffer_capacity : OUTQ_MIN_BUFFER;
         while (capacity - q->buffer_used < max)

@@ -11,7 +11,9 @@
  * (outq_add_ref), or at a copy in the queue's own buffer (outq_add_copy,
  * outq_reserve/outq_commit). The buffer is taken only while the queue
  * holds data and given back when it empties, so an idle connection holds
- * no output memory.
+ * no output memory; a queue that never empties (a stream to a reader a
+ * little slower than its source) drops the copies it has sent before its
+ * buffer grows past 1 MiB, so what it holds is bounded by what is unsent.
  *
  * One ownership rule: a segment may carry a release callback and its
  * argument (a file's hold, a handler's buffer), which the queue calls

@@ -291,6 +291,61 @@ START_TEST(file_contents_are_copied_while_the_queue_is_short)
 }
 END_TEST
 
+/* A stream whose queue never empties (its reader is a little slower than
+ * its source) must not keep every byte it ever sent: the copy buffer and
+ * the segment array stay bounded, and what arrives is still in order. */
+#define STREAM_PIECE (48 * 1024)
+static unsigned char stream_source[251 + STREAM_PIECE];
+
+static size_t stream_check(const unsigned char *got, size_t n, size_t position)
+{
+    ck_assert_int_eq(memcmp(got, stream_source + position % 251, n), 0); /* n <= a piece */
+    return position + n;
+}
+
+START_TEST(a_queue_that_never_empties_stays_bounded)
+{
+    for (size_t i = 0; i < sizeof stream_source; i++)
+        stream_source[i] = (unsigned char)(i % 251);
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    struct outq q;
+    outq_init(&q);
+    size_t queued = 0, received = 0, largest_buffer = 0, most_segments = 0;
+    static unsigned char in[40 * 1024];
+    uint64_t written;
+    for (int round = 0; round < 100000 && queued < 32 * 1024 * 1024; round++) {
+        if (q.pending_bytes < OUTQ_HIGH_WATER) {
+            const unsigned char *from = stream_source + queued % 251;
+            ck_assert_int_eq(outq_add_copy(&q, from, STREAM_PIECE), 0);
+            ck_assert_int_eq(outq_add_stable(&q, from + STREAM_PIECE % 251, 16), 0);
+            queued += STREAM_PIECE + 16;
+        }
+        ck_assert_int_ne(outq_flush(&q, sv[0], &written), OUTQ_FAILED);
+        if (queued > 4 * 1024 * 1024) /* the reader is slower: once behind, always behind */
+            ck_assert(!outq_empty(&q));
+        ssize_t n = read(sv[1], in, sizeof in);
+        if (n > 0)
+            received = stream_check(in, (size_t)n, received);
+        largest_buffer = q.buffer_capacity > largest_buffer ? q.buffer_capacity : largest_buffer;
+        most_segments = q.capacity > most_segments ? q.capacity : most_segments;
+    }
+    ck_assert_uint_ge(queued, 32 * 1024 * 1024);
+    for (int round = 0; round < 100000 && received < queued; round++) {
+        ck_assert_int_ne(outq_flush(&q, sv[0], &written), OUTQ_FAILED);
+        ssize_t n = read(sv[1], in, sizeof in);
+        if (n > 0)
+            received = stream_check(in, (size_t)n, received);
+    }
+    ck_assert_uint_eq(received, queued);
+    ck_assert(outq_empty(&q));
+    ck_assert_uint_le(largest_buffer, 8 * OUTQ_HIGH_WATER);
+    ck_assert_uint_le(most_segments, 256);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("outq");
@@ -302,6 +357,7 @@ int main(void)
     tcase_add_test(t, clear_runs_every_release_once);
     tcase_add_test(t, releases_run_when_their_segment_has_left);
     tcase_add_test(t, file_contents_are_copied_while_the_queue_is_short);
+    tcase_add_test(t, a_queue_that_never_empties_stays_bounded);
     suite_add_tcase(s, t);
     return unit_run(s);
 }
