@@ -21,11 +21,84 @@ static int parse_forwarded(const char *key, const char *text, size_t len, void *
     return SK_OK;
 }
 
+/* false, true (ROUTE_PROXY_BUFFER_DEFAULT) or a size; 0 is false. */
+static int parse_buffer_body(const char *key, const char *text, size_t len, void *field,
+                             struct err *why)
+{
+    bool on;
+    if (cfg_parse_bool(key, text, len, &on, why) == SK_OK) {
+        *(uint64_t *)field = on ? ROUTE_PROXY_BUFFER_DEFAULT : 0;
+        return SK_OK;
+    }
+    if (cfg_parse_size(key, text, len, field, why) == SK_OK)
+        return SK_OK;
+    return err_set(why, "%s: expected true, false or a size (1m), got '%.80s'", key, text);
+}
+
 /* Base: struct route_proxy. */
 static int parse_trusted(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
 {
     struct route_proxy *px = base;
     return cfg_parse_cidr_list(ctx, node, "trusted_proxies", &px->trusted, &px->trusted_count);
+}
+
+static const char *const var_names[] = {
+    [PROXY_VAR_MSEC] = "msec",     [PROXY_VAR_REMOTE_ADDR] = "remote_addr",
+    [PROXY_VAR_REMOTE_PORT] = "remote_port", [PROXY_VAR_SCHEME] = "scheme",
+    [PROXY_VAR_HOST] = "host",
+};
+
+size_t route_proxy_var_next(const char *value, size_t len, size_t from,
+                            enum route_proxy_var *var, size_t *ref_len)
+{
+    for (size_t i = from; i + 1 < len; i++) {
+        if (value[i] != '$' || value[i + 1] != '{')
+            continue;
+        const char *close = memchr(value + i + 2, '}', len - i - 2);
+        *var = PROXY_VAR_UNKNOWN;
+        *ref_len = close != NULL ? (size_t)(close - (value + i)) + 1 : len - i;
+        size_t name_len = *ref_len - 3;
+        for (size_t v = 0; close != NULL && v < PROXY_VAR_UNKNOWN; v++)
+            if (strlen(var_names[v]) == name_len &&
+                memcmp(var_names[v], value + i + 2, name_len) == 0)
+                *var = (enum route_proxy_var)v;
+        return i;
+    }
+    return len;
+}
+
+/* Where in the file offset `off` of a scalar's value lies: exact for a
+ * value on one line (a quoted one's opening quote counted). */
+static yaml_node_t value_at(const yaml_node_t *node, size_t off)
+{
+    yaml_node_t at = *node;
+    if (node->start_mark.line == node->end_mark.line)
+        at.start_mark.column +=
+            off + (node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? 0 : 1);
+    return at;
+}
+
+/* Every ${...} in the header values is one saker knows. */
+static int check_header_vars(const struct cfg_ctx *ctx, const yaml_node_t *map,
+                             struct route_proxy *px)
+{
+    for (size_t i = 0; i < px->header_count; i++) {
+        const struct config_header *h = &px->headers[i];
+        enum route_proxy_var var;
+        size_t ref, at = route_proxy_var_next(h->value, h->value_len, 0, &var, &ref);
+        for (; at < h->value_len;
+             at = route_proxy_var_next(h->value, h->value_len, at + ref, &var, &ref)) {
+            px->header_vars = true;
+            if (var != PROXY_VAR_UNKNOWN)
+                continue;
+            yaml_node_t node = value_at(cfg_node(ctx, map->data.mapping.pairs.start[i].value), at);
+            return cfg_fail(ctx, &node,
+                            "header '%.80s': unknown variable '%.*s' (known: ${msec}, "
+                            "${remote_addr}, ${remote_port}, ${scheme}, ${host})",
+                            h->name, (int)(ref > 40 ? 40 : ref), h->value + at);
+        }
+    }
+    return SK_OK;
 }
 
 static int parse_headers(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
@@ -35,8 +108,10 @@ static int parse_headers(const struct cfg_ctx *ctx, const yaml_node_t *node, voi
                                          "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
                                          NULL};
     struct route_proxy *px = base;
-    return cfg_parse_header_map(ctx, node, &px->headers, &px->header_count, refuse,
-                                "is set by the proxy (see 'host', 'forwarded' and 'via')");
+    if (cfg_parse_header_map(ctx, node, &px->headers, &px->header_count, refuse,
+                             "is set by the proxy (see 'host', 'forwarded' and 'via')") != SK_OK)
+        return SK_ERROR;
+    return node != NULL ? check_header_vars(ctx, node, px) : SK_OK;
 }
 
 #define PX(field) offsetof(struct route_proxy, field)
@@ -52,6 +127,8 @@ static const struct cfg_option proxy_options[] = {
     {.name = "via", .offset = PX(via), .scalar = cfg_parse_bool, .def = "false"},
     {.name = "websocket", .offset = PX(websocket), .scalar = cfg_parse_bool, .def = "true"},
     {.name = "headers", .node = parse_headers},
+    {.name = "buffer_request_body", .offset = PX(buffer_request_body),
+     .scalar = parse_buffer_body, .def = "false"},
 };
 
 static const struct cfg_section proxy_section = {

@@ -15,15 +15,26 @@
  *         host: app.internal        # the Host sent up (default: the client's)
  *         via: false                # add "Via: 1.1 saker" both ways
  *         websocket: true           # pass Upgrade requests through (default)
- *         headers: { X-From: edge } # added to the request sent up, as written
+ *         headers: { X-From: edge, X-Start: "t=${msec}" }
+ *                                   # added to the request sent up, with variables
+ *         buffer_request_body: 1m   # read the whole body before contacting the
+ *                                   # upstream, up to this size (larger: 413);
+ *                                   # true: up to 1 MiB; default false (streamed)
  *
- * Header values are sent as written: there are no variables.
+ * Header values are sent as written but for variables, ${name}, replaced
+ * per request: msec (when the proxy took the request: Unix seconds with
+ * milliseconds, nginx's format), remote_addr and remote_port (the
+ * client's, after a PROXY header), scheme (http or https) and host (the
+ * request's Host without its port, lower-case). Any other ${...} is a
+ * config error at its line and column; a '$' not followed by '{' is
+ * itself.
  */
 #ifndef SAKER_CONF_ROUTE_PROXY_H
 #define SAKER_CONF_ROUTE_PROXY_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf/cidr.h"
 #include "conf/config.h"
@@ -43,7 +54,26 @@ struct route_proxy {
     bool websocket;
     struct config_header *headers;
     size_t header_count;
+    uint64_t buffer_request_body; /* the bound of a body read whole first; 0: streamed */
+    bool header_vars;             /* some header value holds a variable */
 };
+
+enum route_proxy_var {
+    PROXY_VAR_MSEC,
+    PROXY_VAR_REMOTE_ADDR,
+    PROXY_VAR_REMOTE_PORT,
+    PROXY_VAR_SCHEME,
+    PROXY_VAR_HOST,
+    PROXY_VAR_UNKNOWN, /* or unterminated: refused at load */
+};
+
+/* The next "${" in value from `from`: its offset (len when there is
+ * none), the variable, and the length of the reference, "${" to "}". */
+size_t route_proxy_var_next(const char *value, size_t len, size_t from,
+                            enum route_proxy_var *var, size_t *ref_len);
+
+/* buffer_request_body: true */
+#define ROUTE_PROXY_BUFFER_DEFAULT (1024 * 1024)
 
 extern const struct handler_schema route_proxy_schema;
 

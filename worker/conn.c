@@ -528,9 +528,16 @@ static void conn_read(struct conn *c)
     for (int i = 0; i < CONN_READS_PER_WAKEUP && !c->closing && !c->input_paused && !c->closed;
          i++) {
         bool drained;
-        ssize_t n = c->transport->read(c, w->read_buffer, w->read_buffer_size, &drained);
+        size_t size = w->read_buffer_size;
+        char *buf = c->proto != NULL && c->proto->read_into != NULL
+                        ? c->proto->read_into(c, &size) : NULL;
+        if (buf == NULL) {
+            buf = w->read_buffer;
+            size = w->read_buffer_size;
+        }
+        ssize_t n = c->transport->read(c, buf, size, &drained);
         if (n > 0) {
-            conn_consume(c, w->read_buffer, (size_t)n);
+            conn_consume(c, buf, (size_t)n);
             if (drained)
                 break;
             continue;

@@ -144,6 +144,10 @@ struct conn_protocol {
      * reading a head or a body, handling, idle, tunnel (conn itself
      * tells the handshake, writing and closing). NULL: handling. */
     enum shm_conn_state (*state)(struct conn *c);
+    /* Where the next read goes, and at most how much (*len): memory of
+     * the protocol's, so that the bytes fed from there need no copy (a
+     * proxied body). NULL, or a NULL result: the worker's read buffer. */
+    char *(*read_into)(struct conn *c, size_t *len);
 };
 
 /* The peer's address, compact: an IPv4 or IPv6 socket address, or AF_UNIX

@@ -177,6 +177,9 @@ struct exchange_ops {
     int (*start)(struct exchange *ex);
     int (*send)(struct exchange *ex, const struct exchange_buf *bufs, size_t n,
                 enum exchange_send_state state);
+    /* A MORE send of lent bytes (exchange_send_lent); NULL: sent as a copy. */
+    int (*send_lent)(struct exchange *ex, const struct exchange_buf *buf,
+                     void (*release)(void *arg), void *arg);
     int (*read_body)(struct exchange *ex);
     void (*pause_body)(struct exchange *ex, bool paused);
     int (*upgrade)(struct exchange *ex, const char *protocol); /* NULL: none */
@@ -253,6 +256,8 @@ struct exchange {
     struct exchange_filter *filter;      /* the first stage after the handler; NULL: none */
     struct exchange_filter *filter_last; /* the stage next to the protocol */
     uint64_t body_sent;  /* bytes of a streamed body accepted so far */
+    void (*lent_release)(void *arg); /* a lent piece sent as a reference: at the proceed */
+    void *lent_arg;
     bool responded;      /* the head has gone (respond or start) */
     bool streaming;      /* exchange_start: the body comes as sends */
     bool handler_done;   /* the handler's final call was accepted */
@@ -374,6 +379,17 @@ int exchange_start(struct exchange *ex);
  * be sent (the protocol then gives up on it: stop follows). */
 int exchange_send(struct exchange *ex, const struct exchange_buf *bufs, size_t n,
                   enum exchange_send_state state);
+/* A MORE send of one piece whose bytes are lent rather than copied: they
+ * stay valid until release(arg) runs, which happens exactly once,
+ * whatever the result: when the protocol no longer needs them (sent,
+ * copied, or dropped with the connection), possibly after the proceed and
+ * after the exchange has ended, so release must not reach the exchange.
+ * Through a filter, or a protocol that has no way to hold them, they are
+ * sent as exchange_send's bytes and released at the generator's proceed
+ * (or the final call, or the stop). The large-body path of the proxy: the bytes read
+ * from the upstream leave from the memory they were read into. */
+int exchange_send_lent(struct exchange *ex, const struct exchange_buf *buf,
+                       void (*release)(void *arg), void *arg);
 /* A trailer field for the end of a streamed body (copied). SK_OK or
  * SK_ERROR when out of memory. HTTP/1.1 sends them only chunked. */
 int exchange_add_trailer(struct exchange *ex, const char *name, const char *value);

@@ -98,6 +98,40 @@ int exchange_upgrade(struct exchange *ex, const char *protocol)
     return rc;
 }
 
+int exchange_send_lent(struct exchange *ex, const struct exchange_buf *buf,
+                       void (*release)(void *arg), void *arg)
+{
+    if (ex->filter == NULL && ex->ops->send_lent != NULL && ex->streaming && !ex->finished &&
+        !ex->abandoned)
+        return ex->ops->send_lent(ex, buf, release, arg);
+    int rc = exchange_send(ex, buf, 1, EXCHANGE_MORE);
+    if (rc != SK_OK || ex->lent_release != NULL) { /* the latter: a generator's misuse */
+        release(arg);
+        return rc;
+    }
+    ex->lent_release = release; /* valid until the proceed, as any send's bytes */
+    ex->lent_arg = arg;
+    return SK_OK;
+}
+
+/* The bytes of a lent piece sent as plain bytes are no longer needed. */
+static void exchange_lent_return(struct exchange *ex)
+{
+    void (*release)(void *) = ex->lent_release;
+    if (release != NULL) {
+        ex->lent_release = NULL;
+        release(ex->lent_arg);
+    }
+}
+
+/* The generator's proceed: the previous piece's bytes are free again. */
+static void exchange_generator_proceed(struct exchange *ex)
+{
+    exchange_lent_return(ex);
+    if (ex->generator != NULL && ex->generator->proceed != NULL)
+        ex->generator->proceed(ex, ex->generator_arg);
+}
+
 int exchange_filter_send(struct exchange *ex, struct exchange_filter *f,
                          const struct exchange_buf *bufs, size_t n,
                          enum exchange_send_state state)
@@ -121,11 +155,15 @@ int exchange_send(struct exchange *ex, const struct exchange_buf *bufs, size_t n
         int rc = ex->filter->ops->send(ex, ex->filter, bufs, n, state);
         if (rc == SK_OK && state != EXCHANGE_MORE)
             ex->handler_done = true;
+        if (state != EXCHANGE_MORE)
+            exchange_lent_return(ex); /* the filter has taken what it needs */
         return rc;
     }
     int rc = ex->ops->send(ex, bufs, n, state);
     if (rc == SK_OK && state != EXCHANGE_MORE)
         ex->handler_done = ex->finished = true;
+    if (state != EXCHANGE_MORE)
+        exchange_lent_return(ex); /* the final call: nothing before it is read again */
     return rc;
 }
 
@@ -138,8 +176,8 @@ void exchange_filter_proceed(struct exchange *ex, struct exchange_filter *f)
             f->prev->ops->proceed(ex, f->prev);
         else
             exchange_filter_proceed(ex, f->prev);
-    } else if (!ex->handler_done && ex->generator != NULL && ex->generator->proceed != NULL) {
-        ex->generator->proceed(ex, ex->generator_arg);
+    } else if (!ex->handler_done) {
+        exchange_generator_proceed(ex);
     }
 }
 
@@ -152,8 +190,8 @@ void exchange_proceed(struct exchange *ex)
         f->ops->proceed(ex, f);
     else if (f != NULL)
         exchange_filter_proceed(ex, f);
-    else if (!ex->handler_done && ex->generator != NULL && ex->generator->proceed != NULL)
-        ex->generator->proceed(ex, ex->generator_arg);
+    else if (!ex->handler_done)
+        exchange_generator_proceed(ex);
 }
 
 void exchange_abandon(struct exchange *ex)
@@ -169,6 +207,7 @@ void exchange_stop(struct exchange *ex)
         return;
     ex->abandoned = true;
     ex->stopped = true;
+    exchange_lent_return(ex);
     for (struct exchange_filter *f = ex->filter; f != NULL; f = f->next)
         if (f->ops->stop != NULL)
             f->ops->stop(ex, f);

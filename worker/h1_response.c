@@ -183,14 +183,40 @@ static int h1_start(struct exchange *ex)
     return SK_OK;
 }
 
-/* "SIZE\r\n" DATA "\r\n", one copy into the queue. */
-static int h1_queue_chunk(struct h1 *h1, const struct exchange_buf *bufs, size_t n, size_t total)
+/* Bytes lent by exchange_send_lent, until the queue releases them: set
+ * to NULL once the queue has taken them over. */
+struct h1_lent {
+    outq_release_fn *release;
+    void *arg;
+};
+
+/* The queue takes the lent bytes over, release and all (it runs the
+ * release itself if it cannot). */
+static int h1_queue_lent(struct h1 *h1, const struct exchange_buf *bufs, struct h1_lent *lent)
 {
-    char *p = outq_reserve(h1->out, total + 24), *start = p;
+    outq_release_fn *release = lent->release;
+    lent->release = NULL;
+    return outq_add_ref(h1->out, bufs[0].base, bufs[0].len, release, lent->arg) == 0 ? SK_OK
+                                                                                    : SK_ERROR;
+}
+
+/* "SIZE\r\n" DATA "\r\n", one copy into the queue; lent bytes are
+ * referenced between a copied size line and a stable "\r\n". */
+static int h1_queue_chunk(struct h1 *h1, const struct exchange_buf *bufs, size_t n, size_t total,
+                          struct h1_lent *lent)
+{
+    size_t copied = lent != NULL ? 0 : total;
+    char *p = outq_reserve(h1->out, copied + 24), *start = p;
     if (p == NULL)
         return SK_ERROR;
     p = digits_hex(p, total);
     p = PUT_LITERAL(p, "\r\n");
+    if (lent != NULL)
+        return outq_commit(h1->out, (size_t)(p - start)) == 0 &&
+                       h1_queue_lent(h1, bufs, lent) == SK_OK &&
+                       outq_add_stable(h1->out, "\r\n", 2) == 0
+                   ? SK_OK
+                   : SK_ERROR;
     for (size_t i = 0; i < n; i++)
         if (bufs[i].len > 0)
             p = put(p, bufs[i].base, bufs[i].len);
@@ -199,12 +225,14 @@ static int h1_queue_chunk(struct h1 *h1, const struct exchange_buf *bufs, size_t
 }
 
 static int h1_queue_pieces(struct h1 *h1, const struct exchange_buf *bufs, size_t n,
-                           size_t total)
+                           size_t total, struct h1_lent *lent)
 {
     if (total == 0)
         return SK_OK;
     if (h1->chunked)
-        return h1_queue_chunk(h1, bufs, n, total);
+        return h1_queue_chunk(h1, bufs, n, total, lent);
+    if (lent != NULL)
+        return h1_queue_lent(h1, bufs, lent);
     for (size_t i = 0; i < n; i++)
         if (bufs[i].len > 0 && outq_add_copy(h1->out, bufs[i].base, bufs[i].len) != 0)
             return SK_ERROR;
@@ -232,8 +260,8 @@ static int h1_queue_last_chunk(struct h1 *h1, const struct exchange *ex)
     return outq_commit(h1->out, (size_t)(p - start)) == 0 ? SK_OK : SK_ERROR;
 }
 
-static int h1_send(struct exchange *ex, const struct exchange_buf *bufs, size_t n,
-                   enum exchange_send_state state)
+static int h1_send_body(struct exchange *ex, const struct exchange_buf *bufs, size_t n,
+                        enum exchange_send_state state, struct h1_lent *lent)
 {
     struct h1 *h1 = ex->protocol;
     size_t total = exchange_bufs_len(bufs, n);
@@ -244,7 +272,7 @@ static int h1_send(struct exchange *ex, const struct exchange_buf *bufs, size_t 
      * (a proxy passes the upstream's on): no body is no broken promise. */
     if (state == EXCHANGE_ERROR ||
         (send_body && !exchange_length_kept(&h1->length_left, total, state)) ||
-        (send_body && h1_queue_pieces(h1, bufs, n, total) != SK_OK) ||
+        (send_body && h1_queue_pieces(h1, bufs, n, total, lent) != SK_OK) ||
         (state == EXCHANGE_FINAL && send_body && h1->chunked &&
          h1_queue_last_chunk(h1, ex) != SK_OK)) {
         h1_abort(h1); /* no last chunk: the client sees the body is incomplete */
@@ -260,6 +288,24 @@ static int h1_send(struct exchange *ex, const struct exchange_buf *bufs, size_t 
     }
     h1_wake(h1);
     return SK_OK;
+}
+
+static int h1_send(struct exchange *ex, const struct exchange_buf *bufs, size_t n,
+                   enum exchange_send_state state)
+{
+    return h1_send_body(ex, bufs, n, state, NULL);
+}
+
+/* The queue references lent bytes: a large body leaves from where its
+ * producer read it. Whatever the queue did not take is released here. */
+static int h1_send_lent(struct exchange *ex, const struct exchange_buf *buf,
+                        void (*release)(void *arg), void *arg)
+{
+    struct h1_lent lent = {release, arg};
+    int rc = h1_send_body(ex, buf, 1, EXCHANGE_MORE, &lent);
+    if (lent.release != NULL)
+        lent.release(arg);
+    return rc;
 }
 
 /* RFC 9110 section 7.8: the client asked (Upgrade, with "upgrade" in
@@ -320,6 +366,7 @@ const struct exchange_ops h1_exchange_ops = {
     .respond = h1_respond,
     .start = h1_start,
     .send = h1_send,
+    .send_lent = h1_send_lent,
     .read_body = h1_read_body,
     .pause_body = h1_pause_body,
     .upgrade = h1_upgrade,

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -69,6 +70,7 @@ static void px_end(struct proxy *px)
     px->done = true;
     timer_stop(px_timers(px), &px->timer);
     px_let_go(px);
+    bytebuf_free(&px->buffered);
 }
 
 static void px_answer(struct proxy *px, int status)
@@ -199,6 +201,70 @@ static void px_body_error(struct exchange *ex, int status, void *arg)
 
 static const struct exchange_body_reader px_reader = {px_body_data, px_body_end, px_body_error};
 
+/* ---- buffer_request_body: the whole body before the upstream ------------- */
+
+static void px_buffer_data(struct exchange *ex, const char *data, size_t len, void *arg)
+{
+    struct proxy *px = arg;
+    (void)ex;
+    if (px->done)
+        return;
+    if (px->buffered.len + len > px->cfg->buffer_request_body) {
+        px_answer(px, 413); /* no upstream was contacted */
+        return;
+    }
+    if (bytebuf_append(&px->buffered, data, len) != SK_OK)
+        px_answer(px, 500);
+}
+
+/* The body is in: now the upstream (its trailer fields stay here: the
+ * body goes up with a Content-Length). */
+static void px_buffer_end(struct exchange *ex, const struct header_field *trailers,
+                          size_t count, void *arg)
+{
+    struct proxy *px = arg;
+    (void)ex, (void)trailers, (void)count;
+    px->body_done = true;
+    if (!px->done)
+        px_attempt(px);
+}
+
+static const struct exchange_body_reader px_buffer_reader = {px_buffer_data, px_buffer_end,
+                                                             px_body_error};
+
+/* Starts reading the body whole; a declared length over the bound is
+ * refused before a byte of it is read. */
+static void px_buffer_body(struct proxy *px)
+{
+    int64_t declared = px_declared_length(px);
+    if (declared > 0 && (uint64_t)declared > px->cfg->buffer_request_body) {
+        px_answer(px, 413);
+        return;
+    }
+    px->buffering = px->reading_body = true;
+    int rc = exchange_read_body(px->ex, &px_buffer_reader, px); /* its pieces come from the loop */
+    if (rc == SK_DECLINED) {
+        px->body_done = true;
+        px_attempt(px);
+    } else if (rc != SK_OK) {
+        px_answer(px, 500);
+    }
+}
+
+/* A request whose body was read whole goes up in one piece, with its
+ * length (a retry sends it again). */
+static void px_send_buffered(struct proxy *px)
+{
+    size_t len = px->buffered.len;
+    if (!px_send_head(px, len > 0 ? (int64_t)len : px_empty_length(px)))
+        return;
+    if (len > 0 && outq_add_copy(upconn_out(px->uc), px->buffered.data, len) != 0) {
+        proxy_failed(px, PROXY_FAIL_RESET);
+        return;
+    }
+    px_arm(px, px->up->cfg->read_timeout_ms);
+}
+
 /* A PROXY protocol header first on a new connection: the client's address
  * and the one it reached. The connection then carries this client only. */
 static int px_send_proxy_header(struct proxy *px)
@@ -241,6 +307,10 @@ void proxy_connected(struct proxy *px)
         } else if (rc != SK_OK) {
             px_answer(px, 500);
         }
+        return;
+    }
+    if (px->buffering) {
+        px_send_buffered(px);
         return;
     }
     if (px->body_done) {
@@ -418,6 +488,28 @@ int proxy_response_head(struct proxy *px, int status)
     return SK_OK;
 }
 
+/* Fields that frame, route or describe the body whole never come as
+ * trailers (RFC 9110 section 6.5.1), nor ones saker sets itself. */
+static bool px_trailer_drops(const struct proxy *px, const struct header_field *f)
+{
+    static const char *const never[] = {"content-length", "content-encoding", "content-type",
+                                        "content-range", "host", "authorization",
+                                        "set-cookie", "cache-control", "expires", "location"};
+    for (size_t i = 0; i < sizeof never / sizeof never[0]; i++)
+        if (f->name_len == strlen(never[i]) && strncasecmp(f->name, never[i], f->name_len) == 0)
+            return true;
+    return px_response_drops(px, f);
+}
+
+int proxy_response_trailer(struct proxy *px, const struct header_field *f)
+{
+    struct exchange *ex = px->ex;
+    if (px->done || px_trailer_drops(px, f))
+        return SK_OK;
+    return exchange_push_field(ex->arena, &ex->trailers, &ex->trailer_count,
+                               &ex->trailer_capacity, f);
+}
+
 int proxy_response_upgrade(struct proxy *px)
 {
     struct exchange *ex = px->ex;
@@ -461,24 +553,23 @@ void proxy_paused(struct proxy *px)
 }
 
 /* What was read goes down in one send, unless one is out already (its
- * proceed comes back here); the other buffer fills meanwhile. */
+ * proceed comes back here); a fresh block fills meanwhile. */
 void proxy_response_flush(struct proxy *px)
 {
     struct upconn *uc = px->uc;
     if (px->done || uc == NULL || !px->started || px->waiting)
         return;
-    if (uc->body.len == 0) {
+    if (upconn_body_pending(uc) == 0) {
         if (uc->message_done)
             px_complete(px);
         return;
     }
-    struct bytebuf spare = uc->sent;
-    uc->sent = uc->body;
-    uc->body = spare;
-    uc->body.len = 0;
-    struct exchange_buf piece = {uc->sent.data, uc->sent.len};
+    struct exchange_buf piece;
+    void (*release)(void *);
+    void *arg;
+    upconn_lend(uc, &piece, &release, &arg);
     px->waiting = true;
-    exchange_send(px->ex, &piece, 1, EXCHANGE_MORE); /* on failure, stop follows */
+    exchange_send_lent(px->ex, &piece, release, arg); /* on failure, stop follows */
 }
 
 static void px_proceed(struct exchange *ex, void *arg)
@@ -488,7 +579,6 @@ static void px_proceed(struct exchange *ex, void *arg)
     px->waiting = false;
     if (px->done || px->uc == NULL)
         return;
-    px->uc->sent.len = 0;
     proxy_response_flush(px);
     struct upconn *uc = px->uc;
     if (px->done || uc == NULL || uc->message_done || uc->conn->input_paused == false)
@@ -544,8 +634,16 @@ static void proxy_handle(struct exchange *ex, const struct route *route, void *s
         return;
     }
     timer_init(&px->timer, px_timer_fire);
+    if (cfg->header_vars) { /* only then: a clock read per request */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        px->taken_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    }
     exchange_set_generator(ex, &px_generator, px);
-    px_attempt(px);
+    if (cfg->buffer_request_body > 0 && !px->upgrade)
+        px_buffer_body(px);
+    else
+        px_attempt(px);
 }
 
 const struct handler_ops handler_proxy_ops = {

@@ -15,9 +15,11 @@
  * ever reaches the other after that.
  *
  * Backpressure, both ways, with no copy of a whole body anywhere:
- *  - down: what the upstream sends goes to the client in one exchange_send
- *    per proceed: while a send is out, reading goes on into a second
- *    buffer, and pauses only once that holds PROXY_READ_AHEAD.
+ *  - down: what the upstream sends goes to the client in one
+ *    exchange_send_lent per proceed, with no copy: it is read into a
+ *    block which the client's output queue references until sent; while
+ *    a send is out, reading goes on into a fresh block, and pauses only
+ *    once that holds PROXY_READ_AHEAD.
  *  - up: request body pieces are queued on the upstream connection; the
  *    client's body pauses while that queue holds its high-water mark and
  *    resumes when the connection flushes below it.
@@ -40,8 +42,10 @@
 
 struct conn;
 
-/* Read from an upstream while the client takes the previous send: more
- * means fewer, larger sends; it bounds what one exchange holds. */
+/* A response body is read in blocks of this size, each lent to the
+ * client's output queue until sent; reading pauses while one is full and
+ * the previous send waits. More means fewer, larger reads and sends; it
+ * bounds what one exchange holds. */
 #define PROXY_READ_AHEAD (256 * 1024)
 
 /* Why an upstream attempt failed: the answer (502 or 504) and whether
@@ -65,8 +69,8 @@ struct upconn {
     struct bytebuf field;       /* a response header: name, then value */
     size_t name_len;
     bool in_value;
-    struct bytebuf body;        /* body bytes read, for the next send */
-    struct bytebuf sent;        /* those of the send out, valid until its proceed */
+    struct bytebuf body;        /* body bytes read, for the next send (a block) */
+    size_t body_start;          /* where in it they begin (after a head read with them) */
     size_t head_bytes;          /* of the response head, against the limit */
     uint64_t idle_since_ms;
     bool pooled;
@@ -89,6 +93,8 @@ struct proxy {
     struct timer timer;         /* connect, send or read, by the phase */
     unsigned attempts;
     uint64_t attempt_ms;        /* when the current attempt began */
+    uint64_t taken_ms;          /* wall clock, when the proxy took it (${msec}) */
+    struct bytebuf buffered;    /* buffer_request_body: the whole body, read first */
     struct header_field *fields; /* the upstream's response head, as read */
     size_t field_count, field_capacity;
     bool chunked;      /* the request body goes up chunked */
@@ -109,6 +115,7 @@ struct proxy {
     /* An HTTP/2 extended CONNECT goes up as an HTTP/1.1 WebSocket
      * handshake, with a key of ours (the client sent none), base64. */
     char ws_key[25];
+    bool buffering;    /* buffer_request_body: the body is read whole, then sent */
 };
 
 /* ---- handler_proxy.c: what the upstream side tells the proxy --------- */
@@ -120,6 +127,10 @@ int proxy_response_head(struct proxy *px, int status);
 /* The upstream switched protocols (101): the client's too, and the
  * exchange becomes a tunnel. SK_OK, or SK_ERROR (answered already). */
 int proxy_response_upgrade(struct proxy *px);
+/* A trailer field of a chunked response, passed on with its end (to an
+ * HTTP/1.1 client in the last chunk, to an HTTP/2 one as trailing
+ * HEADERS) unless it is one a trailer may not carry. SK_OK or SK_ERROR. */
+int proxy_response_trailer(struct proxy *px, const struct header_field *f);
 /* After a read: what it brought (body bytes, the end) goes down. */
 void proxy_response_flush(struct proxy *px);
 /* Reading the upstream paused for the client: no read timeout meanwhile. */
@@ -139,6 +150,12 @@ struct upconn *upconn_get(struct worker *w, struct upstream_peer *p, struct prox
 void upconn_release(struct upconn *uc);
 /* Closes at once (mid-request: it cannot serve another). */
 void upconn_close(struct upconn *uc);
+/* The body bytes read so far, lent as one piece with its release; the
+ * connection reads into a fresh block from here. */
+void upconn_lend(struct upconn *uc, struct exchange_buf *piece, void (**release)(void *),
+                 void **arg);
+/* Body bytes read and not yet lent. */
+size_t upconn_body_pending(const struct upconn *uc);
 /* Where the request head and body go. */
 struct outq *upconn_out(struct upconn *uc);
 void upconn_wake(struct upconn *uc);

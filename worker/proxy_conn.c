@@ -21,7 +21,9 @@
 #include <event2/event.h>
 
 #include "common/clock.h"
+#include "common/error.h"
 #include "common/log.h"
+#include "common/spare.h"
 #include "worker/conn.h"
 #include "worker/conn_tls.h"
 #include "worker/tls.h"
@@ -35,35 +37,69 @@ static struct upconn *upconn_of(llhttp_t *parser) { return parser->data; }
 
 /* ---- body buffers ------------------------------------------------------------ */
 
-/* The body buffers of finished exchanges, kept for the next ones (per
- * process, as outq's): a large body would otherwise grow, and fault in,
- * fresh ones every time. Idle connections hold none. */
-#define SPARE_BUFFERS 8
-static struct bytebuf spares[SPARE_BUFFERS];
-static size_t spare_count;
+/* A response body is read into blocks of PROXY_READ_AHEAD bytes, which
+ * the client's output queue references until sent (exchange_send_lent):
+ * the bytes leave from where the upstream's read put them. Blocks come
+ * back to a per-process list (as outq's buffers do): a large body would
+ * otherwise fault in fresh ones every time. Idle connections hold none. */
+#define SPARE_BLOCKS 16
+static struct spare_list spare_blocks = {.keep = SPARE_BLOCKS};
 
-static void buffer_take(struct bytebuf *b)
+static void buffer_take(struct upconn *uc)
 {
-    if (b->data == NULL && spare_count > 0) {
-        *b = spares[--spare_count];
-        b->len = 0;
-    }
+    struct bytebuf *b = &uc->body;
+    if (b->data != NULL)
+        return;
+    b->data = spare_take(&spare_blocks, PROXY_READ_AHEAD);
+    b->size = b->data != NULL ? PROXY_READ_AHEAD : 0;
+    b->len = uc->body_start = 0;
 }
 
-static void buffer_give(struct bytebuf *b)
+static void buffer_give(struct upconn *uc)
 {
-    if (b->data != NULL && spare_count < SPARE_BUFFERS) {
-        spares[spare_count++] = *b;
-        *b = (struct bytebuf){0};
-        return;
+    spare_give(&spare_blocks, uc->body.data, uc->body.size == PROXY_READ_AHEAD);
+    uc->body = (struct bytebuf){0};
+    uc->body_start = 0;
+}
+
+static void block_release(void *data) { spare_give(&spare_blocks, data, true); }
+
+void upconn_lend(struct upconn *uc, struct exchange_buf *piece, void (**release)(void *),
+                 void **arg)
+{
+    piece->base = uc->body.data + uc->body_start;
+    piece->len = uc->body.len - uc->body_start;
+    *release = uc->body.size == PROXY_READ_AHEAD ? block_release : free; /* free: it grew */
+    *arg = uc->body.data;
+    uc->body = (struct bytebuf){0};
+    uc->body_start = 0;
+}
+
+size_t upconn_body_pending(const struct upconn *uc) { return uc->body.len - uc->body_start; }
+
+/* Body bytes into uc->body: in place when they were read there, else
+ * copied. The first piece of a block starts where it lies (after the
+ * response head that came in the same read); later ones after a gap (a
+ * chunked body's framing) move down to join the others. */
+static int upconn_keep_bytes(struct upconn *uc, const char *at, size_t len)
+{
+    struct bytebuf *b = &uc->body;
+    if (b->data != NULL && at >= b->data + b->len && at < b->data + b->size) {
+        if (uc->body_start == b->len)
+            uc->body_start = b->len = (size_t)(at - b->data); /* nothing kept yet */
+        else if (at != b->data + b->len)
+            memmove(b->data + b->len, at, len);
+        b->len += len;
+        return SK_OK;
     }
-    bytebuf_free(b);
+    buffer_take(uc);
+    return bytebuf_append(b, at, len);
 }
 
 void upconn_free_spares(void)
 {
-    while (spare_count > 0)
-        bytebuf_free(&spares[--spare_count]);
+    while (spare_blocks.count > 0)
+        free(spare_blocks.items[--spare_blocks.count]);
 }
 
 /* ---- the pool ------------------------------------------------------------ */
@@ -116,8 +152,7 @@ static void upconn_reset_parser(struct upconn *uc)
 static void upconn_free(struct upconn *uc)
 {
     bytebuf_free(&uc->field);
-    buffer_give(&uc->body);
-    buffer_give(&uc->sent);
+    buffer_give(uc);
     free(uc);
 }
 
@@ -231,8 +266,7 @@ struct upconn *upconn_get(struct worker *w, struct upstream_peer *p, struct prox
 void upconn_release(struct upconn *uc)
 {
     uc->px = NULL;
-    buffer_give(&uc->body); /* an idle connection holds no buffer */
-    buffer_give(&uc->sent);
+    buffer_give(uc); /* an idle connection holds no buffer */
     struct upstream *up = uc->peer->up;
     if (!uc->keep || uc->one_client || uc->conn == NULL || up->idle_count >= up->cfg->max_idle ||
         uc->conn->closed || uc->conn->closing || uc->conn->worker->draining) {
@@ -316,11 +350,12 @@ static int on_header_value_complete(llhttp_t *parser)
         .value_len = value_len,
     };
     uc->field.len = uc->name_len = 0;
-    if (f.name == NULL || f.value == NULL ||
-        exchange_push_field(arena, &px->fields, &px->field_count, &px->field_capacity, &f) !=
-            SK_OK)
+    if (f.name == NULL || f.value == NULL)
         return -1;
-    return 0;
+    if (px->started) /* after the last chunk: a trailer field */
+        return proxy_response_trailer(px, &f) == SK_OK ? 0 : -1;
+    return exchange_push_field(arena, &px->fields, &px->field_count, &px->field_capacity, &f) ==
+                   SK_OK ? 0 : -1;
 }
 
 static int on_headers_complete(llhttp_t *parser)
@@ -340,9 +375,7 @@ static int on_headers_complete(llhttp_t *parser)
 
 static int on_body(llhttp_t *parser, const char *at, size_t len)
 {
-    struct upconn *uc = upconn_of(parser);
-    buffer_take(&uc->body);
-    return bytebuf_append(&uc->body, at, len) == SK_OK ? 0 : -1;
+    return upconn_keep_bytes(upconn_of(parser), at, len) == SK_OK ? 0 : -1;
 }
 
 static int on_message_complete(llhttp_t *parser)
@@ -383,8 +416,7 @@ static void upconn_read_ahead(struct upconn *uc)
 /* What the upstream sends through a tunnel goes down as it comes. */
 static void upconn_tunnel_bytes(struct upconn *uc, const char *data, size_t len)
 {
-    buffer_take(&uc->body);
-    if (len > 0 && bytebuf_append(&uc->body, data, len) != SK_OK) {
+    if (len > 0 && upconn_keep_bytes(uc, data, len) != SK_OK) {
         proxy_failed(uc->px, PROXY_FAIL_RESET);
         return;
     }
@@ -429,6 +461,20 @@ static void upconn_feed(struct conn *c, const char *data, size_t len)
     }
     upconn_read_ahead(uc);
     proxy_response_flush(px);
+}
+
+/* A response's bytes are read into its body block (see upconn_keep_bytes);
+ * an idle connection's, into the worker's buffer. */
+static char *upconn_read_into(struct conn *c, size_t *len)
+{
+    struct upconn *uc = c->proto_state;
+    if (uc->px == NULL || uc->message_done)
+        return NULL;
+    buffer_take(uc);
+    if (uc->body.data == NULL || uc->body.len >= uc->body.size)
+        return NULL;
+    *len = uc->body.size - uc->body.len;
+    return uc->body.data + uc->body.len;
 }
 
 static enum conn_owed upconn_produce(struct conn *c)
@@ -512,6 +558,7 @@ static void upconn_proto_free(struct conn *c)
 static const struct conn_protocol upconn_protocol = {
     .name = "upstream",
     .feed = upconn_feed,
+    .read_into = upconn_read_into,
     .produce = upconn_produce,
     .idle = upconn_idle,
     .deadline = upconn_deadline,

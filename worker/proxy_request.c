@@ -184,6 +184,12 @@ static bool peer_text(const struct sockaddr *peer, char *out, size_t size, bool 
     return inet_ntop(AF_INET6, a, out, (socklen_t)size) != NULL;
 }
 
+static const char *request_scheme(const struct exchange *ex)
+{
+    return ex->endpoint != NULL && ex->endpoint->url.scheme == URL_SCHEME_HTTPS ? "https"
+                                                                                 : "http";
+}
+
 static bool is_forwarding_field(const char *name, size_t len)
 {
     return name_is(name, len, "forwarded") || name_is(name, len, "x-forwarded-for") ||
@@ -225,8 +231,7 @@ static void put_forwarded(struct head_writer *w, const struct proxy *px, bool tr
     bool v6;
     char ip[INET6_ADDRSTRLEN], node[INET6_ADDRSTRLEN + 160];
     bool known = peer_text(ex->peer, ip, sizeof ip, &v6);
-    const char *proto = ex->endpoint != NULL && ex->endpoint->url.scheme == URL_SCHEME_HTTPS
-                            ? "https" : "http";
+    const char *proto = request_scheme(ex);
     const char *host = ex->authority != NULL ? ex->authority : "";
     size_t host_len = ex->authority != NULL ? ex->authority_len : 0;
     if (px->cfg->forwarded == PROXY_FORWARDED_X) {
@@ -245,6 +250,62 @@ static void put_forwarded(struct head_writer *w, const struct proxy *px, bool tr
         memchr(host, '\\', host_len) == NULL)
         n += snprintf(node + n, sizeof node - (size_t)n, ";host=\"%.*s\"", (int)host_len, host);
     put_appended(w, ex, trusted, "Forwarded", node, (size_t)n);
+}
+
+/* ---- the route's headers: values with variables ------------------------------ */
+
+static void put_var(struct head_writer *w, const struct proxy *px, enum route_proxy_var var)
+{
+    const struct exchange *ex = px->ex;
+    char text[INET6_ADDRSTRLEN + 8];
+    bool v6;
+    int n = 0;
+    switch (var) {
+    case PROXY_VAR_MSEC:
+        n = snprintf(text, sizeof text, "%llu.%03u", (unsigned long long)(px->taken_ms / 1000),
+                     (unsigned)(px->taken_ms % 1000));
+        break;
+    case PROXY_VAR_REMOTE_ADDR:
+        n = peer_text(ex->peer, text, sizeof text, &v6) ? (int)strlen(text) : 0;
+        break;
+    case PROXY_VAR_REMOTE_PORT:
+        if (ex->peer != NULL && (ex->peer->sa_family == AF_INET || ex->peer->sa_family == AF_INET6))
+            n = snprintf(text, sizeof text, "%u",
+                         ntohs(((const struct sockaddr_in *)(const void *)ex->peer)->sin_port));
+        break;
+    case PROXY_VAR_SCHEME:
+        n = snprintf(text, sizeof text, "%s", request_scheme(ex));
+        break;
+    case PROXY_VAR_HOST:
+        put(w, ex->host, ex->host_len);
+        break;
+    case PROXY_VAR_UNKNOWN:
+        break; /* refused at load */
+    }
+    put(w, text, n > 0 && (size_t)n < sizeof text ? (size_t)n : 0);
+}
+
+/* A value as written, its ${...} replaced (the config checked them). */
+static void put_route_header(struct head_writer *w, const struct proxy *px,
+                             const struct config_header *h)
+{
+    if (!px->cfg->header_vars) {
+        put_field(w, h->name, h->value, h->value_len);
+        return;
+    }
+    puts_(w, h->name);
+    put(w, ": ", 2);
+    enum route_proxy_var var;
+    size_t ref, from = 0;
+    for (;;) {
+        size_t at = route_proxy_var_next(h->value, h->value_len, from, &var, &ref);
+        put(w, h->value + from, at - from);
+        if (at == h->value_len)
+            break;
+        put_var(w, px, var);
+        from = at + ref;
+    }
+    put(w, "\r\n", 2);
 }
 
 /* ---- the head -------------------------------------------------------------- */
@@ -304,8 +365,7 @@ static void put_head(struct head_writer *w, const struct proxy *px, int64_t leng
                      ex->version_major == 2 ? 7 : 9);
     }
     for (size_t i = 0; i < px->cfg->header_count; i++)
-        put_field(w, px->cfg->headers[i].name, px->cfg->headers[i].value,
-                  px->cfg->headers[i].value_len);
+        put_route_header(w, px, &px->cfg->headers[i]);
     put_framing(w, length);
     size_t len;
     const char *upgrade = px->upgrade ? exchange_header(ex, "upgrade", &len) : NULL;

@@ -56,9 +56,10 @@ class HeaderList(list):
 
 class Response:
     """status (int), reason, version, headers (HeaderList), h (dict of
-    lower-cased names to the first value), body (bytes), raw_head."""
+    lower-cased names to the first value), body (bytes), raw_head,
+    trailers ([(name, value)] after a chunked body)."""
 
-    def __init__(self, version, status, reason, headers, body, raw_head=b""):
+    def __init__(self, version, status, reason, headers, body, raw_head=b"", trailers=()):
         self.version = version
         self.status = status
         self.reason = reason
@@ -68,6 +69,7 @@ class Response:
             self.h.setdefault(n.lower(), v)
         self.body = body
         self.raw_head = raw_head
+        self.trailers = list(trailers)  # [(name, value)] of a chunked body's end
 
     def header(self, name, default=None):
         return self.h.get(name.lower(), default)
@@ -260,6 +262,7 @@ def _read_one(reader, deadline, head_only):
     head = reader.read_until(b"\r\n\r\n", deadline)
     version, status, reason, headers = _parse_head(head)
     kind, n = _body_kind(status, headers, head_only)
+    trailers = []
     if kind == "none":
         body = b""
     elif kind == "length":
@@ -270,15 +273,19 @@ def _read_one(reader, deadline, head_only):
             size_line = reader.read_until(b"\r\n", deadline)
             size = int(size_line.split(b";")[0].strip(), 16)
             if size == 0:
-                while reader.read_until(b"\r\n", deadline) != b"\r\n":
-                    pass  # trailers
+                while True:
+                    line = reader.read_until(b"\r\n", deadline)
+                    if line == b"\r\n":
+                        break
+                    name, _, value = line[:-2].decode("latin-1").partition(":")
+                    trailers.append((name, value.strip(" \t")))
                 break
             body += reader.read_exact(size, deadline)
             reader.read_exact(2, deadline)
         body = bytes(body)
     else:
         body = reader.read_to_close(deadline)
-    return Response(version, status, reason, headers, body, head)
+    return Response(version, status, reason, headers, body, head, trailers)
 
 
 def read_response(sock, timeout=5, head_only=False):

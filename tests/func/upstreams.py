@@ -3,6 +3,7 @@
     up = Upstream()                 # a threading http.server, HTTP/1.1 keep-alive
     up.port, up.requests            # what it saw: dicts of method, path, headers, body
     up.connections                  # client ports it accepted, in order
+    up.connected_at                 # time.monotonic() of each accept, in order
     up.close()                      # stops it (and closes its connections)
 
 Paths it serves:
@@ -11,6 +12,9 @@ Paths it serves:
     /chunked/N     the same, chunked
     /text/N        the pattern as text/plain, chunked in pieces of 1 to 70000 bytes
     /gzipped/N     the pattern gzip-compressed, Content-Encoding: gzip, text/plain
+    /trailers/N    the same, chunked, ending with trailer fields: X-Checksum (the
+                   body's sha256), X-Count (N), and Content-Type and Keep-Alive,
+                   which a trailer may not carry
     /sink          reads the request body (any framing), answers its length and sha256
     /status/CODE   that status, empty body
     /stall         sends nothing (until close)
@@ -29,6 +33,7 @@ import json
 import socket
 import socketserver
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 __all__ = ["Upstream", "raw_server", "pattern"]
@@ -50,6 +55,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.request.settimeout(self.server.idle_close)
         with self.server.lock:
             self.server.connections.append(self._port())
+            self.server.connected_at.append(time.monotonic())
 
     def finish(self):
         try:
@@ -126,6 +132,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/gzipped/"):
             return self._send(200, gzip.compress(pattern(int(path[9:]))),
                               [("Content-Type", "text/plain"), ("Content-Encoding", "gzip")])
+        if path.startswith("/trailers/"):
+            n = int(path[10:])
+            return self._chunked(n, trailers=[
+                ("X-Checksum", hashlib.sha256(pattern(n)).hexdigest()),
+                ("X-Count", str(n)), ("Content-Type", "text/evil"), ("Keep-Alive", "timeout=1")])
         if path.startswith("/status/"):
             return self._send(int(path[8:]))
         if path.startswith("/stall"):
@@ -148,11 +159,13 @@ class _Handler(BaseHTTPRequestHandler):
                    [("Content-Type", "application/json"), ("X-Upstream", "yes"),
                     ("Connection", "X-Hop"), ("X-Hop", "secret"), ("Keep-Alive", "timeout=5")])
 
-    def _chunked(self, n, headers=(), sizes=(65536,)):
+    def _chunked(self, n, headers=(), sizes=(65536,), trailers=()):
         self.send_response(200)
         for k, v in headers:
             self.send_header(k, v)
         self.send_header("Transfer-Encoding", "chunked")
+        if trailers:
+            self.send_header("Trailer", ", ".join(k for k, _ in trailers))
         self.end_headers()
         if self.command == "HEAD":
             return
@@ -161,7 +174,8 @@ class _Handler(BaseHTTPRequestHandler):
             piece = data[i:i + sizes[k % len(sizes)]]
             self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             i, k = i + len(piece), k + 1
-        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.write(b"0\r\n" + b"".join(b"%s: %s\r\n" % (name.encode(), value.encode())
+                                               for name, value in trailers) + b"\r\n")
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _serve
 
@@ -182,6 +196,7 @@ class Upstream:
         self.server.lock = threading.Lock()
         self.server.requests = []
         self.server.connections = []
+        self.server.connected_at = []
         self.server.closed = 0
         self.server.idle_close = idle_close
         self.server.stalled = threading.Event()
@@ -204,6 +219,11 @@ class Upstream:
     def connections(self):
         with self.server.lock:
             return list(self.server.connections)
+
+    @property
+    def connected_at(self):
+        with self.server.lock:
+            return list(self.server.connected_at)
 
     @property
     def closed(self):

@@ -23,6 +23,7 @@ struct stream_config {
     bool length;
     bool trailer;
     char *content_type;
+    bool lent;
 };
 
 static const struct cfg_option stream_options[] = {
@@ -42,6 +43,8 @@ static const struct cfg_option stream_options[] = {
      .scalar = cfg_parse_bool, .def = "false"},
     {.name = "content_type", .offset = offsetof(struct stream_config, content_type),
      .scalar = cfg_parse_string, .def = "application/octet-stream"},
+    {.name = "lent", .offset = offsetof(struct stream_config, lent),
+     .scalar = cfg_parse_bool, .def = "false"},
 };
 
 static const struct cfg_section stream_section = {
@@ -60,6 +63,34 @@ static const struct handler_schema stream_schema = {
 };
 
 unsigned test_handler_stops;
+unsigned test_handler_lent, test_handler_released;
+
+/* A lent piece's release: its bytes are spoiled first, so a protocol
+ * that read them afterwards would send the wrong body. */
+static void lent_release(void *arg)
+{
+    char *copy = arg;
+    size_t len;
+    memcpy(&len, copy, sizeof len);
+    memset(copy, '#', sizeof len + len);
+    free(copy);
+    test_handler_released++;
+}
+
+/* A MORE piece sent as a malloc'd copy, lent (lent: true). */
+static void stream_send_lent(struct exchange *ex, const struct exchange_buf *buf)
+{
+    char *copy = malloc(sizeof buf->len + buf->len);
+    if (copy == NULL) {
+        exchange_send(ex, NULL, 0, EXCHANGE_ERROR);
+        return;
+    }
+    memcpy(copy, &buf->len, sizeof buf->len);
+    memcpy(copy + sizeof buf->len, buf->base, buf->len);
+    struct exchange_buf piece = {copy + sizeof buf->len, buf->len};
+    test_handler_lent++;
+    exchange_send_lent(ex, &piece, lent_release, copy);
+}
 
 /* 'a' + i % 26 for every i, with room to start a piece at any phase. */
 static char pattern[PIECE_MAX + 26];
@@ -89,7 +120,10 @@ static void stream_next(struct stream *s)
         exchange_add_trailer(s->ex, "x-checksum", value);
     }
     s->sent += len;
-    exchange_send(s->ex, &buf, 1, state); /* SK_ERROR: stop follows */
+    if (c->lent && state == EXCHANGE_MORE)
+        stream_send_lent(s->ex, &buf);
+    else
+        exchange_send(s->ex, &buf, 1, state); /* SK_ERROR: stop follows */
 }
 
 static void stream_begin(struct stream *s)

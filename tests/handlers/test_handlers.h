@@ -12,7 +12,9 @@
  *                  `length: true` declares Content-Length; `trailer:
  *                  true` adds "x-checksum: <bytes>"; `abort_after: N`
  *                  sends EXCHANGE_ERROR once N bytes are out;
- *                  `content_type:` its Content-Type (application/octet-stream).
+ *                  `content_type:` its Content-Type (application/octet-stream);
+ *                  `lent: true` sends each MORE piece with exchange_send_lent,
+ *                  from a copy spoiled and freed at its release.
  *   test_echo:     streams the request body back as it arrives.
  *   test_upgrade:  accepts an upgrade and echoes the tunnel's bytes.
  *
@@ -29,5 +31,7 @@ int test_handlers_register(struct err *err);
 
 /* How many times a test handler's stop was called, in this process. */
 extern unsigned test_handler_stops;
+/* Pieces test_stream lent, and releases of them (each exactly once). */
+extern unsigned test_handler_lent, test_handler_released;
 
 #endif

@@ -239,6 +239,7 @@ static void ping_free(struct conn *c) { ((struct ping *)c->proto_state)->frees++
 static const struct conn_protocol ping_protocol = {
     "ping", ping_feed, ping_produce, ping_idle, ping_deadline, ping_tick, ping_drain,
     ping_eof, ping_free, NULL, /* state: handling, as any protocol that does not say */
+    NULL,                      /* read_into: the worker's buffer */
 };
 
 /* What the reverse proxy will do with an upstream: conn_start on a

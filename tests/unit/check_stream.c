@@ -41,6 +41,10 @@ static const char yaml[] =
     "  - path: /abort\n    test_stream: {bytes: 1000000, abort_after: 50000}\n"
     "  - path: /big\n    test_stream: {bytes: 4MiB, piece: 16KiB}\n"
     "  - path: /slow\n    test_stream: {delay: 60s, bytes: 10}\n"
+    "  - path: /lent\n    test_stream: {bytes: 1000000, piece: 50000, lent: true}\n"
+    "  - path: /lentlen\n    test_stream: {bytes: 1000000, piece: 50000, lent: true, length: true}\n"
+    "  - path: /lentabort\n    test_stream: {bytes: 1000000, piece: 50000, lent: true,"
+    " abort_after: 300000}\n"
     "  - path: /shout\n    test_shout: {}\n"
     "  - path: /\n    return: {status: 200, body: \"hi\"}\n";
 
@@ -303,7 +307,66 @@ START_TEST(a_filter_sees_the_head_and_every_piece)
 }
 END_TEST
 
+/* Lent pieces leave from the producer's memory, each released once. */
+static void h1_lent_body(const char *request, bool chunked)
+{
+    unsigned lent = test_handler_lent, released = test_handler_released;
+    open_conn();
+    send_text(request);
+    struct reply *r = read_reply(SIZE_MAX);
+    struct h1_message m;
+    ck_assert_uint_gt(h1_parse_message(r->data, r->len, &m), 0);
+    ck_assert_int_eq(m.chunked, chunked);
+    ck_assert_uint_eq(m.body_len, 1000000);
+    ck_assert(pattern_ok(m.body, m.body_len, 0));
+    h1_message_free(&m);
+    ck_assert_uint_eq(test_handler_lent - lent, 19); /* the 20th is the FINAL send */
+    ck_assert_uint_eq(test_handler_released - released, 19);
+}
+
+START_TEST(h1_lent_pieces_chunked)
+{
+    h1_lent_body("GET /lent HTTP/1.1\r\nHost: a\r\n\r\n", true);
+}
+END_TEST
+
+START_TEST(h1_lent_pieces_with_a_length)
+{
+    h1_lent_body("GET /lentlen HTTP/1.1\r\nHost: a\r\n\r\n", false);
+}
+END_TEST
+
+START_TEST(lent_pieces_of_an_aborted_body_are_released)
+{
+    unsigned released = test_handler_released;
+    open_conn();
+    send_text("GET /lentabort HTTP/1.1\r\nHost: a\r\n\r\n");
+    struct reply *r = read_reply(SIZE_MAX);
+    ck_assert(r->closed);
+    live_stop(); /* every queue cleared */
+    ck_assert_uint_eq(test_handler_released - released, 6);
+    live_start(yaml);
+}
+END_TEST
+
 /* ---- HTTP/2 ---------------------------------------------------------------- */
+
+START_TEST(h2_lent_pieces_are_held_until_the_proceed)
+{
+    unsigned lent = test_handler_lent, released = test_handler_released;
+    open_conn();
+    struct h2_client *h = h2_client_new(live_client, 1u << 30);
+    int32_t stream = h2_client_get(h, "/lent");
+    h2_client_run(h, live_turn, 4000, stream);
+    const struct h2_reply *s = h2_client_reply(h, stream);
+    ck_assert_int_eq(s->status, 200);
+    ck_assert_uint_eq(s->body_len, 1000000);
+    ck_assert(pattern_ok(s->body, s->body_len, 0));
+    ck_assert_uint_eq(test_handler_lent - lent, 19);
+    ck_assert_uint_eq(test_handler_released - released, 19);
+    h2_client_free(h);
+}
+END_TEST
 
 START_TEST(h2_deferred_data_with_trailers)
 {
@@ -356,6 +419,10 @@ static Suite *stream_suite(void)
     tcase_add_test(tc, abandoned_mid_stream_stops_its_producer_once);
     tcase_add_test(tc, a_filter_sees_the_head_and_every_piece);
     tcase_add_test(tc, h2_deferred_data_with_trailers);
+    tcase_add_test(tc, h1_lent_pieces_chunked);
+    tcase_add_test(tc, h1_lent_pieces_with_a_length);
+    tcase_add_test(tc, lent_pieces_of_an_aborted_body_are_released);
+    tcase_add_test(tc, h2_lent_pieces_are_held_until_the_proceed);
     tcase_add_test(tc, h2_reset_stream_stops_its_producer_and_the_connection_goes_on);
     suite_add_tcase(s, tc);
     return s;
