@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,9 +121,14 @@ void runfiles_create_log(const char *path, const struct config *config)
 {
     if (path == NULL || strcmp(path, "stderr") == 0)
         return;
-    /* O_EXCL: only a file made here is given away, never one that was
-     * there (or a symlink planted at the name). */
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    /* Made under a name of its own, owned and moded, then linked into
+     * place: a worker reopening the log never finds it root's for a
+     * moment, and link() never replaces a file that was there (or a
+     * symlink planted at the name), as O_EXCL would not. */
+    char temp[PATH_MAX];
+    if (snprintf(temp, sizeof temp, "%s.XXXXXX", path) >= (int)sizeof temp)
+        return;
+    int fd = mkostemp(temp, O_CLOEXEC);
     if (fd < 0)
         return;
     uid_t uid;
@@ -131,6 +137,9 @@ void runfiles_create_log(const char *path, const struct config *config)
     if (worker_ids(config, &uid, &gid) && fchown(fd, uid, gid) != 0)
         log_errno(LOG_WARN, errno, "fchown(%s)", path);
     close(fd);
+    if (link(temp, path) != 0 && errno != EEXIST)
+        log_errno(LOG_WARN, errno, "link(%s)", path);
+    unlink(temp);
 }
 
 void runfiles_create_logs(const struct config *config)

@@ -49,8 +49,9 @@ int pid_file_commit(struct pid_file *pf, struct err *err);
 void pid_file_release(struct pid_file *pf);
 
 /* Creates the log file at path (not "stderr") if it does not exist, with
- * mode 0640, owned by config's user and group when running as root.
- * Errors are left to the open that follows. */
+ * mode 0640, owned by config's user and group when running as root; it
+ * appears at path only once owned and moded (made under a temporary name
+ * and linked into place). Errors are left to the open that follows. */
 void runfiles_create_log(const char *path, const struct config *config);
 /* runfiles_create_log for the error log and the access log of config. */
 void runfiles_create_logs(const struct config *config);
