@@ -287,5 +287,8 @@ enum conditional_range conditional_range(const struct exchange *ex,
     ranges->count = 0;
     if (v == NULL || ex->method != METHOD_GET || rep->size == 0 || !if_range_allows(ex, rep))
         return CONDITIONAL_RANGE_NONE;
-    return parse_range(v, len, rep->size, ranges);
+    enum conditional_range verdict = parse_range(v, len, rep->size, ranges);
+    if (verdict != CONDITIONAL_RANGE_ONE && verdict != CONDITIONAL_RANGE_MANY)
+        ranges->count = 0; /* a set refused after some specs were taken */
+    return verdict;
 }
