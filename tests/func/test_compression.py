@@ -28,7 +28,8 @@ import pytest
 from certs import make_ca, make_leaf
 from h2client import H2Client
 from rawhttp import connect, read_response, wait_for
-from saker_harness import run_sakerctl, sanitized, saker_binary
+from saker_harness import curl as harness_curl
+from saker_harness import run_sakerctl, sanitized, saker_binary, worker_rss_kb
 from upstreams import Upstream
 
 MB = 1024 * 1024
@@ -105,22 +106,16 @@ def start(saker_factory, www, compression="{providers: [br, gzip, deflate]}", ro
 
 
 def curl(inst, path, *args, certs=None, timeout=60):
-    """(body, headers as a lower-cased dict) of a GET; curl itself decodes
-    nothing unless asked (--compressed)."""
-    scheme = "https" if certs else "http"
-    cmd = ["curl", "-sS", "--max-time", str(timeout), "-o", "-", "-D", "/dev/stderr"]
-    if certs:
-        cmd += ["--cacert", "%s/ca.pem" % certs]
-    cmd += list(args) + ["%s://127.0.0.1:%d%s" % (scheme, inst.port, path)]
-    r = subprocess.run(cmd, capture_output=True, timeout=timeout + 10)
-    assert r.returncode == 0, r.stderr
+    """(status, body, headers as a lower-cased dict) of a GET; curl itself
+    decodes nothing unless asked (--compressed)."""
+    code, body, head = harness_curl(inst, path, *args, certs=certs, timeout=timeout)
+    assert code == 0, head
     headers = {}
-    for line in r.stderr.decode(errors="replace").splitlines()[1:]:
+    for line in head.splitlines()[1:]:
         if ":" in line:
             name, value = line.split(":", 1)
             headers.setdefault(name.strip().lower(), value.strip())
-    status = int(r.stderr.split()[1])
-    return status, r.stdout, headers
+    return int(head.split()[1]), body, headers
 
 
 PROTOS = {"http1": ["--http1.1"], "http2": ["--http2-prior-knowledge"]}
@@ -459,13 +454,6 @@ def test_counters_per_coding(saker_factory, www):
         assert "%s 1 responses" % coding in line, line
     assert any(x.startswith("file cache") for x in text.splitlines()), text
 
-
-def worker_rss_kb(inst):
-    with open("/proc/%d/status" % inst.worker_pids()[0]) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 @pytest.fixture(scope="module")

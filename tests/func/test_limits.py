@@ -17,7 +17,7 @@ import time
 import pytest
 
 from rawhttp import connect, read_response, send_raw, wait_for
-from saker_harness import _proc_state, run_sakerctl, sanitized
+from saker_harness import _proc_state, run_sakerctl, sanitized, worker_rss_kb
 
 
 def rejections(inst, reason):
@@ -638,14 +638,6 @@ routes:
   - path: /
     return: {status: 200, headers: {Content-Type: text/plain}, body: "%s"}
 """
-
-
-def worker_rss_kb(inst):
-    with open("/proc/%d/status" % inst.worker_pids()[0]) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def push_until_blocked(sock, data, timeout=10):
