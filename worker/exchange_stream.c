@@ -151,17 +151,15 @@ int exchange_send(struct exchange *ex, const struct exchange_buf *bufs, size_t n
 {
     if (!ex->streaming || ex->handler_done || ex->abandoned)
         return SK_ERROR;
-    if (ex->filter != NULL) {
-        int rc = ex->filter->ops->send(ex, ex->filter, bufs, n, state);
-        if (rc == SK_OK && state != EXCHANGE_MORE)
-            ex->handler_done = true;
-        if (state != EXCHANGE_MORE)
-            exchange_lent_return(ex); /* the filter has taken what it needs */
-        return rc;
+    /* Through a filter, the exchange is finished when the last filter
+     * sends its own final piece (exchange_filter_send). */
+    int rc = ex->filter != NULL ? ex->filter->ops->send(ex, ex->filter, bufs, n, state)
+                                : ex->ops->send(ex, bufs, n, state);
+    if (rc == SK_OK && state != EXCHANGE_MORE) {
+        ex->handler_done = true;
+        if (ex->filter == NULL)
+            ex->finished = true;
     }
-    int rc = ex->ops->send(ex, bufs, n, state);
-    if (rc == SK_OK && state != EXCHANGE_MORE)
-        ex->handler_done = ex->finished = true;
     if (state != EXCHANGE_MORE)
         exchange_lent_return(ex); /* the final call: nothing before it is read again */
     return rc;
