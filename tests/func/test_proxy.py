@@ -240,6 +240,17 @@ def test_a_lone_server_that_fails_once_is_retried_and_never_ejected(saker_factor
         up.close()
 
 
+def test_a_connect_failure_is_retried_whatever_the_method(saker_factory, upstream):
+    # Nothing reached the refusing server, so even a POST goes to the next
+    # one (nginx and HAProxy alike); never ejected, the dead one keeps its
+    # turn in the round robin.
+    dead = free_port()
+    inst = start(saker_factory, [dead, upstream.port], upstream_extra="passive: {max_fails: 0}")
+    for i in range(4):
+        r = get(inst.port, "/api/sink", method="POST", body=b"x%d" % i)
+        assert r.status == 200, i
+    assert [e["body"] for e in upstream.requests] == [b"x0", b"x1", b"x2", b"x3"]
+
 
 def test_stalled_upstream_is_504(saker_factory, upstream):
     inst = start(saker_factory, [upstream.port], upstream_extra="timeouts: {read: 300ms}")
