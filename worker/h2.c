@@ -298,10 +298,14 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
     struct h2_stream *st = stream_of(session, frame->hd.stream_id);
     if (st == NULL)
         return 0;
-    /* Far past the limits: stop here, nghttp2 then decodes the rest of
-     * the block without checking each field, and resets the stream. */
-    if (h2_guard_header_over(st, name_len + value_len))
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    /* Far past the limits: no client needs that, and decoding the rest
+     * of the block (thousands of references to one large field) is the
+     * attack's whole cost. The connection ends here: nghttp2 returns from
+     * nghttp2_session_mem_recv without reading another byte. */
+    if (h2_guard_header_over(st, name_len + value_len)) {
+        h2_calm_down(h2, "a header block far over the limits");
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (st->reject_status != 0)
         return 0;
     if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) /* trailers: never the request's headers */
@@ -700,7 +704,7 @@ enum h2_result h2_feed(struct h2 *h2, const char *data, size_t len)
         if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
             h2_count(h2, SHM_REJECT_MALFORMED); /* not HTTP/2 at all: nothing to answer */
             h2->failed = true;
-        } else {
+        } else if (!h2->calm) { /* ENHANCE_YOUR_CALM is counted as it is sent */
             h2_count(h2, SHM_H2_CONNECTION_ERRORS);
             nghttp2_session_terminate_session(h2->session, h2_error_code((int)n));
         }

@@ -23,9 +23,12 @@
  *
  * Floods end the connection with ENHANCE_YOUR_CALM: RST_STREAM received
  * faster than a token bucket allows (rapid reset, CVE-2023-44487: nghttp2's
- * own bucket, set twice as loose, would say INTERNAL_ERROR), and header
- * blocks over the limits again and again (HPACK amplification: a large
- * field inserted once and referenced thousands of times per block).
+ * own bucket, set twice as loose, would say INTERNAL_ERROR), header
+ * blocks over the limits (answered 431) again and again, and a single
+ * block twice over them, at once: HPACK amplification (a large field
+ * inserted once and referenced thousands of times per block) costs the
+ * decoding of every reference, so the block is not decoded to its end
+ * (nginx ends the connection at its first block over the limit).
  */
 #include <string.h>
 

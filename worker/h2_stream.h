@@ -173,8 +173,8 @@ void h2_guard_stream_closed(struct h2 *h2, int32_t id);
 void h2_guard_reset_sent(struct h2 *h2, int32_t id);
 /* A RST_STREAM arrived: past the bucket, ENHANCE_YOUR_CALM. */
 void h2_guard_reset_received(struct h2 *h2);
-/* A decoded field of bytes: true once the block is far past the limits,
- * where decoding it further (nghttp2 checks every field) stops. */
+/* A decoded field of bytes: true once the block is far past the limits
+ * (twice either), where the connection ends without decoding the rest. */
 bool h2_guard_header_over(struct h2_stream *st, size_t bytes);
 /* A header block was refused for its size or count. */
 void h2_guard_oversize(struct h2 *h2);
