@@ -45,6 +45,10 @@
  * the client sent before it saw the notice to arrive (a round trip), so
  * they are served rather than refused. */
 #define H2_NOTICE_GRACE_MS 1000
+/* Idle this long, a connection gives back the pages of nghttp2's buffers
+ * (h2_mem.c): a page fault later for one more request, not a system call
+ * per request. */
+#define H2_TRIM_IDLE_MS 1000
 
 /* A worker is one thread: a plain free list, like outq's. */
 static struct h2_stream *spare_streams;
@@ -650,7 +654,11 @@ struct h2 *h2_new(const struct h2_params *params)
     h2->reap.run = on_reap;
     h2_guard_init(h2);
     h2->started_ms = h2->last_frame_ms = h2->active_ms = clock_monotonic_ms();
-    if (nghttp2_session_server_new3(&h2->session, cb, h2, options, h2_memory()) != 0) {
+    h2_mem_init(&h2->mem);
+    h2->mem.creating = true;
+    int rc = nghttp2_session_server_new3(&h2->session, cb, h2, options, &h2->mem.mem);
+    h2->mem.creating = false;
+    if (rc != 0) {
         free(h2);
         return NULL;
     }
@@ -698,6 +706,7 @@ enum h2_result h2_feed(struct h2 *h2, const char *data, size_t len)
 {
     if (h2->failed)
         return H2_CLOSE;
+    h2->trimmed = false;
     ssize_t n = h2_guard_recv(h2, (const uint8_t *)data, len);
     if (n < 0) {
         log_msg(LOG_DEBUG, "HTTP/2: %s", nghttp2_strerror((int)n));
@@ -916,6 +925,15 @@ enum h2_result h2_tick(struct h2 *h2, uint64_t now_ms)
         nghttp2_submit_ping(h2->session, NGHTTP2_FLAG_NONE, NULL) == 0)
         h2->ping_sent_ms = now_ms;
     return H2_CONTINUE;
+}
+
+void h2_trim(struct h2 *h2, uint64_t now_ms)
+{
+    if (h2->trimmed || h2->failed || h2->streams != NULL || h2->dead != NULL ||
+        now_ms - h2->active_ms < H2_TRIM_IDLE_MS || nghttp2_session_want_write(h2->session))
+        return;
+    h2->trimmed = true;
+    h2_mem_trim(&h2->mem);
 }
 
 void h2_shutdown_notice(struct h2 *h2)

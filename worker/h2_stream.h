@@ -103,8 +103,25 @@ struct h2_stream {
     uint64_t tunnel_active_ms; /* its last DATA, either way */
 };
 
+/* Blocks of a session mapped on their own (h2_mem.c): its frame buffer,
+ * its stream map, the odd large field or frame. Past these, malloc. */
+#define H2_MAPPINGS_MAX 4
+
+struct h2_mapping {
+    void *base;        /* what nghttp2 was given; NULL: a free slot */
+    size_t len_frames; /* the mapping's length (whole pages), | 1: the frame buffer */
+};
+
+struct h2_mem {
+    nghttp2_mem mem;      /* what the session is made with (its user data: this) */
+    struct h2_mapping maps[H2_MAPPINGS_MAX];
+    bool creating;        /* the session is being made: a large block is its frame buffer */
+};
+
 struct h2 {
     nghttp2_session *session;
+    struct h2_mem mem;         /* nghttp2's allocator for this session */
+    bool trimmed;              /* idle pages given back since the last input */
     struct worker *worker;
     struct outq *out;
     struct conn *conn;         /* NULL in unit tests */
@@ -181,8 +198,12 @@ void h2_guard_oversize(struct h2 *h2);
 /* Ends the connection with GOAWAY(ENHANCE_YOUR_CALM). */
 void h2_calm_down(struct h2 *h2, const char *why);
 
-/* h2_mem.c: nghttp2's allocator (its large blocks mapped on their own). */
-nghttp2_mem *h2_memory(void);
+/* h2_mem.c: a session's allocator (its page-sized blocks mapped on
+ * their own). */
+void h2_mem_init(struct h2_mem *m);
+/* Gives the kernel back the pages nghttp2 will not read again before it
+ * writes them: only while it has nothing to send. */
+void h2_mem_trim(struct h2_mem *m);
 
 /* h2.c */
 /* A stream's file response was all framed, or the stream gave it up. */
