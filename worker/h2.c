@@ -173,6 +173,8 @@ static void stream_close(struct h2 *h2, struct h2_stream *st)
         h2->gated--;
     st->gated = false;
     st->dead = true;
+    if (h2->heading == st)
+        h2->heading = NULL;
     exchange_abandon(&st->ex);
     stream_unlink(&h2->streams, st);
     st->next = h2->dead;
@@ -299,7 +301,9 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
     (void)flags;
     if (frame->hd.type != NGHTTP2_HEADERS)
         return 0;
-    struct h2_stream *st = stream_of(session, frame->hd.stream_id);
+    /* The stream on_begin_headers made, without a lookup per field. */
+    struct h2_stream *st = h2->heading != NULL && h2->heading->id == frame->hd.stream_id
+                               ? h2->heading : stream_of(session, frame->hd.stream_id);
     if (st == NULL)
         return 0;
     /* Far past the limits: no client needs that, and decoding the rest
@@ -446,6 +450,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM this one */
     }
     nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, st);
+    h2->heading = st;
     return 0;
 }
 

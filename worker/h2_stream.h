@@ -131,6 +131,7 @@ struct h2 {
     const char *client_subject;
     struct h2_stream *streams; /* every open stream with state of ours */
     struct h2_stream *dead;    /* closed ones, freed at the end of the turn */
+    struct h2_stream *heading; /* the stream whose header block is arriving, or NULL */
     struct turn_job reap;      /* that end of the turn */
     unsigned proceeds_owed;    /* streams whose proceed waits for room */
     unsigned deliveries_owed;  /* streams whose reader waits for held bytes */
@@ -150,6 +151,7 @@ struct h2 {
     /* What a misbehaving peer is refused (h2_guard.c). */
     bool calm;                 /* ending with ENHANCE_YOUR_CALM */
     uint8_t recent_next;
+    uint8_t recent_close_hint; /* the entry after the last stream that ended */
     uint32_t recent[H2_RECENT_STREAMS]; /* stream ids seen lately, each with a mark */
     int32_t max_stream_id;     /* the highest stream a HEADERS opened */
     unsigned oversize_blocks;  /* header blocks refused with 431 */
