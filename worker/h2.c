@@ -45,6 +45,10 @@
  * the client sent before it saw the notice to arrive (a round trip), so
  * they are served rather than refused. */
 #define H2_NOTICE_GRACE_MS 1000
+/* Idle this long, a connection gives back the pages of nghttp2's buffers
+ * (h2_mem.c): a page fault later for one more request, not a system call
+ * per request. */
+#define H2_TRIM_IDLE_MS 1000
 
 /* A worker is one thread: a plain free list, like outq's. */
 static struct h2_stream *spare_streams;
@@ -169,6 +173,8 @@ static void stream_close(struct h2 *h2, struct h2_stream *st)
         h2->gated--;
     st->gated = false;
     st->dead = true;
+    if (h2->heading == st)
+        h2->heading = NULL;
     exchange_abandon(&st->ex);
     stream_unlink(&h2->streams, st);
     st->next = h2->dead;
@@ -295,13 +301,19 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
     (void)flags;
     if (frame->hd.type != NGHTTP2_HEADERS)
         return 0;
-    struct h2_stream *st = stream_of(session, frame->hd.stream_id);
+    /* The stream on_begin_headers made, without a lookup per field. */
+    struct h2_stream *st = h2->heading != NULL && h2->heading->id == frame->hd.stream_id
+                               ? h2->heading : stream_of(session, frame->hd.stream_id);
     if (st == NULL)
         return 0;
-    /* Far past the limits: stop here, nghttp2 then decodes the rest of
-     * the block without checking each field, and resets the stream. */
-    if (h2_guard_header_over(st, name_len + value_len))
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    /* Far past the limits: no client needs that, and decoding the rest
+     * of the block (thousands of references to one large field) is the
+     * attack's whole cost. The connection ends here: nghttp2 returns from
+     * nghttp2_session_mem_recv without reading another byte. */
+    if (h2_guard_header_over(st, name_len + value_len)) {
+        h2_calm_down(h2, "a header block far over the limits");
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (st->reject_status != 0)
         return 0;
     if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) /* trailers: never the request's headers */
@@ -438,6 +450,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM this one */
     }
     nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, st);
+    h2->heading = st;
     return 0;
 }
 
@@ -646,7 +659,11 @@ struct h2 *h2_new(const struct h2_params *params)
     h2->reap.run = on_reap;
     h2_guard_init(h2);
     h2->started_ms = h2->last_frame_ms = h2->active_ms = clock_monotonic_ms();
-    if (nghttp2_session_server_new3(&h2->session, cb, h2, options, h2_memory()) != 0) {
+    h2_mem_init(&h2->mem);
+    h2->mem.creating = true;
+    int rc = nghttp2_session_server_new3(&h2->session, cb, h2, options, &h2->mem.mem);
+    h2->mem.creating = false;
+    if (rc != 0) {
         free(h2);
         return NULL;
     }
@@ -694,13 +711,14 @@ enum h2_result h2_feed(struct h2 *h2, const char *data, size_t len)
 {
     if (h2->failed)
         return H2_CLOSE;
+    h2->trimmed = false;
     ssize_t n = h2_guard_recv(h2, (const uint8_t *)data, len);
     if (n < 0) {
         log_msg(LOG_DEBUG, "HTTP/2: %s", nghttp2_strerror((int)n));
         if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
             h2_count(h2, SHM_REJECT_MALFORMED); /* not HTTP/2 at all: nothing to answer */
             h2->failed = true;
-        } else {
+        } else if (!h2->calm) { /* ENHANCE_YOUR_CALM is counted as it is sent */
             h2_count(h2, SHM_H2_CONNECTION_ERRORS);
             nghttp2_session_terminate_session(h2->session, h2_error_code((int)n));
         }
@@ -912,6 +930,15 @@ enum h2_result h2_tick(struct h2 *h2, uint64_t now_ms)
         nghttp2_submit_ping(h2->session, NGHTTP2_FLAG_NONE, NULL) == 0)
         h2->ping_sent_ms = now_ms;
     return H2_CONTINUE;
+}
+
+void h2_trim(struct h2 *h2, uint64_t now_ms)
+{
+    if (h2->trimmed || h2->failed || h2->streams != NULL || h2->dead != NULL ||
+        now_ms - h2->active_ms < H2_TRIM_IDLE_MS || nghttp2_session_want_write(h2->session))
+        return;
+    h2->trimmed = true;
+    h2_mem_trim(&h2->mem);
 }
 
 void h2_shutdown_notice(struct h2 *h2)

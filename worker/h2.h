@@ -111,6 +111,10 @@ uint64_t h2_active_ms(const struct h2 *h2);
  * min_response_data_rate (RST_STREAM CANCEL), and the keep-alive ping.
  * H2_CLOSE: the client stopped answering pings; close. */
 enum h2_result h2_tick(struct h2 *h2, uint64_t now_ms);
+/* Once a second, with nothing queued for the socket: a connection idle
+ * for a second gives the kernel back the pages of nghttp2's buffers it
+ * will write before it reads them again (h2_mem.c), once per idle spell. */
+void h2_trim(struct h2 *h2, uint64_t now_ms);
 
 /* A drain begins: GOAWAY with the largest stream id, so the client opens
  * no new streams while those on their way are still served; the last

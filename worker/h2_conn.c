@@ -88,6 +88,8 @@ static void h2c_tick(struct conn *c, uint64_t now_ms, bool expired)
         }
         if (h2_want_write(h2))
             conn_wake(c); /* a 408, a reset or a ping to send */
+        else if (conn_output_empty(c))
+            h2_trim(h2, now_ms);
     }
     if (!expired)
         return;

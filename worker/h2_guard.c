@@ -23,9 +23,12 @@
  *
  * Floods end the connection with ENHANCE_YOUR_CALM: RST_STREAM received
  * faster than a token bucket allows (rapid reset, CVE-2023-44487: nghttp2's
- * own bucket, set twice as loose, would say INTERNAL_ERROR), and header
- * blocks over the limits again and again (HPACK amplification: a large
- * field inserted once and referenced thousands of times per block).
+ * own bucket, set twice as loose, would say INTERNAL_ERROR), header
+ * blocks over the limits (answered 431) again and again, and a single
+ * block twice over them, at once: HPACK amplification (a large field
+ * inserted once and referenced thousands of times per block) costs the
+ * decoding of every reference, so the block is not decoded to its end
+ * (nginx ends the connection at its first block over the limit).
  */
 #include <string.h>
 
@@ -78,16 +81,30 @@ static void ring_put_at(struct h2 *h2, int i, int32_t id, enum h2_closed_mark ma
     h2->recent[i] = ((uint32_t)mark << H2_MARK_SHIFT) | ((uint32_t)id & H2_ID_MASK);
 }
 
+/* Where id sits, looking first where the last close left off: streams
+ * mostly end in the order they began, so the next to end is usually the
+ * entry after the last one that did (a search from the newest would pass
+ * every stream opened since). */
+static int ring_find_closing(struct h2 *h2, int32_t id)
+{
+    int i = h2->recent_close_hint;
+    if (h2->recent[i] != 0 && (h2->recent[i] & H2_ID_MASK) == (uint32_t)id)
+        return i;
+    return ring_find(h2, id);
+}
+
 void h2_guard_stream_closed(struct h2 *h2, int32_t id)
 {
-    int i = ring_find(h2, id);
+    int i = ring_find_closing(h2, id);
+    if (i >= 0)
+        h2->recent_close_hint = (uint8_t)((i + 1) % H2_RECENT_STREAMS);
     if (ring_mark_at(h2, i) != MARK_RESET)
         ring_put_at(h2, i, id, MARK_PEER_CLOSED);
 }
 
 void h2_guard_reset_sent(struct h2 *h2, int32_t id)
 {
-    int i = ring_find(h2, id);
+    int i = ring_find_closing(h2, id);
     if (ring_mark_at(h2, i) != MARK_PEER_CLOSED) /* not our STREAM_CLOSED answer */
         ring_put_at(h2, i, id, MARK_RESET);
 }
@@ -145,14 +162,38 @@ static ssize_t guard_pass(struct h2 *h2, const uint8_t *data, size_t len)
     return len == 0 ? 0 : nghttp2_session_mem_recv(h2->session, data, len);
 }
 
+/* A frame's header is complete, its last byte at data[last]: a frame
+ * on a stream id used before is judged once nghttp2 has read every byte
+ * before that one (only then does nghttp2 know whether it holds the
+ * stream). -1: nghttp2's error, in *error. */
+static int guard_head(struct h2 *h2, const uint8_t *h, const uint8_t *data, size_t *fed,
+                      size_t last, ssize_t *error)
+{
+    h2->frame_left = (uint32_t)h[0] << 16 | (uint32_t)h[1] << 8 | h[2];
+    int32_t id = (int32_t)(((uint32_t)h[5] << 24 | (uint32_t)h[6] << 16 | (uint32_t)h[7] << 8 |
+                            h[8]) & 0x7fffffffu);
+    if (guard_wanted(h2, h[3], id) && id <= h2->max_stream_id) {
+        ssize_t n = guard_pass(h2, data + *fed, last - *fed);
+        if (n < 0) {
+            *error = n;
+            return -1;
+        }
+        *fed = last;
+    }
+    guard_frame(h2, h[3], id);
+    return 0;
+}
+
 /* nghttp2 reads DATA on a stream it no longer holds without a callback
- * (it ignores it), so h2 follows the frame boundaries itself. A frame on a
- * stream id used before is judged once nghttp2 has read every byte before
- * its header's last: only then does nghttp2 know whether it holds the
- * stream. Other frames go to nghttp2 in one call with their neighbours. */
+ * (it ignores it), so h2 follows the frame boundaries itself: a frame's
+ * payload is skipped, its header read in place when it is whole in data
+ * (the common case), else gathered a byte at a time. Frames go to
+ * nghttp2 in one call with their neighbours unless one must be judged
+ * (guard_head). */
 ssize_t h2_guard_recv(struct h2 *h2, const uint8_t *data, size_t len)
 {
     size_t fed = 0, i = 0;
+    ssize_t error = 0;
     while (i < len) {
         size_t skip = h2->preface_left > 0 ? h2->preface_left : h2->frame_left;
         if (skip > 0) {
@@ -164,20 +205,17 @@ ssize_t h2_guard_recv(struct h2 *h2, const uint8_t *data, size_t len)
             i += n;
             continue;
         }
+        if (h2->frame_head_len == 0 && len - i >= 9) {
+            if (guard_head(h2, data + i, data, &fed, i + 8, &error) < 0)
+                return error;
+            i += 9;
+            continue;
+        }
         h2->frame_head[h2->frame_head_len++] = data[i];
         if (h2->frame_head_len == 9) {
-            const uint8_t *h = h2->frame_head;
             h2->frame_head_len = 0;
-            h2->frame_left = (uint32_t)h[0] << 16 | (uint32_t)h[1] << 8 | h[2];
-            int32_t id = (int32_t)(((uint32_t)h[5] << 24 | (uint32_t)h[6] << 16 |
-                                    (uint32_t)h[7] << 8 | h[8]) & 0x7fffffffu);
-            if (guard_wanted(h2, h[3], id) && id <= h2->max_stream_id) {
-                ssize_t n = guard_pass(h2, data + fed, i - fed);
-                if (n < 0)
-                    return n;
-                fed = i;
-            }
-            guard_frame(h2, h[3], id);
+            if (guard_head(h2, h2->frame_head, data, &fed, i, &error) < 0)
+                return error;
         }
         i++;
     }

@@ -33,10 +33,18 @@ static bool connection_specific(const struct header_field *h)
            exchange_field_is(h, "transfer-encoding", 17) || exchange_field_is(h, "upgrade", 7);
 }
 
-static nghttp2_nv nv_of(const char *name, size_t name_len, const char *value, size_t value_len)
+/* nghttp2 copies a response's fields when it is submitted, unless told
+ * they stay: names, lower-cased in the stream's arena or constant, and
+ * the values saker makes (status, length, date: the arena's, or the
+ * clock's, rewritten in place once a second) stay until the HEADERS frame
+ * is made, or dropped with its stream, which reads none of them; values
+ * from handlers are copied, as they may not. */
+#define NV_STAYS (NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE)
+
+static nghttp2_nv nv_of(const char *name, size_t name_len, const char *value, size_t value_len,
+                        uint8_t flags)
 {
-    return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, name_len, value_len,
-                        NGHTTP2_NV_FLAG_NONE};
+    return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, name_len, value_len, flags};
 }
 
 /* HTTP/2 field names are lower case (RFC 9113 section 8.2.1). Eight
@@ -94,15 +102,15 @@ static nghttp2_nv *response_fields(struct h2_stream *st, size_t *count_out)
     status[1] = (char)('0' + ex->status / 10 % 10);
     status[2] = (char)('0' + ex->status % 10);
     status[3] = '\0';
-    nva[n++] = nv_of(":status", 7, status, 3);
-    nva[n++] = nv_of("server", 6, "saker", 5);
-    nva[n++] = nv_of("date", 4, clock_http_date(), CLOCK_HTTP_DATE_LEN);
+    nva[n++] = nv_of(":status", 7, status, 3, NV_STAYS);
+    nva[n++] = nv_of("server", 6, "saker", 5, NV_STAYS);
+    nva[n++] = nv_of("date", 4, clock_http_date(), CLOCK_HTTP_DATE_LEN, NV_STAYS);
     if (endpoint != NULL && endpoint->tls.hsts_header != NULL) {
         /* Rendered for HTTP/1.1 as "Strict-Transport-Security: VALUE\r\n". */
         const char *line = endpoint->tls.hsts_header;
         size_t name_len = (size_t)(strchr(line, ':') - line);
         nva[n++] = nv_of("strict-transport-security", 25, line + name_len + 2,
-                         endpoint->tls.hsts_header_len - name_len - 4);
+                         endpoint->tls.hsts_header_len - name_len - 4, NV_STAYS);
     }
     for (size_t i = 0; i < ex->response_header_count; i++) {
         const struct header_field *h = &ex->response_headers[i];
@@ -110,12 +118,12 @@ static nghttp2_nv *response_fields(struct h2_stream *st, size_t *count_out)
             (st->tunnel && exchange_field_is(h, "sec-websocket-accept", 20)))
             continue; /* RFC 8441 section 5: no key, so no accept, on HTTP/2 */
         nva[n++] = nv_of(lower_into(name, h->name, h->name_len), h->name_len, h->value,
-                         h->value_len);
+                         h->value_len, NGHTTP2_NV_FLAG_NO_COPY_NAME);
         name += h->name_len + 1;
     }
     if (!ex->streaming && request_status_has_body(ex->status)) {
         size_t len = put_number(length, ex->body_kind == BODY_NONE ? 0 : ex->body_len);
-        nva[n++] = nv_of("content-length", 14, length, len);
+        nva[n++] = nv_of("content-length", 14, length, len, NV_STAYS);
     }
     *count_out = n;
     return nva;
@@ -280,7 +288,8 @@ static bool submit_trailers(struct h2_stream *st)
         if (name == NULL)
             return false;
         if (!connection_specific(h))
-            nva[n++] = nv_of(name, h->name_len, h->value, h->value_len);
+            nva[n++] = nv_of(name, h->name_len, h->value, h->value_len,
+                             NGHTTP2_NV_FLAG_NO_COPY_NAME);
     }
     return nghttp2_submit_trailer(st->h2->session, st->id, nva, n) == 0;
 }

@@ -103,8 +103,25 @@ struct h2_stream {
     uint64_t tunnel_active_ms; /* its last DATA, either way */
 };
 
+/* Blocks of a session mapped on their own (h2_mem.c): its frame buffer,
+ * its stream map, the odd large field or frame. Past these, malloc. */
+#define H2_MAPPINGS_MAX 4
+
+struct h2_mapping {
+    void *base;        /* what nghttp2 was given; NULL: a free slot */
+    size_t len_frames; /* the mapping's length (whole pages), | 1: the frame buffer */
+};
+
+struct h2_mem {
+    nghttp2_mem mem;      /* what the session is made with (its user data: this) */
+    struct h2_mapping maps[H2_MAPPINGS_MAX];
+    bool creating;        /* the session is being made: a large block is its frame buffer */
+};
+
 struct h2 {
     nghttp2_session *session;
+    struct h2_mem mem;         /* nghttp2's allocator for this session */
+    bool trimmed;              /* idle pages given back since the last input */
     struct worker *worker;
     struct outq *out;
     struct conn *conn;         /* NULL in unit tests */
@@ -114,6 +131,7 @@ struct h2 {
     const char *client_subject;
     struct h2_stream *streams; /* every open stream with state of ours */
     struct h2_stream *dead;    /* closed ones, freed at the end of the turn */
+    struct h2_stream *heading; /* the stream whose header block is arriving, or NULL */
     struct turn_job reap;      /* that end of the turn */
     unsigned proceeds_owed;    /* streams whose proceed waits for room */
     unsigned deliveries_owed;  /* streams whose reader waits for held bytes */
@@ -133,6 +151,7 @@ struct h2 {
     /* What a misbehaving peer is refused (h2_guard.c). */
     bool calm;                 /* ending with ENHANCE_YOUR_CALM */
     uint8_t recent_next;
+    uint8_t recent_close_hint; /* the entry after the last stream that ended */
     uint32_t recent[H2_RECENT_STREAMS]; /* stream ids seen lately, each with a mark */
     int32_t max_stream_id;     /* the highest stream a HEADERS opened */
     unsigned oversize_blocks;  /* header blocks refused with 431 */
@@ -173,16 +192,20 @@ void h2_guard_stream_closed(struct h2 *h2, int32_t id);
 void h2_guard_reset_sent(struct h2 *h2, int32_t id);
 /* A RST_STREAM arrived: past the bucket, ENHANCE_YOUR_CALM. */
 void h2_guard_reset_received(struct h2 *h2);
-/* A decoded field of bytes: true once the block is far past the limits,
- * where decoding it further (nghttp2 checks every field) stops. */
+/* A decoded field of bytes: true once the block is far past the limits
+ * (twice either), where the connection ends without decoding the rest. */
 bool h2_guard_header_over(struct h2_stream *st, size_t bytes);
 /* A header block was refused for its size or count. */
 void h2_guard_oversize(struct h2 *h2);
 /* Ends the connection with GOAWAY(ENHANCE_YOUR_CALM). */
 void h2_calm_down(struct h2 *h2, const char *why);
 
-/* h2_mem.c: nghttp2's allocator (its large blocks mapped on their own). */
-nghttp2_mem *h2_memory(void);
+/* h2_mem.c: a session's allocator (its page-sized blocks mapped on
+ * their own). */
+void h2_mem_init(struct h2_mem *m);
+/* Gives the kernel back the pages nghttp2 will not read again before it
+ * writes them: only while it has nothing to send. */
+void h2_mem_trim(struct h2_mem *m);
 
 /* h2.c */
 /* A stream's file response was all framed, or the stream gave it up. */

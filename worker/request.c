@@ -4,7 +4,6 @@
  */
 #include "worker/request.h"
 
-#include <ctype.h>
 #include <string.h>
 
 #include "common/clock.h"
@@ -15,6 +14,16 @@
 #include "worker/path.h"
 #include "worker/router.h"
 #include "worker/worker.h"
+
+/* Per byte of an authority: HOST_BYTE_BAD for what it may not hold
+ * (controls, space, '/', '@', DEL and every byte above), HOST_BYTE_UPPER
+ * (0x20, the bit that lowers it) for 'A'..'Z'. */
+#define HOST_BYTE_UPPER 0x20
+#define HOST_BYTE_BAD 0x01
+static const unsigned char host_byte[256] = {
+    [0 ... 0x20] = HOST_BYTE_BAD, ['/'] = HOST_BYTE_BAD, ['@'] = HOST_BYTE_BAD,
+    ['A' ... 'Z'] = HOST_BYTE_UPPER, [0x7f ... 0xff] = HOST_BYTE_BAD,
+};
 
 int request_set_host(struct arena *arena, struct exchange *ex, const char *value, size_t len)
 {
@@ -29,14 +38,17 @@ int request_set_host(struct arena *arena, struct exchange *ex, const char *value
         if (colon != NULL)
             host_len = (size_t)(colon - value);
     }
+    /* One table look-up a byte, no branch: every request has a host. */
+    unsigned char bad = 0;
     for (size_t i = 0; i < len; i++)
-        if (value[i] <= ' ' || value[i] == '/' || value[i] == '@' || value[i] == 0x7f)
-            return SK_ERROR;
+        bad |= host_byte[(unsigned char)value[i]];
+    if (bad & HOST_BYTE_BAD)
+        return SK_ERROR;
     char *host = arena_alloc(arena, host_len + 1);
     if (host == NULL)
         return SK_ERROR;
     for (size_t i = 0; i < host_len; i++)
-        host[i] = (char)tolower((unsigned char)value[i]);
+        host[i] = (char)(value[i] | (host_byte[(unsigned char)value[i]] & HOST_BYTE_UPPER));
     host[host_len] = '\0';
     ex->host = host;
     ex->host_len = host_len;

@@ -33,19 +33,20 @@ SSL *tls_conn_new(struct tls_server *server, int fd)
     SSL *ssl = SSL_new(tls_server_context(server));
     if (ssl == NULL)
         return NULL;
-    if (SSL_set_fd(ssl, fd) != 1) {
-        SSL_free(ssl);
-        return NULL;
-    }
-    /* kTLS writes through the socket BIO; without it, records are
-     * gathered and sent together (tls_wbio.h). */
-    if ((SSL_get_options(ssl) & TLS_OPTION_KTLS) == 0) {
-        BIO *wbio = tls_wbio_new(fd);
-        if (wbio == NULL) {
+    /* kTLS goes through OpenSSL's socket BIO; without it, records are
+     * gathered and sent together, and read, by saker's (tls_wbio.h). */
+    if ((SSL_get_options(ssl) & TLS_OPTION_KTLS) != 0) {
+        if (SSL_set_fd(ssl, fd) != 1) {
             SSL_free(ssl);
             return NULL;
         }
-        SSL_set0_wbio(ssl, wbio);
+    } else {
+        BIO *bio = tls_wbio_new(fd);
+        if (bio == NULL) {
+            SSL_free(ssl);
+            return NULL;
+        }
+        SSL_set_bio(ssl, bio, bio); /* one reference taken for each side */
     }
     SSL_set_accept_state(ssl);
     return ssl;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/spare.h"
 
@@ -108,11 +109,37 @@ int tls_wbio_flush(BIO *b)
     return 1;
 }
 
+/* Reads go straight to the socket, as a socket BIO's do (an EOF is
+ * marked for BIO_eof), so one BIO serves both directions: a second one
+ * and its lock cost every connection about 200 bytes. */
+static int wbio_read(BIO *b, char *out, int len)
+{
+    struct wbio *w = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (out == NULL || len <= 0)
+        return 0;
+    ssize_t n;
+    do
+        n = read(w->fd, out, (size_t)len);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        BIO_set_retry_read(b);
+    else if (n == 0)
+        BIO_set_flags(b, BIO_FLAGS_IN_EOF);
+    return (int)n;
+}
+
 static long wbio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
-    (void)num, (void)ptr;
+    (void)num;
     struct wbio *w = BIO_get_data(b);
     switch (cmd) {
+    case BIO_C_GET_FD: /* SSL_get_fd */
+        if (ptr != NULL)
+            *(int *)ptr = w->fd;
+        return w->fd;
+    case BIO_CTRL_EOF:
+        return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
     case BIO_CTRL_FLUSH: {
         BIO_clear_retry_flags(b);
         int rc = tls_wbio_flush(b);
@@ -161,9 +188,10 @@ static BIO_METHOD *wbio_method(void)
     int index = BIO_get_new_index();
     if (index == -1)
         return NULL;
-    wbio_type = index | BIO_TYPE_SOURCE_SINK;
-    BIO_METHOD *m = BIO_meth_new(wbio_type, "saker record writer");
-    if (m == NULL || !BIO_meth_set_write(m, wbio_write) || !BIO_meth_set_ctrl(m, wbio_ctrl) ||
+    wbio_type = index | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR;
+    BIO_METHOD *m = BIO_meth_new(wbio_type, "saker socket");
+    if (m == NULL || !BIO_meth_set_write(m, wbio_write) || !BIO_meth_set_read(m, wbio_read) ||
+        !BIO_meth_set_ctrl(m, wbio_ctrl) ||
         !BIO_meth_set_create(m, wbio_create) || !BIO_meth_set_destroy(m, wbio_destroy)) {
         BIO_meth_free(m);
         return NULL;

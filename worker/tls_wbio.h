@@ -11,8 +11,9 @@
  *
  * OpenSSL's own flushes (handshake flights, alerts, tickets) come through
  * BIO_flush; a full socket is a retry there, so SSL_do_handshake says
- * WANT_WRITE exactly as over a socket BIO. The read side stays OpenSSL's
- * socket BIO. Not used with kTLS, which needs the socket BIO to write.
+ * WANT_WRITE exactly as over a socket BIO. Reads go to the socket as a
+ * socket BIO's do, so the connection needs no second BIO. Not used with
+ * kTLS, which needs OpenSSL's socket BIO.
  */
 #ifndef SAKER_WORKER_TLS_WBIO_H
 #define SAKER_WORKER_TLS_WBIO_H

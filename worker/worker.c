@@ -243,6 +243,29 @@ static void worker_publish_file_cache(struct worker *w)
                           memory_order_relaxed);
 }
 
+/* A worker quiet for a heartbeat (no connection accepted, no request)
+ * gives the kernel back malloc's free pages, once per quiet spell: a
+ * burst of handshakes (OpenSSL's temporaries, tens of KB each) leaves
+ * megabytes freed but resident, with idle connections between them,
+ * which no new allocation may ever reuse. Nothing is done while busy:
+ * the pages would be faulted in again at once. */
+static void worker_trim_when_quiet(struct worker *w)
+{
+    if (w->slot == NULL)
+        return;
+    uint64_t mark = atomic_load_explicit(&w->slot->counters[SHM_CONNECTIONS_ACCEPTED],
+                                         memory_order_relaxed) +
+                    atomic_load_explicit(&w->slot->counters[SHM_REQUESTS],
+                                         memory_order_relaxed);
+    if (mark != w->quiet_mark) {
+        w->quiet_mark = mark;
+        w->heap_trimmed = false;
+    } else if (!w->heap_trimmed) {
+        w->heap_trimmed = true;
+        malloc_trim(0);
+    }
+}
+
 void worker_tick(struct worker *w, uint64_t now)
 {
     if (w->slot != NULL) {
@@ -261,6 +284,7 @@ void worker_tick(struct worker *w, uint64_t now)
     turn_leave(&w->turn);
     access_log_flush(&w->access_log);
     log_limit_flush();
+    worker_trim_when_quiet(w);
     if (w->draining && w->conn_count == 0 && w->base != NULL)
         event_base_loopexit(w->base, NULL);
 }

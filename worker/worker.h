@@ -84,6 +84,8 @@ struct worker {
     bool accept_paused;  /* drained: not watching the listeners until undrained */
     bool accept_backoff; /* out of descriptors: not watching them for a while */
     struct event *accept_resume_event; /* ends the backoff */
+    uint64_t quiet_mark;  /* connections accepted + requests at the last heartbeat */
+    bool heap_trimmed;    /* free heap pages given back since the worker was last busy */
 };
 
 /* Initialises the parts of a worker that the protocols use, without an

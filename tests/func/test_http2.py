@@ -379,7 +379,7 @@ def test_continuation_flood_is_cut_off(saker_factory, docroot):
         assert c.get("/plaintext").status == 200
 
 
-def send_block(c, sid, block, end_stream=True):
+def block_frames(sid, block, end_stream=True):
     """A header block as HEADERS and as many CONTINUATION frames as it takes."""
     pieces = [block[i:i + 16384] for i in range(0, len(block), 16384)] or [b""]
     data = b""
@@ -390,29 +390,34 @@ def send_block(c, sid, block, end_stream=True):
                                  flags=last + (["END_STREAM"] if end_stream else [])).serialize()
         else:
             data += ContinuationFrame(sid, data=piece, flags=last).serialize()
-    c.send(data)
+    return data
 
 
-def test_hpack_amplification_is_cut_off(saker_factory, docroot):
-    """A 3.9 KB field inserted once and referenced 16,000 times per block
-    (1 byte each): saker stops decoding the stream past the limits (reset,
-    no 431 built from 60 MB of fields), and ends the connection with
-    ENHANCE_YOUR_CALM after a few such blocks."""
+def send_block(c, sid, block, end_stream=True):
+    c.send(block_frames(sid, block, end_stream))
+
+
+def test_hpack_amplification_ends_the_connection_in_its_first_block(saker_factory, docroot):
+    """A 3.9 KB field inserted once and referenced 16,000 times in one
+    block (1 byte each, 60 MB of fields), a plain GET behind it in the
+    same write: saker ends the connection with ENHANCE_YOUR_CALM inside
+    that block, decoding neither the rest of it nor the GET (a block only
+    over the limits gets a 431 and the GET its answer)."""
     inst = saker_factory(config(docroot))
     with H2Client(inst.port) as c:
         c.wait(lambda: c.server_settings, 5, "SETTINGS")
-        big = [("x-big", "b" * 3900)]
-        sids = []
+        sid = c.new_stream_id()
+        data = block_frames(sid, c.header_block("/plaintext", extra=[("x-big", "b" * 3900)] * 16000))
+        after = c.new_stream_id()
+        data += block_frames(after, c.header_block("/plaintext"))
         try:
-            for _ in range(6):
-                sid = c.new_stream_id()
-                sids.append(sid)
-                send_block(c, sid, c.header_block("/plaintext", extra=big * 16000))
+            c.send(data)
         except OSError:
             pass
-        assert c.wait_closed(10)
+        assert c.wait_closed(10), "the connection stayed open"
         assert c.goaway is not None and c.goaway[1] == ENHANCE_YOUR_CALM, c.goaways
-        assert c.streams[sids[0]].status is None and c.streams[sids[0]].reset is not None
+        assert c.goaway[0] < after, c.goaways
+        assert after not in c.streams or c.streams[after].status is None
     with H2Client(inst.port) as c:
         assert c.get("/plaintext").status == 200
 
@@ -425,6 +430,21 @@ def test_one_oversize_header_block_is_431_and_the_connection_stays(saker_factory
         send_block(c, sid, c.header_block("/plaintext", extra=fields))
         assert c.response(sid).status == 431
         assert c.get("/plaintext").status == 200
+
+
+def test_the_fourth_oversize_header_block_ends_the_connection(saker_factory, docroot):
+    """Blocks over the header limits but not twice over: 431 three times,
+    then GOAWAY ENHANCE_YOUR_CALM."""
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        fields = [("x-%d" % i, "v" * 400) for i in range(90)]  # 36 KB: over 32 KB
+        for _ in range(3):
+            sid = c.new_stream_id()
+            send_block(c, sid, c.header_block("/plaintext", extra=fields))
+            assert c.response(sid).status == 431
+        send_block(c, c.new_stream_id(), c.header_block("/plaintext", extra=fields))
+        assert c.wait_closed(10), "the connection stayed open"
+        assert c.goaway is not None and c.goaway[1] == ENHANCE_YOUR_CALM, c.goaways
 
 
 # ---- flow-control stalls and pings -------------------------------------------------

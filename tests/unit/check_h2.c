@@ -3,7 +3,8 @@
  * passed by hand between the two, no socket and no event loop: responses
  * and their fields, many streams at once, file bodies sent as borrowed
  * ranges and their descriptors closed however the stream ends, the
- * high-water mark, refusals, a bad preface, and GOAWAY.
+ * high-water mark, refusals, a bad preface, GOAWAY, and an idle
+ * session's buffers given back to the kernel.
  */
 #include <check.h>
 #include <dirent.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <nghttp2/nghttp2.h>
@@ -18,7 +20,9 @@
 #include "shm/shm_layout.h"
 #include "conf/route_return.h"
 #include "conf/route_static.h"
+#include "common/clock.h"
 #include "worker/h2.h"
+#include "worker/h2_stream.h"
 #include "worker/outq.h"
 #include "worker/worker.h"
 #include "tests/unit/stream_client.h"
@@ -441,6 +445,56 @@ START_TEST(reading_head_until_settings)
 }
 END_TEST
 
+/* Resident pages of the session's own mappings (h2_mem.c). */
+static size_t mapped_resident(void)
+{
+    size_t pages = 0;
+    for (size_t i = 0; i < H2_MAPPINGS_MAX; i++) {
+        const struct h2_mapping *m = &h2->mem.maps[i];
+        size_t len = m->len_frames & ~(size_t)1;
+        unsigned char vec[64];
+        if (m->base == NULL)
+            continue;
+        ck_assert_uint_le(len / 4096, sizeof vec);
+        ck_assert_int_eq(mincore(m->base, len, vec), 0);
+        for (size_t p = 0; p < len / 4096; p++)
+            pages += vec[p] & 1;
+    }
+    return pages;
+}
+
+START_TEST(an_idle_session_gives_its_buffers_back_and_still_serves)
+{
+    int32_t id = request("GET", "/plaintext", NULL, 0, true);
+    pump();
+    ck_assert_int_eq(response_of(id)->status, 200);
+    /* The frame buffer's first page and the stream map. */
+    ck_assert_uint_ge(mapped_resident(), 2);
+    uint64_t now = clock_monotonic_ms();
+    h2_trim(h2, now); /* idle for less than a second: kept */
+    ck_assert_uint_ge(mapped_resident(), 2);
+    h2_trim(h2, now + 1000);
+    ck_assert_uint_eq(mapped_resident(), 0);
+    for (int i = 0; i < 3; i++) { /* zeroed buffers, the same HPACK tables: all in step */
+        id = request("GET", i == 1 ? "/missing" : "/plaintext", NULL, 0, true);
+        pump();
+        struct response *r = response_of(id);
+        ck_assert_int_eq(r->status, i == 1 ? 404 : 200);
+        ck_assert(r->ended);
+        ck_assert_msg(strstr(r->fields, "server: saker\n") != NULL, "%s", r->fields);
+        if (i != 1) {
+            ck_assert_ptr_nonnull(strstr(r->fields, "content-type: text/plain\n"));
+            ck_assert_uint_eq(r->body_len, 13);
+            ck_assert_int_eq(memcmp(r->body, "Hello, World!", 13), 0);
+        }
+        ck_assert_uint_ge(mapped_resident(), 1);
+        h2_trim(h2, clock_monotonic_ms() + 1000);
+        ck_assert_uint_eq(mapped_resident(), 0);
+    }
+    ck_assert(h2_idle(h2));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("h2");
@@ -458,6 +512,7 @@ int main(void)
     tcase_add_test(t, bad_preface_closes_unanswered);
     tcase_add_test(t, goaway_notice_then_final);
     tcase_add_test(t, reading_head_until_settings);
+    tcase_add_test(t, an_idle_session_gives_its_buffers_back_and_still_serves);
     suite_add_tcase(s, t);
     return unit_run(s);
 }
