@@ -386,7 +386,7 @@ static void worker_teardown(struct worker *w)
  * raises them); saker's blocks never move them. Fixed thresholds keep
  * blocks under 4 MiB in the heap and up to 8 MiB free at its top for the
  * next response: what glibc's moving thresholds would allow too (they go
- * up to 32 MiB). */
+ * up to 32 MiB). A quiet worker gives it all back (worker_trim_when_quiet). */
 static void worker_tune_malloc(void)
 {
     mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
