@@ -62,7 +62,7 @@ static void handle_mark(struct uring *u, struct conn_uring *h)
     h->marked = true;
     h->marked_next = u->marked;
     u->marked = h;
-    uring_mark(u, h);
+    uring_defer(u);
 }
 
 /* A released handle goes once nothing refers to it any more. */

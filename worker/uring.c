@@ -105,9 +105,8 @@ void uring_submit_now(struct uring *u)
         io_uring_submit(&u->ring);
 }
 
-void uring_mark(struct uring *u, struct conn_uring *h)
+void uring_defer(struct uring *u)
 {
-    (void)h; /* conn_uring.c links it into u->marked */
     turn_defer(u->turn, &u->job);
 }
 

@@ -92,8 +92,8 @@ struct uring {
     unsigned send_spare_count;
 };
 
-/* Notes that h has something to enter at the end of the turn. */
-void uring_mark(struct uring *u, struct conn_uring *h);
+/* A handle was linked into u->marked: the end of the turn enters it. */
+void uring_defer(struct uring *u);
 /* A submission entry, or NULL when the ring is full even after a submit. */
 struct io_uring_sqe *uring_sqe(struct uring *u);
 /* Enters what is prepared now (a release cancels before close()). */
