@@ -137,7 +137,7 @@ static bool plain_nothing_held(const struct conn *c)
     return false;
 }
 
-static const char *plain_alpn(const struct conn *c, size_t *len, bool *weak)
+const char *conn_transport_no_alpn(const struct conn *c, size_t *len, bool *weak)
 {
     (void)c;
     *len = 0;
@@ -145,13 +145,13 @@ static const char *plain_alpn(const struct conn *c, size_t *len, bool *weak)
     return NULL;
 }
 
-static const char *plain_subject(const struct conn *c)
+const char *conn_transport_no_subject(const struct conn *c)
 {
     (void)c;
     return NULL;
 }
 
-static void plain_nothing(struct conn *c)
+void conn_transport_nothing(struct conn *c)
 {
     (void)c;
 }
@@ -162,10 +162,10 @@ static const struct conn_transport plain_transport = {
     .flush = plain_flush,
     .pending = plain_nothing_held,
     .output_waiting = plain_nothing_held,
-    .alpn = plain_alpn,
-    .peer_subject = plain_subject,
-    .shutdown = plain_nothing,
-    .close = plain_nothing,
+    .alpn = conn_transport_no_alpn,
+    .peer_subject = conn_transport_no_subject,
+    .shutdown = conn_transport_nothing,
+    .close = conn_transport_nothing,
     .watch = NULL,
     .send_stalled = NULL,
 };

@@ -121,6 +121,12 @@ enum conn_owed {
     CONN_OWES_LATER,   /* a response is not ready yet: its producer works on it */
 };
 
+/* The ops of a transport without TLS: no ALPN, no client certificate,
+ * nothing to do before the half-close or at release. */
+const char *conn_transport_no_alpn(const struct conn *c, size_t *len, bool *weak);
+const char *conn_transport_no_subject(const struct conn *c);
+void conn_transport_nothing(struct conn *c);
+
 /* What speaks over a connection (HAProxy's mux_ops). Every op gets the
  * connection; its state is c->proto_state. Ops may call conn_end,
  * conn_close and conn_wake; none is called on a closed connection

@@ -219,34 +219,15 @@ static void uring_close(struct conn *c)
     handle_maybe_free(h);
 }
 
-static const char *uring_alpn(const struct conn *c, size_t *len, bool *weak)
-{
-    (void)c;
-    *len = 0;
-    *weak = false;
-    return NULL;
-}
-
-static const char *uring_subject(const struct conn *c)
-{
-    (void)c;
-    return NULL;
-}
-
-static void uring_shutdown(struct conn *c)
-{
-    (void)c;
-}
-
 static const struct conn_transport conn_uring_transport = {
     .handshake = NULL,
     .read = uring_read,
     .flush = uring_flush,
     .pending = uring_pending,
     .output_waiting = uring_output_waiting,
-    .alpn = uring_alpn,
-    .peer_subject = uring_subject,
-    .shutdown = uring_shutdown,
+    .alpn = conn_transport_no_alpn,
+    .peer_subject = conn_transport_no_subject,
+    .shutdown = conn_transport_nothing,
     .close = uring_close,
     .watch = uring_watch,
     .send_stalled = uring_send_stalled,

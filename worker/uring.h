@@ -82,6 +82,7 @@ struct uring {
     uint32_t held_len[URING_BUFFERS];
     unsigned recycled;                 /* ids given back since the last advance */
     uint32_t reaps;                    /* batches of completions handled */
+    unsigned inline_rounds;            /* handled at the end of turns since the last wake-up */
     int eventfd;
     struct event *event;
     struct turn *turn;

@@ -34,6 +34,15 @@ def get(path="/"):
     return b"GET " + path.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n"
 
 
+def assert_answers(port):
+    s = connect(port)
+    try:
+        s.sendall(get())
+        assert read_response(s).body == b"hello"
+    finally:
+        s.close()
+
+
 def test_io_uring_serves_through_a_ring(saker_factory):
     inst = saker_factory(config("io_uring"))
     assert has_io_uring(inst.worker_pids()[0])
@@ -55,12 +64,7 @@ def test_io_uring_serves_through_a_ring(saker_factory):
 def test_epoll_is_the_default_and_has_no_ring(saker_factory, monkeypatch, transport):
     monkeypatch.delenv("SAKER_TEST_TRANSPORT", raising=False)
     inst = saker_factory(config(transport))
-    s = connect(inst.port)
-    try:
-        s.sendall(get())
-        assert read_response(s).body == b"hello"
-    finally:
-        s.close()
+    assert_answers(inst.port)
     assert not has_io_uring(inst.worker_pids()[0])
 
 
@@ -100,12 +104,7 @@ def test_refused_io_uring_falls_back_to_epoll_with_one_warning(saker_factory):
         with open(DISABLED, "w") as f:
             f.write("2")  # io_uring_setup fails with EPERM for every process
         inst = saker_factory(config("io_uring"))
-        s = connect(inst.port)
-        try:
-            s.sendall(get())
-            assert read_response(s).body == b"hello"
-        finally:
-            s.close()
+        assert_answers(inst.port)
         pid = inst.worker_pids()[0]
     finally:
         with open(DISABLED, "w") as f:
