@@ -43,6 +43,12 @@ def assert_answers(port):
         s.close()
 
 
+# The fallback test turns io_uring off for the whole machine for a moment:
+# the tests that look for a ring run in its group, one after the other.
+GROUP = pytest.mark.xdist_group("io_uring_disabled")
+
+
+@GROUP
 def test_io_uring_serves_through_a_ring(saker_factory):
     inst = saker_factory(config("io_uring"))
     assert has_io_uring(inst.worker_pids()[0])
@@ -68,6 +74,7 @@ def test_epoll_is_the_default_and_has_no_ring(saker_factory, monkeypatch, transp
     assert not has_io_uring(inst.worker_pids()[0])
 
 
+@GROUP
 def test_tls_keeps_its_transport_beside_the_ring(saker_factory, tmp_path):
     make_ca(tmp_path, "ca", "saker-test-ca")
     make_leaf(tmp_path, "localhost", "DNS:localhost,IP:127.0.0.1")
@@ -93,7 +100,7 @@ endpoints:
     assert has_io_uring(inst.worker_pids()[0])
 
 
-@pytest.mark.xdist_group("io_uring_disabled")
+@GROUP
 def test_refused_io_uring_falls_back_to_epoll_with_one_warning(saker_factory):
     if not os.path.exists(DISABLED) or not os.access(DISABLED, os.W_OK):
         pytest.skip("%s is not there or not writable: the kernel cannot be made "
