@@ -177,6 +177,12 @@ enum access_log_format {
     ACCESS_LOG_JSON,     /* one JSON object per line */
 };
 
+/* How workers move the bytes of plain connections (worker/uring.h). */
+enum config_transport {
+    CONFIG_TRANSPORT_EPOLL,    /* readiness through libevent, the default */
+    CONFIG_TRANSPORT_IO_URING, /* completions of one io_uring per worker */
+};
+
 enum cpu_affinity_mode {
     CPU_AFFINITY_AUTO, /* worker i on the i-th CPU this process may use */
     CPU_AFFINITY_OFF,
@@ -207,6 +213,7 @@ struct config {
     size_t allowed_host_count;
 
     bool connection_list; /* `connection_list: on`: sakerctl conns (default off) */
+    enum config_transport transport; /* `transport:`, epoll unless set */
 
     char *access_log; /* NULL: off; a path, or "stderr" */
     enum access_log_format access_log_format;

@@ -393,6 +393,19 @@ static int parse_access_log_format(const char *key, const char *text, size_t len
     return SK_OK;
 }
 
+static int parse_transport(const char *key, const char *text, size_t len, void *field,
+                           struct err *why)
+{
+    static const char *const transports[] = {"epoll", "io_uring"}; /* enum order */
+    int i = CFG_CHOICE(key, text, transports, why);
+
+    (void)len;
+    if (i < 0)
+        return SK_ERROR;
+    *(enum config_transport *)field = (enum config_transport)i;
+    return SK_OK;
+}
+
 /* `modules:` is parsed first of all (config_build): routes name their
  * handlers. */
 static int modules_parsed(const struct cfg_ctx *ctx, const yaml_node_t *node, void *base)
@@ -422,6 +435,7 @@ static const struct cfg_option top_options[] = {
     {.name = "access_log", .offset = TOP(access_log), .scalar = parse_access_log},
     {.name = "connection_list", .offset = TOP(connection_list), .scalar = cfg_parse_bool,
      .def = "false"},
+    {.name = "transport", .offset = TOP(transport), .scalar = parse_transport, .def = "epoll"},
     {.name = "access_log_format", .offset = TOP(access_log_format),
      .scalar = parse_access_log_format, .def = "combined"},
     {.name = "certificates", .node = cfg_tls_config_certificates},

@@ -28,6 +28,7 @@
 #include "worker/h1.h"
 #include "worker/h2.h"
 #include "worker/request.h"
+#include "worker/uring.h"
 #include "worker/worker.h"
 
 #define CONN_LINGER_MS 2000
@@ -48,7 +49,9 @@ static void conn_set_reading(struct conn *c, bool on)
     if (on == c->reading)
         return;
     c->reading = on;
-    if (on)
+    if (c->transport->watch != NULL)
+        c->transport->watch(c);
+    else if (on)
         event_add(&c->read_event, NULL);
     else
         event_del(&c->read_event);
@@ -60,6 +63,11 @@ static void conn_set_writing(struct conn *c, bool on)
 {
     if (on == c->writing)
         return;
+    if (c->transport->watch != NULL) {
+        c->writing = on;
+        c->transport->watch(c);
+        return;
+    }
     if (on && c->write_event == NULL) {
         c->write_event = event_new(c->worker->base, c->fd, EV_WRITE | EV_PERSIST, on_writable, c);
         if (c->write_event == NULL) {
@@ -129,7 +137,7 @@ static bool plain_nothing_held(const struct conn *c)
     return false;
 }
 
-static const char *plain_alpn(const struct conn *c, size_t *len, bool *weak)
+const char *conn_transport_no_alpn(const struct conn *c, size_t *len, bool *weak)
 {
     (void)c;
     *len = 0;
@@ -137,13 +145,13 @@ static const char *plain_alpn(const struct conn *c, size_t *len, bool *weak)
     return NULL;
 }
 
-static const char *plain_subject(const struct conn *c)
+const char *conn_transport_no_subject(const struct conn *c)
 {
     (void)c;
     return NULL;
 }
 
-static void plain_nothing(struct conn *c)
+void conn_transport_nothing(struct conn *c)
 {
     (void)c;
 }
@@ -154,10 +162,12 @@ static const struct conn_transport plain_transport = {
     .flush = plain_flush,
     .pending = plain_nothing_held,
     .output_waiting = plain_nothing_held,
-    .alpn = plain_alpn,
-    .peer_subject = plain_subject,
-    .shutdown = plain_nothing,
-    .close = plain_nothing,
+    .alpn = conn_transport_no_alpn,
+    .peer_subject = conn_transport_no_subject,
+    .shutdown = conn_transport_nothing,
+    .close = conn_transport_nothing,
+    .watch = NULL,
+    .send_stalled = NULL,
 };
 
 /* ---- open and close ---------------------------------------------------- */
@@ -267,6 +277,13 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
     }
     if (listener != NULL && listener->tls != NULL && conn_tls_open(c, listener->tls) != SK_OK) {
         log_limited(LOG_ERROR, 0, "SSL_new() failed: out of memory");
+        conn_close(c);
+        return SK_ERROR;
+    }
+    /* The PROXY header is peeked from the socket, which a receive in the
+     * kernel would empty first: such endpoints stay on epoll. */
+    if (w->uring != NULL && c->transport == &plain_transport && !c->proxy_header &&
+        conn_uring_attach(c) != SK_OK) {
         conn_close(c);
         return SK_ERROR;
     }
@@ -578,6 +595,14 @@ static void conn_readable(struct conn *c)
     c->in_io = false;
 }
 
+void conn_transport_event(struct conn *c, short what)
+{
+    if (what & EV_READ)
+        on_readable(c->fd, EV_READ, c);
+    else
+        on_writable(c->fd, EV_WRITE, c);
+}
+
 /* The loop's callbacks: what they queue for the end of the turn (a
  * release, an HTTP/2 stream's reaping, another connection's flush) runs
  * as they return (turn.h), after which c may be gone. */
@@ -644,12 +669,18 @@ static enum outq_flush_result conn_write(struct conn *c)
     if (c->endpoint != NULL && c->endpoint->connection_logging && !outq_empty(&c->out))
         conn_log_output(c);
     enum outq_flush_result r = c->transport->flush(c, &written);
-    if (written > 0 && c->worker->slot != NULL)
-        shm_slot_count(c->worker->slot, SHM_BYTES_OUT, written);
-    if (written > 0 && c->worker->conn_list_on)
-        conn_list_bytes(c, 0, written);
-    c->out_blocked_bytes += written;
+    if (written > 0)
+        conn_count_output(c, written);
     return r;
+}
+
+void conn_count_output(struct conn *c, uint64_t n)
+{
+    if (c->worker->slot != NULL)
+        shm_slot_count(c->worker->slot, SHM_BYTES_OUT, n);
+    if (c->worker->conn_list_on)
+        conn_list_bytes(c, 0, n);
+    c->out_blocked_bytes += n;
 }
 
 /* Bytes in the socket the peer has not acknowledged yet (TCP) or read
@@ -693,6 +724,18 @@ static void conn_after_write(struct conn *c, enum outq_flush_result r, enum conn
         /* The transport may hold input that the socket will never signal
          * again (reading stopped while output was blocked, or the
          * per-wakeup cap was hit): read it now. */
+        if (c->transport->pending(c))
+            event_active(&c->read_event, EV_READ, 1);
+        break;
+    case OUTQ_SENDING:
+        /* The transport's completion flushes again: the rest of what is
+         * owed, and the linger of a closing connection, wait for it. A
+         * response-rate clock already running goes on until a flush
+         * finds everything taken. */
+        conn_set_writing(c, false);
+        if (c->closing || c->input_paused)
+            break;
+        conn_set_reading(c, true);
         if (c->transport->pending(c))
             event_active(&c->read_event, EV_READ, 1);
         break;
@@ -783,9 +826,15 @@ static bool conn_expired_after_reading(struct conn *c, uint64_t now_ms)
  * 60 B/s looked fast while the buffer grew (Kestrel counts what the peer
  * took). One ioctl a heartbeat, and only for a connection whose output
  * has been blocked for the grace period. */
-static bool conn_response_too_slow(const struct conn *c, uint64_t now_ms)
+static bool conn_response_too_slow(struct conn *c, uint64_t now_ms)
 {
     const struct config_data_rate *rate = &c->limits->min_response_data_rate;
+    if (c->out_blocked_ms == 0 && c->transport->send_stalled != NULL &&
+        c->transport->send_stalled(c)) {
+        c->out_blocked_ms = now_ms; /* the rate is measured from here, as for a blocked write */
+        c->out_blocked_bytes = conn_unacked(c);
+        return false;
+    }
     if (c->out_blocked_ms == 0 || rate->bytes_per_second == 0 ||
         now_ms < c->out_blocked_ms + rate->grace_period_ms)
         return false;

@@ -104,6 +104,14 @@ struct conn_transport {
     void (*shutdown)(struct conn *c);
     /* At release: frees the transport's state. */
     void (*close)(struct conn *c);
+    /* c->reading or c->writing changed, for a transport that learns of
+     * readiness itself (io_uring completions) and reports it with
+     * conn_transport_event; NULL: libevent watches the descriptor. */
+    void (*watch)(struct conn *c);
+    /* A transport that sends after its flush returned: output it handed
+     * to the kernel waits there for room (the socket is full), which
+     * starts the response-rate clock as a blocked write does. NULL: never. */
+    bool (*send_stalled)(const struct conn *c);
 };
 
 /* What a protocol still owes once it has made its output. */
@@ -112,6 +120,12 @@ enum conn_owed {
     CONN_OWES_MORE,    /* more to make once the queue drains: keep writing */
     CONN_OWES_LATER,   /* a response is not ready yet: its producer works on it */
 };
+
+/* The ops of a transport without TLS: no ALPN, no client certificate,
+ * nothing to do before the half-close or at release. */
+const char *conn_transport_no_alpn(const struct conn *c, size_t *len, bool *weak);
+const char *conn_transport_no_subject(const struct conn *c);
+void conn_transport_nothing(struct conn *c);
 
 /* What speaks over a connection (HAProxy's mux_ops). Every op gets the
  * connection; its state is c->proto_state. Ops may call conn_end,
@@ -249,6 +263,11 @@ void conn_wake(struct conn *c);
 /* The protocol stops (or resumes) taking input; the transport's pending
  * input waits with the socket's. */
 void conn_pause_input(struct conn *c, bool paused);
+/* A transport with its own readiness (watch): c may be read (EV_READ) or
+ * written (EV_WRITE), as the loop's events would say. */
+void conn_transport_event(struct conn *c, short what);
+/* A transport that sends after its flush returned: n more bytes left. */
+void conn_count_output(struct conn *c, uint64_t n);
 /* Nothing queued, and nothing the transport still holds. */
 bool conn_output_empty(const struct conn *c);
 /* The verified TLS client certificate's subject, or NULL. */

@@ -66,6 +66,9 @@ enum outq_flush_result {
     OUTQ_FLUSHED,  /* queue empty */
     OUTQ_BLOCKED,  /* the socket's send buffer is full: wait for EPOLLOUT */
     OUTQ_FAILED,   /* the peer is gone or a file read failed; errno set */
+    /* Never from outq_flush: a transport took the bytes and sends them
+     * itself (io_uring), flushing again once the kernel has them. */
+    OUTQ_SENDING,
 };
 
 /* Protocols make output until this much waits in the queue: enough for

@@ -25,6 +25,7 @@
 #include "worker/module.h"
 #include "worker/file_cache.h"
 #include "worker/route_stats.h"
+#include "worker/uring.h"
 
 #define WORKER_READ_BUFFER_SIZE (64 * 1024)
 #define WORKER_ACCEPTS_PER_WAKEUP 64
@@ -83,6 +84,7 @@ void worker_destroy_core(struct worker *w)
     while (w->conns != NULL)
         conn_close(w->conns);
     turn_destroy(&w->turn); /* the releases of those closes */
+    uring_stop(w); /* after them: they cancel what the kernel holds */
     upstreams_health_stop(&w->upstreams);
     upstreams_destroy(&w->upstreams); /* after them: connections point into it */
     upconn_free_spares();
@@ -272,6 +274,9 @@ void worker_tick(struct worker *w, uint64_t now)
         atomic_store_explicit(&w->slot->heartbeat_ms, now, memory_order_relaxed);
         worker_publish_file_cache(w);
     }
+    /* Input the ring has received counts as come in time, as the bytes
+     * waiting in a socket do (conn_check_deadline). */
+    uring_reap(w);
     /* One turn around the walk: a deadline check may read and answer,
      * and what that closes is released only after the walk (turn.h). */
     turn_enter(&w->turn);
@@ -414,6 +419,7 @@ int worker_main(const struct worker_params *p)
         timers_attach(&w.timers, w.base) != SK_OK ||
         (w.index == 0 && upstreams_health_start(&w) != SK_OK) ||
         worker_events(&w) != SK_OK ||
+        (p->config->transport == CONFIG_TRANSPORT_IO_URING && uring_start(&w) == SK_ERROR) ||
         worker_listen(&w, p) != SK_OK) {
         log_errno(LOG_ERROR, errno, "worker %u: event loop set-up", p->index);
         return 1;

@@ -39,6 +39,7 @@ struct conn;
 struct h1;
 struct saker_worker;
 struct rate_table;
+struct uring;
 
 struct worker {
     struct event_base *base;
@@ -76,6 +77,7 @@ struct worker {
     struct h1 *spare_h1s;    /* HTTP/1 states of idle connections, for reuse */
     size_t spare_h1_count;
 
+    struct uring *uring; /* transport: io_uring, when it could start (uring.h) */
     bool conn_list_on; /* connection_list: on (conn_list.c) */
     bool draining; /* stopped accepting: answer with Connection: close */
     bool stopping;

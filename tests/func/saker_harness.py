@@ -475,6 +475,11 @@ class Harness:
                 extra.append("error_log: %s" % (tmp / "error.log"))
             if not _has_top_level_key(text, "pid_file"):
                 extra.append("pid_file: %s" % (tmp / "saker.pid"))
+            # SAKER_TEST_TRANSPORT=io_uring runs a test on that transport
+            # (test_uring.py does for its subset of the suite).
+            transport = os.environ.get("SAKER_TEST_TRANSPORT")
+            if transport and not _has_top_level_key(text, "transport"):
+                extra.append("transport: %s" % transport)
             if extra:
                 if text and not text.endswith("\n"):
                     text += "\n"

@@ -56,6 +56,7 @@ BAD = {
     "yaml syntax error": ("workers: 1\nroutes: [\n  - a\n", None, None, ["syntax error"]),
     "unknown nested key": ("limits:\n  max_request_bodysize: 1MB\n", 2, 3,
                            ["max_request_bodysize"]),
+    "bad transport": ("workers: 1\ntransport: uring\n", 2, 12, ["transport", "uring"]),
 }
 
 

@@ -1,0 +1,122 @@
+"""`transport: io_uring`: the workers serve plain connections through a
+ring (and epoll stays the default), TLS keeps its path, and a kernel that
+refuses io_uring leaves saker serving on epoll with one warning line.
+test_uring_*.py run the HTTP/1.1, limits and reload tests on the ring."""
+
+import os
+import socket
+import ssl
+
+import pytest
+
+from certs import make_ca, make_leaf
+from rawhttp import connect, parse_responses, read_response
+from uring_transport import has_io_uring
+
+DISABLED = "/proc/sys/kernel/io_uring_disabled"
+WARNING = "transport: io_uring falls back to epoll"
+
+
+def config(transport, extra=""):
+    return """
+workers: 1
+%s
+endpoints:
+  main: {url: "http://127.0.0.1:0"}
+%s
+routes:
+  - path: /
+    return: {status: 200, body: "hello"}
+""" % ("transport: %s" % transport if transport else "", extra)
+
+
+def get(path="/"):
+    return b"GET " + path.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+def assert_answers(port):
+    s = connect(port)
+    try:
+        s.sendall(get())
+        assert read_response(s).body == b"hello"
+    finally:
+        s.close()
+
+
+# The fallback test turns io_uring off for the whole machine for a moment:
+# the tests that look for a ring run in its group, one after the other.
+GROUP = pytest.mark.xdist_group("io_uring_disabled")
+
+
+@GROUP
+def test_io_uring_serves_through_a_ring(saker_factory):
+    inst = saker_factory(config("io_uring"))
+    assert has_io_uring(inst.worker_pids()[0])
+    s = connect(inst.port)
+    try:
+        s.sendall(get() * 32)  # a pipelined batch, answered whole and in order
+        data = b""
+        while len(parse_responses(data)) < 32:
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+    finally:
+        s.close()
+    assert [r.body for r in parse_responses(data)] == [b"hello"] * 32
+    assert WARNING not in inst.messages()
+
+
+@pytest.mark.parametrize("transport", [None, "epoll"])
+def test_epoll_is_the_default_and_has_no_ring(saker_factory, monkeypatch, transport):
+    monkeypatch.delenv("SAKER_TEST_TRANSPORT", raising=False)
+    inst = saker_factory(config(transport))
+    assert_answers(inst.port)
+    assert not has_io_uring(inst.worker_pids()[0])
+
+
+@GROUP
+def test_tls_keeps_its_transport_beside_the_ring(saker_factory, tmp_path):
+    make_ca(tmp_path, "ca", "saker-test-ca")
+    make_leaf(tmp_path, "localhost", "DNS:localhost,IP:127.0.0.1")
+    inst = saker_factory(config("io_uring", """
+certificates:
+  default: { path: %s/localhost.pem, key: %s/localhost.key }
+endpoints:
+  main: {url: "http://127.0.0.1:0"}
+  secure: {url: "https://127.0.0.1:0"}""" % (tmp_path, tmp_path)).replace(
+        'endpoints:\n  main: {url: "http://127.0.0.1:0"}\n\n', "", 1))
+    ctx = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    port = {l["endpoint"]: l["port"] for l in inst.status()["listeners"]}
+    plain = connect(port["main"])
+    raw = socket.create_connection(("127.0.0.1", port["secure"]), timeout=10)
+    tls = ctx.wrap_socket(raw, server_hostname="localhost")
+    try:
+        for s in (plain, tls, plain, tls):  # both, interleaved, keep-alive
+            s.sendall(get())
+            assert read_response(s).body == b"hello"
+    finally:
+        plain.close()
+        tls.close()
+    assert has_io_uring(inst.worker_pids()[0])
+
+
+@GROUP
+def test_refused_io_uring_falls_back_to_epoll_with_one_warning(saker_factory):
+    if not os.path.exists(DISABLED) or not os.access(DISABLED, os.W_OK):
+        pytest.skip("%s is not there or not writable: the kernel cannot be made "
+                    "to refuse io_uring" % DISABLED)
+    with open(DISABLED) as f:
+        before = f.read().strip()
+    try:
+        with open(DISABLED, "w") as f:
+            f.write("2")  # io_uring_setup fails with EPERM for every process
+        inst = saker_factory(config("io_uring"))
+        assert_answers(inst.port)
+        pid = inst.worker_pids()[0]
+    finally:
+        with open(DISABLED, "w") as f:
+            f.write(before)
+    assert not has_io_uring(pid)
+    lines = [l for l in inst.messages().splitlines() if WARNING in l]
+    assert len(lines) == 1, inst.messages()
+    assert "Operation not permitted" in lines[0], lines

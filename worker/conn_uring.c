@@ -1,0 +1,474 @@
+/*
+ * conn_uring.c - a connection on the worker's io_uring: its handle, the
+ * transport ops conn.c calls, and what each completion means for it;
+ * see uring.h.
+ *
+ * The handle is apart from struct conn so that it can outlive it: the
+ * connection is released (and its struct reused) at the end of the turn
+ * it closed in, while the kernel may still hold a receive or a send that
+ * names the handle. A released handle with requests in flight is an
+ * orphan, freed by the last completion (or with the ring).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <poll.h>
+
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "worker/conn.h"
+#include "worker/uring.h"
+#include "worker/worker.h"
+
+struct conn_uring {
+    struct conn *conn;              /* NULL once the connection is released */
+    struct conn_uring *marked_next; /* in u->marked */
+    char *send;                     /* the send buffer, staged or in the kernel */
+    union {
+        struct {                    /* received, not read yet: buffer ids */
+            int32_t head, tail;
+            uint32_t off;           /* read of the head buffer */
+        } held;
+        struct {                    /* released, waiting for the kernel */
+            struct conn_uring *next, **pprev;
+        } orphan;
+    };
+    uint32_t send_off, send_len;
+    uint32_t send_reap; /* u->reaps when the send was entered */
+    int fd;
+    int16_t error;      /* the receive's error, given once the held bytes are read */
+    uint8_t ops;        /* requests in the kernel */
+    bool marked;        /* in u->marked */
+    bool receiving;     /* the multishot receive is armed, until its last completion */
+    bool cancelling;    /* its cancellation is entered */
+    bool polling;       /* a POLLOUT poll is in the kernel (a file's sendfile was short) */
+    bool send_staged;   /* a send to enter at the end of the turn */
+    bool send_inflight; /* the send is in the kernel */
+    bool eof;           /* the receive saw the peer's FIN */
+    bool poll_by_event; /* the ring's polls fire at once: c->write_event waits */
+};
+
+static struct uring *conn_ring(const struct conn *c)
+{
+    return c->worker->uring;
+}
+
+static void handle_mark(struct uring *u, struct conn_uring *h)
+{
+    if (h->marked)
+        return;
+    h->marked = true;
+    h->marked_next = u->marked;
+    u->marked = h;
+    uring_defer(u);
+}
+
+/* A released handle goes once nothing refers to it any more. */
+static void handle_maybe_free(struct conn_uring *h)
+{
+    if (h->conn != NULL || h->ops > 0 || h->marked)
+        return;
+    if (h->orphan.pprev != NULL) {
+        *h->orphan.pprev = h->orphan.next;
+        if (h->orphan.next != NULL)
+            h->orphan.next->orphan.pprev = h->orphan.pprev;
+    }
+    free(h);
+}
+
+static void handle_send_done(struct uring *u, struct conn_uring *h)
+{
+    if (h->send != NULL)
+        uring_send_buffer_give(u, h->send);
+    h->send = NULL;
+    h->send_staged = false;
+    h->send_off = h->send_len = 0;
+}
+
+/* ---- the transport ops ----------------------------------------------------- */
+
+static void held_append(struct uring *u, struct conn_uring *h, unsigned id, uint32_t len)
+{
+    u->held_next[id] = -1;
+    u->held_len[id] = len;
+    if (h->held.tail < 0)
+        h->held.head = (int32_t)id;
+    else
+        u->held_next[h->held.tail] = (int32_t)id;
+    h->held.tail = (int32_t)id;
+}
+
+static void held_drop(struct uring *u, struct conn_uring *h)
+{
+    while (h->held.head >= 0) {
+        int32_t id = h->held.head;
+        h->held.head = u->held_next[id];
+        uring_buffer_recycle(u, (unsigned)id);
+    }
+    h->held.tail = -1;
+    h->held.off = 0;
+}
+
+/* What the receive brought, as read() would give it: the bytes first,
+ * then the end or the error. */
+static ssize_t uring_read(struct conn *c, char *buf, size_t len, bool *drained)
+{
+    struct conn_uring *h = c->transport_state;
+    struct uring *u = conn_ring(c);
+    if (h->held.head < 0) {
+        *drained = true;
+        if (h->eof)
+            return 0;
+        errno = h->error != 0 ? h->error : EAGAIN;
+        return -1;
+    }
+    int32_t id = h->held.head;
+    size_t avail = u->held_len[id] - h->held.off;
+    size_t n = len < avail ? len : avail;
+    memcpy(buf, uring_buffer(u, (unsigned)id) + h->held.off, n);
+    h->held.off += (uint32_t)n;
+    if (h->held.off == u->held_len[id]) {
+        h->held.head = u->held_next[id];
+        if (h->held.head < 0)
+            h->held.tail = -1;
+        h->held.off = 0;
+        uring_buffer_recycle(u, (unsigned)id);
+    }
+    *drained = h->held.head < 0 && !h->eof && h->error == 0;
+    return (ssize_t)n;
+}
+
+/* A send still in the kernel after a batch of completions was handled:
+ * a send that finds room completes as it is entered, and its completion
+ * comes before any posted later, so this one waits for room in a full
+ * socket. */
+static bool uring_send_stalled(const struct conn *c)
+{
+    const struct conn_uring *h = c->transport_state;
+    return h->send_inflight && h->send_reap != conn_ring(c)->reaps;
+}
+
+/* Byte segments leave by a send at the end of the turn; a file at the
+ * head by sendfile now, once no send is in the kernel (order). */
+static enum outq_flush_result uring_flush(struct conn *c, uint64_t *written)
+{
+    struct conn_uring *h = c->transport_state;
+    struct outq *q = &c->out;
+    *written = 0;
+    if (h->send != NULL || h->send_staged) /* its completion flushes again */
+        return q->pending_bytes >= OUTQ_HIGH_WATER || uring_send_stalled(c) ? OUTQ_BLOCKED
+                                                                           : OUTQ_SENDING;
+    if (outq_empty(q))
+        return OUTQ_FLUSHED;
+    if (q->segments[q->head].kind == OUTQ_FILE)
+        return outq_flush(q, c->fd, written);
+    h->send_staged = true;
+    handle_mark(conn_ring(c), h);
+    return OUTQ_SENDING;
+}
+
+static bool uring_pending(const struct conn *c)
+{
+    const struct conn_uring *h = c->transport_state;
+    return h->held.head >= 0 || h->eof || h->error != 0;
+}
+
+/* A send in the kernel counts as written, as bytes in the socket buffer
+ * do on epoll (a protocol judging an idle connection must not see its
+ * last PING ack as output still owed); one still to enter does not. */
+static bool uring_output_waiting(const struct conn *c)
+{
+    const struct conn_uring *h = c->transport_state;
+    return h->send_staged || (h->send != NULL && !h->send_inflight);
+}
+
+/* c->reading or c->writing changed: the end of the turn arms or cancels. */
+static void uring_watch(struct conn *c)
+{
+    handle_mark(conn_ring(c), c->transport_state);
+}
+
+/* At release, before conn.c closes the descriptor: what the kernel still
+ * holds is cancelled now, so that the close really closes the socket. */
+static void uring_close(struct conn *c)
+{
+    struct conn_uring *h = c->transport_state;
+    struct uring *u = conn_ring(c);
+    c->transport_state = NULL;
+    held_drop(u, h);
+    h->conn = NULL;
+    h->orphan.next = NULL;
+    h->orphan.pprev = NULL;
+    if (!h->send_inflight)
+        handle_send_done(u, h);
+    if (h->ops > 0) {
+        struct io_uring_sqe *sqe = uring_sqe(u);
+        if (sqe != NULL) {
+            io_uring_prep_cancel_fd(sqe, h->fd, IORING_ASYNC_CANCEL_ALL);
+            io_uring_sqe_set_data64(sqe, 0);
+            uring_submit_now(u);
+        }
+        h->orphan.next = u->orphans;
+        if (u->orphans != NULL)
+            u->orphans->orphan.pprev = &h->orphan.next;
+        u->orphans = h;
+        h->orphan.pprev = &u->orphans;
+    }
+    handle_maybe_free(h);
+}
+
+static const struct conn_transport conn_uring_transport = {
+    .handshake = NULL,
+    .read = uring_read,
+    .flush = uring_flush,
+    .pending = uring_pending,
+    .output_waiting = uring_output_waiting,
+    .alpn = conn_transport_no_alpn,
+    .peer_subject = conn_transport_no_subject,
+    .shutdown = conn_transport_nothing,
+    .close = uring_close,
+    .watch = uring_watch,
+    .send_stalled = uring_send_stalled,
+};
+
+int conn_uring_attach(struct conn *c)
+{
+    struct conn_uring *h = calloc(1, sizeof *h);
+    if (h == NULL) {
+        log_limited(LOG_ERROR, errno, "malloc(uring handle)");
+        return SK_ERROR;
+    }
+    h->conn = c;
+    h->fd = c->fd;
+    h->held.head = h->held.tail = -1;
+    c->transport = &conn_uring_transport;
+    c->transport_state = h;
+    return SK_OK;
+}
+
+/* ---- submissions at the end of the turn ------------------------------------ */
+
+static uint64_t handle_data(const struct conn_uring *h, enum uring_op op)
+{
+    return (uint64_t)(uintptr_t)h | (uint64_t)op;
+}
+
+/* Copies the byte segments at the head of the queue into a pool buffer. */
+static bool send_fill(struct uring *u, struct conn_uring *h, struct outq *q)
+{
+    size_t used = 0;
+    while (!outq_empty(q) && used < URING_SEND_BUFFER_SIZE) {
+        const struct outq_segment *s = &q->segments[q->head];
+        if (s->kind == OUTQ_FILE)
+            break;
+        if (h->send == NULL && (h->send = uring_send_buffer_take(u)) == NULL)
+            return false;
+        size_t take = s->len < URING_SEND_BUFFER_SIZE - used ? s->len
+                                                            : URING_SEND_BUFFER_SIZE - used;
+        memcpy(h->send + used, s->kind == OUTQ_COPY ? q->buffer + s->offset : s->ptr, take);
+        used += take;
+        outq_advance(q, take);
+    }
+    h->send_off = 0;
+    h->send_len = (uint32_t)used;
+    return true;
+}
+
+static bool submit_send(struct uring *u, struct conn_uring *h, struct conn *c)
+{
+    h->send_staged = false;
+    if (h->send_inflight)
+        return true; /* its completion enters the rest */
+    if (h->send == NULL && !send_fill(u, h, &c->out))
+        return false;
+    if (h->send == NULL) { /* a file at the head: sendfile, by a flush */
+        conn_wake(c);
+        return true;
+    }
+    struct io_uring_sqe *sqe = uring_sqe(u);
+    if (sqe == NULL)
+        return false;
+    io_uring_prep_send(sqe, h->fd, h->send + h->send_off, h->send_len - h->send_off,
+                       MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, handle_data(h, URING_OP_SEND));
+    h->send_inflight = true;
+    h->send_reap = u->reaps;
+    h->ops++;
+    return true;
+}
+
+static bool submit_receive(struct uring *u, struct conn_uring *h, struct conn *c)
+{
+    struct io_uring_sqe *sqe;
+    if (c->reading && !h->receiving && !h->eof && h->error == 0) {
+        if ((sqe = uring_sqe(u)) == NULL)
+            return false;
+        io_uring_prep_recv_multishot(sqe, h->fd, NULL, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = 0;
+        io_uring_sqe_set_data64(sqe, handle_data(h, URING_OP_RECV));
+        h->receiving = true;
+        h->ops++;
+    } else if (!c->reading && h->receiving && !h->cancelling) {
+        if ((sqe = uring_sqe(u)) == NULL)
+            return false;
+        io_uring_prep_cancel64(sqe, handle_data(h, URING_OP_RECV), 0);
+        io_uring_sqe_set_data64(sqe, 0);
+        h->cancelling = true;
+    }
+    return true;
+}
+
+static void on_writable_event(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    struct turn *t = &c->worker->turn;
+    (void)fd, (void)what;
+    turn_enter(t); /* c is released no sooner than at its turn_leave */
+    if (c->writing)
+        conn_transport_event(c, EV_WRITE);
+    if (!c->closed && c->writing)
+        handle_mark(conn_ring(c), c->transport_state);
+    turn_leave(t);
+}
+
+/* A ring poll always reports EPOLLRDHUP (the kernel's IO_POLL_UNMASK):
+ * once the peer half-closed, it would fire at once for ever, so room is
+ * waited for with a one-shot libevent event instead (conn.c frees it). */
+static bool submit_poll_event(struct conn *c)
+{
+    if (c->write_event == NULL &&
+        (c->write_event = event_new(c->worker->base, c->fd, EV_WRITE, on_writable_event, c)) ==
+            NULL)
+        return false;
+    return event_add(c->write_event, NULL) == 0;
+}
+
+static bool submit_poll(struct uring *u, struct conn_uring *h, struct conn *c)
+{
+    if (!c->writing || h->send != NULL || h->polling)
+        return true;
+    if (h->poll_by_event)
+        return submit_poll_event(c);
+    struct io_uring_sqe *sqe = uring_sqe(u);
+    if (sqe == NULL)
+        return false;
+    io_uring_prep_poll_add(sqe, h->fd, POLLOUT);
+    io_uring_sqe_set_data64(sqe, handle_data(h, URING_OP_POLL));
+    h->polling = true;
+    h->ops++;
+    return true;
+}
+
+void conn_uring_submit(struct uring *u, struct conn_uring *h)
+{
+    u->marked = h->marked_next;
+    h->marked_next = NULL;
+    h->marked = false;
+    struct conn *c = h->conn;
+    if (c == NULL || c->closed) {
+        handle_maybe_free(h);
+        return;
+    }
+    bool ok = submit_receive(u, h, c) && (!h->send_staged || submit_send(u, h, c)) &&
+              submit_poll(u, h, c);
+    if (!ok) {
+        log_limited(LOG_ERROR, ENOMEM, "io_uring: no submission entry or send buffer");
+        conn_close(c);
+    }
+}
+
+/* ---- completions ----------------------------------------------------------- */
+
+static void on_receive(struct uring *u, struct conn_uring *h, int res, uint32_t flags)
+{
+    struct conn *c = h->conn;
+    if ((flags & IORING_CQE_F_MORE) == 0) {
+        h->receiving = h->cancelling = false;
+        h->ops--;
+    }
+    if (res > 0) {
+        unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
+        if (c == NULL || c->closed || c->lingering)
+            uring_buffer_recycle(u, id); /* a lingering connection discards */
+        else
+            held_append(u, h, id, (uint32_t)res);
+    } else if (res == 0) {
+        h->eof = true;
+    } else if (res != -ENOBUFS && res != -ECANCELED) {
+        h->error = (int16_t)-res;
+    }
+    if (c == NULL || c->closed)
+        return;
+    if (c->lingering && (h->eof || h->error != 0)) {
+        conn_close(c); /* the peer has everything it will read */
+        return;
+    }
+    if (!h->receiving) /* out of buffers, cancelled, or ended: armed again if wanted */
+        handle_mark(u, h);
+    if (c->reading && !c->lingering && uring_pending(c))
+        conn_transport_event(c, EV_READ);
+}
+
+static void on_send(struct uring *u, struct conn_uring *h, int res)
+{
+    struct conn *c = h->conn;
+    h->send_inflight = false;
+    h->ops--;
+    if (c == NULL || c->closed || res < 0) {
+        handle_send_done(u, h);
+        if (c != NULL && !c->closed) {
+            c->peer_reset = true;
+            conn_close(c); /* EPIPE, ECONNRESET: the peer is gone */
+        }
+        return;
+    }
+    conn_count_output(c, (uint64_t)res);
+    h->send_off += (uint32_t)res;
+    if (h->send_off < h->send_len) { /* short: the rest at the end of the turn */
+        h->send_staged = true;
+        handle_mark(u, h);
+        return;
+    }
+    handle_send_done(u, h);
+    conn_transport_event(c, EV_WRITE);
+}
+
+static void on_poll(struct uring *u, struct conn_uring *h, int res)
+{
+    struct conn *c = h->conn;
+    h->polling = false;
+    h->ops--;
+    if (c == NULL || c->closed || !c->writing)
+        return;
+    if (res > 0 && (res & (POLLOUT | POLLERR | POLLHUP)) == 0)
+        h->poll_by_event = true; /* EPOLLRDHUP alone: the peer half-closed */
+    conn_transport_event(c, EV_WRITE);
+    if (!c->closed)
+        handle_mark(u, h); /* one-shot: polled again if still writing */
+}
+
+void conn_uring_complete(struct uring *u, struct conn_uring *h, enum uring_op op, int res,
+                         uint32_t flags)
+{
+    if (op == URING_OP_RECV)
+        on_receive(u, h, res, flags);
+    else if (op == URING_OP_SEND)
+        on_send(u, h, res);
+    else
+        on_poll(u, h, res);
+    handle_maybe_free(h);
+}
+
+void conn_uring_forget_all(struct uring *u)
+{
+    while (u->orphans != NULL) {
+        struct conn_uring *h = u->orphans;
+        u->orphans = h->orphan.next;
+        if (h->send != NULL)
+            uring_send_buffer_give(u, h->send);
+        free(h);
+    }
+}

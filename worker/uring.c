@@ -1,0 +1,258 @@
+/*
+ * uring.c - a worker's io_uring: set-up and fallback, the completion
+ * event, the provided receive buffers, the send buffer pool and the
+ * end-of-turn submission; see uring.h. What a completion means for a
+ * connection is conn_uring.c's.
+ */
+#include "worker/uring.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "common/log.h"
+#include "worker/worker.h"
+
+#define URING_ENTRIES 1024
+#define URING_BUFFER_GROUP 0
+#define URING_INLINE_ROUNDS 4
+
+/* ---- buffers ------------------------------------------------------------- */
+
+char *uring_buffer(struct uring *u, unsigned id)
+{
+    return u->buffer_memory + (size_t)id * URING_BUFFER_SIZE;
+}
+
+/* Made visible to the kernel in one tail update per batch (uring_flush_recycled). */
+void uring_buffer_recycle(struct uring *u, unsigned id)
+{
+    io_uring_buf_ring_add(u->buffers, uring_buffer(u, id), URING_BUFFER_SIZE,
+                          (unsigned short)id, io_uring_buf_ring_mask(URING_BUFFERS),
+                          (int)u->recycled);
+    u->recycled++;
+}
+
+static void uring_flush_recycled(struct uring *u)
+{
+    if (u->recycled == 0)
+        return;
+    io_uring_buf_ring_advance(u->buffers, (int)u->recycled);
+    u->recycled = 0;
+}
+
+static int uring_buffers_setup(struct uring *u)
+{
+    u->buffer_memory = malloc((size_t)URING_BUFFERS * URING_BUFFER_SIZE);
+    if (u->buffer_memory == NULL ||
+        posix_memalign((void **)&u->buffers, 4096, URING_BUFFERS * sizeof(struct io_uring_buf)) != 0) {
+        u->buffers = NULL;
+        return SK_ERROR;
+    }
+    io_uring_buf_ring_init(u->buffers);
+    struct io_uring_buf_reg reg = {
+        .ring_addr = (uint64_t)(uintptr_t)u->buffers,
+        .ring_entries = URING_BUFFERS,
+        .bgid = URING_BUFFER_GROUP,
+    };
+    int rc = io_uring_register_buf_ring(&u->ring, &reg, 0);
+    if (rc != 0) {
+        errno = -rc;
+        return SK_ERROR;
+    }
+    for (unsigned i = 0; i < URING_BUFFERS; i++)
+        uring_buffer_recycle(u, i);
+    uring_flush_recycled(u);
+    return SK_OK;
+}
+
+char *uring_send_buffer_take(struct uring *u)
+{
+    if (u->send_spare_count > 0)
+        return u->send_spares[--u->send_spare_count];
+    char *buf = malloc(URING_SEND_BUFFER_SIZE);
+    if (buf == NULL)
+        log_limited(LOG_ERROR, errno, "malloc(send buffer)");
+    return buf;
+}
+
+void uring_send_buffer_give(struct uring *u, char *buf)
+{
+    if (u->send_spare_count < URING_SEND_SPARES)
+        u->send_spares[u->send_spare_count++] = buf;
+    else
+        free(buf);
+}
+
+/* ---- submissions ----------------------------------------------------------- */
+
+struct io_uring_sqe *uring_sqe(struct uring *u)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+    if (sqe == NULL) {
+        io_uring_submit(&u->ring);
+        sqe = io_uring_get_sqe(&u->ring);
+    }
+    return sqe;
+}
+
+void uring_submit_now(struct uring *u)
+{
+    if (io_uring_sq_ready(&u->ring) > 0)
+        io_uring_submit(&u->ring);
+}
+
+void uring_defer(struct uring *u)
+{
+    turn_defer(u->turn, &u->job);
+}
+
+/* ---- completions ----------------------------------------------------------- */
+
+/* Completions of requests the kernel ended are handled before their
+ * handles could be freed: each op's last completion is the handle's
+ * last word about it (conn_uring_complete frees an orphan at its last). */
+static void uring_dispatch(struct uring *u)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head, seen = 0;
+    u->reaps++;
+    io_uring_for_each_cqe(&u->ring, head, cqe) {
+        seen++;
+        uint64_t data = io_uring_cqe_get_data64(cqe);
+        struct conn_uring *h = (struct conn_uring *)(uintptr_t)(data & ~(uint64_t)7);
+        if (h != NULL) /* NULL: a cancellation's own completion */
+            conn_uring_complete(u, h, (enum uring_op)(data & 7), cqe->res, cqe->flags);
+    }
+    io_uring_cq_advance(&u->ring, seen);
+    uring_flush_recycled(u);
+}
+
+void uring_reap(struct worker *w)
+{
+    struct uring *u = w->uring;
+    if (u == NULL)
+        return;
+    turn_enter(u->turn);
+    /* Handling completions may post more (a short send entered again is
+     * only submitted at the end of the turn): bounded by what is there. */
+    for (int round = 0; round < 4 && io_uring_cq_ready(&u->ring) > 0; round++)
+        uring_dispatch(u);
+    turn_leave(u->turn);
+}
+
+static void on_completions(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd, (void)what;
+    w->uring->inline_rounds = 0;
+    uring_reap(w);
+}
+
+/* The end of the turn: what marked handles ask for, in one io_uring_enter.
+ * A send that finds room completes inside that call: its completion is
+ * handled here, in this turn, rather than after another wake-up of the
+ * loop (the eventfd is muted meanwhile). What that makes is entered by
+ * this job again, a few rounds per wake-up, so that a connection that
+ * always has more to send cannot hold the loop. */
+static void on_turn(struct turn_job *job)
+{
+    struct uring *u = (struct uring *)((char *)job - offsetof(struct uring, job));
+    while (u->marked != NULL)
+        conn_uring_submit(u, u->marked); /* unlinks it */
+    uring_flush_recycled(u);
+    bool inline_reap = u->inline_rounds < URING_INLINE_ROUNDS;
+    if (inline_reap)
+        io_uring_cq_eventfd_toggle(&u->ring, false);
+    uring_submit_now(u);
+    if (!inline_reap)
+        return;
+    io_uring_cq_eventfd_toggle(&u->ring, true);
+    if (io_uring_cq_ready(&u->ring) == 0)
+        return;
+    u->inline_rounds++;
+    if (u->inline_rounds < URING_INLINE_ROUNDS)
+        uring_dispatch(u); /* inside turn_end: what it marks runs this job again */
+    else
+        event_active(u->event, EV_READ, 0); /* muted while posted: wake the loop */
+}
+
+/* ---- set-up ---------------------------------------------------------------- */
+
+static void uring_free(struct uring *u)
+{
+    if (u->event != NULL)
+        event_free(u->event);
+    if (u->ring.ring_fd >= 0)
+        io_uring_queue_exit(&u->ring);
+    if (u->eventfd >= 0)
+        close(u->eventfd);
+    conn_uring_forget_all(u);
+    while (u->send_spare_count > 0)
+        free(u->send_spares[--u->send_spare_count]);
+    free(u->buffers);
+    free(u->buffer_memory);
+    free(u);
+}
+
+static int uring_setup(struct uring *u, struct worker *w, const char **what)
+{
+    /* SINGLE_ISSUER: only this process submits; COOP_TASKRUN: completion
+     * work waits for our next kernel entry instead of interrupting
+     * userspace. Not DEFER_TASKRUN: its completions do not signal the
+     * eventfd until the ring is entered, so the loop would sleep on them. */
+    struct io_uring_params params = {
+        .flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+    };
+    int rc = io_uring_queue_init_params(URING_ENTRIES, &u->ring, &params);
+    if (rc != 0) {
+        u->ring.ring_fd = -1;
+        errno = -rc;
+        *what = "io_uring_queue_init";
+        return SK_ERROR;
+    }
+    *what = "io_uring set-up";
+    u->eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (u->eventfd < 0 || io_uring_register_eventfd(&u->ring, u->eventfd) != 0 ||
+        uring_buffers_setup(u) != SK_OK)
+        return SK_ERROR;
+    u->event = event_new(w->base, u->eventfd, EV_READ | EV_PERSIST | EV_ET, on_completions, w);
+    if (u->event == NULL || event_add(u->event, NULL) != 0)
+        return SK_ERROR;
+    return SK_OK;
+}
+
+int uring_start(struct worker *w)
+{
+    const char *what = "malloc(uring)";
+    struct uring *u = calloc(1, sizeof *u);
+    if (u != NULL) {
+        u->eventfd = -1;
+        u->turn = &w->turn;
+        u->job.run = on_turn;
+        if (uring_setup(u, w, &what) == SK_OK) {
+            w->uring = u;
+            return SK_OK;
+        }
+    }
+    /* EPERM (io_uring_disabled, a seccomp filter), ENOSYS (an old or
+     * stripped kernel), ENOMEM: the worker serves on epoll. */
+    log_errno(LOG_WARN, errno, "worker %u: %s failed, transport: io_uring falls back to epoll",
+              w->index, what);
+    if (u != NULL)
+        uring_free(u);
+    return SK_DECLINED;
+}
+
+void uring_stop(struct worker *w)
+{
+    if (w->uring == NULL)
+        return;
+    turn_cancel(&w->turn, &w->uring->job);
+    uring_free(w->uring);
+    w->uring = NULL;
+}

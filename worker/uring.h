@@ -1,0 +1,118 @@
+/*
+ * uring.h - the io_uring transport for plain connections
+ * (`transport: io_uring`): one ring per worker inside its libevent loop.
+ *
+ * The ring's completion eventfd is an edge-triggered libevent event that
+ * is never read: each batch of completions wakes the loop once, and its
+ * callback reaps every completion there is. What connections ask of the
+ * ring during a turn (arm or cancel a receive, send, poll for room) is
+ * noted on their handle and entered at the end of the turn (turn.h) with
+ * one io_uring_enter, so all responses a turn produced, a pipelined batch
+ * included, leave together.
+ *
+ * Receives: one multishot receive per reading connection, into a
+ * worker-wide ring of provided buffers; the bytes wait on the connection
+ * until conn.c reads them through the transport (they are copied into
+ * the read buffer the protocol parses, as a read() would). Reading stops
+ * (output over its high-water mark, input paused, a close): the receive
+ * is cancelled; it is armed again when reading resumes.
+ *
+ * Sends: at the end of the turn the byte segments at the head of the
+ * output queue are copied into a send buffer taken from a worker-wide
+ * pool for as long as the send is in the kernel, so an idle connection
+ * holds nothing but its small handle; the send's completion flushes the
+ * connection again. File segments keep sendfile() (with a POLLOUT poll
+ * when the socket is full); TLS connections, PROXY protocol endpoints and
+ * upstream connections keep the epoll transport.
+ *
+ * A handle outlives its connection until the kernel is done with it: a
+ * connection released with requests in flight cancels them by descriptor
+ * before the descriptor is closed, and the handle goes with the last
+ * completion. Not thread-safe; one ring per worker process.
+ */
+#ifndef SAKER_WORKER_URING_H
+#define SAKER_WORKER_URING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <liburing.h>
+
+#include "common/error.h"
+#include "worker/turn.h"
+
+struct worker;
+struct conn;
+struct conn_uring;
+struct event;
+
+/* Creates the worker's ring, its provided buffers and its event.
+ * SK_OK; SK_DECLINED when io_uring cannot be used here (not allowed,
+ * not built into the kernel, out of locked memory): one warning line
+ * is logged and the worker stays on epoll. */
+int uring_start(struct worker *w);
+/* Frees the ring and what the kernel still held, after every connection
+ * was released. Nothing when there is none. */
+void uring_stop(struct worker *w);
+/* Handles the completions already posted (the heartbeat calls it before
+ * judging deadlines: input that came in time is read first). */
+void uring_reap(struct worker *w);
+
+/* conn_open: serve c through the ring. SK_ERROR: out of memory (c is
+ * left on the plain transport). */
+int conn_uring_attach(struct conn *c);
+
+/* ---- between uring.c and conn_uring.c ---------------------------------- */
+
+enum uring_op { URING_OP_RECV = 1, URING_OP_SEND = 2, URING_OP_POLL = 3 };
+
+#define URING_BUFFERS 256          /* provided receive buffers, a power of two */
+#define URING_BUFFER_SIZE 4096
+#define URING_SEND_BUFFER_SIZE (32 * 1024)
+#define URING_SEND_SPARES 32       /* send buffers kept for reuse */
+
+/* The ring of a worker (w->uring). */
+struct uring {
+    struct io_uring ring;
+    struct io_uring_buf_ring *buffers; /* provided to the kernel */
+    char *buffer_memory;               /* URING_BUFFERS * URING_BUFFER_SIZE */
+    /* Bytes received and not read yet, chained by buffer id per
+     * connection (an id is held by at most one connection). */
+    int32_t held_next[URING_BUFFERS];
+    uint32_t held_len[URING_BUFFERS];
+    unsigned recycled;                 /* ids given back since the last advance */
+    uint32_t reaps;                    /* batches of completions handled */
+    unsigned inline_rounds;            /* handled at the end of turns since the last wake-up */
+    int eventfd;
+    struct event *event;
+    struct turn *turn;
+    struct turn_job job;               /* the end-of-turn submission */
+    struct conn_uring *marked;         /* handles with something to enter */
+    struct conn_uring *orphans;        /* released, requests still in the kernel */
+    char *send_spares[URING_SEND_SPARES];
+    unsigned send_spare_count;
+};
+
+/* A handle was linked into u->marked: the end of the turn enters it. */
+void uring_defer(struct uring *u);
+/* A submission entry, or NULL when the ring is full even after a submit. */
+struct io_uring_sqe *uring_sqe(struct uring *u);
+/* Enters what is prepared now (a release cancels before close()). */
+void uring_submit_now(struct uring *u);
+/* A provided receive buffer's memory, and giving it back to the kernel. */
+char *uring_buffer(struct uring *u, unsigned id);
+void uring_buffer_recycle(struct uring *u, unsigned id);
+/* A send buffer of URING_SEND_BUFFER_SIZE bytes from the pool, NULL when
+ * out of memory; back into the pool (freed past its cap). */
+char *uring_send_buffer_take(struct uring *u);
+void uring_send_buffer_give(struct uring *u, char *buf);
+
+/* conn_uring.c's side: what a completion means for its handle, and the
+ * end-of-turn submissions of a marked handle. */
+void conn_uring_complete(struct uring *u, struct conn_uring *h, enum uring_op op, int res,
+                         uint32_t flags);
+void conn_uring_submit(struct uring *u, struct conn_uring *h);
+/* At uring_stop: frees the handles the kernel held, gone with the ring. */
+void conn_uring_forget_all(struct uring *u);
+
+#endif
