@@ -32,6 +32,8 @@ def pytest_configure(config):
                             "asserted by the plain build only")
     config.addinivalue_line("markers", "memory: resident memory bounds, asserted by the "
                             "plain build only")
+    config.addinivalue_line("markers", "transport: a file of tests re-run on another "
+                            "transport (scripts/test runs it in the plain build)")
 
 
 def pytest_collection_modifyitems(config, items):
