@@ -13,8 +13,10 @@ It uses the files an operator copies: deploy/haproxy/haproxy.cfg,
 deploy/prometheus/ and deploy/rolling. Under a steady client load it
 checks, phase by phase, and prints the figures:
 
-  steady     Prometheus scraped all three hosts, and its recording rule's
-             fleet request rate is the client's, within 5%
+  steady     Prometheus scraped all three hosts; over the minute that
+             follows (steady load, then the rolls below: counters carry on
+             through reloads and upgrades) its recording rule's fleet
+             request rate is the client's, within 5%
   roll       a config change rolled host by host: 0 failed requests
   upgrade    a binary upgrade rolled host by host: 0 failed requests
   bad-roll   a roll whose second host gets a broken config stops there:
@@ -283,13 +285,16 @@ def figures(title, rows):
         print("  %-38s %s" % (name, value))
 
 
-def measure_prometheus(fleet, load):
-    """The steady phase's figures: hosts scraped, the fleet's rate as the
-    recording rule has it and as the client counted it."""
+def prometheus_window_start(fleet):
+    """When every host is scraped: the rate window starts filling."""
     wait("Prometheus to scrape all three hosts",
          lambda: len([s for s in fleet.query('up{job="saker"} == 1')]) == 3, 30)
-    # A full window of samples behind the recording rule.
-    started = time.monotonic()
+    return time.monotonic()
+
+
+def measure_prometheus(fleet, load, started):
+    """Hosts scraped, the fleet's rate as the recording rule has it and as
+    the client counted it, once a full window lies behind the rule."""
     wait("a full rate window", lambda: time.monotonic() - started > RATE_WINDOW + 5,
          RATE_WINDOW + 10, interval=1)
     at_mono, at_wall = time.monotonic(), time.time()
@@ -326,9 +331,12 @@ def run_phases(fleet, tmp_path, results):
               timeout=35) as load:
         results["load"] = load
         phase(load, "steady")
-        if results["prometheus"]:
-            results["scrape"] = measure_prometheus(fleet, load)
+        # The rate window runs on through the rolls (a minute of waiting
+        # less), and ends before a kill takes a host's counters away.
+        window = prometheus_window_start(fleet) if results["prometheus"] else None
         run_rolls(fleet, load, tmp_path, results)
+        if window is not None:
+            results["scrape"] = measure_prometheus(fleet, load, window)
         run_kills(fleet, load, results)
     log = (fleet.host_dir("h1") / "access.log").read_text()
     results["addresses"] = {line.split(" ", 1)[0] for line in log.splitlines()
@@ -402,9 +410,9 @@ def print_figures(results):
     ])
     scrape = results.get("scrape")
     if scrape:
-        figures("steady: Prometheus", [
+        figures("Prometheus, steady load and rolls", [
             ("hosts scraped (up == 1)", ", ".join(sorted(scrape["up"]))),
-            ("client requests/s (last 60 s)", "%.1f" % scrape["client"]),
+            ("client requests/s (last 60 s, rolls included)", "%.1f" % scrape["client"]),
             ("job:saker_requests:rate1m", "%s" % scrape["rule"]),
             ("instance:saker_requests:rate1m", ", ".join(
                 "%s %.1f" % (h, r) for h, r in sorted(scrape["per_host"].items()))),

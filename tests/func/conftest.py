@@ -30,22 +30,24 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "xdist_group(name): run in one worker with the group")
     config.addinivalue_line("markers", "timing: wall-clock behaviour or sustained load, "
                             "asserted by the plain build only")
+    config.addinivalue_line("markers", "memory: resident memory bounds, asserted by the "
+                            "plain build only")
 
 
 def pytest_collection_modifyitems(config, items):
     # The sanitizers make everything two to three times slower: a test
     # whose point is how long something takes, or how much passes under
-    # load, says nothing more there and costs the suite's time budget.
-    # The plain build (scripts/test's first pass) runs every one of them.
+    # load, says nothing more there and costs the suite's time budget; and
+    # ASan's shadow memory and quarantine make a resident-memory bound say
+    # nothing. The plain build (scripts/test's first pass) runs them.
     try:
         if not sanitized():
             return
     except (OSError, RuntimeError):
         return
-    skip = pytest.mark.skip(reason="timing test: asserted by the plain build, "
-                            "the sanitizers only slow it")
+    skip = pytest.mark.skip(reason="timing or memory test: asserted by the plain build")
     for item in items:
-        if item.get_closest_marker("timing") is not None:
+        if any(item.get_closest_marker(m) is not None for m in ("timing", "memory")):
             item.add_marker(skip)
 
 

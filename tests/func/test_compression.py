@@ -29,7 +29,7 @@ from certs import make_ca, make_leaf
 from h2client import H2Client
 from rawhttp import connect, read_response, wait_for
 from saker_harness import curl as harness_curl
-from saker_harness import run_sakerctl, sanitized, saker_binary, worker_rss_kb
+from saker_harness import run_sakerctl, saker_binary, worker_rss_kb
 from upstreams import Upstream
 
 MB = 1024 * 1024
@@ -468,6 +468,7 @@ def big_text(tmp_path_factory):
     return d
 
 
+@pytest.mark.memory
 @pytest.mark.parametrize("coding", ["br", "gzip"])
 def test_slow_reader_of_100_mb_compressed_keeps_the_worker_flat(saker_factory, big_text,
                                                                  coding):
@@ -507,10 +508,8 @@ def test_slow_reader_of_100_mb_compressed_keeps_the_worker_flat(saker_factory, b
           % (coding, rss0, peak, mem_peak))
     # flat: the compressor's state and a queue near its high-water mark;
     # a queue that grows with the body (never emptied for a slow reader)
-    # added 13 MB here. Not under AddressSanitizer, whose quarantine keeps
-    # freed memory resident.
-    if not sanitized():
-        assert peak - rss0 < 4 * 1024, "RSS grew by %d kB" % (peak - rss0)
+    # added 13 MB here.
+    assert peak - rss0 < 4 * 1024, "RSS grew by %d kB" % (peak - rss0)
     assert 0 < mem_peak < 2 * MB
     wait_for(lambda: inst.metric("saker_compression_memory_bytes") == 0, 5,
              message="compressor memory given back")

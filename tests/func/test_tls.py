@@ -18,7 +18,7 @@ import pytest
 
 from certs import make_ca, make_leaf, sh
 from rawhttp import wait_for
-from saker_harness import saker_binary, sanitized
+from saker_harness import saker_binary
 
 ROUTES = """\
 routes:
@@ -504,10 +504,8 @@ def _rss_kb(pid):
     return 0
 
 
+@pytest.mark.memory
 def test_idle_tls_connection_memory_report(saker_factory, certs):
-    if sanitized():
-        pytest.skip("ASan build: its shadow memory and quarantine make RSS say nothing "
-                    "about what a connection costs")
     import ssl
     inst = saker_factory(tls_config(certs))
     ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
