@@ -3,8 +3,10 @@
  * file_cache.h.
  *
  * Entries come from one array allocated by file_cache_configure (32 per
- * turn, `max` across turns) and are found through a hash table keyed with
- * SipHash, since paths come from the network. Two lists order them, most
+ * turn, `max` across turns). A turn keeps a handful of files, searched in
+ * order; across turns they are found through a hash table keyed with
+ * SipHash, since paths come from the network (hashing costs more than a
+ * static response's whole search within a turn). Two lists order them, most
  * recent first: every entry (eviction, the sweep) and those whose ref has
  * its bytes read (the contents budget). Refs come from a free list, so a
  * static response allocates nothing in steady state.
@@ -44,6 +46,7 @@ struct file_entry {
     struct link recent;   /* every entry, most recent first */
     struct link read;     /* in cache.read iff ref->contents counts */
     struct file_entry *hash_next; /* also the free list */
+    size_t bucket;        /* across turns: its chain in cache.buckets */
     struct file_ref *ref; /* the cache's hold */
     uint64_t checked_ms;  /* across turns: the last look at the disk */
     uint64_t used_ms;     /* across turns: the last open answered */
@@ -59,7 +62,7 @@ struct file_entry {
 static struct {
     struct event *end_of_turn; /* NULL: caching off */
     struct file_entry *entries, *free_entries;
-    struct file_entry **buckets;
+    struct file_entry **buckets; /* across turns only */
     size_t capacity, count, bucket_mask;
     uint64_t valid_ms; /* 0: per turn */
     struct link recent, read;
@@ -103,17 +106,33 @@ void file_ref_release(void *arg)
 
 /* ---- entries ---------------------------------------------------------- */
 
+/* The chain of rel across turns; 0 (unused) within a turn. */
 static size_t bucket_of(const char *rel, size_t len)
 {
+    if (cache.buckets == NULL)
+        return 0;
     return (size_t)siphash24(cache.key, rel, len) & cache.bucket_mask;
 }
 
-static struct file_entry *find(int root_fd, const char *rel, size_t len, int flags)
+static bool entry_is(const struct file_entry *e, int root_fd, const char *rel, size_t len,
+                     int flags)
 {
-    for (struct file_entry *e = cache.buckets[bucket_of(rel, len)]; e != NULL; e = e->hash_next)
-        if (e->root_fd == root_fd && e->flags == flags && e->path_len == len &&
-            memcmp(e->path, rel, len) == 0)
-            return e;
+    return e->root_fd == root_fd && e->flags == flags && e->path_len == len &&
+           memcmp(e->path, rel, len) == 0;
+}
+
+static struct file_entry *find(int root_fd, const char *rel, size_t len, int flags,
+                               size_t bucket)
+{
+    if (cache.buckets != NULL) {
+        for (struct file_entry *e = cache.buckets[bucket]; e != NULL; e = e->hash_next)
+            if (entry_is(e, root_fd, rel, len, flags))
+                return e;
+        return NULL;
+    }
+    for (struct link *l = cache.recent.next; l != &cache.recent; l = l->next)
+        if (entry_is(ENTRY_OF(l, recent), root_fd, rel, len, flags))
+            return ENTRY_OF(l, recent);
     return NULL;
 }
 
@@ -132,10 +151,12 @@ static void entry_let_go(struct file_entry *e)
 
 static void entry_drop(struct file_entry *e)
 {
-    struct file_entry **p = &cache.buckets[bucket_of(e->path, e->path_len)];
-    while (*p != e)
-        p = &(*p)->hash_next;
-    *p = e->hash_next;
+    if (cache.buckets != NULL) {
+        struct file_entry **p = &cache.buckets[e->bucket];
+        while (*p != e)
+            p = &(*p)->hash_next;
+        *p = e->hash_next;
+    }
     link_remove(&e->recent);
     entry_let_go(e);
     e->hash_next = cache.free_entries;
@@ -156,7 +177,8 @@ void file_cache_flush(void)
 }
 
 /* Keeps a fresh open, evicting the least recently used entry when full. */
-static void keep(int root_fd, const char *rel, size_t len, int flags, struct file_ref *ref)
+static void keep(int root_fd, const char *rel, size_t len, int flags, size_t bucket,
+                 struct file_ref *ref)
 {
     if (cache.end_of_turn == NULL || cache.capacity == 0 || len >= FILE_CACHE_PATH_MAX)
         return;
@@ -171,9 +193,11 @@ static void keep(int root_fd, const char *rel, size_t len, int flags, struct fil
     e->read.prev = e->read.next = &e->read;
     e->path_len = len;
     memcpy(e->path, rel, len + 1);
-    size_t b = bucket_of(rel, len);
-    e->hash_next = cache.buckets[b];
-    cache.buckets[b] = e;
+    if (cache.buckets != NULL) {
+        e->bucket = bucket;
+        e->hash_next = cache.buckets[bucket];
+        cache.buckets[bucket] = e;
+    }
     link_push_front(&cache.recent, &e->recent);
     ref->holds++;
     ref->entry = e;
@@ -239,8 +263,8 @@ static int revalidate(struct file_entry *e)
 
 int file_cache_open(int root_fd, const char *rel, int flags, struct file_ref **out)
 {
-    size_t len = strlen(rel);
-    struct file_entry *e = cache.count > 0 ? find(root_fd, rel, len, flags) : NULL;
+    size_t len = strlen(rel), bucket = bucket_of(rel, len);
+    struct file_entry *e = cache.count > 0 ? find(root_fd, rel, len, flags, bucket) : NULL;
     if (e != NULL) {
         uint64_t now = clock_monotonic_ms();
         if (cache.valid_ms == 0 || now - e->checked_ms < cache.valid_ms) {
@@ -264,7 +288,7 @@ int file_cache_open(int root_fd, const char *rel, int flags, struct file_ref **o
     cache.counts.misses++;
     int rc = open_ref(root_fd, rel, flags, out);
     if (rc == 0)
-        keep(root_fd, rel, len, flags, *out);
+        keep(root_fd, rel, len, flags, bucket, *out);
     return rc;
 }
 
@@ -298,15 +322,16 @@ static void release_table(void)
     cache.capacity = cache.bucket_mask = 0;
 }
 
-/* An entry array of capacity and twice as many buckets (a power of two). */
-static int allocate_table(size_t capacity)
+/* An entry array of capacity and, across turns, twice as many buckets (a
+ * power of two). */
+static int allocate_table(size_t capacity, bool hashed)
 {
     size_t buckets = 1;
     while (buckets < capacity * 2)
         buckets <<= 1;
     cache.entries = calloc(capacity, sizeof *cache.entries);
-    cache.buckets = calloc(buckets, sizeof *cache.buckets);
-    if (cache.entries == NULL || cache.buckets == NULL) {
+    cache.buckets = hashed ? calloc(buckets, sizeof *cache.buckets) : NULL;
+    if (cache.entries == NULL || (hashed && cache.buckets == NULL)) {
         release_table();
         return -1;
     }
@@ -335,7 +360,7 @@ size_t file_cache_configure(size_t max, uint64_t valid_ms)
     if (max > share)
         max = share;
     cache.valid_ms = max > 0 ? (valid_ms > 0 ? valid_ms : 1) : 0;
-    if (allocate_table(max > 0 ? max : FILE_CACHE_PER_TURN) != 0) {
+    if (allocate_table(max > 0 ? max : FILE_CACHE_PER_TURN, max > 0) != 0) {
         cache.valid_ms = 0;
         return 0;
     }
