@@ -53,6 +53,11 @@ def files_open_beneath(pid, directory):
     return names
 
 
+def replace_by_rename(www, body):
+    (www / "next").write_bytes(body)
+    os.rename(www / "next", www / "a.txt")
+
+
 def the_worker(inst):
     pids = inst.worker_pids()
     assert len(pids) == 1
@@ -78,8 +83,7 @@ def test_a_kept_file_answers_across_requests_until_valid(saker_factory, www):
     worker): the cache outlives the loop turn."""
     inst = start(saker_factory, www, "{ max: 100, valid: 1h }")
     assert get(inst, "/a.txt").body == OLD
-    (www / "next").write_bytes(NEW)
-    os.rename(www / "next", www / "a.txt")
+    replace_by_rename(www, NEW)
     for _ in range(3):
         assert get(inst, "/a.txt").body == OLD
     assert str(www / "a.txt") + " (deleted)" in files_open_beneath(the_worker(inst), www)
@@ -103,8 +107,7 @@ def test_changed_in_place_is_served_new_after_valid(saker_factory, www):
 def test_replaced_by_rename_is_served_new_after_valid(saker_factory, www):
     inst = start(saker_factory, www, "{ max: 100, valid: 200ms }")
     assert get(inst, "/a.txt").body == OLD
-    (www / "next").write_bytes(NEW)
-    os.rename(www / "next", www / "a.txt")
+    replace_by_rename(www, NEW)
     served_until(inst, "/a.txt", 200, NEW, {(200, OLD)})
     # The old file's descriptor went with its entry.
     assert str(www / "a.txt") + " (deleted)" not in files_open_beneath(the_worker(inst), www)
@@ -158,8 +161,7 @@ def test_unused_entries_are_closed_after_valid(saker_factory, www):
 def test_off_keeps_nothing_across_requests(saker_factory, www):
     inst = start(saker_factory, www, "off")
     assert get(inst, "/a.txt").body == OLD
-    (www / "next").write_bytes(NEW)
-    os.rename(www / "next", www / "a.txt")
+    replace_by_rename(www, NEW)
     assert get(inst, "/a.txt").body == NEW
     assert files_open_beneath(the_worker(inst), www) == []
 
