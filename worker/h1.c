@@ -519,6 +519,11 @@ void h1_set_connection(struct h1 *h1, const struct endpoint *endpoint,
 
 void h1_destroy(struct h1 *h1)
 {
+    /* A producer still at work (a generator waiting for its proceed, the
+     * filters between) is told first: what it holds, a file included,
+     * goes back before the exchange's memory does. */
+    if (h1->ex != NULL)
+        exchange_stop(h1->ex);
     if (h1->tunnel != NULL)
         tunnel_discard(h1->tunnel);
     h1->tunnel = NULL;

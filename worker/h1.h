@@ -170,6 +170,8 @@ void h1_body_too_slow(struct h1 *h1);
 /* A body being discarded after its response has been coming for longer
  * than H1_BODY_DRAIN_MS: the connection should close. */
 bool h1_body_expired(const struct h1 *h1, uint64_t now_ms);
+/* Lets go of everything held: a producer still at work is stopped (its
+ * file and buffers given back), a tunnel discarded, the buffers freed. */
 void h1_destroy(struct h1 *h1);
 
 /* HTTP/1.1 as a connection's protocol (h1_conn.c). Its state is taken

@@ -26,7 +26,7 @@ static struct h1 *h1_acquire(struct conn *c)
     struct worker *w = c->worker;
     struct h1 *h1 = w->spare_h1s;
     if (h1 != NULL) {
-        memcpy(&w->spare_h1s, h1, sizeof w->spare_h1s); /* the link kept in its first bytes */
+        memcpy(&w->spare_h1s, (const void *)h1, sizeof w->spare_h1s); /* the link kept in its first bytes */
         w->spare_h1_count--;
     } else if ((h1 = malloc(sizeof *h1)) == NULL) {
         log_limited(LOG_ERROR, errno, "malloc(h1)");
@@ -49,7 +49,7 @@ void h1_state_free(void *arg)
         free(h1);
         return;
     }
-    memcpy(h1, &w->spare_h1s, sizeof w->spare_h1s);
+    memcpy((void *)h1, &w->spare_h1s, sizeof w->spare_h1s);
     w->spare_h1s = h1;
     w->spare_h1_count++;
 }
@@ -66,7 +66,7 @@ void h1_free_spares(struct worker *w)
 {
     while (w->spare_h1s != NULL) {
         struct h1 *h1 = w->spare_h1s;
-        memcpy(&w->spare_h1s, h1, sizeof w->spare_h1s);
+        memcpy(&w->spare_h1s, (const void *)h1, sizeof w->spare_h1s);
         free(h1);
     }
     w->spare_h1_count = 0;
@@ -180,16 +180,6 @@ static bool h1c_eof(struct conn *c)
     return false;
 }
 
-/* At the release: a producer still at work is told first, then the
- * exchange's memory goes with the state. */
-static void h1c_free(struct conn *c)
-{
-    struct h1 *h1 = c->proto_state;
-    if (h1 != NULL && h1->ex != NULL)
-        exchange_stop(h1->ex);
-    h1_give_back(c);
-}
-
 /* Between requests the state may be gone: idle. */
 static enum shm_conn_state h1c_state(struct conn *c)
 {
@@ -212,6 +202,6 @@ const struct conn_protocol h1_protocol = {
     .tick = h1c_tick,
     .drain = h1c_drain,
     .eof = h1c_eof,
-    .free = h1c_free,
+    .free = h1_give_back, /* h1_destroy tells a producer still at work first */
     .state = h1c_state,
 };

@@ -10,9 +10,14 @@
  *
  * Failures before anything reached the client are answered: 502 (refused,
  * reset, garbage, every server ejected) or 504 (a timeout), after
- * retrying another server for an idempotent request whose body has not
- * started to go up, when the connection failed or was reset before any
- * byte of a response (nginx's proxy_next_upstream error timeout). A
+ * retrying another server (`retries` times) when the connection failed
+ * or timed out before it was made, whatever the method (nothing was
+ * sent: nginx's proxy_next_upstream error timeout, HAProxy's
+ * conn-failure), or when it was reset before any byte of a response for
+ * an idempotent request whose body has not started to go up (nginx
+ * retries non_idempotent off; HAProxy's empty-response). A read timeout
+ * is not retried (the server may still be acting on the request;
+ * HAProxy's default), nor is garbage (nginx's and HAProxy's defaults). A
  * pooled connection the upstream closed just as it was reused is tried
  * again at no cost to the retries. A failure once the response has
  * started aborts it (exchange_send ERROR): the client never takes a
@@ -348,11 +353,18 @@ static bool px_may_retry(const struct proxy *px, enum proxy_failure why, bool st
         return false; /* the upstream may have acted, or the body is gone */
     if (stale)
         return true;
-    bool connect = why == PROXY_FAIL_CONNECT || (why == PROXY_FAIL_TIMEOUT && px->connecting);
-    /* An extended CONNECT goes up as a GET: as idempotent as one. */
+    if (px->attempts > px->up->cfg->retries)
+        return false;
+    /* No connection, so nothing of the request reached the server: any
+     * method goes to the next one (nginx's error and timeout while
+     * connecting, HAProxy's conn-failure). */
+    if (why == PROXY_FAIL_CONNECT || (why == PROXY_FAIL_TIMEOUT && px->connecting))
+        return true;
+    /* The request went up and nothing came back: sent again only when
+     * repeating it is harmless (RFC 9110 section 9.2.2). An extended
+     * CONNECT goes up as a GET: as idempotent as one. */
     bool idempotent = px_idempotent(px->ex->method) || px->ex->connect_protocol != NULL;
-    return (connect || why == PROXY_FAIL_RESET) && idempotent &&
-           px->attempts <= px->up->cfg->retries;
+    return why == PROXY_FAIL_RESET && idempotent;
 }
 
 void proxy_failed(struct proxy *px, enum proxy_failure why)

@@ -245,7 +245,10 @@ struct upstream_peer *upstream_pick(struct upstream *up, const struct sockaddr *
 bool upstream_peer_failed(struct upstream_peer *p, uint64_t now_ms)
 {
     const struct upstream_config *cfg = p->up->cfg;
-    if (cfg->max_fails == 0)
+    /* A lone server is never ejected (nginx's rule): with nowhere else to
+     * send a request, one failure would make every request 502 for
+     * fail_timeout, starting with the retry of the one that failed. */
+    if (cfg->max_fails == 0 || p->up->peer_count == 1)
         return false;
     if (now_ms - p->fail_window_ms > cfg->fail_timeout_ms) {
         p->fail_window_ms = now_ms;

@@ -8,10 +8,11 @@
  * within fail_timeout ejects a server for fail_timeout) is what this
  * worker saw. Built with the worker's router, once per generation.
  *
- * A server is usable unless ejected. upstream_pick chooses among the
- * usable ones by the upstream's balance; when none is, it returns NULL
- * and the proxy answers 502 at once rather than waiting on a server it
- * knows is down.
+ * A server is usable unless ejected (or found down by the active
+ * checks); an upstream's only server is never ejected, as in nginx.
+ * upstream_pick chooses among the usable ones by the upstream's balance;
+ * when none is, it returns NULL and the proxy answers 502 at once rather
+ * than waiting on a server it knows is down.
  */
 #ifndef SAKER_WORKER_UPSTREAM_H
 #define SAKER_WORKER_UPSTREAM_H
@@ -85,7 +86,8 @@ void upstreams_destroy(struct upstreams *ups);
 struct upstream_peer *upstream_pick(struct upstream *up, const struct sockaddr *client,
                                     const struct upstream_peer *avoid, uint64_t now_ms);
 /* A failure (connect error, timeout, reset, garbage) toward ejection;
- * true when it ejected the server. */
+ * true when it ejected the server. The only server of its upstream is
+ * never ejected. */
 bool upstream_peer_failed(struct upstream_peer *p, uint64_t now_ms);
 /* A response came: the failure count starts again. */
 void upstream_peer_ok(struct upstream_peer *p);

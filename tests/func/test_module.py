@@ -411,26 +411,41 @@ class LineServer:
         self.thread.start()
 
     def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            conn.settimeout(10)
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-            if self.reply is None:
-                self.held.append(conn)
-                continue
-            conn.sendall(self.reply(data))
-            conn.close()
+        with self.sock:  # closed here, by the only thread that uses it
+            while self.accept_one():
+                pass
+
+    def accept_one(self):
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return False  # shut down by close()
+        conn.settimeout(10)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        if self.reply is None:
+            self.held.append(conn)
+            return True
+        conn.sendall(self.reply(data))
+        conn.close()
+        return True
 
     def close(self):
-        self.sock.close()
+        # Never close the socket under the thread blocked in its accept():
+        # the descriptor's number goes to the next socket the process opens
+        # (a later test's upstream), and an accept() the kernel restarts
+        # (the process stopped and continued) takes that socket's
+        # connections. The shutdown wakes the accept; the thread closes.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # the thread ended (and closed it) already
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "the line server's thread did not stop"
         for c in self.held:
             c.close()
 

@@ -210,17 +210,46 @@ def test_refused_is_502_and_a_second_server_takes_over(saker_factory, upstream):
 
 
 def test_all_servers_ejected_is_502_at_once(saker_factory):
-    dead = free_port()
-    inst = start(saker_factory, [dead], upstream_extra="passive: {max_fails: 1, fail_timeout: 60s}")
-    assert get(inst.port, "/api/echo").status == 502
-    # Now a server listens there, but it is ejected: saker does not even try.
-    late = Upstream(port=dead)
+    dead = [free_port(), free_port()]
+    inst = start(saker_factory, dead, upstream_extra="passive: {max_fails: 1, fail_timeout: 60s}")
+    assert get(inst.port, "/api/echo").status == 502  # refused by both
+    # Now servers listen there, but they are ejected: saker does not even try.
+    late = [Upstream(port=p) for p in dead]
     try:
         r = get(inst.port, "/api/echo")
         assert r.status == 502
+        assert [up.connections for up in late] == [[], []]
     finally:
-        late.close()
+        for up in late:
+            up.close()
     assert "ejected" in inst.error_log() or "ejected" in inst.stderr()
+
+
+def test_a_lone_server_that_fails_once_is_retried_and_never_ejected(saker_factory):
+    # One server, the default passive health (max_fails 1) and retries (1).
+    # Its first connection is closed before any answer: the GET is retried
+    # on it, and it stays in use, as nginx keeps an upstream's only server.
+    up = Upstream(drop_first=1)
+    try:
+        inst = start(saker_factory, [up.port])
+        r = get(inst.port, "/api/echo")
+        assert r.status == 200 and up.dropped == 1
+        assert [get(inst.port, "/api/echo").status for _ in range(3)] == [200] * 3
+        assert "ejected" not in inst.error_log()
+    finally:
+        up.close()
+
+
+def test_a_connect_failure_is_retried_whatever_the_method(saker_factory, upstream):
+    # Nothing reached the refusing server, so even a POST goes to the next
+    # one (nginx and HAProxy alike); never ejected, the dead one keeps its
+    # turn in the round robin.
+    dead = free_port()
+    inst = start(saker_factory, [dead, upstream.port], upstream_extra="passive: {max_fails: 0}")
+    for i in range(4):
+        r = get(inst.port, "/api/sink", method="POST", body=b"x%d" % i)
+        assert r.status == 200, i
+    assert [e["body"] for e in upstream.requests] == [b"x0", b"x1", b"x2", b"x3"]
 
 
 def test_stalled_upstream_is_504(saker_factory, upstream):

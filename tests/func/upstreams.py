@@ -21,6 +21,8 @@ Paths it serves:
     /die/N         promises 2*N bytes, sends N, closes
     /healthz       up.set_health(STATUS)'s status (200 at first); not in requests
 Options: idle_close=SECONDS closes a keep-alive connection idle that long;
+drop_first=N closes each of its first N connections once it has read the
+request head, answering nothing (up.dropped counts them);
 unix=PATH listens on a Unix socket instead; tls=SSLContext serves HTTPS.
 
 Also: raw_server(script) -> (port, stop): a socket server that reads a
@@ -56,6 +58,15 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.connections.append(self._port())
             self.server.connected_at.append(time.monotonic())
+
+    def handle(self):
+        with self.server.lock:
+            drop = self.server.dropped < self.server.drop_first
+            self.server.dropped += drop
+        if not drop:
+            return super().handle()
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass  # the whole head, then a close without a byte of answer
 
     def finish(self):
         try:
@@ -185,7 +196,7 @@ class _UnixServer(socketserver.ThreadingUnixStreamServer):
 
 
 class Upstream:
-    def __init__(self, idle_close=None, port=0, unix=None, tls=None):
+    def __init__(self, idle_close=None, port=0, unix=None, tls=None, drop_first=0):
         if unix is not None:
             self.server = _UnixServer(unix, _Handler)
         else:
@@ -199,6 +210,8 @@ class Upstream:
         self.server.connected_at = []
         self.server.closed = 0
         self.server.idle_close = idle_close
+        self.server.drop_first = drop_first
+        self.server.dropped = 0
         self.server.stalled = threading.Event()
         self.server.health_status = 200
         self.server.health_checks = 0
@@ -224,6 +237,11 @@ class Upstream:
     def connected_at(self):
         with self.server.lock:
             return list(self.server.connected_at)
+
+    @property
+    def dropped(self):
+        with self.server.lock:
+            return self.server.dropped
 
     @property
     def closed(self):

@@ -22,6 +22,21 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* What the connection does after each flush: with the queue drained, the
+ * protocol is asked for what it owes (a generator's next piece, the next
+ * pipelined request), until it owes nothing more for now. Bounded: a
+ * producer that always owes more is what the fuzzer should find. */
+static void produce(struct h1 *h1, struct outq *out, struct fuzz_responses *responses)
+{
+    fuzz_drain(out, fuzz_responses_take, responses);
+    for (int round = 0; round < 4096; round++) {
+        enum conn_owed owed = h1_produce(h1);
+        fuzz_drain(out, fuzz_responses_take, responses);
+        if (owed != CONN_OWES_MORE)
+            return;
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fuzz_input in;
@@ -37,7 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (!closed && (read = fuzz_input_next(&in, &len)) != NULL) {
         closed = h1_feed(&h1, read, len) == H1_CLOSE;
         free(read);
-        fuzz_drain(&out, fuzz_responses_take, &responses);
+        produce(&h1, &out, &responses);
+        closed = closed || h1.closing;
     }
     uint64_t started, bytes;
     if (!closed && (in.flags & FUZZ_FLAG_B) && h1_reading_head(&h1))
@@ -46,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         h1_body_too_slow(&h1);
     if (!closed && (in.flags & FUZZ_FLAG_A))
         h1_on_eof(&h1);
-    fuzz_drain(&out, fuzz_responses_take, &responses);
+    produce(&h1, &out, &responses);
     h1_destroy(&h1);
     fuzz_connection_end(&out);
     fuzz_responses_check(&responses);

@@ -71,6 +71,9 @@ H1_REQUESTS = {
     "static_big_range": request(b"GET", b"/big.bin", [b"Range: bytes=100-20000"]),
     "static_suffix_range": request(b"GET", b"/big.bin", [b"Range: bytes=-500",
                                                          b"If-Range: \"x\""]),
+    # a multipart body longer than one piece: its generator waits for the
+    # next produce, and holds the file until then or until it is stopped
+    "static_multipart_pieces": request(b"GET", b"/big.bin", [b"Range: bytes=100-,0-0"]),
     "static_conditional": request(b"GET", b"/index.html", [
         b"If-None-Match: W/\"a\", \"b\"", b"If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT"]),
     "static_dir_redirect": request(b"GET", b"/dir"),
