@@ -144,8 +144,11 @@ static void print_compression(FILE *out, const struct shm_totals *t)
     }
     fprintf(out, "%s; compressors hold %s\n", any ? "" : "none",
             cli_format_bytes(t->compression_memory, held, sizeof held));
-    fprintf(out, "file cache   %" PRIu64 " hits, %" PRIu64 " misses\n", c[SHM_FILE_CACHE_HITS],
-            c[SHM_FILE_CACHE_MISSES]);
+    fprintf(out,
+            "file cache   %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64 " evictions, %" PRIu64
+            " revalidations\n",
+            c[SHM_FILE_CACHE_HITS], c[SHM_FILE_CACHE_MISSES], c[SHM_FILE_CACHE_EVICTIONS],
+            c[SHM_FILE_CACHE_REVALIDATIONS]);
 }
 
 /* The proxy's servers: state, load, and what they answered. */

@@ -168,8 +168,11 @@ static void write_compression(FILE *out, const struct shm_totals *t)
                 ",\"output_bytes\":%" PRIu64 "}", i > 0 ? "," : "", shm_compress_coding(i),
                 c[SHM_COMPRESS_RESPONSES_BR + i], c[SHM_COMPRESS_IN_BR + i],
                 c[SHM_COMPRESS_OUT_BR + i]);
-    fprintf(out, "}},\"file_cache\":{\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 "}",
-            c[SHM_FILE_CACHE_HITS], c[SHM_FILE_CACHE_MISSES]);
+    fprintf(out,
+            "}},\"file_cache\":{\"hits\":%" PRIu64 ",\"misses\":%" PRIu64
+            ",\"evictions\":%" PRIu64 ",\"revalidations\":%" PRIu64 "}",
+            c[SHM_FILE_CACHE_HITS], c[SHM_FILE_CACHE_MISSES], c[SHM_FILE_CACHE_EVICTIONS],
+            c[SHM_FILE_CACHE_REVALIDATIONS]);
 }
 
 static void write_master(FILE *out, const struct shm_header *h)

@@ -48,6 +48,13 @@ struct config_http2_limits {
     uint64_t keep_alive_ping_timeout_ms;     /* 20 s */
 };
 
+/* `open_file_cache:` (config_file_cache.c): static files kept open across
+ * requests by each worker. max 0 (the default): only within a loop turn. */
+struct config_file_cache {
+    uint64_t max;      /* entries per worker */
+    uint64_t valid_ms; /* an entry is checked against the disk this often */
+};
+
 /* Kestrel's request limits (KestrelServerLimits), with its defaults. */
 struct config_limits {
     uint64_t max_concurrent_connections;          /* 0 = unlimited */
@@ -224,6 +231,7 @@ struct config {
     size_t endpoint_count;
 
     struct config_compression compression; /* every route's default */
+    struct config_file_cache open_file_cache; /* static files kept open */
 
     struct route *routes; /* first match wins */
     size_t route_count;

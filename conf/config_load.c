@@ -446,6 +446,7 @@ static const struct cfg_option top_options[] = {
     {.name = "upstreams", .node = cfg_parse_upstreams},
     {.name = "routes", .node = cfg_parse_routes},
     {.name = "compression", .node = cfg_parse_compression},
+    {.name = "open_file_cache", .node = cfg_parse_file_cache},
     {.name = "modules", .node = modules_parsed},
 };
 

@@ -153,6 +153,8 @@ void cfg_endpoints_free(struct endpoint *endpoints, size_t count);
  * config); a route's node is kept (base: struct route) and applied over
  * the top level's by cfg_routes_apply_compression once the file is read. */
 cfg_node_fn cfg_parse_compression;
+/* `open_file_cache:` (config_file_cache.c); base: struct config. */
+cfg_node_fn cfg_parse_file_cache;
 /* A sequence of content codings, each among allowed (a mask of 1 <<
  * enum config_coding) and none twice, into out (CODING_COUNT room).
  * Empty is allowed; the caller decides. */

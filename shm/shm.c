@@ -1188,6 +1188,8 @@ static const char *const counter_names[] = {
     [SHM_COMPRESS_RESPONSES_DEFLATE] = "compressed_responses_deflate",
     [SHM_FILE_CACHE_HITS] = "file_cache_hits",
     [SHM_FILE_CACHE_MISSES] = "file_cache_misses",
+    [SHM_FILE_CACHE_EVICTIONS] = "file_cache_evictions",
+    [SHM_FILE_CACHE_REVALIDATIONS] = "file_cache_revalidations",
 };
 static_assert(sizeof counter_names / sizeof counter_names[0] == SHM_COUNTER_COUNT,
               "a name for every counter");

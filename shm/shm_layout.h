@@ -44,7 +44,7 @@
 
 
 #define SHM_MAGIC UINT64_C(0x314d48535245414b) /* "KAERSHM1" little-endian */
-#define SHM_LAYOUT_VERSION 11
+#define SHM_LAYOUT_VERSION 12
 #define SHM_CACHE_LINE 64
 #define SHM_MAX_LISTENERS 32
 #define SHM_LISTENER_TEXT_MAX 160
@@ -130,9 +130,12 @@ enum shm_counter {
     SHM_COMPRESS_RESPONSES_GZIP,
     SHM_COMPRESS_RESPONSES_DEFLATE,
 #define SHM_COMPRESS_CODINGS 3 /* each group above: br, gzip, deflate */
-    /* The static handler's open-file cache. */
+    /* The static handler's open-file cache (worker/file_cache.h), in
+     * struct file_cache_counts' order. */
     SHM_FILE_CACHE_HITS,
     SHM_FILE_CACHE_MISSES,
+    SHM_FILE_CACHE_EVICTIONS,
+    SHM_FILE_CACHE_REVALIDATIONS,
     SHM_COUNTER_COUNT
 };
 #define SHM_REJECT_FIRST SHM_REJECT_MALFORMED

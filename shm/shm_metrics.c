@@ -160,11 +160,18 @@ static void write_compression(FILE *out, const struct shm_totals *t)
         {"saker_compression_memory_bytes", "gauge",
          "Memory the compressors of responses under way hold.", t->compression_memory},
         {"saker_file_cache_hits_total", "counter",
-         "Static file opens answered by a descriptor already open in the same loop turn "
-         "(published each heartbeat).", t->counters[SHM_FILE_CACHE_HITS]},
+         "Static file opens answered by a descriptor kept open (within the loop turn, or "
+         "across requests with open_file_cache; published each heartbeat).",
+         t->counters[SHM_FILE_CACHE_HITS]},
         {"saker_file_cache_misses_total", "counter",
          "Static file opens that opened the file (published each heartbeat).",
          t->counters[SHM_FILE_CACHE_MISSES]},
+        {"saker_file_cache_evictions_total", "counter",
+         "Kept files closed for room or for going unused for open_file_cache's valid.",
+         t->counters[SHM_FILE_CACHE_EVICTIONS]},
+        {"saker_file_cache_revalidations_total", "counter",
+         "Kept files checked against the disk again after open_file_cache's valid.",
+         t->counters[SHM_FILE_CACHE_REVALIDATIONS]},
     };
     write_scalars(out, rows, sizeof rows / sizeof rows[0]);
 }

@@ -95,8 +95,8 @@ static int open_error_status(int e, const struct static_state *s)
     }
 }
 
-/* Opens rel beneath the root and fstat()s it (once per loop turn, see
- * file_cache.h). 0 or a status. */
+/* Opens rel beneath the root and fstat()s it (or finds it kept open,
+ * see file_cache.h). 0 or a status. */
 static int open_file(const struct static_state *s, const char *rel, struct static_file *f)
 {
     /* O_NONBLOCK: a FIFO in the tree would otherwise block the worker in

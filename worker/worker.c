@@ -171,8 +171,10 @@ static int accept_batch(struct accept_context *ctx, int max)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             log_limited(LOG_ERROR, errno, "accept4()");
-        if (accept_error_is_shortage(errno))
+        if (accept_error_is_shortage(errno)) {
+            file_cache_flush(); /* kept descriptors are the first to give back */
             worker_accept_backoff(ctx->worker);
+        }
         break;
     }
     return accepted;
@@ -238,11 +240,25 @@ static void worker_publish_state(struct worker *w, enum shm_worker_state state)
 /* The file cache counts for the whole process, which is this slot's. */
 static void worker_publish_file_cache(struct worker *w)
 {
-    uint64_t hits, misses;
-    file_cache_counts(&hits, &misses);
-    atomic_store_explicit(&w->slot->counters[SHM_FILE_CACHE_HITS], hits, memory_order_relaxed);
-    atomic_store_explicit(&w->slot->counters[SHM_FILE_CACHE_MISSES], misses,
-                          memory_order_relaxed);
+    struct file_cache_counts n;
+    file_cache_counts(&n);
+    const uint64_t values[] = {n.hits, n.misses, n.evictions, n.revalidations};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+        atomic_store_explicit(&w->slot->counters[SHM_FILE_CACHE_HITS + i], values[i],
+                              memory_order_relaxed);
+}
+
+/* `open_file_cache:` in force, within the descriptor budget. */
+static void worker_configure_file_cache(const struct worker *w)
+{
+    const struct config_file_cache *c = &w->config->open_file_cache;
+    if (c->max == 0)
+        return;
+    size_t max = file_cache_configure(c->max, c->valid_ms);
+    if (max < c->max && w->index == 0)
+        log_msg(LOG_WARN, "open_file_cache: max %llu lowered to %zu (a quarter of the "
+                "open files limit, the rest kept for connections)",
+                (unsigned long long)c->max, max);
 }
 
 /* A worker quiet for a heartbeat (no connection accepted, no request)
@@ -277,6 +293,7 @@ void worker_tick(struct worker *w, uint64_t now)
     /* Input the ring has received counts as come in time, as the bytes
      * waiting in a socket do (conn_check_deadline). */
     uring_reap(w);
+    file_cache_sweep();
     /* One turn around the walk: a deadline check may read and answer,
      * and what that closes is released only after the walk (turn.h). */
     turn_enter(&w->turn);
@@ -314,6 +331,7 @@ void worker_begin_drain(struct worker *w)
     w->draining = true;
     worker_publish_state(w, SHM_WORKER_DRAINING);
     worker_stop_accepting(w, true);
+    file_cache_configure(0, 0); /* back to one turn: no file held open past its responses */
     uint64_t now = clock_monotonic_ms();
     for (struct conn *c = w->conns; c != NULL; c = c->next)
         conn_drain(c, now);
@@ -424,6 +442,7 @@ int worker_main(const struct worker_params *p)
         log_errno(LOG_ERROR, errno, "worker %u: event loop set-up", p->index);
         return 1;
     }
+    worker_configure_file_cache(&w);
     worker_heartbeat(&w);
     conn_publish_limits(&w);
     conn_list_start(&w);

@@ -370,6 +370,7 @@ upstreams:
 modules:
   - path: {modules}/json_counter.so
 compression: {{ enable: true, providers: [gzip, br] }}
+open_file_cache: {{ max: 100, valid: 1h }}
 routes:
   - path: /files
     static: {{ root: {d}/www }}

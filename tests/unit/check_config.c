@@ -809,6 +809,36 @@ START_TEST(access_log_options)
 }
 END_TEST
 
+START_TEST(open_file_cache_options)
+{
+    struct config *c = load_ok(EP);
+    ck_assert_uint_eq(c->open_file_cache.max, 0); /* off: per loop turn only */
+    config_free(c);
+    c = load_ok(EP "open_file_cache: { max: 10000 }\n");
+    ck_assert_uint_eq(c->open_file_cache.max, 10000);
+    ck_assert_uint_eq(c->open_file_cache.valid_ms, 60000);
+    config_free(c);
+    c = load_ok(EP "open_file_cache: { max: 10, valid: 2s }\n");
+    ck_assert_uint_eq(c->open_file_cache.valid_ms, 2000);
+    config_free(c);
+    c = load_ok(EP "open_file_cache: off\n");
+    ck_assert_uint_eq(c->open_file_cache.max, 0);
+    config_free(c);
+    assert_error(EP "open_file_cache: { valid: 2s }\n",
+                 "t.yaml:4:18: open_file_cache: missing required key 'max'");
+    assert_error(EP "open_file_cache: { max: 0 }\n", "t.yaml:4:25: max: expected a positive integer, got '0'");
+    assert_error(EP "open_file_cache: { max: 2000000 }\n",
+                 "t.yaml:4:25: open_file_cache: max must be at most 1000000");
+    assert_error(EP "open_file_cache: { max: 5, valid: 0s }\n",
+                 "t.yaml:4:35: open_file_cache: valid must be more than 0 (for no cache "
+                 "across requests, write open_file_cache: off)");
+    assert_error(EP "open_file_cache: { max: 5, vaild: 2s }\n",
+                 "t.yaml:4:28: unknown key 'vaild'; did you mean 'valid'?");
+    assert_error(EP "open_file_cache: [1]\n",
+                 "t.yaml:4:18: open_file_cache: expected a mapping, got a sequence");
+}
+END_TEST
+
 START_TEST(route_body_limit)
 {
     struct config *c = load_ok(EP "routes:\n"
@@ -863,6 +893,7 @@ static Suite *config_suite(void)
     TCase *tc = tcase_create("config");
     tcase_add_checked_fixture(tc, make_roots, remove_roots);
     tcase_add_test(tc, example_config);
+    tcase_add_test(tc, open_file_cache_options);
     tcase_add_test(tc, defaults_of_a_minimal_file);
     tcase_add_test(tc, limits_and_units);
     tcase_add_test(tc, routes_are_normalised);
