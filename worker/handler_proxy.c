@@ -386,6 +386,10 @@ void proxy_failed(struct proxy *px, enum proxy_failure why)
     static const int counted[] = {
         [PROXY_FAIL_CONNECT] = SHM_UP_CONNECT_ERRORS, [PROXY_FAIL_TIMEOUT] = SHM_UP_TIMEOUTS,
         [PROXY_FAIL_RESET] = SHM_UP_RESETS, [PROXY_FAIL_INVALID] = SHM_UP_INVALID};
+    if (why == PROXY_FAIL_LOCAL) { /* the server is blameless, and another fails alike */
+        px_answer(px, 500);
+        return;
+    }
     if (!stale)
         upstream_peer_count(peer, counted[why]);
     if (!stale && upstream_peer_failed(peer, now))
@@ -433,7 +437,12 @@ static void px_attempt(struct proxy *px)
     px->field_count = 0;
     px->uc = upconn_get(w, p, px);
     if (px->uc == NULL) {
-        proxy_failed(px, PROXY_FAIL_CONNECT);
+        int error = errno;
+        bool local = upconn_failure_is_local(error);
+        if (local)
+            log_limited(LOG_ERROR, error, "upstream '%s': no connection to %s", px->up->cfg->name,
+                        p->cfg->url_text);
+        proxy_failed(px, local ? PROXY_FAIL_LOCAL : PROXY_FAIL_CONNECT);
         return;
     }
     px->reused = px->uc->reused;

@@ -55,6 +55,8 @@ enum proxy_failure {
     PROXY_FAIL_TIMEOUT,  /* connect, send or read timeout: 504 */
     PROXY_FAIL_RESET,    /* closed or reset before the response ended: 502 */
     PROXY_FAIL_INVALID,  /* not HTTP, or a head over the limit: 502 */
+    PROXY_FAIL_LOCAL,    /* saker's own shortage (descriptors, memory, local
+                          * ports): 500, not the server's fault, not retried */
 };
 
 /* One connection to an upstream server. */
@@ -145,6 +147,8 @@ void proxy_upstream_writable(struct proxy *px);
  * or a new one, connecting (proxy_connected or proxy_failed follow, from
  * the loop); NULL when the connect failed at once. uc->px is px. */
 struct upconn *upconn_get(struct worker *w, struct upstream_peer *p, struct proxy *px);
+/* True when upconn_get's failure (its errno) was saker's own shortage. */
+bool upconn_failure_is_local(int error);
 /* The response ended and the connection is reusable: back to its pool
  * (or closed when the pool is full). */
 void upconn_release(struct upconn *uc);

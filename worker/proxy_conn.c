@@ -206,10 +206,8 @@ static void on_connected(evutil_socket_t fd, short what, void *arg)
 static int upconn_socket(const struct upstream_server_config *s)
 {
     int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        log_errno(LOG_ERROR, errno, "socket(upstream)");
-        return -1;
-    }
+    if (fd < 0)
+        return -1; /* errno: the proxy logs it, limited (a shortage repeats) */
     int one = 1;
     if (s->addr.ss_family != AF_UNIX &&
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
@@ -217,7 +215,8 @@ static int upconn_socket(const struct upstream_server_config *s)
     return fd;
 }
 
-/* A new connection; NULL when it failed at once. */
+/* A new connection; NULL when it failed at once, with errno saying why
+ * (upconn_failure_is_local tells whose fault it was). */
 static struct upconn *upconn_connect(struct worker *w, struct upstream_peer *p,
                                      struct proxy *px)
 {
@@ -225,7 +224,9 @@ static struct upconn *upconn_connect(struct worker *w, struct upstream_peer *p,
     struct upconn *uc = calloc(1, sizeof *uc);
     int fd = uc != NULL ? upconn_socket(s) : -1;
     if (fd < 0) {
+        int saved = uc != NULL ? errno : ENOMEM;
         free(uc);
+        errno = saved;
         return NULL;
     }
     uc->fd = fd;
@@ -241,13 +242,24 @@ static struct upconn *upconn_connect(struct worker *w, struct upstream_peer *p,
         return uc;
     }
     if (errno != EINPROGRESS) { /* a Unix socket's EAGAIN: its backlog is full */
+        int saved = errno;
         log_errno(LOG_DEBUG, errno, "upstream %s: connect()", s->url_text);
         close(fd);
         upconn_free(uc);
+        errno = saved;
         return NULL;
     }
     event_add(&uc->connect_event, NULL);
     return uc;
+}
+
+bool upconn_failure_is_local(int error)
+{
+    /* Out of descriptors, buffers, memory or local ports: the server was
+     * never reached, and another would fail the same way (nginx answers
+     * these 500 without counting them against the server). */
+    return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM ||
+           error == EADDRNOTAVAIL;
 }
 
 struct upconn *upconn_get(struct worker *w, struct upstream_peer *p, struct proxy *px)

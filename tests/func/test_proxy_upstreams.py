@@ -5,6 +5,8 @@ servers, and what sakerctl status, status --json and metrics say of them.
 
 import collections
 import json
+import os
+import subprocess
 
 import pytest
 
@@ -219,3 +221,37 @@ def test_reload_changes_the_servers_and_lets_requests_in_flight_finish(saker_fac
     assert got == pattern(8000000)
     urls = set(status_upstreams(inst))
     assert urls == {"http://127.0.0.1:%d" % b.port}
+
+
+def open_descriptors(pid):
+    return {int(fd) for fd in os.listdir("/proc/%d/fd" % pid)}
+
+
+def test_out_of_descriptors_is_500_and_no_server_is_blamed(saker_factory, ups):
+    """The worker's descriptor limit lowered (prlimit) to leave one free
+    number: the client's connection takes it, socket() for the upstream
+    fails with EMFILE. That shortage is saker's: a 500 (as nginx), not a
+    connect error of the server, which stays up (max_fails 1 would eject
+    it), and the next requests, the limit back, reach both servers."""
+    a, b = ups(), ups()
+    inst = saker_factory(config(["{url: \"http://127.0.0.1:%d\"}" % u.port for u in (a, b)],
+                                "passive: {max_fails: 1, fail_timeout: 60s}"))
+    pid = inst.worker_pids()[0]
+    limit = subprocess.run(["prlimit", "--pid", str(pid), "--nofile", "--raw", "--noheadings",
+                            "--output", "SOFT,HARD"], capture_output=True, text=True, check=True)
+    soft, hard = limit.stdout.split()
+    held = open_descriptors(pid)
+    free = [n for n in range(max(held) + 3) if n not in held]
+    subprocess.run(["prlimit", "--pid", str(pid), "--nofile=%d:%s" % (free[1], hard)],
+                   check=True)
+    try:
+        assert get(inst.port).status == 500
+    finally:
+        subprocess.run(["prlimit", "--pid", str(pid), "--nofile=%s:%s" % (soft, hard)],
+                       check=True)
+    assert "no connection to" in inst.error_log()
+    s = status_upstreams(inst)
+    assert [s[u]["connect_errors"] for u in s] == [0, 0]
+    assert all(s[u]["state"] == "up" for u in s), s
+    assert [get(inst.port).status for _ in range(2)] == [200, 200]
+    assert (served(a), served(b)) == (1, 1)
