@@ -17,7 +17,7 @@ DEPLOY = SRCDIR / "deploy"
 
 def need(tool):
     if shutil.which(tool) is None:
-        pytest.skip("%s is not installed (scripts/deps --fleet)" % tool)
+        pytest.skip("%s is not installed (scripts/deps --test)" % tool)
 
 
 def run(*argv, env=None, cwd=None):

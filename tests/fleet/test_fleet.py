@@ -432,7 +432,7 @@ def fleet_run(tmp_path_factory):
         pytest.skip("network namespaces need root")
     for tool in ("ip", "haproxy"):
         if shutil.which(tool) is None:
-            pytest.skip("%s is not installed (scripts/deps --fleet)" % tool)
+            pytest.skip("%s is not installed (scripts/deps --test)" % tool)
     tmp_path = tmp_path_factory.mktemp("fleet")
     results = {"proxy_key": proxy_protocol_key(tmp_path),
                "prometheus": shutil.which("prometheus") is not None}
@@ -480,7 +480,7 @@ def test_killed_worker_and_host_fail_only_requests_in_flight(fleet_run):
 
 def test_prometheus_scrapes_every_host_and_rates_match_the_client(fleet_run):
     if not fleet_run["prometheus"]:
-        pytest.skip("prometheus is not installed (scripts/deps --fleet)")
+        pytest.skip("prometheus is not installed (scripts/deps --test)")
     scrape = fleet_run["scrape"]
     assert scrape["up"] == set(HOSTS)
     assert scrape["rule"] is not None, "job:saker_requests:rate1m has no value"
