@@ -692,6 +692,16 @@ static uint64_t conn_unacked(const struct conn *c)
 }
 
 /* What follows a write: wait for writability, linger, or read again. */
+/* Reading again after output: the transport may hold input that the
+ * socket will never signal again (reading stopped while output was
+ * blocked, or the per-wakeup cap was hit), which is read now. */
+static void conn_read_again(struct conn *c)
+{
+    conn_set_reading(c, true);
+    if (c->transport->pending(c))
+        event_active(&c->read_event, EV_READ, 1);
+}
+
 static void conn_after_write(struct conn *c, enum outq_flush_result r, enum conn_owed owed)
 {
     switch (r) {
@@ -719,13 +729,8 @@ static void conn_after_write(struct conn *c, enum outq_flush_result r, enum conn
         }
         if (c->closing || c->input_paused)
             break; /* the rest of what is owed, once writable */
-        conn_set_reading(c, true);
         c->proto->idle(c); /* lets the protocol give back per-exchange memory */
-        /* The transport may hold input that the socket will never signal
-         * again (reading stopped while output was blocked, or the
-         * per-wakeup cap was hit): read it now. */
-        if (c->transport->pending(c))
-            event_active(&c->read_event, EV_READ, 1);
+        conn_read_again(c);
         break;
     case OUTQ_SENDING:
         /* The transport's completion flushes again: the rest of what is
@@ -733,11 +738,8 @@ static void conn_after_write(struct conn *c, enum outq_flush_result r, enum conn
          * response-rate clock already running goes on until a flush
          * finds everything taken. */
         conn_set_writing(c, false);
-        if (c->closing || c->input_paused)
-            break;
-        conn_set_reading(c, true);
-        if (c->transport->pending(c))
-            event_active(&c->read_event, EV_READ, 1);
+        if (!c->closing && !c->input_paused)
+            conn_read_again(c);
         break;
     }
     conn_update_deadline(c);
