@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h1_init(&h1, &server->worker, &out);
     h1_set_connection(&h1, server->endpoint, &server->endpoint->limits, server->peer);
     bool closed = false;
-    struct fuzz_responses responses = {0};
+    static struct fuzz_responses responses; /* its buffer kept across inputs */
     char *read;
     size_t len;
     while (!closed && (read = fuzz_input_next(&in, &len)) != NULL) {

@@ -26,9 +26,12 @@ struct fuzz_responses {
 #define FUZZ_RESPONSES_MAX (4u << 20)
 
 /* A fuzz_seen_fn: ctx is a struct fuzz_responses, zeroed before the
- * connection starts. */
+ * first connection. */
 void fuzz_responses_take(void *ctx, const char *p, size_t n);
-/* Checks what was taken (fuzz_fail on a finding) and frees it. */
+/* Checks what was taken (fuzz_fail on a finding) and empties it for the
+ * next connection. The buffer is kept: a connection's output is often
+ * tens of KB, and a fresh one each time cost page faults and ASan's
+ * mapping and poisoning of it on every input. */
 void fuzz_responses_check(struct fuzz_responses *r);
 
 #endif
