@@ -160,6 +160,7 @@ static void print_upstreams(FILE *out, const struct shm *shm, const struct shm_h
         fprintf(out, "upstreams:\n");
     for (size_t i = 0; i < n; i++) {
         const struct shm_upstream_server *s = v[i].server;
+        char upstream[sizeof s->upstream], url[sizeof s->url];
         uint64_t c[SHM_UP_COUNTER_COUNT];
         for (int k = 0; k < SHM_UP_COUNTER_COUNT; k++)
             c[k] = atomic_load_explicit(&s->counters[k], memory_order_relaxed);
@@ -167,7 +168,9 @@ static void print_upstreams(FILE *out, const struct shm *shm, const struct shm_h
                 " requests; 2xx %" PRIu64 ", 4xx %" PRIu64 ", 5xx %" PRIu64 "; errors: connect %"
                 PRIu64 ", timeout %" PRIu64 ", reset %" PRIu64 ", invalid %" PRIu64
                 "; ejected %" PRIu64 "; checks %" PRIu64 " ok, %" PRIu64 " failed\n",
-                s->upstream, s->url, v[i].state, v[i].active, v[i].idle, c[SHM_UP_REQUESTS],
+                cli_printable(s->upstream, sizeof s->upstream, upstream, sizeof upstream),
+                cli_printable(s->url, sizeof s->url, url, sizeof url), v[i].state, v[i].active,
+                v[i].idle, c[SHM_UP_REQUESTS],
                 c[SHM_UP_RESPONSES_2XX], c[SHM_UP_RESPONSES_4XX], c[SHM_UP_RESPONSES_5XX],
                 c[SHM_UP_CONNECT_ERRORS], c[SHM_UP_TIMEOUTS], c[SHM_UP_RESETS],
                 c[SHM_UP_INVALID], c[SHM_UP_EJECTIONS], c[SHM_UP_CHECKS_OK],

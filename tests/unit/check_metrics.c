@@ -385,6 +385,19 @@ START_TEST(test_extreme_values_render)
 }
 END_TEST
 
+/* Names a master wrote are not trusted on a terminal either: an upstream
+ * and its URL with control characters print them as '?'. */
+START_TEST(test_status_upstream_names_are_printable)
+{
+    ck_assert_ptr_nonnull(shm_upstream_claim(&shm, "ap\x1b[2Jp", "http://a\r\nb:1", 2, false));
+    char *text = render(VIEW_STATUS);
+    ck_assert_msg(strstr(text, "\n  ap?[2Jp http://a??b:1 up: 0 active,") != NULL, "%s", text);
+    for (const char *c = text; *c != '\0'; c++)
+        ck_assert_msg((unsigned char)*c >= 0x20 || *c == '\n', "control character in:\n%s", text);
+    free(text);
+}
+END_TEST
+
 static Suite *metrics_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -400,6 +413,7 @@ static Suite *metrics_suite(void)
     tcase_add_test(tc, test_status_json_is_valid_and_complete);
     tcase_add_test(tc, test_status_json_with_no_workers_or_listeners);
     tcase_add_test(tc, test_extreme_values_render);
+    tcase_add_test(tc, test_status_upstream_names_are_printable);
     suite_add_tcase(s, tc);
     return s;
 }
