@@ -271,13 +271,15 @@ static void write_rate_limits(FILE *out, const struct shm_header *h, const struc
     fputc(']', out);
 }
 
-/* Each labelled route entry (histograms are in the metrics). */
+/* Each labelled route entry (histograms are in the metrics), from one
+ * snapshot of the totals; none while they are being folded. */
 static void write_routes(FILE *out, const struct shm *shm, const struct shm_header *h)
 {
     struct shm_route_totals routes[SHM_MAX_ROUTES];
     bool first = true;
     fputs("\"routes\":[", out);
-    for (int e = 0; shm_snapshot_routes(shm, routes) == SK_OK && e < SHM_MAX_ROUTES; e++) {
+    bool taken = shm_snapshot_routes(shm, routes) == SK_OK;
+    for (int e = 0; taken && e < SHM_MAX_ROUTES; e++) {
         if (h->routes[e].label[0] == '\0')
             continue;
         fputs(first ? "{\"route\":" : ",{\"route\":", out);
