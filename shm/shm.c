@@ -219,6 +219,22 @@ static int map_fd(struct shm *shm, int fd, const char *path, int prot, struct er
     return SK_OK;
 }
 
+/* What every refresh reads (the header, the slots and the retired
+ * routes, one run of pages) made present in one call: pread would fault
+ * them in one at a time, which costs more than the copy itself. Older
+ * kernels refuse the advice, and the faults happen as before. */
+static void copy_populate(const struct shm *shm)
+{
+#ifdef MADV_POPULATE_WRITE
+    size_t len = (size_t)((char *)(shm_routes_retired(shm) + SHM_MAX_ROUTES) -
+                          (char *)shm->header);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    (void)madvise(shm->header, (len + page - 1) / page * page, MADV_POPULATE_WRITE);
+#else
+    (void)shm;
+#endif
+}
+
 /* A reader's private copy of the file on fd, which it keeps (shm_refresh). */
 static int copy_fd(struct shm *shm, int fd, const char *path, struct err *err)
 {
@@ -236,6 +252,7 @@ static int copy_fd(struct shm *shm, int fd, const char *path, struct err *err)
                        (unsigned long long)h.total_size);
     map_set(shm, copy, (size_t)h.total_size, h.slot_count);
     map_identity(shm, &st);
+    copy_populate(shm);
     shm->copy = true;
     shm->fd = fd;
     if (shm_refresh(shm, err) != SK_OK) {
