@@ -11,7 +11,7 @@ library), the shipped config and the README's, paths and conditional
 headers, and segments written by a real saker (the shm seeds need $SAKER:
 the script runs an instance, with the sample json_counter module built
 beside it, an upstream and compressed static files, sends it requests
-and reloads, and copies its segment). The h1 and h2 seeds carry fuzz_env.h's control byte and cut
+and reloads, and writes its segment as fuzz_shm.c's patches). The h1 and h2 seeds carry fuzz_env.h's control byte and cut
 points. The corpus is what is committed; this script makes it reviewable
 and regenerable (Debian's python3, which has the h2 package).
 """
@@ -473,11 +473,63 @@ def shm_seeds():
     finally:
         shutil.rmtree(d)
     # A whole segment has 64 slots (megabytes): the seeds keep the two
-    # that ran, or one.
-    write("shm", "running", with_slots(image, 2))
-    write("shm", "one_slot", with_slots(image, 1))
-    write("shm", "one_slot_shrinks", with_slots(image, 1)[:-1] + b"\x41")
-    write("shm", "header_only", image[:HEADER.unpack_from(image)[2]])
+    # that ran, or one, as fuzz_shm.c's patches.
+    running = with_slots(image, 2)
+    write("shm", "running", shm_input(running, second=rotated_slots(running)))
+    write("shm", "one_slot", shm_input(with_slots(image, 1)))
+    write("shm", "one_slot_shrinks", shm_input(with_slots(image, 1), shrink=0x41))
+    write("shm", "header_only", shm_input(image[:HEADER.unpack_from(image)[2]]))
+
+
+# fuzz_shm.c's input: three control bytes, then patches over a sparse file
+# whose first fields are a writer's (PREFIX) for the slot count byte 0 gives.
+PATCH = struct.Struct("<IH")
+PATCH_SECOND = 0x8000
+PATCH_GAP = 16  # zeros a patch spans rather than start another
+
+
+def patches(image, base, second=False):
+    """Records for every run of bytes where image differs from base (base
+    zero past its end); runs less than PATCH_GAP apart are one record."""
+    base = base[:len(image)] + bytes(max(0, len(image) - len(base)))
+    differ = [i for i in range(len(image)) if image[i] != base[i]]
+    out, k = bytearray(), 0
+    while k < len(differ):
+        start = end = differ[k]
+        while k + 1 < len(differ) and differ[k + 1] - end <= PATCH_GAP and \
+                differ[k + 1] - start < 0x7fff:
+            k += 1
+            end = differ[k]
+        k += 1
+        out += PATCH.pack(start, (end + 1 - start) | (PATCH_SECOND if second else 0))
+        out += image[start:end + 1]
+    return bytes(out)
+
+
+def shm_input(image, second=None, shrink=None):
+    """The segment image as fuzz_shm.c's input: the file is as long as the
+    image, the second look rewrites it to `second` or shrinks it."""
+    magic, version, header, slot, n, total = HEADER.unpack_from(image)
+    slots = n if n <= 4 else 0
+    base = HEADER.pack(magic, version, header, slot, slots, shm_size(header, slot, slots))
+    declared = min(total, shm_size(header, slot, 4) + 4096)
+    move = max(-128, min(127, (len(image) - declared) // 64))
+    out = bytes([slots, move & 0xff, shrink or 0]) + patches(image, base)
+    if second is not None:
+        out += patches(second, image, second=True)
+    return out
+
+
+def shm_size(header, slot, slots):
+    return header + slots * slot + (slots + 1) * ROUTE_SET + slots * CONN_LIST
+
+
+def rotated_slots(image):
+    """The image with each slot's counters moved to its neighbour: what
+    top computes rates from on the second look."""
+    header, slot, n = HEADER.unpack_from(image)[2:5]
+    slots = image[header:header + n * slot]
+    return image[:header] + slots[slot:] + slots[:slot] + image[header + n * slot:]
 
 
 def main():
