@@ -174,7 +174,21 @@ static int check_prefix(int fd, const char *path, off_t file_size, struct err *e
     return SK_OK;
 }
 
-static int check_sizes(const struct shm_header *h, const char *path, off_t file_size,
+/* The fields that say where everything is, at the start of the header:
+ * all a check of the file needs to read. */
+struct header_sizes {
+    uint64_t magic;
+    uint32_t layout_version;
+    uint32_t header_size;
+    uint32_t slot_size;
+    uint32_t slot_count;
+    uint64_t total_size;
+};
+static_assert(offsetof(struct header_sizes, total_size) ==
+                  offsetof(struct shm_header, total_size),
+              "header_sizes is the header's first fields");
+
+static int check_sizes(const struct header_sizes *h, const char *path, off_t file_size,
                        struct err *err)
 {
     if (h->header_size != sizeof(struct shm_header) || h->slot_size != sizeof(struct shm_slot))
@@ -193,7 +207,7 @@ static int check_sizes(const struct shm_header *h, const char *path, off_t file_
 
 /* The file on fd is a segment of this layout: its sizes in *h, its
  * identity in *st. */
-static int check_file(int fd, const char *path, struct stat *st, struct shm_header *h,
+static int check_file(int fd, const char *path, struct stat *st, struct header_sizes *h,
                       struct err *err)
 {
     if (fstat(fd, st) < 0)
@@ -208,7 +222,7 @@ static int check_file(int fd, const char *path, struct stat *st, struct shm_head
 static int map_fd(struct shm *shm, int fd, const char *path, int prot, struct err *err)
 {
     struct stat st;
-    struct shm_header h;
+    struct header_sizes h;
     if (check_file(fd, path, &st, &h, err) != SK_OK)
         return SK_ERROR;
     void *base = mmap(NULL, (size_t)h.total_size, prot, MAP_SHARED, fd, 0);
@@ -239,7 +253,7 @@ static void copy_populate(const struct shm *shm)
 static int copy_fd(struct shm *shm, int fd, const char *path, struct err *err)
 {
     struct stat st;
-    struct shm_header h;
+    struct header_sizes h;
     if (check_file(fd, path, &st, &h, err) != SK_OK)
         return SK_ERROR;
     /* Page-aligned, as the mapping was (the slots hold atomics), and zero
