@@ -13,9 +13,10 @@
  *              steps of 64 bytes (signed: larger, or cut short)
  *   byte 2     the second look: odd, the file shrinks to the upper seven
  *              bits in 128ths of its size; even, the second look's
- *              patches are written. The sequences are made even for
- *              both looks unless bits 1 to 5 are all set: a writer stuck
- *              mid-write, which a refresh waits out (slowly, so rarely)
+ *              patches are written. The sequences are made even unless
+ *              bits 1 to 5 are all set, when the second look's are left
+ *              as written: a writer stuck mid-write, which a refresh
+ *              waits out (slowly, so rarely and once)
  *   the rest   patches: a 32-bit offset (little-endian, wrapped past the
  *              largest file), a 16-bit length whose top bit marks a
  *              patch for the second look, then the bytes
@@ -255,14 +256,16 @@ static void settle_sequences(int fd, size_t size, uint8_t second)
 }
 
 /* The first look: zeros (a sparse file, as ftruncate leaves a new
- * segment), the prefix, then the first look's patches in order. */
+ * segment), the prefix, then the first look's patches in order, with
+ * even sequences (a writer is stuck, if at all, by the second look: each
+ * refresh that finds one waits a thousand yields for it). */
 static void image_write(int fd, const struct image *im, const struct prefix *pre)
 {
     if (ftruncate(fd, 0) != 0 || ftruncate(fd, (off_t)im->file_size) != 0)
         fuzz_fail("ftruncate failed");
     write_file(fd, pre, im->file_size < sizeof *pre ? im->file_size : sizeof *pre, 0);
     patches_write(fd, im, false, im->file_size);
-    settle_sequences(fd, im->file_size, im->second);
+    settle_sequences(fd, im->file_size, 0);
 }
 
 /* The file as the writer leaves it for the second look: shrunk (odd

@@ -479,10 +479,15 @@ def shm_seeds():
     write("shm", "one_slot", shm_input(with_slots(image, 1)))
     write("shm", "one_slot_shrinks", shm_input(with_slots(image, 1), shrink=0x41))
     write("shm", "header_only", shm_input(image[:HEADER.unpack_from(image)[2]]))
+    # A master stuck mid-write by the second look: its header sequence odd.
+    stuck = bytearray(running)
+    struct.pack_into("<Q", stuck, HEADER_SEQ, struct.unpack_from("<Q", stuck, HEADER_SEQ)[0] | 1)
+    write("shm", "writer_stuck", shm_input(running, second=bytes(stuck), control=0x3e))
 
 
 # fuzz_shm.c's input: three control bytes, then patches over a sparse file
 # whose first fields are a writer's (PREFIX) for the slot count byte 0 gives.
+HEADER_SEQ = 120  # offsetof(struct shm_header, header_seq)
 PATCH = struct.Struct("<IH")
 PATCH_SECOND = 0x8000
 PATCH_GAP = 16  # zeros a patch spans rather than start another
@@ -506,15 +511,16 @@ def patches(image, base, second=False):
     return bytes(out)
 
 
-def shm_input(image, second=None, shrink=None):
+def shm_input(image, second=None, shrink=None, control=0):
     """The segment image as fuzz_shm.c's input: the file is as long as the
-    image, the second look rewrites it to `second` or shrinks it."""
+    image, the second look rewrites it to `second` or shrinks it (control
+    byte 2: shrink, else control)."""
     magic, version, header, slot, n, total = HEADER.unpack_from(image)
     slots = n if n <= 4 else 0
     base = HEADER.pack(magic, version, header, slot, slots, shm_size(header, slot, slots))
     declared = min(total, shm_size(header, slot, 4) + 4096)
     move = max(-128, min(127, (len(image) - declared) // 64))
-    out = bytes([slots, move & 0xff, shrink or 0]) + patches(image, base)
+    out = bytes([slots, move & 0xff, shrink or control]) + patches(image, base)
     if second is not None:
         out += patches(second, image, second=True)
     return out
