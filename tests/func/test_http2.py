@@ -155,6 +155,35 @@ def test_static_files_over_h2(saker_factory, docroot, certs):
             assert c.get("/.git/config").status == 404
 
 
+def header_block_len(c, sid):
+    return sum(len(f.data) for f in c.frames if isinstance(f, HeadersFrame) and f.stream_id == sid)
+
+
+def test_response_fields_are_indexed_in_a_table_of_1k(saker_factory, tmp_path):
+    """Responses still index their fields (HPACK), in a dynamic table of at
+    most 1 KiB whatever the client allows: files of distinct ages, whose
+    last-modified values would otherwise fill the client's 4 KiB."""
+    root = tmp_path / "aged"
+    root.mkdir()
+    for i in range(48):
+        f = root / ("f%d.txt" % i)
+        f.write_text("%d\n" % i)
+        os.utime(f, (1700000000 + i * 3600, 1700000000 + i * 3600))
+    inst = saker_factory(config(root))
+    with H2Client(inst.port) as c:
+        first, again = c.get("/plaintext"), c.get("/plaintext")
+        assert first.status == again.status == 200
+        assert header_block_len(c, again.id) < header_block_len(c, first.id) / 2
+        table = c.decoder.header_table
+        for i in range(48):
+            s = c.get("/f%d.txt" % i)
+            assert s.status == 200 and s.body == b"%d\n" % i
+            assert s.headers["last-modified"]
+            used = sum(32 + len(n) + len(v) for n, v in table.dynamic_entries)
+            assert 0 < used <= 1024, (i, used)
+        assert table.maxsize == 1024
+
+
 def open_descriptors(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
