@@ -53,8 +53,8 @@
  * section 4), whatever larger table the client allows. Every response
  * adds its new values (last-modified per file, date once a second), and
  * nghttp2 keeps an entry in about 2.4 times its HPACK size of malloc, so
- * a connection that fetched 64 files over TLS idled at 39.9 KB with the
- * client's 4 KiB, and at 32.5 KB with 1 KiB (nginx: 24.8 KB). The fields
+ * a connection that fetched 64 files over TLS idled at 41.6 KB with the
+ * client's 4 KiB, and at 34.1 KB with 1 KiB (nginx: 26.1 KB). The fields
  * every response repeats fit in 1 KiB; what it evicts sooner is the
  * values a response seldom shares: +3.6 header bytes per response on 64
  * distinct files, none on one file or /plaintext, and 7 % fewer worker
