@@ -561,7 +561,7 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
     switch (frame->hd.type) {
     case NGHTTP2_RST_STREAM:
         h2_count(h2, SHM_H2_RESETS_SENT);
-        h2_guard_reset_sent(h2, frame->hd.stream_id);
+        h2_guard_reset_sent(h2, frame->hd.stream_id, frame->rst_stream.error_code);
         break;
     case NGHTTP2_GOAWAY:
         if (frame->goaway.error_code != NGHTTP2_NO_ERROR)

@@ -8,6 +8,7 @@ frame) for what a well-behaved client never sends.
 import hashlib
 import json
 import os
+import struct
 import subprocess
 import threading
 import time
@@ -387,6 +388,32 @@ def test_rapid_reset_is_cut_off(saker_factory, docroot):
         assert c.goaway is not None and c.goaway[1] == ENHANCE_YOUR_CALM, c.goaways
     assert counter(inst, "saker_http2_resets_total", {"by": "client"}) >= 1000
     assert counter(inst, "saker_http2_connection_errors_total") == 1
+    with H2Client(inst.port) as c:
+        assert c.get("/plaintext").status == 200
+
+
+def test_resets_the_client_provokes_are_cut_off_as_a_flood(saker_factory, docroot):
+    """MadeYouReset (CVE-2025-8671): a client that makes saker reset its
+    streams (here a WINDOW_UPDATE that overflows each stream's window, a
+    stream error FLOW_CONTROL_ERROR) closes
+    them as surely as its own RST_STREAM would, and opens the next at
+    once. Those resets draw on the rapid-reset budget: a flood of them
+    ends the connection with ENHANCE_YOUR_CALM."""
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        burst = b""
+        for _ in range(1500):
+            sid = c.new_stream_id()
+            burst += HeadersFrame(sid, data=c.header_block("/plaintext", method="POST"),
+                                  flags=["END_HEADERS"]).serialize()
+            burst += struct.pack(">I", 4)[1:] + bytes([8, 0]) + struct.pack(">II", sid, 0x7fffffff)
+        try:
+            c.send(burst)
+        except OSError:
+            pass
+        assert c.wait_closed(10)
+        assert c.goaway is not None and c.goaway[1] == ENHANCE_YOUR_CALM, c.goaways
+    assert counter(inst, "saker_http2_resets_total", {"by": "server"}) >= 1000
     with H2Client(inst.port) as c:
         assert c.get("/plaintext").status == 200
 
