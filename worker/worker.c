@@ -280,6 +280,7 @@ static void worker_trim_when_quiet(struct worker *w)
         w->heap_trimmed = false;
     } else if (!w->heap_trimmed) {
         w->heap_trimmed = true;
+        uring_trim(w);
         malloc_trim(0);
     }
 }

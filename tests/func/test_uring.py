@@ -4,6 +4,7 @@ refuses io_uring leaves saker serving on epoll with one warning line.
 test_uring_*.py run the HTTP/1.1, limits and reload tests on the ring."""
 
 import os
+import resource
 import socket
 import ssl
 
@@ -11,6 +12,7 @@ import pytest
 
 from certs import make_ca, make_leaf
 from rawhttp import connect, parse_responses, read_response
+from saker_harness import worker_rss_kb
 from uring_transport import has_io_uring
 
 DISABLED = "/proc/sys/kernel/io_uring_disabled"
@@ -120,3 +122,53 @@ def test_refused_io_uring_falls_back_to_epoll_with_one_warning(saker_factory):
     lines = [l for l in inst.messages().splitlines() if WARNING in l]
     assert len(lines) == 1, inst.messages()
     assert "Operation not permitted" in lines[0], lines
+
+
+IDLE_CONNECTIONS = 1504  # 94 batches of 16
+
+
+def idle_growth_kb(saker_factory, transport):
+    """How much the worker's RSS grows for IDLE_CONNECTIONS keep-alive
+    connections, one request each, left idle. They come 16 at a time: fewer
+    than the ring's first receive buffers, whose growth under more at once
+    is not a connection's cost."""
+    inst = saker_factory(config(transport))
+    assert has_io_uring(inst.worker_pids()[0]) == (transport == "io_uring")
+    assert_answers(inst.port)  # what the first request allocates is not counted
+    rss0 = worker_rss_kb(inst)
+    socks = []
+    try:
+        while len(socks) < IDLE_CONNECTIONS:
+            batch = [connect(inst.port) for _ in range(16)]
+            socks += batch
+            for s in batch:
+                s.sendall(get())
+            for s in batch:
+                assert read_response(s).body == b"hello"
+        return worker_rss_kb(inst) - rss0
+    finally:
+        for s in socks:
+            s.close()
+
+
+@pytest.mark.memory
+@GROUP
+def test_an_idle_connection_costs_no_more_than_on_epoll(saker_factory):
+    """The ring's state of a connection lives in its struct (where the
+    read event would be on epoll), so an idle connection costs the same
+    on both transports; a separate handle added about a fifth."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = IDLE_CONNECTIONS + 200
+    if hard != resource.RLIM_INFINITY and hard < want:
+        pytest.skip("the open files limit (%d) is below %d" % (hard, want))
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    try:
+        epoll = idle_growth_kb(saker_factory, "epoll")
+        uring = idle_growth_kb(saker_factory, "io_uring")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    print("RSS growth for %d idle connections: epoll %d kB, io_uring %d kB"
+          % (IDLE_CONNECTIONS, epoll, uring))
+    assert epoll > 0
+    assert uring <= epoll * 1.08 + 32, (epoll, uring)
