@@ -125,6 +125,7 @@ static void held_drop(struct uring *u, struct conn_uring *h)
 }
 
 /* What the receive brought, as read() would give it: the bytes first,
+ * as many held buffers' as fit (the protocol parses them in one go),
  * then the end or the error. */
 static ssize_t uring_read(struct conn *c, char *buf, size_t len, bool *drained)
 {
@@ -137,12 +138,16 @@ static ssize_t uring_read(struct conn *c, char *buf, size_t len, bool *drained)
         errno = h->error != 0 ? h->error : EAGAIN;
         return -1;
     }
-    int32_t id = h->held.head;
-    size_t avail = u->held_len[id] - h->held.off;
-    size_t n = len < avail ? len : avail;
-    memcpy(buf, uring_buffer(u, (unsigned)id) + h->held.off, n);
-    h->held.off += (uint32_t)n;
-    if (h->held.off == u->held_len[id]) {
+    size_t n = 0;
+    while (n < len && h->held.head >= 0) {
+        int32_t id = h->held.head;
+        size_t avail = u->held_len[id] - h->held.off;
+        size_t take = len - n < avail ? len - n : avail;
+        memcpy(buf + n, uring_buffer(u, (unsigned)id) + h->held.off, take);
+        n += take;
+        h->held.off += (uint32_t)take;
+        if (h->held.off < u->held_len[id])
+            break;
         h->held.head = u->held_next[id];
         if (h->held.head < 0)
             h->held.tail = -1;
