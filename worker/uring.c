@@ -225,6 +225,20 @@ static void uring_dispatch(struct uring *u)
     uring_flush_recycled(u);
 }
 
+/* Completions to handle: in the ring, or kept by the kernel when the
+ * ring was full (10,000 peers closing at once), which it moves into the
+ * ring only when it is entered: nothing else would, with no submission
+ * to make, and the eventfd would not fire for them again. */
+static bool uring_completions_waiting(struct uring *u)
+{
+    if (io_uring_cq_ready(&u->ring) > 0)
+        return true;
+    if (!io_uring_cq_has_overflow(&u->ring))
+        return false;
+    io_uring_get_events(&u->ring);
+    return io_uring_cq_ready(&u->ring) > 0;
+}
+
 void uring_reap(struct worker *w)
 {
     struct uring *u = w->uring;
@@ -232,9 +246,13 @@ void uring_reap(struct worker *w)
         return;
     turn_enter(u->turn);
     /* Handling completions may post more (a short send entered again is
-     * only submitted at the end of the turn): bounded by what is there. */
-    for (int round = 0; round < 4 && io_uring_cq_ready(&u->ring) > 0; round++)
+     * only submitted at the end of the turn): a few rounds, and what is
+     * left in the next pass of the loop (the eventfd is edge-triggered). */
+    int round = 0;
+    for (; round < 4 && uring_completions_waiting(u); round++)
         uring_dispatch(u);
+    if (round == 4 && uring_completions_waiting(u))
+        event_active(u->event, EV_READ, 0);
     turn_leave(u->turn);
 }
 
@@ -265,7 +283,7 @@ static void on_turn(struct turn_job *job)
     if (!inline_reap)
         return;
     io_uring_cq_eventfd_toggle(&u->ring, true);
-    if (io_uring_cq_ready(&u->ring) == 0)
+    if (!uring_completions_waiting(u))
         return;
     u->inline_rounds++;
     if (u->inline_rounds < URING_INLINE_ROUNDS)
