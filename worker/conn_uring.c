@@ -181,59 +181,44 @@ static size_t send_length(const struct outq *q)
     return len < URING_SEND_MAX ? len : URING_SEND_MAX;
 }
 
-/* Copies them into send memory, or after the send staged already when
- * its copy can grow in place (else they wait for its completion); empty
- * segments at the head are passed. */
+/* Copies them into send memory cut for their length (none when a file
+ * is at the head; empty segments before it are passed). */
 static bool send_fill(struct uring *u, struct conn_uring *h, struct outq *q)
 {
     size_t len = send_length(q);
-    if (h->send != NULL) {
-        if (len > URING_SEND_MAX - h->send_len)
-            len = URING_SEND_MAX - h->send_len;
-        if (len == 0 || !uring_send_extend(u, h->send_block, h->send, h->send_len, len))
-            return true;
-    } else if (len > 0) {
-        if ((h->send = uring_send_take(u, len, &h->send_block)) == NULL)
-            return false;
-        h->send_off = h->send_len = 0;
-    }
+    if (len > 0 && (h->send = uring_send_take(u, len, &h->send_block)) == NULL)
+        return false;
     outq_advance(q, 0);
     for (size_t used = 0; used < len;) {
         const struct outq_segment *s = &q->segments[q->head];
         size_t take = s->len < len - used ? s->len : len - used;
-        memcpy(h->send + h->send_len + used,
-               s->kind == OUTQ_COPY ? q->buffer + s->offset : s->ptr, take);
+        memcpy(h->send + used, s->kind == OUTQ_COPY ? q->buffer + s->offset : s->ptr, take);
         used += take;
         outq_advance(q, take);
     }
-    h->send_len += (uint32_t)len;
+    h->send_off = 0;
+    h->send_len = (uint32_t)len;
     return true;
 }
 
-/* Byte segments are copied now, so that the queue's memory goes back at
- * once as on epoll (not a buffer per connection served in the turn), and
- * leave by a send at the end of the turn; a file at the head leaves by
- * sendfile now, once no send is staged or in the kernel (order). */
+/* Byte segments leave by a send at the end of the turn (copied then, so
+ * that all a turn made for the connection leaves together); a file at
+ * the head by sendfile now, once no send is in the kernel (order). */
 static enum outq_flush_result uring_flush(struct conn *c, uint64_t *written)
 {
     struct conn_uring *h = handle_of(c);
     struct outq *q = &c->out;
     *written = 0;
-    if (!h->send_inflight) {
-        if (h->send == NULL && !outq_empty(q) && q->segments[q->head].kind == OUTQ_FILE)
-            return outq_flush(q, c->fd, written);
-        if (!outq_empty(q) && !send_fill(conn_ring(c), h, q)) {
-            errno = ENOMEM;
-            return OUTQ_FAILED;
-        }
-        if (h->send == NULL)
-            return OUTQ_FLUSHED;
-        h->send_staged = true;
-        handle_mark(conn_ring(c), h);
-    }
-    /* The completion flushes again. */
-    return q->pending_bytes >= OUTQ_HIGH_WATER || uring_send_stalled(c) ? OUTQ_BLOCKED
-                                                                       : OUTQ_SENDING;
+    if (h->send != NULL || h->send_staged) /* its completion flushes again */
+        return q->pending_bytes >= OUTQ_HIGH_WATER || uring_send_stalled(c) ? OUTQ_BLOCKED
+                                                                           : OUTQ_SENDING;
+    if (outq_empty(q))
+        return OUTQ_FLUSHED;
+    if (q->segments[q->head].kind == OUTQ_FILE)
+        return outq_flush(q, c->fd, written);
+    h->send_staged = true;
+    handle_mark(conn_ring(c), h);
+    return OUTQ_SENDING;
 }
 
 static bool uring_pending(const struct conn *c)
@@ -320,8 +305,14 @@ static uint64_t handle_data(const struct conn_uring *h, enum uring_op op)
 static bool submit_send(struct uring *u, struct conn_uring *h, struct conn *c)
 {
     h->send_staged = false;
-    if (h->send_inflight || h->send == NULL)
-        return true; /* its completion enters the rest; nothing to send */
+    if (h->send_inflight)
+        return true; /* its completion enters the rest */
+    if (h->send == NULL && !send_fill(u, h, &c->out))
+        return false;
+    if (h->send == NULL) { /* a file at the head: sendfile, by a flush */
+        conn_wake(c);
+        return true;
+    }
     struct io_uring_sqe *sqe = uring_sqe(u);
     if (sqe == NULL)
         return false;
@@ -410,7 +401,7 @@ void conn_uring_submit(struct uring *u, struct conn_uring *h)
     bool ok = submit_receive(u, h, c) && (!h->send_staged || submit_send(u, h, c)) &&
               submit_poll(u, h, c);
     if (!ok) {
-        log_limited(LOG_ERROR, ENOMEM, "io_uring: no submission entry");
+        log_limited(LOG_ERROR, ENOMEM, "io_uring: no submission entry or send memory");
         conn_close(c);
         return;
     }

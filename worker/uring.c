@@ -141,18 +141,6 @@ char *uring_send_take(struct uring *u, size_t len, struct uring_send_block **blo
     return p;
 }
 
-bool uring_send_extend(struct uring *u, struct uring_send_block *b, const char *p, size_t len,
-                       size_t more)
-{
-    size_t start = (size_t)(p - b->data);
-    size_t grown = start + ((len + more + 15) & ~(size_t)15);
-    if (b != u->send_block || start + ((len + 15) & ~(size_t)15) != b->used ||
-        grown > URING_SEND_ROOM)
-        return false;
-    b->used = (uint32_t)grown;
-    return true;
-}
-
 void uring_send_give(struct uring *u, struct uring_send_block *b)
 {
     if (--b->refs == 0 && b != u->send_block)

@@ -131,10 +131,6 @@ void uring_buffers_grow(struct uring *u);
 /* len (at most URING_SEND_MAX) bytes of send memory, cut from *block;
  * NULL when out of memory. Given back once the send is done with it. */
 char *uring_send_take(struct uring *u, size_t len, struct uring_send_block **block);
-/* The len bytes at p, cut from block, grow by more in place: true when
- * they are the last cut of the block being filled and there is room. */
-bool uring_send_extend(struct uring *u, struct uring_send_block *block, const char *p, size_t len,
-                       size_t more);
 void uring_send_give(struct uring *u, struct uring_send_block *block);
 
 /* conn_uring.c's side: what a completion means for its handle, and the
