@@ -281,6 +281,7 @@ static void worker_trim_when_quiet(struct worker *w)
     } else if (!w->heap_trimmed) {
         w->heap_trimmed = true;
         uring_trim(w);
+        outq_free_spares();
         malloc_trim(0);
     }
 }
