@@ -49,6 +49,17 @@
  * (h2_mem.c): a page fault later for one more request, not a system call
  * per request. */
 #define H2_TRIM_IDLE_MS 1000
+/* The dynamic table of the response fields saker indexes (HPACK, RFC 7541
+ * section 4), whatever larger table the client allows. Every response
+ * adds its new values (last-modified per file, date once a second), and
+ * nghttp2 keeps an entry in about 2.4 times its HPACK size of malloc, so
+ * a connection that fetched 64 files over TLS idled at 41.6 KB with the
+ * client's 4 KiB, and at 34.1 KB with 1 KiB (nginx: 26.1 KB). The fields
+ * every response repeats fit in 1 KiB; what it evicts sooner is the
+ * values a response seldom shares: +3.6 header bytes per response on 64
+ * distinct files, none on one file or /plaintext, and 7 % fewer worker
+ * instructions per request (smaller table, less to search and evict). */
+#define H2_DEFLATE_TABLE_MAX 1024
 
 /* A worker is one thread: a plain free list, like outq's. */
 static struct h2_stream *spare_streams;
@@ -550,7 +561,7 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
     switch (frame->hd.type) {
     case NGHTTP2_RST_STREAM:
         h2_count(h2, SHM_H2_RESETS_SENT);
-        h2_guard_reset_sent(h2, frame->hd.stream_id);
+        h2_guard_reset_sent(h2, frame->hd.stream_id, frame->rst_stream.error_code);
         break;
     case NGHTTP2_GOAWAY:
         if (frame->goaway.error_code != NGHTTP2_NO_ERROR)
@@ -601,13 +612,15 @@ static nghttp2_session_callbacks *callbacks(void)
 
 /* Closed streams are not kept: nghttp2 keeps them only for RFC 7540's
  * priority tree, which RFC 9113 deprecated, and an idle connection would
- * hold one per request it served. */
+ * hold one per request it served. The response fields' table is bounded
+ * (H2_DEFLATE_TABLE_MAX). */
 static nghttp2_option *session_options(void)
 {
     static nghttp2_option *options;
     if (options == NULL && nghttp2_option_new(&options) == 0) {
         nghttp2_option_set_no_closed_streams(options, 1);
         nghttp2_option_set_no_auto_window_update(options, 1); /* h2_body.c gives it back */
+        nghttp2_option_set_max_deflate_dynamic_table_size(options, H2_DEFLATE_TABLE_MAX);
         /* h2_guard.c's bucket ends a rapid reset first, and says why. */
         nghttp2_option_set_stream_reset_rate_limit(options, 2 * H2_RESET_BURST,
                                                    2 * H2_RESET_RATE);

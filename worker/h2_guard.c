@@ -21,9 +21,14 @@
  *     below the highest stream id used is the connection error
  *     PROTOCOL_ERROR (section 5.1.1: stream ids only grow).
  *
- * Floods end the connection with ENHANCE_YOUR_CALM: RST_STREAM received
- * faster than a token bucket allows (rapid reset, CVE-2023-44487: nghttp2's
- * own bucket, set twice as loose, would say INTERNAL_ERROR), header
+ * Floods end the connection with ENHANCE_YOUR_CALM: streams reset faster
+ * than a token bucket allows, whether the peer reset them (rapid reset,
+ * CVE-2023-44487: nghttp2's own bucket, set twice as loose, would say
+ * INTERNAL_ERROR) or made saker reset them (MadeYouReset, CVE-2025-8671: a
+ * frame that is a stream error, a body sent after an early answer; each
+ * closes its stream, so the concurrency limit no longer bounds the work
+ * a connection asks for; only saker's own failures, INTERNAL_ERROR, are
+ * not charged), header
  * blocks over the limits (answered 431) again and again, and a single
  * block twice over them, at once: HPACK amplification (a large field
  * inserted once and referenced thousands of times per block) costs the
@@ -102,11 +107,28 @@ void h2_guard_stream_closed(struct h2 *h2, int32_t id)
         ring_put_at(h2, i, id, MARK_PEER_CLOSED);
 }
 
-void h2_guard_reset_sent(struct h2 *h2, int32_t id)
+/* One stream reset, drawn from the bucket; past it, ENHANCE_YOUR_CALM. */
+static void reset_charge(struct h2 *h2, const char *why)
+{
+    uint64_t now = clock_monotonic_ms();
+    uint64_t tokens = h2->reset_tokens + (now - h2->reset_refill_ms) * H2_RESET_RATE;
+    uint64_t cap = (uint64_t)H2_RESET_BURST * 1000;
+    h2->reset_tokens = tokens > cap ? cap : tokens;
+    h2->reset_refill_ms = now;
+    if (h2->reset_tokens < 1000) {
+        h2_calm_down(h2, why);
+        return;
+    }
+    h2->reset_tokens -= 1000;
+}
+
+void h2_guard_reset_sent(struct h2 *h2, int32_t id, uint32_t error_code)
 {
     int i = ring_find_closing(h2, id);
     if (ring_mark_at(h2, i) != MARK_PEER_CLOSED) /* not our STREAM_CLOSED answer */
         ring_put_at(h2, i, id, MARK_RESET);
+    if (error_code != NGHTTP2_INTERNAL_ERROR)
+        reset_charge(h2, "streams reset on the peer's provocation, too fast");
 }
 
 /* Ends the connection with GOAWAY(ENHANCE_YOUR_CALM), once. */
@@ -225,16 +247,7 @@ ssize_t h2_guard_recv(struct h2 *h2, const uint8_t *data, size_t len)
 
 void h2_guard_reset_received(struct h2 *h2)
 {
-    uint64_t now = clock_monotonic_ms();
-    uint64_t tokens = h2->reset_tokens + (now - h2->reset_refill_ms) * H2_RESET_RATE;
-    uint64_t cap = (uint64_t)H2_RESET_BURST * 1000;
-    h2->reset_tokens = tokens > cap ? cap : tokens;
-    h2->reset_refill_ms = now;
-    if (h2->reset_tokens < 1000) {
-        h2_calm_down(h2, "RST_STREAM flood");
-        return;
-    }
-    h2->reset_tokens -= 1000;
+    reset_charge(h2, "RST_STREAM flood");
 }
 
 bool h2_guard_header_over(struct h2_stream *st, size_t bytes)

@@ -189,7 +189,9 @@ void h2_guard_init(struct h2 *h2);
 ssize_t h2_guard_recv(struct h2 *h2, const uint8_t *data, size_t len);
 /* The stream closed (after h2_guard_reset_sent, if saker reset it). */
 void h2_guard_stream_closed(struct h2 *h2, int32_t id);
-void h2_guard_reset_sent(struct h2 *h2, int32_t id);
+/* saker sent a RST_STREAM; one not for its own failure (INTERNAL_ERROR)
+ * draws on the reset bucket. */
+void h2_guard_reset_sent(struct h2 *h2, int32_t id, uint32_t error_code);
 /* A RST_STREAM arrived: past the bucket, ENHANCE_YOUR_CALM. */
 void h2_guard_reset_received(struct h2 *h2);
 /* A decoded field of bytes: true once the block is far past the limits

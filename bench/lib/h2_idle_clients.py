@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""h2_idle_clients.py - open N HTTP/2 connections, one request each, then idle.
+"""h2_idle_clients.py - open N HTTP/2 connections, one request each (or
+REQUESTS), then idle.
 
-    h2_idle_clients.py [--clear] HOST PORT COUNT [PATH] [BATCH]
+    h2_idle_clients.py [--clear] HOST PORT COUNT [PATH] [BATCH] [REQUESTS]
 
 Opens COUNT TCP connections to HOST:PORT, at most BATCH in flight at once.
 On each: a TLS handshake offering ALPN "h2" only (certificate not verified:
@@ -9,7 +10,10 @@ the server's is made for the run; --clear: no TLS, HTTP/2 with prior
 knowledge), the client preface and SETTINGS, one GET PATH on stream 1 (one
 HEADERS frame with END_STREAM), then the whole response is read, the server's
 SETTINGS acknowledged and the received DATA given back in WINDOW_UPDATEs.
-The connection is then left open and idle (no PING, no GOAWAY).
+With REQUESTS > 1, PATH holds a %d, replaced by 0, 1, ... REQUESTS - 1: the
+GETs go one after the other (streams 1, 3, 5, ...), each once the response
+before it has ended. The connection is then left open and idle (no PING,
+no GOAWAY).
 Prints "ready COUNT" on stdout and waits until stdin reaches EOF (or
 SIGTERM), closes everything and exits 0.
 On any failure it prints "error: ..." on stdout and exits 1.
@@ -35,7 +39,7 @@ except ImportError:
 
 
 class Conn:
-    __slots__ = ("sock", "state", "h2", "status", "body", "out")
+    __slots__ = ("sock", "state", "h2", "status", "body", "out", "sent")
 
     def __init__(self, sock):
         self.sock = sock
@@ -44,6 +48,7 @@ class Conn:
         self.status = None
         self.body = 0
         self.out = b""
+        self.sent = 0
 
 
 def main():
@@ -58,6 +63,9 @@ def main():
     host, port, count = args[0], int(args[1]), int(args[2])
     path = args[3] if len(args) > 3 else "/plaintext"
     batch = int(args[4]) if len(args) > 4 else 100
+    requests = int(args[5]) if len(args) > 5 else 1
+    if requests > 1 and "%d" not in path:
+        fail("REQUESTS > 1 needs a %d in PATH")
 
     tls = None
     if not clear:
@@ -69,8 +77,10 @@ def main():
     raise_nofile(count)
 
     config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
-    headers = [(":method", "GET"), (":scheme", "http" if clear else "https"),
-               (":authority", "%s:%d" % (host, port)), (":path", path)]
+    def headers(i):
+        return [(":method", "GET"), (":scheme", "http" if clear else "https"),
+                (":authority", "%s:%d" % (host, port)),
+                (":path", path % i if requests > 1 else path)]
     ep = select.epoll()
     conns = {}      # fd -> Conn
     idle = []       # connections that finished their exchange
@@ -96,7 +106,8 @@ def main():
     def start_h2(c):
         c.h2 = h2.connection.H2Connection(config=config)
         c.h2.initiate_connection()          # preface + SETTINGS
-        c.h2.send_headers(1, headers, end_stream=True)
+        c.h2.send_headers(1, headers(0), end_stream=True)
+        c.sent = 1
         c.state = "reading"
         flush(c)                            # tiny; fits in an empty socket buffer
 
@@ -155,7 +166,14 @@ def main():
                     c.body += len(e.data)
                     c.h2.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
                 elif isinstance(e, h2.events.StreamEnded):
-                    done = True
+                    if c.status is None:
+                        fail("stream ended without a response")
+                    if c.sent < requests:   # the next GET, on the next stream
+                        c.h2.send_headers(2 * c.sent + 1, headers(c.sent), end_stream=True)
+                        c.sent += 1
+                        c.status = None
+                    else:
+                        done = True
                 elif isinstance(e, h2.events.StreamReset):
                     fail("the server reset the stream (error %s)" % e.error_code)
                 elif isinstance(e, h2.events.ConnectionTerminated):

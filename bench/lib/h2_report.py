@@ -119,7 +119,9 @@ def main():
     if "saker" in idle:
         print()
         n = idle["saker"]["connections"]
-        print("h2-idle: %d HTTP/2 connections over TLS, one request each, then idle" % n)
+        reqs = meta["settings"].get("idle_requests", 1)
+        print("h2-idle: %d HTTP/2 connections over TLS, %s, then idle"
+              % (n, "one request each" if reqs == 1 else "%d requests each" % reqs))
         here = [x for x in servers if x in idle]
         print("  %-22s" % "" + "".join("%*s" % (colw, x) for x in here) +
               "".join("%*s" % (colw + 2, "saker/" + o) for o in others if o in idle))

@@ -8,6 +8,7 @@ frame) for what a well-behaved client never sends.
 import hashlib
 import json
 import os
+import struct
 import subprocess
 import threading
 import time
@@ -153,6 +154,35 @@ def test_static_files_over_h2(saker_factory, docroot, certs):
             assert head.headers["content-length"] == str(len(want))
             assert c.get("/missing").status == 404
             assert c.get("/.git/config").status == 404
+
+
+def header_block_len(c, sid):
+    return sum(len(f.data) for f in c.frames if isinstance(f, HeadersFrame) and f.stream_id == sid)
+
+
+def test_response_fields_are_indexed_in_a_table_of_1k(saker_factory, tmp_path):
+    """Responses still index their fields (HPACK), in a dynamic table of at
+    most 1 KiB whatever the client allows: files of distinct ages, whose
+    last-modified values would otherwise fill the client's 4 KiB."""
+    root = tmp_path / "aged"
+    root.mkdir()
+    for i in range(48):
+        f = root / ("f%d.txt" % i)
+        f.write_text("%d\n" % i)
+        os.utime(f, (1700000000 + i * 3600, 1700000000 + i * 3600))
+    inst = saker_factory(config(root))
+    with H2Client(inst.port) as c:
+        first, again = c.get("/plaintext"), c.get("/plaintext")
+        assert first.status == again.status == 200
+        assert header_block_len(c, again.id) < header_block_len(c, first.id) / 2
+        table = c.decoder.header_table
+        for i in range(48):
+            s = c.get("/f%d.txt" % i)
+            assert s.status == 200 and s.body == b"%d\n" % i
+            assert s.headers["last-modified"]
+            used = sum(32 + len(n) + len(v) for n, v in table.dynamic_entries)
+            assert 0 < used <= 1024, (i, used)
+        assert table.maxsize == 1024
 
 
 def open_descriptors(pid):
@@ -358,6 +388,32 @@ def test_rapid_reset_is_cut_off(saker_factory, docroot):
         assert c.goaway is not None and c.goaway[1] == ENHANCE_YOUR_CALM, c.goaways
     assert counter(inst, "saker_http2_resets_total", {"by": "client"}) >= 1000
     assert counter(inst, "saker_http2_connection_errors_total") == 1
+    with H2Client(inst.port) as c:
+        assert c.get("/plaintext").status == 200
+
+
+def test_resets_the_client_provokes_are_cut_off_as_a_flood(saker_factory, docroot):
+    """MadeYouReset (CVE-2025-8671): a client that makes saker reset its
+    streams (here a WINDOW_UPDATE that overflows each stream's window, a
+    stream error FLOW_CONTROL_ERROR) closes
+    them as surely as its own RST_STREAM would, and opens the next at
+    once. Those resets draw on the rapid-reset budget: a flood of them
+    ends the connection with ENHANCE_YOUR_CALM."""
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        burst = b""
+        for _ in range(1500):
+            sid = c.new_stream_id()
+            burst += HeadersFrame(sid, data=c.header_block("/plaintext", method="POST"),
+                                  flags=["END_HEADERS"]).serialize()
+            burst += struct.pack(">I", 4)[1:] + bytes([8, 0]) + struct.pack(">II", sid, 0x7fffffff)
+        try:
+            c.send(burst)
+        except OSError:
+            pass
+        assert c.wait_closed(10)
+        assert c.goaway is not None and c.goaway[1] == ENHANCE_YOUR_CALM, c.goaways
+    assert counter(inst, "saker_http2_resets_total", {"by": "server"}) >= 1000
     with H2Client(inst.port) as c:
         assert c.get("/plaintext").status == 200
 
