@@ -17,3 +17,9 @@ void spare_give(struct spare_list *s, void *p, bool standard)
     else
         free(p);
 }
+
+void spare_free_all(struct spare_list *s)
+{
+    while (s->count > 0)
+        free(s->items[--s->count]);
+}

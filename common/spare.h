@@ -26,5 +26,7 @@ void *spare_take(struct spare_list *s, size_t size);
 /* Keeps p when it is of the standard size and there is room, else frees
  * it. p may be NULL. */
 void spare_give(struct spare_list *s, void *p, bool standard);
+/* Frees every kept block: a quiet process gives its memory back. */
+void spare_free_all(struct spare_list *s);
 
 #endif

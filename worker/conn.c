@@ -44,6 +44,19 @@ static void on_writable(evutil_socket_t fd, short what, void *arg);
 static void on_turn(struct turn_job *job);
 static void conn_flush(struct conn *c);
 
+/* Input the transport holds, which the socket will not signal again, is
+ * read later in this turn: through the read event, or by a transport
+ * with its own readiness when it is told that reading goes on. */
+static void conn_read_held(struct conn *c)
+{
+    if (!c->transport->pending(c))
+        return;
+    if (c->transport->watch != NULL)
+        c->transport->watch(c);
+    else
+        event_active(&c->read_event, EV_READ, 1);
+}
+
 static void conn_set_reading(struct conn *c, bool on)
 {
     if (on == c->reading)
@@ -137,6 +150,12 @@ static bool plain_nothing_held(const struct conn *c)
     return false;
 }
 
+static int plain_close(struct conn *c)
+{
+    (void)c;
+    return SK_OK;
+}
+
 const char *conn_transport_no_alpn(const struct conn *c, size_t *len, bool *weak)
 {
     (void)c;
@@ -165,7 +184,7 @@ static const struct conn_transport plain_transport = {
     .alpn = conn_transport_no_alpn,
     .peer_subject = conn_transport_no_subject,
     .shutdown = conn_transport_nothing,
-    .close = conn_transport_nothing,
+    .close = plain_close,
     .watch = NULL,
     .send_stalled = NULL,
 };
@@ -193,7 +212,7 @@ static struct conn *conn_take(struct worker *w, int fd)
     return c;
 }
 
-static void conn_give_back(struct conn *c)
+void conn_give_back(struct conn *c)
 {
     struct worker *w = c->worker;
     if (w->free_conn_count >= CONN_FREE_MAX) {
@@ -282,11 +301,8 @@ int conn_open(struct worker *w, int fd, const struct worker_listener *listener,
     }
     /* The PROXY header is peeked from the socket, which a receive in the
      * kernel would empty first: such endpoints stay on epoll. */
-    if (w->uring != NULL && c->transport == &plain_transport && !c->proxy_header &&
-        conn_uring_attach(c) != SK_OK) {
-        conn_close(c);
-        return SK_ERROR;
-    }
+    if (w->uring != NULL && c->transport == &plain_transport && !c->proxy_header)
+        conn_uring_attach(c);
     conn_set_reading(c, true);
     conn_update_deadline(c);
     return SK_OK;
@@ -317,11 +333,12 @@ static void conn_release(struct conn *c)
 {
     if (c->proto != NULL)
         c->proto->free(c); /* producers still open are told first */
-    c->transport->close(c);
+    bool kept = c->transport->close(c) == SK_AGAIN; /* the ring gives it back */
     conn_proxy_header_free(c);
     close(c->fd);
     outq_clear(&c->out);
-    conn_give_back(c);
+    if (!kept)
+        conn_give_back(c);
 }
 
 static void on_turn(struct turn_job *job)
@@ -340,7 +357,8 @@ void conn_close(struct conn *c)
     struct worker *w = c->worker;
     c->closed = true;
     conn_list_close(c);
-    event_del(&c->read_event);
+    if (c->transport->watch == NULL) /* else its bytes are the transport's */
+        event_del(&c->read_event);
     if (c->write_event != NULL) {
         event_free(c->write_event);
         c->write_event = NULL;
@@ -395,8 +413,7 @@ void conn_pause_input(struct conn *c, bool paused)
     if (c->closed || c->closing || c->lingering || (c->out_blocked_ms != 0 && !c->duplex))
         return; /* the flush that unblocks output resumes reading */
     conn_set_reading(c, true);
-    if (c->transport->pending(c))
-        event_active(&c->read_event, EV_READ, 1);
+    conn_read_held(c);
 }
 
 void conn_switch_protocol(struct conn *c, const struct conn_protocol *proto, void *state)
@@ -698,8 +715,7 @@ static uint64_t conn_unacked(const struct conn *c)
 static void conn_read_again(struct conn *c)
 {
     conn_set_reading(c, true);
-    if (c->transport->pending(c))
-        event_active(&c->read_event, EV_READ, 1);
+    conn_read_held(c);
 }
 
 static void conn_after_write(struct conn *c, enum outq_flush_result r, enum conn_owed owed)

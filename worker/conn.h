@@ -102,11 +102,15 @@ struct conn_transport {
     const char *(*peer_subject)(const struct conn *c);
     /* Before the half-close of a graceful close (TLS: close_notify). */
     void (*shutdown)(struct conn *c);
-    /* At release: frees the transport's state. */
-    void (*close)(struct conn *c);
-    /* c->reading or c->writing changed, for a transport that learns of
-     * readiness itself (io_uring completions) and reports it with
-     * conn_transport_event; NULL: libevent watches the descriptor. */
+    /* At release, before the descriptor is closed: frees the transport's
+     * state. SK_OK; SK_AGAIN: requests still in the kernel name c (the
+     * ring's), so its memory waits for their completions, after which
+     * the transport gives it back (conn_give_back). */
+    int (*close)(struct conn *c);
+    /* c->reading or c->writing changed, or input it holds is to be read
+     * (pending), for a transport that learns of readiness itself
+     * (io_uring completions) and reports it with conn_transport_event;
+     * NULL: libevent watches the descriptor. */
     void (*watch)(struct conn *c);
     /* A transport that sends after its flush returned: output it handed
      * to the kernel waits there for room (the socket is full), which
@@ -126,6 +130,9 @@ enum conn_owed {
 const char *conn_transport_no_alpn(const struct conn *c, size_t *len, bool *weak);
 const char *conn_transport_no_subject(const struct conn *c);
 void conn_transport_nothing(struct conn *c);
+/* A connection released with SK_AGAIN from its transport's close: the
+ * kernel is done with it, and its memory goes back to the worker. */
+void conn_give_back(struct conn *c);
 
 /* What speaks over a connection (HAProxy's mux_ops). Every op gets the
  * connection; its state is c->proto_state. Ops may call conn_end,
@@ -181,7 +188,13 @@ struct conn {
     struct worker *worker;
     int fd;
     uint16_t list_entry;  /* its entry in the connection list (conn_list.c) */
-    struct event read_event;
+    /* The read event, or the state of a transport that learns of
+     * readiness itself (watch) and so never adds one: an idle connection
+     * costs this struct on either transport. */
+    union {
+        struct event read_event;
+        void *transport_inline[sizeof(struct event) / sizeof(void *)];
+    };
     struct event *write_event; /* created when a write first blocks */
     struct outq out;
     const struct conn_protocol *proto; /* NULL until chosen */

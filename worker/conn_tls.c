@@ -143,7 +143,7 @@ static void tls_transport_shutdown(struct conn *c)
     tls_shutdown(tls_of(c)->ssl);
 }
 
-static void tls_transport_close(struct conn *c)
+static int tls_transport_close(struct conn *c)
 {
     struct conn_tls *t = tls_of(c);
     if (c->handshaking)
@@ -153,6 +153,7 @@ static void tls_transport_close(struct conn *c)
     free(t->subject);
     free(t);
     c->transport_state = NULL;
+    return SK_OK;
 }
 
 static enum conn_handshake tls_transport_handshake(struct conn *c);

@@ -3,13 +3,14 @@
  * transport ops conn.c calls, and what each completion means for it;
  * see uring.h.
  *
- * The handle is apart from struct conn so that it can outlive it: the
- * connection is released (and its struct reused) at the end of the turn
- * it closed in, while the kernel may still hold a receive or a send that
- * names the handle. A released handle with requests in flight is an
- * orphan, freed by the last completion (or with the ring).
+ * The handle lives in struct conn, in the bytes the read event takes on
+ * epoll (c->transport_inline): the kernel's requests name it, so a
+ * connection released while some are in flight is an orphan, whose
+ * memory goes back to the worker (conn_give_back) with the last
+ * completion (or with the ring) rather than at the end of its turn.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -23,9 +24,9 @@
 #include "worker/worker.h"
 
 struct conn_uring {
-    struct conn *conn;              /* NULL once the connection is released */
     struct conn_uring *marked_next; /* in u->marked */
-    char *send;                     /* the send buffer, staged or in the kernel */
+    char *send;                     /* the send's copy, staged or in the kernel */
+    struct uring_send_block *send_block; /* it is cut from */
     union {
         struct {                    /* received, not read yet: buffer ids */
             int32_t head, tail;
@@ -37,9 +38,9 @@ struct conn_uring {
     };
     uint32_t send_off, send_len;
     uint32_t send_reap; /* u->reaps when the send was entered */
-    int fd;
     int16_t error;      /* the receive's error, given once the held bytes are read */
     uint8_t ops;        /* requests in the kernel */
+    bool released;      /* conn.c is done with the connection: an orphan */
     bool marked;        /* in u->marked */
     bool receiving;     /* the multishot receive is armed, until its last completion */
     bool cancelling;    /* its cancellation is entered */
@@ -49,6 +50,19 @@ struct conn_uring {
     bool eof;           /* the receive saw the peer's FIN */
     bool poll_by_event; /* the ring's polls fire at once: c->write_event waits */
 };
+
+_Static_assert(sizeof(struct conn_uring) <= sizeof(((struct conn *)0)->transport_inline),
+               "the handle fits where the read event would be");
+
+static struct conn_uring *handle_of(const struct conn *c)
+{
+    return (struct conn_uring *)(uintptr_t)c->transport_inline;
+}
+
+static struct conn *handle_conn(const struct conn_uring *h)
+{
+    return (struct conn *)((uintptr_t)h - offsetof(struct conn, transport_inline));
+}
 
 static struct uring *conn_ring(const struct conn *c)
 {
@@ -65,24 +79,23 @@ static void handle_mark(struct uring *u, struct conn_uring *h)
     uring_defer(u);
 }
 
-/* A released handle goes once nothing refers to it any more. */
+/* A released connection goes once nothing refers to it any more. */
 static void handle_maybe_free(struct conn_uring *h)
 {
-    if (h->conn != NULL || h->ops > 0 || h->marked)
+    if (!h->released || h->ops > 0 || h->marked)
         return;
-    if (h->orphan.pprev != NULL) {
-        *h->orphan.pprev = h->orphan.next;
-        if (h->orphan.next != NULL)
-            h->orphan.next->orphan.pprev = h->orphan.pprev;
-    }
-    free(h);
+    *h->orphan.pprev = h->orphan.next;
+    if (h->orphan.next != NULL)
+        h->orphan.next->orphan.pprev = h->orphan.pprev;
+    conn_give_back(handle_conn(h));
 }
 
 static void handle_send_done(struct uring *u, struct conn_uring *h)
 {
     if (h->send != NULL)
-        uring_send_buffer_give(u, h->send);
+        uring_send_give(u, h->send_block);
     h->send = NULL;
+    h->send_block = NULL;
     h->send_staged = false;
     h->send_off = h->send_len = 0;
 }
@@ -112,10 +125,11 @@ static void held_drop(struct uring *u, struct conn_uring *h)
 }
 
 /* What the receive brought, as read() would give it: the bytes first,
+ * as many held buffers' as fit (the protocol parses them in one go),
  * then the end or the error. */
 static ssize_t uring_read(struct conn *c, char *buf, size_t len, bool *drained)
 {
-    struct conn_uring *h = c->transport_state;
+    struct conn_uring *h = handle_of(c);
     struct uring *u = conn_ring(c);
     if (h->held.head < 0) {
         *drained = true;
@@ -124,12 +138,16 @@ static ssize_t uring_read(struct conn *c, char *buf, size_t len, bool *drained)
         errno = h->error != 0 ? h->error : EAGAIN;
         return -1;
     }
-    int32_t id = h->held.head;
-    size_t avail = u->held_len[id] - h->held.off;
-    size_t n = len < avail ? len : avail;
-    memcpy(buf, uring_buffer(u, (unsigned)id) + h->held.off, n);
-    h->held.off += (uint32_t)n;
-    if (h->held.off == u->held_len[id]) {
+    size_t n = 0;
+    while (n < len && h->held.head >= 0) {
+        int32_t id = h->held.head;
+        size_t avail = u->held_len[id] - h->held.off;
+        size_t take = len - n < avail ? len - n : avail;
+        memcpy(buf + n, uring_buffer(u, (unsigned)id) + h->held.off, take);
+        n += take;
+        h->held.off += (uint32_t)take;
+        if (h->held.off < u->held_len[id])
+            break;
         h->held.head = u->held_next[id];
         if (h->held.head < 0)
             h->held.tail = -1;
@@ -146,15 +164,49 @@ static ssize_t uring_read(struct conn *c, char *buf, size_t len, bool *drained)
  * socket. */
 static bool uring_send_stalled(const struct conn *c)
 {
-    const struct conn_uring *h = c->transport_state;
+    const struct conn_uring *h = handle_of(c);
     return h->send_inflight && h->send_reap != conn_ring(c)->reaps;
 }
 
-/* Byte segments leave by a send at the end of the turn; a file at the
- * head by sendfile now, once no send is in the kernel (order). */
+/* The byte segments at the head of the queue, up to a file segment or
+ * URING_SEND_MAX bytes. */
+static size_t send_length(const struct outq *q)
+{
+    size_t len = 0;
+    for (size_t i = q->head; i < q->count && len < URING_SEND_MAX; i++) {
+        if (q->segments[i].kind == OUTQ_FILE)
+            break;
+        len += q->segments[i].len;
+    }
+    return len < URING_SEND_MAX ? len : URING_SEND_MAX;
+}
+
+/* Copies them into send memory cut for their length (none when a file
+ * is at the head; empty segments before it are passed). */
+static bool send_fill(struct uring *u, struct conn_uring *h, struct outq *q)
+{
+    size_t len = send_length(q);
+    if (len > 0 && (h->send = uring_send_take(u, len, &h->send_block)) == NULL)
+        return false;
+    outq_advance(q, 0);
+    for (size_t used = 0; used < len;) {
+        const struct outq_segment *s = &q->segments[q->head];
+        size_t take = s->len < len - used ? s->len : len - used;
+        memcpy(h->send + used, s->kind == OUTQ_COPY ? q->buffer + s->offset : s->ptr, take);
+        used += take;
+        outq_advance(q, take);
+    }
+    h->send_off = 0;
+    h->send_len = (uint32_t)len;
+    return true;
+}
+
+/* Byte segments leave by a send at the end of the turn (copied then, so
+ * that all a turn made for the connection leaves together); a file at
+ * the head by sendfile now, once no send is in the kernel (order). */
 static enum outq_flush_result uring_flush(struct conn *c, uint64_t *written)
 {
-    struct conn_uring *h = c->transport_state;
+    struct conn_uring *h = handle_of(c);
     struct outq *q = &c->out;
     *written = 0;
     if (h->send != NULL || h->send_staged) /* its completion flushes again */
@@ -171,7 +223,7 @@ static enum outq_flush_result uring_flush(struct conn *c, uint64_t *written)
 
 static bool uring_pending(const struct conn *c)
 {
-    const struct conn_uring *h = c->transport_state;
+    const struct conn_uring *h = handle_of(c);
     return h->held.head >= 0 || h->eof || h->error != 0;
 }
 
@@ -180,43 +232,45 @@ static bool uring_pending(const struct conn *c)
  * last PING ack as output still owed); one still to enter does not. */
 static bool uring_output_waiting(const struct conn *c)
 {
-    const struct conn_uring *h = c->transport_state;
+    const struct conn_uring *h = handle_of(c);
     return h->send_staged || (h->send != NULL && !h->send_inflight);
 }
 
-/* c->reading or c->writing changed: the end of the turn arms or cancels. */
+/* c->reading or c->writing changed, or held input is to be read: the end
+ * of the turn arms or cancels, and reads. */
 static void uring_watch(struct conn *c)
 {
-    handle_mark(conn_ring(c), c->transport_state);
+    handle_mark(conn_ring(c), handle_of(c));
 }
 
 /* At release, before conn.c closes the descriptor: what the kernel still
- * holds is cancelled now, so that the close really closes the socket. */
-static void uring_close(struct conn *c)
+ * holds is cancelled now, so that the close really closes the socket, and
+ * the connection stays an orphan until the completions say the kernel
+ * is done with it (a handle still marked waits for the end-of-turn job). */
+static int uring_close(struct conn *c)
 {
-    struct conn_uring *h = c->transport_state;
+    struct conn_uring *h = handle_of(c);
     struct uring *u = conn_ring(c);
-    c->transport_state = NULL;
     held_drop(u, h);
-    h->conn = NULL;
-    h->orphan.next = NULL;
-    h->orphan.pprev = NULL;
+    h->released = true;
     if (!h->send_inflight)
         handle_send_done(u, h);
+    if (h->ops == 0 && !h->marked)
+        return SK_OK;
     if (h->ops > 0) {
         struct io_uring_sqe *sqe = uring_sqe(u);
         if (sqe != NULL) {
-            io_uring_prep_cancel_fd(sqe, h->fd, IORING_ASYNC_CANCEL_ALL);
+            io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
             io_uring_sqe_set_data64(sqe, 0);
             uring_submit_now(u);
         }
-        h->orphan.next = u->orphans;
-        if (u->orphans != NULL)
-            u->orphans->orphan.pprev = &h->orphan.next;
-        u->orphans = h;
-        h->orphan.pprev = &u->orphans;
     }
-    handle_maybe_free(h);
+    h->orphan.next = u->orphans;
+    if (u->orphans != NULL)
+        u->orphans->orphan.pprev = &h->orphan.next;
+    u->orphans = h;
+    h->orphan.pprev = &u->orphans;
+    return SK_AGAIN;
 }
 
 static const struct conn_transport conn_uring_transport = {
@@ -233,19 +287,12 @@ static const struct conn_transport conn_uring_transport = {
     .send_stalled = uring_send_stalled,
 };
 
-int conn_uring_attach(struct conn *c)
+void conn_uring_attach(struct conn *c)
 {
-    struct conn_uring *h = calloc(1, sizeof *h);
-    if (h == NULL) {
-        log_limited(LOG_ERROR, errno, "malloc(uring handle)");
-        return SK_ERROR;
-    }
-    h->conn = c;
-    h->fd = c->fd;
+    struct conn_uring *h = handle_of(c);
+    memset(c->transport_inline, 0, sizeof c->transport_inline); /* the read event is never added */
     h->held.head = h->held.tail = -1;
     c->transport = &conn_uring_transport;
-    c->transport_state = h;
-    return SK_OK;
 }
 
 /* ---- submissions at the end of the turn ------------------------------------ */
@@ -253,27 +300,6 @@ int conn_uring_attach(struct conn *c)
 static uint64_t handle_data(const struct conn_uring *h, enum uring_op op)
 {
     return (uint64_t)(uintptr_t)h | (uint64_t)op;
-}
-
-/* Copies the byte segments at the head of the queue into a pool buffer. */
-static bool send_fill(struct uring *u, struct conn_uring *h, struct outq *q)
-{
-    size_t used = 0;
-    while (!outq_empty(q) && used < URING_SEND_BUFFER_SIZE) {
-        const struct outq_segment *s = &q->segments[q->head];
-        if (s->kind == OUTQ_FILE)
-            break;
-        if (h->send == NULL && (h->send = uring_send_buffer_take(u)) == NULL)
-            return false;
-        size_t take = s->len < URING_SEND_BUFFER_SIZE - used ? s->len
-                                                            : URING_SEND_BUFFER_SIZE - used;
-        memcpy(h->send + used, s->kind == OUTQ_COPY ? q->buffer + s->offset : s->ptr, take);
-        used += take;
-        outq_advance(q, take);
-    }
-    h->send_off = 0;
-    h->send_len = (uint32_t)used;
-    return true;
 }
 
 static bool submit_send(struct uring *u, struct conn_uring *h, struct conn *c)
@@ -290,7 +316,7 @@ static bool submit_send(struct uring *u, struct conn_uring *h, struct conn *c)
     struct io_uring_sqe *sqe = uring_sqe(u);
     if (sqe == NULL)
         return false;
-    io_uring_prep_send(sqe, h->fd, h->send + h->send_off, h->send_len - h->send_off,
+    io_uring_prep_send(sqe, c->fd, h->send + h->send_off, h->send_len - h->send_off,
                        MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, handle_data(h, URING_OP_SEND));
     h->send_inflight = true;
@@ -305,7 +331,7 @@ static bool submit_receive(struct uring *u, struct conn_uring *h, struct conn *c
     if (c->reading && !h->receiving && !h->eof && h->error == 0) {
         if ((sqe = uring_sqe(u)) == NULL)
             return false;
-        io_uring_prep_recv_multishot(sqe, h->fd, NULL, 0, 0);
+        io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = 0;
         io_uring_sqe_set_data64(sqe, handle_data(h, URING_OP_RECV));
@@ -330,7 +356,7 @@ static void on_writable_event(evutil_socket_t fd, short what, void *arg)
     if (c->writing)
         conn_transport_event(c, EV_WRITE);
     if (!c->closed && c->writing)
-        handle_mark(conn_ring(c), c->transport_state);
+        handle_mark(conn_ring(c), handle_of(c));
     turn_leave(t);
 }
 
@@ -355,7 +381,7 @@ static bool submit_poll(struct uring *u, struct conn_uring *h, struct conn *c)
     struct io_uring_sqe *sqe = uring_sqe(u);
     if (sqe == NULL)
         return false;
-    io_uring_prep_poll_add(sqe, h->fd, POLLOUT);
+    io_uring_prep_poll_add(sqe, c->fd, POLLOUT);
     io_uring_sqe_set_data64(sqe, handle_data(h, URING_OP_POLL));
     h->polling = true;
     h->ops++;
@@ -367,40 +393,45 @@ void conn_uring_submit(struct uring *u, struct conn_uring *h)
     u->marked = h->marked_next;
     h->marked_next = NULL;
     h->marked = false;
-    struct conn *c = h->conn;
-    if (c == NULL || c->closed) {
+    struct conn *c = handle_conn(h);
+    if (c->closed) {
         handle_maybe_free(h);
         return;
     }
     bool ok = submit_receive(u, h, c) && (!h->send_staged || submit_send(u, h, c)) &&
               submit_poll(u, h, c);
     if (!ok) {
-        log_limited(LOG_ERROR, ENOMEM, "io_uring: no submission entry or send buffer");
+        log_limited(LOG_ERROR, ENOMEM, "io_uring: no submission entry or send memory");
         conn_close(c);
+        return;
     }
+    if (c->reading && !c->lingering && uring_pending(c))
+        conn_transport_event(c, EV_READ); /* held input reading resumed on (conn_read_held) */
 }
 
 /* ---- completions ----------------------------------------------------------- */
 
 static void on_receive(struct uring *u, struct conn_uring *h, int res, uint32_t flags)
 {
-    struct conn *c = h->conn;
+    struct conn *c = handle_conn(h); /* closed, and maybe released: an orphan */
     if ((flags & IORING_CQE_F_MORE) == 0) {
         h->receiving = h->cancelling = false;
         h->ops--;
     }
     if (res > 0) {
         unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
-        if (c == NULL || c->closed || c->lingering)
+        if (c->closed || c->lingering)
             uring_buffer_recycle(u, id); /* a lingering connection discards */
         else
             held_append(u, h, id, (uint32_t)res);
     } else if (res == 0) {
         h->eof = true;
-    } else if (res != -ENOBUFS && res != -ECANCELED) {
+    } else if (res == -ENOBUFS) {
+        uring_buffers_grow(u); /* and the receive is armed again below */
+    } else if (res != -ECANCELED) {
         h->error = (int16_t)-res;
     }
-    if (c == NULL || c->closed)
+    if (c->closed)
         return;
     if (c->lingering && (h->eof || h->error != 0)) {
         conn_close(c); /* the peer has everything it will read */
@@ -414,12 +445,12 @@ static void on_receive(struct uring *u, struct conn_uring *h, int res, uint32_t 
 
 static void on_send(struct uring *u, struct conn_uring *h, int res)
 {
-    struct conn *c = h->conn;
+    struct conn *c = handle_conn(h);
     h->send_inflight = false;
     h->ops--;
-    if (c == NULL || c->closed || res < 0) {
+    if (c->closed || res < 0) {
         handle_send_done(u, h);
-        if (c != NULL && !c->closed) {
+        if (!c->closed) {
             c->peer_reset = true;
             conn_close(c); /* EPIPE, ECONNRESET: the peer is gone */
         }
@@ -438,10 +469,10 @@ static void on_send(struct uring *u, struct conn_uring *h, int res)
 
 static void on_poll(struct uring *u, struct conn_uring *h, int res)
 {
-    struct conn *c = h->conn;
+    struct conn *c = handle_conn(h);
     h->polling = false;
     h->ops--;
-    if (c == NULL || c->closed || !c->writing)
+    if (c->closed || !c->writing)
         return;
     if (res > 0 && (res & (POLLOUT | POLLERR | POLLHUP)) == 0)
         h->poll_by_event = true; /* EPOLLRDHUP alone: the peer half-closed */
@@ -468,7 +499,7 @@ void conn_uring_forget_all(struct uring *u)
         struct conn_uring *h = u->orphans;
         u->orphans = h->orphan.next;
         if (h->send != NULL)
-            uring_send_buffer_give(u, h->send);
-        free(h);
+            uring_send_give(u, h->send_block);
+        conn_give_back(handle_conn(h));
     }
 }

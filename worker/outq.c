@@ -33,6 +33,12 @@ static struct spare_list spare_buffers = {.keep = OUTQ_SPARE_MAX},
 
 void outq_init(struct outq *q) { memset(q, 0, sizeof *q); }
 
+void outq_free_spares(void)
+{
+    spare_free_all(&spare_buffers);
+    spare_free_all(&spare_segments);
+}
+
 bool outq_empty(const struct outq *q) { return q->head == q->count; }
 
 static void outq_release_memory(struct outq *q)

@@ -77,6 +77,9 @@ enum outq_flush_result {
 #define OUTQ_HIGH_WATER (256 * 1024)
 
 void outq_init(struct outq *q);
+/* Frees the buffers and segment arrays kept for reuse (a quiet worker:
+ * a turn that served many connections at once left up to 64 of each). */
+void outq_free_spares(void);
 /* Drops everything, running every release, and frees memory. */
 void outq_clear(struct outq *q);
 bool outq_empty(const struct outq *q);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -17,9 +18,15 @@
 #include "common/log.h"
 #include "worker/worker.h"
 
-#define URING_ENTRIES 1024
+/* Submission entries: a turn's sends and receives, entered early when
+ * more; completions four times as many, posted between two reaps (the
+ * kernel keeps any more until there is room). Their pages are touched
+ * in turn, so both stay small. */
+#define URING_ENTRIES 256
+#define URING_CQ_ENTRIES 1024
 #define URING_BUFFER_GROUP 0
 #define URING_INLINE_ROUNDS 4
+#define URING_BUFFER_MEMORY ((size_t)URING_BUFFERS_MAX * URING_BUFFER_SIZE)
 
 /* ---- buffers ------------------------------------------------------------- */
 
@@ -32,9 +39,20 @@ char *uring_buffer(struct uring *u, unsigned id)
 void uring_buffer_recycle(struct uring *u, unsigned id)
 {
     io_uring_buf_ring_add(u->buffers, uring_buffer(u, id), URING_BUFFER_SIZE,
-                          (unsigned short)id, io_uring_buf_ring_mask(URING_BUFFERS),
+                          (unsigned short)id, io_uring_buf_ring_mask(URING_BUFFERS_MAX),
                           (int)u->recycled);
     u->recycled++;
+}
+
+void uring_buffers_grow(struct uring *u)
+{
+    if (u->buffer_count == URING_BUFFERS_MAX || u->grown_reap == u->reaps)
+        return; /* the whole batch lacked them: one doubling answers it */
+    u->grown_reap = u->reaps;
+    unsigned count = u->buffer_count * 2;
+    for (unsigned id = u->buffer_count; id < count; id++)
+        uring_buffer_recycle(u, id);
+    u->buffer_count = count;
 }
 
 static void uring_flush_recycled(struct uring *u)
@@ -45,18 +63,24 @@ static void uring_flush_recycled(struct uring *u)
     u->recycled = 0;
 }
 
+/* The buffers' memory is mapped rather than malloc'd: its pages are
+ * touched only as buffers are provided, and go back with the ring. */
 static int uring_buffers_setup(struct uring *u)
 {
-    u->buffer_memory = malloc((size_t)URING_BUFFERS * URING_BUFFER_SIZE);
-    if (u->buffer_memory == NULL ||
-        posix_memalign((void **)&u->buffers, 4096, URING_BUFFERS * sizeof(struct io_uring_buf)) != 0) {
+    void *memory = mmap(NULL, URING_BUFFER_MEMORY, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (memory == MAP_FAILED)
+        return SK_ERROR;
+    u->buffer_memory = memory;
+    if (posix_memalign((void **)&u->buffers, 4096,
+                       URING_BUFFERS_MAX * sizeof(struct io_uring_buf)) != 0) {
         u->buffers = NULL;
         return SK_ERROR;
     }
     io_uring_buf_ring_init(u->buffers);
     struct io_uring_buf_reg reg = {
         .ring_addr = (uint64_t)(uintptr_t)u->buffers,
-        .ring_entries = URING_BUFFERS,
+        .ring_entries = URING_BUFFERS_MAX,
         .bgid = URING_BUFFER_GROUP,
     };
     int rc = io_uring_register_buf_ring(&u->ring, &reg, 0);
@@ -64,28 +88,85 @@ static int uring_buffers_setup(struct uring *u)
         errno = -rc;
         return SK_ERROR;
     }
-    for (unsigned i = 0; i < URING_BUFFERS; i++)
-        uring_buffer_recycle(u, i);
+    for (unsigned id = 0; id < URING_BUFFERS_MIN; id++)
+        uring_buffer_recycle(u, id);
+    u->buffer_count = URING_BUFFERS_MIN;
     uring_flush_recycled(u);
     return SK_OK;
 }
 
-char *uring_send_buffer_take(struct uring *u)
+/* ---- send memory ----------------------------------------------------------- */
+
+#define URING_SEND_ROOM (URING_SEND_BLOCK - sizeof(struct uring_send_block))
+
+static void send_block_drop(struct uring *u, struct uring_send_block *b)
 {
-    if (u->send_spare_count > 0)
-        return u->send_spares[--u->send_spare_count];
-    char *buf = malloc(URING_SEND_BUFFER_SIZE);
-    if (buf == NULL)
-        log_limited(LOG_ERROR, errno, "malloc(send buffer)");
-    return buf;
+    if (u->send_spare_count >= URING_SEND_SPARES) {
+        free(b);
+        return;
+    }
+    b->next = u->send_spares;
+    u->send_spares = b;
+    u->send_spare_count++;
 }
 
-void uring_send_buffer_give(struct uring *u, char *buf)
+static struct uring_send_block *send_block_new(struct uring *u)
 {
-    if (u->send_spare_count < URING_SEND_SPARES)
-        u->send_spares[u->send_spare_count++] = buf;
-    else
-        free(buf);
+    struct uring_send_block *b = u->send_spares;
+    if (b != NULL) {
+        u->send_spares = b->next;
+        u->send_spare_count--;
+    } else if ((b = malloc(URING_SEND_BLOCK)) == NULL) {
+        log_limited(LOG_ERROR, errno, "malloc(send block)");
+        return NULL;
+    }
+    b->used = b->refs = 0;
+    return b;
+}
+
+char *uring_send_take(struct uring *u, size_t len, struct uring_send_block **block)
+{
+    struct uring_send_block *b = u->send_block;
+    if (b != NULL && b->refs == 0)
+        b->used = 0; /* nothing of it in the kernel: its first pages again */
+    if (b == NULL || b->used + len > URING_SEND_ROOM) {
+        if ((b = send_block_new(u)) == NULL)
+            return NULL;
+        u->send_block = b; /* the full one's last send drops it */
+    }
+    char *p = b->data + b->used;
+    b->used += (uint32_t)((len + 15) & ~(size_t)15);
+    b->refs++;
+    *block = b;
+    return p;
+}
+
+void uring_send_give(struct uring *u, struct uring_send_block *b)
+{
+    if (--b->refs == 0 && b != u->send_block)
+        send_block_drop(u, b);
+}
+
+/* The spares, and the block being filled unless a send still uses it
+ * (all: with the ring, which nothing is sent through any more). */
+static void send_blocks_free(struct uring *u, bool all)
+{
+    if (u->send_block != NULL && (all || u->send_block->refs == 0)) {
+        free(u->send_block);
+        u->send_block = NULL;
+    }
+    while (u->send_spares != NULL) {
+        struct uring_send_block *b = u->send_spares;
+        u->send_spares = b->next;
+        free(b);
+    }
+    u->send_spare_count = 0;
+}
+
+void uring_trim(struct worker *w)
+{
+    if (w->uring != NULL)
+        send_blocks_free(w->uring, false);
 }
 
 /* ---- submissions ----------------------------------------------------------- */
@@ -132,6 +213,20 @@ static void uring_dispatch(struct uring *u)
     uring_flush_recycled(u);
 }
 
+/* Completions to handle: in the ring, or kept by the kernel when the
+ * ring was full (10,000 peers closing at once), which it moves into the
+ * ring only when it is entered: nothing else would, with no submission
+ * to make, and the eventfd would not fire for them again. */
+static bool uring_completions_waiting(struct uring *u)
+{
+    if (io_uring_cq_ready(&u->ring) > 0)
+        return true;
+    if (!io_uring_cq_has_overflow(&u->ring))
+        return false;
+    io_uring_get_events(&u->ring);
+    return io_uring_cq_ready(&u->ring) > 0;
+}
+
 void uring_reap(struct worker *w)
 {
     struct uring *u = w->uring;
@@ -139,9 +234,13 @@ void uring_reap(struct worker *w)
         return;
     turn_enter(u->turn);
     /* Handling completions may post more (a short send entered again is
-     * only submitted at the end of the turn): bounded by what is there. */
-    for (int round = 0; round < 4 && io_uring_cq_ready(&u->ring) > 0; round++)
+     * only submitted at the end of the turn): a few rounds, and what is
+     * left in the next pass of the loop (the eventfd is edge-triggered). */
+    int round = 0;
+    for (; round < 4 && uring_completions_waiting(u); round++)
         uring_dispatch(u);
+    if (round == 4 && uring_completions_waiting(u))
+        event_active(u->event, EV_READ, 0);
     turn_leave(u->turn);
 }
 
@@ -172,7 +271,7 @@ static void on_turn(struct turn_job *job)
     if (!inline_reap)
         return;
     io_uring_cq_eventfd_toggle(&u->ring, true);
-    if (io_uring_cq_ready(&u->ring) == 0)
+    if (!uring_completions_waiting(u))
         return;
     u->inline_rounds++;
     if (u->inline_rounds < URING_INLINE_ROUNDS)
@@ -192,10 +291,10 @@ static void uring_free(struct uring *u)
     if (u->eventfd >= 0)
         close(u->eventfd);
     conn_uring_forget_all(u);
-    while (u->send_spare_count > 0)
-        free(u->send_spares[--u->send_spare_count]);
+    send_blocks_free(u, true);
     free(u->buffers);
-    free(u->buffer_memory);
+    if (u->buffer_memory != NULL)
+        munmap(u->buffer_memory, URING_BUFFER_MEMORY);
     free(u);
 }
 
@@ -206,7 +305,9 @@ static int uring_setup(struct uring *u, struct worker *w, const char **what)
      * userspace. Not DEFER_TASKRUN: its completions do not signal the
      * eventfd until the ring is entered, so the loop would sleep on them. */
     struct io_uring_params params = {
-        .flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+        .flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
+                 IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE,
+        .cq_entries = URING_CQ_ENTRIES,
     };
     int rc = io_uring_queue_init_params(URING_ENTRIES, &u->ring, &params);
     if (rc != 0) {

@@ -18,17 +18,19 @@
  * is cancelled; it is armed again when reading resumes.
  *
  * Sends: at the end of the turn the byte segments at the head of the
- * output queue are copied into a send buffer taken from a worker-wide
- * pool for as long as the send is in the kernel, so an idle connection
- * holds nothing but its small handle; the send's completion flushes the
- * connection again. File segments keep sendfile() (with a POLLOUT poll
+ * output queue are copied into send memory cut from the worker's block
+ * being filled, held for as long as the send is in the kernel, so an
+ * idle connection holds nothing but its handle; the send's completion
+ * flushes the connection again. File segments keep sendfile() (with a POLLOUT poll
  * when the socket is full); TLS connections, PROXY protocol endpoints and
  * upstream connections keep the epoll transport.
  *
- * A handle outlives its connection until the kernel is done with it: a
- * connection released with requests in flight cancels them by descriptor
- * before the descriptor is closed, and the handle goes with the last
- * completion. Not thread-safe; one ring per worker process.
+ * The handle is in struct conn, which outlives its release until the
+ * kernel is done with it: a connection released with requests in flight
+ * cancels them by descriptor before the descriptor is closed, and its
+ * memory goes with the last completion. A quiet worker gives back the
+ * send memory it kept (uring_trim). Not thread-safe; one ring per
+ * worker process.
  */
 #ifndef SAKER_WORKER_URING_H
 #define SAKER_WORKER_URING_H
@@ -57,29 +59,50 @@ void uring_stop(struct worker *w);
 /* Handles the completions already posted (the heartbeat calls it before
  * judging deadlines: input that came in time is read first). */
 void uring_reap(struct worker *w);
+/* The worker is quiet: frees the send blocks nothing is sent from. */
+void uring_trim(struct worker *w);
 
-/* conn_open: serve c through the ring. SK_ERROR: out of memory (c is
- * left on the plain transport). */
-int conn_uring_attach(struct conn *c);
+/* conn_open: serve c through the ring (its handle lives in c). */
+void conn_uring_attach(struct conn *c);
 
 /* ---- between uring.c and conn_uring.c ---------------------------------- */
 
 enum uring_op { URING_OP_RECV = 1, URING_OP_SEND = 2, URING_OP_POLL = 3 };
 
-#define URING_BUFFERS 256          /* provided receive buffers, a power of two */
-#define URING_BUFFER_SIZE 4096
-#define URING_SEND_BUFFER_SIZE (32 * 1024)
-#define URING_SEND_SPARES 32       /* send buffers kept for reuse */
+/* Provided receive buffers: at first URING_BUFFERS_MIN, doubled each time
+ * the kernel finds none for a receive (more connections received at
+ * once than there were buffers), up to URING_BUFFERS_MAX (the ring's
+ * entries, a power of two). The kernel takes them in turn, so each one
+ * provided is touched; the memory of the rest is reserved, not used. */
+#define URING_BUFFERS_MIN 32
+#define URING_BUFFERS_MAX 512
+#define URING_BUFFER_SIZE 2048
+/* Sends copy at most URING_SEND_MAX bytes, cut one after the other from
+ * blocks of URING_SEND_BLOCK: a block with nothing left in the kernel is
+ * filled from its start again, so a turn's small responses share a few
+ * warm pages, where a buffer each touched a page each. */
+#define URING_SEND_MAX (32 * 1024)
+#define URING_SEND_BLOCK (64 * 1024)
+#define URING_SEND_SPARES 4        /* empty blocks kept, until the worker is quiet */
+
+struct uring_send_block {
+    struct uring_send_block *next; /* among the spares */
+    uint32_t used;                 /* bytes cut from data */
+    uint32_t refs;                 /* sends cut from it, not done */
+    char data[];
+};
 
 /* The ring of a worker (w->uring). */
 struct uring {
     struct io_uring ring;
     struct io_uring_buf_ring *buffers; /* provided to the kernel */
-    char *buffer_memory;               /* URING_BUFFERS * URING_BUFFER_SIZE */
+    char *buffer_memory;               /* URING_BUFFERS_MAX * URING_BUFFER_SIZE, mapped */
+    unsigned buffer_count;             /* ids below it are the kernel's or held */
+    uint32_t grown_reap;               /* reaps when buffer_count last grew */
     /* Bytes received and not read yet, chained by buffer id per
      * connection (an id is held by at most one connection). */
-    int32_t held_next[URING_BUFFERS];
-    uint32_t held_len[URING_BUFFERS];
+    int32_t held_next[URING_BUFFERS_MAX];
+    uint32_t held_len[URING_BUFFERS_MAX];
     unsigned recycled;                 /* ids given back since the last advance */
     uint32_t reaps;                    /* batches of completions handled */
     unsigned inline_rounds;            /* handled at the end of turns since the last wake-up */
@@ -89,7 +112,8 @@ struct uring {
     struct turn_job job;               /* the end-of-turn submission */
     struct conn_uring *marked;         /* handles with something to enter */
     struct conn_uring *orphans;        /* released, requests still in the kernel */
-    char *send_spares[URING_SEND_SPARES];
+    struct uring_send_block *send_block; /* being filled */
+    struct uring_send_block *send_spares;
     unsigned send_spare_count;
 };
 
@@ -102,10 +126,12 @@ void uring_submit_now(struct uring *u);
 /* A provided receive buffer's memory, and giving it back to the kernel. */
 char *uring_buffer(struct uring *u, unsigned id);
 void uring_buffer_recycle(struct uring *u, unsigned id);
-/* A send buffer of URING_SEND_BUFFER_SIZE bytes from the pool, NULL when
- * out of memory; back into the pool (freed past its cap). */
-char *uring_send_buffer_take(struct uring *u);
-void uring_send_buffer_give(struct uring *u, char *buf);
+/* A receive found no buffer (ENOBUFS): more are provided, once a batch. */
+void uring_buffers_grow(struct uring *u);
+/* len (at most URING_SEND_MAX) bytes of send memory, cut from *block;
+ * NULL when out of memory. Given back once the send is done with it. */
+char *uring_send_take(struct uring *u, size_t len, struct uring_send_block **block);
+void uring_send_give(struct uring *u, struct uring_send_block *block);
 
 /* conn_uring.c's side: what a completion means for its handle, and the
  * end-of-turn submissions of a marked handle. */

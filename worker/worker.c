@@ -280,6 +280,8 @@ static void worker_trim_when_quiet(struct worker *w)
         w->heap_trimmed = false;
     } else if (!w->heap_trimmed) {
         w->heap_trimmed = true;
+        uring_trim(w);
+        outq_free_spares();
         malloc_trim(0);
     }
 }
