@@ -81,7 +81,7 @@ enum uring_op { URING_OP_RECV = 1, URING_OP_SEND = 2, URING_OP_POLL = 3 };
  * of the others are released (a held one's once it is read). An id is
  * the kernel's (in the provided ring, or taken for a completion not
  * handled yet), held (u->held_ids: a connection's bytes, not read
- * yet), or free (retired: at or above buffer_count). */
+ * yet), or free (at or above buffer_count, neither). */
 #define URING_BUFFERS_MIN 32
 #define URING_BUFFERS_MAX 512
 #define URING_BUFFER_SIZE 2048
@@ -107,8 +107,8 @@ struct uring {
     char *buffer_memory;               /* URING_BUFFERS_MAX * URING_BUFFER_SIZE, mapped */
     unsigned buffer_count;             /* ids below it are the kernel's or held */
     uint32_t grown_reap;               /* reaps when buffer_count last grew */
-    uint64_t held_ids[URING_BUFFERS_MAX / 64];
-    size_t page_size;
+    uint64_t held_ids[URING_BUFFERS_MAX / 64]; /* a bit per id a connection holds */
+    size_t page_size;                  /* buffers are released by whole pages */
     bool buffers_lost;                 /* a new registration failed: none provided */
     /* Bytes received and not read yet, chained by buffer id per
      * connection (an id is held by at most one connection). */

@@ -15,7 +15,7 @@ import pytest
 
 from rawhttp import connect, parse_responses, read_response
 from saker_harness import worker_rss_kb
-from test_uring import raise_open_files_limit
+from test_uring import get, open_idle, raise_open_files_limit
 from uring_transport import has_io_uring, io_uring_transport  # noqa: F401
 
 BURST = 400  # connections receiving at once: the ring grows from 32 buffers
@@ -31,10 +31,6 @@ routes:
   - path: /
     return: {status: 200, body: "hello"}
 """ % ("b" * 16384)
-
-
-def get(path="/"):
-    return b"GET " + path.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n"
 
 
 def wait_until(what, condition):
@@ -65,20 +61,6 @@ def wait_for_quiet_trim(inst):
     wait_until("the worker's heartbeat stalled", third_tick)
 
 
-def open_connections(port, count):
-    """count keep-alive connections, one request each, 4 at a time: the
-    ring keeps its first 32 buffers."""
-    socks = []
-    while len(socks) < count:
-        batch = [connect(port) for _ in range(4)]
-        socks += batch
-        for s in batch:
-            s.sendall(get())
-        for s in batch:
-            assert read_response(s).body == b"hello"
-    return socks
-
-
 def burst(worker, socks):
     """A request on every connection while the worker is stopped: it finds
     them all received at once when it goes on."""
@@ -107,7 +89,7 @@ def burst_conns(saker_factory):
     soft, hard = raise_open_files_limit(BURST)
     socks = []
     try:
-        socks = open_connections(inst.port, BURST)
+        open_idle(inst.port, socks, BURST)  # 4 at a time: the ring keeps its 32 buffers
         yield inst, worker, socks
     finally:
         for s in socks:
