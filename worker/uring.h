@@ -29,8 +29,8 @@
  * kernel is done with it: a connection released with requests in flight
  * cancels them by descriptor before the descriptor is closed, and its
  * memory goes with the last completion. A quiet worker gives back the
- * send memory it kept (uring_trim). Not thread-safe; one ring per
- * worker process.
+ * send memory it kept and the receive buffers it grew (uring_trim).
+ * Not thread-safe; one ring per worker process.
  */
 #ifndef SAKER_WORKER_URING_H
 #define SAKER_WORKER_URING_H
