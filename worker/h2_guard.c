@@ -44,7 +44,6 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "conf/config.h"
-#include "shm/shm.h"
 #include "worker/h2_stream.h"
 
 #define H2_ID_MASK 0x3fffffffu
@@ -175,8 +174,7 @@ static void guard_frame(struct h2 *h2, uint8_t type, int32_t id)
     }
     log_msg(LOG_DEBUG, "HTTP/2: HEADERS on stream %d after stream %d", (int)id,
             (int)h2->max_stream_id);
-    h2_count(h2, SHM_H2_CONNECTION_ERRORS);
-    nghttp2_session_terminate_session(session, NGHTTP2_PROTOCOL_ERROR);
+    nghttp2_session_terminate_session(session, NGHTTP2_PROTOCOL_ERROR); /* counted as sent */
 }
 
 static ssize_t guard_pass(struct h2 *h2, const uint8_t *data, size_t len)

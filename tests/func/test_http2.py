@@ -614,6 +614,8 @@ def test_headers_on_a_lower_stream_id_is_a_protocol_error(saker_factory, docroot
         c.request("/plaintext", stream_id=3)
         assert c.wait_closed(5)
         assert c.goaway is not None and c.goaway[1] == PROTOCOL_ERROR, c.goaways
+    wait_for(lambda: counter(inst, "saker_http2_connection_errors_total") == 1, 5,
+             message="one connection error counted")
 
 
 # ---- time -------------------------------------------------------------------------
