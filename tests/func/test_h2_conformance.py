@@ -317,18 +317,21 @@ def test_4_3_1_an_invalid_header_block_is_a_compression_error(server, tls):
     c.close()
 
 
+def interrupted_header_block(c, interrupt):
+    """HEADERS without END_HEADERS, another frame (interrupt), then the
+    CONTINUATION: h2spec's 4.3 and 6.2 send the same."""
+    headers(c, 1, common_headers(c), end_stream=False, end_headers=False)
+    interrupt()
+    continuation(c, 1, [("x-dummy0", DUMMY)])
+    verify_connection_error(c, PROTOCOL_ERROR)
+
+
 def test_4_3_2_a_priority_frame_inside_a_header_block_is_a_protocol_error(conn):
-    headers(conn, 1, common_headers(conn), end_stream=False, end_headers=False)
-    priority(conn, 1)
-    continuation(conn, 1, [("x-dummy0", DUMMY)])
-    verify_connection_error(conn, PROTOCOL_ERROR)
+    interrupted_header_block(conn, lambda: priority(conn, 1))
 
 
 def test_4_3_3_headers_on_another_stream_inside_a_header_block_is_a_protocol_error(conn):
-    headers(conn, 1, common_headers(conn), end_stream=False, end_headers=False)
-    headers(conn, 3, common_headers(conn))
-    continuation(conn, 1, [("x-dummy0", DUMMY)])
-    verify_connection_error(conn, PROTOCOL_ERROR)
+    interrupted_header_block(conn, lambda: headers(conn, 3, common_headers(conn)))
 
 
 # ==== http2: 5.1 Stream States =======================================================
@@ -519,17 +522,11 @@ def test_6_1_3_data_padding_as_long_as_the_payload_is_a_protocol_error(conn):
 # ==== http2: 6.2 HEADERS =============================================================
 
 def test_6_2_1_a_priority_frame_after_headers_without_end_headers_is_a_protocol_error(conn):
-    headers(conn, 1, common_headers(conn), end_stream=False, end_headers=False)
-    priority(conn, 1)
-    continuation(conn, 1, [("x-dummy0", DUMMY)])
-    verify_connection_error(conn, PROTOCOL_ERROR)
+    interrupted_header_block(conn, lambda: priority(conn, 1))
 
 
 def test_6_2_2_headers_on_another_stream_after_headers_without_end_headers_is_an_error(conn):
-    headers(conn, 1, common_headers(conn), end_stream=False, end_headers=False)
-    headers(conn, 3, common_headers(conn))
-    continuation(conn, 1, [("x-dummy0", DUMMY)])
-    verify_connection_error(conn, PROTOCOL_ERROR)
+    interrupted_header_block(conn, lambda: headers(conn, 3, common_headers(conn)))
 
 
 def test_6_2_3_headers_on_stream_0_is_a_protocol_error(conn):
