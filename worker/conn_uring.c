@@ -104,6 +104,7 @@ static void handle_send_done(struct uring *u, struct conn_uring *h)
 
 static void held_append(struct uring *u, struct conn_uring *h, unsigned id, uint32_t len)
 {
+    uring_buffer_hold(u, id);
     u->held_next[id] = -1;
     u->held_len[id] = len;
     if (h->held.tail < 0)

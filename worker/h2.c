@@ -505,7 +505,7 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
         break;
     case NGHTTP2_RST_STREAM:
         h2_count(h2, SHM_H2_RESETS_RECEIVED);
-        h2_guard_reset_received(h2);
+        h2_guard_reset_received(h2, frame->hd.stream_id);
         break;
     default:
         break;

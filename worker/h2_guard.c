@@ -11,8 +11,12 @@
  * or DATA frame for a stream nghttp2 does not hold before nghttp2 reads
  * it:
  *
- *   - closed by the peer (its END_STREAM, or its RST_STREAM): the peer
- *     knows, so DATA or HEADERS is a stream error STREAM_CLOSED;
+ *   - ended by the peer (its END_STREAM, and the stream closed): DATA
+ *     or HEADERS is the connection error STREAM_CLOSED (RFC 9113 section
+ *     5.1 allows it, RFC 7540 asked for it, and h2spec checks it: a peer
+ *     that ended its side has nothing more to send there);
+ *   - reset by the peer (its RST_STREAM): DATA or HEADERS is a stream
+ *     error STREAM_CLOSED (section 5.1);
  *   - reset by saker, or refused by nghttp2 before it opened: the peer
  *     may not have seen the RST_STREAM yet, so the frame is ignored
  *     (section 5.1: "MUST ignore frames that it receives on closed
@@ -44,12 +48,13 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "conf/config.h"
-#include "shm/shm.h"
 #include "worker/h2_stream.h"
 
 #define H2_ID_MASK 0x3fffffffu
 #define H2_MARK_SHIFT 30
-enum h2_closed_mark { MARK_NONE, MARK_OPENED, MARK_PEER_CLOSED, MARK_RESET };
+/* Two bits an entry; an entry is never 0 (its id is odd), so a mark may
+ * be. MARK_NONE is no entry's: the answer for an id not in the ring. */
+enum h2_closed_mark { MARK_PEER_RESET, MARK_OPENED, MARK_PEER_ENDED, MARK_RESET, MARK_NONE };
 
 /* Where id sits in the ring, or -1. Newest first: the stream a frame
  * names is almost always one of the last opened. */
@@ -103,8 +108,9 @@ void h2_guard_stream_closed(struct h2 *h2, int32_t id)
     int i = ring_find_closing(h2, id);
     if (i >= 0)
         h2->recent_close_hint = (uint8_t)((i + 1) % H2_RECENT_STREAMS);
-    if (ring_mark_at(h2, i) != MARK_RESET)
-        ring_put_at(h2, i, id, MARK_PEER_CLOSED);
+    enum h2_closed_mark mark = ring_mark_at(h2, i);
+    if (mark != MARK_RESET && mark != MARK_PEER_RESET)
+        ring_put_at(h2, i, id, MARK_PEER_ENDED);
 }
 
 /* One stream reset, drawn from the bucket; past it, ENHANCE_YOUR_CALM. */
@@ -125,7 +131,7 @@ static void reset_charge(struct h2 *h2, const char *why)
 void h2_guard_reset_sent(struct h2 *h2, int32_t id, uint32_t error_code)
 {
     int i = ring_find_closing(h2, id);
-    if (ring_mark_at(h2, i) != MARK_PEER_CLOSED) /* not our STREAM_CLOSED answer */
+    if (ring_mark_at(h2, i) != MARK_PEER_RESET) /* not our STREAM_CLOSED answer */
         ring_put_at(h2, i, id, MARK_RESET);
     if (error_code != NGHTTP2_INTERNAL_ERROR)
         reset_charge(h2, "streams reset on the peer's provocation, too fast");
@@ -169,14 +175,18 @@ static void guard_frame(struct h2 *h2, uint8_t type, int32_t id)
     enum h2_closed_mark mark = ring_mark(h2, id);
     if (mark == MARK_RESET || mark == MARK_OPENED)
         return; /* ignored: our RST_STREAM may not have reached the peer */
-    if (mark == MARK_PEER_CLOSED || type == NGHTTP2_DATA) {
+    if (mark == MARK_PEER_ENDED) {
+        log_msg(LOG_DEBUG, "HTTP/2: a frame on stream %d after its END_STREAM", (int)id);
+        nghttp2_session_terminate_session(session, NGHTTP2_STREAM_CLOSED);
+        return;
+    }
+    if (mark == MARK_PEER_RESET || type == NGHTTP2_DATA) {
         nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, id, NGHTTP2_STREAM_CLOSED);
         return;
     }
     log_msg(LOG_DEBUG, "HTTP/2: HEADERS on stream %d after stream %d", (int)id,
             (int)h2->max_stream_id);
-    h2_count(h2, SHM_H2_CONNECTION_ERRORS);
-    nghttp2_session_terminate_session(session, NGHTTP2_PROTOCOL_ERROR);
+    nghttp2_session_terminate_session(session, NGHTTP2_PROTOCOL_ERROR); /* counted as sent */
 }
 
 static ssize_t guard_pass(struct h2 *h2, const uint8_t *data, size_t len)
@@ -245,8 +255,11 @@ ssize_t h2_guard_recv(struct h2 *h2, const uint8_t *data, size_t len)
     return n < 0 ? n : (ssize_t)len;
 }
 
-void h2_guard_reset_received(struct h2 *h2)
+void h2_guard_reset_received(struct h2 *h2, int32_t id)
 {
+    int i = ring_find_closing(h2, id);
+    if (ring_mark_at(h2, i) == MARK_OPENED)
+        ring_put_at(h2, i, id, MARK_PEER_RESET);
     reset_charge(h2, "RST_STREAM flood");
 }
 

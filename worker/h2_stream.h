@@ -192,8 +192,9 @@ void h2_guard_stream_closed(struct h2 *h2, int32_t id);
 /* saker sent a RST_STREAM; one not for its own failure (INTERNAL_ERROR)
  * draws on the reset bucket. */
 void h2_guard_reset_sent(struct h2 *h2, int32_t id, uint32_t error_code);
-/* A RST_STREAM arrived: past the bucket, ENHANCE_YOUR_CALM. */
-void h2_guard_reset_received(struct h2 *h2);
+/* A RST_STREAM arrived for id (before nghttp2 closes the stream): past
+ * the bucket, ENHANCE_YOUR_CALM. */
+void h2_guard_reset_received(struct h2 *h2, int32_t id);
 /* A decoded field of bytes: true once the block is far past the limits
  * (twice either), where the connection ends without decoding the rest. */
 bool h2_guard_header_over(struct h2_stream *st, size_t bytes);

@@ -35,8 +35,18 @@ char *uring_buffer(struct uring *u, unsigned id)
     return u->buffer_memory + (size_t)id * URING_BUFFER_SIZE;
 }
 
+static bool buffer_held(const struct uring *u, unsigned id)
+{
+    return (u->held_ids[id / 64] >> (id % 64)) & 1;
+}
+
+void uring_buffer_hold(struct uring *u, unsigned id)
+{
+    u->held_ids[id / 64] |= (uint64_t)1 << (id % 64);
+}
+
 /* Made visible to the kernel in one tail update per batch (uring_flush_recycled). */
-void uring_buffer_recycle(struct uring *u, unsigned id)
+static void buffer_provide(struct uring *u, unsigned id)
 {
     io_uring_buf_ring_add(u->buffers, uring_buffer(u, id), URING_BUFFER_SIZE,
                           (unsigned short)id, io_uring_buf_ring_mask(URING_BUFFERS_MAX),
@@ -44,15 +54,38 @@ void uring_buffer_recycle(struct uring *u, unsigned id)
     u->recycled++;
 }
 
-void uring_buffers_grow(struct uring *u)
+/* The pages wholly in ids [first, end) that no connection holds go back
+ * to the kernel (MADV_DONTNEED: out of Rss now, zero pages if touched
+ * again); only ids at or above buffer_count are passed. */
+static void buffers_release(struct uring *u, unsigned first, unsigned end)
 {
-    if (u->buffer_count == URING_BUFFERS_MAX || u->grown_reap == u->reaps)
-        return; /* the whole batch lacked them: one doubling answers it */
-    u->grown_reap = u->reaps;
-    unsigned count = u->buffer_count * 2;
-    for (unsigned id = u->buffer_count; id < count; id++)
-        uring_buffer_recycle(u, id);
-    u->buffer_count = count;
+    size_t per_page = u->page_size / URING_BUFFER_SIZE;
+    if (per_page == 0)
+        return;
+    unsigned id = (unsigned)((first + per_page - 1) / per_page * per_page);
+    for (; id + per_page <= end; id += (unsigned)per_page) {
+        unsigned held = 0;
+        for (unsigned i = id; i < id + per_page; i++)
+            held += buffer_held(u, i);
+        if (held == 0)
+            madvise(uring_buffer(u, id), u->page_size, MADV_DONTNEED);
+    }
+}
+
+void uring_buffer_recycle(struct uring *u, unsigned id)
+{
+    u->held_ids[id / 64] &= ~((uint64_t)1 << (id % 64));
+    if (id < u->buffer_count) {
+        buffer_provide(u, id);
+        return;
+    }
+    /* Held across a shrink, read now: its page goes once its neighbours
+     * are free too. */
+    size_t per_page = u->page_size / URING_BUFFER_SIZE;
+    if (per_page > 0) {
+        unsigned first = (unsigned)(id / per_page * per_page);
+        buffers_release(u, first, first + (unsigned)per_page);
+    }
 }
 
 static void uring_flush_recycled(struct uring *u)
@@ -63,21 +96,13 @@ static void uring_flush_recycled(struct uring *u)
     u->recycled = 0;
 }
 
-/* The buffers' memory is mapped rather than malloc'd: its pages are
- * touched only as buffers are provided, and go back with the ring. */
-static int uring_buffers_setup(struct uring *u)
+/* The ring of provided buffers, registered empty, then ids below
+ * buffer_count that no connection holds (a held one comes back when it
+ * is read). */
+static int buffers_register(struct uring *u)
 {
-    void *memory = mmap(NULL, URING_BUFFER_MEMORY, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (memory == MAP_FAILED)
-        return SK_ERROR;
-    u->buffer_memory = memory;
-    if (posix_memalign((void **)&u->buffers, 4096,
-                       URING_BUFFERS_MAX * sizeof(struct io_uring_buf)) != 0) {
-        u->buffers = NULL;
-        return SK_ERROR;
-    }
     io_uring_buf_ring_init(u->buffers);
+    u->recycled = 0;
     struct io_uring_buf_reg reg = {
         .ring_addr = (uint64_t)(uintptr_t)u->buffers,
         .ring_entries = URING_BUFFERS_MAX,
@@ -88,11 +113,55 @@ static int uring_buffers_setup(struct uring *u)
         errno = -rc;
         return SK_ERROR;
     }
-    for (unsigned id = 0; id < URING_BUFFERS_MIN; id++)
-        uring_buffer_recycle(u, id);
-    u->buffer_count = URING_BUFFERS_MIN;
+    for (unsigned id = 0; id < u->buffer_count; id++)
+        if (!buffer_held(u, id))
+            buffer_provide(u, id);
     uring_flush_recycled(u);
     return SK_OK;
+}
+
+/* Once a batch: doubles the buffers; or, when a new registration failed
+ * (uring_buffers_shrink, every receive then ends with ENOBUFS), tries it
+ * again. */
+void uring_buffers_grow(struct uring *u)
+{
+    if (u->grown_reap == u->reaps)
+        return; /* the whole batch lacked them: one doubling answers it */
+    u->grown_reap = u->reaps;
+    if (u->buffers_lost) {
+        if (buffers_register(u) == SK_OK)
+            u->buffers_lost = false;
+        else
+            log_limited(LOG_ERROR, errno, "io_uring_register_buf_ring");
+        return;
+    }
+    if (u->buffer_count == URING_BUFFERS_MAX)
+        return;
+    unsigned count = u->buffer_count * 2;
+    for (unsigned id = u->buffer_count; id < count; id++)
+        if (!buffer_held(u, id)) /* held since a shrink: given when read */
+            buffer_provide(u, id);
+    u->buffer_count = count;
+}
+
+/* The buffers' memory is mapped rather than malloc'd: its pages are
+ * touched only as buffers are provided, and released one by one. */
+static int uring_buffers_setup(struct uring *u)
+{
+    void *memory = mmap(NULL, URING_BUFFER_MEMORY, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (memory == MAP_FAILED)
+        return SK_ERROR;
+    u->buffer_memory = memory;
+    long page = sysconf(_SC_PAGESIZE);
+    u->page_size = page > 0 ? (size_t)page : 4096;
+    if (posix_memalign((void **)&u->buffers, 4096,
+                       URING_BUFFERS_MAX * sizeof(struct io_uring_buf)) != 0) {
+        u->buffers = NULL;
+        return SK_ERROR;
+    }
+    u->buffer_count = URING_BUFFERS_MIN;
+    return buffers_register(u);
 }
 
 /* ---- send memory ----------------------------------------------------------- */
@@ -161,12 +230,6 @@ static void send_blocks_free(struct uring *u, bool all)
         free(b);
     }
     u->send_spare_count = 0;
-}
-
-void uring_trim(struct worker *w)
-{
-    if (w->uring != NULL)
-        send_blocks_free(w->uring, false);
 }
 
 /* ---- submissions ----------------------------------------------------------- */
@@ -278,6 +341,45 @@ static void on_turn(struct turn_job *job)
         uring_dispatch(u); /* inside turn_end: what it marks runs this job again */
     else
         event_active(u->event, EV_READ, 0); /* muted while posted: wake the loop */
+}
+
+/* ---- at rest --------------------------------------------------------------- */
+
+/* Back to URING_BUFFERS_MIN. The kernel must not take a buffer while its
+ * ring is rewritten, and may hold some it took for completions not
+ * handled yet: the group is unregistered first (no receive takes one
+ * any more: an armed receive that finds data ends with ENOBUFS and is
+ * armed again), the completions posted are handled (their buffers held
+ * or read), and the group is registered anew in the same memory. The
+ * handling ends: after the unregistration only the cancellations of
+ * connections closing in it post more, each once, and the end-of-turn
+ * submissions wait for the turn_leave below (a receive that ended
+ * meanwhile doubles buffer_count, which the new ring then has). Receives
+ * still armed name the group by number and take from the new ring. */
+static void uring_buffers_shrink(struct uring *u)
+{
+    if (u->buffer_count == URING_BUFFERS_MIN || u->buffers_lost)
+        return;
+    if (io_uring_unregister_buf_ring(&u->ring, URING_BUFFER_GROUP) != 0)
+        return; /* still the kernel's: left as it is */
+    u->buffer_count = URING_BUFFERS_MIN;
+    turn_enter(u->turn);
+    while (uring_completions_waiting(u))
+        uring_dispatch(u);
+    if (buffers_register(u) != SK_OK) {
+        u->buffers_lost = true;
+        log_limited(LOG_ERROR, errno, "io_uring_register_buf_ring");
+    }
+    buffers_release(u, u->buffer_count, URING_BUFFERS_MAX);
+    turn_leave(u->turn);
+}
+
+void uring_trim(struct worker *w)
+{
+    if (w->uring == NULL)
+        return;
+    send_blocks_free(w->uring, false);
+    uring_buffers_shrink(w->uring);
 }
 
 /* ---- set-up ---------------------------------------------------------------- */

@@ -29,8 +29,8 @@
  * kernel is done with it: a connection released with requests in flight
  * cancels them by descriptor before the descriptor is closed, and its
  * memory goes with the last completion. A quiet worker gives back the
- * send memory it kept (uring_trim). Not thread-safe; one ring per
- * worker process.
+ * send memory it kept and the receive buffers it grew (uring_trim).
+ * Not thread-safe; one ring per worker process.
  */
 #ifndef SAKER_WORKER_URING_H
 #define SAKER_WORKER_URING_H
@@ -59,7 +59,9 @@ void uring_stop(struct worker *w);
 /* Handles the completions already posted (the heartbeat calls it before
  * judging deadlines: input that came in time is read first). */
 void uring_reap(struct worker *w);
-/* The worker is quiet: frees the send blocks nothing is sent from. */
+/* The worker is quiet: frees the send blocks nothing is sent from, and
+ * takes the provided receive buffers back to URING_BUFFERS_MIN, their
+ * pages given back to the kernel (uring_buffers_shrink). */
 void uring_trim(struct worker *w);
 
 /* conn_open: serve c through the ring (its handle lives in c). */
@@ -73,7 +75,13 @@ enum uring_op { URING_OP_RECV = 1, URING_OP_SEND = 2, URING_OP_POLL = 3 };
  * the kernel finds none for a receive (more connections received at
  * once than there were buffers), up to URING_BUFFERS_MAX (the ring's
  * entries, a power of two). The kernel takes them in turn, so each one
- * provided is touched; the memory of the rest is reserved, not used. */
+ * provided is touched; the memory of the rest is reserved, not used.
+ * A quiet worker goes back to URING_BUFFERS_MIN: the group is
+ * registered anew with the lowest ids no connection holds, and the pages
+ * of the others are released (a held one's once it is read). An id is
+ * the kernel's (in the provided ring, or taken for a completion not
+ * handled yet), held (u->held_ids: a connection's bytes, not read
+ * yet), or free (at or above buffer_count, neither). */
 #define URING_BUFFERS_MIN 32
 #define URING_BUFFERS_MAX 512
 #define URING_BUFFER_SIZE 2048
@@ -99,6 +107,9 @@ struct uring {
     char *buffer_memory;               /* URING_BUFFERS_MAX * URING_BUFFER_SIZE, mapped */
     unsigned buffer_count;             /* ids below it are the kernel's or held */
     uint32_t grown_reap;               /* reaps when buffer_count last grew */
+    uint64_t held_ids[URING_BUFFERS_MAX / 64]; /* a bit per id a connection holds */
+    size_t page_size;                  /* buffers are released by whole pages */
+    bool buffers_lost;                 /* a new registration failed: none provided */
     /* Bytes received and not read yet, chained by buffer id per
      * connection (an id is held by at most one connection). */
     int32_t held_next[URING_BUFFERS_MAX];
@@ -123,8 +134,11 @@ void uring_defer(struct uring *u);
 struct io_uring_sqe *uring_sqe(struct uring *u);
 /* Enters what is prepared now (a release cancels before close()). */
 void uring_submit_now(struct uring *u);
-/* A provided receive buffer's memory, and giving it back to the kernel. */
+/* A provided receive buffer's memory; a completion gave it to a
+ * connection (held); the connection read it: back to the kernel, or
+ * its page released when the buffers shrank below it meanwhile. */
 char *uring_buffer(struct uring *u, unsigned id);
+void uring_buffer_hold(struct uring *u, unsigned id);
 void uring_buffer_recycle(struct uring *u, unsigned id);
 /* A receive found no buffer (ENOBUFS): more are provided, once a batch. */
 void uring_buffers_grow(struct uring *u);

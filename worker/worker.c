@@ -265,8 +265,12 @@ static void worker_configure_file_cache(const struct worker *w)
  * gives the kernel back malloc's free pages, once per quiet spell: a
  * burst of handshakes (OpenSSL's temporaries, tens of KB each) leaves
  * megabytes freed but resident, with idle connections between them,
- * which no new allocation may ever reuse. Nothing is done while busy:
- * the pages would be faulted in again at once. */
+ * which no new allocation may ever reuse. The spares go first (HTTP/1
+ * states, output buffers, route statistics' stamps): a turn that served
+ * many connections at once (io_uring sends a turn's responses at its
+ * end) left one of each per connection, the small stamps between the
+ * others' pages, which they would keep resident. Nothing
+ * is done while busy: the pages would be faulted in again at once. */
 static void worker_trim_when_quiet(struct worker *w)
 {
     if (w->slot == NULL)
@@ -282,6 +286,8 @@ static void worker_trim_when_quiet(struct worker *w)
         w->heap_trimmed = true;
         uring_trim(w);
         outq_free_spares();
+        h1_free_spares(w);
+        route_stats_free_spares();
         malloc_trim(0);
     }
 }

@@ -73,6 +73,8 @@ class H2Client:
         self.frames = []            # every frame received, in order
         self.streams = {}
         self.server_settings = {}
+        self.server_settings_seen = False  # the server's SETTINGS (its preface) arrived
+        self.settings_acks = 0             # SETTINGS ACKs received
         self.goaways = []           # every GOAWAY: (last_stream_id, error_code)
         self.closed = False
         self.write_closed = False
@@ -189,7 +191,10 @@ class H2Client:
         if isinstance(f, SettingsFrame):
             if "ACK" not in f.flags:
                 self.server_settings.update(f.settings)
+                self.server_settings_seen = True
                 self.send_frame(SettingsFrame(0, flags=["ACK"]))
+            else:
+                self.settings_acks += 1
         elif isinstance(f, PingFrame):
             if "ACK" not in f.flags:
                 self.pings += 1

@@ -568,18 +568,24 @@ def wait_reset(c, sid, code):
            "RST_STREAM %d on stream %d" % (code, sid))
 
 
-def test_data_after_end_stream_gets_stream_closed(saker_factory, docroot):
+def test_frames_after_end_stream_are_a_connection_error(saker_factory, docroot):
+    """RFC 9113 section 5.1 "closed": a connection error STREAM_CLOSED
+    (h2spec checks it); counted once."""
     inst = saker_factory(config(docroot))
-    with H2Client(inst.port) as c:
-        sid = c.request("/plaintext")
-        assert c.response(sid).status == 200
-        c.data(sid, b"late")
-        wait_reset(c, sid, STREAM_CLOSED)
-        c.send_frame(HeadersFrame(sid, data=c.encoder.encode([("x-trailer", "1")]),
-                                  flags=["END_HEADERS", "END_STREAM"]))
-        c.streams[sid].reset = None
-        wait_reset(c, sid, STREAM_CLOSED)
-        assert c.get("/plaintext").status == 200  # a stream error only
+    for late in ("data", "headers"):
+        with H2Client(inst.port) as c:
+            sid = c.request("/plaintext")
+            assert c.response(sid).status == 200
+            if late == "data":
+                c.data(sid, b"late")
+            else:
+                c.send_frame(HeadersFrame(sid, data=c.encoder.encode([("x-trailer", "1")]),
+                                          flags=["END_HEADERS", "END_STREAM"]))
+            assert c.wait_closed(5)
+            assert c.goaways == [(sid, STREAM_CLOSED)], c.goaways
+            assert c.streams[sid].reset is None
+    wait_for(lambda: counter(inst, "saker_http2_connection_errors_total") == 2, 5,
+             message="two connection errors counted")
 
 
 def test_data_after_the_clients_reset_gets_stream_closed(saker_factory, docroot):
@@ -614,6 +620,8 @@ def test_headers_on_a_lower_stream_id_is_a_protocol_error(saker_factory, docroot
         c.request("/plaintext", stream_id=3)
         assert c.wait_closed(5)
         assert c.goaway is not None and c.goaway[1] == PROTOCOL_ERROR, c.goaways
+    wait_for(lambda: counter(inst, "saker_http2_connection_errors_total") == 1, 5,
+             message="one connection error counted")
 
 
 # ---- time -------------------------------------------------------------------------
