@@ -14,7 +14,7 @@ import pytest
 from certs import make_ca, make_leaf
 from rawhttp import connect, parse_responses, read_response
 from saker_harness import worker_rss_kb
-from uring_transport import has_io_uring
+from uring_transport import GROUP, has_io_uring
 
 DISABLED = "/proc/sys/kernel/io_uring_disabled"
 WARNING = "transport: io_uring falls back to epoll"
@@ -44,11 +44,6 @@ def assert_answers(port):
         assert read_response(s).body == b"hello"
     finally:
         s.close()
-
-
-# The fallback test turns io_uring off for the whole machine for a moment:
-# the tests that look for a ring run in its group, one after the other.
-GROUP = pytest.mark.xdist_group("io_uring_disabled")
 
 
 @GROUP

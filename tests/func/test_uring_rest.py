@@ -16,7 +16,9 @@ import pytest
 from rawhttp import connect, parse_responses, read_response
 from saker_harness import worker_rss_kb
 from test_uring import get, open_idle, raise_open_files_limit
-from uring_transport import has_io_uring, io_uring_transport  # noqa: F401
+from uring_transport import GROUP, has_io_uring, io_uring_transport  # noqa: F401
+
+pytestmark = GROUP
 
 BURST = 400  # connections receiving at once: the ring grows from 32 buffers
 DEADLINE = 15.0  # the worker trims a heartbeat (1 s) after its last request

@@ -7,6 +7,11 @@ import os
 
 import pytest
 
+# test_uring's fallback test turns io_uring off for the whole machine for
+# a moment: every test that looks for a ring runs in its group, one after
+# the other.
+GROUP = pytest.mark.xdist_group("io_uring_disabled")
+
 
 @pytest.fixture(autouse=True)
 def io_uring_transport(monkeypatch):
