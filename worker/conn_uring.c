@@ -48,6 +48,8 @@ struct conn_uring {
     bool send_staged;   /* a send to enter at the end of the turn */
     bool send_inflight; /* the send is in the kernel */
     bool eof;           /* the receive saw the peer's FIN */
+    bool from_socket;   /* the receive found no buffer: read the socket itself until drained */
+    bool wait_data;     /* the next receive waits for data before it takes a buffer */
     bool poll_by_event; /* the ring's polls fire at once: c->write_event waits */
 };
 
@@ -125,14 +127,41 @@ static void held_drop(struct uring *u, struct conn_uring *h)
     h->held.off = 0;
 }
 
+/* A receive that found no provided buffer left the bytes in the socket
+ * (every buffer held by connections that do not read them, or the pool
+ * still growing): they are read from it, as on epoll, until a short read
+ * says it is drained. The receive is then armed again, waiting for data
+ * before it takes a buffer: armed at once, with none to take, it would
+ * end with ENOBUFS at once, again and again, and no data would come of it. */
+static ssize_t read_socket(struct conn *c, struct conn_uring *h, char *buf, size_t len,
+                           bool *drained)
+{
+    ssize_t n = recv(c->fd, buf, len, MSG_DONTWAIT);
+    int error = n < 0 ? errno : 0;
+    *drained = n < (ssize_t)len && error != EINTR; /* short, the end, or an error */
+    if (!*drained)
+        return n;
+    if (n == 0)
+        h->eof = true;
+    else if (error != 0 && error != EAGAIN)
+        h->error = (int16_t)error;
+    h->from_socket = false;
+    h->wait_data = true;
+    handle_mark(conn_ring(c), h);
+    errno = error;
+    return n;
+}
+
 /* What the receive brought, as read() would give it: the bytes first,
  * as many held buffers' as fit (the protocol parses them in one go),
- * then the end or the error. */
+ * then what is left in the socket, then the end or the error. */
 static ssize_t uring_read(struct conn *c, char *buf, size_t len, bool *drained)
 {
     struct conn_uring *h = handle_of(c);
     struct uring *u = conn_ring(c);
     if (h->held.head < 0) {
+        if (h->from_socket)
+            return read_socket(c, h, buf, len, drained);
         *drained = true;
         if (h->eof)
             return 0;
@@ -155,7 +184,7 @@ static ssize_t uring_read(struct conn *c, char *buf, size_t len, bool *drained)
         h->held.off = 0;
         uring_buffer_recycle(u, (unsigned)id);
     }
-    *drained = h->held.head < 0 && !h->eof && h->error == 0;
+    *drained = h->held.head < 0 && !h->eof && h->error == 0 && !h->from_socket;
     return (ssize_t)n;
 }
 
@@ -225,7 +254,7 @@ static enum outq_flush_result uring_flush(struct conn *c, uint64_t *written)
 static bool uring_pending(const struct conn *c)
 {
     const struct conn_uring *h = handle_of(c);
-    return h->held.head >= 0 || h->eof || h->error != 0;
+    return h->held.head >= 0 || h->eof || h->error != 0 || h->from_socket;
 }
 
 /* A send in the kernel counts as written, as bytes in the socket buffer
@@ -329,10 +358,13 @@ static bool submit_send(struct uring *u, struct conn_uring *h, struct conn *c)
 static bool submit_receive(struct uring *u, struct conn_uring *h, struct conn *c)
 {
     struct io_uring_sqe *sqe;
-    if (c->reading && !h->receiving && !h->eof && h->error == 0) {
+    if (c->reading && !h->receiving && !h->eof && h->error == 0 && !h->from_socket) {
         if ((sqe = uring_sqe(u)) == NULL)
             return false;
         io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+        if (h->wait_data)
+            sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+        h->wait_data = false;
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = 0;
         io_uring_sqe_set_data64(sqe, handle_data(h, URING_OP_RECV));
@@ -389,6 +421,17 @@ static bool submit_poll(struct uring *u, struct conn_uring *h, struct conn *c)
     return true;
 }
 
+/* A lingering connection's receive found no buffer: conn.c discards
+ * what the socket holds (conn_linger_read, which may close it), and the
+ * receive waits for more. */
+static bool linger_from_socket(struct conn_uring *h, struct conn *c)
+{
+    h->from_socket = false;
+    h->wait_data = true;
+    conn_transport_event(c, EV_READ);
+    return !c->closed;
+}
+
 void conn_uring_submit(struct uring *u, struct conn_uring *h)
 {
     u->marked = h->marked_next;
@@ -399,6 +442,8 @@ void conn_uring_submit(struct uring *u, struct conn_uring *h)
         handle_maybe_free(h);
         return;
     }
+    if (c->lingering && h->from_socket && !linger_from_socket(h, c))
+        return;
     bool ok = submit_receive(u, h, c) && (!h->send_staged || submit_send(u, h, c)) &&
               submit_poll(u, h, c);
     if (!ok) {
@@ -428,7 +473,8 @@ static void on_receive(struct uring *u, struct conn_uring *h, int res, uint32_t 
     } else if (res == 0) {
         h->eof = true;
     } else if (res == -ENOBUFS) {
-        uring_buffers_grow(u); /* and the receive is armed again below */
+        uring_buffers_grow(u); /* for the receives to come */
+        h->from_socket = true; /* this one's bytes wait in the socket */
     } else if (res != -ECANCELED) {
         h->error = (int16_t)-res;
     }

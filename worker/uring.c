@@ -348,9 +348,10 @@ static void on_turn(struct turn_job *job)
 /* Back to URING_BUFFERS_MIN. The kernel must not take a buffer while its
  * ring is rewritten, and may hold some it took for completions not
  * handled yet: the group is unregistered first (no receive takes one
- * any more: an armed receive that finds data ends with ENOBUFS and is
- * armed again), the completions posted are handled (their buffers held
- * or read), and the group is registered anew in the same memory. The
+ * any more: an armed receive that finds data ends with ENOBUFS, and its
+ * connection reads the socket), the completions posted are handled
+ * (their buffers held or read), and the group is registered anew in the
+ * same memory. The
  * handling ends: after the unregistration only the cancellations of
  * connections closing in it post more, each once, and the end-of-turn
  * submissions wait for the turn_leave below (a receive that ended

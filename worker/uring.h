@@ -15,7 +15,9 @@
  * until conn.c reads them through the transport (they are copied into
  * the read buffer the protocol parses, as a read() would). Reading stops
  * (output over its high-water mark, input paused, a close): the receive
- * is cancelled; it is armed again when reading resumes.
+ * is cancelled; it is armed again when reading resumes. A receive that
+ * found no buffer (all held by connections that do not read) leaves the
+ * bytes in the socket, which its connection then reads as on epoll.
  *
  * Sends: at the end of the turn the byte segments at the head of the
  * output queue are copied into send memory cut from the worker's block
@@ -140,7 +142,8 @@ void uring_submit_now(struct uring *u);
 char *uring_buffer(struct uring *u, unsigned id);
 void uring_buffer_hold(struct uring *u, unsigned id);
 void uring_buffer_recycle(struct uring *u, unsigned id);
-/* A receive found no buffer (ENOBUFS): more are provided, once a batch. */
+/* A receive found no buffer (ENOBUFS): more are provided, once a batch
+ * (its connection reads its socket meanwhile: conn_uring.c). */
 void uring_buffers_grow(struct uring *u);
 /* len (at most URING_SEND_MAX) bytes of send memory, cut from *block;
  * NULL when out of memory. Given back once the send is done with it. */

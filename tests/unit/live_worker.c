@@ -49,19 +49,24 @@ void live_stop(void)
     config_free(live_config);
 }
 
-struct conn *live_open(int buffers)
+struct conn *live_accept(int buffers, int *client)
 {
     int server;
-    if (live_client >= 0)
-        close(live_client);
-    live_client = tcp_pair(&server);
+    *client = tcp_pair(&server);
     int opts[] = {SO_SNDBUF, SO_RCVBUF};
     for (int i = 0; i < 2 && buffers > 0; i++) {
         setsockopt(server, SOL_SOCKET, opts[i], &buffers, sizeof buffers);
-        setsockopt(live_client, SOL_SOCKET, opts[i], &buffers, sizeof buffers);
+        setsockopt(*client, SOL_SOCKET, opts[i], &buffers, sizeof buffers);
     }
     ck_assert_int_eq(conn_open(&live, server, &listener, NULL, 0), SK_OK);
     return live.conns;
+}
+
+struct conn *live_open(int buffers)
+{
+    if (live_client >= 0)
+        close(live_client);
+    return live_accept(buffers, &live_client);
 }
 
 void live_turn(void)

@@ -21,6 +21,9 @@ void live_stop(void);
 /* A served connection on a loopback TCP pair (buffers: their size in
  * both directions, 0 for the system's); the client's end is live_client. */
 struct conn *live_open(int buffers);
+/* Another served connection beside it: its client's end, the caller's
+ * to close, in *client. */
+struct conn *live_accept(int buffers, int *client);
 /* One turn of the loop, waiting at most 10 ms for something to happen. */
 void live_turn(void);
 /* Turns of the loop that do not wait. */
