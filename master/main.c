@@ -23,12 +23,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "common/log.h"
+#include "common/slab.h"
 #include "conf/config.h"
 #include "conf/config_module.h"
 #include "build_config.h"
 #include "master/master.h"
 #include "master/runfiles.h"
+#include "tls/tls_memory.h"
 #ifdef SAKER_TEST_HANDLERS
 #include "tests/handlers/test_handlers.h"
 #endif
@@ -221,6 +225,10 @@ static int run(const struct options *o, struct config *config)
 
 int main(int argc, char **argv)
 {
+    /* Before OpenSSL or libevent allocate: the worker's small blocks
+     * come from its slab once it is enabled (common/slab.h). */
+    tls_memory_install();
+    event_set_mem_functions(slab_malloc, slab_realloc, slab_free);
     struct options o;
     int rc = parse_options(argc, argv, &o);
     if (rc != 0)

@@ -21,6 +21,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/slab.h"
 #include "shm/shm.h"
 #include "worker/access_log.h"
 #include "worker/conn_list.h"
@@ -197,7 +198,7 @@ static struct conn *conn_take(struct worker *w, int fd)
     if (c != NULL) {
         w->free_conns = c->next;
         w->free_conn_count--;
-    } else if ((c = malloc(sizeof *c)) == NULL) {
+    } else if ((c = slab_malloc(sizeof *c)) == NULL) {
         log_limited(LOG_ERROR, errno, "malloc(conn)");
         close(fd);
         return NULL;
@@ -216,7 +217,7 @@ void conn_give_back(struct conn *c)
 {
     struct worker *w = c->worker;
     if (w->free_conn_count >= CONN_FREE_MAX) {
-        free(c);
+        slab_free(c);
         return;
     }
     c->next = w->free_conns;
@@ -427,7 +428,7 @@ void conn_free_cache(struct worker *w)
     while (w->free_conns != NULL) {
         struct conn *c = w->free_conns;
         w->free_conns = c->next;
-        free(c);
+        slab_free(c);
     }
     w->free_conn_count = 0;
 }

@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/slab.h"
 #include "shm/shm.h"
 #include "worker/access_log.h"
 #include "worker/conn.h"
@@ -151,7 +152,7 @@ static int tls_transport_close(struct conn *c)
     c->handshaking = false;
     tls_free(t->ssl);
     free(t->subject);
-    free(t);
+    slab_free(t);
     c->transport_state = NULL;
     return SK_OK;
 }
@@ -172,12 +173,12 @@ static const struct conn_transport tls_transport = {
 
 int conn_tls_open(struct conn *c, struct tls_server *server)
 {
-    struct conn_tls *t = calloc(1, sizeof *t);
+    struct conn_tls *t = slab_calloc(1, sizeof *t);
     if (t == NULL)
         return SK_ERROR;
     t->ssl = tls_conn_new(server, c->fd);
     if (t->ssl == NULL) {
-        free(t);
+        slab_free(t);
         return SK_ERROR;
     }
     c->transport_state = t;
@@ -188,7 +189,7 @@ int conn_tls_open(struct conn *c, struct tls_server *server)
 
 int conn_tls_connect(struct conn *c, SSL *ssl)
 {
-    struct conn_tls *t = calloc(1, sizeof *t);
+    struct conn_tls *t = slab_calloc(1, sizeof *t);
     if (t == NULL) {
         tls_free(ssl);
         return SK_ERROR;

@@ -23,6 +23,7 @@
 #include "common/digits.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/slab.h"
 #include "conf/config.h"
 #include "shm/shm.h"
 #include "worker/conn.h"
@@ -657,9 +658,9 @@ struct h2 *h2_new(const struct h2_params *params)
 {
     nghttp2_session_callbacks *cb = callbacks();
     nghttp2_option *options = session_options();
-    struct h2 *h2 = calloc(1, sizeof *h2);
+    struct h2 *h2 = slab_calloc(1, sizeof *h2);
     if (cb == NULL || options == NULL || h2 == NULL) {
-        free(h2);
+        slab_free(h2);
         return NULL;
     }
     h2->worker = params->worker;
@@ -677,7 +678,7 @@ struct h2 *h2_new(const struct h2_params *params)
     int rc = nghttp2_session_server_new3(&h2->session, cb, h2, options, &h2->mem.mem);
     h2->mem.creating = false;
     if (rc != 0) {
-        free(h2);
+        slab_free(h2);
         return NULL;
     }
     if (submit_settings(h2) != 0) {
@@ -702,7 +703,7 @@ void h2_free(struct h2 *h2)
         stream_unlink(&h2->streams, st);
         stream_free(h2, st);
     }
-    free(h2);
+    slab_free(h2);
 }
 
 /* The GOAWAY code for an error nghttp2_session_mem_recv returned: a flood

@@ -17,84 +17,27 @@
  *     whatever nghttp2 keeps empty), which is dropped without changing
  *     a byte of what nghttp2 reads.
  *
- * Smaller blocks come from malloc as they are; a mapped block is known
- * by its address, in the session's short table.
- *
- * Every request makes and frees a handful of small blocks in nghttp2
- * (its stream, the response's queued item and fields, decoded field
- * values), and a read of 32 requests makes 32 of each size before any
- * is freed: past the 7 per size glibc's per-thread cache holds, each
- * went through malloc's bins, about 170 instructions a block. Freed
- * small blocks are kept on a list per malloc chunk size instead (a
- * worker is one thread), up to H2_CACHE_BYTES for all sessions of the
- * worker; a block is reused only for an ask that fits its usable size.
+ * Smaller blocks come from the worker's slab (common/slab.h), without
+ * malloc's header: nghttp2's table entries and the values it keeps are
+ * most of what an idle session holds besides the session itself. The
+ * slab also keeps the blocks every request makes and frees (its stream,
+ * the response's queued item and fields, decoded field values) on free
+ * lists per size, so a read of 32 requests does not take 32 of each
+ * through malloc's bins. A mapped block is known by its address, in the
+ * session's short table.
  */
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <malloc.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "common/slab.h"
 #include "worker/h2_stream.h"
 
 #define H2_MAP_MIN 4096
 #define H2_PAGE 4096
 /* A block this large, allocated while the session is made: its frame buffer. */
 #define H2_FRAMEBUF_MIN 16384
-
-/* malloc's chunks: 16-byte steps, 8 bytes of them its own (x86-64 and
- * aarch64 glibc); a block whose usable size says otherwise is not kept. */
-#define H2_CHUNK_STEP 16
-#define H2_CHUNK_OWN 8
-#define H2_CACHE_CLASSES 64 /* chunks up to 1 KiB */
-#define H2_CACHE_BYTES (128 * 1024)
-
-struct cached_block {
-    struct cached_block *next;
-};
-static struct cached_block *cache[H2_CACHE_CLASSES + 1];
-static size_t cache_bytes;
-
-/* The list a chunk of this usable size goes to; 0: none. */
-static size_t class_of_usable(size_t usable)
-{
-    size_t chunk = usable + H2_CHUNK_OWN;
-    return chunk % H2_CHUNK_STEP == 0 && chunk / H2_CHUNK_STEP <= H2_CACHE_CLASSES
-               ? chunk / H2_CHUNK_STEP : 0;
-}
-
-/* The list whose blocks fit size bytes: the chunk malloc would cut. */
-static size_t class_of_size(size_t size)
-{
-    size_t chunk = (size + H2_CHUNK_OWN + H2_CHUNK_STEP - 1) & ~(size_t)(H2_CHUNK_STEP - 1);
-    chunk = chunk < 2 * H2_CHUNK_STEP ? 2 * H2_CHUNK_STEP : chunk;
-    return chunk / H2_CHUNK_STEP <= H2_CACHE_CLASSES ? chunk / H2_CHUNK_STEP : 0;
-}
-
-static void *cache_take(size_t size)
-{
-    size_t k = class_of_size(size);
-    struct cached_block *b = k != 0 ? cache[k] : NULL;
-    if (b == NULL)
-        return malloc(size);
-    cache[k] = b->next;
-    cache_bytes -= k * H2_CHUNK_STEP;
-    return b;
-}
-
-static void cache_give(void *p)
-{
-    size_t k = class_of_usable(malloc_usable_size(p));
-    if (k == 0 || cache_bytes + k * H2_CHUNK_STEP > H2_CACHE_BYTES) {
-        free(p);
-        return;
-    }
-    struct cached_block *b = p;
-    b->next = cache[k];
-    cache[k] = b;
-    cache_bytes += k * H2_CHUNK_STEP;
-}
 
 static struct h2_mapping *mapping_of(struct h2_mem *m, const void *p)
 {
@@ -128,7 +71,7 @@ static void *mem_map(struct h2_mem *m, size_t size)
 static void *h2_malloc(size_t size, void *user)
 {
     void *p = size >= H2_MAP_MIN ? mem_map(user, size) : NULL;
-    return p != NULL ? p : cache_take(size);
+    return p != NULL ? p : slab_malloc(size);
 }
 
 static void h2_mem_free(void *p, void *user)
@@ -138,7 +81,7 @@ static void h2_mem_free(void *p, void *user)
     /* A mapping starts a page; a malloc block seldom does. */
     struct h2_mapping *map = ((uintptr_t)p & (H2_PAGE - 1)) == 0 ? mapping_of(user, p) : NULL;
     if (map == NULL) {
-        cache_give(p);
+        slab_free(p);
         return;
     }
     munmap(map->base, mapping_len(map));
@@ -155,7 +98,7 @@ static void *h2_calloc(size_t count, size_t size, void *user)
         if (p != NULL)
             return p;
     }
-    void *p = cache_take(count * size);
+    void *p = slab_malloc(count * size);
     return p != NULL ? memset(p, 0, count * size) : NULL;
 }
 
@@ -166,11 +109,11 @@ static void *h2_realloc(void *p, size_t size, void *user)
     struct h2_mapping *map =
         p != NULL && ((uintptr_t)p & (H2_PAGE - 1)) == 0 ? mapping_of(user, p) : NULL;
     if (map == NULL && size < H2_MAP_MIN)
-        return realloc(p, size);
+        return slab_realloc(p, size);
     void *moved = h2_malloc(size, user);
     if (moved == NULL || p == NULL)
         return moved;
-    size_t old = map != NULL ? mapping_len(map) : malloc_usable_size(p);
+    size_t old = map != NULL ? mapping_len(map) : slab_usable_size(p);
     memcpy(moved, p, old < size ? old : size);
     h2_mem_free(p, user);
     return moved;

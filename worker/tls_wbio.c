@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/slab.h"
 #include "common/spare.h"
 
 #define WBIO_BUFFER (144 * 1024) /* two 64 KiB batches and their record overhead */
@@ -158,7 +159,7 @@ static long wbio_ctrl(BIO *b, int cmd, long num, void *ptr)
 
 static int wbio_create(BIO *b)
 {
-    struct wbio *w = calloc(1, sizeof *w);
+    struct wbio *w = slab_calloc(1, sizeof *w);
     if (w == NULL)
         return 0;
     w->fd = -1;
@@ -172,7 +173,7 @@ static int wbio_destroy(BIO *b)
     struct wbio *w = BIO_get_data(b);
     if (w != NULL) {
         buffer_give_back(w);
-        free(w);
+        slab_free(w);
     }
     BIO_set_data(b, NULL);
     return 1;

@@ -18,6 +18,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/slab.h"
 #include "worker/conn.h"
 #include "worker/conn_list.h"
 #include "worker/conn_tls.h"
@@ -266,7 +267,8 @@ static void worker_configure_file_cache(const struct worker *w)
  * burst of handshakes (OpenSSL's temporaries, tens of KB each) leaves
  * megabytes freed but resident, with idle connections between them,
  * which no new allocation may ever reuse. The spares go first (HTTP/1
- * states, output buffers, route statistics' stamps): a turn that served
+ * states, output buffers, route statistics' stamps, closed connections'
+ * structures), then the slab's emptied runs: a turn that served
  * many connections at once (io_uring sends a turn's responses at its
  * end) left one of each per connection, the small stamps between the
  * others' pages, which they would keep resident. Nothing
@@ -288,6 +290,8 @@ static void worker_trim_when_quiet(struct worker *w)
         outq_free_spares();
         h1_free_spares(w);
         route_stats_free_spares();
+        conn_free_cache(w);
+        slab_trim();
         malloc_trim(0);
     }
 }
@@ -422,6 +426,7 @@ static void worker_tune_malloc(void)
 {
     mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
+    slab_enable(); /* else malloc's, as in the master */
 }
 
 int worker_main(const struct worker_params *p)

@@ -545,3 +545,33 @@ def worker_rss_kb(inst):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError("no VmRSS")
+
+
+def wait_until(what, condition, deadline_s=15.0):
+    """condition()'s first value that is not None, polled until the deadline."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        value = condition()
+        if value is not None:
+            return value
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def wait_for_quiet_trim(inst):
+    """Returns once the first worker has begun three heartbeats since the
+    call (each writes the shm heartbeat, which resets its age): the first
+    notes the quiet spell, the second trims (a worker quiet for a
+    heartbeat gives its free memory back), the third begins once that is
+    done."""
+    seen = {"ticks": 0, "age": None}
+
+    def third_tick():
+        age = inst.status()["workers"][0]["heartbeat_age_ms"]
+        if seen["age"] is not None and age < seen["age"]:
+            seen["ticks"] += 1
+        seen["age"] = age
+        return True if seen["ticks"] >= 3 else None
+
+    wait_until("the worker's heartbeat stalled", third_tick)
+

@@ -17,8 +17,9 @@ import time
 import pytest
 
 from certs import make_ca, make_leaf, sh
+from h2client import H2Client
 from rawhttp import wait_for
-from saker_harness import saker_binary
+from saker_harness import saker_binary, wait_for_quiet_trim, wait_until, worker_rss_kb
 
 ROUTES = """\
 routes:
@@ -533,6 +534,51 @@ def test_idle_tls_connection_memory_report(saker_factory, certs):
     assert per < 24 * 1024, "%.0f bytes per idle TLS connection" % per
     for s in conns:
         s.close()
+
+
+def https_get_kept_open(port, ctx):
+    """A connection over TLS that has been answered one request, left open."""
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                        server_hostname="localhost")
+    s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    data = b""
+    while b"hello tls" not in data:
+        chunk = s.recv(4096)
+        assert chunk, data
+        data += chunk
+    return s
+
+
+@pytest.mark.memory
+def test_worker_at_rest_after_tls_connections_close_is_back_to_its_rss(saker_factory, certs):
+    """What connections over TLS keep while open (OpenSSL's state, and an
+    HTTP/2 session on half of them: about 20 KB each, most of it in the
+    worker's slab of small blocks) goes back to the kernel once they have
+    closed and the worker is quiet."""
+    inst = saker_factory(tls_config(certs))
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    # What the first connections make for good (OpenSSL's caches) is made now.
+    https_get_kept_open(inst.port, ctx).close()
+    with H2Client(inst.port, tls_ca=certs / "ca.pem") as c:
+        assert c.get("/").status == 200
+    wait_for_quiet_trim(inst)
+    before = worker_rss_kb(inst)
+    conns = [https_get_kept_open(inst.port, ctx) for _ in range(150)]
+    for _ in range(150):
+        c = H2Client(inst.port, tls_ca=certs / "ca.pem")
+        conns.append(c)
+        assert c.alpn == "h2" and c.get("/").status == 200
+    peak = worker_rss_kb(inst)
+    assert peak >= before + 2048, (before, peak)  # else the connections prove nothing
+    for c in conns:
+        c.close()
+    bound = before + 256
+    at_rest = wait_until(
+        "the worker's Rss stayed above %d kB after its connections closed "
+        "(%d kB before, %d with them open)" % (bound, before, peak),
+        lambda: (lambda rss: rss if rss <= bound else None)(worker_rss_kb(inst)))
+    print("worker Rss: %d kB before 300 TLS connections, %d with them open, %d at rest"
+          % (before, peak, at_rest))
 
 
 # ---- files over TLS -------------------------------------------------------------

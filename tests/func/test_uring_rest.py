@@ -14,14 +14,13 @@ import time
 import pytest
 
 from rawhttp import connect, parse_responses, read_response
-from saker_harness import worker_rss_kb
+from saker_harness import wait_for_quiet_trim, wait_until, worker_rss_kb
 from test_uring import get, open_idle, raise_open_files_limit
 from uring_transport import GROUP, has_io_uring, io_uring_transport  # noqa: F401
 
 pytestmark = GROUP
 
 BURST = 400  # connections receiving at once: the ring grows from 32 buffers
-DEADLINE = 15.0  # the worker trims a heartbeat (1 s) after its last request
 
 CONFIG = """
 workers: 1
@@ -33,34 +32,6 @@ routes:
   - path: /
     return: {status: 200, body: "hello"}
 """ % ("b" * 16384)
-
-
-def wait_until(what, condition):
-    """condition()'s first value that is not None, polled until DEADLINE."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        value = condition()
-        if value is not None:
-            return value
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
-def wait_for_quiet_trim(inst):
-    """Returns once the worker has begun three heartbeats since the call
-    (each writes the shm heartbeat, which resets its age): the first
-    notes the quiet spell, the second trims, the third begins once that
-    is done."""
-    seen = {"ticks": 0, "age": None}
-
-    def third_tick():
-        age = inst.status()["workers"][0]["heartbeat_age_ms"]
-        if seen["age"] is not None and age < seen["age"]:
-            seen["ticks"] += 1
-        seen["age"] = age
-        return True if seen["ticks"] >= 3 else None
-
-    wait_until("the worker's heartbeat stalled", third_tick)
 
 
 def burst(worker, socks):
