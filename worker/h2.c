@@ -703,6 +703,7 @@ void h2_free(struct h2 *h2)
         stream_unlink(&h2->streams, st);
         stream_free(h2, st);
     }
+    slab_free(h2->recent_more);
     slab_free(h2);
 }
 

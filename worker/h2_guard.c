@@ -47,6 +47,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/slab.h"
 #include "conf/config.h"
 #include "worker/h2_stream.h"
 
@@ -56,16 +57,28 @@
  * be. MARK_NONE is no entry's: the answer for an id not in the ring. */
 enum h2_closed_mark { MARK_PEER_RESET, MARK_OPENED, MARK_PEER_ENDED, MARK_RESET, MARK_NONE };
 
+static uint32_t *ring_entries(const struct h2 *h2)
+{
+    return h2->recent_more != NULL ? h2->recent_more : (uint32_t *)h2->recent;
+}
+
+static int ring_capacity(const struct h2 *h2)
+{
+    return h2->recent_more != NULL ? H2_RECENT_STREAMS : H2_RECENT_FIRST;
+}
+
 /* Where id sits in the ring, or -1. Newest first: the stream a frame
  * names is almost always one of the last opened. */
 static int ring_find(const struct h2 *h2, int32_t id)
 {
+    const uint32_t *entries = ring_entries(h2);
+    int capacity = ring_capacity(h2);
     int i = h2->recent_next;
-    for (int n = 0; n < H2_RECENT_STREAMS; n++) {
-        i = i == 0 ? H2_RECENT_STREAMS - 1 : i - 1;
-        if (h2->recent[i] == 0)
+    for (int n = 0; n < capacity; n++) {
+        i = i == 0 ? capacity - 1 : i - 1;
+        if (entries[i] == 0)
             return -1; /* never written: nothing older either */
-        if ((h2->recent[i] & H2_ID_MASK) == (uint32_t)id)
+        if ((entries[i] & H2_ID_MASK) == (uint32_t)id)
             return i;
     }
     return -1;
@@ -73,7 +86,7 @@ static int ring_find(const struct h2 *h2, int32_t id)
 
 static enum h2_closed_mark ring_mark_at(const struct h2 *h2, int i)
 {
-    return i < 0 ? MARK_NONE : (enum h2_closed_mark)(h2->recent[i] >> H2_MARK_SHIFT);
+    return i < 0 ? MARK_NONE : (enum h2_closed_mark)(ring_entries(h2)[i] >> H2_MARK_SHIFT);
 }
 
 static enum h2_closed_mark ring_mark(const struct h2 *h2, int32_t id)
@@ -81,14 +94,31 @@ static enum h2_closed_mark ring_mark(const struct h2 *h2, int32_t id)
     return ring_mark_at(h2, ring_find(h2, id));
 }
 
+/* The first ring is full: its entries move, oldest first, to the start
+ * of the larger one. Without memory for it, the oldest is forgotten. */
+static void ring_grow(struct h2 *h2)
+{
+    uint32_t *more = slab_calloc(H2_RECENT_STREAMS, sizeof *more);
+    if (more == NULL)
+        return;
+    for (int k = 0; k < H2_RECENT_FIRST; k++)
+        more[k] = h2->recent[(h2->recent_next + k) % H2_RECENT_FIRST];
+    h2->recent_close_hint =
+        (uint8_t)((h2->recent_close_hint + H2_RECENT_FIRST - h2->recent_next) % H2_RECENT_FIRST);
+    h2->recent_next = H2_RECENT_FIRST;
+    h2->recent_more = more;
+}
+
 /* Records id with mark at i (its entry), or in place of the oldest. */
 static void ring_put_at(struct h2 *h2, int i, int32_t id, enum h2_closed_mark mark)
 {
     if (i < 0) {
+        if (h2->recent_more == NULL && h2->recent[h2->recent_next] != 0)
+            ring_grow(h2);
         i = h2->recent_next;
-        h2->recent_next = (uint8_t)((h2->recent_next + 1) % H2_RECENT_STREAMS);
+        h2->recent_next = (uint8_t)((h2->recent_next + 1) % ring_capacity(h2));
     }
-    h2->recent[i] = ((uint32_t)mark << H2_MARK_SHIFT) | ((uint32_t)id & H2_ID_MASK);
+    ring_entries(h2)[i] = ((uint32_t)mark << H2_MARK_SHIFT) | ((uint32_t)id & H2_ID_MASK);
 }
 
 /* Where id sits, looking first where the last close left off: streams
@@ -98,7 +128,8 @@ static void ring_put_at(struct h2 *h2, int i, int32_t id, enum h2_closed_mark ma
 static int ring_find_closing(struct h2 *h2, int32_t id)
 {
     int i = h2->recent_close_hint;
-    if (h2->recent[i] != 0 && (h2->recent[i] & H2_ID_MASK) == (uint32_t)id)
+    uint32_t entry = ring_entries(h2)[i];
+    if (entry != 0 && (entry & H2_ID_MASK) == (uint32_t)id)
         return i;
     return ring_find(h2, id);
 }
@@ -107,7 +138,7 @@ void h2_guard_stream_closed(struct h2 *h2, int32_t id)
 {
     int i = ring_find_closing(h2, id);
     if (i >= 0)
-        h2->recent_close_hint = (uint8_t)((i + 1) % H2_RECENT_STREAMS);
+        h2->recent_close_hint = (uint8_t)((i + 1) % ring_capacity(h2));
     enum h2_closed_mark mark = ring_mark_at(h2, i);
     if (mark != MARK_RESET && mark != MARK_PEER_RESET)
         ring_put_at(h2, i, id, MARK_PEER_ENDED);

@@ -36,7 +36,11 @@ struct conn;
  * past it wait to be dispatched until one is framed or reset). */
 #define H2_FILE_STREAMS_MAX 32
 
-/* Stream ids whose end h2 remembers (h2_guard.c): 256 bytes a connection. */
+/* Stream ids whose end h2 remembers (h2_guard.c): the first 8 in the
+ * connection's state (32 bytes: most idle connections made a request or
+ * a few), then the last 64, in a block of 256 bytes made when a ninth
+ * comes. */
+#define H2_RECENT_FIRST 8
 #define H2_RECENT_STREAMS 64
 /* RST_STREAM received: a burst, then so many a second (nghttp2's figures;
  * its own limit is set twice as loose). */
@@ -152,7 +156,8 @@ struct h2 {
     bool calm;                 /* ending with ENHANCE_YOUR_CALM */
     uint8_t recent_next;
     uint8_t recent_close_hint; /* the entry after the last stream that ended */
-    uint32_t recent[H2_RECENT_STREAMS]; /* stream ids seen lately, each with a mark */
+    uint32_t recent[H2_RECENT_FIRST]; /* stream ids seen lately, each with a mark */
+    uint32_t *recent_more;     /* H2_RECENT_STREAMS of them, once grown; NULL before */
     int32_t max_stream_id;     /* the highest stream a HEADERS opened */
     unsigned oversize_blocks;  /* header blocks refused with 431 */
     uint64_t reset_tokens;     /* RST_STREAM bucket, in thousandths */

@@ -615,6 +615,25 @@ def test_frames_after_sakers_reset_are_ignored(saker_factory, docroot):
         assert c.goaway is None
 
 
+def test_a_reset_stream_is_remembered_past_the_first_eight(saker_factory, docroot):
+    """A connection remembers its first 8 streams in its own state, then
+    the last 64 in a block it makes then: the stream saker reset, 40
+    streams ago, is still known as reset, and what the client sent on it
+    is ignored (forgotten, it would be a stream that is not open: an
+    error)."""
+    inst = saker_factory(config(docroot))
+    with H2Client(inst.port) as c:
+        sid = c.request("/plaintext", method="POST", end_stream=False,
+                        extra=[("expect", "100-continue")])
+        wait_reset(c, sid, NO_ERROR)
+        for _ in range(40):
+            assert c.get("/plaintext").status == 200
+        c.data(sid, b"late", end_stream=True)
+        assert c.get("/plaintext").status == 200
+        assert c.streams[sid].reset == NO_ERROR
+        assert c.goaway is None
+
+
 def test_headers_on_a_lower_stream_id_is_a_protocol_error(saker_factory, docroot):
     inst = saker_factory(config(docroot))
     with H2Client(inst.port) as c:
