@@ -215,6 +215,71 @@ START_TEST(trim_gives_back_the_pages_of_emptied_runs_only)
 }
 END_TEST
 
+/* A small deterministic generator, so a failure repeats. */
+static uint32_t next_random(uint32_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 17;
+    *state ^= *state << 5;
+    return *state;
+}
+
+/* One assertion per block: Check records every assertion it passes. */
+static void check_fill(const unsigned char *p, size_t size, unsigned char fill)
+{
+    size_t i = 0;
+    while (i < size && p[i] == fill)
+        i++;
+    ck_assert_msg(i == size, "byte %zu of %zu is %u, not %u", i, size, p[i], fill);
+}
+
+START_TEST(random_use_keeps_every_block_intact)
+{
+    bool on = slab_on();
+    if (on)
+        slab_trim(); /* what tests before this one left, in one process */
+    enum { SLOTS = 2000, OPS = 200000, SIZE_MAX_ASKED = 3 * SLAB_BLOCK_MAX / 2 };
+    unsigned char **block = calloc(SLOTS, sizeof *block);
+    size_t *size = calloc(SLOTS, sizeof *size);
+    uint32_t state = 2463534242u;
+    for (size_t op = 0; op < OPS; op++) {
+        size_t k = next_random(&state) % SLOTS;
+        unsigned char fill = (unsigned char)(k * 7 + 1);
+        size_t asked = 1 + next_random(&state) % SIZE_MAX_ASKED;
+        if (block[k] == NULL) {
+            block[k] = slab_malloc(asked);
+            ck_assert_ptr_nonnull(block[k]);
+            memset(block[k], fill, size[k] = asked);
+        } else if (next_random(&state) % 2 == 0) {
+            check_fill(block[k], size[k], fill);
+            slab_free(block[k]);
+            block[k] = NULL;
+        } else {
+            check_fill(block[k], size[k], fill);
+            block[k] = slab_realloc(block[k], asked);
+            ck_assert_ptr_nonnull(block[k]);
+            check_fill(block[k], asked < size[k] ? asked : size[k], fill);
+            memset(block[k], fill, size[k] = asked);
+        }
+        if (op % 20000 == 0)
+            slab_trim();
+    }
+    for (size_t k = 0; k < SLOTS; k++) {
+        if (block[k] != NULL) {
+            check_fill(block[k], size[k], (unsigned char)(k * 7 + 1));
+            slab_free(block[k]);
+        }
+    }
+    if (on) {
+        ck_assert_uint_eq(live_blocks(), 0);
+        slab_trim();
+        ck_assert_uint_eq(runs_in_use(), 0);
+    }
+    free(block);
+    free(size);
+}
+END_TEST
+
 enum { FOREIGN = 200 };
 
 static void *free_all(void *arg)
@@ -260,6 +325,7 @@ int main(void)
     tcase_add_test(t, realloc_keeps_the_contents_between_slab_and_malloc);
     tcase_add_test(t, calloc_zeroes_and_refuses_overflow);
     tcase_add_test(t, trim_gives_back_the_pages_of_emptied_runs_only);
+    tcase_add_test(t, random_use_keeps_every_block_intact);
     tcase_add_test(t, blocks_freed_by_another_thread_go_back_to_the_owner);
     suite_add_tcase(s, t);
     return unit_run(s);
