@@ -426,12 +426,15 @@ static void worker_tune_malloc(void)
 {
     mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
-    slab_enable(); /* else malloc's, as in the master */
 }
 
 int worker_main(const struct worker_params *p)
 {
     worker_tune_malloc();
+    /* What connections keep in OpenSSL, nghttp2 and libevent, and their
+     * own structures, comes from the slab from here on (common/slab.h);
+     * if it cannot be had, from malloc, as in the master. */
+    slab_enable();
     struct worker w;
     struct err err;
     struct event_base *base = event_base_new();

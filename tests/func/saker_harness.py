@@ -547,15 +547,12 @@ def worker_rss_kb(inst):
     raise AssertionError("no VmRSS")
 
 
-def wait_until(what, condition, deadline_s=15.0):
-    """condition()'s first value that is not None, polled until the deadline."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        value = condition()
-        if value is not None:
-            return value
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
+def wait_for_worker_rss_at_most(inst, bound_kb, message):
+    """The first worker's Rss (kB) once it is at most bound_kb: a quiet
+    worker gives its free memory back a heartbeat or two after its last
+    request. Polled for 15 s; message names the wait if it fails."""
+    return wait_for(lambda: (lambda rss: rss if rss <= bound_kb else None)(worker_rss_kb(inst)),
+                    15, interval=0.05, message=message)
 
 
 def wait_for_quiet_trim(inst):
@@ -573,5 +570,5 @@ def wait_for_quiet_trim(inst):
         seen["age"] = age
         return True if seen["ticks"] >= 3 else None
 
-    wait_until("the worker's heartbeat stalled", third_tick)
+    wait_for(third_tick, 15, interval=0.05, message="the worker's heartbeat stalled")
 

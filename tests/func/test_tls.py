@@ -19,7 +19,8 @@ import pytest
 from certs import make_ca, make_leaf, sh
 from h2client import H2Client
 from rawhttp import wait_for
-from saker_harness import saker_binary, wait_for_quiet_trim, wait_until, worker_rss_kb
+from saker_harness import (saker_binary, wait_for_quiet_trim, wait_for_worker_rss_at_most,
+                           worker_rss_kb)
 
 ROUTES = """\
 routes:
@@ -495,46 +496,7 @@ def test_reload_with_bad_certificate_keeps_serving(saker_factory, certs):
              message="new SNI certificate served")
 
 
-# ---- idle memory (report only) ------------------------------------------------------
-
-def _rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-@pytest.mark.memory
-def test_idle_tls_connection_memory_report(saker_factory, certs):
-    import ssl
-    inst = saker_factory(tls_config(certs))
-    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
-    pid = inst.worker_pids()[0]
-    conns = []
-    first = ctx.wrap_socket(socket.create_connection(("127.0.0.1", inst.port)),
-                            server_hostname="localhost")
-    first.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    first.recv(4096)
-    conns.append(first)
-    before = _rss_kb(pid)
-    n = 300
-    for _ in range(n):
-        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", inst.port)),
-                            server_hostname="localhost")
-        s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        s.recv(4096)
-        conns.append(s)
-    after = _rss_kb(pid)
-    per = (after - before) * 1024 / n
-    print("\nidle TLS connection: %.0f bytes of worker RSS each (%d connections)" % (per, n))
-    # About 14 KB with OpenSSL 3.0 (its SSL object alone is 7.6 KB; see
-    # bench/README.md); without SSL_MODE_RELEASE_BUFFERS an idle connection
-    # keeps ~48 KB of buffers.
-    assert per < 24 * 1024, "%.0f bytes per idle TLS connection" % per
-    for s in conns:
-        s.close()
-
+# ---- idle memory ----------------------------------------------------------------------
 
 def https_get_kept_open(port, ctx):
     """A connection over TLS that has been answered one request, left open."""
@@ -550,22 +512,43 @@ def https_get_kept_open(port, ctx):
 
 
 @pytest.mark.memory
+def test_idle_tls_connection_memory_report(saker_factory, certs):
+    inst = saker_factory(tls_config(certs))
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    port = inst.port
+    conns = [https_get_kept_open(port, ctx)]
+    before = worker_rss_kb(inst)
+    n = 300
+    conns += [https_get_kept_open(port, ctx) for _ in range(n)]
+    after = worker_rss_kb(inst)
+    per = (after - before) * 1024 / n
+    print("\nidle TLS connection: %.0f bytes of worker RSS each (%d connections)" % (per, n))
+    # About 14 KB with OpenSSL 3.0 (its SSL object alone is 7.6 KB; see
+    # bench/README.md); without SSL_MODE_RELEASE_BUFFERS an idle connection
+    # keeps ~48 KB of buffers.
+    assert per < 24 * 1024, "%.0f bytes per idle TLS connection" % per
+    for s in conns:
+        s.close()
+
+
+@pytest.mark.memory
 def test_worker_at_rest_after_tls_connections_close_is_back_to_its_rss(saker_factory, certs):
     """What connections over TLS keep while open (OpenSSL's state, and an
     HTTP/2 session on half of them: about 20 KB each, most of it in the
     worker's slab of small blocks) goes back to the kernel once they have
     closed and the worker is quiet."""
     inst = saker_factory(tls_config(certs))
+    port = inst.port
     ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
     # What the first connections make for good (OpenSSL's caches) is made now.
-    https_get_kept_open(inst.port, ctx).close()
-    with H2Client(inst.port, tls_ca=certs / "ca.pem") as c:
+    https_get_kept_open(port, ctx).close()
+    with H2Client(port, tls_ca=certs / "ca.pem") as c:
         assert c.get("/").status == 200
     wait_for_quiet_trim(inst)
     before = worker_rss_kb(inst)
-    conns = [https_get_kept_open(inst.port, ctx) for _ in range(150)]
+    conns = [https_get_kept_open(port, ctx) for _ in range(150)]
     for _ in range(150):
-        c = H2Client(inst.port, tls_ca=certs / "ca.pem")
+        c = H2Client(port, tls_ca=certs / "ca.pem")
         conns.append(c)
         assert c.alpn == "h2" and c.get("/").status == 200
     peak = worker_rss_kb(inst)
@@ -573,10 +556,9 @@ def test_worker_at_rest_after_tls_connections_close_is_back_to_its_rss(saker_fac
     for c in conns:
         c.close()
     bound = before + 256
-    at_rest = wait_until(
-        "the worker's Rss stayed above %d kB after its connections closed "
-        "(%d kB before, %d with them open)" % (bound, before, peak),
-        lambda: (lambda rss: rss if rss <= bound else None)(worker_rss_kb(inst)))
+    at_rest = wait_for_worker_rss_at_most(
+        inst, bound, "the worker's Rss stayed above %d kB after its connections closed "
+        "(%d kB before, %d with them open)" % (bound, before, peak))
     print("worker Rss: %d kB before 300 TLS connections, %d with them open, %d at rest"
           % (before, peak, at_rest))
 

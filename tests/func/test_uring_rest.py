@@ -14,7 +14,7 @@ import time
 import pytest
 
 from rawhttp import connect, parse_responses, read_response
-from saker_harness import wait_for_quiet_trim, wait_until, worker_rss_kb
+from saker_harness import wait_for_quiet_trim, wait_for_worker_rss_at_most, worker_rss_kb
 from test_uring import get, open_idle, raise_open_files_limit
 from uring_transport import GROUP, has_io_uring, io_uring_transport  # noqa: F401
 
@@ -85,10 +85,9 @@ def test_worker_at_rest_after_a_burst_is_back_to_its_rss_before(burst_conns):
     peak = worker_rss_kb(inst)
     assert peak >= before + 512, (before, peak)  # else the burst proves nothing
     bound = before + 64
-    at_rest = wait_until(
-        "the worker's Rss stayed above %d kB after the burst (%d kB before, %d after)"
-        % (bound, before, peak),
-        lambda: (lambda rss: rss if rss <= bound else None)(worker_rss_kb(inst)))
+    at_rest = wait_for_worker_rss_at_most(
+        inst, bound, "the worker's Rss stayed above %d kB after the burst (%d kB before, %d after)"
+        % (bound, before, peak))
     print("worker Rss: %d kB before a burst of %d connections, %d after it, %d at rest"
           % (before, BURST, peak, at_rest))
     assert_all_served(socks)
